@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+'use strict';
+// Entry point of the `routelens` command; the compiled CLI lives in dist/ (`npm run build`).
+const { main } = require('../dist/src/main.js');
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`routelens: ${err && err.stack ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,51 @@
+/** TLS settings with the Collector's configtls key names, for servers (receivers) and clients (exporters). */
+import * as fs from 'node:fs';
+import type * as tls from 'node:tls';
+import { bool, duration, obj, oneOf, optStr, optional, type Infer } from './schema';
+
+export const tlsServerSchema = optional(
+  obj({
+    cert_file: optStr({ doc: 'Server certificate (PEM).' }),
+    key_file: optStr({ doc: 'Server private key (PEM).' }),
+    client_ca_file: optStr({ doc: 'CA bundle to verify client certificates; setting it requires clients to present one (mTLS).' }),
+    min_version: oneOf(['1.2', '1.3'] as const, { default: '1.2', doc: 'Minimum TLS version.' }),
+    reload_interval: duration({ default: '0s', doc: 'Re-read certificate files this often (0: only on change of the file, checked every 10s).' }),
+  }),
+);
+export type TlsServerConfig = NonNullable<Infer<typeof tlsServerSchema>>;
+
+export const tlsClientSchema = obj({
+  insecure: bool({ default: false, doc: 'Use plaintext (gRPC). An `http://` endpoint also means plaintext.' }),
+  insecure_skip_verify: bool({ default: false, doc: 'Do not verify the server certificate.' }),
+  ca_file: optStr({ doc: 'CA bundle to verify the server certificate (PEM).' }),
+  cert_file: optStr({ doc: 'Client certificate for mTLS (PEM).' }),
+  key_file: optStr({ doc: 'Client key for mTLS (PEM).' }),
+  server_name_override: optStr({ doc: 'Server name to verify instead of the endpoint host.' }),
+});
+export type TlsClientConfig = Infer<typeof tlsClientSchema>;
+
+function read(file: string | undefined): Buffer | undefined {
+  return file === undefined ? undefined : fs.readFileSync(file);
+}
+
+/** Node TLS options for a server. */
+export function serverTlsOptions(c: TlsServerConfig): tls.TlsOptions {
+  const ca = read(c.client_ca_file);
+  return {
+    cert: read(c.cert_file),
+    key: read(c.key_file),
+    ...(ca === undefined ? {} : { ca, requestCert: true, rejectUnauthorized: true }),
+    minVersion: c.min_version === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
+  };
+}
+
+/** Node TLS options for a client. */
+export function clientTlsOptions(c: TlsClientConfig): tls.ConnectionOptions {
+  return {
+    ca: read(c.ca_file),
+    cert: read(c.cert_file),
+    key: read(c.key_file),
+    rejectUnauthorized: !c.insecure_skip_verify,
+    ...(c.server_name_override === undefined ? {} : { servername: c.server_name_override }),
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * The errors catalogue: every refusal that crosses a component boundary is a PipelineError carrying whether
+ * the sender may retry. Receivers map it to gRPC codes and HTTP statuses (see `toGrpcStatus`/`toHttpStatus`).
+ */
+import { status as GrpcStatus } from '@grpc/grpc-js';
+
+export type ErrorCode =
+  | 'malformed' // the request cannot be decoded: permanent, INVALID_ARGUMENT / 400
+  | 'too_large' // over a size limit: permanent, RESOURCE_EXHAUSTED / 413
+  | 'unauthenticated' // UNAUTHENTICATED / 401
+  | 'unsupported_media_type' // HTTP 415
+  | 'refused' // pipeline refused the data (memory limiter, queue full): retryable, UNAVAILABLE / 503
+  | 'unavailable' // downstream or component not available: retryable
+  | 'shutting_down' // the service is stopping: retryable
+  | 'internal'; // a bug: permanent, INTERNAL / 500
+
+const retryableCodes: ReadonlySet<ErrorCode> = new Set(['refused', 'unavailable', 'shutting_down']);
+
+/** An error that crosses a component boundary. */
+export class PipelineError extends Error {
+  readonly code: ErrorCode;
+  /** Suggested client back-off before retrying, in milliseconds (retryable errors only). */
+  readonly retryAfterMs: number | undefined;
+  constructor(code: ErrorCode, message: string, options?: { retryAfterMs?: number; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PipelineError';
+    this.code = code;
+    this.retryAfterMs = retryableCodes.has(code) ? (options?.retryAfterMs ?? 1000) : undefined;
+  }
+  get retryable(): boolean {
+    return retryableCodes.has(this.code);
+  }
+}
+
+/** A protobuf or JSON payload that could not be decoded. */
+export class DecodeError extends PipelineError {
+  constructor(message: string) {
+    super('malformed', message);
+    this.name = 'DecodeError';
+  }
+}
+
+/** Wrap anything thrown into a PipelineError (unknown errors are internal and permanent). */
+export function asPipelineError(err: unknown): PipelineError {
+  if (err instanceof PipelineError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new PipelineError('internal', message, { cause: err });
+}
+
+export function toGrpcStatus(err: PipelineError): GrpcStatus {
+  switch (err.code) {
+    case 'malformed':
+      return GrpcStatus.INVALID_ARGUMENT;
+    case 'too_large':
+      return GrpcStatus.RESOURCE_EXHAUSTED;
+    case 'unauthenticated':
+      return GrpcStatus.UNAUTHENTICATED;
+    case 'unsupported_media_type':
+      return GrpcStatus.INVALID_ARGUMENT;
+    case 'refused':
+    case 'unavailable':
+    case 'shutting_down':
+      return GrpcStatus.UNAVAILABLE;
+    case 'internal':
+      return GrpcStatus.INTERNAL;
+  }
+}
+
+export function toHttpStatus(err: PipelineError): number {
+  switch (err.code) {
+    case 'malformed':
+      return 400;
+    case 'too_large':
+      return 413;
+    case 'unauthenticated':
+      return 401;
+    case 'unsupported_media_type':
+      return 415;
+    case 'refused':
+    case 'unavailable':
+    case 'shutting_down':
+      return 503;
+    case 'internal':
+      return 500;
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * The exporter side of a pipeline: a bounded queue drained by `num_consumers` senders, each retrying
+ * retryable failures with jittered exponential back-off (or the server's RetryInfo / Retry-After hint).
+ * A full queue refuses new data with a retryable PipelineError; the receiver turns it into UNAVAILABLE / 503
+ * so the client retries. Each exporter has its own queue, so a dead exporter never stalls another.
+ */
+import type { Logger } from 'pino';
+import { PipelineError } from '../../core/errors';
+import type { Counter, Telemetry } from '../../telemetry/telemetry';
+import type { RetryConfig, SendingQueueConfig } from './config';
+import type { SendResult, Transport } from './transport';
+
+export interface QueueItem {
+  body: Uint8Array;
+  /** Spans or data points in the request (for counting). */
+  items: number;
+}
+
+/** Where queued items live: memory by default, a file_storage extension for a persistent queue. */
+export interface QueueStore {
+  /** Add an item; rejects (retryably) when it cannot be stored. */
+  push(item: QueueItem): Promise<void>;
+  /** Next item to send, or undefined when empty. The item stays owned by the store until `ack`. */
+  take(): QueueItem | undefined;
+  /** The item was delivered (or dropped for good). */
+  ack(item: QueueItem): Promise<void>;
+  /** The item could not be delivered before shutdown: keep it for the next start if the store can. */
+  nack(item: QueueItem): Promise<void>;
+  readonly size: number;
+  close(): Promise<void>;
+}
+
+export class MemoryQueueStore implements QueueStore {
+  readonly #items: QueueItem[] = [];
+  #head = 0;
+  async push(item: QueueItem): Promise<void> {
+    this.#items.push(item);
+  }
+  take(): QueueItem | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head] as QueueItem;
+    this.#items[this.#head++] = undefined as unknown as QueueItem;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items.splice(0, this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+  async ack(): Promise<void> {}
+  async nack(): Promise<void> {}
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+  async close(): Promise<void> {}
+}
+
+export interface QueuedSenderOptions {
+  id: string;
+  /** `spans` or `metric_points`: the suffix of the exporter counters. */
+  unit: 'spans' | 'metric_points';
+  transport: Transport;
+  timeoutMs: number;
+  queue: SendingQueueConfig;
+  retry: RetryConfig;
+  logger: Logger;
+  telemetry: Telemetry;
+  store?: QueueStore;
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+export class QueuedSender {
+  readonly #o: QueuedSenderOptions;
+  #store: QueueStore;
+  readonly #sent: Counter;
+  readonly #failed: Counter;
+  readonly #enqueueFailed: Counter;
+  #inFlight = 0;
+  #running = false;
+  #stopping = false;
+  /** Aborted when the shutdown deadline passes: senders stop retrying. */
+  readonly #abort = new AbortController();
+  readonly #wake: (() => void)[] = [];
+  readonly #workers: Promise<void>[] = [];
+  #healthy = true;
+
+  constructor(options: QueuedSenderOptions) {
+    this.#o = options;
+    this.#store = options.store ?? new MemoryQueueStore();
+    const labels = { exporter: options.id };
+    const t = options.telemetry;
+    this.#sent = t.counter(`otelcol_exporter_sent_${options.unit}`, `Number of ${options.unit} successfully sent to destination.`, labels);
+    this.#failed = t.counter(`otelcol_exporter_send_failed_${options.unit}`, `Number of ${options.unit} in failed attempts to send to destination.`, labels);
+    this.#enqueueFailed = t.counter(`otelcol_exporter_enqueue_failed_${options.unit}`, `Number of ${options.unit} failed to be added to the sending queue.`, labels);
+    t.gauge('otelcol_exporter_queue_size', 'Current size of the retry queue (in batches).', { exporter: options.id, data_type: options.unit === 'spans' ? 'traces' : 'metrics' }, () => this.#store.size);
+    t.gauge('otelcol_exporter_queue_capacity', 'Fixed capacity of the retry queue (in batches).', { exporter: options.id, data_type: options.unit === 'spans' ? 'traces' : 'metrics' }, () => options.queue.queue_size);
+    t.gauge('otelcol_exporter_in_flight_requests', 'Requests being sent.', { exporter: options.id }, () => this.#inFlight);
+  }
+
+  /** Replace the in-memory queue by a persistent one (before `start`). */
+  useStore(store: QueueStore): void {
+    if (this.#running) throw new Error(`Cannot change the queue store of ${this.#o.id} after start`);
+    this.#store = store;
+  }
+
+  /** True until a send fails for good or the queue is full; reset by a success. */
+  healthy(): boolean {
+    return this.#healthy;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    if (!this.#o.queue.enabled) return;
+    for (let i = 0; i < this.#o.queue.num_consumers; i++) this.#workers.push(this.#worker());
+  }
+
+  /** Queue (or, with the queue disabled, send) one request. */
+  async submit(item: QueueItem): Promise<void> {
+    if (this.#stopping) {
+      this.#enqueueFailed.add(item.items);
+      throw new PipelineError('shutting_down', `exporter ${this.#o.id} is shutting down`);
+    }
+    if (!this.#o.queue.enabled) {
+      const ok = await this.#deliver(item);
+      if (!ok) throw new PipelineError('unavailable', `exporter ${this.#o.id} could not send the data`);
+      return;
+    }
+    if (this.#store.size >= this.#o.queue.queue_size) {
+      this.#enqueueFailed.add(item.items);
+      this.#healthy = false;
+      throw new PipelineError('refused', `sending queue of exporter ${this.#o.id} is full (${this.#o.queue.queue_size} requests)`, { retryAfterMs: 1000 });
+    }
+    try {
+      await this.#store.push(item);
+    } catch (err) {
+      this.#enqueueFailed.add(item.items);
+      throw err instanceof PipelineError ? err : new PipelineError('refused', `cannot queue data for exporter ${this.#o.id}: ${String(err)}`);
+    }
+    this.#wake.shift()?.();
+  }
+
+  get queueSize(): number {
+    return this.#store.size;
+  }
+
+  /** Stop accepting, drain the queue until `signal` aborts, then stop. */
+  async shutdown(signal?: AbortSignal): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    const onAbort = (): void => this.#abort.abort();
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    for (const w of this.#wake.splice(0)) w();
+    await Promise.all(this.#workers);
+    signal?.removeEventListener('abort', onAbort);
+    const left = this.#store.size;
+    if (left > 0) this.#o.logger.warn({ exporter: this.#o.id, requests: left }, 'Shutdown deadline passed with data still queued');
+    await this.#store.close();
+    await this.#o.transport.close();
+  }
+
+  async #worker(): Promise<void> {
+    for (;;) {
+      if (this.#abort.signal.aborted) return;
+      const item = this.#store.take();
+      if (item === undefined) {
+        if (this.#stopping) return;
+        await new Promise<void>((resolve) => this.#wake.push(resolve));
+        continue;
+      }
+      const delivered = await this.#deliver(item);
+      if (delivered || !this.#abort.signal.aborted) await this.#store.ack(item);
+      else await this.#store.nack(item);
+    }
+  }
+
+  /** Send with retries; true when delivered, false when dropped or interrupted. */
+  async #deliver(item: QueueItem): Promise<boolean> {
+    const r = this.#o.retry;
+    const started = Date.now();
+    let interval = r.initial_interval;
+    for (let attempt = 1; ; attempt++) {
+      this.#inFlight++;
+      let result: SendResult;
+      try {
+        result = await this.#o.transport.send(item.body, this.#o.timeoutMs);
+      } finally {
+        this.#inFlight--;
+      }
+      if (result.status === 'success') {
+        this.#sent.add(item.items - (result.rejected ?? 0));
+        if (result.rejected) {
+          this.#failed.add(result.rejected);
+          this.#o.logger.warn({ exporter: this.#o.id, rejected: result.rejected, message: result.message }, 'Partial success: the destination rejected some data');
+        }
+        this.#healthy = true;
+        return true;
+      }
+      const permanent = result.status === 'failure' || !r.enabled;
+      const elapsed = Date.now() - started;
+      let wait = result.status === 'retryable' && result.retryAfterMs !== undefined ? result.retryAfterMs : jitter(interval, r.randomization_factor);
+      const outOfTime = r.max_elapsed_time > 0 && elapsed + wait > r.max_elapsed_time;
+      if (permanent || outOfTime || this.#abort.signal.aborted) {
+        this.#failed.add(item.items);
+        this.#healthy = false;
+        const reason = permanent ? 'permanent error' : outOfTime ? 'retries exhausted' : 'shutdown deadline';
+        this.#o.logger.error({ exporter: this.#o.id, [this.#o.unit]: item.items, attempts: attempt, err: result.error.message, reason }, 'Exporting failed; dropping data');
+        return false;
+      }
+      this.#o.logger.warn({ exporter: this.#o.id, attempt, retry_in_ms: Math.round(wait), err: result.error.message }, 'Exporting failed; will retry');
+      wait = Math.max(0, wait);
+      await sleep(wait, this.#abort.signal);
+      if (this.#abort.signal.aborted) {
+        this.#failed.add(item.items);
+        return false;
+      }
+      interval = Math.min(r.max_interval, interval * r.multiplier);
+    }
+  }
+}
+
+function jitter(ms: number, factor: number): number {
+  return ms * (1 - factor + Math.random() * 2 * factor);
+}

@@ -1,0 +1,19 @@
+/** Resolve `sending_queue.storage` to a persistent queue store provided by a storage extension. */
+import type { CreateSettings, Host } from '../../core/component';
+import type { QueueStore, QueuedSender } from './queued-sender';
+
+/** A storage extension (file_storage) hands out one persistent queue per exporter. */
+export interface StorageExtension {
+  openQueue(owner: string): Promise<QueueStore>;
+}
+
+export function isStorageExtension(c: unknown): c is StorageExtension {
+  return typeof (c as StorageExtension | undefined)?.openQueue === 'function';
+}
+
+export async function resolveQueueStore(sender: QueuedSender, storage: string | undefined, host: Host, settings: CreateSettings): Promise<void> {
+  if (storage === undefined) return;
+  const ext = host.getExtension(storage);
+  if (!isStorageExtension(ext)) throw new Error(`sending_queue.storage of ${settings.id}: extension ${JSON.stringify(storage)} is not a running storage extension`);
+  sender.useStore(await ext.openQueue(settings.id));
+}

@@ -1,0 +1,20 @@
+/** Config of the `otlp` (gRPC) exporter, in the Collector's shape. */
+import { tlsClientSchema } from '../../config/tls';
+import { duration, num, obj, oneOf, record, refine, str, type Infer } from '../../config/schema';
+import { retrySchema, sendingQueueSchema } from '../exporterhelper/config';
+
+export const otlpExporterConfigSchema = obj({
+  endpoint: refine(str({ nonEmpty: true, doc: 'Destination `host:port` (or `http://host:port` for plaintext, `https://…` for TLS).' }), (v, path, issues) => {
+    const hostPort = v.replace(/^https?:\/\//, '');
+    if (v !== '' && !/^(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}$/.test(hostPort)) issues.add(path, `invalid value ${JSON.stringify(v)}; expected an endpoint "host:port"`);
+  }),
+  tls: tlsClientSchema,
+  headers: record(str(), { doc: 'gRPC metadata sent with every request.' }),
+  compression: oneOf(['gzip', 'none', ''] as const, { default: 'gzip', doc: 'Request compression.' }),
+  timeout: duration({ default: '5s', doc: 'Deadline of one export attempt.' }),
+  balancer_name: oneOf(['pick_first', 'round_robin'] as const, { default: 'pick_first', doc: 'gRPC load balancing policy.' }),
+  sending_queue: sendingQueueSchema,
+  retry_on_failure: retrySchema,
+  max_send_msg_size_mib: num({ default: 0, min: 0, doc: 'Split requests larger than this (0: no limit).' }),
+});
+export type OtlpExporterConfig = Infer<typeof otlpExporterConfigSchema>;

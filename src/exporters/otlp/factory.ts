@@ -1,0 +1,74 @@
+/** The `otlp` exporter (alias `otlp_grpc`): OTLP over gRPC with a sending queue and retries. */
+import type { Component, CreateSettings, ExporterFactory, MetricsConsumer, TracesConsumer } from '../../core/component';
+import { TYPES } from '../../pdata/proto';
+import type { TraceBatch } from '../../pdata/trace-batch';
+import { QueuedSender } from '../exporterhelper/queued-sender';
+import { resolveQueueStore } from '../exporterhelper/storage';
+import { otlpExporterConfigSchema, type OtlpExporterConfig } from './config';
+import { GrpcTransport } from './grpc-transport';
+
+const TRACE_METHOD = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+const METRICS_METHOD = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
+
+/** An exporter built from a transport and a queued sender; shared by the gRPC and HTTP exporters. */
+export class OtlpExporter implements Component, TracesConsumer, MetricsConsumer {
+  readonly #sender: QueuedSender;
+  readonly #settings: CreateSettings;
+  readonly #storage: string | undefined;
+  #started = false;
+  constructor(settings: CreateSettings, sender: QueuedSender, storage: string | undefined) {
+    this.#settings = settings;
+    this.#sender = sender;
+    this.#storage = storage;
+  }
+  async start(host: Parameters<Component['start']>[0]): Promise<void> {
+    await resolveQueueStore(this.#sender, this.#storage, host, this.#settings);
+    this.#sender.start();
+    this.#started = true;
+  }
+  async consumeTraces(batch: TraceBatch): Promise<void> {
+    await this.#sender.submit({ body: batch.encode(), items: batch.spanCount });
+  }
+  async consumeMetrics(request: Uint8Array): Promise<void> {
+    await this.#sender.submit({ body: request, items: 1 });
+  }
+  async shutdown(signal?: AbortSignal): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    await this.#sender.shutdown(signal);
+  }
+  healthy(): boolean {
+    return this.#sender.healthy();
+  }
+}
+
+function create(settings: CreateSettings, config: OtlpExporterConfig, signal: 'traces' | 'metrics'): OtlpExporter {
+  const transport = new GrpcTransport({
+    endpoint: config.endpoint,
+    tls: config.tls,
+    headers: config.headers,
+    compression: config.compression,
+    method: signal === 'traces' ? TRACE_METHOD : METRICS_METHOD,
+    responseType: signal === 'traces' ? TYPES.exportTraceResponse : TYPES.exportMetricsResponse,
+    balancer: config.balancer_name,
+  });
+  const sender = new QueuedSender({
+    id: settings.id,
+    unit: signal === 'traces' ? 'spans' : 'metric_points',
+    transport,
+    timeoutMs: config.timeout,
+    queue: config.sending_queue,
+    retry: config.retry_on_failure,
+    logger: settings.logger,
+    telemetry: settings.telemetry,
+  });
+  return new OtlpExporter(settings, sender, config.sending_queue.storage);
+}
+
+export const otlpExporterFactory: ExporterFactory<OtlpExporterConfig> = {
+  kind: 'exporter',
+  type: 'otlp',
+  parseConfig: (raw, path, issues) => otlpExporterConfigSchema.parse(raw, path, issues),
+  createTraces: (settings, config) => create(settings, config, 'traces'),
+  createMetrics: (settings, config) => create(settings, config, 'metrics'),
+};

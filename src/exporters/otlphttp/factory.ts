@@ -1,0 +1,42 @@
+/** The `otlphttp` exporter (alias `otlp_http`): OTLP/HTTP protobuf with a sending queue and retries. */
+import type { CreateSettings, ExporterFactory } from '../../core/component';
+import { TYPES } from '../../pdata/proto';
+import { QueuedSender } from '../exporterhelper/queued-sender';
+import { OtlpExporter } from '../otlp/factory';
+import { otlpHttpExporterConfigSchema, type OtlpHttpExporterConfig } from './config';
+import { HttpTransport } from './http-transport';
+
+function signalUrl(config: OtlpHttpExporterConfig, signal: 'traces' | 'metrics'): string {
+  const explicit = signal === 'traces' ? config.traces_endpoint : config.metrics_endpoint;
+  if (explicit !== undefined && explicit !== '') return explicit;
+  return `${config.endpoint.replace(/\/+$/, '')}/v1/${signal}`;
+}
+
+function create(settings: CreateSettings, config: OtlpHttpExporterConfig, signal: 'traces' | 'metrics'): OtlpExporter {
+  const transport = new HttpTransport({
+    url: signalUrl(config, signal),
+    tls: config.tls,
+    headers: config.headers,
+    compression: config.compression,
+    responseType: signal === 'traces' ? TYPES.exportTraceResponse : TYPES.exportMetricsResponse,
+  });
+  const sender = new QueuedSender({
+    id: settings.id,
+    unit: signal === 'traces' ? 'spans' : 'metric_points',
+    transport,
+    timeoutMs: config.timeout,
+    queue: config.sending_queue,
+    retry: config.retry_on_failure,
+    logger: settings.logger,
+    telemetry: settings.telemetry,
+  });
+  return new OtlpExporter(settings, sender, config.sending_queue.storage);
+}
+
+export const otlpHttpExporterFactory: ExporterFactory<OtlpHttpExporterConfig> = {
+  kind: 'exporter',
+  type: 'otlphttp',
+  parseConfig: (raw, path, issues) => otlpHttpExporterConfigSchema.parse(raw, path, issues),
+  createTraces: (settings, config) => create(settings, config, 'traces'),
+  createMetrics: (settings, config) => create(settings, config, 'metrics'),
+};

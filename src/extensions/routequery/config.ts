@@ -1,0 +1,8 @@
+/** Config of the `routequery` extension: the HTTP endpoint for the route API, /metrics and /healthz. */
+import { endpoint, obj, optStr, type Infer } from '../../config/schema';
+
+export const routeQueryConfigSchema = obj({
+  endpoint: endpoint({ default: 'localhost:8888', doc: 'Listen address of the query API, /metrics and /healthz. Localhost by default.' }),
+  auth: obj({ authenticator: optStr({ doc: 'Id of a bearertokenauth extension guarding /api/* and /metrics.' }) }),
+});
+export type RouteQueryConfig = Infer<typeof routeQueryConfigSchema>;

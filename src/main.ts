@@ -1,0 +1,150 @@
+/**
+ * The routelens command line. This is the only place that calls process.exit.
+ *   routelens run [--config FILE]        start the pipelines (default ./otel-config.yaml)
+ *   routelens validate [--config FILE]   check a config and print every problem with its YAML path
+ *   routelens --version | --help
+ */
+import * as path from 'node:path';
+import { defaultRegistry } from './components';
+import { loadConfigFile } from './config/load';
+import { ConfigError } from './config/schema';
+import { Service } from './pipeline/service';
+import { createLogger } from './telemetry/logger';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const pkg = require('../../package.json') as { version: string };
+
+const HELP = `routelens ${pkg.version}: an OpenTelemetry trace processor and per-route latency analyzer
+
+Usage:
+  routelens run [--config FILE]       Start routelens (default config: ./otel-config.yaml)
+  routelens validate [--config FILE]  Check a config; prints every problem with its YAML path (exit 2 if invalid)
+  routelens --version                 Print the version
+  routelens --help                    This help
+
+Environment: \${env:VAR} and \${env:VAR:-default} are substituted in the config.
+`;
+
+export interface ParsedArgs {
+  command: string;
+  flags: Map<string, string | true>;
+  positionals: string[];
+}
+
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const flags = new Map<string, string | true>();
+  const positionals: string[] = [];
+  let command = '';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
+      else {
+        const next = argv[i + 1];
+        if (next !== undefined && !next.startsWith('--') && !BOOLEAN_FLAGS.has(a.slice(2))) {
+          flags.set(a.slice(2), next);
+          i++;
+        } else flags.set(a.slice(2), true);
+      }
+    } else if (a === '-h') flags.set('help', true);
+    else if (a === '-v') flags.set('version', true);
+    else if (command === '') command = a;
+    else positionals.push(a);
+  }
+  return { command, flags, positionals };
+}
+
+const BOOLEAN_FLAGS = new Set(['help', 'version', 'json', 'watch', 'no-color']);
+
+function configPath(args: ParsedArgs): string {
+  const f = args.flags.get('config');
+  return path.resolve(typeof f === 'string' ? f : 'otel-config.yaml');
+}
+
+async function run(args: ParsedArgs): Promise<number> {
+  const file = configPath(args);
+  const registry = defaultRegistry();
+  const config = loadConfigFile(file, registry);
+  const logger = createLogger({ level: config.telemetry.logs.level, encoding: config.telemetry.logs.encoding });
+  const service = new Service(config, { logger });
+  try {
+    await service.start();
+  } catch (err) {
+    logger.error({ err: err instanceof Error ? err.message : String(err) }, 'Failed to start');
+    return 1;
+  }
+  logger.info({ version: pkg.version, config: file, pipelines: service.summary(), endpoints: endpoints(service) }, 'Everything is ready. Begin running and processing data.');
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info({ signal }, 'Received signal; shutting down');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await service.shutdown();
+  logger.info('Shutdown complete');
+  return 0;
+}
+
+function endpoints(service: Service): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [id, c] of service.components('receiver')) {
+    const r = c as { grpc?: { port: number }; http?: { port: number } };
+    if (r.grpc) out[`${id}/grpc`] = r.grpc.port;
+    if (r.http) out[`${id}/http`] = r.http.port;
+  }
+  for (const [id, c] of service.components('extension')) {
+    const port = (c as { port?: number }).port;
+    if (typeof port === 'number' && port > 0) out[id] = port;
+  }
+  return out;
+}
+
+function validate(args: ParsedArgs): number {
+  const file = configPath(args);
+  loadConfigFile(file, defaultRegistry());
+  process.stdout.write(`${file}: configuration is valid\n`);
+  return 0;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (args.flags.has('version')) {
+    process.stdout.write(`routelens ${pkg.version}\n`);
+    return 0;
+  }
+  if (args.flags.has('help') || args.command === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  try {
+    switch (args.command) {
+      case 'run':
+      case '':
+        return await run(args);
+      case 'validate':
+        return validate(args);
+      default:
+        process.stderr.write(`routelens: unknown command ${JSON.stringify(args.command)}\n\n${HELP}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`routelens: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`routelens: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

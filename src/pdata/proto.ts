@@ -1,0 +1,42 @@
+/**
+ * The protobufjs reference codec, loaded from proto/ at run time. It decodes everything into objects, so it
+ * serves the JSON path, the debug/file exporters and tests; the hot path (`wire.ts`, `trace-batch.ts`) never
+ * uses it.
+ */
+import * as path from 'node:path';
+import * as protobuf from 'protobufjs';
+
+const protoDir = path.resolve(__dirname, '../../../proto');
+
+let cached: protobuf.Root | undefined;
+
+export function protoRoot(): protobuf.Root {
+  if (cached === undefined) {
+    const root = new protobuf.Root();
+    root.resolvePath = (_origin, target) => path.join(protoDir, target);
+    root.loadSync(
+      [
+        'opentelemetry/proto/collector/trace/v1/trace_service.proto',
+        'opentelemetry/proto/collector/metrics/v1/metrics_service.proto',
+        'google/rpc/status.proto',
+      ],
+      { keepCase: false },
+    );
+    root.resolveAll();
+    cached = root;
+  }
+  return cached;
+}
+
+export function protoType(name: string): protobuf.Type {
+  return protoRoot().lookupType(name);
+}
+
+export const TYPES = {
+  exportTraceRequest: 'opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest',
+  exportTraceResponse: 'opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse',
+  exportMetricsRequest: 'opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest',
+  exportMetricsResponse: 'opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse',
+  rpcStatus: 'google.rpc.Status',
+  retryInfo: 'google.rpc.RetryInfo',
+} as const;

@@ -1,0 +1,633 @@
+/**
+ * TraceBatch: the one data representation of trace pipelines.
+ *
+ * A batch keeps the OTLP `ExportTraceServiceRequest` bytes it arrived as and an index of its `ResourceSpans`
+ * fields. Nothing is materialised on the way through: receivers validate the structure once (`decode`),
+ * processors read or add resource attributes, the analyzer walks spans through a reused `SpanView`, and
+ * exporters write the bytes back out. Only a resource that gained attributes is re-encoded; its
+ * `scope_spans` bytes are copied verbatim. See docs/architecture.md.
+ */
+import { DecodeError } from '../core/errors';
+import {
+  WIRE_I32,
+  WIRE_I64,
+  WIRE_LEN,
+  WIRE_VARINT,
+  bytesEqual,
+  cursor,
+  encodeStringKeyValueField,
+  hex,
+  readDouble,
+  readFixed32,
+  readLen,
+  readVarint32,
+  readVarint64,
+  skipField,
+  utf8,
+  varintSize,
+  writeVarint,
+} from './wire';
+
+/** Scalar attribute value as read from an AnyValue (arrays, maps and bytes read as undefined). */
+export type AttrValue = string | number | boolean;
+
+/** Maximum nesting of KeyValue/AnyValue/array/map levels accepted (about 100 AnyValue levels). */
+export const MAX_ANYVALUE_DEPTH = 200;
+
+interface ResourceEntry {
+  readonly buf: Uint8Array;
+  /** Content range of the ResourceSpans message inside `buf`. */
+  readonly start: number;
+  readonly end: number;
+  /** [fieldStart, fieldEnd, contentStart, contentEnd] for each `resource` field (usually one). */
+  readonly resourceFields: readonly number[];
+  readonly spanCount: number;
+  /** KeyValue fields (field 1 of Resource) appended by processors. */
+  extra: Uint8Array[] | undefined;
+}
+
+// ---- structural validation ---------------------------------------------------------------------------
+
+// Per message: field number → expected wire type and, for LEN fields holding a message, the child's id.
+const enum Msg {
+  ResourceSpans,
+  Resource,
+  ScopeSpans,
+  Scope,
+  Span,
+  Event,
+  Link,
+  Status,
+  KeyValue,
+  AnyValue,
+  ArrayValue,
+  KeyValueList,
+  Bytes, // a LEN field that is a string or bytes
+}
+
+type FieldRule = readonly [wireType: number, child: Msg | -1];
+const rules: ReadonlyArray<ReadonlyArray<FieldRule | undefined>> = (() => {
+  const t: (FieldRule | undefined)[][] = [];
+  const L = (child: Msg): FieldRule => [WIRE_LEN, child];
+  const B: FieldRule = [WIRE_LEN, Msg.Bytes];
+  const V: FieldRule = [WIRE_VARINT, -1];
+  const F64: FieldRule = [WIRE_I64, -1];
+  const F32: FieldRule = [WIRE_I32, -1];
+  t[Msg.ResourceSpans] = [undefined, L(Msg.Resource), L(Msg.ScopeSpans), B];
+  t[Msg.Resource] = [undefined, L(Msg.KeyValue), V];
+  t[Msg.ScopeSpans] = [undefined, L(Msg.Scope), L(Msg.Span), B];
+  t[Msg.Scope] = [undefined, B, B, L(Msg.KeyValue), V];
+  t[Msg.Span] = [undefined, B, B, B, B, B, V, F64, F64, L(Msg.KeyValue), V, L(Msg.Event), V, L(Msg.Link), V, L(Msg.Status), F32];
+  t[Msg.Event] = [undefined, F64, B, L(Msg.KeyValue), V];
+  t[Msg.Link] = [undefined, B, B, B, L(Msg.KeyValue), V, F32];
+  t[Msg.Status] = [undefined, B, B, V]; // field 1 is reserved (deprecated code)
+  t[Msg.KeyValue] = [undefined, B, L(Msg.AnyValue)];
+  t[Msg.AnyValue] = [undefined, B, V, V, F64, L(Msg.ArrayValue), L(Msg.KeyValueList), B];
+  t[Msg.ArrayValue] = [undefined, L(Msg.AnyValue)];
+  t[Msg.KeyValueList] = [undefined, L(Msg.KeyValue)];
+  return t;
+})();
+
+const messageNames = ['ResourceSpans', 'Resource', 'ScopeSpans', 'InstrumentationScope', 'Span', 'Span.Event', 'Span.Link', 'Status', 'KeyValue', 'AnyValue', 'ArrayValue', 'KeyValueList'];
+
+/** Validate a message's structure recursively; returns the number of spans found below it. */
+function validate(buf: Uint8Array, msg: Msg, pos: number, end: number, depth: number): number {
+  if (depth > MAX_ANYVALUE_DEPTH) throw new DecodeError(`message nesting deeper than ${MAX_ANYVALUE_DEPTH} levels`);
+  const table = rules[msg] as ReadonlyArray<FieldRule | undefined>;
+  let spans = 0;
+  while (pos < end) {
+    const tag = readVarint32(buf, pos, end);
+    pos = cursor.pos;
+    const fieldNo = Math.floor(tag / 8);
+    const wireType = tag & 7;
+    if (fieldNo === 0) throw new DecodeError('invalid field number 0');
+    const rule = fieldNo < table.length ? table[fieldNo] : undefined;
+    if (rule === undefined) {
+      pos = skipField(buf, wireType, pos, end); // unknown field: kept as bytes
+      continue;
+    }
+    if (rule[0] !== wireType) {
+      throw new DecodeError(`${messageNames[msg]} field ${fieldNo} has wire type ${wireType}, expected ${rule[0]}`);
+    }
+    if (wireType !== WIRE_LEN) {
+      pos = skipField(buf, wireType, pos, end);
+      continue;
+    }
+    const fieldEnd = readLen(buf, pos, end);
+    const start = cursor.pos;
+    const child = rule[1];
+    if (msg === Msg.Span && (fieldNo === 1 || fieldNo === 2 || fieldNo === 4)) {
+      const len = fieldEnd - start;
+      const want = fieldNo === 1 ? 16 : 8;
+      if (len !== 0 && len !== want) {
+        throw new DecodeError(`Span ${fieldNo === 1 ? 'trace_id' : fieldNo === 2 ? 'span_id' : 'parent_span_id'} is ${len} bytes, expected ${want}`);
+      }
+    }
+    if (child !== Msg.Bytes && child !== -1) {
+      if (child === Msg.Span) spans++;
+      const nested = msg === Msg.AnyValue || msg === Msg.ArrayValue || msg === Msg.KeyValueList || msg === Msg.KeyValue;
+      spans += validate(buf, child, start, fieldEnd, nested ? depth + 1 : depth);
+    }
+    pos = fieldEnd;
+  }
+  if (pos !== end) throw new DecodeError('field runs past the end of its message');
+  return spans;
+}
+
+// ---- the batch -----------------------------------------------------------------------------------------
+
+const keyBytesCache = new Map<string, Uint8Array>();
+const encoder = new TextEncoder();
+function keyBytes(key: string): Uint8Array {
+  let b = keyBytesCache.get(key);
+  if (b === undefined) {
+    b = encoder.encode(key);
+    if (keyBytesCache.size < 4096) keyBytesCache.set(key, b);
+  }
+  return b;
+}
+
+/**
+ * Find attribute `key` among the KeyValue fields numbered `fieldNo` of the message `[pos, end)`; returns the
+ * AnyValue content range start (end in cursor.pos) or -1.
+ */
+function findAttribute(buf: Uint8Array, pos: number, end: number, fieldNo: number, key: Uint8Array): number {
+  const wantTag = (fieldNo << 3) | WIRE_LEN;
+  while (pos < end) {
+    const tag = readVarint32(buf, pos, end);
+    pos = cursor.pos;
+    if (tag !== wantTag) {
+      pos = skipField(buf, tag & 7, pos, end);
+      continue;
+    }
+    const kvEnd = readLen(buf, pos, end);
+    const found = anyValueOfKey(buf, cursor.pos, kvEnd, key);
+    if (found >= 0) return found;
+    pos = kvEnd;
+  }
+  return -1;
+}
+
+/** In KeyValue content `[pos, end)`: if its key equals `key`, return the AnyValue content start (end in cursor.pos). */
+function anyValueOfKey(buf: Uint8Array, pos: number, end: number, key: Uint8Array): number {
+  let keyMatch = false;
+  let valueStart = -1;
+  let valueEnd = -1;
+  while (pos < end) {
+    const tag = readVarint32(buf, pos, end);
+    pos = cursor.pos;
+    if (tag === ((1 << 3) | WIRE_LEN)) {
+      const kEnd = readLen(buf, pos, end);
+      keyMatch = bytesEqual(buf, cursor.pos, kEnd, key);
+      if (!keyMatch) return -1;
+      pos = kEnd;
+    } else if (tag === ((2 << 3) | WIRE_LEN)) {
+      valueEnd = readLen(buf, pos, end);
+      valueStart = cursor.pos;
+      pos = valueEnd;
+    } else {
+      pos = skipField(buf, tag & 7, pos, end);
+    }
+  }
+  if (!keyMatch) return -1;
+  if (valueStart < 0) {
+    cursor.pos = valueStart = end; // key present, empty value
+    return valueStart;
+  }
+  cursor.pos = valueEnd;
+  return valueStart;
+}
+
+/** Read a scalar AnyValue from its content range; arrays, maps, bytes and empty values read as undefined. */
+function readAnyValue(buf: Uint8Array, pos: number, end: number): AttrValue | undefined {
+  let out: AttrValue | undefined;
+  while (pos < end) {
+    const tag = readVarint32(buf, pos, end);
+    pos = cursor.pos;
+    switch (tag) {
+      case (1 << 3) | WIRE_LEN: {
+        const e = readLen(buf, pos, end);
+        out = utf8(buf, cursor.pos, e);
+        pos = e;
+        break;
+      }
+      case (2 << 3) | WIRE_VARINT:
+        out = readVarint32(buf, pos, end) !== 0;
+        pos = cursor.pos;
+        break;
+      case (3 << 3) | WIRE_VARINT:
+        out = readVarint64(buf, pos, end);
+        pos = cursor.pos;
+        break;
+      case (4 << 3) | WIRE_I64:
+        out = readDouble(buf, pos);
+        pos += 8;
+        break;
+      default:
+        pos = skipField(buf, tag & 7, pos, end);
+        out = undefined;
+    }
+  }
+  return out;
+}
+
+/**
+ * A read-only view of one span, reused for every span of a walk: read what you need inside the callback,
+ * never keep the view.
+ */
+export class SpanView {
+  /** Index of the span's resource in the batch. */
+  resourceIndex = 0;
+  /** `service.name` of the span's resource (`unknown_service` when absent). */
+  service = '';
+  /** OTLP SpanKind (0 unspecified, 1 internal, 2 server, 3 client, 4 producer, 5 consumer). */
+  kind = 0;
+  /** OTLP status code (0 unset, 1 ok, 2 error). */
+  statusCode = 0;
+  /** Span duration in nanoseconds (0 when end < start). */
+  durationNs = 0;
+  /** Start and end as epoch milliseconds (fractional). */
+  startTimeMs = 0;
+  endTimeMs = 0;
+  #buf: Uint8Array = new Uint8Array(0);
+  #start = 0;
+  #end = 0;
+  #nameStart = 0;
+  #nameEnd = 0;
+  #traceId = 0;
+  #spanId = 0;
+  #parentSpanId = -1;
+  #resBuf: Uint8Array = new Uint8Array(0);
+  #resFields: readonly number[] = [];
+
+  /** @internal fill the view from span content `[start, end)`. */
+  load(buf: Uint8Array, start: number, end: number): void {
+    this.#buf = buf;
+    this.#start = start;
+    this.#end = end;
+    this.kind = 0;
+    this.statusCode = 0;
+    this.#nameStart = this.#nameEnd = 0;
+    this.#traceId = this.#spanId = -1;
+    this.#parentSpanId = -1;
+    let sLo = 0;
+    let sHi = 0;
+    let eLo = 0;
+    let eHi = 0;
+    let pos = start;
+    while (pos < end) {
+      const tag = readVarint32(buf, pos, end);
+      pos = cursor.pos;
+      switch (tag) {
+        case (1 << 3) | WIRE_LEN:
+          pos = readLen(buf, pos, end);
+          this.#traceId = cursor.pos;
+          break;
+        case (2 << 3) | WIRE_LEN:
+          pos = readLen(buf, pos, end);
+          this.#spanId = cursor.pos;
+          break;
+        case (4 << 3) | WIRE_LEN:
+          pos = readLen(buf, pos, end);
+          if (pos > cursor.pos) this.#parentSpanId = cursor.pos;
+          break;
+        case (5 << 3) | WIRE_LEN:
+          this.#nameEnd = pos = readLen(buf, pos, end);
+          this.#nameStart = cursor.pos;
+          break;
+        case (6 << 3) | WIRE_VARINT:
+          this.kind = readVarint32(buf, pos, end);
+          pos = cursor.pos;
+          break;
+        case (7 << 3) | WIRE_I64:
+          sLo = readFixed32(buf, pos);
+          sHi = readFixed32(buf, pos + 4);
+          pos += 8;
+          break;
+        case (8 << 3) | WIRE_I64:
+          eLo = readFixed32(buf, pos);
+          eHi = readFixed32(buf, pos + 4);
+          pos += 8;
+          break;
+        case (15 << 3) | WIRE_LEN: {
+          const sEnd = readLen(buf, pos, end);
+          let p = cursor.pos;
+          while (p < sEnd) {
+            const t = readVarint32(buf, p, sEnd);
+            p = cursor.pos;
+            if (t === ((3 << 3) | WIRE_VARINT)) {
+              this.statusCode = readVarint32(buf, p, sEnd);
+              p = cursor.pos;
+            } else p = skipField(buf, t & 7, p, sEnd);
+          }
+          pos = sEnd;
+          break;
+        }
+        default:
+          pos = skipField(buf, tag & 7, pos, end);
+      }
+    }
+    const d = (eHi - sHi) * 4294967296 + (eLo - sLo);
+    this.durationNs = d > 0 ? d : 0;
+    this.startTimeMs = (sHi * 4294967296 + sLo) / 1e6;
+    this.endTimeMs = (eHi * 4294967296 + eLo) / 1e6;
+  }
+
+  /** @internal */
+  setResource(buf: Uint8Array, fields: readonly number[]): void {
+    this.#resBuf = buf;
+    this.#resFields = fields;
+  }
+
+  get name(): string {
+    return utf8(this.#buf, this.#nameStart, this.#nameEnd);
+  }
+
+  /** True when the span has a parent span id. */
+  get hasParent(): boolean {
+    return this.#parentSpanId >= 0;
+  }
+
+  traceIdHex(): string {
+    return this.#traceId < 0 ? '' : hex(this.#buf, this.#traceId, this.#traceId + 16);
+  }
+
+  spanIdHex(): string {
+    return this.#spanId < 0 ? '' : hex(this.#buf, this.#spanId, this.#spanId + 8);
+  }
+
+  /** A scalar span attribute. */
+  attribute(key: string): AttrValue | undefined {
+    const at = findAttribute(this.#buf, this.#start, this.#end, 9, keyBytes(key));
+    return at < 0 ? undefined : readAnyValue(this.#buf, at, cursor.pos);
+  }
+
+  /** A scalar attribute of the span's resource. */
+  resourceAttribute(key: string): AttrValue | undefined {
+    return resourceAttributeIn(this.#resBuf, this.#resFields, key);
+  }
+}
+
+function resourceAttributeIn(buf: Uint8Array, fields: readonly number[], key: string): AttrValue | undefined {
+  const kb = keyBytes(key);
+  let found: AttrValue | undefined;
+  // With several `resource` fields (protobuf merge), later attributes come after earlier ones; first wins.
+  for (let i = 0; i < fields.length && found === undefined; i += 4) {
+    const at = findAttribute(buf, fields[i + 2] as number, fields[i + 3] as number, 1, kb);
+    if (at >= 0) found = readAnyValue(buf, at, cursor.pos);
+  }
+  return found;
+}
+
+export class TraceBatch {
+  readonly #entries: ResourceEntry[];
+  /** The original request bytes when they can be forwarded unchanged. */
+  #pristine: Uint8Array | undefined;
+  readonly spanCount: number;
+
+  private constructor(entries: ResourceEntry[], pristine: Uint8Array | undefined) {
+    this.#entries = entries;
+    this.#pristine = pristine;
+    let n = 0;
+    for (const e of entries) n += e.spanCount;
+    this.spanCount = n;
+  }
+
+  /**
+   * Validate and index an encoded `ExportTraceServiceRequest`. Throws DecodeError (→ INVALID_ARGUMENT /
+   * 400) when any level of the message is malformed. The bytes are kept, not copied: the caller must not
+   * reuse the buffer.
+   */
+  static decode(bytes: Uint8Array): TraceBatch {
+    const entries: ResourceEntry[] = [];
+    let pos = 0;
+    const end = bytes.length;
+    let onlyResourceSpans = true;
+    while (pos < end) {
+      const tag = readVarint32(bytes, pos, end);
+      pos = cursor.pos;
+      if (tag >>> 3 === 0) throw new DecodeError('invalid field number 0');
+      if (tag !== ((1 << 3) | WIRE_LEN)) {
+        if (tag >>> 3 === 1) throw new DecodeError(`resource_spans has wire type ${tag & 7}, expected 2`);
+        onlyResourceSpans = false;
+        pos = skipField(bytes, tag & 7, pos, end);
+        continue;
+      }
+      const rsEnd = readLen(bytes, pos, end);
+      const rsStart = cursor.pos;
+      entries.push(indexResourceSpans(bytes, rsStart, rsEnd));
+      pos = rsEnd;
+    }
+    return new TraceBatch(entries, onlyResourceSpans ? bytes : undefined);
+  }
+
+  /** A batch of no spans. */
+  static empty(): TraceBatch {
+    return new TraceBatch([], new Uint8Array(0));
+  }
+
+  /** Concatenate batches (resource order kept). The inputs must not be used afterwards. */
+  static concat(batches: readonly TraceBatch[]): TraceBatch {
+    if (batches.length === 1) return batches[0] as TraceBatch;
+    const entries: ResourceEntry[] = [];
+    for (const b of batches) entries.push(...b.#entries);
+    return new TraceBatch(entries, undefined);
+  }
+
+  /** A copy that can gain attributes independently (the bytes are shared, never mutated). */
+  clone(): TraceBatch {
+    const entries = this.#entries.map((e) => ({ ...e, extra: e.extra === undefined ? undefined : [...e.extra] }));
+    return new TraceBatch(entries, this.#pristine);
+  }
+
+  get resourceCount(): number {
+    return this.#entries.length;
+  }
+
+  /** Spans under resource `i`. */
+  resourceSpanCount(i: number): number {
+    return this.#entry(i).spanCount;
+  }
+
+  /** Split into batches of whole ResourceSpans, each with at most about `maxSpans` spans. */
+  split(maxSpans: number): TraceBatch[] {
+    if (this.spanCount <= maxSpans) return [this];
+    const out: TraceBatch[] = [];
+    let cur: ResourceEntry[] = [];
+    let n = 0;
+    for (const e of this.#entries) {
+      if (n > 0 && n + e.spanCount > maxSpans) {
+        out.push(new TraceBatch(cur, undefined));
+        cur = [];
+        n = 0;
+      }
+      cur.push(e);
+      n += e.spanCount;
+    }
+    if (cur.length > 0) out.push(new TraceBatch(cur, undefined));
+    return out;
+  }
+
+  /** A scalar resource attribute of resource `i`. */
+  resourceAttribute(i: number, key: string): AttrValue | undefined {
+    const e = this.#entry(i);
+    const found = resourceAttributeIn(e.buf, e.resourceFields, key);
+    if (found !== undefined || e.extra === undefined) return found;
+    for (const kv of e.extra) {
+      const at = findAttribute(kv, 0, kv.length, 1, keyBytes(key));
+      if (at >= 0) return readAnyValue(kv, at, cursor.pos);
+    }
+    return undefined;
+  }
+
+  /** True when resource `i` has attribute `key` (of any value type). */
+  hasResourceAttribute(i: number, key: string): boolean {
+    const e = this.#entry(i);
+    const kb = keyBytes(key);
+    for (let f = 0; f < e.resourceFields.length; f += 4) {
+      if (findAttribute(e.buf, e.resourceFields[f + 2] as number, e.resourceFields[f + 3] as number, 1, kb) >= 0) return true;
+    }
+    for (const kv of e.extra ?? []) if (findAttribute(kv, 0, kv.length, 1, kb) >= 0) return true;
+    return false;
+  }
+
+  /**
+   * Append string attributes to resource `i`. The caller skips keys that are already present (routelens never
+   * overwrites an attribute a client sent).
+   */
+  addResourceAttributes(i: number, attrs: ReadonlyArray<readonly [string, string]>): void {
+    if (attrs.length === 0) return;
+    const e = this.#entry(i);
+    e.extra ??= [];
+    for (const [k, v] of attrs) e.extra.push(encodeStringKeyValueField(1, k, v));
+    this.#pristine = undefined;
+  }
+
+  /** Walk every span. The view is reused: read it inside the callback only. */
+  forEachSpan(visit: (span: SpanView) => void): void {
+    const view = new SpanView();
+    for (let r = 0; r < this.#entries.length; r++) {
+      const e = this.#entries[r] as ResourceEntry;
+      if (e.spanCount === 0) continue;
+      view.resourceIndex = r;
+      const service = this.resourceAttribute(r, 'service.name');
+      view.service = typeof service === 'string' && service !== '' ? service : 'unknown_service';
+      view.setResource(e.buf, e.resourceFields);
+      walkSpans(e.buf, e.start, e.end, view, visit);
+    }
+  }
+
+  /** The encoded `ExportTraceServiceRequest`. */
+  encode(): Uint8Array {
+    if (this.#pristine !== undefined) return this.#pristine;
+    const parts: Uint8Array[] = [];
+    for (const e of this.#entries) encodeEntry(e, parts);
+    const out = Buffer.concat(parts);
+    this.#pristine = out;
+    return out;
+  }
+
+  /** Encoded size in bytes. */
+  get byteLength(): number {
+    return this.encode().length;
+  }
+
+  #entry(i: number): ResourceEntry {
+    const e = this.#entries[i];
+    if (e === undefined) throw new RangeError(`Cannot read resource ${i}: the batch has ${this.#entries.length}`);
+    return e;
+  }
+}
+
+function indexResourceSpans(buf: Uint8Array, start: number, end: number): ResourceEntry {
+  const resourceFields: number[] = [];
+  let spanCount = 0;
+  let pos = start;
+  while (pos < end) {
+    const fieldStart = pos;
+    const tag = readVarint32(buf, pos, end);
+    pos = cursor.pos;
+    const fieldNo = Math.floor(tag / 8);
+    const wireType = tag & 7;
+    if (fieldNo === 0) throw new DecodeError('invalid field number 0');
+    if (fieldNo <= 3 && wireType !== WIRE_LEN) {
+      throw new DecodeError(`ResourceSpans field ${fieldNo} has wire type ${wireType}, expected 2`);
+    }
+    if (fieldNo === 1) {
+      const fEnd = readLen(buf, pos, end);
+      const cStart = cursor.pos;
+      validate(buf, Msg.Resource, cStart, fEnd, 0);
+      resourceFields.push(fieldStart, fEnd, cStart, fEnd);
+      pos = fEnd;
+    } else if (fieldNo === 2) {
+      const fEnd = readLen(buf, pos, end);
+      spanCount += validate(buf, Msg.ScopeSpans, cursor.pos, fEnd, 0);
+      pos = fEnd;
+    } else {
+      pos = skipField(buf, wireType, pos, end);
+    }
+  }
+  return { buf, start, end, resourceFields, spanCount, extra: undefined };
+}
+
+function walkSpans(buf: Uint8Array, start: number, end: number, view: SpanView, visit: (span: SpanView) => void): void {
+  let pos = start;
+  while (pos < end) {
+    const tag = readVarint32(buf, pos, end);
+    pos = cursor.pos;
+    if (tag !== ((2 << 3) | WIRE_LEN)) {
+      pos = skipField(buf, tag & 7, pos, end);
+      continue;
+    }
+    const ssEnd = readLen(buf, pos, end);
+    let p = cursor.pos;
+    while (p < ssEnd) {
+      const t = readVarint32(buf, p, ssEnd);
+      p = cursor.pos;
+      if (t !== ((2 << 3) | WIRE_LEN)) {
+        p = skipField(buf, t & 7, p, ssEnd);
+        continue;
+      }
+      const spanEnd = readLen(buf, p, ssEnd);
+      view.load(buf, cursor.pos, spanEnd);
+      visit(view);
+      p = spanEnd;
+    }
+    pos = ssEnd;
+  }
+}
+
+/** Write one ResourceSpans field (tag 1 of the request), re-encoding its Resource only when it gained attributes. */
+function encodeEntry(e: ResourceEntry, parts: Uint8Array[]): void {
+  const content = e.buf.subarray(e.start, e.end);
+  if (e.extra === undefined || e.extra.length === 0) {
+    parts.push(header(1, content.length), content);
+    return;
+  }
+  // New Resource = contents of every existing resource field (protobuf merge) + appended attributes.
+  let resourceLen = 0;
+  for (let f = 0; f < e.resourceFields.length; f += 4) resourceLen += (e.resourceFields[f + 3] as number) - (e.resourceFields[f + 2] as number);
+  for (const kv of e.extra) resourceLen += kv.length;
+  const resHeader = header(1, resourceLen);
+  // ResourceSpans content minus the old resource fields, plus the new one.
+  let rest = content.length;
+  for (let f = 0; f < e.resourceFields.length; f += 4) rest -= (e.resourceFields[f + 1] as number) - (e.resourceFields[f] as number);
+  const total = resHeader.length + resourceLen + rest;
+  parts.push(header(1, total), resHeader);
+  for (let f = 0; f < e.resourceFields.length; f += 4) parts.push(e.buf.subarray(e.resourceFields[f + 2] as number, e.resourceFields[f + 3] as number));
+  parts.push(...e.extra);
+  let from = e.start;
+  for (let f = 0; f < e.resourceFields.length; f += 4) {
+    const fs = e.resourceFields[f] as number;
+    if (fs > from) parts.push(e.buf.subarray(from, fs));
+    from = e.resourceFields[f + 1] as number;
+  }
+  if (e.end > from) parts.push(e.buf.subarray(from, e.end));
+}
+
+function header(fieldNo: number, len: number): Uint8Array {
+  const tag = (fieldNo << 3) | WIRE_LEN;
+  const out = new Uint8Array(varintSize(tag) + varintSize(len));
+  writeVarint(out, writeVarint(out, 0, tag), len);
+  return out;
+}

@@ -1,0 +1,40 @@
+/** The `otlp` receiver: OTLP/gRPC and OTLP/HTTP servers feeding one pipeline consumer. */
+import type { Component, ReceiverFactory, TracesConsumer } from '../../core/component';
+import { otlpReceiverConfigSchema, type OtlpReceiverConfig } from './config';
+import { OtlpGrpcServer } from './grpc';
+import { OtlpHttpServer } from './http';
+import { TraceIntake } from './intake';
+
+export class OtlpReceiver implements Component {
+  readonly grpc: OtlpGrpcServer | undefined;
+  readonly http: OtlpHttpServer | undefined;
+  readonly #started: (OtlpGrpcServer | OtlpHttpServer)[] = [];
+  readonly #logger;
+
+  constructor(settings: Parameters<ReceiverFactory<OtlpReceiverConfig>['createTraces']>[0], config: OtlpReceiverConfig, next: TracesConsumer) {
+    this.#logger = settings.logger.child({ receiver: settings.id });
+    const { grpc, http } = config.protocols;
+    const common = { id: settings.id, next, logger: this.#logger, telemetry: settings.telemetry };
+    this.grpc = grpc === undefined ? undefined : new OtlpGrpcServer(grpc, new TraceIntake({ ...common, transport: 'grpc' }), this.#logger);
+    this.http = http === undefined ? undefined : new OtlpHttpServer(http, new TraceIntake({ ...common, transport: 'http' }), this.#logger);
+  }
+
+  async start(): Promise<void> {
+    for (const s of [this.grpc, this.http]) {
+      if (s === undefined) continue;
+      await s.start();
+      this.#started.push(s);
+    }
+  }
+
+  async shutdown(signal?: AbortSignal): Promise<void> {
+    await Promise.all(this.#started.splice(0).map((s) => s.shutdown(signal)));
+  }
+}
+
+export const otlpReceiverFactory: ReceiverFactory<OtlpReceiverConfig> = {
+  kind: 'receiver',
+  type: 'otlp',
+  parseConfig: (raw, path, issues) => otlpReceiverConfigSchema.parse(raw, path, issues),
+  createTraces: (settings, config, next) => new OtlpReceiver(settings, config, next),
+};

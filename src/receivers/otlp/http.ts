@@ -1,0 +1,222 @@
+/**
+ * OTLP/HTTP server: POST /v1/traces with application/x-protobuf or application/json, Content-Encoding gzip,
+ * deflate or none. Sizes are capped before and after decompression (413). Errors answer with a
+ * google.rpc.Status body in the request's encoding; 503 carries Retry-After.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import * as zlib from 'node:zlib';
+import type { Logger } from 'pino';
+import { splitHostPort } from '../../config/schema';
+import { serverTlsOptions } from '../../config/tls';
+import type { PipelineContext } from '../../core/component';
+import { PipelineError, asPipelineError, toGrpcStatus, toHttpStatus } from '../../core/errors';
+import { traceRequestFromJson } from '../../pdata/otlp-json';
+import { encodeRpcStatus } from '../../pdata/rpc-status';
+import type { HttpServerConfig } from './config';
+import { normaliseAddress, type TraceIntake } from './intake';
+
+type Encoding = 'proto' | 'json';
+
+function mediaType(header: string | undefined): Encoding | undefined {
+  const t = (header ?? '').split(';')[0]?.trim().toLowerCase();
+  if (t === 'application/x-protobuf' || t === 'application/protobuf') return 'proto';
+  if (t === 'application/json') return 'json';
+  return undefined;
+}
+
+/** Read the body up to `limit` bytes; rejects with too_large beyond it. */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new PipelineError('too_large', `request body of ${declared} bytes exceeds max_request_body_size (${limit})`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (c: Buffer) => {
+      if (failed) return;
+      size += c.length;
+      if (size > limit) {
+        failed = true;
+        chunks.length = 0;
+        reject(new PipelineError('too_large', `request body exceeds max_request_body_size (${limit} bytes)`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (!failed) resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+    });
+    req.on('error', (err) => {
+      if (!failed) {
+        failed = true;
+        reject(new PipelineError('malformed', `error reading request body: ${err.message}`));
+      }
+    });
+  });
+}
+
+/** Decompress per Content-Encoding, capping the output at `limit` bytes (gzip bombs get 413). */
+export function decompress(body: Buffer, encoding: string | undefined, limit: number): Buffer {
+  const enc = (encoding ?? '').trim().toLowerCase();
+  if (enc === '' || enc === 'identity' || enc === 'none') return body;
+  const opts = { maxOutputLength: limit };
+  try {
+    if (enc === 'gzip' || enc === 'x-gzip') return zlib.gunzipSync(body, opts);
+    if (enc === 'deflate') {
+      // Clients disagree on whether deflate means zlib-wrapped or raw; accept both.
+      try {
+        return zlib.inflateSync(body, opts);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw err;
+        return zlib.inflateRawSync(body, opts);
+      }
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new PipelineError('too_large', `decompressed body exceeds max_request_body_size (${limit} bytes)`);
+    }
+    throw new PipelineError('malformed', `invalid ${enc} body: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  throw new PipelineError('malformed', `unsupported Content-Encoding ${JSON.stringify(encoding)}; expected gzip, deflate or none`);
+}
+
+export class OtlpHttpServer {
+  readonly #server: http.Server;
+  readonly #config: HttpServerConfig;
+  readonly #intake: TraceIntake;
+  #port = 0;
+  #closing = false;
+
+  constructor(config: HttpServerConfig, intake: TraceIntake, logger: Logger) {
+    this.#config = config;
+    this.#intake = intake;
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.#handle(req, res);
+    this.#server = config.tls === undefined ? http.createServer(handler) : https.createServer(serverTlsOptions(config.tls), handler);
+    this.#server.headersTimeout = Math.max(1000, config.read_header_timeout);
+    this.#server.requestTimeout = Math.max(this.#server.headersTimeout + 1000, 120_000);
+    this.#server.keepAliveTimeout = config.idle_timeout;
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      else socket.destroy();
+      logger.debug({ err: err.message, code: err.code }, 'HTTP client error');
+    });
+  }
+
+  async start(): Promise<number> {
+    const hp = splitHostPort(this.#config.endpoint);
+    if (hp === undefined) throw new Error(`invalid endpoint ${this.#config.endpoint}`);
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', (err) => reject(new Error(`cannot listen on ${this.#config.endpoint} (HTTP): ${err.message}`)));
+      this.#server.listen(hp.port, hp.host === '' ? undefined : hp.host, () => resolve());
+    });
+    this.#port = (this.#server.address() as AddressInfo).port;
+    return this.#port;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  async shutdown(signal?: AbortSignal): Promise<void> {
+    this.#closing = true;
+    await new Promise<void>((resolve) => {
+      const force = (): void => {
+        this.#server.closeAllConnections();
+        resolve();
+      };
+      if (signal?.aborted) force();
+      signal?.addEventListener('abort', force, { once: true });
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
+    });
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = (req.url ?? '/').split('?')[0];
+    const encoding: Encoding = mediaType(req.headers['content-type']) ?? 'json';
+    const ctx: PipelineContext = {
+      transport: 'http',
+      clientAddress: normaliseAddress(req.socket.remoteAddress),
+      ...(this.#config.include_metadata ? { headers: flatHeaders(req.headers) } : {}),
+    };
+    if (url !== this.#config.traces_url_path) {
+      this.#reply(res, 404, encoding, new PipelineError('malformed', `no OTLP endpoint at ${url}; traces are accepted at POST ${this.#config.traces_url_path}`));
+      req.resume();
+      return;
+    }
+    if (req.method !== 'POST') {
+      res.setHeader('allow', 'POST');
+      this.#reply(res, 405, encoding, new PipelineError('malformed', `method ${req.method} not allowed; use POST`));
+      req.resume();
+      return;
+    }
+    if (this.#closing) {
+      this.#fail(res, encoding, new PipelineError('shutting_down', 'routelens is shutting down'), ctx, false);
+      req.resume();
+      return;
+    }
+    const type = mediaType(req.headers['content-type']);
+    if (type === undefined) {
+      const e = new PipelineError('unsupported_media_type', `unsupported Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')}; expected application/x-protobuf or application/json`);
+      this.#fail(res, 'json', e, ctx, true);
+      req.resume();
+      return;
+    }
+    const limit = this.#config.max_request_body_size;
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, limit);
+    } catch (err) {
+      const e = asPipelineError(err);
+      this.#fail(res, type, e, ctx, true);
+      req.resume();
+      if (e.code === 'too_large') res.once('finish', () => req.destroy());
+      return;
+    }
+    try {
+      const body = decompress(raw, req.headers['content-encoding'], limit);
+      await this.#intake.consume(type === 'json' ? () => traceRequestFromJson(body) : body, ctx);
+      if (type === 'json') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      } else {
+        res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': 0 });
+        res.end();
+      }
+    } catch (err) {
+      const e = asPipelineError(err);
+      // Errors from decompress are counted here; decode/pipeline errors were counted by the intake.
+      this.#fail(res, type, e, ctx, e.code === 'too_large' || /Content-Encoding|invalid (gzip|deflate|x-gzip)/.test(e.message));
+    }
+  }
+
+  #fail(res: http.ServerResponse, enc: Encoding, e: PipelineError, ctx: PipelineContext, count: boolean): void {
+    if (count) this.#intake.rejected(e, ctx);
+    if (e.retryAfterMs !== undefined) res.setHeader('retry-after', String(Math.max(1, Math.ceil(e.retryAfterMs / 1000))));
+    this.#reply(res, toHttpStatus(e), enc, e);
+  }
+
+  #reply(res: http.ServerResponse, status: number, enc: Encoding, e: PipelineError): void {
+    if (res.headersSent) return;
+    if (enc === 'proto') {
+      const body = encodeRpcStatus(toGrpcStatus(e), e.message);
+      res.writeHead(status, { 'content-type': 'application/x-protobuf', 'content-length': body.length });
+      res.end(body);
+    } else {
+      const body = JSON.stringify({ code: toGrpcStatus(e), message: e.message });
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    }
+  }
+}
+
+function flatHeaders(h: http.IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(',') : v;
+  return out;
+}
