@@ -5,7 +5,8 @@
  *   routelens --version | --help
  */
 import * as path from 'node:path';
-import { defaultRegistry } from './components';
+import { defaultRegistry, factories } from './components';
+import { renderConfigReference } from './config/reference';
 import { loadConfigFile } from './config/load';
 import { ConfigError } from './config/schema';
 import { Service } from './pipeline/service';
@@ -19,6 +20,7 @@ const HELP = `routelens ${pkg.version}: an OpenTelemetry trace processor and per
 Usage:
   routelens run [--config FILE]       Start routelens (default config: ./otel-config.yaml)
   routelens validate [--config FILE]  Check a config; prints every problem with its YAML path (exit 2 if invalid)
+  routelens config-reference          Print the reference of every component's config keys (Markdown)
   routelens --version                 Print the version
   routelens --help                    This help
 
@@ -126,6 +128,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await run(args);
       case 'validate':
         return validate(args);
+      case 'config-reference':
+        process.stdout.write(renderConfigReference(factories));
+        return 0;
       default:
         process.stderr.write(`routelens: unknown command ${JSON.stringify(args.command)}\n\n${HELP}`);
         return 2;

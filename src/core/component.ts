@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { TraceBatch } from '../pdata/trace-batch';
 import type { Telemetry } from '../telemetry/telemetry';
+import type { Field } from '../config/schema';
 
 /** What the transport knew about the request that produced a batch. */
 export interface PipelineContext {
@@ -69,6 +70,8 @@ export interface ReceiverFactory<C> {
   type: string;
   /** Parse and validate the raw YAML value (already env-substituted) into a typed config. */
   parseConfig: ConfigParser<C>;
+  /** The config schema, when declared with src/config/schema.ts (feeds docs/config-reference.md). */
+  configSchema?: Field<C>;
   createTraces(settings: CreateSettings, config: C, next: TracesConsumer): Component;
 }
 
@@ -76,6 +79,8 @@ export interface ProcessorFactory<C> {
   kind: 'processor';
   type: string;
   parseConfig: ConfigParser<C>;
+  /** The config schema, when declared with src/config/schema.ts (feeds docs/config-reference.md). */
+  configSchema?: Field<C>;
   createTraces(settings: CreateSettings, config: C, next: TracesConsumer): Component & TracesConsumer;
   /**
    * True when the processor needs per-client context (connection address): it must run before anything
@@ -88,6 +93,8 @@ export interface ExporterFactory<C> {
   kind: 'exporter';
   type: string;
   parseConfig: ConfigParser<C>;
+  /** The config schema, when declared with src/config/schema.ts (feeds docs/config-reference.md). */
+  configSchema?: Field<C>;
   createTraces?(settings: CreateSettings, config: C): Component & TracesConsumer;
   createMetrics?(settings: CreateSettings, config: C): Component & MetricsConsumer;
 }
@@ -97,6 +104,8 @@ export interface ConnectorFactory<C> {
   kind: 'connector';
   type: string;
   parseConfig: ConfigParser<C>;
+  /** The config schema, when declared with src/config/schema.ts (feeds docs/config-reference.md). */
+  configSchema?: Field<C>;
   /**
    * Create the connector. `nextTraces` are the trace pipelines it feeds (may be empty), `nextMetrics` the
    * metrics pipelines it feeds.
@@ -112,6 +121,8 @@ export interface ExtensionFactory<C> {
   kind: 'extension';
   type: string;
   parseConfig: ConfigParser<C>;
+  /** The config schema, when declared with src/config/schema.ts (feeds docs/config-reference.md). */
+  configSchema?: Field<C>;
   create(settings: CreateSettings, config: C): Component;
 }
 

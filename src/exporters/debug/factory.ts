@@ -17,6 +17,7 @@ export const debugExporterFactory: ExporterFactory<DebugExporterConfig> = {
   kind: 'exporter',
   type: 'debug',
   parseConfig: (raw, path, issues) => debugExporterConfigSchema.parse(raw, path, issues),
+  configSchema: debugExporterConfigSchema,
   createTraces(settings, config): Component & TracesConsumer {
     const log = settings.logger.child({ exporter: settings.id });
     const sent = settings.telemetry.counter('otelcol_exporter_sent_spans', 'Number of spans successfully sent to destination.', { exporter: settings.id });

@@ -69,6 +69,7 @@ export const otlpExporterFactory: ExporterFactory<OtlpExporterConfig> = {
   kind: 'exporter',
   type: 'otlp',
   parseConfig: (raw, path, issues) => otlpExporterConfigSchema.parse(raw, path, issues),
+  configSchema: otlpExporterConfigSchema,
   createTraces: (settings, config) => create(settings, config, 'traces'),
   createMetrics: (settings, config) => create(settings, config, 'metrics'),
 };

@@ -37,6 +37,7 @@ export const otlpHttpExporterFactory: ExporterFactory<OtlpHttpExporterConfig> = 
   kind: 'exporter',
   type: 'otlphttp',
   parseConfig: (raw, path, issues) => otlpHttpExporterConfigSchema.parse(raw, path, issues),
+  configSchema: otlpHttpExporterConfigSchema,
   createTraces: (settings, config) => create(settings, config, 'traces'),
   createMetrics: (settings, config) => create(settings, config, 'metrics'),
 };

@@ -116,5 +116,6 @@ export const routeQueryExtensionFactory: ExtensionFactory<RouteQueryConfig> = {
   kind: 'extension',
   type: 'routequery',
   parseConfig: (raw, path, issues) => routeQueryConfigSchema.parse(raw, path, issues),
+  configSchema: routeQueryConfigSchema,
   create: (settings, config) => new RouteQueryExtension(settings, config),
 };

@@ -36,5 +36,6 @@ export const otlpReceiverFactory: ReceiverFactory<OtlpReceiverConfig> = {
   kind: 'receiver',
   type: 'otlp',
   parseConfig: (raw, path, issues) => otlpReceiverConfigSchema.parse(raw, path, issues),
+  configSchema: otlpReceiverConfigSchema,
   createTraces: (settings, config, next) => new OtlpReceiver(settings, config, next),
 };

@@ -1,0 +1,526 @@
+/**
+ * The route query API as pure functions over a RouteStore: the lead's HTTP server calls
+ * `handleQuery(store, url.pathname, url.searchParams)` and writes `{status, body}` as JSON.
+ *
+ *   GET /api/v1/routes?window=5m&service=S&sort=p99&limit=N
+ *   GET /api/v1/routes/{service}/{method}/{route…}?window=5m[&dimension.NAME=VALUE]
+ *   GET /api/v1/services?window=5m
+ *   GET /api/v1/openapi.json
+ */
+import { parseDuration } from '../../config/schema';
+import type { RouteSource } from './route-key';
+import type { ResolvedWindow, RouteEntry, RouteStore, RouteWindowSummary } from './store';
+import { formatDuration, STATUS_CLASSES } from './window';
+
+/** A bad request (400) or an unknown resource (404); `message` is meant for the client. */
+export class QueryError extends Error {
+  readonly status: 400 | 404;
+  constructor(status: 400 | 404, message: string) {
+    super(message);
+    this.name = 'QueryError';
+    this.status = status;
+  }
+}
+
+/** One route in API responses. Durations in ms; percentiles null when the route has no span in the window. */
+export interface RouteJson {
+  service: string;
+  method: string;
+  route: string;
+  route_source: RouteSource;
+  count: number;
+  rate_per_s: number;
+  error_rate: number;
+  error_count: number;
+  /** Non-zero status classes only, e.g. `{"2xx": 10, "5xx": 1}`. */
+  status_classes: Record<string, number>;
+  p50_ms: number | null;
+  p90_ms: number | null;
+  p95_ms: number | null;
+  p99_ms: number | null;
+  p999_ms: number | null;
+  min_ms: number | null;
+  max_ms: number | null;
+  mean_ms: number | null;
+  dimensions: Record<string, string>;
+}
+
+export interface RoutesResponse {
+  window: string;
+  generated_at: string;
+  /** Seconds of wall time the window covers (see README: rates). */
+  covered_s: number;
+  routes: RouteJson[];
+}
+
+export interface ServiceJson {
+  service: string;
+  /** Known (not expired) routes, overflow route included. */
+  routes: number;
+  /** Routes with at least one span in the window. */
+  active_routes: number;
+  count: number;
+  rate_per_s: number;
+  error_count: number;
+  error_rate: number;
+  /** Spans put into the service's `__other__` route since start because a cap was reached. */
+  overflow_spans: number;
+}
+
+export interface ServicesResponse {
+  window: string;
+  generated_at: string;
+  covered_s: number;
+  services: ServiceJson[];
+}
+
+export interface SlotJson {
+  start: string;
+  count: number;
+  rate_per_s: number;
+  error_count: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  p99_ms: number | null;
+  max_ms: number | null;
+}
+
+export interface ExemplarJson {
+  trace_id: string;
+  span_id: string;
+  value_ms: number;
+  time: string;
+}
+
+export interface RouteDetailResponse {
+  window: string;
+  generated_at: string;
+  covered_s: number;
+  slot_s: number;
+  /** Number of route entries (dimension combinations) merged into `route`. */
+  entries: number;
+  route: RouteJson;
+  series: SlotJson[];
+  exemplars: ExemplarJson[];
+}
+
+export const SORT_KEYS = ['p50', 'p90', 'p95', 'p99', 'p999', 'rate', 'count', 'errors', 'error_rate', 'route'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+export const DEFAULT_LIMIT = 100;
+export const MAX_LIMIT = 10_000;
+
+/** 6 significant digits; NaN/±Infinity → null. */
+function num(x: number): number | null {
+  if (!Number.isFinite(x)) return null;
+  return x === 0 ? 0 : Number(x.toPrecision(6));
+}
+function num0(x: number): number {
+  return num(x) ?? 0;
+}
+
+export function routeJson(s: RouteWindowSummary): RouteJson {
+  const status_classes: Record<string, number> = {};
+  s.statusClasses.forEach((n, i) => {
+    if (n > 0) status_classes[STATUS_CLASSES[i] as string] = n;
+  });
+  return {
+    service: s.service,
+    method: s.method,
+    route: s.route,
+    route_source: s.source,
+    count: s.count,
+    rate_per_s: num0(s.ratePerS),
+    error_rate: num0(s.errorRate),
+    error_count: s.errorCount,
+    status_classes,
+    p50_ms: num(s.p50),
+    p90_ms: num(s.p90),
+    p95_ms: num(s.p95),
+    p99_ms: num(s.p99),
+    p999_ms: num(s.p999),
+    min_ms: num(s.min),
+    max_ms: num(s.max),
+    mean_ms: num(s.mean),
+    dimensions: { ...s.dimensions },
+  };
+}
+
+/** Reads the allowed parameters; unknown or repeated ones are a 400. */
+function readParams(params: URLSearchParams, allowed: readonly string[], allowPrefix?: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of params) {
+    if (!allowed.includes(k) && !(allowPrefix !== undefined && k.startsWith(allowPrefix) && k.length > allowPrefix.length)) {
+      throw new QueryError(400, `unknown parameter ${JSON.stringify(k)}; expected one of ${allowed.join(', ')}${allowPrefix ? `, ${allowPrefix}<name>` : ''}`);
+    }
+    if (out.has(k)) throw new QueryError(400, `parameter ${JSON.stringify(k)} given more than once`);
+    out.set(k, v);
+  }
+  return out;
+}
+
+function defaultWindowMs(store: RouteStore): number {
+  return store.windowsMs.includes(300_000) ? 300_000 : Math.min(...store.windowsMs);
+}
+
+function resolveWindow(store: RouteStore, text: string | undefined, nowMs: number): ResolvedWindow {
+  const expected = store.windowsMs.map(formatDuration).join(', ');
+  const ms = text === undefined ? defaultWindowMs(store) : parseDuration(text);
+  if (ms === undefined) throw new QueryError(400, `invalid window ${JSON.stringify(text)}; expected one of ${expected}`);
+  if (!store.windowsMs.includes(ms)) throw new QueryError(400, `unknown window ${JSON.stringify(text)}; expected one of ${expected}`);
+  return store.resolveWindow(ms, nowMs);
+}
+
+function header(store: RouteStore, win: ResolvedWindow, nowMs: number): { window: string; generated_at: string; covered_s: number } {
+  return { window: formatDuration(win.windowMs), generated_at: new Date(nowMs).toISOString(), covered_s: num0(win.coveredMs / 1000) };
+}
+
+function sortValue(r: RouteJson, key: SortKey): number {
+  switch (key) {
+    case 'p50': return r.p50_ms ?? -1;
+    case 'p90': return r.p90_ms ?? -1;
+    case 'p95': return r.p95_ms ?? -1;
+    case 'p99': return r.p99_ms ?? -1;
+    case 'p999': return r.p999_ms ?? -1;
+    case 'rate': return r.rate_per_s;
+    case 'count': return r.count;
+    case 'errors': return r.error_count;
+    case 'error_rate': return r.error_rate;
+    case 'route': return 0;
+  }
+}
+
+function byName(a: RouteJson, b: RouteJson): number {
+  return cmp(a.service, b.service) || cmp(a.route, b.route) || cmp(a.method, b.method) ||
+    cmp(JSON.stringify(a.dimensions), JSON.stringify(b.dimensions));
+}
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export interface RoutesQuery {
+  window?: string | undefined;
+  service?: string | undefined;
+  sort?: string | undefined;
+  limit?: string | number | undefined;
+}
+
+/**
+ * GET /api/v1/routes: one row per route (per dimension combination) with at least one span in the window,
+ * sorted by `sort` (descending; `route` ascending by service, route, method), at most `limit` rows.
+ */
+export function queryRoutes(store: RouteStore, q: RoutesQuery = {}, nowMs = store.clock.now()): RoutesResponse {
+  const win = resolveWindow(store, q.window, nowMs);
+  const sort = (q.sort ?? 'p99') as SortKey;
+  if (!(SORT_KEYS as readonly string[]).includes(sort)) {
+    throw new QueryError(400, `unknown sort key ${JSON.stringify(q.sort)}; expected one of ${SORT_KEYS.join(', ')}`);
+  }
+  let limit = DEFAULT_LIMIT;
+  if (q.limit !== undefined) {
+    const n = typeof q.limit === 'number' ? q.limit : /^\d+$/.test(q.limit) ? Number(q.limit) : NaN;
+    if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) {
+      throw new QueryError(400, `invalid limit ${JSON.stringify(String(q.limit))}; expected an integer from 1 to ${MAX_LIMIT}`);
+    }
+    limit = n;
+  }
+  if (q.service === '') throw new QueryError(400, 'invalid service ""; expected a service name');
+  const rows: RouteJson[] = [];
+  for (const e of store.entries()) {
+    if (q.service !== undefined && e.service !== q.service) continue;
+    const one = [e];
+    if (!store.hasData(one, win)) continue;
+    rows.push(routeJson(store.summarize(one, win)));
+  }
+  rows.sort(sort === 'route' ? byName : (a, b) => sortValue(b, sort) - sortValue(a, sort) || byName(a, b));
+  return { ...header(store, win, nowMs), routes: rows.slice(0, limit) };
+}
+
+/** GET /api/v1/services: per service its route counts and totals over the window, by service name. */
+export function queryServices(store: RouteStore, q: { window?: string | undefined } = {}, nowMs = store.clock.now()): ServicesResponse {
+  const win = resolveWindow(store, q.window, nowMs);
+  const byService = new Map<string, RouteEntry[]>();
+  for (const e of store.entries()) {
+    let list = byService.get(e.service);
+    if (list === undefined) byService.set(e.service, (list = []));
+    list.push(e);
+  }
+  const services: ServiceJson[] = [];
+  for (const info of store.services()) {
+    const entries = byService.get(info.service) ?? [];
+    const active = entries.filter((e) => store.hasData([e], win));
+    const agg = store.aggregate(active, win);
+    const count = agg.sketch.count;
+    services.push({
+      service: info.service,
+      routes: info.routes,
+      active_routes: active.length,
+      count,
+      rate_per_s: num0(count / (win.coveredMs / 1000)),
+      error_count: agg.errors,
+      error_rate: num0(count === 0 ? 0 : agg.errors / count),
+      overflow_spans: info.overflowSpans,
+    });
+  }
+  services.sort((a, b) => cmp(a.service, b.service));
+  return { ...header(store, win, nowMs), services };
+}
+
+/**
+ * GET /api/v1/routes/{service}/{method}/{route…}: one route over the window with a series per slot and the
+ * slowest exemplars. Entries that differ only in dimension values are merged unless `dimensions` narrows them.
+ * Method `-` stands for the empty method of non-HTTP routes.
+ */
+export function queryRoute(
+  store: RouteStore,
+  key: { service: string; method: string; route: string; dimensions?: Record<string, string> | undefined },
+  q: { window?: string | undefined } = {},
+  nowMs = store.clock.now(),
+): RouteDetailResponse {
+  const win = resolveWindow(store, q.window, nowMs);
+  const method = key.method === '-' ? '' : key.method;
+  const entries = store.find(key.service, method, key.route, key.dimensions);
+  if (entries.length === 0) {
+    throw new QueryError(404, `route not found: service ${JSON.stringify(key.service)}, method ${JSON.stringify(key.method)}, route ${JSON.stringify(key.route)}`);
+  }
+  const route = routeJson(store.summarize(entries, win));
+  const series = store.series(entries, win, nowMs).map((s): SlotJson => ({
+    start: new Date(s.startMs).toISOString(),
+    count: s.count,
+    rate_per_s: num0(s.ratePerS),
+    error_count: s.errorCount,
+    p50_ms: num(s.p50),
+    p95_ms: num(s.p95),
+    p99_ms: num(s.p99),
+    max_ms: num(s.max),
+  }));
+  const exemplars = store.exemplars(entries, win, 10).map((x): ExemplarJson => ({
+    trace_id: x.traceId,
+    span_id: x.spanId,
+    value_ms: num0(x.valueMs),
+    time: new Date(x.timeMs).toISOString(),
+  }));
+  return { ...header(store, win, nowMs), slot_s: win.slotMs / 1000, entries: entries.length, route, series, exemplars };
+}
+
+/** URL path of a route's detail resource (inverse of the parsing in {@link handleQuery}). */
+export function routePath(service: string, method: string, route: string): string {
+  return `/api/v1/routes/${encodeURIComponent(service)}/${encodeURIComponent(method === '' ? '-' : method)}/${route
+    .split('/')
+    .map(encodeURIComponent)
+    .join('/')}`;
+}
+
+const ROUTES_PREFIX = '/api/v1/routes/';
+
+/** Dispatches one GET request. Never throws: errors become `{status: 400 | 404, body: {error}}`. */
+export function handleQuery(
+  store: RouteStore,
+  pathname: string,
+  searchParams: URLSearchParams,
+): { status: number; body: unknown } {
+  try {
+    const now = store.clock.now();
+    if (pathname === '/api/v1/routes' || pathname === '/api/v1/routes/') {
+      const p = readParams(searchParams, ['window', 'service', 'sort', 'limit']);
+      return { status: 200, body: queryRoutes(store, { window: p.get('window'), service: p.get('service'), sort: p.get('sort'), limit: p.get('limit') }, now) };
+    }
+    if (pathname === '/api/v1/services' || pathname === '/api/v1/services/') {
+      const p = readParams(searchParams, ['window']);
+      return { status: 200, body: queryServices(store, { window: p.get('window') }, now) };
+    }
+    if (pathname === '/api/v1/openapi.json') {
+      readParams(searchParams, []);
+      return { status: 200, body: openapiDocument() };
+    }
+    if (pathname.startsWith(ROUTES_PREFIX)) {
+      const rest = pathname.slice(ROUTES_PREFIX.length);
+      const i = rest.indexOf('/');
+      const j = i < 0 ? -1 : rest.indexOf('/', i + 1);
+      if (i <= 0 || j < 0 || j === i + 1 || j === rest.length - 1) {
+        throw new QueryError(400, 'invalid route path; expected /api/v1/routes/{service}/{method}/{route…} (method "-" for none)');
+      }
+      const service = decode(rest.slice(0, i));
+      const method = decode(rest.slice(i + 1, j));
+      const route = decode(rest.slice(j + 1));
+      const p = readParams(searchParams, ['window'], 'dimension.');
+      let dimensions: Record<string, string> | undefined;
+      for (const [k, v] of p) {
+        if (!k.startsWith('dimension.')) continue;
+        (dimensions ??= {})[k.slice('dimension.'.length)] = v;
+      }
+      return { status: 200, body: queryRoute(store, { service, method, route, dimensions }, { window: p.get('window') }, now) };
+    }
+    return { status: 404, body: { error: `not found: ${pathname}` } };
+  } catch (e) {
+    if (e instanceof QueryError) return { status: e.status, body: { error: e.message } };
+    if (e instanceof RangeError) return { status: 400, body: { error: e.message } };
+    throw e;
+  }
+}
+
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new QueryError(400, `invalid percent-encoding in ${JSON.stringify(s)}`);
+  }
+}
+
+const nullableNumber = { type: 'number', nullable: true } as const;
+
+/** OpenAPI 3.0 description of the query API. */
+export function openapiDocument(): Record<string, unknown> {
+  const windowParam = {
+    name: 'window',
+    in: 'query',
+    required: false,
+    description: 'One of the configured windows (default 5m, or the smallest configured), e.g. "1m", "5m", "15m", "1h".',
+    schema: { type: 'string', example: '5m' },
+  };
+  const error = {
+    description: 'Bad parameter (400) or unknown route (404).',
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+  };
+  const header = {
+    window: { type: 'string', example: '5m' },
+    generated_at: { type: 'string', format: 'date-time' },
+    covered_s: { type: 'number', description: 'Wall time the window covers: now − max(start of its oldest slot, collector start), at least 1 s.' },
+  };
+  return {
+    openapi: '3.0.3',
+    info: {
+      title: 'routelens route query API',
+      version: '1',
+      description: 'Per-route latency, rate and errors of server spans over sliding windows. Durations in milliseconds.',
+    },
+    paths: {
+      '/api/v1/routes': {
+        get: {
+          summary: 'Routes with spans in the window',
+          parameters: [
+            windowParam,
+            { name: 'service', in: 'query', required: false, schema: { type: 'string' }, description: 'Only this service.' },
+            { name: 'sort', in: 'query', required: false, schema: { type: 'string', enum: [...SORT_KEYS], default: 'p99' }, description: 'Descending, except `route` (ascending by service, route, method).' },
+            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT } },
+          ],
+          responses: {
+            200: { description: 'Routes', content: { 'application/json': { schema: { $ref: '#/components/schemas/RoutesResponse' } } } },
+            400: error,
+          },
+        },
+      },
+      '/api/v1/routes/{service}/{method}/{route}': {
+        get: {
+          summary: 'One route with a series per slot and its slowest exemplars',
+          description: 'The route is everything after the method segment, verbatim (it may contain slashes; a route starting with "/" gives a double slash). Percent-encode each segment. Method "-" means none (non-HTTP routes, `__other__`). Entries differing only in dimension values are merged unless narrowed with dimension.NAME=VALUE parameters.',
+          parameters: [
+            { name: 'service', in: 'path', required: true, schema: { type: 'string' } },
+            { name: 'method', in: 'path', required: true, schema: { type: 'string', example: 'GET' } },
+            { name: 'route', in: 'path', required: true, schema: { type: 'string', example: '/users/{id}' } },
+            windowParam,
+          ],
+          responses: {
+            200: { description: 'The route', content: { 'application/json': { schema: { $ref: '#/components/schemas/RouteDetailResponse' } } } },
+            400: error,
+            404: error,
+          },
+        },
+      },
+      '/api/v1/services': {
+        get: {
+          summary: 'Services with route counts and totals over the window',
+          parameters: [windowParam],
+          responses: {
+            200: { description: 'Services', content: { 'application/json': { schema: { $ref: '#/components/schemas/ServicesResponse' } } } },
+            400: error,
+          },
+        },
+      },
+    },
+    components: {
+      schemas: {
+        Error: { type: 'object', required: ['error'], properties: { error: { type: 'string' } } },
+        Route: {
+          type: 'object',
+          required: ['service', 'method', 'route', 'route_source', 'count', 'rate_per_s', 'error_rate', 'error_count', 'status_classes', 'dimensions'],
+          properties: {
+            service: { type: 'string' },
+            method: { type: 'string', description: 'HTTP method; empty for non-HTTP routes.' },
+            route: { type: 'string', example: '/users/{id}' },
+            route_source: {
+              type: 'string',
+              enum: ['http.route', 'span_name', 'url.path', 'http.target', 'url.full', 'http.url', 'span_name_fallback', 'unmatched', 'overflow'],
+            },
+            count: { type: 'integer' },
+            rate_per_s: { type: 'number', description: 'count / covered_s' },
+            error_rate: { type: 'number', description: 'error_count / count (0 when count is 0)' },
+            error_count: { type: 'integer', description: 'Span status ERROR or HTTP status >= 500.' },
+            status_classes: { type: 'object', additionalProperties: { type: 'integer' }, example: { '2xx': 120, '5xx': 2 } },
+            p50_ms: nullableNumber,
+            p90_ms: nullableNumber,
+            p95_ms: nullableNumber,
+            p99_ms: nullableNumber,
+            p999_ms: nullableNumber,
+            min_ms: nullableNumber,
+            max_ms: nullableNumber,
+            mean_ms: nullableNumber,
+            dimensions: { type: 'object', additionalProperties: { type: 'string' } },
+          },
+        },
+        RoutesResponse: {
+          type: 'object',
+          properties: { ...header, routes: { type: 'array', items: { $ref: '#/components/schemas/Route' } } },
+        },
+        Service: {
+          type: 'object',
+          properties: {
+            service: { type: 'string' },
+            routes: { type: 'integer' },
+            active_routes: { type: 'integer' },
+            count: { type: 'integer' },
+            rate_per_s: { type: 'number' },
+            error_count: { type: 'integer' },
+            error_rate: { type: 'number' },
+            overflow_spans: { type: 'integer' },
+          },
+        },
+        ServicesResponse: {
+          type: 'object',
+          properties: { ...header, services: { type: 'array', items: { $ref: '#/components/schemas/Service' } } },
+        },
+        Slot: {
+          type: 'object',
+          properties: {
+            start: { type: 'string', format: 'date-time' },
+            count: { type: 'integer' },
+            rate_per_s: { type: 'number' },
+            error_count: { type: 'integer' },
+            p50_ms: nullableNumber,
+            p95_ms: nullableNumber,
+            p99_ms: nullableNumber,
+            max_ms: nullableNumber,
+          },
+        },
+        Exemplar: {
+          type: 'object',
+          properties: {
+            trace_id: { type: 'string' },
+            span_id: { type: 'string' },
+            value_ms: { type: 'number' },
+            time: { type: 'string', format: 'date-time' },
+          },
+        },
+        RouteDetailResponse: {
+          type: 'object',
+          properties: {
+            ...header,
+            slot_s: { type: 'number' },
+            entries: { type: 'integer' },
+            route: { $ref: '#/components/schemas/Route' },
+            series: { type: 'array', items: { $ref: '#/components/schemas/Slot' } },
+            exemplars: { type: 'array', items: { $ref: '#/components/schemas/Exemplar' } },
+          },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,257 @@
+/**
+ * The `k8sattributes` processor: associates each resource of a batch with a pod (by the client's connection
+ * address or by resource attributes, per `pod_association`) and adds the pod's metadata as resource
+ * attributes. Attributes a client sent are never overwritten. A resource that matches no pod passes
+ * unchanged and is counted as a miss.
+ *
+ * It must run before anything that merges batches from several clients (`batch`), since the connection
+ * address is per request.
+ */
+import type { Component, CreateSettings, Host, PipelineContext, TracesConsumer } from '../../core/component';
+import type { TraceBatch } from '../../pdata/trace-batch';
+import type { Counter } from '../../telemetry/telemetry';
+import { needs, requiredRbac, type K8sAttributesConfig } from './config';
+import { podIpCandidate } from './kube/ip';
+import { KubeWatcher, podSelectors, type ResourceName, type RestartReason, type WatchFilter } from './kube/informers';
+import { KubeConfigError, loadKubeConfig } from './kube/kubeconfig';
+import { KubeMetadata, type Attr } from './kube/metadata';
+
+/** What enrichment needs of a batch (TraceBatch implements it; tests may use a fake). */
+export interface ResourceBatch {
+  readonly resourceCount: number;
+  resourceAttribute(i: number, key: string): string | number | boolean | undefined;
+  hasResourceAttribute(i: number, key: string): boolean;
+  addResourceAttributes(i: number, attrs: ReadonlyArray<readonly [string, string]>): void;
+}
+
+export interface K8sAttributesOptions {
+  /** Environment for in-cluster settings and `node_from_env_var`. @default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** Informer restart backoff. @default { initialMs: 500, maxMs: 30000 } */
+  backoff?: { initialMs: number; maxMs: number };
+  /** Monotonic clock (ms), for the deleted-pod grace period. */
+  now?: () => number;
+  /** Interval of the sweep of expired deleted pods. @default 10000 */
+  sweepIntervalMs?: number;
+}
+
+function str(v: string | number | boolean | undefined): string | undefined {
+  return v === undefined ? undefined : String(v);
+}
+
+export class K8sAttributesProcessor implements Component, TracesConsumer {
+  readonly metadata: KubeMetadata;
+  readonly #cfg: K8sAttributesConfig;
+  readonly #next: TracesConsumer;
+  readonly #settings: CreateSettings;
+  readonly #opts: K8sAttributesOptions;
+  readonly #lookups = new Map<string, Counter>();
+  readonly #restarts = new Map<string, Counter>();
+  readonly #relists = new Map<string, Counter>();
+  readonly #ipMiss: Counter;
+  #watcher: KubeWatcher | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #started = false;
+  #stopped = false;
+
+  constructor(settings: CreateSettings, cfg: K8sAttributesConfig, next: TracesConsumer, opts: K8sAttributesOptions = {}) {
+    this.#settings = settings;
+    this.#cfg = cfg;
+    this.#next = next;
+    this.#opts = opts;
+    const t = settings.telemetry;
+    const id = settings.id;
+    const podEvents = {
+      added: t.counter('otelcol_otelsvc_k8s_pod_added', 'Pods added to the k8sattributes cache'),
+      updated: t.counter('otelcol_otelsvc_k8s_pod_updated', 'Pod updates seen by k8sattributes'),
+      deleted: t.counter('otelcol_otelsvc_k8s_pod_deleted', 'Pods deleted from the k8sattributes cache'),
+    };
+    this.metadata = new KubeMetadata(cfg, {
+      ...(opts.now === undefined ? {} : { now: opts.now }),
+      onPodEvent: (what) => podEvents[what].add(),
+    });
+    this.#ipMiss = t.counter('otelcol_otelsvc_k8s_ip_lookup_miss', 'Pod lookups by IP that found no pod');
+    for (const rule of this.metadata.rules) {
+      this.#lookup(rule.label, 'hit');
+      this.#lookup(rule.label, 'miss');
+    }
+    this.#lookup('none', 'miss');
+    const pods = this.metadata.pods;
+    t.gauge('otelcol_otelsvc_k8s_pod_table_size', 'Pods in the k8sattributes cache', { processor: id }, () => pods.size);
+    t.gauge('routelens_k8sattributes_pods_cached', 'Pods in the k8sattributes cache by state', { processor: id, state: 'live' }, () => pods.liveCount);
+    t.gauge('routelens_k8sattributes_pods_cached', 'Pods in the k8sattributes cache by state', { processor: id, state: 'deleted' }, () => pods.deletedCount);
+    t.gauge('routelens_k8sattributes_synced', 'Whether the Kubernetes metadata has been listed (1) or not yet (0)', { processor: id }, () =>
+      this.synced ? 1 : 0,
+    );
+  }
+
+  /** All needed Kubernetes resources have been listed (always true in passthrough mode). */
+  get synced(): boolean {
+    return this.#cfg.passthrough || (this.#watcher?.synced ?? false);
+  }
+
+  /** The informers (undefined before start and in passthrough mode). */
+  get watcher(): KubeWatcher | undefined {
+    return this.#watcher;
+  }
+
+  #lookup(source: string, result: 'hit' | 'miss'): Counter {
+    const key = `${source}\u0000${result}`;
+    let c = this.#lookups.get(key);
+    if (c === undefined) {
+      c = this.#settings.telemetry.counter('routelens_k8sattributes_lookups', 'Pod lookups by association source and result', {
+        processor: this.#settings.id,
+        source,
+        result,
+      });
+      this.#lookups.set(key, c);
+    }
+    return c;
+  }
+
+  #restart(resource: ResourceName, reason: RestartReason): void {
+    const key = `${resource}\u0000${reason}`;
+    let c = this.#restarts.get(key);
+    if (c === undefined) {
+      c = this.#settings.telemetry.counter('routelens_k8sattributes_watch_restarts', 'Kubernetes watches re-established, by resource and reason', {
+        processor: this.#settings.id,
+        resource,
+        reason,
+      });
+      this.#restarts.set(key, c);
+    }
+    c.add();
+  }
+
+  #relist(resource: ResourceName): void {
+    let c = this.#relists.get(resource);
+    if (c === undefined) {
+      c = this.#settings.telemetry.counter('routelens_k8sattributes_relists', 'Full Kubernetes lists after the first (410 Gone, errors)', {
+        processor: this.#settings.id,
+        resource,
+      });
+      this.#relists.set(resource, c);
+    }
+    c.add();
+  }
+
+  /** The resolved `filter` (node from the environment). */
+  resolveFilter(): WatchFilter {
+    const f = this.#cfg.filter;
+    const env = this.#opts.env ?? process.env;
+    let node = f.node;
+    if (f.node_from_env_var !== undefined) {
+      node = env[f.node_from_env_var];
+      if (node === undefined || node === '') {
+        throw new KubeConfigError(
+          `filter.node_from_env_var: environment variable ${f.node_from_env_var} is not set (set it from the downward API: fieldRef spec.nodeName)`,
+        );
+      }
+    }
+    const sel = podSelectors(f, node);
+    return { node, namespace: f.namespace, ...sel };
+  }
+
+  async start(_host?: Host): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    if (this.#cfg.passthrough) return;
+    const log = this.#settings.logger;
+    const filter = this.resolveFilter();
+    const kubeConfig = await loadKubeConfig(this.#cfg, this.#opts.env ?? process.env);
+    const watcher = new KubeWatcher({
+      kubeConfig,
+      metadata: this.metadata,
+      needs: needs(this.#cfg),
+      filter,
+      logger: log,
+      metrics: { restart: (r, why) => this.#restart(r, why), relist: (r) => this.#relist(r) },
+      ...(this.#opts.backoff === undefined ? {} : { backoff: this.#opts.backoff }),
+    });
+    this.#watcher = watcher;
+    const pods = this.metadata.pods;
+    this.#sweepTimer = setInterval(() => pods.sweep(), this.#opts.sweepIntervalMs ?? 10_000);
+    this.#sweepTimer.unref();
+    log.info(
+      {
+        server: kubeConfig.getCurrentCluster()?.server,
+        resources: requiredRbac(this.#cfg).map((r) => r.resource),
+        node: filter.node,
+        namespace: filter.namespace,
+      },
+      'Starting Kubernetes metadata informers',
+    );
+    const started = watcher.start().catch((err: unknown) => {
+      log.error({ err: (err as Error).message }, 'Kubernetes informers failed to start');
+    });
+    if (!this.#cfg.wait_for_metadata) {
+      void started;
+      return;
+    }
+    const ok = await watcher.whenSynced(this.#cfg.wait_for_metadata_timeout);
+    if (!ok) {
+      const problems = watcher
+        .statuses()
+        .filter((s) => !s.synced)
+        .map((s) => `${s.name}${s.lastError === undefined ? '' : ` (${s.lastError})`}`)
+        .join(', ');
+      await this.shutdown();
+      throw new Error(
+        `k8sattributes: Kubernetes metadata not synced within wait_for_metadata_timeout (${this.#cfg.wait_for_metadata_timeout} ms): ${problems}`,
+      );
+    }
+    log.info({ pods: this.metadata.pods.liveCount }, 'Kubernetes metadata synced');
+  }
+
+  async shutdown(_signal?: AbortSignal): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
+    await this.#watcher?.stop();
+  }
+
+  healthy(): boolean {
+    return true;
+  }
+
+  async consumeTraces(batch: TraceBatch, ctx: PipelineContext): Promise<void> {
+    this.enrich(batch, ctx);
+    await this.#next.consumeTraces(batch, ctx);
+  }
+
+  /** Add the attributes of each resource's pod to `batch`, in place. */
+  enrich(batch: ResourceBatch, ctx: PipelineContext): void {
+    const n = batch.resourceCount;
+    if (this.#cfg.passthrough) {
+      const ip = podIpCandidate(ctx.clientAddress);
+      if (ip === undefined) return;
+      for (let i = 0; i < n; i++) {
+        if (!batch.hasResourceAttribute(i, 'k8s.pod.ip')) batch.addResourceAttributes(i, [['k8s.pod.ip', ip]]);
+      }
+      return;
+    }
+    for (let i = 0; i < n; i++) {
+      const read = (key: string): string | number | boolean | undefined => batch.resourceAttribute(i, key);
+      const assoc = this.metadata.associate(read, ctx.clientAddress);
+      if (assoc.rule === undefined) {
+        this.#lookup('none', 'miss').add();
+        continue;
+      }
+      const entry = assoc.entry;
+      if (entry === undefined) {
+        this.#lookup(assoc.rule.label, 'miss').add();
+        if (assoc.rule.byIp) this.#ipMiss.add();
+        continue;
+      }
+      this.#lookup(assoc.rule.label, 'hit').add();
+      const attrs = this.metadata.attributesFor(entry, { id: str(read('container.id')), name: str(read('k8s.container.name')) });
+      const add: Attr[] = [];
+      if (assoc.connectionIp !== undefined && !batch.hasResourceAttribute(i, 'k8s.pod.ip')) add.push(['k8s.pod.ip', assoc.connectionIp]);
+      for (const a of attrs) {
+        if (a[0] === 'k8s.pod.ip' && add.length > 0 && add[0]?.[0] === 'k8s.pod.ip') continue;
+        if (!batch.hasResourceAttribute(i, a[0])) add.push(a);
+      }
+      if (add.length > 0) batch.addResourceAttributes(i, add);
+    }
+  }
+}
