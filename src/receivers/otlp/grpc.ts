@@ -1,119 +1,274 @@
 /**
- * OTLP/gRPC server. The request message is taken as raw bytes (identity deserializer) and validated by
- * TraceBatch.decode, so nothing is materialised. Refusals carry RetryInfo both in `grpc-status-details-bin`
- * (read by Go clients) and in the `google.rpc.retryinfo-bin` trailer (read by the Python exporter).
+ * OTLP/gRPC server on Node's own HTTP/2 stack. OTLP export is a single unary method, so the gRPC framing is
+ * small enough to speak directly: this avoids grpc-js's per-call machinery on the hot path and lets the
+ * server look at the first bytes of every connection, so the mistakes Python users make get a clear log
+ * line instead of a silent reset:
+ *  - a TLS handshake on a plaintext port (an exporter endpoint without `http://` defaults to TLS),
+ *  - HTTP/1.1 on the gRPC port (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf` pointed at 4317).
+ *
+ * Wire format (gRPC over HTTP/2): request `POST /<service>/<method>`, `content-type: application/grpc`, body =
+ * 1-byte compressed flag + 4-byte big-endian length + message. Response: headers, one framed message, trailers
+ * `grpc-status` / `grpc-message` (and `grpc-status-details-bin`); errors as trailers-only responses.
  */
-import * as grpc from '@grpc/grpc-js';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import * as zlib from 'node:zlib';
 import type { Logger } from 'pino';
-import { serverTlsOptions } from '../../config/tls';
 import { splitHostPort } from '../../config/schema';
-import { asPipelineError, toGrpcStatus } from '../../core/errors';
+import { serverTlsOptions } from '../../config/tls';
+import type { PipelineContext } from '../../core/component';
+import { PipelineError, asPipelineError, toGrpcStatus } from '../../core/errors';
 import { encodeRetryInfo, encodeRpcStatus } from '../../pdata/rpc-status';
 import type { GrpcServerConfig } from './config';
-import { normaliseAddress, type TraceIntake } from './intake';
+import { RateLimitedLog, normaliseAddress, type TraceIntake } from './intake';
 
-const identity = (b: Buffer): Buffer => b;
-const EMPTY = Buffer.alloc(0);
+export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 
-const traceService: grpc.ServiceDefinition = {
-  Export: {
-    path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  },
-};
+const GRPC_OK = 0;
+const GRPC_UNIMPLEMENTED = 12;
+const GRPC_INTERNAL = 13;
 
-/** Peer address of a call: grpc-js reports `ipv4:1.2.3.4:5`, `1.2.3.4:5` or `[::1]:5`. */
-export function peerAddress(peer: string): string | undefined {
-  const p = peer.replace(/^ipv[46]:/, '');
-  const m = /^\[?([^\]]*?)\]?:\d+$/.exec(p);
-  return normaliseAddress(m === null ? p : m[1]);
+/** An empty ExportTraceServiceResponse, framed: not compressed, length 0. */
+const EMPTY_RESPONSE_FRAME = Buffer.from([0, 0, 0, 0, 0]);
+
+/** Percent-encode a grpc-message value as the gRPC spec requires. */
+export function encodeGrpcMessage(msg: string): string {
+  let out = '';
+  for (const b of Buffer.from(msg, 'utf8')) {
+    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** What the first bytes of a connection look like. */
+export function sniffConnection(first: Buffer): 'tls' | 'http2' | 'http1' | 'unknown' {
+  if (first.length >= 3 && first[0] === 0x16 && first[1] === 0x03) return 'tls';
+  const head = first.subarray(0, 24).toString('latin1');
+  if (head.startsWith('PRI * HTTP/2.0')) return 'http2';
+  if (/^(GET|POST|PUT|HEAD|OPTIONS|DELETE|PATCH) /.test(head)) return 'http1';
+  return 'unknown';
 }
 
 export class OtlpGrpcServer {
-  readonly #server: grpc.Server;
   readonly #config: GrpcServerConfig;
+  readonly #intake: TraceIntake;
   readonly #logger: Logger;
+  readonly #maxBytes: number;
+  readonly #h2: http2.Http2Server | http2.Http2SecureServer;
+  readonly #front: net.Server;
+  readonly #tls: boolean;
+  readonly #sessions = new Set<http2.ServerHttp2Session>();
+  readonly #sockets = new Set<net.Socket>();
+  readonly #log = new RateLimitedLog(30_000);
   #port = 0;
+  #closing = false;
 
   constructor(config: GrpcServerConfig, intake: TraceIntake, logger: Logger) {
     this.#config = config;
+    this.#intake = intake;
     this.#logger = logger;
     const maxMiB = config.max_recv_msg_size_mib === 0 ? 4 : config.max_recv_msg_size_mib;
-    this.#server = new grpc.Server({
-      'grpc.max_receive_message_length': Math.floor(maxMiB * 1024 * 1024),
-      ...(config.max_concurrent_streams > 0 ? { 'grpc.max_concurrent_streams': config.max_concurrent_streams } : {}),
+    this.#maxBytes = Math.floor(maxMiB * 1024 * 1024);
+    const settings: http2.Settings = {
+      maxConcurrentStreams: config.max_concurrent_streams > 0 ? config.max_concurrent_streams : 1000,
+      initialWindowSize: 1 << 20,
+    };
+    this.#tls = config.tls !== undefined;
+    const opts = { settings, maxSessionMemory: 64 };
+    this.#h2 = config.tls === undefined ? http2.createServer(opts) : http2.createSecureServer({ ...opts, ...serverTlsOptions(config.tls), ALPNProtocols: ['h2'] });
+    this.#h2.on('stream', (stream, headers) => this.#onStream(stream, headers));
+    this.#h2.on('session', (session) => {
+      this.#sessions.add(session);
+      session.on('close', () => this.#sessions.delete(session));
+      session.on('error', () => undefined);
     });
-    this.#server.addService(traceService, {
-      Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-        const ctx = {
-          transport: 'grpc' as const,
-          clientAddress: peerAddress(call.getPeer()),
-          ...(config.include_metadata ? { headers: metadataHeaders(call.metadata) } : {}),
-        };
-        intake.consume(call.request ?? EMPTY, ctx).then(
-          () => callback(null, EMPTY),
-          (err: unknown) => {
-            const e = asPipelineError(err);
-            const metadata = new grpc.Metadata();
-            const code = toGrpcStatus(e);
-            metadata.set('grpc-status-details-bin', Buffer.from(encodeRpcStatus(code, e.message, e.retryAfterMs)));
-            if (e.retryAfterMs !== undefined) metadata.set('google.rpc.retryinfo-bin', Buffer.from(encodeRetryInfo(e.retryAfterMs)));
-            callback({ code, details: e.message, metadata });
-          },
-        );
-      },
-    });
-  }
-
-  /** Bind and start serving; returns the bound port. */
-  async start(): Promise<number> {
-    const hp = splitHostPort(this.#config.endpoint);
-    if (hp === undefined) throw new Error(`invalid endpoint ${this.#config.endpoint}`);
-    const host = hp.host === '' ? '0.0.0.0' : hp.host;
-    const creds = this.#credentials();
-    this.#port = await new Promise<number>((resolve, reject) => {
-      this.#server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${hp.port}`, creds, (err, port) => (err ? reject(new Error(`cannot listen on ${this.#config.endpoint} (gRPC): ${err.message}`)) : resolve(port)));
-    });
-    return this.#port;
-  }
-
-  #credentials(): grpc.ServerCredentials {
-    const tls = this.#config.tls;
-    if (tls === undefined) return grpc.ServerCredentials.createInsecure();
-    const o = serverTlsOptions(tls);
-    if (o.cert === undefined || o.key === undefined) throw new Error('tls needs cert_file and key_file');
-    return grpc.ServerCredentials.createSsl((o.ca as Buffer | undefined) ?? null, [{ cert_chain: o.cert as Buffer, private_key: o.key as Buffer }], o.ca !== undefined);
+    this.#h2.on('sessionError', () => undefined);
+    if (this.#tls) {
+      this.#h2.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+        this.#log.warn(this.#logger, `tls:${socket.remoteAddress ?? ''}`, { client: normaliseAddress(socket.remoteAddress), err: err.message }, 'TLS handshake failed on the OTLP/gRPC port (a plaintext client, or an untrusted or missing client certificate)');
+      });
+    }
+    this.#front = net.createServer((socket) => this.#onConnection(socket));
   }
 
   get port(): number {
     return this.#port;
   }
 
-  /** Stop accepting new calls; in-flight calls finish (bounded by the deadline signal). */
-  async shutdown(signal?: AbortSignal): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const force = (): void => {
-        this.#server.forceShutdown();
-        resolve();
-      };
-      if (signal?.aborted) return force();
-      signal?.addEventListener('abort', force, { once: true });
-      this.#server.tryShutdown(() => {
-        signal?.removeEventListener('abort', force);
-        resolve();
-      });
+  async start(): Promise<number> {
+    const hp = splitHostPort(this.#config.endpoint);
+    if (hp === undefined) throw new Error(`invalid endpoint ${this.#config.endpoint}`);
+    await new Promise<void>((resolve, reject) => {
+      this.#front.once('error', (err) => reject(new Error(`cannot listen on ${this.#config.endpoint} (gRPC): ${err.message}`)));
+      this.#front.listen(hp.port, hp.host === '' ? undefined : hp.host, () => resolve());
     });
-    this.#logger.debug({ port: this.#port }, 'gRPC server stopped');
+    this.#port = (this.#front.address() as net.AddressInfo).port;
+    return this.#port;
+  }
+
+  /** Stop accepting connections, let in-flight calls finish (GOAWAY), force-close when `signal` aborts. */
+  async shutdown(signal?: AbortSignal): Promise<void> {
+    this.#closing = true;
+    const closed = new Promise<void>((resolve) => this.#front.close(() => resolve()));
+    for (const s of this.#sessions) s.close();
+    const force = (): void => {
+      for (const s of this.#sessions) s.destroy();
+      for (const s of this.#sockets) s.destroy();
+    };
+    if (signal?.aborted) force();
+    signal?.addEventListener('abort', force, { once: true });
+    // Sockets not yet handed to HTTP/2 (still being sniffed) have no session to close gracefully.
+    for (const s of this.#sockets) if (!s.destroyed && (s as { h2?: boolean }).h2 !== true) s.destroy();
+    await closed;
+    signal?.removeEventListener('abort', force);
+  }
+
+  #onConnection(socket: net.Socket): void {
+    this.#sockets.add(socket);
+    socket.on('close', () => this.#sockets.delete(socket));
+    socket.on('error', () => undefined);
+    const client = normaliseAddress(socket.remoteAddress);
+    const sniffTimer = setTimeout(() => socket.destroy(), 30_000);
+    socket.once('data', (first: Buffer) => {
+      clearTimeout(sniffTimer);
+      socket.pause();
+      socket.unshift(first);
+      const kind = sniffConnection(first);
+      if (!this.#tls && kind === 'tls') {
+        this.#log.warn(this.#logger, `tls-on-plaintext:${client ?? ''}`, { client }, 'A client started a TLS handshake on the plaintext OTLP/gRPC port: it is configured for TLS. For the Python exporter use an http:// endpoint (OTEL_EXPORTER_OTLP_ENDPOINT=http://host:4317) or set OTEL_EXPORTER_OTLP_INSECURE=true');
+        this.#intake.rejected(new PipelineError('malformed', 'TLS handshake on the plaintext gRPC port'), { clientAddress: client, transport: 'grpc' });
+        socket.destroy();
+        return;
+      }
+      if (this.#tls && kind !== 'tls') {
+        this.#log.warn(this.#logger, `plaintext-on-tls:${client ?? ''}`, { client }, 'A plaintext client connected to the TLS OTLP/gRPC port; configure the exporter for TLS (https:// endpoint and the CA)');
+        socket.destroy();
+        return;
+      }
+      if (kind === 'http1') {
+        this.#log.warn(this.#logger, `http1-on-grpc:${client ?? ''}`, { client, request: first.subarray(0, 40).toString('latin1').split('\r\n')[0] }, 'An HTTP/1.1 request arrived on the OTLP/gRPC port: the client uses OTLP/HTTP (http/protobuf); point it at the OTLP/HTTP port (4318) or set OTEL_EXPORTER_OTLP_PROTOCOL=grpc');
+        this.#intake.rejected(new PipelineError('malformed', 'HTTP/1.1 request on the gRPC port'), { clientAddress: client, transport: 'grpc' });
+        const body = 'This is the OTLP/gRPC port. Send OTLP/HTTP (http/protobuf) to the OTLP/HTTP port, by default 4318.\n';
+        socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+        return;
+      }
+      (socket as { h2?: boolean }).h2 = true;
+      // HTTP/2 takes the socket over and replays the buffered first chunk itself (the socket stays paused).
+      this.#h2.emit('connection', socket);
+    });
+  }
+
+  #onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    stream.on('error', () => undefined);
+    const ctx: PipelineContext = {
+      transport: 'grpc',
+      clientAddress: normaliseAddress(stream.session?.socket?.remoteAddress),
+      ...(this.#config.include_metadata ? { headers: metadataOf(headers) } : {}),
+    };
+    const contentType = String(headers['content-type'] ?? '');
+    if (!contentType.startsWith('application/grpc')) {
+      stream.respond({ ':status': 415, 'content-type': 'text/plain' });
+      stream.end('expected content-type application/grpc\n');
+      return;
+    }
+    if (headers[':method'] !== 'POST' || headers[':path'] !== TRACE_EXPORT_PATH) {
+      this.#respondError(stream, GRPC_UNIMPLEMENTED, `unknown method ${String(headers[':path'])}; this receiver serves ${TRACE_EXPORT_PATH}`);
+      stream.resume();
+      return;
+    }
+    if (this.#closing) {
+      this.#respondPipelineError(stream, new PipelineError('shutting_down', 'routelens is shutting down'));
+      stream.resume();
+      return;
+    }
+    const encoding = String(headers['grpc-encoding'] ?? 'identity');
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let failed = false;
+    const fail = (e: PipelineError): void => {
+      if (failed) return;
+      failed = true;
+      chunks.length = 0;
+      this.#intake.rejected(e, ctx);
+      this.#respondPipelineError(stream, e);
+      stream.resume(); // discard the rest
+    };
+    stream.on('data', (c: Buffer) => {
+      if (failed) return;
+      received += c.length;
+      if (received >= 5 && chunks.length === 0 && c.length >= 5) {
+        const declared = c.readUInt32BE(1);
+        if (declared > this.#maxBytes) return fail(new PipelineError('too_large', `received message larger than max (${declared} vs. ${this.#maxBytes})`));
+      }
+      if (received > this.#maxBytes + 5) return fail(new PipelineError('too_large', `received message larger than max (more than ${this.#maxBytes} bytes)`));
+      chunks.push(c);
+    });
+    stream.on('end', () => {
+      if (failed) return;
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      let message: Buffer;
+      try {
+        message = this.#unframe(body, encoding);
+      } catch (err) {
+        return fail(asPipelineError(err));
+      }
+      this.#intake.consume(message, ctx).then(
+        () => this.#respondOk(stream),
+        (err: unknown) => this.#respondPipelineError(stream, asPipelineError(err)),
+      );
+    });
+  }
+
+  /** Extract the single message of a unary request, decompressing it if flagged. */
+  #unframe(body: Buffer, encoding: string): Buffer {
+    if (body.length < 5) throw new PipelineError('malformed', 'truncated gRPC message frame');
+    const compressed = body[0] as number;
+    const len = body.readUInt32BE(1);
+    if (body.length !== 5 + len) throw new PipelineError('malformed', `gRPC frame length ${len} does not match the ${body.length - 5} bytes received (one message expected)`);
+    const payload = body.subarray(5);
+    if (compressed === 0) return payload;
+    if (compressed !== 1) throw new PipelineError('malformed', `invalid gRPC compressed flag ${compressed}`);
+    const opts = { maxOutputLength: this.#maxBytes };
+    try {
+      if (encoding === 'gzip') return zlib.gunzipSync(payload, opts);
+      if (encoding === 'deflate') return zlib.inflateSync(payload, opts);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new PipelineError('too_large', `decompressed message larger than max (${this.#maxBytes} bytes)`);
+      throw new PipelineError('malformed', `invalid ${encoding} message: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    throw new PipelineError('malformed', `unsupported grpc-encoding ${JSON.stringify(encoding)}; supported: gzip, deflate, identity`);
+  }
+
+  #respondOk(stream: http2.ServerHttp2Stream): void {
+    if (stream.destroyed || stream.headersSent) return;
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity,gzip,deflate', 'grpc-encoding': 'identity' }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GRPC_OK), 'grpc-message': '' }));
+    stream.end(EMPTY_RESPONSE_FRAME);
+  }
+
+  #respondPipelineError(stream: http2.ServerHttp2Stream, e: PipelineError): void {
+    const code = e.code === 'internal' ? GRPC_INTERNAL : toGrpcStatus(e);
+    this.#respondError(stream, code, e.message, e.retryAfterMs);
+  }
+
+  /** A trailers-only error response, with RetryInfo where the client may retry. */
+  #respondError(stream: http2.ServerHttp2Stream, code: number, message: string, retryAfterMs?: number): void {
+    if (stream.destroyed || stream.headersSent) return;
+    const headers: http2.OutgoingHttpHeaders = {
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-status': String(code),
+      'grpc-message': encodeGrpcMessage(message),
+      'grpc-status-details-bin': Buffer.from(encodeRpcStatus(code, message, retryAfterMs)).toString('base64').replace(/=+$/, ''),
+    };
+    if (retryAfterMs !== undefined) headers['google.rpc.retryinfo-bin'] = Buffer.from(encodeRetryInfo(retryAfterMs)).toString('base64').replace(/=+$/, '');
+    stream.respond(headers, { endStream: true });
   }
 }
 
-function metadataHeaders(md: grpc.Metadata): Record<string, string> {
+function metadataOf(headers: http2.IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(md.getMap())) if (typeof v === 'string') out[k] = v;
+  for (const [k, v] of Object.entries(headers)) if (!k.startsWith(':') && v !== undefined) out[k] = Array.isArray(v) ? v.join(',') : String(v);
   return out;
 }
