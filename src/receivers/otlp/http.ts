@@ -15,7 +15,8 @@ import { PipelineError, asPipelineError, toGrpcStatus, toHttpStatus } from '../.
 import { traceRequestFromJson } from '../../pdata/otlp-json';
 import { encodeRpcStatus } from '../../pdata/rpc-status';
 import type { HttpServerConfig } from './config';
-import { normaliseAddress, type TraceIntake } from './intake';
+import { sniffConnection } from './grpc';
+import { RateLimitedLog, normaliseAddress, type TraceIntake } from './intake';
 
 type Encoding = 'proto' | 'json';
 
@@ -89,6 +90,7 @@ export class OtlpHttpServer {
   readonly #server: http.Server;
   readonly #config: HttpServerConfig;
   readonly #intake: TraceIntake;
+  readonly #log = new RateLimitedLog(30_000);
   #port = 0;
   #closing = false;
 
@@ -100,8 +102,16 @@ export class OtlpHttpServer {
     this.#server.headersTimeout = Math.max(1000, config.read_header_timeout);
     this.#server.requestTimeout = Math.max(this.#server.headersTimeout + 1000, 120_000);
     this.#server.keepAliveTimeout = config.idle_timeout;
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    this.#server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => {
+      const client = normaliseAddress((socket as { remoteAddress?: string }).remoteAddress);
+      const kind = err.rawPacket === undefined ? 'unknown' : sniffConnection(err.rawPacket);
+      if (kind === 'tls' && config.tls === undefined) {
+        this.#log.warn(logger, `tls:${client ?? ''}`, { client }, 'A client started a TLS handshake on the plaintext OTLP/HTTP port: use an http:// endpoint, or configure tls on this receiver');
+      } else if (kind === 'http2') {
+        this.#log.warn(logger, `h2:${client ?? ''}`, { client }, 'An HTTP/2 (gRPC) client connected to the OTLP/HTTP port: point gRPC exporters at the OTLP/gRPC port (4317) or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf');
+      }
+      if (kind === 'tls' || kind === 'http2') intake.rejected(new PipelineError('malformed', `${kind} connection on the OTLP/HTTP port`), { clientAddress: client, transport: 'http' });
+      if (socket.writable && kind !== 'tls' && kind !== 'http2') socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       else socket.destroy();
       logger.debug({ err: err.message, code: err.code }, 'HTTP client error');
     });

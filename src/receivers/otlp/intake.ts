@@ -72,9 +72,11 @@ export class TraceIntake {
       batch = TraceBatch.decode(typeof body === 'function' ? body() : body);
     } catch (err) {
       const e = asPipelineError(err);
-      if (e.code === 'internal') {
+      if (e.code === 'internal' || e.code === 'malformed') {
         // Anything the decoder throws is about the input, not about routelens.
-        const m = new PipelineError('malformed', e.message);
+        const raw = typeof body === 'function' ? undefined : body;
+        const hint = raw !== undefined && raw.length > 0 && (raw[0] === 0x7b || raw[0] === 0x5b) ? ' (the body looks like JSON: send it with Content-Type: application/json)' : '';
+        const m = new PipelineError('malformed', `${e.message}${hint}`);
         this.rejected(m, ctx);
         throw m;
       }
