@@ -4,7 +4,10 @@ import { registryKey, type Registry } from './config/load';
 import { debugExporterFactory } from './exporters/debug/factory';
 import { otlpExporterFactory } from './exporters/otlp/factory';
 import { otlpHttpExporterFactory } from './exporters/otlphttp/factory';
+import { bearerTokenAuthExtensionFactory } from './extensions/bearertokenauth/factory';
+import { fileStorageExtensionFactory } from './extensions/filestorage/factory';
 import { routeQueryExtensionFactory } from './extensions/routequery/factory';
+import { memoryLimiterProcessorFactory } from './processors/memorylimiter/factory';
 import { otlpReceiverFactory } from './receivers/otlp/factory';
 
 export const factories: readonly AnyFactory[] = [
@@ -13,6 +16,9 @@ export const factories: readonly AnyFactory[] = [
   otlpHttpExporterFactory,
   debugExporterFactory,
   routeQueryExtensionFactory,
+  memoryLimiterProcessorFactory,
+  fileStorageExtensionFactory,
+  bearerTokenAuthExtensionFactory,
 ];
 
 /** Deprecated/renamed type names the Collector accepts, mapped to ours. */

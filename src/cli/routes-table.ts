@@ -26,22 +26,31 @@ export function truncate(s: string, width: number): string {
   return `${chars.slice(0, width - 1).join('')}…`;
 }
 
-/** A duration in ms with 3 significant digits and a unit: `850µs`, `12.3ms`, `123ms`, `1.20s`, `95.0s`, `2.5m`. */
+/**
+ * A duration in ms with 3 significant digits and a unit: `432µs`, `12.3ms`, `123ms`, `1.20s`, `95.0s`, `2.50m`.
+ * The unit is chosen after rounding, so 999.6 ms reads `1.00s`, not `1000ms`.
+ */
 export function formatMs(ms: number | null): string {
   if (ms === null || !Number.isFinite(ms)) return '-';
   if (ms === 0) return '0';
-  if (ms < 1) return `${sig(ms * 1000)}µs`;
-  if (ms < 1000) return `${sig(ms)}ms`;
-  if (ms < 100_000) return `${sig(ms / 1000)}s`;
+  const r = round3(ms);
+  if (r < 1) return `${sig(ms * 1000)}µs`;
+  if (r < 1000) return `${sig(ms)}ms`;
+  if (r < 100_000) return `${sig(ms / 1000)}s`;
   return `${sig(ms / 60_000)}m`;
 }
 
-/** 3 significant digits, no exponent: 0.0123 → "0.0123", 12.34 → "12.3", 999.6 → "1000". */
+function round3(x: number): number {
+  return Number(x.toPrecision(3));
+}
+
+/** 3 significant digits, no exponent: 0.0123 → "0.0123", 12.34 → "12.3", 9.999 → "10.0". */
 function sig(x: number): string {
-  if (x >= 100) return String(Math.round(x));
-  if (x >= 10) return x.toFixed(1);
-  if (x >= 1) return x.toFixed(2);
-  return x.toPrecision(3);
+  const r = round3(x);
+  if (r >= 100) return String(Math.round(r));
+  if (r >= 10) return r.toFixed(1);
+  if (r >= 1) return r.toFixed(2);
+  return r.toPrecision(3);
 }
 
 function formatRate(r: number): string {

@@ -82,10 +82,13 @@ function substituteTree(value: unknown, env: NodeJS.ProcessEnv, missing: string[
     const whole = /^\$\{(?:env:)?[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/.test(value);
     const s = substituteEnv(value, env, missing);
     if (whole && s !== '') {
-      // A value that is exactly one reference takes the YAML type of what it expands to, as in the Collector.
+      // A value that is exactly one reference takes the YAML type of what it expands to, as in the Collector,
+      // but only when that type keeps the text: the Collector hands string fields the original text, so a
+      // token "007", "0x1F" or "12345678901234567890" must not come back as "7", "31" or "12345678901234567000".
+      // (Number and boolean fields accept those texts as strings anyway.)
       try {
         const typed: unknown = YAML.parse(s);
-        if (typeof typed === 'number' || typeof typed === 'boolean') return typed;
+        if ((typeof typed === 'number' || typeof typed === 'boolean') && String(typed) === s) return typed;
       } catch {
         /* keep the string */
       }

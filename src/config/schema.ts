@@ -98,8 +98,9 @@ export function num(
 export function bool(opts?: Common<boolean>): Field<boolean> {
   return make('true or false', opts, (raw, path, issues) => {
     if (typeof raw === 'boolean') return raw;
-    if (raw === 'true') return true;
-    if (raw === 'false') return false;
+    // The YAML 1.2 spellings, for a value that arrived as a string (e.g. from ${env:VAR}).
+    if (raw === 'true' || raw === 'True' || raw === 'TRUE') return true;
+    if (raw === 'false' || raw === 'False' || raw === 'FALSE') return false;
     return bad(issues, path, raw, 'true or false');
   }, opts?.default ?? false);
 }

@@ -20,6 +20,7 @@ import {
   readDouble,
   readFixed32,
   readLen,
+  readUint32,
   readVarint32,
   readVarint64,
   skipField,
@@ -31,8 +32,12 @@ import {
 /** Scalar attribute value as read from an AnyValue (arrays, maps and bytes read as undefined). */
 export type AttrValue = string | number | boolean;
 
-/** Maximum nesting of KeyValue/AnyValue/array/map levels accepted (about 100 AnyValue levels). */
-export const MAX_ANYVALUE_DEPTH = 200;
+/**
+ * Maximum message nesting accepted, counted as protobufjs and protoc count it (the request is level 0, a
+ * ResourceSpans level 1, a span attribute's AnyValue level 5). Deeper requests are refused: the reference
+ * codec (debug exporter, JSON path) and protoc-based consumers downstream could not decode them.
+ */
+export const MAX_NESTING_DEPTH = 100;
 
 interface ResourceEntry {
   readonly buf: Uint8Array;
@@ -80,7 +85,8 @@ const rules: ReadonlyArray<ReadonlyArray<FieldRule | undefined>> = (() => {
   t[Msg.Span] = [undefined, B, B, B, B, B, V, F64, F64, L(Msg.KeyValue), V, L(Msg.Event), V, L(Msg.Link), V, L(Msg.Status), F32];
   t[Msg.Event] = [undefined, F64, B, L(Msg.KeyValue), V];
   t[Msg.Link] = [undefined, B, B, B, L(Msg.KeyValue), V, F32];
-  t[Msg.Status] = [undefined, B, B, V]; // field 1 is reserved (deprecated code)
+  // Field 1 is reserved: the pre-1.0 `deprecated_code` (a varint) that old clients still send; skipped as unknown.
+  t[Msg.Status] = [undefined, undefined, B, V];
   t[Msg.KeyValue] = [undefined, B, L(Msg.AnyValue)];
   t[Msg.AnyValue] = [undefined, B, V, V, F64, L(Msg.ArrayValue), L(Msg.KeyValueList), B];
   t[Msg.ArrayValue] = [undefined, L(Msg.AnyValue)];
@@ -90,17 +96,24 @@ const rules: ReadonlyArray<ReadonlyArray<FieldRule | undefined>> = (() => {
 
 const messageNames = ['ResourceSpans', 'Resource', 'ScopeSpans', 'InstrumentationScope', 'Span', 'Span.Event', 'Span.Link', 'Status', 'KeyValue', 'AnyValue', 'ArrayValue', 'KeyValueList'];
 
+/** Read a field tag at `pos` (new position in cursor.pos), rejecting field numbers protobuf does not allow. */
+function readTag(buf: Uint8Array, pos: number, end: number): number {
+  const tag = readUint32(buf, pos, end);
+  const fieldNo = tag >>> 3;
+  if (fieldNo === 0) throw new DecodeError('invalid field number 0');
+  return tag; // readUint32 keeps tags below 2^32, so field numbers stay within 2^29 - 1
+}
+
 /** Validate a message's structure recursively; returns the number of spans found below it. */
 function validate(buf: Uint8Array, msg: Msg, pos: number, end: number, depth: number): number {
-  if (depth > MAX_ANYVALUE_DEPTH) throw new DecodeError(`message nesting deeper than ${MAX_ANYVALUE_DEPTH} levels`);
+  if (depth > MAX_NESTING_DEPTH) throw new DecodeError(`message nesting deeper than ${MAX_NESTING_DEPTH} levels`);
   const table = rules[msg] as ReadonlyArray<FieldRule | undefined>;
   let spans = 0;
   while (pos < end) {
-    const tag = readVarint32(buf, pos, end);
+    const tag = readTag(buf, pos, end);
     pos = cursor.pos;
-    const fieldNo = Math.floor(tag / 8);
+    const fieldNo = tag >>> 3;
     const wireType = tag & 7;
-    if (fieldNo === 0) throw new DecodeError('invalid field number 0');
     const rule = fieldNo < table.length ? table[fieldNo] : undefined;
     if (rule === undefined) {
       pos = skipField(buf, wireType, pos, end); // unknown field: kept as bytes
@@ -109,6 +122,17 @@ function validate(buf: Uint8Array, msg: Msg, pos: number, end: number, depth: nu
     if (rule[0] !== wireType) {
       throw new DecodeError(`${messageNames[msg]} field ${fieldNo} has wire type ${wireType}, expected ${rule[0]}`);
     }
+    if (wireType === WIRE_VARINT) {
+      const next = skipField(buf, wireType, pos, end);
+      // Every known varint field but AnyValue.int_value is 32-bit (enum, bool, uint32): canonically 1-5 bytes,
+      // or 10 for a negative enum. protobufjs misreads 6-9 byte encodings of those, so they are refused.
+      const n = next - pos;
+      if (n > 5 && n < 10 && !(msg === Msg.AnyValue && fieldNo === 3)) {
+        throw new DecodeError(`${messageNames[msg]} field ${fieldNo} is a ${n}-byte varint; a 32-bit value takes at most 5 (or 10 if negative)`);
+      }
+      pos = next;
+      continue;
+    }
     if (wireType !== WIRE_LEN) {
       pos = skipField(buf, wireType, pos, end);
       continue;
@@ -116,17 +140,17 @@ function validate(buf: Uint8Array, msg: Msg, pos: number, end: number, depth: nu
     const fieldEnd = readLen(buf, pos, end);
     const start = cursor.pos;
     const child = rule[1];
-    if (msg === Msg.Span && (fieldNo === 1 || fieldNo === 2 || fieldNo === 4)) {
+    if ((msg === Msg.Span && (fieldNo === 1 || fieldNo === 2 || fieldNo === 4)) || (msg === Msg.Link && (fieldNo === 1 || fieldNo === 2))) {
+      // Ids are empty or of their exact size (Collectors downstream refuse the whole request otherwise).
       const len = fieldEnd - start;
       const want = fieldNo === 1 ? 16 : 8;
       if (len !== 0 && len !== want) {
-        throw new DecodeError(`Span ${fieldNo === 1 ? 'trace_id' : fieldNo === 2 ? 'span_id' : 'parent_span_id'} is ${len} bytes, expected ${want}`);
+        throw new DecodeError(`${msg === Msg.Span ? 'Span' : 'Span.Link'} ${fieldNo === 1 ? 'trace_id' : fieldNo === 2 ? 'span_id' : 'parent_span_id'} is ${len} bytes, expected ${want}`);
       }
     }
     if (child !== Msg.Bytes && child !== -1) {
       if (child === Msg.Span) spans++;
-      const nested = msg === Msg.AnyValue || msg === Msg.ArrayValue || msg === Msg.KeyValueList || msg === Msg.KeyValue;
-      spans += validate(buf, child, start, fieldEnd, nested ? depth + 1 : depth);
+      spans += validate(buf, child, start, fieldEnd, depth + 1);
     }
     pos = fieldEnd;
   }
@@ -279,17 +303,18 @@ export class SpanView {
       const tag = readVarint32(buf, pos, end);
       pos = cursor.pos;
       switch (tag) {
+        // Ids are empty or of their exact size (checked by decode); an empty one reads as ''.
         case (1 << 3) | WIRE_LEN:
           pos = readLen(buf, pos, end);
-          this.#traceId = cursor.pos;
+          this.#traceId = pos > cursor.pos ? cursor.pos : -1;
           break;
         case (2 << 3) | WIRE_LEN:
           pos = readLen(buf, pos, end);
-          this.#spanId = cursor.pos;
+          this.#spanId = pos > cursor.pos ? cursor.pos : -1;
           break;
         case (4 << 3) | WIRE_LEN:
           pos = readLen(buf, pos, end);
-          if (pos > cursor.pos) this.#parentSpanId = cursor.pos;
+          this.#parentSpanId = pos > cursor.pos ? cursor.pos : -1;
           break;
         case (5 << 3) | WIRE_LEN:
           this.#nameEnd = pos = readLen(buf, pos, end);
@@ -404,9 +429,8 @@ export class TraceBatch {
     const end = bytes.length;
     let onlyResourceSpans = true;
     while (pos < end) {
-      const tag = readVarint32(bytes, pos, end);
+      const tag = readTag(bytes, pos, end);
       pos = cursor.pos;
-      if (tag >>> 3 === 0) throw new DecodeError('invalid field number 0');
       if (tag !== ((1 << 3) | WIRE_LEN)) {
         if (tag >>> 3 === 1) throw new DecodeError(`resource_spans has wire type ${tag & 7}, expected 2`);
         onlyResourceSpans = false;
@@ -545,23 +569,22 @@ function indexResourceSpans(buf: Uint8Array, start: number, end: number): Resour
   let pos = start;
   while (pos < end) {
     const fieldStart = pos;
-    const tag = readVarint32(buf, pos, end);
+    const tag = readTag(buf, pos, end);
     pos = cursor.pos;
-    const fieldNo = Math.floor(tag / 8);
+    const fieldNo = tag >>> 3;
     const wireType = tag & 7;
-    if (fieldNo === 0) throw new DecodeError('invalid field number 0');
     if (fieldNo <= 3 && wireType !== WIRE_LEN) {
       throw new DecodeError(`ResourceSpans field ${fieldNo} has wire type ${wireType}, expected 2`);
     }
     if (fieldNo === 1) {
       const fEnd = readLen(buf, pos, end);
       const cStart = cursor.pos;
-      validate(buf, Msg.Resource, cStart, fEnd, 0);
+      validate(buf, Msg.Resource, cStart, fEnd, 2);
       resourceFields.push(fieldStart, fEnd, cStart, fEnd);
       pos = fEnd;
     } else if (fieldNo === 2) {
       const fEnd = readLen(buf, pos, end);
-      spanCount += validate(buf, Msg.ScopeSpans, cursor.pos, fEnd, 0);
+      spanCount += validate(buf, Msg.ScopeSpans, cursor.pos, fEnd, 2);
       pos = fEnd;
     } else {
       pos = skipField(buf, wireType, pos, end);

@@ -42,6 +42,35 @@ export function readVarint32(buf: Uint8Array, pos: number, end: number): number 
   throw new DecodeError('varint longer than 10 bytes');
 }
 
+/**
+ * Read a tag or a length: a uint32 varint of at most 5 bytes. Longer (non-canonical) encodings and values of
+ * 2^32 or more are rejected: protobufjs reads these as uint32 (skipping a fixed 10 bytes for a long one) and would disagree with us about
+ * where the next field starts, so accepting them would forward bytes other decoders misread.
+ */
+export function readUint32(buf: Uint8Array, pos: number, end: number): number {
+  if (pos < end) {
+    const b0 = buf[pos] as number;
+    if (b0 < 0x80) {
+      cursor.pos = pos + 1;
+      return b0;
+    }
+  }
+  let result = 0;
+  let mul = 1;
+  for (let i = 0; i < 5; i++) {
+    if (pos >= end) throw new DecodeError('truncated varint');
+    const b = buf[pos++] as number;
+    if (i === 4 && b >= 0x10) throw new DecodeError(b >= 0x80 ? 'varint longer than 5 bytes where a 32-bit tag or length is expected' : 'tag or length exceeds 32 bits');
+    result += (b & 0x7f) * mul;
+    mul *= 128;
+    if ((b & 0x80) === 0) {
+      cursor.pos = pos;
+      return result;
+    }
+  }
+  throw new DecodeError('varint longer than 5 bytes where a 32-bit tag or length is expected');
+}
+
 /** Read a varint as a JS number (exact up to 2^53), e.g. for int64 attribute values. */
 export function readVarint64(buf: Uint8Array, pos: number, end: number): number {
   let lo = 0;
@@ -90,7 +119,7 @@ export function skipField(buf: Uint8Array, wireType: number, pos: number, end: n
       if (pos + 4 > end) throw new DecodeError('truncated fixed32');
       return pos + 4;
     case WIRE_LEN: {
-      const len = readVarint32(buf, pos, end);
+      const len = readUint32(buf, pos, end);
       const start = cursor.pos;
       if (len > end - start) throw new DecodeError('length prefix points past the end of the message');
       return start + len;
@@ -102,7 +131,7 @@ export function skipField(buf: Uint8Array, wireType: number, pos: number, end: n
 
 /** Read a length prefix at `pos`; sets cursor.pos to the start of the content and returns its end. */
 export function readLen(buf: Uint8Array, pos: number, end: number): number {
-  const len = readVarint32(buf, pos, end);
+  const len = readUint32(buf, pos, end);
   const start = cursor.pos;
   if (len > end - start) throw new DecodeError('length prefix points past the end of the message');
   return start + len;

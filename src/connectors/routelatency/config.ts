@@ -4,7 +4,7 @@
  */
 import type { ConfigIssues } from '../../core/component';
 import type { Field, Infer } from '../../config/schema';
-import { duration, join, list, num, obj, oneOf, optStr, refine, str } from '../../config/schema';
+import { duration, join, list, num, obj, optStr, parseDuration, refine, str } from '../../config/schema';
 import { formatDuration, slotSizeFor } from './window';
 
 export const SPAN_KIND_NAMES = [
@@ -17,41 +17,77 @@ export const SPAN_KIND_NAMES = [
 ] as const;
 export type SpanKindName = (typeof SPAN_KIND_NAMES)[number];
 
-const SHORT_KIND_NAMES = SPAN_KIND_NAMES.map((n) => n.slice('SPAN_KIND_'.length));
-
 /** A span kind written `SERVER` or `SPAN_KIND_SERVER` (any case), normalised to `SPAN_KIND_SERVER`. */
 function spanKind(): Field<SpanKindName> {
-  const base = oneOf([...SPAN_KIND_NAMES, ...SHORT_KIND_NAMES]);
+  const expected = `one of ${SPAN_KIND_NAMES.join(', ')} (the SPAN_KIND_ prefix may be left out)`;
   return {
-    ...base,
-    expected: `one of ${SPAN_KIND_NAMES.join(', ')} (the SPAN_KIND_ prefix may be left out)`,
+    expected,
     parse(raw, path, issues) {
-      const v = base.parse(typeof raw === 'string' ? raw.trim().toUpperCase() : raw, path, issues);
-      return (v.startsWith('SPAN_KIND_') ? v : `SPAN_KIND_${v}`) as SpanKindName;
+      if (typeof raw === 'string') {
+        const u = raw.trim().toUpperCase();
+        const full = (u.startsWith('SPAN_KIND_') ? u : `SPAN_KIND_${u}`) as SpanKindName;
+        if (SPAN_KIND_NAMES.includes(full)) return full;
+      }
+      issues.add(path, `invalid value ${raw === null || raw === undefined ? 'null' : JSON.stringify(raw)}; expected ${expected}`);
+      return 'SPAN_KIND_UNSPECIFIED';
+    },
+  };
+}
+
+/** Reports a missing (absent or null) key; otherwise the field parses as usual. */
+function required<T>(field: Field<T>): Field<T> {
+  return {
+    ...field,
+    parse(raw, path, issues) {
+      if (raw === undefined || raw === null) {
+        const dot = path.lastIndexOf('.');
+        issues.add(path, `missing required key ${JSON.stringify(path.slice(dot + 1))}`);
+      }
+      return field.parse(raw, path, issues);
     },
   };
 }
 
 const DEFAULT_WINDOWS_MS = [60_000, 300_000, 900_000, 3_600_000];
 
+/** A window duration: a valid duration that the slot planner can serve (checked once, on the raw text). */
+function windowDuration(): Field<number> {
+  const base = duration();
+  return {
+    ...base,
+    parse(raw, path, issues) {
+      if (raw === null || raw === undefined) {
+        issues.add(path, `invalid value null; expected ${base.expected}`);
+        return 0;
+      }
+      const ms = base.parse(raw, path, issues);
+      if (typeof raw === 'string' && parseDuration(raw) !== undefined) {
+        const slot = slotSizeFor(ms);
+        if (typeof slot === 'string') issues.add(path, `invalid window ${JSON.stringify(raw)}: ${slot}`);
+      }
+      return ms;
+    },
+  };
+}
+
 const windowsField: Field<number[]> = {
-  ...list(duration(), { default: DEFAULT_WINDOWS_MS, minItems: 1, unique: true }),
+  ...list(windowDuration(), { default: DEFAULT_WINDOWS_MS, minItems: 1, unique: true }),
   defaultText: '["1m", "5m", "15m", "1h"]',
   doc: 'Query windows. Each must be at least 10s and a multiple of 10s (1m above 10m, 5m above 1h, 15m above 5h, 1h above 15h); at most 60h.',
 };
 
 const dimensionField = obj({
-  name: str({ nonEmpty: true, doc: 'Attribute name, looked up in span attributes, then resource attributes.' }),
+  name: required(str({ nonEmpty: true, doc: 'Attribute name, looked up in span attributes, then resource attributes.' })),
   default: optStr({ doc: 'Value used when the attribute is absent; without it the dimension is left out for that span.' }),
 });
 
 const templatingRuleField = refine(
   obj({
-    pattern: str({ nonEmpty: true, doc: 'JavaScript regular expression matched against the whole path (all matches replaced).' }),
+    pattern: required(str({ nonEmpty: true, doc: 'JavaScript regular expression matched against the whole path (all matches replaced).' })),
     replacement: str({ default: '{id}', doc: 'Replacement text; `$1` etc. refer to groups.' }),
   }),
   (rule, path, issues) => {
-    if (rule.pattern === '') return;
+    if (rule.pattern === '') return; // reported by the field
     try {
       new RegExp(rule.pattern, 'g');
     } catch (e) {
@@ -71,7 +107,7 @@ export const routeLatencyConfigFields = {
     (dims, path, issues) => {
       const seen = new Set<string>();
       dims.forEach((d, i) => {
-        if (seen.has(d.name)) issues.add(`${path}[${i}].name`, `duplicate dimension ${JSON.stringify(d.name)}`);
+        if (d.name !== '' && seen.has(d.name)) issues.add(`${path}[${i}].name`, `duplicate dimension ${JSON.stringify(d.name)}`);
         seen.add(d.name);
       });
     },
@@ -100,10 +136,6 @@ export const routeLatencyConfigFields = {
 };
 
 function validate(cfg: { windows: number[]; route_expiry: number }, path: string, issues: ConfigIssues): void {
-  cfg.windows.forEach((w, i) => {
-    const slot = slotSizeFor(w);
-    if (typeof slot === 'string') issues.add(`${join(path, 'windows')}[${i}]`, `invalid window ${JSON.stringify(formatDuration(w))}: ${slot}`);
-  });
   const largest = Math.max(...cfg.windows);
   if (Number.isFinite(largest) && cfg.route_expiry < largest) {
     issues.add(

@@ -14,6 +14,7 @@
  * Memory bound: bucket indices are clamped to the values `[2^-20, 2^36]` (in the store's unit, milliseconds:
  * about 1 ns to 2 years), so one sketch never holds more than `56 · 2^scale` buckets (3584 at scale 6). Values
  * outside that range land in the first/last bucket; min/max stay exact and quantiles are clamped to them.
+ * Counts start as uint16 (2 bytes a bucket) and widen to uint32, then float64, just before a bucket overflows.
  */
 
 /** The scale used by the route store: 64 buckets per octave, relative error 0.5415 %. */
@@ -22,11 +23,10 @@ export const SKETCH_SCALE = 6;
 /** Smallest and largest value (log2) that get their own bucket; see the memory bound above. */
 const MIN_LOG2 = -20;
 const MAX_LOG2 = 36;
-const UINT32_MAX = 0xffffffff;
-const EMPTY = new Uint32Array(0);
-/** Rough fixed cost of one sketch object plus, when it has buckets, its typed array and ArrayBuffer. */
+const EMPTY = new Uint16Array(0);
+/** Fixed cost of one sketch object plus, when it has buckets, its typed array, ArrayBuffer and backing store (calibrated against heapUsed + arrayBuffers on Node 20). */
 const OBJECT_BYTES = 96;
-const ARRAY_HEADER_BYTES = 160;
+const ARRAY_HEADER_BYTES = 330;
 
 /** The OTLP `ExponentialHistogramDataPoint` fields this sketch produces and accepts (positive values only). */
 export interface OtlpExponentialHistogram {
@@ -46,8 +46,8 @@ export interface ExpoHistogramOptions {
   /** Bucket scale, an integer in [-10, 20]. @default 6 */
   scale?: number;
   /**
-   * Store counts as float64 instead of uint32 (8 instead of 4 bytes a bucket). Use for long-lived aggregates;
-   * a uint32 sketch switches to float64 by itself before a bucket would overflow.
+   * Store counts as float64 from the start. Otherwise counts start as uint16 (2 bytes a bucket) and the array is
+   * widened to uint32, then float64, just before a bucket would overflow.
    * @default false
    */
   wide?: boolean;
@@ -86,7 +86,9 @@ export class ExpoHistogram {
   /** Values `<= 0`. */
   zeroCount = 0;
 
-  #counts: Uint32Array | Float64Array;
+  #counts: Uint16Array | Uint32Array | Float64Array;
+  /** Largest count the current array type holds. */
+  #maxCount: number;
   /** Bucket index of `#counts[0]`. */
   #offset = 0;
   /** Lowest and highest bucket index holding a count; `#lo > #hi` when no bucket is used. */
@@ -109,6 +111,7 @@ export class ExpoHistogram {
     this.#maxIndex = Math.ceil(MAX_LOG2 * this.#factor) - 1;
     this.#repFactor = 2 / (1 + Math.pow(2, 1 / this.#factor));
     this.#counts = options?.wide ? new Float64Array(0) : EMPTY;
+    this.#maxCount = options?.wide ? Infinity : 0xffff;
   }
 
   /** Records one value. NaN is ignored; values `<= 0` (e.g. negative durations from clock skew) count as 0. */
@@ -121,20 +124,28 @@ export class ExpoHistogram {
       if (this.max < 0) this.max = 0;
       return;
     }
+    let i = Math.ceil(Math.log2(value) * this.#factor) - 1;
+    if (i < this.#minIndex) i = this.#minIndex;
+    else if (i > this.#maxIndex) i = this.#maxIndex;
+    this.recordAt(value, i);
+  }
+
+  /**
+   * Records a positive value whose bucket index is already known (`i === indexOf(value)`), so that a value
+   * recorded into several sketches of the same scale computes its logarithm once.
+   */
+  recordAt(value: number, i: number): void {
     this.count++;
     this.sum += value;
     if (value < this.min) this.min = value;
     if (value > this.max) this.max = value;
-    let i = Math.ceil(Math.log2(value) * this.#factor) - 1;
-    if (i < this.#minIndex) i = this.#minIndex;
-    else if (i > this.#maxIndex) i = this.#maxIndex;
     let j = i - this.#offset;
     if (j < 0 || j >= this.#counts.length) {
       this.#ensureRange(i, i);
       j = i - this.#offset;
     }
     const c = (this.#counts[j] as number) + 1;
-    if (c > UINT32_MAX && this.#counts instanceof Uint32Array) this.#widen();
+    if (c > this.#maxCount) this.#widen();
     this.#counts[j] = c;
     if (i < this.#lo) this.#lo = i;
     if (i > this.#hi) this.#hi = i;
@@ -175,7 +186,7 @@ export class ExpoHistogram {
       const add = src[i - srcOff] as number;
       if (add === 0) continue;
       const c = (dst[i - dstOff] as number) + add;
-      if (c > UINT32_MAX && dst instanceof Uint32Array) {
+      while (c > this.#maxCount) {
         this.#widen();
         dst = this.#counts;
       }
@@ -433,38 +444,56 @@ export class ExpoHistogram {
     return h;
   }
 
-  /** Makes bucket indices [a, b] addressable, growing the array with slack on the side that grew. */
+  /**
+   * Makes bucket indices [a, b] addressable. The used range is centred with slack on both sides (latency tails
+   * grow both ways; slack on one side only made arrays ping-pong). When the array is already long enough its
+   * contents are shifted in place; otherwise a new array of twice the needed length is allocated.
+   */
   #ensureRange(a: number, b: number): void {
     const len = this.#counts.length;
     if (len > 0 && a >= this.#offset && b < this.#offset + len) return;
     const used = this.#lo <= this.#hi;
-    if (!used && b - a + 1 <= len) {
-      // an emptied (reset) array is all zeros: re-centre it instead of allocating
-      let offset = a - ((len - (b - a + 1)) >> 1);
-      if (offset < this.#minIndex) offset = this.#minIndex;
-      if (offset + len - 1 > this.#maxIndex) offset = this.#maxIndex - len + 1;
-      this.#offset = offset;
-      return;
-    }
     const newLo = used ? Math.min(a, this.#lo) : a;
     const newHi = used ? Math.max(b, this.#hi) : b;
     const need = newHi - newLo + 1;
     const limit = this.#maxIndex - this.#minIndex + 1;
-    let cap = Math.max(8, need + Math.max(8, need >> 1), len);
-    if (cap > limit) cap = limit;
-    let offset: number;
-    if (!used) offset = newLo - ((cap - need) >> 1); // first allocation: centred
-    else if (a < this.#lo) offset = newHi - cap + 1; // grew downwards: slack below
-    else offset = newLo; // grew upwards: slack above
+    const cap = need <= len ? len : Math.min(limit, Math.max(32, 2 * need));
+    let offset = newLo - ((cap - need) >> 1);
     if (offset < this.#minIndex) offset = this.#minIndex;
     if (offset + cap - 1 > this.#maxIndex) offset = this.#maxIndex - cap + 1;
-    const next = this.#counts instanceof Float64Array ? new Float64Array(cap) : new Uint32Array(cap);
-    if (used) next.set(this.#counts.subarray(this.#lo - this.#offset, this.#hi - this.#offset + 1), this.#lo - offset);
+    if (cap === len) {
+      // shift in place; cells outside the used range are zero before and after
+      if (used) {
+        const counts = this.#counts;
+        const from = this.#lo - this.#offset;
+        const to = this.#lo - offset;
+        const n = this.#hi - this.#lo + 1;
+        counts.copyWithin(to, from, from + n);
+        if (to > from) counts.fill(0, from, Math.min(to, from + n));
+        else counts.fill(0, Math.max(to + n, from), from + n);
+      }
+      this.#offset = offset;
+      return;
+    }
+    const cur = this.#counts;
+    const next = cur instanceof Float64Array ? new Float64Array(cap) : cur instanceof Uint32Array ? new Uint32Array(cap) : new Uint16Array(cap);
+    if (used) next.set(cur.subarray(this.#lo - this.#offset, this.#hi - this.#offset + 1), this.#lo - offset);
     this.#counts = next;
     this.#offset = offset;
   }
 
   #widen(): void {
-    this.#counts = Float64Array.from(this.#counts);
+    if (this.#counts instanceof Uint16Array) {
+      this.#counts = Uint32Array.from(this.#counts);
+      this.#maxCount = 0xffffffff;
+    } else {
+      this.#counts = Float64Array.from(this.#counts);
+      this.#maxCount = Infinity;
+    }
+  }
+
+  /** Bytes per bucket of the current count array: 2, 4 or 8. */
+  get bytesPerBucket(): number {
+    return this.#counts.BYTES_PER_ELEMENT;
   }
 }

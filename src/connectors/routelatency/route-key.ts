@@ -194,11 +194,26 @@ export interface ExtractedRoute {
   source: RouteSource;
   /** HTTP response status (0 when absent). */
   httpStatus: number;
+  /** `1 << ROUTE_SOURCES.indexOf(source)`, kept beside `source` so the hot path needs no lookup. */
+  sourceBit: number;
 }
 
 export function newExtractedRoute(): ExtractedRoute {
-  return { method: '', route: '', source: 'span_name_fallback', httpStatus: 0 };
+  return { method: '', route: '', source: 'span_name_fallback', httpStatus: 0, sourceBit: 0 };
 }
+
+/** Bit of each route source in a route's source mask (the order of {@link ROUTE_SOURCES}). */
+export const SOURCE_BIT: Readonly<Record<RouteSource, number>> = {
+  'http.route': 1 << 0,
+  span_name: 1 << 1,
+  'url.path': 1 << 2,
+  'http.target': 1 << 3,
+  'url.full': 1 << 4,
+  'http.url': 1 << 5,
+  span_name_fallback: 1 << 6,
+  unmatched: 1 << 7,
+  overflow: 1 << 8,
+};
 
 function toStatus(v: string | number | boolean | undefined): number {
   if (typeof v === 'number') return v;
@@ -264,6 +279,7 @@ export class RouteExtractor {
       out.method = method !== '' ? method : this.#methodFromName(span.name);
       out.route = capLength(httpRoute);
       out.source = 'http.route';
+      out.sourceBit = SOURCE_BIT['http.route'];
       return out;
     }
 
@@ -299,6 +315,7 @@ export class RouteExtractor {
       out.method = method !== '' ? method : this.#methodFromName(span.name);
       out.route = UNMATCHED_ROUTE;
       out.source = 'unmatched';
+      out.sourceBit = SOURCE_BIT.unmatched;
       return out;
     }
 
@@ -314,6 +331,7 @@ export class RouteExtractor {
           out.method = method !== '' ? method : nameMethod;
           out.route = capLength(this.templater.template(template));
           out.source = 'span_name';
+          out.sourceBit = SOURCE_BIT.span_name;
           return out;
         }
       }
@@ -324,6 +342,7 @@ export class RouteExtractor {
       out.method = method !== '' ? method : this.#methodFromName(name);
       out.route = capLength(this.templater.template(rawPath));
       out.source = pathSource;
+      out.sourceBit = SOURCE_BIT[pathSource];
       return out;
     }
 
@@ -331,6 +350,7 @@ export class RouteExtractor {
     out.method = method;
     out.route = name === '' ? UNNAMED_ROUTE : capLength(this.templater.templateSegments(name));
     out.source = 'span_name_fallback';
+    out.sourceBit = SOURCE_BIT.span_name_fallback;
     return out;
   }
 

@@ -14,7 +14,7 @@
  */
 import { ExpoHistogram } from './expo-histogram';
 import type { RouteSource, TemplatingRule } from './route-key';
-import { newExtractedRoute, OVERFLOW_ROUTE, PathTemplater, ROUTE_SOURCES, RouteExtractor } from './route-key';
+import { newExtractedRoute, OVERFLOW_ROUTE, PathTemplater, ROUTE_SOURCES, RouteExtractor, SOURCE_BIT } from './route-key';
 import { parseSpanKind, SpanKind } from './span-input';
 import type { SpanInput } from './span-input';
 import type { Exemplar, SlotPlan, WindowPlan } from './window';
@@ -50,6 +50,8 @@ export interface RouteStoreOptions {
   routeExpiryMs?: number;
   /** User path templating rules. @default [] */
   templating?: readonly TemplatingRule[];
+  /** Slots a window is split into at most (see window.ts planSlots). @default 60 */
+  maxSlotsPerWindow?: number;
   /** Slowest spans kept per slot. @default 2 */
   exemplarsPerSlot?: number;
   /** @default systemClock */
@@ -73,7 +75,7 @@ export function routeStoreOptions(config: RouteLatencyConfig, clock?: Clock): Ro
 export const OVERFLOW_SERVICE = '__other__';
 
 /** Fixed bytes per route entry: the object, its key strings' headers, map entries on its key path. */
-const ENTRY_BYTES = 320;
+const ENTRY_BYTES = 570;
 
 /** One route (service + method + route + dimension values) with its slot rings. */
 export class RouteEntry {
@@ -209,7 +211,6 @@ export interface ResolvedWindow {
   coveredMs: number;
 }
 
-const SOURCE_BIT = Object.fromEntries(ROUTE_SOURCES.map((src, i) => [src, 1 << i])) as Record<RouteSource, number>;
 const SUMMARY_QUANTILES = [0.5, 0.9, 0.95, 0.99, 0.999];
 const SERIES_QUANTILES = [0.5, 0.95, 0.99];
 
@@ -237,6 +238,8 @@ export class RouteStore {
   readonly #services = new Map<string, ServiceState>();
   readonly #entries = new Set<RouteEntry>();
   readonly #agg = new WindowAggregate();
+  /** Computes bucket indices (same scale as every slot sketch). */
+  readonly #indexer = new ExpoHistogram();
   #routeCount = 0;
   #lastNow = -Infinity;
   #nextSweepMs: number;
@@ -250,7 +253,7 @@ export class RouteStore {
   constructor(options: RouteStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
     this.windowsMs = [...(options.windowsMs ?? [60_000, 300_000, 900_000, 3_600_000])];
-    this.plan = planSlots(this.windowsMs);
+    this.plan = planSlots(this.windowsMs, options.maxSlotsPerWindow);
     this.dimensions = [...(options.dimensions ?? [])];
     this.maxRoutesPerService = options.maxRoutesPerService ?? 1000;
     this.maxRoutes = options.maxRoutes ?? 100_000;
@@ -294,12 +297,13 @@ export class RouteStore {
     const statusClass = status >= 100 && status < 600 ? Math.floor(status / 100) - 1 : -1;
     const isError = span.statusCode === 2 || status >= 500;
     const valueMs = span.durationNs / 1e6;
+    const bucket = valueMs > 0 ? this.#indexer.indexOf(valueMs) : NaN;
     const rings = entry.rings;
-    for (let i = 0; i < rings.length; i++) (rings[i] as SlotRing).record(now, valueMs, isError, statusClass, span);
+    for (let i = 0; i < rings.length; i++) (rings[i] as SlotRing).record(now, valueMs, isError, statusClass, span, bucket);
     entry.lastSeenMs = now;
     entry.totalCount++;
     if (isError) entry.totalErrors++;
-    if (!entry.overflow) entry.sourceMask |= SOURCE_BIT[ex.source];
+    if (!entry.overflow) entry.sourceMask |= ex.sourceBit;
     this.#recorded++;
     return true;
   }

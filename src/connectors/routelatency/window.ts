@@ -38,25 +38,28 @@ export interface SlotPlan {
 }
 
 /** The slot size for one window, or a message saying why the window cannot be served. */
-export function slotSizeFor(windowMs: number): number | string {
+export function slotSizeFor(windowMs: number, maxSlotsPerWindow = MAX_SLOTS_PER_WINDOW): number | string {
   if (!Number.isFinite(windowMs) || windowMs < (SLOT_CANDIDATES_MS[0] as number)) {
     return `a window must be at least ${formatDuration(SLOT_CANDIDATES_MS[0] as number)}`;
   }
   for (const c of SLOT_CANDIDATES_MS) {
-    if (windowMs % c === 0 && windowMs / c <= MAX_SLOTS_PER_WINDOW) return c;
+    if (windowMs % c === 0 && windowMs / c <= maxSlotsPerWindow) return c;
   }
   const largest = SLOT_CANDIDATES_MS[SLOT_CANDIDATES_MS.length - 1] as number;
-  if (windowMs > largest * MAX_SLOTS_PER_WINDOW) return `a window must be at most ${formatDuration(largest * MAX_SLOTS_PER_WINDOW)}`;
+  if (windowMs > largest * maxSlotsPerWindow) return `a window must be at most ${formatDuration(largest * maxSlotsPerWindow)}`;
   return `a window must be a multiple of 10s (and of 1m above 10m, 5m above 1h, 15m above 5h, 1h above 15h)`;
 }
 
-/** Plans tiers for the windows; throws RangeError naming the first window that cannot be planned. */
-export function planSlots(windowsMs: readonly number[]): SlotPlan {
+/**
+ * Plans tiers for the windows; throws RangeError naming the first window that cannot be planned. A smaller
+ * `maxSlotsPerWindow` (e.g. 30: 15m in 1 min slots, 1h in 5 min slots) trades series resolution for memory.
+ */
+export function planSlots(windowsMs: readonly number[], maxSlotsPerWindow = MAX_SLOTS_PER_WINDOW): SlotPlan {
   if (windowsMs.length === 0) throw new RangeError('Cannot plan slots as no window is configured');
   const tiers: SlotTier[] = [];
   const windows: WindowPlan[] = [];
   for (const w of windowsMs) {
-    const slot = slotSizeFor(w);
+    const slot = slotSizeFor(w, maxSlotsPerWindow);
     if (typeof slot === 'string') throw new RangeError(`Cannot plan window ${formatDuration(w)}: ${slot}`);
     let t = tiers.findIndex((x) => x.slotMs === slot);
     if (t < 0) {
@@ -97,41 +100,54 @@ export interface Exemplar {
   timeMs: number;
 }
 
-/** Fixed bytes of a ring beyond its typed arrays (objects, pointer arrays are counted separately). */
-const RING_OBJECT_BYTES = 200;
-/** Bytes held by one retained exemplar: two one-byte strings (32 + 16 chars) with headers. */
-const EXEMPLAR_STRING_BYTES = 96;
+/** Estimated bytes of a slot object (fields, status array) and of an exemplar (object + two id strings). */
+const SLOT_BYTES = 160;
+const EXEMPLAR_BYTES = 150;
+const RING_BYTES = 64;
+const POINTER_BYTES = 8;
+
+/** One slot's data; created on the first span of a period and reused when the ring comes round again. */
+class Slot {
+  period: number;
+  readonly sketch = new ExpoHistogram();
+  errors = 0;
+  /** Counts of 1xx..5xx. */
+  readonly status: number[] = [0, 0, 0, 0, 0];
+  /** Up to `exemplarsPerSlot` slowest spans, objects reused on replacement. */
+  readonly exemplars: Exemplar[] = [];
+  /** Smallest value among `exemplars` once full (-Infinity before): most spans are rejected by one comparison. */
+  exemplarFloor = -Infinity;
+
+  constructor(period: number) {
+    this.period = period;
+  }
+
+  reset(period: number): void {
+    this.period = period;
+    this.sketch.reset();
+    this.errors = 0;
+    this.status.fill(0);
+    this.exemplars.length = 0;
+    this.exemplarFloor = -Infinity;
+  }
+}
 
 /**
- * A ring of `length` slots of `slotMs` each. Per slot: a latency sketch (created on first use, reset and reused
- * when the slot comes round again), error count, status-class counts and the `exemplarsPerSlot` slowest spans.
+ * A ring of `length` slots of `slotMs` each. Per slot: a latency sketch, error count, status-class counts and the
+ * `exemplarsPerSlot` slowest spans. A slot is allocated on its first span, so a quiet route costs only the ring's
+ * pointer array plus the slots it used.
  */
 export class SlotRing {
   readonly slotMs: number;
   readonly length: number;
   readonly exemplarsPerSlot: number;
-  readonly #periods: Float64Array;
-  readonly #sketches: (ExpoHistogram | undefined)[];
-  readonly #errors: Uint32Array;
-  readonly #status: Uint32Array;
-  readonly #exValue: Float64Array;
-  readonly #exTime: Float64Array;
-  readonly #exTrace: (string | undefined)[];
-  readonly #exSpan: (string | undefined)[];
+  readonly #slots: (Slot | undefined)[];
 
   constructor(slotMs: number, length: number, exemplarsPerSlot = 2) {
     this.slotMs = slotMs;
     this.length = length;
     this.exemplarsPerSlot = exemplarsPerSlot;
-    this.#periods = new Float64Array(length).fill(NaN);
-    this.#sketches = new Array<ExpoHistogram | undefined>(length).fill(undefined);
-    this.#errors = new Uint32Array(length);
-    this.#status = new Uint32Array(length * 5);
-    const k = length * exemplarsPerSlot;
-    this.#exValue = new Float64Array(k);
-    this.#exTime = new Float64Array(k);
-    this.#exTrace = new Array<string | undefined>(k).fill(undefined);
-    this.#exSpan = new Array<string | undefined>(k).fill(undefined);
+    this.#slots = new Array<Slot | undefined>(length).fill(undefined);
   }
 
   /** Period (slot number since the epoch) of a time. */
@@ -139,108 +155,87 @@ export class SlotRing {
     return Math.floor(timeMs / this.slotMs);
   }
 
-  #pos(period: number): number {
-    const p = period % this.length;
-    return p < 0 ? p + this.length : p;
+  /** The slot holding `period`, if the ring still has it. */
+  #slotOf(period: number): Slot | undefined {
+    let pos = period % this.length;
+    if (pos < 0) pos += this.length;
+    const slot = this.#slots[pos];
+    return slot !== undefined && slot.period === period ? slot : undefined;
   }
 
   /**
    * Records one span at time `nowMs`. `statusClass` is 0..4 for 1xx..5xx or -1 when the span has no HTTP status.
+   * `bucket` is the sketch bucket index of `valueMs` when known (see ExpoHistogram.recordAt), else NaN.
    * `span` supplies exemplar ids and is only asked for them when this value is among the slot's slowest.
    */
-  record(nowMs: number, valueMs: number, isError: boolean, statusClass: number, span: SpanInput): void {
+  record(nowMs: number, valueMs: number, isError: boolean, statusClass: number, span: SpanInput, bucket = NaN): void {
     const period = Math.floor(nowMs / this.slotMs);
     let pos = period % this.length;
     if (pos < 0) pos += this.length;
-    if (this.#periods[pos] !== period) this.#resetSlot(pos, period);
-    let sketch = this.#sketches[pos];
-    if (sketch === undefined) {
-      sketch = new ExpoHistogram();
-      this.#sketches[pos] = sketch;
+    let slot = this.#slots[pos];
+    if (slot === undefined) {
+      slot = new Slot(period);
+      this.#slots[pos] = slot;
+    } else if (slot.period !== period) {
+      slot.reset(period);
     }
-    sketch.record(valueMs);
-    if (isError) this.#errors[pos] = (this.#errors[pos] as number) + 1;
-    if (statusClass >= 0) {
-      const i = pos * 5 + statusClass;
-      this.#status[i] = (this.#status[i] as number) + 1;
-    }
-    const k = this.exemplarsPerSlot;
-    if (k > 0) {
-      const base = pos * k;
-      let target = -1;
-      let minValue = Infinity;
-      for (let j = base; j < base + k; j++) {
-        if (this.#exTrace[j] === undefined) {
-          target = j;
-          break;
-        }
-        const v = this.#exValue[j] as number;
-        if (v < minValue) {
-          minValue = v;
-          target = j;
-        }
-      }
-      if (target >= 0 && (this.#exTrace[target] === undefined || valueMs > minValue)) {
-        this.#exValue[target] = valueMs;
-        this.#exTime[target] = span.endTimeMs;
-        this.#exTrace[target] = span.traceIdHex();
-        this.#exSpan[target] = span.spanIdHex();
-      }
-    }
+    if (valueMs > 0 && bucket === bucket) slot.sketch.recordAt(valueMs, bucket);
+    else slot.sketch.record(valueMs);
+    if (isError) slot.errors++;
+    if (statusClass >= 0) slot.status[statusClass] = (slot.status[statusClass] as number) + 1;
+    if (valueMs > slot.exemplarFloor && this.exemplarsPerSlot > 0) this.#keepExemplar(slot, valueMs, span);
   }
 
-  #resetSlot(pos: number, period: number): void {
-    this.#periods[pos] = period;
-    this.#sketches[pos]?.reset();
-    this.#errors[pos] = 0;
-    this.#status.fill(0, pos * 5, pos * 5 + 5);
-    const k = this.exemplarsPerSlot;
-    for (let j = pos * k; j < pos * k + k; j++) {
-      this.#exTrace[j] = undefined;
-      this.#exSpan[j] = undefined;
-      this.#exValue[j] = 0;
+  #keepExemplar(slot: Slot, valueMs: number, span: SpanInput): void {
+    const ex = slot.exemplars;
+    if (ex.length < this.exemplarsPerSlot) {
+      ex.push({ traceId: span.traceIdHex(), spanId: span.spanIdHex(), valueMs, timeMs: span.endTimeMs });
+    } else {
+      let min = ex[0] as Exemplar;
+      for (let j = 1; j < ex.length; j++) if ((ex[j] as Exemplar).valueMs < min.valueMs) min = ex[j] as Exemplar;
+      min.traceId = span.traceIdHex();
+      min.spanId = span.spanIdHex();
+      min.valueMs = valueMs;
+      min.timeMs = span.endTimeMs;
+    }
+    if (ex.length === this.exemplarsPerSlot) {
+      let floor = Infinity;
+      for (const e of ex) if (e.valueMs < floor) floor = e.valueMs;
+      slot.exemplarFloor = floor;
     }
   }
 
   /** True when some slot holds data of a period in [from, to]. */
   hasDataIn(fromPeriod: number, toPeriod: number): boolean {
-    for (let pos = 0; pos < this.length; pos++) {
-      const p = this.#periods[pos] as number;
-      if (p >= fromPeriod && p <= toPeriod && (this.#sketches[pos]?.count ?? 0) > 0) return true;
+    for (const slot of this.#slots) {
+      if (slot !== undefined && slot.period >= fromPeriod && slot.period <= toPeriod && slot.sketch.count > 0) return true;
     }
     return false;
   }
 
   /** Adds the slot of `period` (if this ring still holds it) into `agg`. */
   addPeriodTo(period: number, agg: WindowAggregate): void {
-    const pos = this.#pos(period);
-    if (this.#periods[pos] !== period) return;
-    const sketch = this.#sketches[pos];
-    if (sketch === undefined || sketch.count === 0) return;
-    agg.sketch.merge(sketch);
-    agg.errors += this.#errors[pos] as number;
-    for (let c = 0; c < 5; c++) agg.status[c] = (agg.status[c] as number) + (this.#status[pos * 5 + c] as number);
+    const slot = this.#slotOf(period);
+    if (slot === undefined || slot.sketch.count === 0) return;
+    agg.sketch.merge(slot.sketch);
+    agg.errors += slot.errors;
+    for (let c = 0; c < 5; c++) agg.status[c] = (agg.status[c] as number) + (slot.status[c] as number);
   }
 
-  /** Appends the exemplars of the slot of `period` to `out`. */
+  /** Appends copies of the exemplars of the slot of `period` to `out`. */
   exemplarsOf(period: number, out: Exemplar[]): void {
-    const pos = this.#pos(period);
-    if (this.#periods[pos] !== period) return;
-    const k = this.exemplarsPerSlot;
-    for (let j = pos * k; j < pos * k + k; j++) {
-      const traceId = this.#exTrace[j];
-      const spanId = this.#exSpan[j];
-      if (traceId === undefined || spanId === undefined) continue;
-      out.push({ traceId, spanId, valueMs: this.#exValue[j] as number, timeMs: this.#exTime[j] as number });
-    }
+    const slot = this.#slotOf(period);
+    if (slot === undefined) return;
+    for (const e of slot.exemplars) out.push({ ...e });
   }
 
-  /** Estimated heap bytes: typed arrays, pointer arrays, sketches and retained exemplar strings. */
+  /** Estimated heap bytes: the slot pointer array, slots, their sketches and exemplars. */
   memoryBytes(): number {
-    let bytes = RING_OBJECT_BYTES + this.#periods.byteLength + this.#errors.byteLength + this.#status.byteLength +
-      this.#exValue.byteLength + this.#exTime.byteLength + 8 * (this.#sketches.length + this.#exTrace.length + this.#exSpan.length);
-    for (const s of this.#sketches) if (s !== undefined) bytes += s.memoryBytes();
-    for (const t of this.#exTrace) if (t !== undefined) bytes += EXEMPLAR_STRING_BYTES;
+    let bytes = RING_BYTES + POINTER_BYTES * this.length;
+    for (const slot of this.#slots) {
+      if (slot === undefined) continue;
+      bytes += SLOT_BYTES + slot.sketch.memoryBytes() + EXEMPLAR_BYTES * slot.exemplars.length;
+    }
     return bytes;
   }
 }

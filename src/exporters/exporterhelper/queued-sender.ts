@@ -154,6 +154,11 @@ export class QueuedSender {
     return this.#store.size;
   }
 
+  /** What the queue carries: `spans` (traces) or `metric_points` (metrics). */
+  get unit(): 'spans' | 'metric_points' {
+    return this.#o.unit;
+  }
+
   /** Stop accepting, drain the queue until `signal` aborts, then stop. */
   async shutdown(signal?: AbortSignal): Promise<void> {
     if (this.#stopping) return;

@@ -15,5 +15,7 @@ export async function resolveQueueStore(sender: QueuedSender, storage: string | 
   if (storage === undefined) return;
   const ext = host.getExtension(storage);
   if (!isStorageExtension(ext)) throw new Error(`sending_queue.storage of ${settings.id}: extension ${JSON.stringify(storage)} is not a running storage extension`);
-  sender.useStore(await ext.openQueue(settings.id));
+  // A traces and a metrics exporter may share an id: each gets its own queue.
+  const owner = sender.unit === 'spans' ? settings.id : `${settings.id}#metrics`;
+  sender.useStore(await ext.openQueue(owner));
 }

@@ -1,4 +1,5 @@
 /** Config of the `otlp` (gRPC) exporter, in the Collector's shape. */
+import { authSettingsSchema } from '../../config/auth';
 import { tlsClientSchema } from '../../config/tls';
 import { duration, num, obj, oneOf, record, refine, str, type Infer } from '../../config/schema';
 import { retrySchema, sendingQueueSchema } from '../exporterhelper/config';
@@ -15,6 +16,7 @@ export const otlpExporterConfigSchema = obj({
   balancer_name: oneOf(['pick_first', 'round_robin'] as const, { default: 'pick_first', doc: 'gRPC load balancing policy.' }),
   sending_queue: sendingQueueSchema,
   retry_on_failure: retrySchema,
+  auth: authSettingsSchema,
   max_send_msg_size_mib: num({ default: 0, min: 0, doc: 'Split requests larger than this (0: no limit).' }),
 });
 export type OtlpExporterConfig = Infer<typeof otlpExporterConfigSchema>;

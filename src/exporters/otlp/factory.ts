@@ -1,4 +1,5 @@
 /** The `otlp` exporter (alias `otlp_grpc`): OTLP over gRPC with a sending queue and retries. */
+import { ClientAuthBinding } from '../../core/auth';
 import type { Component, CreateSettings, ExporterFactory, MetricsConsumer, TracesConsumer } from '../../core/component';
 import { TYPES } from '../../pdata/proto';
 import type { TraceBatch } from '../../pdata/trace-batch';
@@ -15,13 +16,16 @@ export class OtlpExporter implements Component, TracesConsumer, MetricsConsumer 
   readonly #sender: QueuedSender;
   readonly #settings: CreateSettings;
   readonly #storage: string | undefined;
+  readonly #auth: ClientAuthBinding | undefined;
   #started = false;
-  constructor(settings: CreateSettings, sender: QueuedSender, storage: string | undefined) {
+  constructor(settings: CreateSettings, sender: QueuedSender, storage: string | undefined, auth?: ClientAuthBinding) {
     this.#settings = settings;
     this.#sender = sender;
     this.#storage = storage;
+    this.#auth = auth;
   }
   async start(host: Parameters<Component['start']>[0]): Promise<void> {
+    this.#auth?.resolve(host);
     await resolveQueueStore(this.#sender, this.#storage, host, this.#settings);
     this.#sender.start();
     this.#started = true;
@@ -43,7 +47,9 @@ export class OtlpExporter implements Component, TracesConsumer, MetricsConsumer 
 }
 
 function create(settings: CreateSettings, config: OtlpExporterConfig, signal: 'traces' | 'metrics'): OtlpExporter {
+  const auth = new ClientAuthBinding(config.auth?.authenticator, `exporters.${settings.id}.auth.authenticator`);
   const transport = new GrpcTransport({
+    auth,
     endpoint: config.endpoint,
     tls: config.tls,
     headers: config.headers,
@@ -62,7 +68,7 @@ function create(settings: CreateSettings, config: OtlpExporterConfig, signal: 't
     logger: settings.logger,
     telemetry: settings.telemetry,
   });
-  return new OtlpExporter(settings, sender, config.sending_queue.storage);
+  return new OtlpExporter(settings, sender, config.sending_queue.storage, auth);
 }
 
 export const otlpExporterFactory: ExporterFactory<OtlpExporterConfig> = {

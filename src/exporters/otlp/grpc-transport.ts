@@ -21,6 +21,8 @@ export interface GrpcTransportOptions {
   /** Response message type (for partial_success). */
   responseType: string;
   balancer: 'pick_first' | 'round_robin';
+  /** Per-request headers from a client authenticator (`auth.authenticator`). */
+  auth?: { headers(): Record<string, string> };
 }
 
 export class GrpcTransport implements Transport {
@@ -55,6 +57,7 @@ export class GrpcTransport implements Transport {
   send(body: Uint8Array, timeoutMs: number): Promise<SendResult> {
     const md = new grpc.Metadata();
     for (const [k, v] of Object.entries(this.#o.headers)) md.set(k, v);
+    if (this.#o.auth !== undefined) for (const [k, v] of Object.entries(this.#o.auth.headers())) md.set(k, v);
     const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     return new Promise((resolve) => {
       this.#client.makeUnaryRequest(this.#o.method, identity, identity, buf, md, { deadline: Date.now() + timeoutMs }, (err, resp) => {

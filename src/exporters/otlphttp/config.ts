@@ -1,4 +1,5 @@
 /** Config of the `otlphttp` exporter (alias `otlp_http`), in the Collector's shape. */
+import { authSettingsSchema } from '../../config/auth';
 import { tlsClientSchema } from '../../config/tls';
 import { duration, obj, oneOf, optStr, record, refine, str, type Infer } from '../../config/schema';
 import { retrySchema, sendingQueueSchema } from '../exporterhelper/config';
@@ -25,6 +26,7 @@ export const otlpHttpExporterConfigSchema = refine(
     timeout: duration({ default: '30s', doc: 'Deadline of one export attempt.' }),
     sending_queue: sendingQueueSchema,
     retry_on_failure: retrySchema,
+    auth: authSettingsSchema,
   }),
   (c, path, issues) => {
     if (c.endpoint === '' && c.traces_endpoint === undefined && c.metrics_endpoint === undefined) {

@@ -1,4 +1,5 @@
 /** The `otlphttp` exporter (alias `otlp_http`): OTLP/HTTP protobuf with a sending queue and retries. */
+import { ClientAuthBinding } from '../../core/auth';
 import type { CreateSettings, ExporterFactory } from '../../core/component';
 import { TYPES } from '../../pdata/proto';
 import { QueuedSender } from '../exporterhelper/queued-sender';
@@ -13,7 +14,9 @@ function signalUrl(config: OtlpHttpExporterConfig, signal: 'traces' | 'metrics')
 }
 
 function create(settings: CreateSettings, config: OtlpHttpExporterConfig, signal: 'traces' | 'metrics'): OtlpExporter {
+  const auth = new ClientAuthBinding(config.auth?.authenticator, `exporters.${settings.id}.auth.authenticator`);
   const transport = new HttpTransport({
+    auth,
     url: signalUrl(config, signal),
     tls: config.tls,
     headers: config.headers,
@@ -30,7 +33,7 @@ function create(settings: CreateSettings, config: OtlpHttpExporterConfig, signal
     logger: settings.logger,
     telemetry: settings.telemetry,
   });
-  return new OtlpExporter(settings, sender, config.sending_queue.storage);
+  return new OtlpExporter(settings, sender, config.sending_queue.storage, auth);
 }
 
 export const otlpHttpExporterFactory: ExporterFactory<OtlpHttpExporterConfig> = {

@@ -15,6 +15,8 @@ export interface HttpTransportOptions {
   headers: Record<string, string>;
   compression: 'gzip' | 'none' | '';
   responseType: string;
+  /** Per-request headers from a client authenticator (`auth.authenticator`). */
+  auth?: { headers(): Record<string, string> };
 }
 
 const RETRYABLE = new Set([429, 502, 503, 504]);
@@ -58,6 +60,7 @@ export class HttpTransport implements Transport {
           timeout: timeoutMs,
           headers: {
             ...this.#o.headers,
+            ...this.#o.auth?.headers(),
             'content-type': 'application/x-protobuf',
             'content-length': payload.length,
             ...(gzip ? { 'content-encoding': 'gzip' } : {}),

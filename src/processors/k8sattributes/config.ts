@@ -62,15 +62,33 @@ export const DEFAULT_METADATA: readonly MetadataAttribute[] = [
 /** Resource attributes a `pod_association` source may name. */
 export const ASSOCIATION_ATTRIBUTES = ['k8s.pod.ip', 'k8s.pod.uid', 'k8s.pod.name', 'k8s.namespace.name', 'container.id'] as const;
 
-function metadataAttribute(): Field<MetadataAttribute> {
-  const expected = `one of ${METADATA_ATTRIBUTES.join(', ')}`;
+/** `extract.metadata`: known attribute names, no duplicates; each problem reported at its index. */
+function metadataList(): Field<MetadataAttribute[]> {
+  const names = METADATA_ATTRIBUTES.join(', ');
   return {
-    expected,
+    expected: `a list of attribute names (${names})`,
+    defaultText: JSON.stringify(DEFAULT_METADATA),
+    doc: 'Pod metadata to add as resource attributes.',
     parse(raw, path, issues) {
-      if (typeof raw === 'string' && (METADATA_ATTRIBUTES as readonly string[]).includes(raw)) return raw as MetadataAttribute;
-      if (typeof raw === 'string') issues.add(path, `unknown attribute ${JSON.stringify(raw)}; expected one of ${METADATA_ATTRIBUTES.join(', ')}`);
-      else issues.add(path, `invalid value ${JSON.stringify(raw) ?? String(raw)}; expected an attribute name`);
-      return 'k8s.pod.name';
+      if (raw === undefined || raw === null) return [...DEFAULT_METADATA];
+      if (!Array.isArray(raw)) {
+        issues.add(path, `invalid value ${typeof raw === 'object' ? 'a map' : JSON.stringify(raw)}; expected a list of attribute names`);
+        return [...DEFAULT_METADATA];
+      }
+      const out: MetadataAttribute[] = [];
+      raw.forEach((item: unknown, i) => {
+        const at = `${path}[${i}]`;
+        if (typeof item !== 'string') {
+          issues.add(at, `invalid value ${JSON.stringify(item) ?? String(item)}; expected an attribute name`);
+        } else if (!(METADATA_ATTRIBUTES as readonly string[]).includes(item)) {
+          issues.add(at, `unknown attribute ${JSON.stringify(item)}; expected one of ${names}`);
+        } else if (out.includes(item as MetadataAttribute)) {
+          issues.add(at, `duplicate entry ${JSON.stringify(item)}`);
+        } else {
+          out.push(item as MetadataAttribute);
+        }
+      });
+      return out;
     },
   };
 }
@@ -92,7 +110,7 @@ const sourceSchema = refine(
   },
 );
 
-const ruleSchema = refine(obj({ sources: list(sourceSchema, { minItems: 1 }) }), (v, path, issues) => {
+const ruleSchema = refine(obj({ sources: list(sourceSchema, { minItems: 1, doc: 'At most 4; all must have a value for the rule to apply.' }) }), (v, path, issues) => {
   if (v.sources.length > 4) issues.add(`${path}.sources`, `at most 4 sources per rule, got ${v.sources.length}`);
   const names = v.sources.map((s) => (s.from === 'connection' ? 'connection' : (s.name ?? '')));
   const seen = new Set<string>();
@@ -108,7 +126,7 @@ const ruleSchema = refine(obj({ sources: list(sourceSchema, { minItems: 1 }) }),
 
 const fieldExtractSchema = refine(
   obj({
-    tag_name: optStr({ doc: 'Attribute to write; `$1`… refer to key_regex groups. Default k8s.<from>.labels.<key> (annotations: .annotations.).' }),
+    tag_name: optStr({ doc: 'Attribute to write; `$1`… refer to key_regex groups. Default `k8s.<from>.labels.<key>` (`.annotations.` for annotations).' }),
     key: optStr({ doc: 'Label/annotation key.' }),
     key_regex: optStr({ doc: 'Regular expression matched against whole keys (anchored), with capture groups.' }),
     from: oneOf(['pod', 'namespace', 'node'], { default: 'pod', doc: 'Object whose labels/annotations are read.' }),
@@ -150,9 +168,9 @@ export const configSchema = refine(
     wait_for_metadata_timeout: duration({ default: '10s', doc: 'Give up (fail to start) after this long.' }),
     pod_association: list(ruleSchema, { doc: 'Rules tried in order; no rules means the connection address only.' }),
     extract: obj({
-      metadata: list(metadataAttribute(), { default: [...DEFAULT_METADATA], unique: true }),
-      labels: list(fieldExtractSchema),
-      annotations: list(fieldExtractSchema),
+      metadata: metadataList(),
+      labels: list(fieldExtractSchema, { doc: 'Labels to add as attributes.' }),
+      annotations: list(fieldExtractSchema, { doc: 'Annotations to add as attributes.' }),
       deployment_name_from_replicaset: bool({
         default: false,
         doc: 'Derive the deployment name by trimming the ReplicaSet name instead of watching ReplicaSets.',
@@ -163,8 +181,8 @@ export const configSchema = refine(
         node: optStr({ doc: 'Only pods on this node.' }),
         node_from_env_var: optStr({ doc: 'Only pods on the node named by this environment variable.' }),
         namespace: optStr({ doc: 'Only pods in this namespace.' }),
-        labels: list(labelFilterSchema),
-        fields: list(fieldFilterSchema),
+        labels: list(labelFilterSchema, { doc: 'Only pods with these labels (a label selector).' }),
+        fields: list(fieldFilterSchema, { doc: 'Only pods whose fields match (a field selector).' }),
       }),
       (v, path, issues) => {
         if (v.node !== undefined && v.node_from_env_var !== undefined) issues.add(path, 'set "node" or "node_from_env_var", not both');
@@ -176,8 +194,9 @@ export const configSchema = refine(
       },
     ),
     exclude: obj({
-      pods: list(obj({ name: str({ nonEmpty: true, doc: 'Regular expression matched against whole pod names.' }) }), {
+      pods: list(obj({ name: str({ nonEmpty: true, doc: 'Regular expression searched in pod names (`jaeger-agent` matches `jaeger-agent-x7k2p`).' }) }), {
         default: [{ name: 'jaeger-agent' }, { name: 'jaeger-collector' }],
+        doc: 'Pods never used for enrichment.',
       }),
     }),
     pod_delete_grace_period: duration({ default: '2m', doc: 'How long a deleted pod still enriches late spans.' }),

@@ -1,4 +1,5 @@
 /** Config of the `otlp` receiver, in the Collector's shape: `protocols.grpc` and `protocols.http`. */
+import { authSettingsSchema } from '../../config/auth';
 import { tlsServerSchema } from '../../config/tls';
 import { bool, duration, endpoint, num, obj, optional, refine, str, type Infer } from '../../config/schema';
 
@@ -8,6 +9,7 @@ export const grpcServerSchema = obj({
   max_concurrent_streams: num({ default: 0, min: 0, integer: true, doc: 'Concurrent streams per connection (0: unlimited).' }),
   include_metadata: bool({ default: false, doc: 'Pass request metadata (headers) to the pipeline context.' }),
   tls: tlsServerSchema,
+  auth: authSettingsSchema,
 });
 
 export const httpServerSchema = obj({
@@ -20,6 +22,7 @@ export const httpServerSchema = obj({
   read_header_timeout: duration({ default: '1m', doc: 'Time allowed to receive request headers (slow clients are cut).' }),
   idle_timeout: duration({ default: '1m', doc: 'Keep-alive idle time before a connection is closed.' }),
   tls: tlsServerSchema,
+  auth: authSettingsSchema,
 });
 
 export const otlpReceiverConfigSchema = refine(

@@ -1,5 +1,6 @@
 /** The `otlp` receiver: OTLP/gRPC and OTLP/HTTP servers feeding one pipeline consumer. */
-import type { Component, ReceiverFactory, TracesConsumer } from '../../core/component';
+import { resolveServerAuthenticator } from '../../core/auth';
+import type { Component, Host, ReceiverFactory, TracesConsumer } from '../../core/component';
 import { otlpReceiverConfigSchema, type OtlpReceiverConfig } from './config';
 import { OtlpGrpcServer } from './grpc';
 import { OtlpHttpServer } from './http';
@@ -10,16 +11,25 @@ export class OtlpReceiver implements Component {
   readonly http: OtlpHttpServer | undefined;
   readonly #started: (OtlpGrpcServer | OtlpHttpServer)[] = [];
   readonly #logger;
+  readonly #id: string;
+  readonly #config: OtlpReceiverConfig;
 
   constructor(settings: Parameters<ReceiverFactory<OtlpReceiverConfig>['createTraces']>[0], config: OtlpReceiverConfig, next: TracesConsumer) {
     this.#logger = settings.logger.child({ receiver: settings.id });
+    this.#id = settings.id;
+    this.#config = config;
     const { grpc, http } = config.protocols;
     const common = { id: settings.id, next, logger: this.#logger, telemetry: settings.telemetry };
     this.grpc = grpc === undefined ? undefined : new OtlpGrpcServer(grpc, new TraceIntake({ ...common, transport: 'grpc' }), this.#logger);
     this.http = http === undefined ? undefined : new OtlpHttpServer(http, new TraceIntake({ ...common, transport: 'http' }), this.#logger);
   }
 
-  async start(): Promise<void> {
+  async start(host: Host): Promise<void> {
+    const { grpc, http } = this.#config.protocols;
+    const auth = (proto: 'grpc' | 'http', id: string | undefined) =>
+      id === undefined ? undefined : resolveServerAuthenticator(host, id, `receivers.${this.#id}.protocols.${proto}.auth.authenticator`);
+    this.grpc?.setAuthenticator(auth('grpc', grpc?.auth?.authenticator));
+    this.http?.setAuthenticator(auth('http', http?.auth?.authenticator));
     for (const s of [this.grpc, this.http]) {
       if (s === undefined) continue;
       await s.start();

@@ -16,7 +16,8 @@ import * as tls from 'node:tls';
 import * as zlib from 'node:zlib';
 import type { Logger } from 'pino';
 import { splitHostPort } from '../../config/schema';
-import { serverTlsOptions } from '../../config/tls';
+import { ServerTlsMaterial } from '../../config/tls-reload';
+import type { ServerAuthenticator } from '../../core/auth';
 import type { PipelineContext } from '../../core/component';
 import { PipelineError, asPipelineError, toGrpcStatus } from '../../core/errors';
 import { encodeRetryInfo, encodeRpcStatus } from '../../pdata/rpc-status';
@@ -28,6 +29,7 @@ export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceS
 const GRPC_OK = 0;
 const GRPC_UNIMPLEMENTED = 12;
 const GRPC_INTERNAL = 13;
+const GRPC_UNAUTHENTICATED = 16;
 
 /** An empty ExportTraceServiceResponse, framed: not compressed, length 0. */
 const EMPTY_RESPONSE_FRAME = Buffer.from([0, 0, 0, 0, 0]);
@@ -61,6 +63,8 @@ export class OtlpGrpcServer {
   readonly #sessions = new Set<http2.ServerHttp2Session>();
   readonly #sockets = new Set<net.Socket>();
   readonly #log = new RateLimitedLog(30_000);
+  readonly #tlsMaterial: ServerTlsMaterial | undefined;
+  #auth: ServerAuthenticator | undefined;
   #port = 0;
   #closing = false;
 
@@ -76,7 +80,9 @@ export class OtlpGrpcServer {
     };
     this.#tls = config.tls !== undefined;
     const opts = { settings, maxSessionMemory: 64 };
-    this.#h2 = config.tls === undefined ? http2.createServer(opts) : http2.createSecureServer({ ...opts, ...serverTlsOptions(config.tls), ALPNProtocols: ['h2'] });
+    this.#tlsMaterial = config.tls === undefined ? undefined : new ServerTlsMaterial(config.tls);
+    this.#h2 = this.#tlsMaterial === undefined ? http2.createServer(opts) : http2.createSecureServer({ ...opts, ...this.#tlsMaterial.serverOptions(), ALPNProtocols: ['h2'] });
+    this.#tlsMaterial?.onReload((o) => (this.#h2 as http2.Http2SecureServer).setSecureContext(o));
     this.#h2.on('stream', (stream, headers) => this.#onStream(stream, headers));
     this.#h2.on('session', (session) => {
       this.#sessions.add(session);
@@ -96,6 +102,11 @@ export class OtlpGrpcServer {
     return this.#port;
   }
 
+  /** Require every call to pass `auth` (set before `start`); refused calls get UNAUTHENTICATED unread. */
+  setAuthenticator(auth: ServerAuthenticator | undefined): void {
+    this.#auth = auth;
+  }
+
   async start(): Promise<number> {
     const hp = splitHostPort(this.#config.endpoint);
     if (hp === undefined) throw new Error(`invalid endpoint ${this.#config.endpoint}`);
@@ -104,12 +115,14 @@ export class OtlpGrpcServer {
       this.#front.listen(hp.port, hp.host === '' ? undefined : hp.host, () => resolve());
     });
     this.#port = (this.#front.address() as net.AddressInfo).port;
+    this.#tlsMaterial?.watch(this.#logger);
     return this.#port;
   }
 
   /** Stop accepting connections, let in-flight calls finish (GOAWAY), force-close when `signal` aborts. */
   async shutdown(signal?: AbortSignal): Promise<void> {
     this.#closing = true;
+    this.#tlsMaterial?.stop();
     const closed = new Promise<void>((resolve) => this.#front.close(() => resolve()));
     for (const s of this.#sessions) s.close();
     const force = (): void => {
@@ -179,6 +192,13 @@ export class OtlpGrpcServer {
     }
     if (this.#closing) {
       this.#respondPipelineError(stream, new PipelineError('shutting_down', 'routelens is shutting down'));
+      stream.resume();
+      return;
+    }
+    const denied = this.#auth?.authenticateHttp(headers);
+    if (denied !== undefined) {
+      this.#intake.unauthenticated(denied, ctx);
+      this.#respondError(stream, GRPC_UNAUTHENTICATED, denied);
       stream.resume();
       return;
     }

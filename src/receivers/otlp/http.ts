@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import * as zlib from 'node:zlib';
 import type { Logger } from 'pino';
 import { splitHostPort } from '../../config/schema';
-import { serverTlsOptions } from '../../config/tls';
+import { ServerTlsMaterial } from '../../config/tls-reload';
+import type { ServerAuthenticator } from '../../core/auth';
 import type { PipelineContext } from '../../core/component';
 import { PipelineError, asPipelineError, toGrpcStatus, toHttpStatus } from '../../core/errors';
 import { traceRequestFromJson } from '../../pdata/otlp-json';
@@ -91,6 +92,9 @@ export class OtlpHttpServer {
   readonly #config: HttpServerConfig;
   readonly #intake: TraceIntake;
   readonly #log = new RateLimitedLog(30_000);
+  readonly #logger: Logger;
+  readonly #tlsMaterial: ServerTlsMaterial | undefined;
+  #auth: ServerAuthenticator | undefined;
   #port = 0;
   #closing = false;
 
@@ -98,7 +102,10 @@ export class OtlpHttpServer {
     this.#config = config;
     this.#intake = intake;
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.#handle(req, res);
-    this.#server = config.tls === undefined ? http.createServer(handler) : https.createServer(serverTlsOptions(config.tls), handler);
+    this.#logger = logger;
+    this.#tlsMaterial = config.tls === undefined ? undefined : new ServerTlsMaterial(config.tls);
+    this.#server = this.#tlsMaterial === undefined ? http.createServer(handler) : https.createServer(this.#tlsMaterial.serverOptions(), handler);
+    this.#tlsMaterial?.onReload((o) => (this.#server as https.Server).setSecureContext(o));
     this.#server.headersTimeout = Math.max(1000, config.read_header_timeout);
     this.#server.requestTimeout = Math.max(this.#server.headersTimeout + 1000, 120_000);
     this.#server.keepAliveTimeout = config.idle_timeout;
@@ -125,6 +132,7 @@ export class OtlpHttpServer {
       this.#server.listen(hp.port, hp.host === '' ? undefined : hp.host, () => resolve());
     });
     this.#port = (this.#server.address() as AddressInfo).port;
+    this.#tlsMaterial?.watch(this.#logger);
     return this.#port;
   }
 
@@ -132,8 +140,14 @@ export class OtlpHttpServer {
     return this.#port;
   }
 
+  /** Require every request to pass `auth` (set before `start`); refused requests get 401 and their body is not read. */
+  setAuthenticator(auth: ServerAuthenticator | undefined): void {
+    this.#auth = auth;
+  }
+
   async shutdown(signal?: AbortSignal): Promise<void> {
     this.#closing = true;
+    this.#tlsMaterial?.stop();
     await new Promise<void>((resolve) => {
       const force = (): void => {
         this.#server.closeAllConnections();
@@ -154,6 +168,14 @@ export class OtlpHttpServer {
       clientAddress: normaliseAddress(req.socket.remoteAddress),
       ...(this.#config.include_metadata ? { headers: flatHeaders(req.headers) } : {}),
     };
+    const denied = this.#auth?.authenticateHttp(req.headers);
+    if (denied !== undefined) {
+      this.#intake.unauthenticated(denied, ctx);
+      res.setHeader('www-authenticate', 'Bearer');
+      this.#reply(res, 401, encoding, new PipelineError('unauthenticated', denied));
+      req.resume();
+      return;
+    }
     if (url !== this.#config.traces_url_path) {
       this.#reply(res, 404, encoding, new PipelineError('malformed', `no OTLP endpoint at ${url}; traces are accepted at POST ${this.#config.traces_url_path}`));
       req.resume();
@@ -184,12 +206,18 @@ export class OtlpHttpServer {
     } catch (err) {
       const e = asPipelineError(err);
       this.#fail(res, type, e, ctx, true);
-      req.resume();
-      if (e.code === 'too_large') res.once('finish', () => req.destroy());
+      if (e.code === 'too_large') drainOrCut(req, limit);
+      else req.resume();
+      return;
+    }
+    let body: Buffer;
+    try {
+      body = decompress(raw, req.headers['content-encoding'], limit);
+    } catch (err) {
+      this.#fail(res, type, asPipelineError(err), ctx, true);
       return;
     }
     try {
-      const body = decompress(raw, req.headers['content-encoding'], limit);
       await this.#intake.consume(type === 'json' ? () => traceRequestFromJson(body) : body, ctx);
       if (type === 'json') {
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -199,9 +227,8 @@ export class OtlpHttpServer {
         res.end();
       }
     } catch (err) {
-      const e = asPipelineError(err);
-      // Errors from decompress are counted here; decode/pipeline errors were counted by the intake.
-      this.#fail(res, type, e, ctx, e.code === 'too_large' || /Content-Encoding|invalid (gzip|deflate|x-gzip)/.test(e.message));
+      // Decode and pipeline errors were counted by the intake.
+      this.#fail(res, type, asPipelineError(err), ctx, false);
     }
   }
 
@@ -223,6 +250,21 @@ export class OtlpHttpServer {
       res.end(body);
     }
   }
+}
+
+/**
+ * After an early 413, read and discard the rest of the body instead of resetting the connection: a reset
+ * makes the client lose the 413 (it sees ECONNRESET / a broken pipe and retries the same oversized request).
+ * A client that keeps sending well past the limit is cut off.
+ */
+function drainOrCut(req: http.IncomingMessage, limit: number): void {
+  const cap = Math.max(4 * limit, 1 << 20);
+  let drained = 0;
+  req.on('data', (c: Buffer) => {
+    drained += c.length;
+    if (drained > cap) req.destroy();
+  });
+  req.resume();
 }
 
 function flatHeaders(h: http.IncomingHttpHeaders): Record<string, string> {

@@ -38,6 +38,7 @@ export class TraceIntake {
   readonly #failed: Counter;
   readonly #requests: Record<'success' | 'refused' | 'failure', Counter>;
   readonly #malformed: Counter;
+  readonly #unauthenticated: Counter;
   readonly #log = new RateLimitedLog();
   readonly transport: 'grpc' | 'http';
 
@@ -56,6 +57,13 @@ export class TraceIntake {
       failure: t.counter('otelcol_receiver_requests', 'Number of export requests by outcome.', { ...l, outcome: 'failure' }),
     };
     this.#malformed = t.counter('routelens_receiver_malformed_requests', 'Export requests rejected as malformed, oversized or of an unsupported type.', l);
+    this.#unauthenticated = t.counter('routelens_receiver_unauthenticated_requests', 'Export requests refused by the authenticator before their data was read.', l);
+  }
+
+  /** Count and log a request refused by the authenticator (its data is never read, so no span counter moves). */
+  unauthenticated(reason: string, ctx: PipelineContext): void {
+    this.#unauthenticated.add();
+    this.#log.warn(this.#logger, `unauthenticated:${ctx.clientAddress ?? ''}`, { transport: this.transport, client: ctx.clientAddress, err: reason }, 'Refused an unauthenticated export request');
   }
 
   /** Count and log a request rejected before it could be decoded (bad framing, size, encoding, type). */

@@ -126,6 +126,7 @@ class ResourceInformer<T> {
   #gone = false;
   #pacingMs = 0;
   #stopped = false;
+  #current: AbortController | undefined;
 
   constructor(spec: ResourceSpec<T>, owner: KubeWatcher, backoff: { initialMs: number; maxMs: number }, pageSize: number) {
     this.#spec = spec;
@@ -159,6 +160,7 @@ class ResourceInformer<T> {
     this.#abort.abort();
     if (this.#restartTimer !== undefined) clearTimeout(this.#restartTimer);
     await this.#informer?.stop();
+    this.#current?.abort();
   }
 
   async #list(): Promise<KubernetesListObject<KubernetesObject>> {
@@ -213,7 +215,7 @@ class ResourceInformer<T> {
       allowWatchBookmarks: true,
       timeoutSeconds: 300 + Math.floor(Math.random() * 300),
     };
-    return inner.watch(
+    const controller = await inner.watch(
       path,
       query,
       (phase, obj, watchObj) => {
@@ -250,6 +252,10 @@ class ResourceInformer<T> {
         done(err);
       },
     );
+    // ListWatch.stop() aborts only a watch it already holds: one still connecting when it stopped is ours to end.
+    if (this.#stopped) controller.abort();
+    else this.#current = controller;
+    return controller;
   }
 
   #onError(err: unknown): void {
@@ -315,6 +321,8 @@ export class KubeWatcher {
   readonly #abort = new AbortController();
   #clusterUidStatus: ResourceStatus | undefined;
   #started = false;
+  /** The informers exist (start() got past loading client-node). */
+  #created = false;
 
   constructor(opts: KubeWatcherOptions) {
     this.#opts = opts;
@@ -324,7 +332,7 @@ export class KubeWatcher {
 
   /** Every needed resource has been listed. */
   get synced(): boolean {
-    return this.#informers.every((i) => i.status.synced) && (this.#clusterUidStatus?.synced ?? true);
+    return this.#created && this.#informers.every((i) => i.status.synced) && (this.#clusterUidStatus?.synced ?? true);
   }
 
   statuses(): ResourceStatus[] {
@@ -338,6 +346,7 @@ export class KubeWatcher {
     if (this.#started) return;
     this.#started = true;
     const k8s = await loadClientNode();
+    if (this.#abort.signal.aborted) return; // stopped while loading
     const kc = this.#opts.kubeConfig;
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const apps = kc.makeApiClient(k8s.AppsV1Api);
@@ -422,6 +431,7 @@ export class KubeWatcher {
       this.#clusterUidStatus = { name: 'cluster-uid', synced: false, errorRestarts: 0, lists: 0, lastError: undefined };
       void this.#fetchClusterUid(() => core.readNamespace({ name: 'kube-system' }), backoff);
     }
+    this.#created = true;
     await Promise.all(this.#informers.map((i) => i.start(k8s, kc)));
   }
 

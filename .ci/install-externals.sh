@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs/builds the real external components the end-to-end tests use:
+# Jaeger v2 (built from the Go module proxy) and Prometheus (Debian package).
+# Both are cached outside the clone (${ROUTELENS_CACHE:-$HOME/.cache/routelens}
+# and /usr/bin), so a rerun takes well under a second.
+# The custom OpenTelemetry Collector (scripts/build-otelcol.sh) is only for the
+# benchmark and is not built here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+t0=$(date +%s)
+jaeger=$(bash scripts/build-jaeger.sh | tail -n 1)
+[[ -x "$jaeger" ]] || { echo "install-externals: jaeger binary missing: $jaeger" >&2; exit 1; }
+prometheus=$(bash scripts/install-prometheus.sh | tail -n 1)
+[[ -x "$prometheus" ]] || { echo "install-externals: prometheus binary missing: $prometheus" >&2; exit 1; }
+
+echo "jaeger:     $jaeger ($("$jaeger" version 2>/dev/null | grep -o '"gitVersion":"[^"]*"' || true))"
+echo "prometheus: $prometheus ($("$prometheus" --version 2>&1 | head -n 1))"
+echo "externals ready in $(( $(date +%s) - t0 ))s"

@@ -1,0 +1,208 @@
+/**
+ * The collector configurations the benchmark runs, as data. Change the routelens pipeline here:
+ *
+ *   ROUTELENS_PIPELINE = 'auto'   → the first entry of ROUTELENS_PIPELINES that `routelens validate` accepts
+ *   ROUTELENS_PIPELINE = 'full'   → always the full pipeline (fails loudly if a component is missing)
+ *
+ * (or per run: `npm run bench -- --routelens-pipeline full`).
+ *
+ * Equivalence with the OpenTelemetry Collector (see bench/README.md for the reasons):
+ * - receiver: OTLP gRPC only, on loopback;
+ * - k8s enrichment: association by the resource attribute k8s.pod.ip, the Collector's default metadata
+ *   (namespace, pod name/uid/start time, deployment name derived from the ReplicaSet name, node name), both
+ *   waiting for the informers to sync before accepting data, both against the same fake API server;
+ * - per-route latency: routelens' routelatency connector vs the Collector's spanmetrics connector (exponential
+ *   histogram, 160 buckets, dimensions http.route, http.method, http.status_code) feeding a Prometheus
+ *   exporter that nobody scrapes (routelens serves its metrics on /metrics the same way);
+ * - export: OTLP gRPC to the counting sink, compression none (both default to gzip: on loopback that would
+ *   mostly measure zlib), sending queue of 1000 requests with 10 consumers, retry on;
+ * - no batch processor (routelens has none), no memory_limiter; the Collector's exporter-side batching is off
+ *   by default in 0.161 (feature gate pkg.exporterhelper.queueBatchEnabled is alpha);
+ * - self-telemetry on for both (the Collector's default "normal" level on a loopback port).
+ */
+
+/** Ports and files a collector instance is configured with. */
+export interface CollectorEnv {
+  grpcPort: number;
+  sinkPort: number;
+  kubeconfig: string;
+  /** routelens: routequery extension; otelcol: its self-telemetry endpoint. */
+  adminPort: number;
+  /** otelcol: the Prometheus exporter of span metrics. */
+  metricsPort: number;
+}
+
+export interface RoutelensPipeline {
+  name: string;
+  /** One line for the results table. */
+  describe: string;
+  yaml: (env: CollectorEnv) => string;
+}
+
+/** 'auto' or the name of one of ROUTELENS_PIPELINES. */
+export const ROUTELENS_PIPELINE: string = 'auto';
+
+/** The Collector's default extract.metadata (k8sattributes 1.0.0 / contrib 0.161.0). */
+const K8S_METADATA = ['k8s.namespace.name', 'k8s.pod.name', 'k8s.pod.uid', 'k8s.pod.start_time', 'k8s.deployment.name', 'k8s.node.name'];
+
+const routelensReceiver = (e: CollectorEnv): string => `receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:${e.grpcPort}
+`;
+
+const routelensExporter = (e: CollectorEnv): string => `exporters:
+  otlp/sink:
+    endpoint: 127.0.0.1:${e.sinkPort}
+    tls:
+      insecure: true
+    compression: none
+    sending_queue:
+      enabled: true
+      num_consumers: 10
+      queue_size: 1000
+    retry_on_failure:
+      enabled: true
+`;
+
+const routelensK8s = (e: CollectorEnv): string => `processors:
+  k8sattributes:
+    auth_type: kubeConfig
+    kube_config_path: ${JSON.stringify(e.kubeconfig)}
+    wait_for_metadata: true
+    wait_for_metadata_timeout: 30s
+    pod_association:
+      - sources:
+          - from: resource_attribute
+            name: k8s.pod.ip
+    extract:
+      metadata: [${K8S_METADATA.join(', ')}]
+      deployment_name_from_replicaset: true
+`;
+
+const routelensExtension = (e: CollectorEnv): string => `extensions:
+  routequery:
+    endpoint: 127.0.0.1:${e.adminPort}
+`;
+
+/** Tried in this order by 'auto'. */
+export const ROUTELENS_PIPELINES: readonly RoutelensPipeline[] = [
+  {
+    name: 'full',
+    describe: 'otlp → k8sattributes → [otlp/sink, routelatency]',
+    yaml: (e) => `${routelensReceiver(e)}${routelensK8s(e)}connectors:
+  routelatency:
+    windows: [1m, 5m, 1h]
+${routelensExporter(e)}${routelensExtension(e)}service:
+  extensions: [routequery]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [k8sattributes]
+      exporters: [otlp/sink, routelatency]
+`,
+  },
+  {
+    name: 'k8s',
+    describe: 'otlp → k8sattributes → otlp/sink (no routelatency yet)',
+    yaml: (e) => `${routelensReceiver(e)}${routelensK8s(e)}${routelensExporter(e)}${routelensExtension(e)}service:
+  extensions: [routequery]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [k8sattributes]
+      exporters: [otlp/sink]
+`,
+  },
+  {
+    name: 'passthrough',
+    describe: 'otlp → otlp/sink (no k8sattributes, no routelatency yet)',
+    yaml: (e) => `${routelensReceiver(e)}${routelensExporter(e)}${routelensExtension(e)}service:
+  extensions: [routequery]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [otlp/sink]
+`,
+  },
+];
+
+export const OTELCOL_PIPELINE_DESCRIPTION = 'otlp → k8s_attributes → [otlp_grpc/sink, span_metrics → prometheus]';
+
+/** The OpenTelemetry Collector's config (component names as of 0.161: k8s_attributes, span_metrics, otlp_grpc). */
+export function otelcolYaml(e: CollectorEnv): string {
+  return `receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:${e.grpcPort}
+processors:
+  k8s_attributes:
+    auth_type: kubeConfig
+    passthrough: false
+    wait_for_metadata: true
+    wait_for_metadata_timeout: 30s
+    pod_association:
+      - sources:
+          - from: resource_attribute
+            name: k8s.pod.ip
+    extract:
+      metadata: [${K8S_METADATA.join(', ')}]
+connectors:
+  span_metrics:
+    histogram:
+      exponential:
+        max_size: 160
+    dimensions:
+      - name: http.route
+      - name: http.method
+      - name: http.status_code
+    metrics_flush_interval: 15s
+exporters:
+  otlp_grpc/sink:
+    endpoint: 127.0.0.1:${e.sinkPort}
+    tls:
+      insecure: true
+    compression: none
+    sending_queue:
+      enabled: true
+      num_consumers: 10
+      queue_size: 1000
+    retry_on_failure:
+      enabled: true
+  prometheus:
+    endpoint: 127.0.0.1:${e.metricsPort}
+service:
+  telemetry:
+    logs:
+      level: warn
+    metrics:
+      level: normal
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: ${e.adminPort}
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [k8s_attributes]
+      exporters: [otlp_grpc/sink, span_metrics]
+    metrics:
+      receivers: [span_metrics]
+      exporters: [prometheus]
+`;
+}
+
+/**
+ * Environment for the Collector process: one P for a per-core comparison; KUBECONFIG for kubeConfig auth.
+ * KUBE_FEATURE_WatchListClient=false: client-go 0.37 (in k8sattributes 1.0.0) lists pods through a streaming
+ * watch (`sendInitialEvents=true`) and waits for the "initial-events-end" bookmark, which the fake API server
+ * (test/support/fake-kube-api.ts) does not send; without this the processor never syncs. The classic
+ * list + watch it falls back to is what routelens' informers do as well.
+ */
+export function otelcolEnv(e: CollectorEnv, gomaxprocs: number): NodeJS.ProcessEnv {
+  return { ...process.env, GOMAXPROCS: String(gomaxprocs), KUBECONFIG: e.kubeconfig, KUBE_FEATURE_WatchListClient: 'false' };
+}

@@ -1,0 +1,242 @@
+/**
+ * The load generator (a child process of bench/run.ts, pinned to the sink's core, away from the collector).
+ * Requests are encoded once (workload.ts) and reused; before each send only 16 bytes are patched in place: the
+ * marker's sequence number and send time (wire.ts). grpc-js sends them as-is (identity serializer) over a few
+ * channels (separate TCP connections), each with several concurrent unary calls (HTTP/2 streams).
+ *
+ * Modes: `rate` offers a fixed spans/s open loop (ticks every ms, catches up when behind, never more than
+ * `maxInflight` outstanding calls); `saturate` keeps `concurrency` calls outstanding (closed loop) and waits
+ * 10 ms after a refusal.
+ *
+ * IPC commands: build, start, stop, windowStart, windowEnd, stats, reset, exact.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { serveIpc } from './ipc';
+import { TRACE_EXPORT_PATH } from './wire';
+import { buildPool, SPANS_PER_REQUEST, type Pool } from './workload';
+
+const identity = (b: Buffer): Buffer => b;
+
+export interface StartArgs {
+  target: string;
+  mode: 'rate' | 'saturate';
+  spansPerSec?: number;
+  /** saturate: outstanding calls; rate: the cap on outstanding calls. */
+  concurrency: number;
+  channels: number;
+}
+
+export interface GenCounters {
+  sentRequests: number;
+  acceptedRequests: number;
+  refusedRequests: number;
+  failedRequests: number;
+  inflight: number;
+  /** rate mode: most requests owed at once (the generator fell behind the schedule). */
+  maxBacklog: number;
+  lastError: string;
+}
+
+export interface GenWindow {
+  sentSpans: number;
+  acceptedSpans: number;
+  refusedSpans: number;
+  failedSpans: number;
+  /** Send → OK response, ms. */
+  ackLatenciesMs: number[];
+  elapsedS: number;
+}
+
+export interface ExactRoute {
+  route: string;
+  count: number;
+  p50_ms: number;
+  p90_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+}
+
+let pool: Pool | undefined;
+/** Per route, the SERVER samples sorted by duration: [durationNs, poolIndex]. */
+let routeSamples: [number, number][][] = [];
+let acceptedPerPool = new Uint32Array(0);
+
+let counters: GenCounters = zeroCounters();
+let clients: grpc.Client[] = [];
+let running = false;
+let timer: NodeJS.Timeout | undefined;
+let seq = 0;
+let cursor = 0;
+
+let win: GenWindow | undefined;
+let winStart = 0n;
+
+function zeroCounters(): GenCounters {
+  return { sentRequests: 0, acceptedRequests: 0, refusedRequests: 0, failedRequests: 0, inflight: 0, maxBacklog: 0, lastError: '' };
+}
+
+function send(onDone: (ok: boolean) => void): void {
+  const p = pool as Pool;
+  const idx = cursor;
+  cursor = (cursor + 1) % p.requests.length;
+  const req = p.requests[idx];
+  if (req === undefined) throw new Error('empty pool');
+  const client = clients[seq % clients.length] as grpc.Client;
+  seq++;
+  req.bytes.writeBigUInt64LE(BigInt(seq), req.traceIdOffset);
+  const sentAt = process.hrtime.bigint();
+  req.bytes.writeBigUInt64LE(sentAt, req.spanIdOffset);
+  counters.sentRequests++;
+  counters.inflight++;
+  const w = win;
+  if (w !== undefined) w.sentSpans += SPANS_PER_REQUEST;
+  client.makeUnaryRequest(
+    TRACE_EXPORT_PATH,
+    identity,
+    identity,
+    req.bytes,
+    new grpc.Metadata(),
+    { deadline: Date.now() + 30_000 },
+    (err: grpc.ServiceError | null) => {
+      counters.inflight--;
+      const cw = win;
+      if (err === null) {
+        counters.acceptedRequests++;
+        acceptedPerPool[idx] = (acceptedPerPool[idx] ?? 0) + 1;
+        if (cw !== undefined) {
+          cw.acceptedSpans += SPANS_PER_REQUEST;
+          cw.ackLatenciesMs.push(Number(process.hrtime.bigint() - sentAt) / 1e6);
+        }
+        onDone(true);
+        return;
+      }
+      counters.lastError = `${err.code} ${err.details}`;
+      if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.RESOURCE_EXHAUSTED) {
+        counters.refusedRequests++;
+        if (cw !== undefined) cw.refusedSpans += SPANS_PER_REQUEST;
+      } else {
+        counters.failedRequests++;
+        if (cw !== undefined) cw.failedSpans += SPANS_PER_REQUEST;
+      }
+      onDone(false);
+    },
+  );
+}
+
+function start(a: StartArgs): void {
+  if (pool === undefined) throw new Error('build the pool first');
+  if (running) throw new Error('already running');
+  if (pool.requests.length < 2 * a.concurrency) throw new Error('pool must hold at least 2× the outstanding calls');
+  clients = Array.from(
+    { length: a.channels },
+    () =>
+      new grpc.Client(a.target, grpc.credentials.createInsecure(), {
+        'grpc.use_local_subchannel_pool': 1,
+        'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      }),
+  );
+  running = true;
+  if (a.mode === 'saturate') {
+    const loop = (): void => {
+      if (!running) return;
+      send((ok) => {
+        if (!running) return;
+        if (ok) setImmediate(loop);
+        else setTimeout(loop, 10);
+      });
+    };
+    for (let i = 0; i < a.concurrency; i++) loop();
+    return;
+  }
+  const perNs = (a.spansPerSec ?? 10_000) / SPANS_PER_REQUEST / 1e9;
+  const t0 = process.hrtime.bigint();
+  let issued = 0;
+  timer = setInterval(() => {
+    const due = Math.floor(Number(process.hrtime.bigint() - t0) * perNs) - issued;
+    if (due > counters.maxBacklog) counters.maxBacklog = due;
+    for (let i = 0; i < due && counters.inflight < a.concurrency; i++) {
+      issued++;
+      send(() => undefined);
+    }
+  }, 1);
+}
+
+async function stop(): Promise<GenCounters> {
+  running = false;
+  if (timer !== undefined) clearInterval(timer);
+  timer = undefined;
+  const deadline = Date.now() + 35_000;
+  while (counters.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  for (const c of clients) c.close();
+  clients = [];
+  return counters;
+}
+
+function exact(): ExactRoute[] {
+  const p = pool as Pool;
+  const out: ExactRoute[] = [];
+  routeSamples.forEach((samples, ri) => {
+    let total = 0;
+    for (const [, pi] of samples) total += acceptedPerPool[pi] ?? 0;
+    if (total === 0) return;
+    const qs = [0.5, 0.9, 0.95, 0.99];
+    const ranks = qs.map((q) => Math.max(1, Math.ceil(q * total)));
+    const values: number[] = [];
+    let cum = 0;
+    let k = 0;
+    for (const [d, pi] of samples) {
+      cum += acceptedPerPool[pi] ?? 0;
+      while (k < ranks.length && cum >= (ranks[k] as number)) {
+        values.push(d / 1e6);
+        k++;
+      }
+      if (k === ranks.length) break;
+    }
+    out.push({ route: p.routes[ri] ?? '?', count: total, p50_ms: values[0] ?? NaN, p90_ms: values[1] ?? NaN, p95_ms: values[2] ?? NaN, p99_ms: values[3] ?? NaN });
+  });
+  return out;
+}
+
+serveIpc(async (cmd, args) => {
+  switch (cmd) {
+    case 'build': {
+      const { poolSize, seed } = args as { poolSize: number; seed: number };
+      pool = buildPool(poolSize, seed);
+      routeSamples = pool.routes.map(() => []);
+      pool.requests.forEach((r, pi) => {
+        for (const s of r.samples) routeSamples[s.route]?.push([s.durationNs, pi]);
+      });
+      for (const rs of routeSamples) rs.sort((a, b) => a[0] - b[0]);
+      acceptedPerPool = new Uint32Array(pool.requests.length);
+      const requestBytes = pool.requests.reduce((a, r) => a + r.bytes.length, 0) / pool.requests.length;
+      return { routes: pool.routes.length, spanBytes: pool.spanBytes, attributesPerSpan: pool.attributesPerSpan, requestBytes };
+    }
+    case 'start':
+      start(args as StartArgs);
+      return true;
+    case 'stop':
+      return stop();
+    case 'windowStart':
+      win = { sentSpans: 0, acceptedSpans: 0, refusedSpans: 0, failedSpans: 0, ackLatenciesMs: [], elapsedS: 0 };
+      winStart = process.hrtime.bigint();
+      return true;
+    case 'windowEnd': {
+      const w = win;
+      win = undefined;
+      if (w === undefined) throw new Error('no window open');
+      w.elapsedS = Number(process.hrtime.bigint() - winStart) / 1e9;
+      return w;
+    }
+    case 'stats':
+      return counters;
+    case 'reset':
+      counters = zeroCounters();
+      acceptedPerPool.fill(0);
+      cursor = 0;
+      return true;
+    case 'exact':
+      return exact();
+    default:
+      throw new Error(`unknown command ${cmd}`);
+  }
+});

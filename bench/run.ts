@@ -1,0 +1,909 @@
+/**
+ * `npm run bench [-- options]`: routelens vs the OpenTelemetry Collector on the same workload, same fake
+ * Kubernetes API server, same counting sink, alternating A/B/A/B per scenario. See bench/README.md.
+ *
+ *   --quick                     short run (≤ 3 min): both collectors, both rates, saturation, 2 reps
+ *   --reps N --warmup S --measure S   override the run lengths
+ *   --scenarios a,b             subset of rate10k, rate50k, saturation
+ *   --only routelens|otelcol    one collector (no ratios)
+ *   --routelens-pipeline NAME   full | k8s | passthrough | auto (default: configs.ts ROUTELENS_PIPELINE)
+ *   --profile                   one routelens saturation run under `node --cpu-prof`; prints the top self-time
+ *                               functions and writes bench/results/routelens-saturation-*.cpuprofile
+ *   --no-pin                    do not use taskset
+ *   --no-md                     do not rewrite the results section of BENCHMARKS.md
+ *   --no-baseline               skip the generator → sink run without a collector (harness ceiling)
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FakeKubeApi, makeNamespace, makePod, makeReplicaSet } from '../test/support/fake-kube-api';
+import { freePorts } from '../test/support/free-port';
+import {
+  OTELCOL_PIPELINE_DESCRIPTION,
+  otelcolEnv,
+  otelcolYaml,
+  ROUTELENS_PIPELINE,
+  ROUTELENS_PIPELINES,
+  type CollectorEnv,
+  type RoutelensPipeline,
+} from './configs';
+import { IpcClient } from './ipc';
+import type { ExactRoute, GenCounters, GenWindow, StartArgs } from './loadgen';
+import type { SinkStats, WindowResult } from './sink';
+import { PODS, SERVICES, SPANS_PER_REQUEST } from './workload';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const RESULTS = path.join(ROOT, 'bench', 'results');
+const CLK_TCK = 100;
+
+type CollectorName = 'routelens' | 'otelcol';
+type ScenarioName = 'rate10k' | 'rate50k' | 'saturation';
+
+interface Scenario {
+  name: ScenarioName;
+  label: string;
+  gen: Omit<StartArgs, 'target'>;
+}
+
+const SCENARIOS: readonly Scenario[] = [
+  { name: 'rate10k', label: '10k spans/s', gen: { mode: 'rate', spansPerSec: 10_000, concurrency: 32, channels: 2 } },
+  { name: 'rate50k', label: '50k spans/s', gen: { mode: 'rate', spansPerSec: 50_000, concurrency: 32, channels: 2 } },
+  { name: 'saturation', label: 'saturation', gen: { mode: 'saturate', concurrency: 8, channels: 2 } },
+];
+
+interface Options {
+  quick: boolean;
+  reps: number;
+  warmupS: number;
+  measureS: number;
+  scenarios: ScenarioName[];
+  only: CollectorName | undefined;
+  pipeline: string;
+  profile: boolean;
+  pin: boolean;
+  writeMd: boolean;
+  poolSize: number;
+  baseline: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = {
+    quick: false,
+    reps: 3,
+    warmupS: 5,
+    measureS: 30,
+    scenarios: ['rate10k', 'rate50k', 'saturation'],
+    only: undefined,
+    pipeline: ROUTELENS_PIPELINE,
+    profile: false,
+    pin: true,
+    writeMd: true,
+    poolSize: 256,
+    baseline: true,
+  };
+  const explicit = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case '--quick':
+        o.quick = true;
+        break;
+      case '--reps':
+        o.reps = Number(val());
+        explicit.add('reps');
+        break;
+      case '--warmup':
+        o.warmupS = Number(val());
+        explicit.add('warmup');
+        break;
+      case '--measure':
+        o.measureS = Number(val());
+        explicit.add('measure');
+        break;
+      case '--scenarios':
+        o.scenarios = val().split(',') as ScenarioName[];
+        for (const s of o.scenarios) if (!SCENARIOS.some((x) => x.name === s)) throw new Error(`unknown scenario ${s}`);
+        break;
+      case '--only': {
+        const v = val();
+        if (v !== 'routelens' && v !== 'otelcol') throw new Error('--only expects routelens or otelcol');
+        o.only = v;
+        break;
+      }
+      case '--routelens-pipeline':
+        o.pipeline = val();
+        break;
+      case '--profile':
+        o.profile = true;
+        break;
+      case '--no-pin':
+        o.pin = false;
+        break;
+      case '--no-md':
+        o.writeMd = false;
+        break;
+      case '--sat-streams': {
+        // saturation load shape: CHANNELSxCONCURRENCY, e.g. 4x16
+        const m = /^(\d+)x(\d+)$/.exec(val());
+        if (m === null) throw new Error('--sat-streams expects CHANNELSxCONCURRENCY, e.g. 4x16');
+        const sat = SCENARIOS.find((x) => x.name === 'saturation') as Scenario;
+        sat.gen.channels = Number(m[1]);
+        sat.gen.concurrency = Number(m[2]);
+        break;
+      }
+      case '--no-baseline':
+        o.baseline = false;
+        break;
+      default:
+        throw new Error(`unknown option ${a} (see the header of bench/run.ts)`);
+    }
+  }
+  if (o.quick) {
+    if (!explicit.has('reps')) o.reps = 2;
+    if (!explicit.has('warmup')) o.warmupS = 2;
+    if (!explicit.has('measure')) o.measureS = 5;
+    o.poolSize = 64;
+  }
+  if (o.profile) {
+    o.only = 'routelens';
+    o.scenarios = ['saturation'];
+    o.reps = 1;
+    if (!explicit.has('measure')) o.measureS = 20;
+    o.writeMd = false;
+    o.baseline = false;
+  }
+  return o;
+}
+
+// ---- small helpers -----------------------------------------------------------------------------------------
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function percentile(values: readonly number[], q: number): number | null {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] as number;
+}
+
+function median(values: readonly (number | null)[]): number | null {
+  const v = values.filter((x): x is number => x !== null && Number.isFinite(x));
+  if (v.length === 0) return null;
+  const s = [...v].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+function maxOf(values: readonly (number | null)[]): number | null {
+  const v = values.filter((x): x is number => x !== null && Number.isFinite(x));
+  return v.length === 0 ? null : Math.max(...v);
+}
+
+function round(v: number | null, digits = 3): number | null {
+  if (v === null || !Number.isFinite(v)) return null;
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+/** utime + stime of a process (all threads), seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime is field 14, stime field 15.
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** VmRSS and VmHWM in MiB. */
+function memory(pid: number): { rss: number; hwm: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
+function haveTaskset(): boolean {
+  return spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+}
+
+function tcpReady(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.pid !== undefined) c.kill('SIGKILL');
+});
+
+/** Spawn pinned to `cpu` (through taskset, so every thread inherits the affinity). */
+function spawnPinned(
+  cpu: string | undefined,
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; ipc?: boolean; log?: string },
+): ChildProcess {
+  const [file, argv] = cpu === undefined ? [cmd, args] : ['taskset', ['-c', cpu, cmd, ...args]];
+  const out = opts.log === undefined ? 'inherit' : fs.openSync(opts.log, 'a');
+  const child = spawn(file, argv, {
+    cwd: ROOT,
+    env: opts.env ?? process.env,
+    stdio: opts.ipc === true ? ['ignore', out, out, 'ipc'] : ['ignore', out, out],
+  });
+  if (typeof out === 'number') fs.closeSync(out);
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+async function stopProcess(child: ChildProcess, graceMs = 15_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(t);
+}
+
+// ---- environment -------------------------------------------------------------------------------------------
+
+interface Machine {
+  nproc: number;
+  cpu_model: string;
+  mem_gib: number;
+  kernel: string;
+  node: string;
+  go: string;
+  otelcol: string;
+  routelens_commit: string;
+  pinning: string;
+}
+
+function sh(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machineInfo(otelcolBin: string, pinning: string): Machine {
+  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  const dirty = sh('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no']) !== '';
+  return {
+    nproc: os.cpus().length,
+    cpu_model: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown',
+    mem_gib: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+    go: sh('go', ['version']),
+    otelcol: sh(otelcolBin, ['--version']),
+    routelens_commit: `${sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])}${dirty ? '+dirty' : ''}`,
+    pinning,
+  };
+}
+
+function buildOtelcol(): string {
+  const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'build-otelcol.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error('scripts/build-otelcol.sh failed');
+  const bin = r.stdout.trim().split('\n').pop() ?? '';
+  if (!fs.existsSync(bin)) throw new Error(`build-otelcol.sh printed ${bin}, which does not exist`);
+  return bin;
+}
+
+async function startKube(): Promise<FakeKubeApi> {
+  const api = await FakeKubeApi.start();
+  for (const ns of new Set(SERVICES.map((s) => s.namespace))) api.add('namespaces', makeNamespace({ name: ns }));
+  const rsDone = new Set<string>();
+  for (const p of PODS) {
+    if (!rsDone.has(p.replicaSet)) {
+      rsDone.add(p.replicaSet);
+      api.add(
+        'replicasets',
+        makeReplicaSet({ name: p.replicaSet, namespace: p.service.namespace, uid: p.replicaSetUid, deployment: { name: p.service.name, uid: p.deploymentUid } }),
+      );
+    }
+    api.addPod(
+      makePod({
+        name: p.name,
+        namespace: p.service.namespace,
+        uid: p.uid,
+        ip: p.ip,
+        node: p.node,
+        labels: { app: p.service.name, 'pod-template-hash': p.replicaSet.slice(p.service.name.length + 1) },
+        owner: { kind: 'ReplicaSet', name: p.replicaSet, uid: p.replicaSetUid },
+        containers: [{ name: 'app', image: `registry.example/${p.service.name}:${p.service.version}` }],
+      }),
+    );
+  }
+  return api;
+}
+
+// ---- one run -----------------------------------------------------------------------------------------------
+
+interface RunResult {
+  collector: RunTarget;
+  scenario: ScenarioName;
+  rep: number;
+  pipeline: string;
+  window_s: number;
+  cpu_s: number;
+  core_utilisation: number;
+  cpu_s_per_million_spans: number | null;
+  offered_spans_per_s: number;
+  accepted_spans_per_s: number;
+  delivered_spans_per_s: number;
+  rss_mib: number;
+  rss_hwm_mib: number;
+  added_latency_p50_ms: number | null;
+  added_latency_p99_ms: number | null;
+  latency_samples: number;
+  ack_latency_p50_ms: number | null;
+  ack_latency_p99_ms: number | null;
+  spans_sent: number;
+  spans_accepted: number;
+  spans_refused: number;
+  spans_failed: number;
+  spans_received: number;
+  spans_lost: number;
+  duplicate_markers: number;
+  malformed_at_sink: number;
+  enriched_fraction: number | null;
+  generator_core_utilisation: number;
+  sink_core_utilisation: number;
+  percentile_max_rel_error: number | null;
+  percentile_detail: string;
+  startup_s: number;
+  last_error: string;
+}
+
+interface Harness {
+  opts: Options;
+  gen: IpcClient;
+  genPid: number;
+  sink: IpcClient;
+  sinkPid: number;
+  sinkPort: number;
+  kubeconfig: string;
+  otelcolBin: string;
+  routelensPipeline: RoutelensPipeline;
+  tmp: string;
+  pin: { collector: string | undefined; harness: string | undefined };
+}
+
+async function percentileError(adminPort: number, gen: IpcClient): Promise<{ err: number | null; detail: string }> {
+  let res: Response;
+  try {
+    res = await fetch(`http://127.0.0.1:${adminPort}/api/v1/routes?window=1h&limit=1000`);
+  } catch (e) {
+    return { err: null, detail: `query failed: ${(e as Error).message}` };
+  }
+  if (res.status === 404) return { err: null, detail: 'no routelatency connector (404)' };
+  if (res.status !== 200) return { err: null, detail: `HTTP ${res.status}` };
+  const body = (await res.json()) as { routes?: { service: string; method: string; route: string; count: number; p50_ms: number | null; p90_ms: number | null; p95_ms: number | null; p99_ms: number | null }[] };
+  const exact = await gen.call<ExactRoute[]>('exact');
+  const got = new Map((body.routes ?? []).map((r) => [`${r.service} ${r.method} ${r.route}`, r]));
+  let worst = 0;
+  let worstWhat = '';
+  let missing = 0;
+  let countOff = 0;
+  for (const e of exact) {
+    const g = got.get(e.route);
+    if (g === undefined) {
+      missing++;
+      continue;
+    }
+    if (g.count !== e.count) countOff++;
+    for (const [q, ev] of [
+      ['p50', e.p50_ms],
+      ['p90', e.p90_ms],
+      ['p95', e.p95_ms],
+      ['p99', e.p99_ms],
+    ] as const) {
+      const gv = g[`${q}_ms`];
+      if (gv === null) continue;
+      const rel = Math.abs(gv - ev) / ev;
+      if (rel > worst) {
+        worst = rel;
+        worstWhat = `${e.route} ${q}: ${gv.toFixed(3)} vs exact ${ev.toFixed(3)} ms`;
+      }
+    }
+  }
+  const detail = `${exact.length} routes, ${missing} missing, ${countOff} with another count; worst ${worstWhat || '-'}`;
+  return { err: missing === exact.length ? null : worst, detail };
+}
+
+type RunTarget = CollectorName | 'direct';
+
+async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: number, profileDir?: string): Promise<RunResult> {
+  const [grpcPort, adminPort, metricsPort] = (await freePorts(3)) as [number, number, number];
+  const env: CollectorEnv = { grpcPort, sinkPort: h.sinkPort, kubeconfig: h.kubeconfig, adminPort, metricsPort };
+  const cfgFile = path.join(h.tmp, `${collector}-${sc.name}-${rep}.yaml`);
+  const log = path.join(h.tmp, `${collector}-${sc.name}-${rep}.log`);
+  let child: ChildProcess | undefined;
+  let target = grpcPort;
+  if (collector === 'routelens') {
+    fs.writeFileSync(cfgFile, h.routelensPipeline.yaml(env));
+    const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=routelens-saturation-${Date.now()}.cpuprofile`];
+    child = spawnPinned(h.pin.collector, process.execPath, [...nodeArgs, path.join(ROOT, 'bin', 'routelens.js'), 'run', '--config', cfgFile], { log });
+  } else if (collector === 'otelcol') {
+    fs.writeFileSync(cfgFile, otelcolYaml(env));
+    child = spawnPinned(h.pin.collector, h.otelcolBin, ['--config', cfgFile], { log, env: otelcolEnv(env, 1) });
+  } else {
+    target = h.sinkPort; // baseline: generator straight into the sink
+  }
+  const pid = child?.pid;
+  const t0 = Date.now();
+  while (child !== undefined) {
+    if (child.exitCode !== null) throw new Error(`${collector} exited during start-up; log: ${log}\n${fs.readFileSync(log, 'utf8').slice(-3000)}`);
+    if (await tcpReady(grpcPort)) break;
+    if (Date.now() - t0 > 60_000) throw new Error(`${collector} did not listen on ${grpcPort} within 60 s; log: ${log}`);
+    await sleep(50);
+  }
+  const startup = (Date.now() - t0) / 1000;
+  try {
+    await h.sink.call('reset');
+    await h.gen.call('reset');
+    await h.gen.call('start', { ...sc.gen, target: `127.0.0.1:${target}` } satisfies StartArgs);
+    await sleep(h.opts.warmupS * 1000);
+
+    const c0 = pid === undefined ? 0 : cpuSeconds(pid);
+    const g0 = cpuSeconds(h.genPid);
+    const s0 = cpuSeconds(h.sinkPid);
+    await Promise.all([h.sink.call('windowStart'), h.gen.call('windowStart')]);
+    const w0 = process.hrtime.bigint();
+    let rssMax = 0;
+    const deadline = Date.now() + h.opts.measureS * 1000;
+    while (Date.now() < deadline) {
+      await sleep(Math.min(1000, Math.max(0, deadline - Date.now())));
+      if (pid !== undefined) rssMax = Math.max(rssMax, memory(pid).rss);
+    }
+    const [sw, gw] = await Promise.all([h.sink.call<WindowResult>('windowEnd'), h.gen.call<GenWindow>('windowEnd')]);
+    const windowS = Number(process.hrtime.bigint() - w0) / 1e9;
+    const c1 = pid === undefined ? 0 : cpuSeconds(pid);
+    const g1 = cpuSeconds(h.genPid);
+    const s1 = cpuSeconds(h.sinkPid);
+    const mem = pid === undefined ? { rss: 0, hwm: 0 } : memory(pid);
+
+    const gc = await h.gen.call<GenCounters>('stop');
+    // Drain: wait until everything accepted has arrived, or nothing arrived for 1.5 s.
+    const acceptedSpans = gc.acceptedRequests * SPANS_PER_REQUEST;
+    let st = await h.sink.call<SinkStats>('stats');
+    let lastChange = Date.now();
+    let lastSpans = st.spans;
+    const drainDeadline = Date.now() + 15_000;
+    while (st.spans < acceptedSpans && Date.now() - lastChange < 1500 && Date.now() < drainDeadline) {
+      await sleep(100);
+      st = await h.sink.call<SinkStats>('stats');
+      if (st.spans !== lastSpans) {
+        lastSpans = st.spans;
+        lastChange = Date.now();
+      }
+    }
+    const pe = collector === 'routelens' ? await percentileError(adminPort, h.gen) : { err: null, detail: `n/a (${collector})` };
+    const cpu = c1 - c0;
+    const lat = sw.latenciesMs;
+    return {
+      collector,
+      scenario: sc.name,
+      rep,
+      pipeline: collector === 'routelens' ? h.routelensPipeline.name : collector === 'otelcol' ? 'full' : 'none',
+      window_s: round(windowS, 2) as number,
+      cpu_s: round(cpu, 2) as number,
+      core_utilisation: round(cpu / windowS) as number,
+      cpu_s_per_million_spans: sw.spans > 0 ? round(cpu / (sw.spans / 1e6)) : null,
+      offered_spans_per_s: Math.round(gw.sentSpans / gw.elapsedS),
+      accepted_spans_per_s: Math.round(gw.acceptedSpans / gw.elapsedS),
+      delivered_spans_per_s: Math.round(sw.spans / windowS),
+      rss_mib: round(Math.max(rssMax, mem.rss), 1) as number,
+      rss_hwm_mib: round(mem.hwm, 1) as number,
+      added_latency_p50_ms: round(percentile(lat, 0.5)),
+      added_latency_p99_ms: round(percentile(lat, 0.99)),
+      latency_samples: lat.length,
+      ack_latency_p50_ms: round(percentile(gw.ackLatenciesMs, 0.5)),
+      ack_latency_p99_ms: round(percentile(gw.ackLatenciesMs, 0.99)),
+      spans_sent: gc.sentRequests * SPANS_PER_REQUEST,
+      spans_accepted: acceptedSpans,
+      spans_refused: gc.refusedRequests * SPANS_PER_REQUEST,
+      spans_failed: gc.failedRequests * SPANS_PER_REQUEST,
+      spans_received: st.spans,
+      spans_lost: gc.sentRequests * SPANS_PER_REQUEST - st.spans,
+      duplicate_markers: st.duplicateMarkers,
+      malformed_at_sink: st.malformed,
+      enriched_fraction: st.sampledResources > 0 ? round(st.enrichedResources / st.sampledResources) : null,
+      generator_core_utilisation: round((g1 - g0) / windowS) as number,
+      sink_core_utilisation: round((s1 - s0) / windowS) as number,
+      percentile_max_rel_error: round(pe.err, 4),
+      percentile_detail: pe.detail,
+      startup_s: round(startup, 2) as number,
+      last_error: gc.lastError,
+    };
+  } finally {
+    await h.gen.call('stop').catch(() => undefined);
+    if (child !== undefined) await stopProcess(child);
+  }
+}
+
+// ---- aggregation and output --------------------------------------------------------------------------------
+
+interface Summary {
+  pipeline: string;
+  cpu_s_per_million_spans: number | null;
+  peak_spans_per_s: number | null;
+  rss_mib: number | null;
+  rss_hwm_mib: number | null;
+  added_latency_p50_ms: number | null;
+  added_latency_p99_ms: number | null;
+  spans_sent: number;
+  spans_received: number;
+  percentile_max_rel_error: number | null;
+}
+
+const SUMMARY_BASIS = {
+  cpu_s_per_million_spans: 'median over reps at 50k spans/s (10k if 50k was not run)',
+  peak_spans_per_s: 'median over reps of accepted spans/s in the saturation scenario',
+  rss_mib: 'largest VmRSS seen during any measurement window',
+  rss_hwm_mib: 'largest VmHWM at the end of any measurement window',
+  added_latency_p50_ms: 'median over reps at 10k spans/s: sink arrival − generator send, marker span per request',
+  added_latency_p99_ms: 'same, p99',
+  spans_sent: 'total over all runs (including warm-up)',
+  spans_received: 'total over all runs, at the sink after draining',
+  percentile_max_rel_error: 'worst |routelens − exact| / exact over routes × {p50,p90,p95,p99} over all runs',
+};
+
+type PerScenario = Partial<Record<ScenarioName, Partial<Record<RunTarget, Record<string, number | null | string>>>>>;
+
+function aggregate(results: RunResult[], collector: RunTarget, sc: ScenarioName): Record<string, number | null | string> | undefined {
+  const rs = results.filter((r) => r.collector === collector && r.scenario === sc);
+  if (rs.length === 0) return undefined;
+  const med = (f: (r: RunResult) => number | null): number | null => round(median(rs.map(f)));
+  return {
+    reps: rs.length,
+    pipeline: rs[0]?.pipeline ?? '',
+    cpu_s_per_million_spans: med((r) => r.cpu_s_per_million_spans),
+    core_utilisation: med((r) => r.core_utilisation),
+    offered_spans_per_s: med((r) => r.offered_spans_per_s),
+    accepted_spans_per_s: med((r) => r.accepted_spans_per_s),
+    delivered_spans_per_s: med((r) => r.delivered_spans_per_s),
+    rss_mib: round(maxOf(rs.map((r) => r.rss_mib)), 1),
+    rss_hwm_mib: round(maxOf(rs.map((r) => r.rss_hwm_mib)), 1),
+    added_latency_p50_ms: med((r) => r.added_latency_p50_ms),
+    added_latency_p99_ms: med((r) => r.added_latency_p99_ms),
+    ack_latency_p50_ms: med((r) => r.ack_latency_p50_ms),
+    ack_latency_p99_ms: med((r) => r.ack_latency_p99_ms),
+    spans_sent: rs.reduce((a, r) => a + r.spans_sent, 0),
+    spans_refused: rs.reduce((a, r) => a + r.spans_refused, 0),
+    spans_received: rs.reduce((a, r) => a + r.spans_received, 0),
+    spans_lost: rs.reduce((a, r) => a + r.spans_lost, 0),
+    enriched_fraction: med((r) => r.enriched_fraction),
+    generator_core_utilisation: round(maxOf(rs.map((r) => r.generator_core_utilisation))),
+    sink_core_utilisation: round(maxOf(rs.map((r) => r.sink_core_utilisation))),
+    percentile_max_rel_error: round(maxOf(rs.map((r) => r.percentile_max_rel_error)), 4),
+  };
+}
+
+function summarise(results: RunResult[], collector: CollectorName, pipeline: string): Summary | undefined {
+  const rs = results.filter((r) => r.collector === collector);
+  if (rs.length === 0) return undefined;
+  const at = (sc: ScenarioName, f: (r: RunResult) => number | null): number | null =>
+    round(median(rs.filter((r) => r.scenario === sc).map(f)));
+  const cpu50 = at('rate50k', (r) => r.cpu_s_per_million_spans);
+  return {
+    pipeline,
+    cpu_s_per_million_spans: cpu50 ?? at('rate10k', (r) => r.cpu_s_per_million_spans),
+    peak_spans_per_s: at('saturation', (r) => r.accepted_spans_per_s),
+    rss_mib: round(maxOf(rs.map((r) => r.rss_mib)), 1),
+    rss_hwm_mib: round(maxOf(rs.map((r) => r.rss_hwm_mib)), 1),
+    added_latency_p50_ms: at('rate10k', (r) => r.added_latency_p50_ms),
+    added_latency_p99_ms: at('rate10k', (r) => r.added_latency_p99_ms),
+    spans_sent: rs.reduce((a, r) => a + r.spans_sent, 0),
+    spans_received: rs.reduce((a, r) => a + r.spans_received, 0),
+    percentile_max_rel_error: round(maxOf(rs.map((r) => r.percentile_max_rel_error)), 4),
+  };
+}
+
+function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  if (a === null || a === undefined || b === null || b === undefined || b === 0) return null;
+  return round(a / b, 3);
+}
+
+function fmt(v: number | null | string | undefined): string {
+  if (v === null || v === undefined) return '—';
+  if (typeof v === 'string') return v;
+  if (Number.isInteger(v) && Math.abs(v) >= 10) return v.toLocaleString('en-US');
+  if (v === 0) return '0';
+  if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US');
+  if (Math.abs(v) >= 100) return v.toFixed(0);
+  if (Math.abs(v) >= 10) return v.toFixed(1);
+  return v.toFixed(Math.abs(v) >= 1 ? 2 : 3);
+}
+
+/** The markdown table printed and recorded in BENCHMARKS.md: one row per figure and scenario. */
+function table(per: PerScenario, scenarios: ScenarioName[]): string {
+  const rows: [string, string, string][] = [
+    ['CPU s per million spans', 'cpu_s_per_million_spans', 'lower'],
+    ['collector core utilisation', 'core_utilisation', ''],
+    ['offered spans/s', 'offered_spans_per_s', ''],
+    ['accepted spans/s', 'accepted_spans_per_s', 'higher'],
+    ['delivered spans/s (sink)', 'delivered_spans_per_s', ''],
+    ['RSS MiB (max VmRSS)', 'rss_mib', 'lower'],
+    ['VmHWM MiB', 'rss_hwm_mib', 'lower'],
+    ['added latency p50 ms', 'added_latency_p50_ms', 'lower'],
+    ['added latency p99 ms', 'added_latency_p99_ms', 'lower'],
+    ['spans sent', 'spans_sent', ''],
+    ['spans refused', 'spans_refused', ''],
+    ['spans received', 'spans_received', ''],
+    ['spans lost (sent − received)', 'spans_lost', ''],
+    ['enriched resources (sampled)', 'enriched_fraction', ''],
+    ['percentile max rel. error', 'percentile_max_rel_error', ''],
+    ['generator / sink core (max)', 'harness', ''],
+  ];
+  const lines = [
+    '| scenario | figure | routelens | otelcol | routelens / otelcol | no collector (generator → sink) |',
+    '|---|---|---:|---:|---:|---:|',
+  ];
+  const noRatio = new Set(['spans_sent', 'spans_received', 'spans_refused', 'spans_lost', 'enriched_fraction', 'offered_spans_per_s']);
+  const baselineKeys = new Set(['offered_spans_per_s', 'accepted_spans_per_s', 'delivered_spans_per_s', 'added_latency_p50_ms', 'added_latency_p99_ms', 'spans_lost', 'harness']);
+  for (const sc of scenarios) {
+    const label = SCENARIOS.find((s) => s.name === sc)?.label ?? sc;
+    const r = per[sc]?.routelens;
+    const o = per[sc]?.otelcol;
+    const d = per[sc]?.direct;
+    for (const [name, key] of rows) {
+      const dv = d === undefined || !baselineKeys.has(key) ? '' : key === 'harness' ? undefined : fmt(d[key] as number | null | undefined);
+      if (key === 'harness') {
+        const hv = (x: Record<string, number | null | string> | undefined): string =>
+          x === undefined ? '—' : `${fmt(x['generator_core_utilisation'] as number | null)} / ${fmt(x['sink_core_utilisation'] as number | null)}`;
+        lines.push(`| ${label} | ${name} | ${hv(r)} | ${hv(o)} | | ${d === undefined ? '' : hv(d)} |`);
+        continue;
+      }
+      const rv = r?.[key] as number | null | undefined;
+      const ov = o?.[key] as number | null | undefined;
+      if (key === 'percentile_max_rel_error') {
+        lines.push(`| ${label} | ${name} | ${fmt(rv)} | n/a | | |`);
+        continue;
+      }
+      const rat = noRatio.has(key) ? null : ratio(rv, ov);
+      lines.push(`| ${label} | ${name} | ${fmt(rv)} | ${fmt(ov)} | ${rat === null ? '' : fmt(rat)} | ${dv ?? ''} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+function summaryTable(r: Summary | undefined, o: Summary | undefined, ratios: Record<string, number | null>): string {
+  const keys: (keyof Summary)[] = [
+    'cpu_s_per_million_spans',
+    'peak_spans_per_s',
+    'rss_mib',
+    'rss_hwm_mib',
+    'added_latency_p50_ms',
+    'added_latency_p99_ms',
+    'spans_sent',
+    'spans_received',
+    'percentile_max_rel_error',
+  ];
+  const lines = ['| figure | routelens | otelcol | routelens / otelcol |', '|---|---:|---:|---:|'];
+  for (const k of keys) {
+    lines.push(`| ${k} | ${fmt(r?.[k] as number | null | undefined)} | ${fmt(o?.[k] as number | null | undefined)} | ${fmt(ratios[k])} |`);
+  }
+  return lines.join('\n');
+}
+
+// ---- profile summary ---------------------------------------------------------------------------------------
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+function summariseProfile(file: string, top = 25): string {
+  const p = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let total = 0;
+  p.samples.forEach((id, i) => {
+    const n = byId.get(id);
+    const dt = p.timeDeltas[i] ?? 0;
+    total += dt;
+    if (n === undefined) return;
+    const url = n.callFrame.url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '');
+    const key = `${n.callFrame.functionName || '(anonymous)'}  ${url === '' ? '' : `${url}:${n.callFrame.lineNumber + 1}`}`;
+    self.set(key, (self.get(key) ?? 0) + dt);
+  });
+  const lines = [`self time, top ${top} of ${(total / 1e6).toFixed(1)} s sampled (${path.relative(ROOT, file)})`];
+  for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    lines.push(`${((100 * v) / total).toFixed(1).padStart(5)} %  ${(v / 1000).toFixed(0).padStart(6)} ms  ${k}`);
+  }
+  return lines.join('\n');
+}
+
+// ---- main --------------------------------------------------------------------------------------------------
+
+async function chooseRoutelensPipeline(name: string, env: CollectorEnv, tmp: string): Promise<RoutelensPipeline> {
+  const candidates = name === 'auto' ? ROUTELENS_PIPELINES : ROUTELENS_PIPELINES.filter((p) => p.name === name);
+  if (candidates.length === 0) throw new Error(`unknown routelens pipeline ${name}; known: ${ROUTELENS_PIPELINES.map((p) => p.name).join(', ')}`);
+  const problems: string[] = [];
+  for (const p of candidates) {
+    const f = path.join(tmp, `validate-${p.name}.yaml`);
+    fs.writeFileSync(f, p.yaml(env));
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'routelens.js'), 'validate', '--config', f], { encoding: 'utf8' });
+    if (r.status === 0) return p;
+    problems.push(`${p.name}: ${(r.stderr || r.stdout).trim().split('\n').slice(0, 4).join(' | ')}`);
+  }
+  throw new Error(`no routelens pipeline validates:\n  ${problems.join('\n  ')}`);
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const log = (msg: string): void => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${msg}`);
+  fs.mkdirSync(RESULTS, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'routelens-bench-'));
+
+  const pinnable = opts.pin && os.cpus().length >= 2 && haveTaskset();
+  const pin = pinnable ? { collector: '1', harness: '0' } : { collector: undefined, harness: undefined };
+  if (pinnable) spawnSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
+  const pinning = pinnable
+    ? 'collector under test on CPU 1 (taskset -c 1; otelcol GOMAXPROCS=1); load generator, sink, orchestrator and fake API on CPU 0'
+    : 'no pinning (taskset unavailable, fewer than 2 CPUs, or --no-pin); otelcol GOMAXPROCS=1';
+
+  const otelcolBin = opts.only === 'routelens' ? 'otelcol (not run)' : buildOtelcol();
+  const machine = machineInfo(opts.only === 'routelens' ? 'true' : otelcolBin, pinning);
+  log(`${machine.cpu_model}, ${machine.nproc} CPUs; node ${machine.node}; ${machine.otelcol}; ${pinning}`);
+
+  const kube = await startKube();
+  const kubeconfig = kube.writeKubeconfig({ file: path.join(tmp, 'kubeconfig.yaml') });
+
+  const helper = (script: string): { client: IpcClient; pid: number; child: ChildProcess } => {
+    const child = spawnPinned(pin.harness, process.execPath, [path.join(__dirname, script)], { ipc: true });
+    return { client: new IpcClient(child, script), pid: child.pid as number, child };
+  };
+  const sink = helper('sink.js');
+  const gen = helper('loadgen.js');
+  const sinkPort = await sink.client.call<number>('port');
+  const built = await gen.client.call<{ routes: number; spanBytes: number; attributesPerSpan: number; requestBytes: number }>('build', { poolSize: opts.poolSize, seed: 42 });
+  log(
+    `workload: ${opts.poolSize} distinct requests of ${SPANS_PER_REQUEST} spans (${(built.requestBytes / 1024).toFixed(0)} KiB, ${built.spanBytes.toFixed(0)} B/span, ` +
+      `${built.attributesPerSpan.toFixed(1)} attributes/span), ${built.routes} routes, ${SERVICES.length} services, ${PODS.length} pods`,
+  );
+
+  const probeEnv: CollectorEnv = { grpcPort: 4317, sinkPort, kubeconfig, adminPort: 8888, metricsPort: 8889 };
+  const routelensPipeline = opts.only === 'otelcol' ? ROUTELENS_PIPELINES[0] as RoutelensPipeline : await chooseRoutelensPipeline(opts.pipeline, probeEnv, tmp);
+  log(`routelens pipeline: ${routelensPipeline.name} (${routelensPipeline.describe}); otelcol: ${OTELCOL_PIPELINE_DESCRIPTION}`);
+
+  const h: Harness = { opts, gen: gen.client, genPid: gen.pid, sink: sink.client, sinkPid: sink.pid, sinkPort, kubeconfig, otelcolBin, routelensPipeline, tmp, pin };
+  const collectors: CollectorName[] = opts.only === undefined ? ['routelens', 'otelcol'] : [opts.only];
+  const results: RunResult[] = [];
+  const profileDir = opts.profile ? RESULTS : undefined;
+
+  for (const scName of opts.scenarios) {
+    const sc = SCENARIOS.find((s) => s.name === scName) as Scenario;
+    if (opts.baseline) {
+      const b = await runOne(h, 'direct', sc, 1);
+      results.push(b);
+      log(
+        `${sc.label.padEnd(12)} baseline (generator → sink, no collector): accepted ${fmt(b.accepted_spans_per_s)}/s, delivered ${fmt(b.delivered_spans_per_s)}/s, ` +
+          `lat p50/p99 ${fmt(b.added_latency_p50_ms)}/${fmt(b.added_latency_p99_ms)} ms, gen/sink core ${fmt(b.generator_core_utilisation)}/${fmt(b.sink_core_utilisation)}`,
+      );
+    }
+    for (let rep = 1; rep <= opts.reps; rep++) {
+      for (const c of collectors) {
+        const r = await runOne(h, c, sc, rep, profileDir);
+        results.push(r);
+        log(
+          `${sc.label.padEnd(12)} ${c.padEnd(9)} rep ${rep}: cpu ${fmt(r.cpu_s_per_million_spans)} s/M spans (${fmt(r.core_utilisation)} core), ` +
+            `accepted ${fmt(r.accepted_spans_per_s)}/s, delivered ${fmt(r.delivered_spans_per_s)}/s, lat p50/p99 ${fmt(r.added_latency_p50_ms)}/${fmt(r.added_latency_p99_ms)} ms, ` +
+            `RSS ${fmt(r.rss_mib)} MiB, lost ${r.spans_lost}, refused ${r.spans_refused}, gen/sink core ${fmt(r.generator_core_utilisation)}/${fmt(r.sink_core_utilisation)}` +
+            (c === 'routelens' ? `, pct err ${fmt(r.percentile_max_rel_error)} (${r.percentile_detail})` : '') +
+            (r.last_error === '' ? '' : `, last error: ${r.last_error}`),
+        );
+      }
+    }
+  }
+
+  await gen.client.call('stop').catch(() => undefined);
+  gen.child.disconnect();
+  sink.child.disconnect();
+  await kube.close();
+
+  if (opts.profile) {
+    const profiles = fs
+      .readdirSync(RESULTS)
+      .filter((f) => f.startsWith('routelens-saturation-') && f.endsWith('.cpuprofile'))
+      .map((f) => path.join(RESULTS, f))
+      .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+    const latest = profiles[0];
+    if (latest === undefined) throw new Error('no .cpuprofile was written (did routelens exit cleanly on SIGTERM?)');
+    const text = summariseProfile(latest);
+    console.log(`\n${text}`);
+    fs.writeFileSync(path.join(RESULTS, 'profile-summary.txt'), `${text}\n`);
+    fs.writeFileSync(path.join(RESULTS, 'profile-run.json'), `${JSON.stringify({ machine, options: opts, results }, null, 2)}\n`);
+    return;
+  }
+
+  const per: PerScenario = {};
+  for (const sc of opts.scenarios) {
+    per[sc] = {};
+    for (const c of [...collectors, 'direct'] as RunTarget[]) {
+      const a = aggregate(results, c, sc);
+      if (a !== undefined) (per[sc] as Partial<Record<RunTarget, Record<string, number | null | string>>>)[c] = a;
+    }
+  }
+  const rl = summarise(results, 'routelens', routelensPipeline.name);
+  const oc = summarise(results, 'otelcol', 'full');
+  const ratioKeys = [
+    'cpu_s_per_million_spans',
+    'peak_spans_per_s',
+    'rss_mib',
+    'rss_hwm_mib',
+    'added_latency_p50_ms',
+    'added_latency_p99_ms',
+    'spans_sent',
+    'spans_received',
+    'percentile_max_rel_error',
+  ] as const;
+  const ratios: Record<string, number | null> = {};
+  for (const k of ratioKeys) ratios[k] = ratio(rl?.[k], oc?.[k]);
+
+  const command = `npm run bench --${process.argv.slice(2).length > 0 ? ` ${process.argv.slice(2).join(' ')}` : ''}`.replace(/ --$/, '');
+  const out = {
+    generated_at: new Date().toISOString(),
+    command,
+    machine,
+    options: { quick: opts.quick, reps: opts.reps, warmup_s: opts.warmupS, measure_s: opts.measureS, pool_size: opts.poolSize },
+    workload: {
+      spans_per_request: SPANS_PER_REQUEST,
+      bytes_per_span: round(built.spanBytes, 0),
+      attributes_per_span: round(built.attributesPerSpan, 1),
+      routes: built.routes,
+      services: SERVICES.length,
+      pods: PODS.length,
+    },
+    pipelines: { routelens: `${routelensPipeline.name}: ${routelensPipeline.describe}`, otelcol: OTELCOL_PIPELINE_DESCRIPTION },
+    summary_basis: SUMMARY_BASIS,
+    routelens: rl ?? null,
+    otelcol: oc ?? null,
+    ratios,
+    scenarios: per,
+    runs: results,
+  };
+  fs.writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
+
+  const header =
+    `Machine: ${machine.nproc} × ${machine.cpu_model}, ${machine.mem_gib} GiB, Linux ${machine.kernel}; Node ${machine.node}; ${machine.go}; ${machine.otelcol}.\n` +
+    `Pinning: ${machine.pinning}.\n` +
+    `Command: \`${command}\` (${opts.reps} reps × ${opts.measureS} s measured after ${opts.warmupS} s warm-up per collector and scenario, alternating), ${out.generated_at}, routelens ${machine.routelens_commit}.\n` +
+    `Workload: ${SPANS_PER_REQUEST} spans/request, ${out.workload.bytes_per_span} B/span, ${out.workload.attributes_per_span} attributes/span, ${built.routes} routes, ${SERVICES.length} services, ${PODS.length} pods.\n` +
+    `Pipelines: routelens ${out.pipelines.routelens}; otelcol ${out.pipelines.otelcol}.`;
+  const summary = summaryTable(rl, oc, ratios);
+  const detail = table(per, opts.scenarios);
+  console.log(`\n${header}\n\n${summary}\n\n${detail}\n\nwritten: ${path.relative(ROOT, path.join(RESULTS, 'latest.json'))}`);
+
+  if (opts.writeMd && opts.only === undefined) {
+    const md = path.join(ROOT, 'BENCHMARKS.md');
+    const section = `<!-- bench:latest:start (written by bench/run.ts) -->\n${header}\n\n${summary}\n\n<details><summary>Per scenario</summary>\n\n${detail}\n\n</details>\n<!-- bench:latest:end -->`;
+    const prev = fs.existsSync(md) ? fs.readFileSync(md, 'utf8') : '# Benchmarks\n\n<!-- bench:latest:start --><!-- bench:latest:end -->\n';
+    const re = /<!-- bench:latest:start[^]*?<!-- bench:latest:end -->/;
+    fs.writeFileSync(md, re.test(prev) ? prev.replace(re, () => section) : `${prev.trimEnd()}\n\n${section}\n`);
+    console.log(`updated: BENCHMARKS.md`);
+  }
+  log('done');
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.stack : err);
+    process.exit(1);
+  },
+);

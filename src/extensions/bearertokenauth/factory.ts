@@ -1,0 +1,98 @@
+/**
+ * The `bearertokenauth` extension: a static bearer token, as server authenticator (receivers, the query API:
+ * requests must carry `Authorization: <scheme> <token>`) and as client authenticator (exporters send that
+ * header). With `filename` the token is read from a file and re-read when the file changes, so a rotated
+ * Kubernetes secret applies without a restart.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import * as fs from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ClientAuthenticator, ServerAuthenticator } from '../../core/auth';
+import type { Component, CreateSettings, ExtensionFactory } from '../../core/component';
+import { bearerTokenAuthConfigSchema, type BearerTokenAuthConfig } from './config';
+
+/** How often a token file is checked for changes (stat polling: follows atomic renames and symlink swaps). */
+export const TOKEN_FILE_POLL_MS = 500;
+
+export class BearerTokenAuthExtension implements Component, ServerAuthenticator, ClientAuthenticator {
+  readonly #config: BearerTokenAuthConfig;
+  readonly #settings: CreateSettings;
+  #expected: Buffer | undefined;
+  #header = '';
+  #watching = false;
+
+  constructor(settings: CreateSettings, config: BearerTokenAuthConfig) {
+    this.#settings = settings;
+    this.#config = config;
+  }
+
+  async start(): Promise<void> {
+    this.#load(true);
+    const file = this.#config.filename;
+    if (file !== undefined && file !== '' && !this.#watching) {
+      this.#watching = true;
+      fs.watchFile(file, { interval: TOKEN_FILE_POLL_MS, persistent: false }, this.#onChange);
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#watching) {
+      this.#watching = false;
+      fs.unwatchFile(this.#config.filename as string, this.#onChange);
+    }
+  }
+
+  readonly #onChange = (curr: fs.Stats, prev: fs.Stats): void => {
+    if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
+    this.#load(false);
+  };
+
+  /** (Re)read the token. At start a missing or empty token file is an error; later the old token stays. */
+  #load(atStart: boolean): void {
+    const file = this.#config.filename;
+    let token = this.#config.token ?? '';
+    if (file !== undefined && file !== '') {
+      try {
+        token = fs.readFileSync(file, 'utf8').trim();
+      } catch (err) {
+        const msg = `cannot read the token file ${file}: ${err instanceof Error ? err.message : String(err)}`;
+        if (atStart) throw new Error(`extensions.${this.#settings.id}.filename: ${msg}`);
+        this.#settings.logger.warn({ extension: this.#settings.id, err: msg }, 'Keeping the previous bearer token');
+        return;
+      }
+      if (token === '') {
+        if (atStart) throw new Error(`extensions.${this.#settings.id}.filename: the token file ${file} is empty`);
+        this.#settings.logger.warn({ extension: this.#settings.id, file }, 'Token file is empty; keeping the previous bearer token');
+        return;
+      }
+      if (!atStart) this.#settings.logger.info({ extension: this.#settings.id, file }, 'Bearer token reloaded');
+    }
+    this.#header = this.#config.scheme === '' ? token : `${this.#config.scheme} ${token}`;
+    this.#expected = Buffer.from(this.#header, 'utf8');
+  }
+
+  authenticateHttp(headers: IncomingHttpHeaders | Readonly<Record<string, string | string[] | undefined>>): string | undefined {
+    if (this.#expected === undefined) this.#load(true);
+    const raw = headers.authorization;
+    const got = Array.isArray(raw) ? raw[0] : raw;
+    if (got === undefined || got === '') return 'missing or empty authorization header';
+    const gotBuf = Buffer.from(got, 'utf8');
+    const expected = this.#expected as Buffer;
+    // Compare in constant time; a length mismatch still costs one comparison of the expected length.
+    const same = gotBuf.length === expected.length ? timingSafeEqual(gotBuf, expected) : (timingSafeEqual(expected, expected), false);
+    return same ? undefined : 'invalid authorization header';
+  }
+
+  clientHeaders(): Record<string, string> {
+    if (this.#expected === undefined) this.#load(true);
+    return { authorization: this.#header };
+  }
+}
+
+export const bearerTokenAuthExtensionFactory: ExtensionFactory<BearerTokenAuthConfig> = {
+  kind: 'extension',
+  type: 'bearertokenauth',
+  parseConfig: (raw, path, issues) => bearerTokenAuthConfigSchema.parse(raw, path, issues),
+  configSchema: bearerTokenAuthConfigSchema,
+  create: (settings, config) => new BearerTokenAuthExtension(settings, config),
+};

@@ -1,0 +1,716 @@
+/**
+ * Differential tests of the hot-path wire reader/writer (TraceBatch) against the protobufjs reference codec.
+ *
+ * - Random valid ExportTraceServiceRequests (every AnyValue kind, nested arrays/kvlists, bytes, ids, 64-bit
+ *   times, events, links, status, flags, dropped counts) are encoded with protobufjs; TraceBatch must accept
+ *   them, count the same spans and resources, give the same per-span view, and write bytes protobufjs decodes
+ *   to the same object (also after adding resource attributes, with scope_spans copied byte for byte).
+ * - Mutated, truncated and random bytes: TraceBatch either accepts (and then protobufjs accepts too, with the
+ *   same counts) or throws DecodeError, never anything else.
+ * - Hand-made malformed messages get a DecodeError with a useful message.
+ * - Real payloads of the OpenTelemetry JS SDK exporters, captured on the wire.
+ */
+import { expect } from 'chai';
+import fc from 'fast-check';
+import * as protobuf from 'protobufjs';
+import { context, trace, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { DecodeError } from '../core/errors';
+import { OtlpSink } from '../../test/support/otlp-sink';
+import { TYPES, protoType } from './proto';
+import { MAX_NESTING_DEPTH, TraceBatch, type AttrValue } from './trace-batch';
+
+const RequestType = protoType(TYPES.exportTraceRequest);
+/** Multiplies the number of generated cases (ROUTELENS_FUZZ_SCALE=20 for a long local fuzzing run). */
+const SCALE = Math.max(1, Number(process.env.ROUTELENS_FUZZ_SCALE ?? 1) || 1);
+const runs = (n: number): number => Math.round(n * SCALE);
+
+// ---- plain object model (protobufjs fromObject / toObject shape, camelCase) ------------------------------
+
+interface AnyValueObj {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: string;
+  doubleValue?: number;
+  arrayValue?: { values: AnyValueObj[] };
+  kvlistValue?: { values: KeyValueObj[] };
+  bytesValue?: Uint8Array;
+}
+interface KeyValueObj {
+  key: string;
+  value?: AnyValueObj;
+}
+interface SpanObj {
+  traceId?: Uint8Array;
+  spanId?: Uint8Array;
+  traceState?: string;
+  parentSpanId?: Uint8Array;
+  flags?: number;
+  name?: string;
+  kind?: number;
+  startTimeUnixNano?: string;
+  endTimeUnixNano?: string;
+  attributes?: KeyValueObj[];
+  droppedAttributesCount?: number;
+  events?: { timeUnixNano?: string; name?: string; attributes?: KeyValueObj[]; droppedAttributesCount?: number }[];
+  droppedEventsCount?: number;
+  links?: { traceId?: Uint8Array; spanId?: Uint8Array; traceState?: string; attributes?: KeyValueObj[]; droppedAttributesCount?: number; flags?: number }[];
+  droppedLinksCount?: number;
+  status?: { message?: string; code?: number };
+}
+interface ResourceSpansObj {
+  resource?: { attributes?: KeyValueObj[]; droppedAttributesCount?: number };
+  scopeSpans?: { scope?: { name?: string; version?: string; attributes?: KeyValueObj[]; droppedAttributesCount?: number }; spans?: SpanObj[]; schemaUrl?: string }[];
+  schemaUrl?: string;
+}
+interface RequestObj {
+  resourceSpans?: ResourceSpansObj[];
+}
+
+// ---- generators ------------------------------------------------------------------------------------------
+
+const text = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 8 }));
+const commonKeys = ['service.name', 'http.route', 'http.method', 'http.request.method', 'http.response.status_code', 'url.path', 'db.system', 'k', ''];
+const keyArb = fc.oneof(fc.constantFrom(...commonKeys), text);
+const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((b) => b.toString());
+const time = fc.oneof(u64, fc.bigInt({ min: 1_600_000_000_000_000_000n, max: 1_900_000_000_000_000_000n }).map(String), fc.constantFrom('0', '18446744073709551615', '9007199254740993'));
+const int64 = fc.oneof(
+  fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }),
+  fc.integer({ min: -1000, max: 1000 }).map(BigInt),
+  fc.constantFrom(-(1n << 63n), (1n << 63n) - 1n, -1n, 0n, (1n << 53n) + 1n),
+).map(String);
+const u32 = fc.oneof(fc.integer({ min: 0, max: 10 }), fc.nat({ max: 0xffffffff }));
+const bytesOf = (n: number): fc.Arbitrary<Uint8Array> => fc.uint8Array({ minLength: n, maxLength: n });
+const optionalId = (n: number): fc.Arbitrary<Uint8Array | undefined> => fc.oneof({ weight: 6, arbitrary: bytesOf(n) }, { weight: 1, arbitrary: fc.constant(new Uint8Array(0)) }, { weight: 1, arbitrary: fc.constant(undefined) });
+
+const scalarValue: fc.Arbitrary<AnyValueObj> = fc.oneof(
+  text.map((s) => ({ stringValue: s })),
+  fc.boolean().map((b) => ({ boolValue: b })),
+  int64.map((i) => ({ intValue: i })),
+  fc.double().map((d) => ({ doubleValue: d })),
+  fc.uint8Array({ maxLength: 10 }).map((b) => ({ bytesValue: b })),
+  fc.constant({}), // a KeyValue whose AnyValue has no value set
+);
+
+const { anyValue } = fc.letrec<{ anyValue: AnyValueObj; kv: KeyValueObj }>((tie) => ({
+  anyValue: fc.oneof(
+    { maxDepth: 4, depthSize: 'small' },
+    scalarValue,
+    fc.array(tie('anyValue'), { maxLength: 3 }).map((values) => ({ arrayValue: { values } })),
+    fc.array(tie('kv'), { maxLength: 3 }).map((values) => ({ kvlistValue: { values } })),
+  ),
+  kv: fc.record({ key: keyArb, value: tie('anyValue') }, { requiredKeys: ['key'] }),
+}));
+
+/** Attributes with unique keys (as OTLP requires): the view's first-match lookup is then unambiguous. */
+const attributes = (maxLength: number): fc.Arbitrary<KeyValueObj[]> =>
+  fc.uniqueArray(fc.record({ key: keyArb, value: anyValue }, { requiredKeys: ['key'] }), { maxLength, selector: (kv) => kv.key });
+
+const resourceAttributes: fc.Arbitrary<KeyValueObj[]> = fc
+  .tuple(
+    fc.oneof(
+      { weight: 5, arbitrary: text.map((s): AnyValueObj => ({ stringValue: s })) },
+      { weight: 1, arbitrary: fc.constant<AnyValueObj>({ stringValue: '' }) },
+      { weight: 1, arbitrary: int64.map((i): AnyValueObj => ({ intValue: i })) },
+      { weight: 1, arbitrary: fc.constant(undefined) },
+    ),
+    attributes(4),
+  )
+  .map(([service, rest]) => {
+    const others = rest.filter((kv) => kv.key !== 'service.name');
+    return service === undefined ? others : [{ key: 'service.name', value: service }, ...others];
+  });
+
+const spanArb: fc.Arbitrary<SpanObj> = fc.record(
+  {
+    traceId: optionalId(16),
+    spanId: optionalId(8),
+    traceState: text,
+    parentSpanId: optionalId(8),
+    flags: u32,
+    name: text,
+    kind: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 5 }) }, { weight: 1, arbitrary: fc.integer({ min: 6, max: 1000 }) }),
+    startTimeUnixNano: time,
+    endTimeUnixNano: time,
+    attributes: attributes(5),
+    droppedAttributesCount: u32,
+    events: fc.array(fc.record({ timeUnixNano: time, name: text, attributes: attributes(2), droppedAttributesCount: u32 }, { requiredKeys: [] }), { maxLength: 2 }),
+    droppedEventsCount: u32,
+    links: fc.array(
+      fc.record({ traceId: bytesOf(16), spanId: bytesOf(8), traceState: text, attributes: attributes(2), droppedAttributesCount: u32, flags: u32 }, { requiredKeys: [] }),
+      { maxLength: 2 },
+    ),
+    droppedLinksCount: u32,
+    status: fc.record({ message: text, code: fc.oneof(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 3, max: 50 })) }, { requiredKeys: [] }),
+  },
+  { requiredKeys: [] },
+);
+
+const resourceSpansArb: fc.Arbitrary<ResourceSpansObj> = fc.record(
+  {
+    resource: fc.record({ attributes: resourceAttributes, droppedAttributesCount: u32 }, { requiredKeys: [] }),
+    scopeSpans: fc.array(
+      fc.record(
+        {
+          scope: fc.record({ name: text, version: text, attributes: attributes(2), droppedAttributesCount: u32 }, { requiredKeys: [] }),
+          spans: fc.array(spanArb, { maxLength: 4 }),
+          schemaUrl: text,
+        },
+        { requiredKeys: [] },
+      ),
+      { maxLength: 3 },
+    ),
+    schemaUrl: text,
+  },
+  { requiredKeys: [] },
+);
+
+const requestArb: fc.Arbitrary<RequestObj> = fc.record({ resourceSpans: fc.array(resourceSpansArb, { maxLength: 4 }) }, { requiredKeys: [] });
+
+function encodeRequest(obj: RequestObj): Uint8Array {
+  return RequestType.encode(RequestType.fromObject(obj as Record<string, unknown>)).finish();
+}
+
+/** protobufjs decode to a comparable plain object (64-bit as strings, bytes base64, no defaults). */
+function refDecode(bytes: Uint8Array): RequestObj {
+  return RequestType.toObject(RequestType.decode(bytes), { longs: String, bytes: String, defaults: false }) as RequestObj;
+}
+
+/** Raw fields of a message: tag number and the byte range of the whole field and of its content. */
+function rawFields(buf: Uint8Array): { no: number; whole: Uint8Array; content: Uint8Array }[] {
+  const r = protobuf.Reader.create(buf);
+  const out: { no: number; whole: Uint8Array; content: Uint8Array }[] = [];
+  while (r.pos < r.len) {
+    const start = r.pos;
+    const tag = r.uint32();
+    let cStart = r.pos;
+    if ((tag & 7) === 2) {
+      const len = r.uint32();
+      cStart = r.pos;
+      r.skip(len);
+    } else r.skipType(tag & 7);
+    out.push({ no: tag >>> 3, whole: buf.subarray(start, r.pos), content: buf.subarray(cStart, r.pos) });
+  }
+  return out;
+}
+
+function scopeSpansBytes(request: Uint8Array): Buffer[][] {
+  return rawFields(request)
+    .filter((f) => f.no === 1)
+    .map((rs) => rawFields(rs.content).filter((f) => f.no === 2).map((f) => Buffer.from(f.whole)));
+}
+
+// ---- expected per-span view from the reference decode ----------------------------------------------------
+
+interface ExpectedSpan {
+  service: string;
+  kind: number;
+  name: string;
+  statusCode: number;
+  durationNs: number;
+  traceIdHex: string;
+  spanIdHex: string;
+  hasParent: boolean;
+  resourceIndex: number;
+  attributes: [string, AttrValue | undefined][];
+}
+
+function scalarOf(v: AnyValueObj | undefined): AttrValue | undefined {
+  if (v === undefined) return undefined;
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.boolValue !== undefined) return v.boolValue;
+  if (v.intValue !== undefined) return Number(BigInt(v.intValue));
+  if (v.doubleValue !== undefined) return v.doubleValue;
+  return undefined; // arrays, maps, bytes, empty
+}
+
+const b64hex = (s: unknown): string => (typeof s === 'string' ? Buffer.from(s, 'base64').toString('hex') : '');
+
+function expectedSpans(ref: RequestObj): ExpectedSpan[] {
+  const out: ExpectedSpan[] = [];
+  (ref.resourceSpans ?? []).forEach((rs, resourceIndex) => {
+    const svc = (rs.resource?.attributes ?? []).find((a) => a.key === 'service.name')?.value?.stringValue;
+    const service = svc === undefined || svc === '' ? 'unknown_service' : svc;
+    for (const ss of rs.scopeSpans ?? []) {
+      for (const s of ss.spans ?? []) {
+        const start = BigInt(s.startTimeUnixNano ?? '0');
+        const end = BigInt(s.endTimeUnixNano ?? '0');
+        out.push({
+          service,
+          kind: s.kind ?? 0,
+          name: s.name ?? '',
+          statusCode: s.status?.code ?? 0,
+          durationNs: end > start ? Number(end - start) : 0,
+          traceIdHex: b64hex(s.traceId),
+          spanIdHex: b64hex(s.spanId),
+          hasParent: b64hex(s.parentSpanId) !== '',
+          resourceIndex,
+          attributes: (s.attributes ?? []).map((a) => [a.key, scalarOf(a.value)]),
+        });
+      }
+    }
+  });
+  return out;
+}
+
+function viewSpans(batch: TraceBatch, keysPerSpan: string[][]): ExpectedSpan[] {
+  const out: ExpectedSpan[] = [];
+  let i = 0;
+  batch.forEachSpan((s) => {
+    const keys = keysPerSpan[i++] ?? [];
+    out.push({
+      service: s.service,
+      kind: s.kind,
+      name: s.name,
+      statusCode: s.statusCode,
+      durationNs: s.durationNs,
+      traceIdHex: s.traceIdHex(),
+      spanIdHex: s.spanIdHex(),
+      hasParent: s.hasParent,
+      resourceIndex: s.resourceIndex,
+      attributes: keys.map((k) => [k, s.attribute(k)]),
+    });
+  });
+  return out;
+}
+
+// ---- the differential properties ------------------------------------------------------------------------
+
+describe('TraceBatch vs protobufjs (differential)', function () {
+  this.timeout(120_000);
+
+  it('accepts every valid request, with the same span and resource counts, and re-encodes it losslessly', () => {
+    fc.assert(
+      fc.property(requestArb, (obj) => {
+        const bytes = encodeRequest(obj);
+        const ref = refDecode(bytes);
+        const batch = TraceBatch.decode(bytes);
+        const spans = (ref.resourceSpans ?? []).flatMap((rs) => (rs.scopeSpans ?? []).flatMap((ss) => ss.spans ?? []));
+        expect(batch.spanCount).to.equal(spans.length);
+        expect(batch.resourceCount).to.equal((ref.resourceSpans ?? []).length);
+        (ref.resourceSpans ?? []).forEach((rs, i) => {
+          expect(batch.resourceSpanCount(i)).to.equal((rs.scopeSpans ?? []).reduce((n, ss) => n + (ss.spans ?? []).length, 0));
+        });
+        expect(refDecode(batch.encode())).to.deep.equal(ref);
+        expect(batch.byteLength).to.equal(batch.encode().length);
+      }),
+      { numRuns: runs(300) },
+    );
+  });
+
+  it('gives every span the same service, kind, name, status, duration, ids and scalar attributes as protobufjs', () => {
+    fc.assert(
+      fc.property(requestArb, fc.array(text, { maxLength: 2 }), (obj, absentKeys) => {
+        const bytes = encodeRequest(obj);
+        const ref = refDecode(bytes);
+        const want = expectedSpans(ref);
+        // Ask for every key the span has plus a few it (probably) lacks.
+        const keys = want.map((w) => [...w.attributes.map(([k]) => k), ...absentKeys.filter((k) => !w.attributes.some(([kk]) => kk === k))]);
+        for (const [i, w] of want.entries()) for (const k of keys[i]!.slice(w.attributes.length)) w.attributes.push([k, undefined]);
+        const got = viewSpans(TraceBatch.decode(bytes), keys);
+        expect(got).to.deep.equal(want);
+      }),
+      { numRuns: runs(300) },
+    );
+  });
+
+  it('reads the resource attributes protobufjs reads', () => {
+    fc.assert(
+      fc.property(requestArb, (obj) => {
+        const bytes = encodeRequest(obj);
+        const ref = refDecode(bytes);
+        const batch = TraceBatch.decode(bytes);
+        (ref.resourceSpans ?? []).forEach((rs, i) => {
+          for (const a of rs.resource?.attributes ?? []) {
+            expect(batch.resourceAttribute(i, a.key), a.key).to.deep.equal(scalarOf(a.value));
+            expect(batch.hasResourceAttribute(i, a.key)).to.equal(true);
+          }
+        });
+      }),
+      { numRuns: runs(200) },
+    );
+  });
+
+  it('addResourceAttributes + encode: the original resource plus exactly the added attributes, scope_spans byte-identical', () => {
+    const added = fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 10 }).map((k) => `k8s.${k}`), text), { minLength: 1, maxLength: 3 });
+    fc.assert(
+      fc.property(
+        requestArb.filter((r) => (r.resourceSpans ?? []).length > 0),
+        fc.array(fc.tuple(fc.nat(), added), { minLength: 1, maxLength: 4 }),
+        (obj, additions) => {
+          const bytes = encodeRequest(obj);
+          const ref = refDecode(bytes);
+          const n = (ref.resourceSpans ?? []).length;
+          const batch = TraceBatch.decode(bytes);
+          const copy = batch.clone();
+          const perResource = new Map<number, [string, string][]>();
+          for (const [r, attrs] of additions) {
+            const i = r % n;
+            batch.addResourceAttributes(i, attrs);
+            perResource.set(i, [...(perResource.get(i) ?? []), ...attrs]);
+          }
+          const out = batch.encode();
+          const want = structuredClone(ref);
+          for (const [i, attrs] of perResource) {
+            const rs = want.resourceSpans![i]!;
+            rs.resource = { ...(rs.resource ?? {}), attributes: [...(rs.resource?.attributes ?? []), ...attrs.map(([key, v]) => ({ key, value: { stringValue: v } }))] };
+          }
+          expect(refDecode(out)).to.deep.equal(want);
+          expect(scopeSpansBytes(out)).to.deep.equal(scopeSpansBytes(bytes));
+          // Re-decoding the written bytes gives the same batch, and the added attributes are readable.
+          const again = TraceBatch.decode(out);
+          expect(again.spanCount).to.equal(batch.spanCount);
+          for (const [i, attrs] of perResource) {
+            for (const [k, v] of attrs) {
+              const firstOriginal = ref.resourceSpans![i]!.resource?.attributes?.find((a) => a.key === k);
+              const firstAdded = attrs.find(([kk]) => kk === k)![1];
+              const expected = firstOriginal !== undefined ? scalarOf(firstOriginal.value) : firstAdded;
+              expect(batch.resourceAttribute(i, k)).to.deep.equal(expected);
+              expect(again.resourceAttribute(i, k)).to.deep.equal(expected);
+              expect(batch.hasResourceAttribute(i, k)).to.equal(true);
+              void v;
+            }
+          }
+          // The clone taken before is unaffected (fan-out isolation).
+          expect(refDecode(copy.encode())).to.deep.equal(ref);
+        },
+      ),
+      { numRuns: runs(200) },
+    );
+  });
+
+  it('concat and split keep every resource and span in order', () => {
+    fc.assert(
+      fc.property(fc.array(requestArb, { minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 8 }), (objs, max) => {
+        const batches = objs.map((o) => TraceBatch.decode(encodeRequest(o)));
+        const all = objs.flatMap((o) => refDecode(encodeRequest(o)).resourceSpans ?? []);
+        const joined = TraceBatch.concat(batches);
+        expect(refDecode(joined.encode()).resourceSpans ?? []).to.deep.equal(all);
+        const parts = joined.split(max);
+        expect(parts.reduce((n, p) => n + p.spanCount, 0)).to.equal(joined.spanCount);
+        expect(parts.flatMap((p) => refDecode(p.encode()).resourceSpans ?? [])).to.deep.equal(all);
+        // Whole ResourceSpans are never cut: a part over the limit holds only one resource with spans.
+        for (const p of parts) {
+          let withSpans = 0;
+          for (let i = 0; i < p.resourceCount; i++) if (p.resourceSpanCount(i) > 0) withSpans++;
+          expect(p.spanCount <= max || withSpans === 1, `part of ${p.spanCount} spans in ${withSpans} resources`).to.equal(true);
+        }
+      }),
+      { numRuns: runs(100) },
+    );
+  });
+});
+
+// ---- malformed input ------------------------------------------------------------------------------------
+
+/** TraceBatch either accepts (and protobufjs agrees on the content) or throws DecodeError; nothing else. */
+function checkRobust(bytes: Uint8Array): 'accepted' | 'rejected' {
+  let batch: TraceBatch;
+  try {
+    batch = TraceBatch.decode(bytes);
+  } catch (err) {
+    if (!(err instanceof DecodeError)) throw new Error(`decode threw ${String(err)} (not a DecodeError) for ${Buffer.from(bytes).toString('hex')}`);
+    expect(err.message).to.be.a('string').and.not.equal('');
+    expect(err.code).to.equal('malformed');
+    return 'rejected';
+  }
+  let ref: RequestObj;
+  try {
+    ref = refDecode(bytes);
+  } catch (err) {
+    throw new Error(`TraceBatch accepted what protobufjs rejects (${String(err)}): ${Buffer.from(bytes).toString('hex')}`);
+  }
+  expect(batch.resourceCount).to.equal((ref.resourceSpans ?? []).length);
+  expect(batch.spanCount).to.equal((ref.resourceSpans ?? []).flatMap((rs) => (rs.scopeSpans ?? []).flatMap((ss) => ss.spans ?? [])).length);
+  // Everything a processor or the analyzer may do with an accepted batch must work.
+  let n = 0;
+  batch.forEachSpan((s) => {
+    n++;
+    void s.name;
+    void s.traceIdHex();
+    void s.spanIdHex();
+    void s.attribute('http.route');
+    void s.resourceAttribute('service.name');
+  });
+  expect(n).to.equal(batch.spanCount);
+  if (batch.resourceCount > 0) {
+    batch.addResourceAttributes(0, [['k8s.pod.name', 'p']]);
+    const out = refDecode(batch.encode());
+    expect((out.resourceSpans ?? []).length).to.equal(batch.resourceCount);
+  }
+  return 'accepted';
+}
+
+describe('TraceBatch on malformed input', function () {
+  this.timeout(120_000);
+
+  it('random bytes: accepted consistently with protobufjs or DecodeError', () => {
+    const outcomes = { accepted: 0, rejected: 0 };
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        outcomes[checkRobust(bytes)]++;
+      }),
+      { numRuns: runs(6000) },
+    );
+    expect(outcomes.rejected).to.be.greaterThan(0);
+  });
+
+  it('random bytes framed as ResourceSpans: accepted consistently with protobufjs or DecodeError', () => {
+    // A plausible outer frame pushes the random content into the nested validators.
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), fc.constantFrom(1, 2), (inner, field) => {
+        const scope = Buffer.concat([Buffer.from([(field << 3) | 2, inner.length]), inner]);
+        const rs = Buffer.concat([Buffer.from([0x0a, scope.length]), scope]);
+        checkRobust(rs.length < 128 ? rs : inner);
+      }),
+      { numRuns: runs(2000) },
+    );
+  });
+
+  const mutation = fc.oneof(
+    fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }),
+    fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.constantFrom(0x00, 0x7f, 0x80, 0xff, 0x0a, 0x12, 0x08, 0x0b, 0x0c) }),
+    fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
+    fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 4 }) }),
+    fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 4 }) }),
+  );
+  type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never;
+
+  function mutate(bytes: Uint8Array, ms: Mutation[]): Uint8Array {
+    let b = Buffer.from(bytes);
+    for (const m of ms) {
+      if (b.length === 0) break;
+      const at = m.at % b.length;
+      if (m.kind === 'flip') b[at] = (b[at] as number) ^ m.xor;
+      else if (m.kind === 'set') b[at] = m.value;
+      else if (m.kind === 'truncate') b = b.subarray(0, at);
+      else if (m.kind === 'insert') b = Buffer.concat([b.subarray(0, at), m.bytes, b.subarray(at)]);
+      else b = Buffer.concat([b.subarray(0, at), b.subarray(at + m.n)]);
+    }
+    return b;
+  }
+
+  it('mutated valid requests (flips, truncations, insertions, deletions): accepted consistently or DecodeError', () => {
+    const outcomes = { accepted: 0, rejected: 0 };
+    fc.assert(
+      fc.property(requestArb, fc.array(mutation, { minLength: 1, maxLength: 3 }), (obj, ms) => {
+        outcomes[checkRobust(mutate(encodeRequest(obj), ms))]++;
+      }),
+      { numRuns: runs(3000) },
+    );
+    expect(outcomes.rejected).to.be.greaterThan(0);
+    expect(outcomes.accepted).to.be.greaterThan(0);
+  });
+
+  it('every truncation of a valid request is a DecodeError or a shorter valid message', () => {
+    fc.assert(
+      fc.property(requestArb.filter((r) => (r.resourceSpans ?? []).length > 0), (obj) => {
+        const bytes = encodeRequest(obj);
+        for (let n = 0; n < bytes.length; n++) checkRobust(bytes.subarray(0, n));
+      }),
+      { numRuns: runs(15) },
+    );
+  });
+
+  // ---- hand-made cases ----
+
+  const span = (fields: Record<string, unknown>): Uint8Array =>
+    encodeRequest({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, 2), name: 'x', ...fields } as SpanObj] }] }] });
+
+  function expectDecodeError(bytes: Uint8Array, message: RegExp): void {
+    let caught: unknown;
+    try {
+      TraceBatch.decode(bytes);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught, 'decode should throw').to.be.instanceOf(DecodeError);
+    expect((caught as DecodeError).message).to.match(message);
+  }
+
+  /** Wrap Span content bytes in ScopeSpans / ResourceSpans / request frames. */
+  function frameSpan(spanContent: Uint8Array): Uint8Array {
+    const lenField = (no: number, content: Uint8Array): Buffer => {
+      const w = protobuf.Writer.create();
+      w.uint32((no << 3) | 2).bytes(content);
+      return Buffer.from(w.finish());
+    };
+    return lenField(1, lenField(2, lenField(2, spanContent)));
+  }
+
+  it('over-long varints are a DecodeError', () => {
+    expectDecodeError(Buffer.alloc(11, 0x80), /varint/);
+    expectDecodeError(Buffer.concat([Buffer.from([0x0a]), Buffer.alloc(11, 0xff)]), /varint/);
+    expectDecodeError(Buffer.from([0x0a, 0x80]), /truncated varint/);
+    // inside a span: kind (field 6) with 11 continuation bytes
+    expectDecodeError(frameSpan(Buffer.concat([Buffer.from([0x30]), Buffer.alloc(10, 0x80), Buffer.from([0x01])])), /varint longer than 10 bytes/);
+  });
+
+  it('wire type mismatches are a DecodeError naming the message and field', () => {
+    expectDecodeError(Buffer.from([0x08, 0x01]), /resource_spans has wire type 0, expected 2/);
+    expectDecodeError(frameSpan(Buffer.from([0x28, 0x01])), /Span field 5 has wire type 0, expected 2/); // name as varint
+    expectDecodeError(frameSpan(Buffer.from([0x32, 0x00])), /Span field 6 has wire type 2, expected 0/); // kind as LEN
+    expectDecodeError(frameSpan(Buffer.from([0x3d, 0, 0, 0, 0])), /Span field 7 has wire type 5, expected 1/); // start time as fixed32
+    expectDecodeError(frameSpan(Buffer.from([0x0b])), /wire type 3/); // a group start
+    expectDecodeError(frameSpan(Buffer.from([0xa7, 0x01])), /invalid wire type 7/); // unknown field 20, wire type 7
+  });
+
+  it('length prefixes past the end are a DecodeError', () => {
+    expectDecodeError(Buffer.from([0x0a, 0x05, 0x12, 0x00]), /length prefix points past the end/);
+    const good = span({});
+    // Enlarge the innermost span length by one byte: the span now overruns its scope.
+    const bad = Buffer.from(frameSpan(Buffer.from([0x2a, 0x05, 0x61])));
+    expectDecodeError(bad, /past the end/);
+    expect(() => TraceBatch.decode(good)).to.not.throw();
+    expectDecodeError(good.subarray(0, good.length - 1), /past the end|truncated/);
+  });
+
+  it(`AnyValue nested deeper than the limit (${MAX_NESTING_DEPTH} message levels) is a DecodeError, exactly where protobufjs gives up`, () => {
+    const w = (no: number, content: Uint8Array): Buffer => Buffer.from(protobuf.Writer.create().uint32((no << 3) | 2).bytes(content).finish());
+    /** AnyValue content nested `levels` deep, alternating arrays and kvlists. */
+    const nest = (levels: number): Buffer => {
+      let v: Buffer = w(1, Buffer.from('leaf'));
+      for (let i = 0; i < levels; i++) v = i % 2 === 0 ? w(5, w(1, v)) : w(6, w(1, Buffer.concat([w(1, Buffer.from('k')), w(2, v)])));
+      return v;
+    };
+    const kv = (levels: number): Buffer => Buffer.concat([w(1, Buffer.from('deep')), w(2, nest(levels))]);
+    const inSpan = (levels: number): Uint8Array => frameSpan(w(9, kv(levels)));
+    const inResource = (levels: number): Uint8Array => w(1, w(1, w(1, kv(levels))));
+    let accepted = 0;
+    let rejected = 0;
+    for (const build of [inSpan, inResource]) {
+      for (let levels = 30; levels < 70; levels++) {
+        const bytes = build(levels);
+        let refOk = true;
+        try {
+          refDecode(bytes);
+        } catch (err) {
+          expect(String(err)).to.match(/maximum nesting depth/);
+          refOk = false;
+        }
+        if (refOk) {
+          expect(TraceBatch.decode(bytes).resourceCount, `${levels} levels`).to.equal(1);
+          accepted++;
+        } else {
+          expectDecodeError(bytes, new RegExp(`nesting deeper than ${MAX_NESTING_DEPTH} levels`));
+          rejected++;
+        }
+      }
+    }
+    expect(accepted).to.be.greaterThan(10);
+    expect(rejected).to.be.greaterThan(10);
+  });
+
+  it('ids of the wrong length are a DecodeError naming the field and its length', () => {
+    expectDecodeError(span({ traceId: Buffer.alloc(15, 1) }), /trace_id is 15 bytes, expected 16/);
+    expectDecodeError(span({ traceId: Buffer.alloc(17, 1) }), /trace_id is 17 bytes, expected 16/);
+    expectDecodeError(span({ spanId: Buffer.alloc(4, 1) }), /span_id is 4 bytes, expected 8/);
+    expectDecodeError(span({ parentSpanId: Buffer.alloc(16, 1) }), /parent_span_id is 16 bytes, expected 8/);
+    expectDecodeError(span({ links: [{ traceId: Buffer.alloc(8, 1), spanId: Buffer.alloc(8, 1) }] }), /Span.Link trace_id is 8 bytes, expected 16/);
+    expectDecodeError(span({ links: [{ traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(3, 1) }] }), /Span.Link span_id is 3 bytes, expected 8/);
+    // Empty ids are allowed (proto3 default), and read back as ''.
+    const empty = TraceBatch.decode(span({ traceId: new Uint8Array(0), spanId: new Uint8Array(0), parentSpanId: new Uint8Array(0) }));
+    empty.forEachSpan((s) => {
+      expect(s.traceIdHex()).to.equal('');
+      expect(s.spanIdHex()).to.equal('');
+      expect(s.hasParent).to.equal(false);
+    });
+  });
+
+  it('field number 0, tags of 2^32 or more and non-canonical 32-bit varints are a DecodeError', () => {
+    expectDecodeError(Buffer.from([0x02, 0x00]), /field number 0/);
+    expectDecodeError(frameSpan(Buffer.from([0x02, 0x00])), /field number 0/);
+    // tag varint 2^32 + 10: protobufjs reads it as field 1 (low 32 bits); it is not a valid tag.
+    expectDecodeError(frameSpan(Buffer.from([0x8a, 0x80, 0x80, 0x80, 0x10, 0x00])), /exceeds 32 bits/);
+    // a 6-byte tag / length: protobufjs skips 10 bytes for it and would read different fields than we do.
+    expectDecodeError(Buffer.from([0x80, 0x80, 0x80, 0x80, 0x81, 0x00, 0x00]), /longer than 5 bytes/);
+    expectDecodeError(Buffer.from([0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]), /longer than 5 bytes/);
+    // kind (an enum) as a 6-byte varint is refused; as the canonical 10-byte negative it is accepted, like protobufjs.
+    const ids = Buffer.concat([Buffer.from([0x0a, 16]), Buffer.alloc(16, 1), Buffer.from([0x12, 8]), Buffer.alloc(8, 2)]);
+    expectDecodeError(frameSpan(Buffer.concat([ids, Buffer.from([0x30, 0x82, 0x80, 0x80, 0x80, 0x80, 0x00])])), /6-byte varint/);
+    const negative = frameSpan(Buffer.concat([ids, Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])]));
+    expect(refDecode(negative).resourceSpans?.[0]?.scopeSpans?.[0]?.spans?.[0]?.kind).to.equal(-1);
+    expect(TraceBatch.decode(negative).spanCount).to.equal(1);
+    // int_value is 64-bit: any varint up to 10 bytes is fine there.
+    const attr = Buffer.from([0x4a, 0x0b, 0x0a, 0x01, 0x6b, 0x12, 0x06, 0x18, 0x81, 0x80, 0x80, 0x80, 0x01]);
+    const withInt = frameSpan(Buffer.concat([ids, attr]));
+    expect(refDecode(withInt).resourceSpans?.[0]?.scopeSpans?.[0]?.spans?.[0]?.attributes?.[0]?.value?.intValue).to.equal(String(2 ** 28 + 1));
+    TraceBatch.decode(withInt).forEachSpan((s) => expect(s.attribute('k')).to.equal(2 ** 28 + 1));
+  });
+
+  it("accepts a Status carrying the pre-1.0 deprecated_code (reserved field 1, a varint), as protobufjs does", () => {
+    const status = Buffer.from([0x08, 0x02, 0x18, 0x02]); // deprecated_code=2, code=ERROR
+    const content = Buffer.concat([Buffer.from([0x0a, 16]), Buffer.alloc(16, 1), Buffer.from([0x12, 8]), Buffer.alloc(8, 2), Buffer.from([0x7a, status.length]), status]);
+    const bytes = frameSpan(content);
+    expect(refDecode(bytes).resourceSpans?.[0]?.scopeSpans?.[0]?.spans?.[0]?.status?.code).to.equal(2);
+    const batch = TraceBatch.decode(bytes);
+    let code = -1;
+    batch.forEachSpan((s) => (code = s.statusCode));
+    expect(code).to.equal(2);
+  });
+});
+
+// ---- real SDK payloads ------------------------------------------------------------------------------------
+
+describe('TraceBatch on real OpenTelemetry JS SDK payloads', function () {
+  this.timeout(60_000);
+  let sink: OtlpSink;
+  before(async () => {
+    sink = await new OtlpSink().start();
+  });
+  after(async () => {
+    await sink?.stop();
+  });
+
+  async function emit(exporter: SpanExporter): Promise<void> {
+    const provider = new BasicTracerProvider({
+      resource: resourceFromAttributes({ 'service.name': 'sdk-diff', 'host.cores': 8, 'feature.flags': ['a', 'b'] }),
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    });
+    const tracer = provider.getTracer('diff-test', '0.0.1');
+    const t0 = 1_700_000_000;
+    const parent = tracer.startSpan('GET /items/{id}', {
+      kind: SpanKind.SERVER,
+      startTime: [t0, 5],
+      attributes: { 'http.route': '/items/{id}', 'http.response.status_code': 503, ratio: 0.25, ok: false, big: 2 ** 53 - 1, neg: -7, list: [1, 2], words: ['x', 'y'] },
+    });
+    parent.addEvent('exception', { 'exception.message': 'boom' }, [t0, 10]);
+    const child = tracer.startSpan('SELECT', { kind: SpanKind.CLIENT, startTime: [t0, 100], links: [{ context: parent.spanContext(), attributes: { why: 'test' } }] }, trace.setSpan(context.active(), parent));
+    child.setStatus({ code: SpanStatusCode.ERROR, message: 'locked' });
+    child.end([t0 + 1, 7]);
+    parent.setStatus({ code: SpanStatusCode.OK });
+    parent.end([t0 + 3, 999_999_999]);
+    await provider.forceFlush();
+    await provider.shutdown();
+  }
+
+  it('decodes what the gRPC and HTTP/protobuf exporters send exactly as protobufjs does', async () => {
+    sink.clear();
+    await emit(new ProtoExporter({ url: `${sink.httpEndpoint}/v1/traces` }));
+    await emit(new GrpcExporter({ url: `http://${sink.grpcEndpoint}` }));
+    const bodies = sink.requests.filter((r) => r.path === '/v1/traces').map((r) => r.body);
+    expect(sink.requests.map((r) => r.transport).sort()).to.include.members(['grpc', 'http']);
+    let spans = 0;
+    for (const body of bodies) {
+      const ref = refDecode(body);
+      const batch = TraceBatch.decode(body);
+      spans += batch.spanCount;
+      expect(refDecode(batch.encode())).to.deep.equal(ref);
+      const want = expectedSpans(ref);
+      const got = viewSpans(batch, want.map((w) => w.attributes.map(([k]) => k)));
+      expect(got).to.deep.equal(want);
+      expect(got.every((g) => g.service === 'sdk-diff' && g.traceIdHex.length === 32 && g.spanIdHex.length === 16)).to.equal(true);
+      batch.addResourceAttributes(0, [['k8s.namespace.name', 'default']]);
+      const enriched = refDecode(batch.encode());
+      expect(enriched.resourceSpans?.[0]?.resource?.attributes?.at(-1)).to.deep.equal({ key: 'k8s.namespace.name', value: { stringValue: 'default' } });
+      expect(scopeSpansBytes(batch.encode())).to.deep.equal(scopeSpansBytes(body));
+    }
+    expect(spans).to.equal(4); // two spans per exporter
+    const server = bodies.map((b) => expectedSpans(refDecode(b))).flat().find((s) => s.name === 'GET /items/{id}');
+    expect(server?.durationNs).to.equal(3 * 1e9 + 999_999_999 - 5);
+    expect(server?.kind).to.equal(2);
+  });
+});

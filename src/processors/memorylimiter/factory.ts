@@ -1,0 +1,138 @@
+/**
+ * The `memory_limiter` processor: measures memory every `check_interval` and, while it is above the soft
+ * limit, refuses new data with a retryable error (the receiver answers gRPC UNAVAILABLE / HTTP 503 with a
+ * retry hint, so clients keep their data and send it again later). Put it first in every pipeline.
+ *
+ * As in the Collector, one limiter (one measurement loop) serves every pipeline that lists the same
+ * processor id.
+ */
+import type { Component, CreateSettings, PipelineContext, ProcessorFactory, TracesConsumer } from '../../core/component';
+import { PipelineError } from '../../core/errors';
+import type { TraceBatch } from '../../pdata/trace-batch';
+import type { Counter, Telemetry } from '../../telemetry/telemetry';
+import { memoryLimiterConfigSchema, type MemoryLimiterConfig } from './config';
+import { MemoryChecker, availableMemoryBytes, computeLimits, processMemoryBytes } from './memory';
+
+/** Overridable sources, for tests. */
+export interface MemorySources {
+  read: () => number;
+  available: () => number;
+  gc: () => (() => void) | undefined;
+  now: () => number;
+}
+
+const defaultSources: MemorySources = {
+  read: processMemoryBytes,
+  available: () => availableMemoryBytes().bytes,
+  gc: () => {
+    const gc = (globalThis as { gc?: unknown }).gc;
+    return typeof gc === 'function' ? () => (gc as () => void)() : undefined;
+  },
+  now: () => Date.now(),
+};
+
+/** The measurement loop shared by the pipelines using one processor id. */
+class SharedLimiter {
+  readonly checker: MemoryChecker;
+  readonly refused: Counter;
+  readonly #timer: NodeJS.Timeout;
+  users = 0;
+
+  constructor(settings: CreateSettings, config: MemoryLimiterConfig, sources: MemorySources) {
+    const limits = computeLimits(config, sources.available);
+    const gc = sources.gc();
+    this.checker = new MemoryChecker({
+      ...limits,
+      minGcSoftMs: config.min_gc_interval_when_soft_limited,
+      minGcHardMs: config.min_gc_interval_when_hard_limited,
+      read: sources.read,
+      gc,
+      now: sources.now,
+      logger: settings.logger,
+    });
+    const labels = { processor: settings.id };
+    const t = settings.telemetry;
+    this.refused = t.counter('otelcol_processor_refused_spans', 'Number of spans refused by the processor (memory limiter over its soft limit).', labels);
+    t.gauge('routelens_memory_limiter_used_bytes', 'Memory the limiter measures (V8 heap used + external), read at scrape time.', labels, sources.read);
+    t.gauge('routelens_memory_limiter_peak_bytes', 'Largest memory use seen by the limiter at its checks.', labels, () => this.checker.peak);
+    t.gauge('routelens_memory_limiter_limit_bytes', 'Soft limit of the memory limiter (data is refused above it).', { ...labels, limit: 'soft' }, () => limits.softBytes);
+    t.gauge('routelens_memory_limiter_limit_bytes', 'Hard limit of the memory limiter.', { ...labels, limit: 'hard' }, () => limits.hardBytes);
+    t.gauge('routelens_memory_limiter_refusing', '1 while the memory limiter refuses data.', labels, () => (this.checker.refusing ? 1 : 0));
+    t.gauge('routelens_memory_limiter_forced_gcs', 'Garbage collections forced by the memory limiter.', labels, () => this.checker.gcCount);
+    settings.logger.info(
+      { soft_limit_mib: limits.softBytes / 1048576, hard_limit_mib: limits.hardBytes / 1048576, check_interval_ms: config.check_interval, forced_gc: gc !== undefined },
+      gc === undefined ? 'Memory limiter started (run node with --expose-gc to let it force garbage collections)' : 'Memory limiter started',
+    );
+    this.checker.check();
+    this.#timer = setInterval(() => this.checker.check(), config.check_interval);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+const shared = new WeakMap<Telemetry, Map<string, SharedLimiter>>();
+
+export class MemoryLimiterProcessor implements Component, TracesConsumer {
+  readonly #settings: CreateSettings;
+  readonly #config: MemoryLimiterConfig;
+  readonly #next: TracesConsumer;
+  readonly #sources: MemorySources;
+  #limiter: SharedLimiter | undefined;
+
+  constructor(settings: CreateSettings, config: MemoryLimiterConfig, next: TracesConsumer, sources: MemorySources = defaultSources) {
+    this.#settings = settings;
+    this.#config = config;
+    this.#next = next;
+    this.#sources = sources;
+  }
+
+  /** The shared checker (tests and diagnostics). */
+  get checker(): MemoryChecker | undefined {
+    return this.#limiter?.checker;
+  }
+
+  async start(): Promise<void> {
+    if (this.#limiter !== undefined) return;
+    let byId = shared.get(this.#settings.telemetry);
+    if (byId === undefined) {
+      byId = new Map();
+      shared.set(this.#settings.telemetry, byId);
+    }
+    let l = byId.get(this.#settings.id);
+    if (l === undefined) {
+      l = new SharedLimiter(this.#settings, this.#config, this.#sources);
+      byId.set(this.#settings.id, l);
+    }
+    l.users++;
+    this.#limiter = l;
+  }
+
+  async consumeTraces(batch: TraceBatch, ctx: PipelineContext): Promise<void> {
+    const l = this.#limiter;
+    if (l !== undefined && l.checker.refusing) {
+      l.refused.add(batch.spanCount);
+      throw new PipelineError('refused', 'data refused due to high memory usage', { retryAfterMs: Math.max(1000, this.#config.check_interval) });
+    }
+    await this.#next.consumeTraces(batch, ctx);
+  }
+
+  async shutdown(): Promise<void> {
+    const l = this.#limiter;
+    if (l === undefined) return;
+    this.#limiter = undefined;
+    if (--l.users > 0) return;
+    l.stop();
+    shared.get(this.#settings.telemetry)?.delete(this.#settings.id);
+  }
+}
+
+export const memoryLimiterProcessorFactory: ProcessorFactory<MemoryLimiterConfig> = {
+  kind: 'processor',
+  type: 'memory_limiter',
+  parseConfig: (raw, path, issues) => memoryLimiterConfigSchema.parse(raw, path, issues),
+  configSchema: memoryLimiterConfigSchema,
+  createTraces: (settings, config, next) => new MemoryLimiterProcessor(settings, config, next),
+};

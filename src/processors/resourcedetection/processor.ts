@@ -1,0 +1,67 @@
+/**
+ * The `resourcedetection` processor: detects attributes of the collector's own environment once at start
+ * (`env`: OTEL_RESOURCE_ATTRIBUTES; `k8s_downward`: downward-API variables) and adds each to every resource
+ * that does not have it. Attributes a client sent are never replaced.
+ */
+import type { Component, CreateSettings, Host, PipelineContext, TracesConsumer } from '../../core/component';
+import type { TraceBatch } from '../../pdata/trace-batch';
+import type { ResourceDetectionConfig } from './config';
+import { detect, type Attr } from './detectors';
+
+/** What enrichment needs of a batch (TraceBatch implements it). */
+export interface ResourceBatch {
+  readonly resourceCount: number;
+  hasResourceAttribute(i: number, key: string): boolean;
+  addResourceAttributes(i: number, attrs: ReadonlyArray<readonly [string, string]>): void;
+}
+
+export class ResourceDetectionProcessor implements Component, TracesConsumer {
+  readonly #settings: CreateSettings;
+  readonly #cfg: ResourceDetectionConfig;
+  readonly #next: TracesConsumer;
+  readonly #env: NodeJS.ProcessEnv;
+  #attrs: readonly Attr[] = [];
+
+  constructor(settings: CreateSettings, cfg: ResourceDetectionConfig, next: TracesConsumer, opts: { env?: NodeJS.ProcessEnv } = {}) {
+    this.#settings = settings;
+    this.#cfg = cfg;
+    this.#next = next;
+    this.#env = opts.env ?? process.env;
+  }
+
+  /** The detected attributes (empty before start). */
+  get attributes(): readonly Attr[] {
+    return this.#attrs;
+  }
+
+  start(_host?: Host): Promise<void> {
+    const warnings: { detector: string; message: string }[] = [];
+    this.#attrs = detect(this.#cfg, this.#env, warnings);
+    const log = this.#settings.logger;
+    for (const w of warnings) log.warn({ detector: w.detector }, w.message);
+    log.info({ detectors: this.#cfg.detectors, attributes: Object.fromEntries(this.#attrs) }, 'Detected resource attributes');
+    return Promise.resolve();
+  }
+
+  shutdown(_signal?: AbortSignal): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async consumeTraces(batch: TraceBatch, ctx: PipelineContext): Promise<void> {
+    this.enrich(batch);
+    await this.#next.consumeTraces(batch, ctx);
+  }
+
+  /** Add the detected attributes each resource lacks, in place. */
+  enrich(batch: ResourceBatch): void {
+    const attrs = this.#attrs;
+    if (attrs.length === 0) return;
+    for (let i = 0; i < batch.resourceCount; i++) {
+      let add: Attr[] | undefined;
+      for (const a of attrs) {
+        if (!batch.hasResourceAttribute(i, a[0])) (add ??= []).push(a);
+      }
+      if (add !== undefined) batch.addResourceAttributes(i, add);
+    }
+  }
+}
