@@ -199,6 +199,28 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
+/**
+ * Seconds all threads of a process spent waiting on a run queue (runnable, not running): /proc/PID/task/TID/
+ * schedstat field 2. On a shared machine this is the CPU the process wanted and did not get.
+ */
+function runqueueWaitSeconds(pid: number): number {
+  let ns = 0;
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const tid of tids) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+    } catch {
+      // thread exited
+    }
+  }
+  return ns / 1e9;
+}
+
 /** VmRSS and VmHWM in MiB. */
 function memory(pid: number): { rss: number; hwm: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -360,6 +382,9 @@ interface RunResult {
   enriched_fraction: number | null;
   generator_core_utilisation: number;
   sink_core_utilisation: number;
+  /** Run-queue wait ÷ window (summed over threads): CPU wanted but not given, e.g. by other load on the machine. */
+  collector_runqueue_wait: number | null;
+  harness_runqueue_wait: number;
   percentile_max_rel_error: number | null;
   percentile_detail: string;
   startup_s: number;
@@ -459,6 +484,8 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
     const c0 = pid === undefined ? 0 : cpuSeconds(pid);
     const g0 = cpuSeconds(h.genPid);
     const s0 = cpuSeconds(h.sinkPid);
+    const q0 = pid === undefined ? 0 : runqueueWaitSeconds(pid);
+    const hq0 = runqueueWaitSeconds(h.genPid) + runqueueWaitSeconds(h.sinkPid);
     await Promise.all([h.sink.call('windowStart'), h.gen.call('windowStart')]);
     const w0 = process.hrtime.bigint();
     let rssMax = 0;
@@ -472,6 +499,8 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
     const c1 = pid === undefined ? 0 : cpuSeconds(pid);
     const g1 = cpuSeconds(h.genPid);
     const s1 = cpuSeconds(h.sinkPid);
+    const q1 = pid === undefined ? 0 : runqueueWaitSeconds(pid);
+    const hq1 = runqueueWaitSeconds(h.genPid) + runqueueWaitSeconds(h.sinkPid);
     const mem = pid === undefined ? { rss: 0, hwm: 0 } : memory(pid);
 
     const gc = await h.gen.call<GenCounters>('stop');
@@ -522,6 +551,8 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       enriched_fraction: st.sampledResources > 0 ? round(st.enrichedResources / st.sampledResources) : null,
       generator_core_utilisation: round((g1 - g0) / windowS) as number,
       sink_core_utilisation: round((s1 - s0) / windowS) as number,
+      collector_runqueue_wait: pid === undefined ? null : round((q1 - q0) / windowS),
+      harness_runqueue_wait: round((hq1 - hq0) / windowS) as number,
       percentile_max_rel_error: round(pe.err, 4),
       percentile_detail: pe.detail,
       startup_s: round(startup, 2) as number,
@@ -587,6 +618,8 @@ function aggregate(results: RunResult[], collector: RunTarget, sc: ScenarioName)
     enriched_fraction: med((r) => r.enriched_fraction),
     generator_core_utilisation: round(maxOf(rs.map((r) => r.generator_core_utilisation))),
     sink_core_utilisation: round(maxOf(rs.map((r) => r.sink_core_utilisation))),
+    collector_runqueue_wait: med((r) => r.collector_runqueue_wait),
+    harness_runqueue_wait: round(maxOf(rs.map((r) => r.harness_runqueue_wait))),
     percentile_max_rel_error: round(maxOf(rs.map((r) => r.percentile_max_rel_error)), 4),
   };
 }
@@ -632,6 +665,7 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
   const rows: [string, string, string][] = [
     ['CPU s per million spans', 'cpu_s_per_million_spans', 'lower'],
     ['collector core utilisation', 'core_utilisation', ''],
+    ['collector run-queue wait (core fraction)', 'collector_runqueue_wait', ''],
     ['offered spans/s', 'offered_spans_per_s', ''],
     ['accepted spans/s', 'accepted_spans_per_s', 'higher'],
     ['delivered spans/s (sink)', 'delivered_spans_per_s', ''],
@@ -646,13 +680,14 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
     ['enriched resources (sampled)', 'enriched_fraction', ''],
     ['percentile max rel. error', 'percentile_max_rel_error', ''],
     ['generator / sink core (max)', 'harness', ''],
+    ['generator + sink run-queue wait (max)', 'harness_runqueue_wait', ''],
   ];
   const lines = [
     '| scenario | figure | routelens | otelcol | routelens / otelcol | no collector (generator → sink) |',
     '|---|---|---:|---:|---:|---:|',
   ];
-  const noRatio = new Set(['spans_sent', 'spans_received', 'spans_refused', 'spans_lost', 'enriched_fraction', 'offered_spans_per_s']);
-  const baselineKeys = new Set(['offered_spans_per_s', 'accepted_spans_per_s', 'delivered_spans_per_s', 'added_latency_p50_ms', 'added_latency_p99_ms', 'spans_lost', 'harness']);
+  const noRatio = new Set(['harness_runqueue_wait', 'collector_runqueue_wait', 'spans_sent', 'spans_received', 'spans_refused', 'spans_lost', 'enriched_fraction', 'offered_spans_per_s']);
+  const baselineKeys = new Set(['harness_runqueue_wait', 'offered_spans_per_s', 'accepted_spans_per_s', 'delivered_spans_per_s', 'added_latency_p50_ms', 'added_latency_p99_ms', 'spans_lost', 'harness']);
   for (const sc of scenarios) {
     const label = SCENARIOS.find((s) => s.name === sc)?.label ?? sc;
     const r = per[sc]?.routelens;
@@ -803,7 +838,8 @@ async function main(): Promise<void> {
         log(
           `${sc.label.padEnd(12)} ${c.padEnd(9)} rep ${rep}: cpu ${fmt(r.cpu_s_per_million_spans)} s/M spans (${fmt(r.core_utilisation)} core), ` +
             `accepted ${fmt(r.accepted_spans_per_s)}/s, delivered ${fmt(r.delivered_spans_per_s)}/s, lat p50/p99 ${fmt(r.added_latency_p50_ms)}/${fmt(r.added_latency_p99_ms)} ms, ` +
-            `RSS ${fmt(r.rss_mib)} MiB, lost ${r.spans_lost}, refused ${r.spans_refused}, gen/sink core ${fmt(r.generator_core_utilisation)}/${fmt(r.sink_core_utilisation)}` +
+            `RSS ${fmt(r.rss_mib)} MiB, lost ${r.spans_lost}, refused ${r.spans_refused}, gen/sink core ${fmt(r.generator_core_utilisation)}/${fmt(r.sink_core_utilisation)}, ` +
+            `run-queue wait collector ${fmt(r.collector_runqueue_wait)} harness ${fmt(r.harness_runqueue_wait)}` +
             (c === 'routelens' ? `, pct err ${fmt(r.percentile_max_rel_error)} (${r.percentile_detail})` : '') +
             (r.last_error === '' ? '' : `, last error: ${r.last_error}`),
         );

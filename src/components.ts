@@ -7,7 +7,9 @@ import { otlpHttpExporterFactory } from './exporters/otlphttp/factory';
 import { bearerTokenAuthExtensionFactory } from './extensions/bearertokenauth/factory';
 import { fileStorageExtensionFactory } from './extensions/filestorage/factory';
 import { routeQueryExtensionFactory } from './extensions/routequery/factory';
+import { k8sAttributesFactory } from './processors/k8sattributes/factory';
 import { memoryLimiterProcessorFactory } from './processors/memorylimiter/factory';
+import { resourceDetectionFactory } from './processors/resourcedetection/factory';
 import { otlpReceiverFactory } from './receivers/otlp/factory';
 
 export const factories: readonly AnyFactory[] = [
@@ -17,6 +19,8 @@ export const factories: readonly AnyFactory[] = [
   debugExporterFactory,
   routeQueryExtensionFactory,
   memoryLimiterProcessorFactory,
+  k8sAttributesFactory,
+  resourceDetectionFactory,
   fileStorageExtensionFactory,
   bearerTokenAuthExtensionFactory,
 ];
