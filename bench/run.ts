@@ -12,6 +12,8 @@
  *   --no-pin                    do not use taskset
  *   --no-md                     do not rewrite the results section of BENCHMARKS.md
  *   --no-baseline               skip the generator → sink run without a collector (harness ceiling)
+ *   --sat-streams CxN           saturation load shape: C channels (TCP connections), N calls outstanding
+ *   --summarise-profile FILE    print the self-time summary of a .cpuprofile and exit
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -50,7 +52,7 @@ interface Scenario {
 const SCENARIOS: readonly Scenario[] = [
   { name: 'rate10k', label: '10k spans/s', gen: { mode: 'rate', spansPerSec: 10_000, concurrency: 32, channels: 2 } },
   { name: 'rate50k', label: '50k spans/s', gen: { mode: 'rate', spansPerSec: 50_000, concurrency: 32, channels: 2 } },
-  { name: 'saturation', label: 'saturation', gen: { mode: 'saturate', concurrency: 8, channels: 2 } },
+  { name: 'saturation', label: 'saturation', gen: { mode: 'saturate', concurrency: 16, channels: 4 } },
 ];
 
 interface Options {
@@ -288,6 +290,9 @@ interface Machine {
   otelcol: string;
   routelens_commit: string;
   pinning: string;
+  /** /proc/loadavg at the start and end: other work on the machine competes for the same cores. */
+  load_average_start: string;
+  load_average_end: string;
 }
 
 function sh(cmd: string, args: string[]): string {
@@ -298,7 +303,11 @@ function sh(cmd: string, args: string[]): string {
   }
 }
 
-function machineInfo(otelcolBin: string, pinning: string): Machine {
+function loadAverage(): string {
+  return fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
+function machineInfo(otelcolBin: string | undefined, pinning: string): Machine {
   const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
   const dirty = sh('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no']) !== '';
   return {
@@ -308,9 +317,11 @@ function machineInfo(otelcolBin: string, pinning: string): Machine {
     kernel: os.release(),
     node: process.version,
     go: sh('go', ['version']),
-    otelcol: sh(otelcolBin, ['--version']),
+    otelcol: otelcolBin === undefined ? 'not run' : sh(otelcolBin, ['--version']),
     routelens_commit: `${sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])}${dirty ? '+dirty' : ''}`,
     pinning,
+    load_average_start: loadAverage(),
+    load_average_end: '',
   };
 }
 
@@ -736,35 +747,87 @@ function summaryTable(r: Summary | undefined, o: Summary | undefined, ratios: Re
 // ---- profile summary ---------------------------------------------------------------------------------------
 
 interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }[];
   samples: number[];
   timeDeltas: number[];
 }
 
-function summariseProfile(file: string, top = 25): string {
+/** Which part of the stack a profile frame belongs to, for the by-component view. */
+function component(url: string, fn: string): string {
+  if (url === '') return fn.startsWith('(') ? fn : '(native / builtins)';
+  const m = /(?:^|\/)dist\/src\/([^/]+(?:\/[^/]+)?)\//.exec(url);
+  if (m !== null) return `routelens src/${m[1] ?? ''}`;
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (nm !== null) return nm[1] ?? url;
+  const ni = /^node:(?:internal\/)?([^/:]+)/.exec(url);
+  if (ni !== null) return `node:${ni[1] ?? ''}`;
+  return url;
+}
+
+function summariseProfile(file: string, top = 30): string {
   const p = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
+  const byComponent = new Map<string, number>();
   let total = 0;
+  let idle = 0;
   p.samples.forEach((id, i) => {
     const n = byId.get(id);
     const dt = p.timeDeltas[i] ?? 0;
     total += dt;
     if (n === undefined) return;
+    if (n.callFrame.functionName === '(idle)') {
+      idle += dt;
+      return;
+    }
     const url = n.callFrame.url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '');
     const key = `${n.callFrame.functionName || '(anonymous)'}  ${url === '' ? '' : `${url}:${n.callFrame.lineNumber + 1}`}`;
     self.set(key, (self.get(key) ?? 0) + dt);
+    const c = component(url, n.callFrame.functionName);
+    byComponent.set(c, (byComponent.get(c) ?? 0) + dt);
   });
-  const lines = [`self time, top ${top} of ${(total / 1e6).toFixed(1)} s sampled (${path.relative(ROOT, file)})`];
-  for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-    lines.push(`${((100 * v) / total).toFixed(1).padStart(5)} %  ${(v / 1000).toFixed(0).padStart(6)} ms  ${k}`);
+  const busy = total - idle;
+  // Callers of the hottest functions: self time of each sample attributed to the nearest routelens frame above.
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const frameKey = (id: number): string => {
+    const n = byId.get(id);
+    if (n === undefined) return '?';
+    const url = n.callFrame.url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '');
+    return `${n.callFrame.functionName || '(anonymous)'}  ${url === '' ? '' : `${url}:${n.callFrame.lineNumber + 1}`}`;
+  };
+  const hot = new Set([...self].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k]) => k));
+  const callers = new Map<string, Map<string, number>>();
+  p.samples.forEach((id, i) => {
+    const k = frameKey(id);
+    if (!hot.has(k) || k.includes('dist/src/')) return;
+    let cur = parent.get(id);
+    while (cur !== undefined && !(byId.get(cur)?.callFrame.url.includes('/dist/src/') ?? false)) cur = parent.get(cur);
+    const by = cur === undefined ? '(no routelens frame above)' : frameKey(cur);
+    const m = callers.get(k) ?? new Map<string, number>();
+    m.set(by, (m.get(by) ?? 0) + (p.timeDeltas[i] ?? 0));
+    callers.set(k, m);
+  });
+  const pct = (v: number): string => `${((100 * v) / busy).toFixed(1).padStart(5)} %`;
+  const lines = [
+    `${path.relative(ROOT, file)}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (idle ${((100 * idle) / total).toFixed(0)} %); percentages are of busy time`,
+    '',
+    `top ${top} functions by self time:`,
+  ];
+  for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`${pct(v)}  ${(v / 1000).toFixed(0).padStart(6)} ms  ${k}`);
+  lines.push('', 'nearest routelens caller of the hottest non-routelens functions:');
+  for (const [k, m] of callers) {
+    lines.push(`  ${k}`);
+    for (const [by, v] of [...m].sort((a, b) => b[1] - a[1]).slice(0, 4)) lines.push(`    ${pct(v)}  ${by}`);
   }
+  lines.push('', 'self time by component:');
+  for (const [k, v] of [...byComponent].sort((a, b) => b[1] - a[1]).slice(0, 20)) lines.push(`${pct(v)}  ${(v / 1000).toFixed(0).padStart(6)} ms  ${k}`);
   return lines.join('\n');
 }
 
 // ---- main --------------------------------------------------------------------------------------------------
 
-async function chooseRoutelensPipeline(name: string, env: CollectorEnv, tmp: string): Promise<RoutelensPipeline> {
+async function chooseRoutelensPipeline(name: string, env: CollectorEnv, tmp: string, log: (m: string) => void): Promise<RoutelensPipeline> {
   const candidates = name === 'auto' ? ROUTELENS_PIPELINES : ROUTELENS_PIPELINES.filter((p) => p.name === name);
   if (candidates.length === 0) throw new Error(`unknown routelens pipeline ${name}; known: ${ROUTELENS_PIPELINES.map((p) => p.name).join(', ')}`);
   const problems: string[] = [];
@@ -773,12 +836,20 @@ async function chooseRoutelensPipeline(name: string, env: CollectorEnv, tmp: str
     fs.writeFileSync(f, p.yaml(env));
     const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'routelens.js'), 'validate', '--config', f], { encoding: 'utf8' });
     if (r.status === 0) return p;
-    problems.push(`${p.name}: ${(r.stderr || r.stdout).trim().split('\n').slice(0, 4).join(' | ')}`);
+    const why = `${p.name}: ${(r.stderr || r.stdout).trim().split('\n').slice(0, 4).join(' | ')}`;
+    problems.push(why);
+    log(`routelens pipeline skipped, it does not validate: ${why}`);
   }
   throw new Error(`no routelens pipeline validates:\n  ${problems.join('\n  ')}`);
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === '--summarise-profile') {
+    const f = process.argv[3];
+    if (f === undefined) throw new Error('--summarise-profile FILE.cpuprofile');
+    console.log(summariseProfile(path.resolve(f)));
+    return;
+  }
   const opts = parseArgs(process.argv.slice(2));
   const started = Date.now();
   const log = (msg: string): void => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${msg}`);
@@ -793,8 +864,11 @@ async function main(): Promise<void> {
     : 'no pinning (taskset unavailable, fewer than 2 CPUs, or --no-pin); otelcol GOMAXPROCS=1';
 
   const otelcolBin = opts.only === 'routelens' ? 'otelcol (not run)' : buildOtelcol();
-  const machine = machineInfo(opts.only === 'routelens' ? 'true' : otelcolBin, pinning);
-  log(`${machine.cpu_model}, ${machine.nproc} CPUs; node ${machine.node}; ${machine.otelcol}; ${pinning}`);
+  const machine = machineInfo(opts.only === 'routelens' ? undefined : otelcolBin, pinning);
+  log(`${machine.cpu_model}, ${machine.nproc} CPUs; node ${machine.node}; ${machine.otelcol}; ${pinning}; load average ${machine.load_average_start}`);
+  if (Number(machine.load_average_start.split(' ')[0]) > machine.nproc / 2) {
+    log(`warning: the machine is busy (load average ${machine.load_average_start} on ${machine.nproc} CPUs): throughput and latency will be lower and noisier; CPU s per million spans holds up best (see run-queue wait)`);
+  }
 
   const kube = await startKube();
   const kubeconfig = kube.writeKubeconfig({ file: path.join(tmp, 'kubeconfig.yaml') });
@@ -813,7 +887,7 @@ async function main(): Promise<void> {
   );
 
   const probeEnv: CollectorEnv = { grpcPort: 4317, sinkPort, kubeconfig, adminPort: 8888, metricsPort: 8889 };
-  const routelensPipeline = opts.only === 'otelcol' ? ROUTELENS_PIPELINES[0] as RoutelensPipeline : await chooseRoutelensPipeline(opts.pipeline, probeEnv, tmp);
+  const routelensPipeline = opts.only === 'otelcol' ? ROUTELENS_PIPELINES[0] as RoutelensPipeline : await chooseRoutelensPipeline(opts.pipeline, probeEnv, tmp, log);
   log(`routelens pipeline: ${routelensPipeline.name} (${routelensPipeline.describe}); otelcol: ${OTELCOL_PIPELINE_DESCRIPTION}`);
 
   const h: Harness = { opts, gen: gen.client, genPid: gen.pid, sink: sink.client, sinkPid: sink.pid, sinkPort, kubeconfig, otelcolBin, routelensPipeline, tmp, pin };
@@ -851,6 +925,7 @@ async function main(): Promise<void> {
   gen.child.disconnect();
   sink.child.disconnect();
   await kube.close();
+  machine.load_average_end = loadAverage();
 
   if (opts.profile) {
     const profiles = fs
@@ -917,7 +992,7 @@ async function main(): Promise<void> {
 
   const header =
     `Machine: ${machine.nproc} × ${machine.cpu_model}, ${machine.mem_gib} GiB, Linux ${machine.kernel}; Node ${machine.node}; ${machine.go}; ${machine.otelcol}.\n` +
-    `Pinning: ${machine.pinning}.\n` +
+    `Pinning: ${machine.pinning}. Load average ${machine.load_average_start} at the start, ${machine.load_average_end} at the end.\n` +
     `Command: \`${command}\` (${opts.reps} reps × ${opts.measureS} s measured after ${opts.warmupS} s warm-up per collector and scenario, alternating), ${out.generated_at}, routelens ${machine.routelens_commit}.\n` +
     `Workload: ${SPANS_PER_REQUEST} spans/request, ${out.workload.bytes_per_span} B/span, ${out.workload.attributes_per_span} attributes/span, ${built.routes} routes, ${SERVICES.length} services, ${PODS.length} pods.\n` +
     `Pipelines: routelens ${out.pipelines.routelens}; otelcol ${out.pipelines.otelcol}.`;

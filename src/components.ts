@@ -1,5 +1,6 @@
 /** Every component factory routelens ships, with the Collector's newer type names as aliases. */
 import type { AnyFactory } from './core/component';
+import { routeLatencyConnectorFactory } from './connectors/routelatency/factory';
 import { registryKey, type Registry } from './config/load';
 import { debugExporterFactory } from './exporters/debug/factory';
 import { otlpExporterFactory } from './exporters/otlp/factory';
@@ -19,6 +20,7 @@ export const factories: readonly AnyFactory[] = [
   debugExporterFactory,
   routeQueryExtensionFactory,
   memoryLimiterProcessorFactory,
+  routeLatencyConnectorFactory,
   k8sAttributesFactory,
   resourceDetectionFactory,
   fileStorageExtensionFactory,

@@ -130,6 +130,7 @@ exporters:
     timeout: 1m30s
     retry_on_failure:
       initial_interval: 250ms
+      max_elapsed_time: 0
 service:
   shutdown_timeout: 2s
   pipelines:
@@ -140,14 +141,26 @@ service:
     const otlp = c.receivers.get('otlp')?.config as { protocols: { grpc?: { endpoint: string; max_recv_msg_size_mib: number }; http?: { endpoint: string; max_request_body_size: number; traces_url_path: string } } };
     expect(otlp.protocols.grpc).to.include({ endpoint: 'localhost:4317', max_recv_msg_size_mib: 4 });
     expect(otlp.protocols.http).to.include({ endpoint: 'localhost:4318', max_request_body_size: 1024, traces_url_path: '/v1/traces' });
-    const ex = c.exporters.get('otlp')?.config as { timeout: number; retry_on_failure: { initial_interval: number; max_interval: number }; sending_queue: { queue_size: number } };
+    const ex = c.exporters.get('otlp')?.config as { timeout: number; retry_on_failure: { initial_interval: number; max_interval: number; max_elapsed_time: number }; sending_queue: { queue_size: number } };
     expect(ex.timeout).to.equal(90_000);
-    expect(ex.retry_on_failure).to.include({ initial_interval: 250, max_interval: 30_000 });
+    expect(ex.retry_on_failure).to.include({ initial_interval: 250, max_interval: 30_000, max_elapsed_time: 0 });
     expect(ex.sending_queue.queue_size).to.equal(1000);
     expect(c.exporters.get('debug')?.config).to.deep.equal({ verbosity: 'basic' });
     expect(c.shutdownTimeoutMs).to.equal(2000);
     expect(c.pipelines).to.deep.equal([{ id: 'traces', signal: 'traces', receivers: ['otlp'], processors: [], exporters: ['otlp', 'debug'] }]);
     expect(c.telemetry.logs).to.deep.equal({ level: 'info', encoding: 'json' });
+  });
+
+  it('takes a bare 0 as a zero duration; other bare numbers need a unit', () => {
+    const issues = issuesOf(`
+exporters:
+  otlp:
+    endpoint: a:1
+    timeout: 5
+    retry_on_failure: { max_elapsed_time: 0, initial_interval: "0" }
+${minimalPipeline}`);
+    expect(issues).to.deep.include({ path: 'exporters.otlp.timeout', message: 'invalid value number 5; expected a duration such as "200ms", "5s", "1m"' });
+    expect(issues.filter((i) => i.path.startsWith('exporters.otlp.retry_on_failure'))).to.deep.equal([]);
   });
 
   it('reports a wrong type where a number, a map or a list is expected', () => {

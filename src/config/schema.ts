@@ -138,6 +138,9 @@ export function duration(opts?: { default?: string; doc?: string; min?: string }
   const expected = 'a duration such as "200ms", "5s", "1m"';
   const minMs = opts?.min === undefined ? undefined : parseDuration(opts.min);
   const field = make<number>(expected, { ...(opts?.doc === undefined ? {} : { doc: opts.doc }) }, (raw, path, issues) => {
+    // A bare 0 (YAML number) means zero, as in the Collector (`max_elapsed_time: 0`); other bare numbers
+    // are ambiguous (Go would read nanoseconds) and need a unit.
+    if (raw === 0) raw = '0';
     if (typeof raw !== 'string') return bad(issues, path, raw, expected);
     const ms = parseDuration(raw);
     if (ms === undefined) return bad(issues, path, raw, expected);

@@ -447,7 +447,7 @@ export class ExpoHistogram {
   /**
    * Makes bucket indices [a, b] addressable. The used range is centred with slack on both sides (latency tails
    * grow both ways; slack on one side only made arrays ping-pong). When the array is already long enough its
-   * contents are shifted in place; otherwise a new array of twice the needed length is allocated.
+   * contents are shifted in place; otherwise a new array of 1.5 times the needed length is allocated.
    */
   #ensureRange(a: number, b: number): void {
     const len = this.#counts.length;
@@ -457,7 +457,7 @@ export class ExpoHistogram {
     const newHi = used ? Math.max(b, this.#hi) : b;
     const need = newHi - newLo + 1;
     const limit = this.#maxIndex - this.#minIndex + 1;
-    const cap = need <= len ? len : Math.min(limit, Math.max(32, 2 * need));
+    const cap = need <= len ? len : Math.min(limit, Math.max(32, need + (need >> 1)));
     let offset = newLo - ((cap - need) >> 1);
     if (offset < this.#minIndex) offset = this.#minIndex;
     if (offset + cap - 1 > this.#maxIndex) offset = this.#maxIndex - cap + 1;

@@ -69,6 +69,15 @@ describe('RouteStore', () => {
       expect([r?.min_ms, r?.max_ms, r?.mean_ms]).to.deep.equal([10, 50, 30]);
     });
 
+    it('negative and NaN durations count as 0 (counts and error counts stay consistent)', () => {
+      const { store } = setup();
+      store.record(httpSpan('/a', -5, {}, 500));
+      store.record(httpSpan('/a', NaN, {}, 500));
+      store.record(httpSpan('/a', 10));
+      const [r] = routes(store);
+      expect(r).to.include({ count: 3, error_count: 2, min_ms: 0, max_ms: 10, p50_ms: 0 });
+    });
+
     for (const [name, draw] of Object.entries(distributions)) {
       it(`${name}: percentiles from merged slots are within 1 % of exact ones`, () => {
         const { store, clock } = setup();

@@ -296,7 +296,8 @@ export class RouteStore {
     const status = ex.httpStatus;
     const statusClass = status >= 100 && status < 600 ? Math.floor(status / 100) - 1 : -1;
     const isError = span.statusCode === 2 || status >= 500;
-    const valueMs = span.durationNs / 1e6;
+    // negative (clock skew) and NaN durations count as 0, so counts, errors and status classes stay consistent
+    const valueMs = span.durationNs > 0 ? span.durationNs / 1e6 : 0;
     const bucket = valueMs > 0 ? this.#indexer.indexOf(valueMs) : NaN;
     const rings = entry.rings;
     for (let i = 0; i < rings.length; i++) (rings[i] as SlotRing).record(now, valueMs, isError, statusClass, span, bucket);

@@ -1,0 +1,112 @@
+/**
+ * The real `routelens run` process on the repository's default otel-config.yaml, with its endpoints moved to
+ * free ports through the documented environment overrides: it becomes healthy, the debug exporter logs a
+ * span sent to it, and SIGTERM makes it shut down cleanly with exit code 0.
+ */
+import { expect } from 'chai';
+import * as grpc from '@grpc/grpc-js';
+import * as path from 'node:path';
+import { freePorts, waitFor } from '../support/free-port';
+import { repoRoot, startProcess, type ProcessHandle } from '../support/process';
+import { RawGrpcClient, buildRequest, httpRequest } from './clients';
+
+interface Started {
+  proc: ProcessHandle;
+  grpcPort: number;
+  httpPort: number;
+  queryPort: number;
+}
+
+function logLines(output: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      /* a partial line */
+    }
+  }
+  return out;
+}
+
+async function startOnFreePorts(): Promise<Started> {
+  const root = repoRoot();
+  let lastOutput = '';
+  // Another process may grab a port between choosing and binding it: try again with fresh ones.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const [grpcPort, httpPort, queryPort] = (await freePorts(3)) as [number, number, number];
+    const proc = startProcess(process.execPath, [path.join(root, 'bin', 'routelens.js'), 'run', '--config', path.join(root, 'otel-config.yaml')], {
+      name: 'routelens',
+      cwd: root,
+      env: {
+        ROUTELENS_GRPC_ENDPOINT: `127.0.0.1:${grpcPort}`,
+        ROUTELENS_HTTP_ENDPOINT: `127.0.0.1:${httpPort}`,
+        ROUTELENS_QUERY_ENDPOINT: `127.0.0.1:${queryPort}`,
+        ROUTELENS_LOG_LEVEL: 'info',
+      },
+    });
+    const healthy = await waitFor(
+      async () => {
+        if (!proc.running) return 'exited' as const;
+        const res = await fetch(`http://127.0.0.1:${queryPort}/healthz`);
+        return res.status === 200 ? ('up' as const) : undefined;
+      },
+      { timeoutMs: 20_000, what: 'routelens /healthz' },
+    ).catch((err: unknown) => {
+      lastOutput = proc.output();
+      throw new Error(`${String(err)}\n${lastOutput}`);
+    });
+    if (healthy === 'up') return { proc, grpcPort, httpPort, queryPort };
+    lastOutput = proc.output();
+    if (!/cannot listen/.test(lastOutput)) break;
+  }
+  throw new Error(`routelens did not start:\n${lastOutput}`);
+}
+
+describe('foundation: the routelens process on otel-config.yaml', function () {
+  this.timeout(60_000);
+  let s: Started | undefined;
+  after(async () => {
+    await s?.proc.kill9();
+  });
+
+  it('starts with env-overridden endpoints, serves /healthz, logs a received span with the debug exporter, and exits 0 on SIGTERM', async () => {
+    s = await startOnFreePorts();
+    const { proc } = s;
+    const ready = logLines(proc.output()).find((l) => l.msg === 'Everything is ready. Begin running and processing data.');
+    expect(ready, proc.output()).to.not.equal(undefined);
+    expect(ready?.endpoints).to.deep.equal({ 'otlp/grpc': s.grpcPort, 'otlp/http': s.httpPort, routequery: s.queryPort });
+
+    const health = await fetch(`http://127.0.0.1:${s.queryPort}/healthz`);
+    expect(health.status).to.equal(200);
+    expect(await health.json()).to.deep.equal({ status: 'ok' });
+
+    const overHttp = buildRequest('process-test-http', 1);
+    expect((await httpRequest(s.httpPort, '/v1/traces', overHttp.bytes, { 'content-type': 'application/x-protobuf' })).status).to.equal(200);
+    const client = new RawGrpcClient(s.grpcPort);
+    try {
+      expect((await client.export(buildRequest('process-test-grpc', 2).bytes)).code).to.equal(grpc.status.OK);
+    } finally {
+      client.close();
+    }
+    const tracesLogged = (): Record<string, unknown>[] => logLines(proc.output()).filter((l) => l.msg === 'Traces' && l.exporter === 'debug');
+    await waitFor(async () => (tracesLogged().length >= 2 ? true : undefined), { timeoutMs: 10_000, what: 'the debug exporter to log both batches' });
+    expect(tracesLogged().map((l) => [l.resource_spans, l.spans]).sort()).to.deep.equal([
+      [1, 1],
+      [1, 2],
+    ]);
+
+    const metrics = await (await fetch(`http://127.0.0.1:${s.queryPort}/metrics`)).text();
+    expect(metrics).to.match(/^otelcol_receiver_accepted_spans_total\{[^}]*transport="http"[^}]*\} 1$/m);
+    expect(metrics).to.match(/^otelcol_receiver_accepted_spans_total\{[^}]*transport="grpc"[^}]*\} 2$/m);
+
+    // SIGTERM, with a grace period after which stop() would SIGKILL (and the exit code would not be 0).
+    const exit = await proc.stop(10_000);
+    expect(exit, proc.output()).to.deep.equal({ code: 0, signal: null });
+    const lines = logLines(proc.output());
+    expect(lines.some((l) => l.msg === 'Received signal; shutting down' && l.signal === 'SIGTERM')).to.equal(true);
+    expect(lines.at(-1)?.msg).to.equal('Shutdown complete');
+    expect(lines.filter((l) => l.level === 'error')).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,57 @@
+/**
+ * routelens as a child process (`node bin/routelens.js run --config FILE`), for tests that kill it. Listen
+ * ports are 0 in the config; the bound ports are read from the start-up log line.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { waitFor } from '../support/free-port';
+import { repoRoot, startProcess, type ProcessHandle } from '../support/process';
+
+export interface RoutelensChild {
+  proc: ProcessHandle;
+  /** Bound ports by component: `otlp/grpc`, `otlp/http`, `routequery`… */
+  endpoints: Record<string, number>;
+  metricsText(): Promise<string>;
+  /** Parsed JSON log lines so far. */
+  logs(): Record<string, unknown>[];
+}
+
+function parseLogs(output: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      /* a partial line */
+    }
+  }
+  return out;
+}
+
+/** Start routelens on `yaml` (written to `configFile`) and wait until it logs that it is ready. */
+export async function startRoutelensChild(configFile: string, yaml: string, opts: { nodeArgs?: string[]; name?: string } = {}): Promise<RoutelensChild> {
+  fs.writeFileSync(configFile, yaml);
+  const root = repoRoot();
+  const proc = startProcess(process.execPath, [...(opts.nodeArgs ?? []), path.join(root, 'bin/routelens.js'), 'run', '--config', configFile], { name: opts.name ?? 'routelens', cwd: root });
+  const ready = await waitFor(
+    async () => {
+      if (!proc.running) throw new Error(`routelens exited early:\n${proc.output()}`);
+      return parseLogs(proc.output()).find((l) => typeof l.msg === 'string' && l.msg.startsWith('Everything is ready'));
+    },
+    { timeoutMs: 30_000, intervalMs: 50, what: 'routelens to start' },
+  ).catch((err: unknown) => {
+    if (proc.running) void proc.kill9();
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${proc.output()}`);
+  });
+  const endpoints = ready.endpoints as Record<string, number>;
+  return {
+    proc,
+    endpoints,
+    async metricsText() {
+      const res = await fetch(`http://127.0.0.1:${endpoints.routequery}/metrics`);
+      return res.text();
+    },
+    logs: () => parseLogs(proc.output()),
+  };
+}

@@ -1,0 +1,152 @@
+/**
+ * memory_limiter end to end, in a child routelens (its own heap, started with --expose-gc): clients flood it
+ * while its exporter cannot deliver, so its queue grows; memory must stay under the hard limit, the excess
+ * be refused retryably, and the real JS SDK exporter must get its spans through once memory falls.
+ */
+import { expect } from 'chai';
+import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { freePort, waitFor } from '../support/free-port';
+import { OtlpSink, attrMap } from '../support/otlp-sink';
+import { metricValue } from '../support/routelens';
+import { startRoutelensChild, type RoutelensChild } from './child';
+import { postTraces, spanIds, traceRequest } from './requests';
+import { sdkExport } from './sdk';
+
+const MiB = 1024 * 1024;
+const LIMIT_MIB = 64;
+const SPIKE_MIB = 24;
+
+describe('memory_limiter under a flood with a blocked exporter (child process)', function () {
+  this.timeout(180_000);
+  let dir: string;
+  let sink: OtlpSink;
+  let child: RoutelensChild | undefined;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'routelens-memlimit-'));
+    sink = new OtlpSink();
+    sink.grpcPort = await freePort(); // the destination stays down until the test starts it
+    child = await startRoutelensChild(
+      path.join(dir, 'config.yaml'),
+      `
+receivers:
+  otlp:
+    protocols:
+      grpc: { endpoint: 127.0.0.1:0 }
+      http: { endpoint: 127.0.0.1:0 }
+processors:
+  memory_limiter:
+    check_interval: 20ms
+    limit_mib: ${LIMIT_MIB}
+    spike_limit_mib: ${SPIKE_MIB}
+    min_gc_interval_when_soft_limited: 20ms
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:${sink.grpcPort}
+    tls: { insecure: true }
+    compression: none
+    timeout: 2s
+    sending_queue: { queue_size: 100000, num_consumers: 4 }
+    retry_on_failure: { initial_interval: 100ms, max_interval: 200ms, max_elapsed_time: 0 }
+extensions:
+  routequery: { endpoint: 127.0.0.1:0 }
+service:
+  extensions: [routequery]
+  pipelines:
+    traces: { receivers: [otlp], processors: [memory_limiter], exporters: [otlp] }
+`,
+      { nodeArgs: ['--expose-gc'], name: 'routelens-memlimit' },
+    );
+  });
+
+  after(async () => {
+    await child?.proc.stop();
+    await sink?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stays under the hard limit while refusing the excess with 503 + Retry-After', async () => {
+    const c = child as RoutelensChild;
+    const url = `http://127.0.0.1:${c.endpoints['otlp/http']}/v1/traces`;
+    const body = traceRequest(spanIds(7, 50), { padBytes: 4000 }); // ~200 KB per request
+    let accepted = 0;
+    let refused = 0;
+    const other: number[] = [];
+    let retryAfter: string | undefined;
+    let maxSeen = 0;
+    let flooding = true;
+
+    // Sample the child's memory as the limiter measures it, independently of its check interval.
+    const sampler = (async () => {
+      while (flooding) {
+        const m = await c.metricsText();
+        maxSeen = Math.max(maxSeen, metricValue(m, 'routelens_memory_limiter_used_bytes'));
+      }
+    })();
+    const client = async (): Promise<void> => {
+      while (flooding) {
+        const r = await postTraces(url, body);
+        if (r.status === 200) accepted++;
+        else if (r.status === 503) {
+          refused++;
+          retryAfter = r.headers['retry-after'] as string | undefined;
+        } else other.push(r.status);
+        if (refused >= 200) flooding = false;
+      }
+    };
+    await Promise.all([client(), client(), client(), client()]);
+    await sampler;
+
+    const m = await c.metricsText();
+    const peak = metricValue(m, 'routelens_memory_limiter_peak_bytes');
+    const soft = metricValue(m, 'routelens_memory_limiter_limit_bytes', { limit: 'soft' });
+    console.log({ accepted, refused, peak: peak / MiB, maxSeen: maxSeen / MiB, gcs: metricValue(m, 'routelens_memory_limiter_forced_gcs'), queue: metricValue(m, 'otelcol_exporter_queue_size') });
+    expect(other, 'unexpected statuses').to.deep.equal([]);
+    expect(accepted).to.be.greaterThan(0);
+    expect(refused).to.be.at.least(200);
+    expect(retryAfter).to.equal('1');
+    expect(soft).to.equal((LIMIT_MIB - SPIKE_MIB) * MiB);
+    // The queue really grew to the soft limit (so the limiter, not luck, kept memory down) ...
+    expect(peak).to.be.at.least(soft);
+    // ... and memory never reached the hard limit, at the limiter's checks or between them.
+    expect(peak, `peak ${(peak / MiB).toFixed(1)} MiB`).to.be.below(LIMIT_MIB * MiB);
+    expect(maxSeen, `max sampled ${(maxSeen / MiB).toFixed(1)} MiB`).to.be.below(LIMIT_MIB * MiB);
+    // Every refusal came from the memory limiter and was counted by the receiver and by the processor.
+    expect(metricValue(m, 'otelcol_processor_refused_spans_total', { processor: 'memory_limiter' })).to.equal(refused * 50);
+    expect(metricValue(m, 'otelcol_receiver_refused_spans_total')).to.equal(refused * 50);
+    expect(metricValue(m, 'otelcol_receiver_accepted_spans_total')).to.equal(accepted * 50);
+    expect(metricValue(m, 'routelens_memory_limiter_refusing')).to.equal(1);
+    expect(c.proc.running).to.equal(true);
+  });
+
+  it('the JS SDK exporter retries the refusal and its spans arrive once the exporter drains and memory falls', async () => {
+    const c = child as RoutelensChild;
+    const refusedBefore = metricValue(await c.metricsText(), 'otelcol_receiver_refused_spans_total');
+    const exporter = new ProtoExporter({ url: `http://127.0.0.1:${c.endpoints['otlp/http']}/v1/traces`, timeoutMillis: 30_000 });
+    const exported = sdkExport(exporter, 'memlimit-sdk', 5);
+    // The SDK's first attempt is refused ...
+    await waitFor(async () => (metricValue(await c.metricsText(), 'otelcol_receiver_refused_spans_total') >= refusedBefore + 5 ? true : undefined), {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      what: 'the SDK export to be refused',
+    });
+    // ... then the destination comes up, the queue drains, memory falls, and a retry gets through.
+    await sink.start();
+    const outcome = await exported;
+    expect(outcome.ok, outcome.error?.message).to.equal(true);
+    const got = await waitFor(
+      async () => {
+        const spans = sink.spans().filter((s) => attrMap((s.resource as { attributes?: never }).attributes)['service.name']?.stringValue === 'memlimit-sdk');
+        return spans.length >= 5 ? spans : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the SDK spans at the destination' },
+    );
+    expect(got.map((s) => s.spanId).sort()).to.deep.equal([...outcome.spanIds].sort());
+    const m = await c.metricsText();
+    expect(metricValue(m, 'routelens_memory_limiter_refusing')).to.equal(0);
+    expect(metricValue(m, 'routelens_memory_limiter_forced_gcs')).to.be.greaterThan(0);
+  });
+});
