@@ -399,6 +399,8 @@ interface RunResult {
   percentile_max_rel_error: number | null;
   percentile_detail: string;
   startup_s: number;
+  /** rate scenarios: most requests the generator owed at once (it fell behind its schedule when > 1). */
+  generator_max_backlog: number;
   last_error: string;
 }
 
@@ -567,6 +569,7 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       percentile_max_rel_error: round(pe.err, 4),
       percentile_detail: pe.detail,
       startup_s: round(startup, 2) as number,
+      generator_max_backlog: gc.maxBacklog,
       last_error: gc.lastError,
     };
   } finally {

@@ -10,8 +10,10 @@
 # which also fetches the *test* dependencies of every component. The module
 # proxy reachable here refuses some of those zips (403 "This module version is
 # not available"), e.g. contrib pkg/semconvtest, which k8sattributes only uses
-# in its tests. So ocb only generates the sources, and this script runs
-# `go mod tidy -e` (tolerates the missing test-only modules) and `go build`.
+# in its tests. So ocb is run with --skip-compilation; when its tidy fails
+# after writing the sources, this script runs `go mod tidy -e` (tolerates the
+# missing test-only modules), checks the component versions itself, and runs
+# `go build`.
 set -euo pipefail
 
 # One release of core + contrib. All components must come from the same

@@ -31,8 +31,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 
 # Only refresh the package lists when apt does not know the package yet.
-if ! apt-cache show prometheus >/dev/null 2>&1 \
-   || [[ -z "$(apt-cache policy prometheus 2>/dev/null | sed -n 's/^ *Candidate: *//p' | grep -v '(none)')" ]]; then
+policy=$(apt-cache policy prometheus 2>/dev/null || true)
+if ! [[ "$policy" =~ Candidate:\ [^\(] ]]; then
   log "apt-get update"
   $SUDO apt-get update -q >&2
 fi

@@ -3,6 +3,7 @@ import type { AnyFactory } from './core/component';
 import { routeLatencyConnectorFactory } from './connectors/routelatency/factory';
 import { registryKey, type Registry } from './config/load';
 import { debugExporterFactory } from './exporters/debug/factory';
+import { fileExporterFactory } from './exporters/file/factory';
 import { otlpExporterFactory } from './exporters/otlp/factory';
 import { otlpHttpExporterFactory } from './exporters/otlphttp/factory';
 import { bearerTokenAuthExtensionFactory } from './extensions/bearertokenauth/factory';
@@ -18,6 +19,7 @@ export const factories: readonly AnyFactory[] = [
   otlpExporterFactory,
   otlpHttpExporterFactory,
   debugExporterFactory,
+  fileExporterFactory,
   routeQueryExtensionFactory,
   memoryLimiterProcessorFactory,
   routeLatencyConnectorFactory,

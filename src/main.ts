@@ -7,6 +7,8 @@
 import * as path from 'node:path';
 import { defaultRegistry, factories } from './components';
 import { renderConfigReference } from './config/reference';
+import { analyze } from './cli/analyze';
+import { CommandError, routesCommand } from './cli/routes';
 import { loadConfigFile } from './config/load';
 import { ConfigError } from './config/schema';
 import { Service } from './pipeline/service';
@@ -20,6 +22,11 @@ const HELP = `routelens ${pkg.version}: an OpenTelemetry trace processor and per
 Usage:
   routelens run [--config FILE]       Start routelens (default config: ./otel-config.yaml)
   routelens validate [--config FILE]  Check a config; prints every problem with its YAML path (exit 2 if invalid)
+  routelens routes [--url http://localhost:8888] [--window 5m] [--service S] [--sort p99|p95|rate|errors]
+                  [--limit N] [--json] [--watch] [--token T]
+                                      Per-route latency table from a running routelens
+  routelens analyze FILE... [--json] [--sort K] [--limit N] [--service S]
+                                      The same table offline, from OTLP/JSON files (the file exporter's output)
   routelens config-reference          Print the reference of every component's config keys (Markdown)
   routelens --version                 Print the version
   routelens --help                    This help
@@ -58,6 +65,11 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
 }
 
 const BOOLEAN_FLAGS = new Set(['help', 'version', 'json', 'watch', 'no-color']);
+
+function str(args: ParsedArgs, name: string): string | undefined {
+  const v = args.flags.get(name);
+  return typeof v === 'string' ? v : undefined;
+}
 
 function configPath(args: ParsedArgs): string {
   const f = args.flags.get('config');
@@ -128,6 +140,36 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await run(args);
       case 'validate':
         return validate(args);
+      case 'routes':
+        await routesCommand({
+          url: str(args, 'url') ?? 'http://localhost:8888',
+          window: str(args, 'window'),
+          service: str(args, 'service'),
+          sort: str(args, 'sort'),
+          limit: str(args, 'limit'),
+          token: str(args, 'token') ?? process.env.ROUTELENS_TOKEN,
+          json: args.flags.has('json'),
+          watch: args.flags.has('watch'),
+          color: process.stdout.isTTY === true && !args.flags.has('no-color'),
+          out: process.stdout,
+        });
+        return 0;
+      case 'analyze':
+        if (args.positionals.length === 0) {
+          process.stderr.write('routelens analyze: give one or more OTLP/JSON files (one ExportTraceServiceRequest per line)\n');
+          return 2;
+        }
+        await analyze({
+          files: args.positionals,
+          json: args.flags.has('json'),
+          sort: str(args, 'sort'),
+          limit: str(args, 'limit'),
+          service: str(args, 'service'),
+          out: process.stdout,
+          progress: process.stderr.isTTY ? process.stderr : undefined,
+          color: process.stdout.isTTY === true && !args.flags.has('no-color'),
+        });
+        return 0;
       case 'config-reference':
         process.stdout.write(renderConfigReference(factories));
         return 0;
@@ -136,6 +178,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 2;
     }
   } catch (err) {
+    if (err instanceof CommandError) {
+      process.stderr.write(`routelens: ${err.message}\n`);
+      return 1;
+    }
     if (err instanceof ConfigError) {
       process.stderr.write(`routelens: ${err.message}\n`);
       return 2;

@@ -22,6 +22,8 @@ interface Common<T> {
   /** Default used when the key is absent or null. */
   default?: T;
   doc?: string;
+  /** Report a missing key (when there is no default). */
+  required?: boolean;
 }
 
 function describe(raw: unknown): string {
@@ -46,6 +48,7 @@ function make<T>(
     parse(raw, path, issues) {
       if (raw === undefined || raw === null) {
         if (opts !== undefined && 'default' in opts) return opts.default as T;
+        if (opts?.required) issues.add(path, `is required; expected ${expected}`);
         return fallback;
       }
       const value = check(raw, path, issues);
@@ -62,7 +65,8 @@ function bad(issues: ConfigIssues, path: string, raw: unknown, expected: string)
 
 export function str(opts?: Common<string> & { nonEmpty?: boolean }): Field<string> {
   const expected = opts?.nonEmpty ? 'a non-empty string' : 'a string';
-  return make(expected, opts, (raw, path, issues) => {
+  const o = opts?.nonEmpty && opts.default === undefined ? { required: true, ...opts } : opts;
+  return make(expected, o, (raw, path, issues) => {
     if (typeof raw === 'number' || typeof raw === 'boolean') raw = String(raw);
     if (typeof raw !== 'string' || (opts?.nonEmpty && raw === '')) return bad(issues, path, raw, expected);
     return raw;

@@ -110,8 +110,13 @@ function validate(buf: Uint8Array, msg: Msg, pos: number, end: number, depth: nu
   const table = rules[msg] as ReadonlyArray<FieldRule | undefined>;
   let spans = 0;
   while (pos < end) {
-    const tag = readTag(buf, pos, end);
-    pos = cursor.pos;
+    // One-byte tags (fields 1-15) are nearly all of them: read those inline.
+    let tag = buf[pos] as number;
+    if (tag >= 8 && tag < 0x80) pos++;
+    else {
+      tag = readTag(buf, pos, end);
+      pos = cursor.pos;
+    }
     const fieldNo = tag >>> 3;
     const wireType = tag & 7;
     const rule = fieldNo < table.length ? table[fieldNo] : undefined;

@@ -1,10 +1,11 @@
 /**
- * Config of the `routelatency` connector (route key and window keys; the metrics keys come later).
- * Key names follow the Collector's spanmetrics connector where they overlap (`dimensions`).
+ * Config of the `routelatency` connector: route key and window keys, and the `metrics` section (Prometheus
+ * series on /metrics, OTLP metrics to metrics pipelines). Key names follow the Collector's spanmetrics connector
+ * where they overlap (`dimensions`, `namespace`, `unit`, `aggregation_temporality`).
  */
 import type { ConfigIssues } from '../../core/component';
 import type { Field, Infer } from '../../config/schema';
-import { duration, join, list, num, obj, optStr, parseDuration, refine, str } from '../../config/schema';
+import { bool, duration, join, list, num, obj, oneOf, optional, optStr, parseDuration, refine, str } from '../../config/schema';
 import { formatDuration, slotSizeFor } from './window';
 
 export const SPAN_KIND_NAMES = [
@@ -96,7 +97,77 @@ const templatingRuleField = refine(
   },
 );
 
-/** The keys; the lead adds the metrics keys here. */
+/** The Collector spanmetrics connector's default histogram buckets, in ms. */
+export const SPANMETRICS_DEFAULT_BUCKETS_MS: readonly number[] = [2, 4, 6, 8, 10, 50, 100, 200, 400, 800, 1000, 1400, 2000, 5000, 10_000, 15_000];
+/**
+ * Default buckets of `routelens_route_duration_seconds`, in ms: the OpenTelemetry HTTP semantic conventions'
+ * advisory buckets of `http.server.request.duration` (0.005 … 10 s), so dashboards made for SDK HTTP metrics fit.
+ */
+export const ROUTE_DEFAULT_BUCKETS_MS: readonly number[] = [5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10_000];
+
+export const AGGREGATION_TEMPORALITIES = ['AGGREGATION_TEMPORALITY_CUMULATIVE', 'AGGREGATION_TEMPORALITY_DELTA'] as const;
+
+function msText(ms: number): string {
+  return ms < 1000 || ms % 1000 !== 0 ? `${ms}ms` : `${ms / 1000}s`;
+}
+
+/** Histogram bounds written as durations (`2ms`, `1.4s`): strictly ascending and positive. */
+function bucketList(defaultMs: readonly number[], doc: string): Field<number[]> {
+  const base = list(duration(), { default: [...defaultMs] });
+  return {
+    ...refine(base, (bounds, path, issues) => {
+      bounds.forEach((b, i) => {
+        if (!(b > 0)) issues.add(`${path}[${i}]`, 'invalid bucket bound 0; expected a positive duration');
+        else if (i > 0 && !(b > (bounds[i - 1] as number))) issues.add(`${path}[${i}]`, `invalid bucket bound ${JSON.stringify(msText(b))}; bounds must be strictly ascending`);
+      });
+    }),
+    defaultText: JSON.stringify(defaultMs.map(msText)),
+    doc,
+  };
+}
+
+/** The `metrics` section. */
+export const routeLatencyMetricsFields = {
+  namespace: str({
+    default: 'traces.span.metrics',
+    doc: 'Namespace of the spanmetrics-compatible series, as in spanmetrics; dots become underscores on /metrics (`traces_span_metrics_calls_total`, `traces_span_metrics_duration_milliseconds_bucket`). Empty: `calls_total`, `duration_milliseconds_bucket`.',
+  }),
+  unit: oneOf(['ms', 's'] as const, {
+    default: 'ms',
+    doc: 'Unit of the spanmetrics-compatible duration histogram (suffix `_milliseconds` or `_seconds`) and of the OTLP exponential histograms.',
+  }),
+  explicit_buckets: bucketList(
+    SPANMETRICS_DEFAULT_BUCKETS_MS,
+    'Bucket bounds (durations such as `2ms`, `1.4s`) of the spanmetrics-compatible duration histogram, rendered in `unit`; default: the Collector spanmetrics defaults.',
+  ),
+  route_buckets: bucketList(
+    ROUTE_DEFAULT_BUCKETS_MS,
+    'Bucket bounds (durations) of `routelens_route_duration_seconds`; default: the OpenTelemetry HTTP semconv advisory buckets of `http.server.request.duration`.',
+  ),
+  summary_window: {
+    ...optional(duration({ doc: 'Window of the `routelens_route_latency_seconds` quantiles (label `window`); must be one of `windows`.' })),
+    defaultText: '"5m" (the first of `windows` when 5m is not one)',
+  },
+  exemplars: bool({
+    default: true,
+    doc: 'Keep the latest span per histogram bucket (refreshed at most once a second) and show it as an OpenMetrics exemplar (`trace_id`, `span_id`) when the scraper asks for OpenMetrics.',
+  }),
+  flush_interval: duration({
+    default: '60s',
+    min: '100ms',
+    doc: 'How often OTLP metrics are sent to the metrics pipelines the connector feeds (and once more on shutdown).',
+  }),
+  aggregation_temporality: oneOf(AGGREGATION_TEMPORALITIES, {
+    default: 'AGGREGATION_TEMPORALITY_CUMULATIVE',
+    doc: 'Temporality of the OTLP metrics: cumulative since the route appeared, or delta since the previous flush.',
+  }),
+};
+
+const metricsField = obj(routeLatencyMetricsFields, {
+  doc: 'Metrics of the routes: spanmetrics-compatible and routelens series on the routequery extension\'s /metrics, and OTLP exponential histograms sent every `flush_interval` to the metrics pipelines the connector feeds.',
+});
+
+/** The keys. */
 export const routeLatencyConfigFields = {
   windows: windowsField,
   dimensions: refine(
@@ -133,9 +204,27 @@ export const routeLatencyConfigFields = {
     default: [],
     doc: 'Rules applied to raw paths before the built-in id rules (digits, UUIDs, long hex … → `{id}`).',
   }),
+  metrics: metricsField,
 };
 
-function validate(cfg: { windows: number[]; route_expiry: number }, path: string, issues: ConfigIssues): void {
+/** Labels the metrics set themselves; a dimension must not map to one of them. */
+export const RESERVED_METRIC_LABELS: readonly string[] = [
+  'service_name', 'span_name', 'span_kind', 'status_code', 'http_method', 'http_route', 'status_class', 'window', 'quantile', 'le',
+];
+
+/** A Prometheus label name from an attribute name, as the Collector's Prometheus exporter does it. */
+export function promLabelName(name: string): string {
+  let s = name.replace(/[^a-zA-Z0-9_]/g, '_');
+  if (/^[0-9]/.test(s)) s = `key_${s}`;
+  if (s.startsWith('__')) s = `key${s}`;
+  return s === '' ? 'key_' : s;
+}
+
+function validate(
+  cfg: { windows: number[]; route_expiry: number; dimensions?: { name: string }[]; metrics?: { summary_window?: number | undefined } },
+  path: string,
+  issues: ConfigIssues,
+): void {
   const largest = Math.max(...cfg.windows);
   if (Number.isFinite(largest) && cfg.route_expiry < largest) {
     issues.add(
@@ -143,6 +232,24 @@ function validate(cfg: { windows: number[]; route_expiry: number }, path: string
       `invalid value ${JSON.stringify(formatDuration(cfg.route_expiry))}; expected at least the largest window (${formatDuration(largest)})`,
     );
   }
+  if (cfg.metrics?.summary_window !== undefined && !cfg.windows.includes(cfg.metrics.summary_window)) {
+    issues.add(
+      join(join(path, 'metrics'), 'summary_window'),
+      `invalid value ${JSON.stringify(formatDuration(cfg.metrics.summary_window))}; expected one of the windows (${cfg.windows.map(formatDuration).join(', ')})`,
+    );
+  }
+  const labels = new Map<string, string>();
+  (cfg.dimensions ?? []).forEach((d, i) => {
+    if (d.name === '') return;
+    const label = promLabelName(d.name);
+    const at = `${join(path, 'dimensions')}[${i}].name`;
+    if (RESERVED_METRIC_LABELS.includes(label)) {
+      issues.add(at, `dimension ${JSON.stringify(d.name)} would be the metric label ${JSON.stringify(label)}, which routelens sets itself`);
+    } else if (labels.has(label) && labels.get(label) !== d.name) {
+      issues.add(at, `dimensions ${JSON.stringify(labels.get(label))} and ${JSON.stringify(d.name)} would both be the metric label ${JSON.stringify(label)}`);
+    }
+    labels.set(label, d.name);
+  });
 }
 
 export const routeLatencyConfigSchema = refine(obj(routeLatencyConfigFields, {

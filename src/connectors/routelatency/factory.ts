@@ -1,48 +1,115 @@
 /**
  * The `routelatency` connector: listed as an exporter of a traces pipeline (as spanmetrics is), it records
- * every span of the configured kinds into the RouteStore and passes the batch on unchanged to the traces
- * pipelines it feeds, if any. The routequery extension serves its store under /api/v1.
+ * every span of the configured kinds into the RouteStore and its route metrics, and passes the batch on
+ * unchanged to the traces pipelines it feeds, if any. The routequery extension serves its store under /api/v1
+ * and its metrics on /metrics (a Telemetry collector). Listed as a receiver of metrics pipelines, it sends OTLP
+ * metrics (exponential histograms of the route sketches, call and error sums) every `metrics.flush_interval`
+ * and once more on shutdown.
  */
 import type { Component, ConnectorFactory, CreateSettings, MetricsConsumer, PipelineContext, TracesConsumer } from '../../core/component';
 import type { TraceBatch } from '../../pdata/trace-batch';
 import type { RouteQueryProvider } from '../../extensions/routequery/provider';
+import type { Counter } from '../../telemetry/telemetry';
 import { routeLatencyConfigSchema, type RouteLatencyConfig } from './config';
+import { RouteMetricsRecorder } from './metrics';
+import { collectMetricsRequest, encodeMetricsRequest } from './otlp-metrics';
 import { handleQuery } from './query';
 import { RouteStore, routeStoreOptions, type Clock } from './store';
 
 export class RouteLatencyConnector implements Component, TracesConsumer {
   readonly store: RouteStore;
+  readonly metrics: RouteMetricsRecorder;
   readonly routeQuery: RouteQueryProvider;
   readonly #next: { traces: TracesConsumer | undefined; metrics: MetricsConsumer | undefined };
+  readonly #settings: CreateSettings;
+  readonly #config: RouteLatencyConfig;
+  readonly #flushes: { sent: Counter; failed: Counter };
   #sweepTimer: NodeJS.Timeout | undefined;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #inFlight = new Set<Promise<void>>();
+  #stopped = false;
 
   constructor(settings: CreateSettings, config: RouteLatencyConfig, next: { traces: TracesConsumer | undefined; metrics: MetricsConsumer | undefined }, clock?: Clock) {
     this.#next = next;
+    this.#settings = settings;
+    this.#config = config;
     this.store = new RouteStore(routeStoreOptions(config, clock));
+    this.metrics = new RouteMetricsRecorder(this.store, { config: config.metrics, exportSketches: next.metrics !== undefined });
     this.routeQuery = { handleQuery: (pathname, params) => handleQuery(this.store, pathname, params) };
     const t = settings.telemetry;
     const labels = { connector: settings.id };
     t.gauge('routelens_routes', 'Routes currently tracked.', labels, () => this.store.stats().routes);
     t.gauge('routelens_route_memory_bytes', 'Estimated memory held by route sketches.', labels, () => this.store.stats().memoryBytes);
     t.gauge('routelens_route_overflow_spans', 'Spans recorded into an overflow (__other__) route since start.', labels, () => this.store.stats().overflowSpans);
+    t.collector(() => this.metrics.families());
+    const help = 'OTLP route metrics requests handed to the metrics pipelines, by outcome.';
+    this.#flushes = {
+      sent: t.counter('routelens_route_metrics_flushes', help, { ...labels, outcome: 'sent' }),
+      failed: t.counter('routelens_route_metrics_flushes', help, { ...labels, outcome: 'failed' }),
+    };
   }
 
   async start(): Promise<void> {
+    this.#stopped = false;
     // Expire idle routes even when no spans arrive.
     this.#sweepTimer = setInterval(() => this.store.sweep(), 60_000);
     this.#sweepTimer.unref();
+    if (this.#next.metrics !== undefined) {
+      this.#flushTimer = setInterval(() => void this.flush(), this.#config.metrics.flush_interval);
+      this.#flushTimer.unref();
+    }
   }
 
   async shutdown(): Promise<void> {
     if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
+    const started = this.#flushTimer !== undefined;
+    if (this.#flushTimer !== undefined) clearInterval(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (started && !this.#stopped) {
+      this.#stopped = true;
+      await this.flush();
+    }
+    await Promise.all([...this.#inFlight]);
+  }
+
+  /**
+   * Builds the OTLP metrics request of the routes and hands it to the metrics pipelines (no-op without one or
+   * when no route has data). Failures are logged and counted, never thrown.
+   */
+  flush(): Promise<void> {
+    const next = this.#next.metrics;
+    if (next === undefined) return Promise.resolve();
+    let body: Uint8Array;
+    try {
+      const request = collectMetricsRequest(this.metrics, this.store.clock.now(), this.#settings.id);
+      if (request === undefined) return Promise.resolve();
+      body = encodeMetricsRequest(request);
+    } catch (err) {
+      this.#flushes.failed.add();
+      this.#settings.logger.error({ err: String(err) }, 'Cannot build the route metrics request');
+      return Promise.resolve();
+    }
+    const p = next
+      .consumeMetrics(body, {})
+      .then(
+        () => this.#flushes.sent.add(),
+        (err: unknown) => {
+          this.#flushes.failed.add();
+          this.#settings.logger.warn({ err: String(err) }, 'Route metrics were not accepted by the metrics pipeline; dropped');
+        },
+      )
+      .finally(() => this.#inFlight.delete(p));
+    this.#inFlight.add(p);
+    return p;
   }
 
   async consumeTraces(batch: TraceBatch, ctx: PipelineContext): Promise<void> {
     const now = this.store.clock.now();
     const store = this.store;
+    const metrics = this.metrics;
     batch.forEachSpan((span) => {
-      store.record(span, now);
+      if (store.record(span, now)) metrics.recordLast(span, now);
     });
     if (this.#next.traces !== undefined) await this.#next.traces.consumeTraces(batch, ctx);
   }

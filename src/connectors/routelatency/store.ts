@@ -211,6 +211,16 @@ export interface ResolvedWindow {
   coveredMs: number;
 }
 
+/** What the last counted `record` call did (one reused object; valid until the next `record`). */
+export interface LastRecord {
+  entry: RouteEntry | undefined;
+  /** Duration in ms (negative and NaN durations as 0). */
+  valueMs: number;
+  /** 0..4 for 1xx..5xx, -1 without an HTTP status. */
+  statusClass: number;
+  isError: boolean;
+}
+
 const SUMMARY_QUANTILES = [0.5, 0.9, 0.95, 0.99, 0.999];
 const SERIES_QUANTILES = [0.5, 0.95, 0.99];
 
@@ -230,6 +240,8 @@ export class RouteStore {
   readonly exemplarsPerSlot: number;
   /** When the store started (collector start): rates never divide by time before it. */
   readonly startedAtMs: number;
+  /** The route, duration and status of the span the last `record` call counted (for metrics built alongside). */
+  readonly last: LastRecord = { entry: undefined, valueMs: 0, statusClass: -1, isError: false };
 
   readonly #kindMask: number;
   readonly #extractor: RouteExtractor;
@@ -305,6 +317,11 @@ export class RouteStore {
     entry.totalCount++;
     if (isError) entry.totalErrors++;
     if (!entry.overflow) entry.sourceMask |= ex.sourceBit;
+    const last = this.last;
+    last.entry = entry;
+    last.valueMs = valueMs;
+    last.statusClass = statusClass;
+    last.isError = isError;
     this.#recorded++;
     return true;
   }

@@ -57,6 +57,7 @@ class SharedLimiter {
     t.gauge('routelens_memory_limiter_peak_bytes', 'Largest memory use seen by the limiter at its checks.', labels, () => this.checker.peak);
     t.gauge('routelens_memory_limiter_limit_bytes', 'Soft limit of the memory limiter (data is refused above it).', { ...labels, limit: 'soft' }, () => limits.softBytes);
     t.gauge('routelens_memory_limiter_limit_bytes', 'Hard limit of the memory limiter.', { ...labels, limit: 'hard' }, () => limits.hardBytes);
+    t.gauge('routelens_memory_limiter_used_after_gc_bytes', 'Memory measured right after the last forced GC: what garbage collection could not free.', labels, () => this.checker.usedAfterGc);
     t.gauge('routelens_memory_limiter_refusing', '1 while the memory limiter refuses data.', labels, () => (this.checker.refusing ? 1 : 0));
     t.gauge('routelens_memory_limiter_forced_gcs', 'Garbage collections forced by the memory limiter.', labels, () => this.checker.gcCount);
     settings.logger.info(

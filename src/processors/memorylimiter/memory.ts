@@ -90,6 +90,7 @@ export class MemoryChecker {
   #lastGc = -Infinity;
   #used = 0;
   #peak = 0;
+  #afterGc = 0;
   gcCount = 0;
 
   constructor(options: CheckerOptions) {
@@ -108,6 +109,11 @@ export class MemoryChecker {
   /** The largest measurement so far, bytes. */
   get peak(): number {
     return this.#peak;
+  }
+
+  /** The measurement right after the last forced GC (0 before any): roughly what is live, not garbage. */
+  get usedAfterGc(): number {
+    return this.#afterGc;
   }
 
   get limits(): Limits {
@@ -130,6 +136,7 @@ export class MemoryChecker {
       this.gcCount++;
       this.#lastGc = o.now();
       used = this.#measure();
+      this.#afterGc = used;
     }
     const above = used >= o.softBytes;
     if (above && !this.#refusing) o.logger.warn({ used_mib: mib(used), soft_limit_mib: mib(o.softBytes), hard_limit_mib: mib(o.hardBytes) }, 'Memory usage is above the soft limit. Refusing data.');

@@ -146,6 +146,7 @@ describe('MemoryChecker', () => {
     mem.used = 84;
     checker.check(); // GC: 79, below soft
     expect([gcs(), checker.refusing]).to.deep.equal([2, false]);
+    expect(checker.usedAfterGc).to.equal(79);
   });
 
   it('forces a GC at every check above the hard limit (min interval 0)', () => {

@@ -1,0 +1,179 @@
+/**
+ * Test helpers for route metrics: a strict-enough parser of the Prometheus text format 0.0.4 and OpenMetrics 1.0
+ * (samples, label values with escapes, exemplars, TYPE/UNIT lines), and OTLP metrics request decoding.
+ */
+import { protoType, TYPES } from '../../pdata/proto';
+import { ExpoHistogram } from './expo-histogram';
+
+export interface ParsedSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+  exemplar?: { labels: Record<string, string>; value: number; timestampS?: number };
+}
+
+export interface ParsedExposition {
+  samples: ParsedSample[];
+  /** Family name → type, from `# TYPE`. */
+  types: Map<string, string>;
+  units: Map<string, string>;
+  eof: boolean;
+}
+
+function parseLabels(text: string, at: number): { labels: Record<string, string>; end: number } {
+  const labels: Record<string, string> = {};
+  let i = at;
+  if (text[i] !== '{') throw new Error(`expected { at ${i} in ${text}`);
+  i++;
+  while (text[i] !== '}') {
+    const m = /^([a-zA-Z_][a-zA-Z0-9_]*)="/.exec(text.slice(i));
+    if (m === null) throw new Error(`bad label at ${i} in ${text}`);
+    i += m[0].length;
+    let v = '';
+    while (text[i] !== '"') {
+      if (i >= text.length) throw new Error(`unterminated label value in ${text}`);
+      if (text[i] === '\\') {
+        const n = text[i + 1];
+        v += n === 'n' ? '\n' : n;
+        i += 2;
+      } else v += text[i++];
+    }
+    i++;
+    if (Object.prototype.hasOwnProperty.call(labels, m[1] as string)) throw new Error(`duplicate label ${m[1]} in ${text}`);
+    labels[m[1] as string] = v;
+    if (text[i] === ',') i++;
+  }
+  return { labels, end: i + 1 };
+}
+
+function num(s: string): number {
+  if (s === '+Inf') return Infinity;
+  if (s === '-Inf') return -Infinity;
+  if (s === 'NaN') return NaN;
+  const n = Number(s);
+  if (s === '' || Number.isNaN(n)) throw new Error(`bad number ${JSON.stringify(s)}`);
+  return n;
+}
+
+export function parseExposition(text: string): ParsedExposition {
+  const out: ParsedExposition = { samples: [], types: new Map(), units: new Map(), eof: false };
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    if (out.eof) throw new Error(`content after # EOF: ${line}`);
+    if (line === '# EOF') {
+      out.eof = true;
+      continue;
+    }
+    if (line.startsWith('#')) {
+      const m = /^# (TYPE|UNIT|HELP) (\S+) ?(.*)$/.exec(line);
+      if (m === null) throw new Error(`bad comment line ${line}`);
+      if (m[1] === 'TYPE') out.types.set(m[2] as string, m[3] as string);
+      if (m[1] === 'UNIT') out.units.set(m[2] as string, m[3] as string);
+      continue;
+    }
+    const nm = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line);
+    if (nm === null) throw new Error(`bad sample line ${line}`);
+    let i = nm[0].length;
+    let labels: Record<string, string> = {};
+    if (line[i] === '{') ({ labels, end: i } = parseLabels(line, i));
+    const rest = line.slice(i).trim();
+    const [valuePart, exemplarPart] = rest.split(' # ');
+    const sample: ParsedSample = { name: nm[0], labels, value: num((valuePart as string).trim().split(' ')[0] as string) };
+    if (exemplarPart !== undefined) {
+      const e = parseLabels(exemplarPart, 0);
+      const parts = exemplarPart.slice(e.end).trim().split(' ');
+      sample.exemplar = { labels: e.labels, value: num(parts[0] as string), ...(parts[1] === undefined ? {} : { timestampS: num(parts[1]) }) };
+    }
+    out.samples.push(sample);
+  }
+  return out;
+}
+
+/** Samples of one metric whose labels include `match`. */
+export function samplesOf(p: ParsedExposition, name: string, match: Record<string, string> = {}): ParsedSample[] {
+  return p.samples.filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v));
+}
+
+export interface DecodedAttributes {
+  [key: string]: string;
+}
+
+export interface DecodedExpoPoint {
+  attributes: DecodedAttributes;
+  startMs: number;
+  timeMs: number;
+  sketch: ExpoHistogram;
+  raw: Record<string, unknown>;
+}
+
+export interface DecodedMetricsRequest {
+  resource: DecodedAttributes;
+  scope: { name: string; version: string };
+  metrics: {
+    name: string;
+    unit: string;
+    kind: 'exponentialHistogram' | 'sum' | 'other';
+    temporality: number;
+    monotonic?: boolean;
+    expo: DecodedExpoPoint[];
+    sums: { attributes: DecodedAttributes; startMs: number; timeMs: number; value: number }[];
+  }[];
+}
+
+function attrs(list: unknown): DecodedAttributes {
+  const out: DecodedAttributes = {};
+  for (const a of (list ?? []) as { key: string; value: { stringValue?: string } }[]) out[a.key] = String(a.value.stringValue);
+  return out;
+}
+
+function msOf(nanos: unknown): number {
+  return Number(BigInt(String(nanos ?? 0)) / 1_000_000n);
+}
+
+/** Decodes an encoded ExportMetricsServiceRequest (one entry per resource metrics). */
+export function decodeMetricsRequest(body: Uint8Array): DecodedMetricsRequest[] {
+  const T = protoType(TYPES.exportMetricsRequest);
+  const obj = T.toObject(T.decode(body), { longs: String, defaults: false }) as { resourceMetrics?: Record<string, unknown>[] };
+  const out: DecodedMetricsRequest[] = [];
+  for (const rm of obj.resourceMetrics ?? []) {
+    for (const sm of (rm.scopeMetrics ?? []) as Record<string, unknown>[]) {
+      const scope = (sm.scope ?? {}) as { name?: string; version?: string };
+      const req: DecodedMetricsRequest = {
+        resource: attrs((rm.resource as { attributes?: unknown } | undefined)?.attributes),
+        scope: { name: scope.name ?? '', version: scope.version ?? '' },
+        metrics: [],
+      };
+      for (const m of (sm.metrics ?? []) as Record<string, any>[]) {
+        const eh = m.exponentialHistogram;
+        const sum = m.sum;
+        const entry: DecodedMetricsRequest['metrics'][number] = {
+          name: m.name,
+          unit: m.unit ?? '',
+          kind: eh !== undefined ? 'exponentialHistogram' : sum !== undefined ? 'sum' : 'other',
+          temporality: (eh ?? sum)?.aggregationTemporality ?? 0,
+          ...(sum !== undefined ? { monotonic: sum.isMonotonic === true } : {}),
+          expo: [],
+          sums: [],
+        };
+        for (const dp of (eh?.dataPoints ?? []) as Record<string, any>[]) {
+          const sketch = ExpoHistogram.fromOtlp({
+            scale: dp.scale ?? 0,
+            zeroCount: Number(dp.zeroCount ?? 0),
+            positive: { offset: dp.positive?.offset ?? 0, bucketCounts: ((dp.positive?.bucketCounts ?? []) as string[]).map(Number) },
+            count: Number(dp.count ?? 0),
+            sum: dp.sum ?? 0,
+            min: dp.min,
+            max: dp.max,
+          });
+          entry.expo.push({ attributes: attrs(dp.attributes), startMs: msOf(dp.startTimeUnixNano), timeMs: msOf(dp.timeUnixNano), sketch, raw: dp });
+        }
+        for (const dp of (sum?.dataPoints ?? []) as Record<string, any>[]) {
+          entry.sums.push({ attributes: attrs(dp.attributes), startMs: msOf(dp.startTimeUnixNano), timeMs: msOf(dp.timeUnixNano), value: Number(dp.asInt ?? dp.asDouble ?? 0) });
+        }
+        req.metrics.push(entry);
+      }
+      out.push(req);
+    }
+  }
+  return out;
+}
