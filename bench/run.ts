@@ -223,6 +223,15 @@ function runqueueWaitSeconds(pid: number): number {
   return ns / 1e9;
 }
 
+/** Busy and steal seconds of one CPU from /proc/stat (busy = user + nice + system + irq + softirq + steal). */
+function cpuBusySeconds(cpu: string): { busy: number; steal: number } {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  if (line === undefined) return { busy: NaN, steal: NaN };
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
+  return { busy: (user + nice + system + irq + softirq + steal) / CLK_TCK, steal: steal / CLK_TCK };
+}
+
 /** VmRSS and VmHWM in MiB. */
 function memory(pid: number): { rss: number; hwm: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -396,6 +405,13 @@ interface RunResult {
   /** Run-queue wait ÷ window (summed over threads): CPU wanted but not given, e.g. by other load on the machine. */
   collector_runqueue_wait: number | null;
   harness_runqueue_wait: number;
+  /**
+   * Busy time of the collector's CPU not spent by the collector, ÷ window (other work on the machine, plus
+   * hypervisor steal); null without pinning. The cleanest sign of a disturbed run.
+   */
+  collector_core_foreign_load: number | null;
+  /** The same for the harness CPU, minus generator and sink (includes the orchestrator and fake API). */
+  harness_core_foreign_load: number | null;
   percentile_max_rel_error: number | null;
   percentile_detail: string;
   startup_s: number;
@@ -498,6 +514,8 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
     const g0 = cpuSeconds(h.genPid);
     const s0 = cpuSeconds(h.sinkPid);
     const q0 = pid === undefined ? 0 : runqueueWaitSeconds(pid);
+    const b0 = h.pin.collector === undefined ? undefined : cpuBusySeconds(h.pin.collector);
+    const hb0 = h.pin.harness === undefined ? undefined : cpuBusySeconds(h.pin.harness);
     const hq0 = runqueueWaitSeconds(h.genPid) + runqueueWaitSeconds(h.sinkPid);
     await Promise.all([h.sink.call('windowStart'), h.gen.call('windowStart')]);
     const w0 = process.hrtime.bigint();
@@ -513,6 +531,8 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
     const g1 = cpuSeconds(h.genPid);
     const s1 = cpuSeconds(h.sinkPid);
     const q1 = pid === undefined ? 0 : runqueueWaitSeconds(pid);
+    const b1 = h.pin.collector === undefined ? undefined : cpuBusySeconds(h.pin.collector);
+    const hb1 = h.pin.harness === undefined ? undefined : cpuBusySeconds(h.pin.harness);
     const hq1 = runqueueWaitSeconds(h.genPid) + runqueueWaitSeconds(h.sinkPid);
     const mem = pid === undefined ? { rss: 0, hwm: 0 } : memory(pid);
 
@@ -566,6 +586,9 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       sink_core_utilisation: round((s1 - s0) / windowS) as number,
       collector_runqueue_wait: pid === undefined ? null : round((q1 - q0) / windowS),
       harness_runqueue_wait: round((hq1 - hq0) / windowS) as number,
+      collector_core_foreign_load: b0 === undefined || b1 === undefined ? null : round(Math.max(0, b1.busy - b0.busy - cpu) / windowS),
+      harness_core_foreign_load:
+        hb0 === undefined || hb1 === undefined ? null : round(Math.max(0, hb1.busy - hb0.busy - (g1 - g0) - (s1 - s0)) / windowS),
       percentile_max_rel_error: round(pe.err, 4),
       percentile_detail: pe.detail,
       startup_s: round(startup, 2) as number,
@@ -634,6 +657,8 @@ function aggregate(results: RunResult[], collector: RunTarget, sc: ScenarioName)
     sink_core_utilisation: round(maxOf(rs.map((r) => r.sink_core_utilisation))),
     collector_runqueue_wait: med((r) => r.collector_runqueue_wait),
     harness_runqueue_wait: round(maxOf(rs.map((r) => r.harness_runqueue_wait))),
+    collector_core_foreign_load: round(maxOf(rs.map((r) => r.collector_core_foreign_load))),
+    harness_core_foreign_load: round(maxOf(rs.map((r) => r.harness_core_foreign_load))),
     percentile_max_rel_error: round(maxOf(rs.map((r) => r.percentile_max_rel_error)), 4),
   };
 }
@@ -679,7 +704,8 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
   const rows: [string, string, string][] = [
     ['CPU s per million spans', 'cpu_s_per_million_spans', 'lower'],
     ['collector core utilisation', 'core_utilisation', ''],
-    ['collector run-queue wait (core fraction)', 'collector_runqueue_wait', ''],
+    ['collector run-queue wait (Σ threads, core fraction)', 'collector_runqueue_wait', ''],
+    ['other load on the collector CPU (max)', 'collector_core_foreign_load', ''],
     ['offered spans/s', 'offered_spans_per_s', ''],
     ['accepted spans/s', 'accepted_spans_per_s', 'higher'],
     ['delivered spans/s (sink)', 'delivered_spans_per_s', ''],
@@ -695,13 +721,14 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
     ['percentile max rel. error', 'percentile_max_rel_error', ''],
     ['generator / sink core (max)', 'harness', ''],
     ['generator + sink run-queue wait (max)', 'harness_runqueue_wait', ''],
+    ['other load on the harness CPU (max)', 'harness_core_foreign_load', ''],
   ];
   const lines = [
     '| scenario | figure | routelens | otelcol | routelens / otelcol | no collector (generator → sink) |',
     '|---|---|---:|---:|---:|---:|',
   ];
-  const noRatio = new Set(['harness_runqueue_wait', 'collector_runqueue_wait', 'spans_sent', 'spans_received', 'spans_refused', 'spans_lost', 'enriched_fraction', 'offered_spans_per_s']);
-  const baselineKeys = new Set(['harness_runqueue_wait', 'offered_spans_per_s', 'accepted_spans_per_s', 'delivered_spans_per_s', 'added_latency_p50_ms', 'added_latency_p99_ms', 'spans_lost', 'harness']);
+  const noRatio = new Set(['harness_core_foreign_load', 'collector_core_foreign_load', 'harness_runqueue_wait', 'collector_runqueue_wait', 'spans_sent', 'spans_received', 'spans_refused', 'spans_lost', 'enriched_fraction', 'offered_spans_per_s']);
+  const baselineKeys = new Set(['harness_core_foreign_load', 'harness_runqueue_wait', 'offered_spans_per_s', 'accepted_spans_per_s', 'delivered_spans_per_s', 'added_latency_p50_ms', 'added_latency_p99_ms', 'spans_lost', 'harness']);
   for (const sc of scenarios) {
     const label = SCENARIOS.find((s) => s.name === sc)?.label ?? sc;
     const r = per[sc]?.routelens;
@@ -916,7 +943,8 @@ async function main(): Promise<void> {
           `${sc.label.padEnd(12)} ${c.padEnd(9)} rep ${rep}: cpu ${fmt(r.cpu_s_per_million_spans)} s/M spans (${fmt(r.core_utilisation)} core), ` +
             `accepted ${fmt(r.accepted_spans_per_s)}/s, delivered ${fmt(r.delivered_spans_per_s)}/s, lat p50/p99 ${fmt(r.added_latency_p50_ms)}/${fmt(r.added_latency_p99_ms)} ms, ` +
             `RSS ${fmt(r.rss_mib)} MiB, lost ${r.spans_lost}, refused ${r.spans_refused}, gen/sink core ${fmt(r.generator_core_utilisation)}/${fmt(r.sink_core_utilisation)}, ` +
-            `run-queue wait collector ${fmt(r.collector_runqueue_wait)} harness ${fmt(r.harness_runqueue_wait)}` +
+            `run-queue wait collector ${fmt(r.collector_runqueue_wait)} harness ${fmt(r.harness_runqueue_wait)}, ` +
+            `other load on CPU collector ${fmt(r.collector_core_foreign_load)} harness ${fmt(r.harness_core_foreign_load)}` +
             (c === 'routelens' ? `, pct err ${fmt(r.percentile_max_rel_error)} (${r.percentile_detail})` : '') +
             (r.last_error === '' ? '' : `, last error: ${r.last_error}`),
         );

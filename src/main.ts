@@ -4,14 +4,16 @@
  *   routelens validate [--config FILE]   check a config and print every problem with its YAML path
  *   routelens --version | --help
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { isPrimary, runPrimary, runWorker, workerIndex } from './cluster/cluster';
 import { defaultRegistry, factories } from './components';
 import { renderConfigReference } from './config/reference';
 import { analyze } from './cli/analyze';
 import { CommandError, routesCommand } from './cli/routes';
 import { loadConfigFile } from './config/load';
 import { ConfigError } from './config/schema';
-import { Service } from './pipeline/service';
+import { Service, pipelineSummary } from './pipeline/service';
 import { createLogger } from './telemetry/logger';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -20,7 +22,9 @@ const pkg = require('../../package.json') as { version: string };
 const HELP = `routelens ${pkg.version}: an OpenTelemetry trace processor and per-route latency analyzer
 
 Usage:
-  routelens run [--config FILE]       Start routelens (default config: ./otel-config.yaml)
+  routelens run [--config FILE] [--workers N]
+                                      Start routelens (default config: ./otel-config.yaml); N worker processes
+                                      share the ports (default: one per CPU, or $ROUTELENS_WORKERS)
   routelens validate [--config FILE]  Check a config; prints every problem with its YAML path (exit 2 if invalid)
   routelens routes [--url http://localhost:8888] [--window 5m] [--service S] [--sort p99|p95|rate|errors]
                   [--limit N] [--json] [--watch] [--token T]
@@ -81,6 +85,16 @@ async function run(args: ParsedArgs): Promise<number> {
   const registry = defaultRegistry();
   const config = loadConfigFile(file, registry);
   const logger = createLogger({ level: config.telemetry.logs.level, encoding: config.telemetry.logs.encoding });
+  if (!isPrimary()) return runWorker(config, workerIndex(), logger);
+  const workers = workerCount(args);
+  if (workers > 1) {
+    return runPrimary({
+      config,
+      workers,
+      logger,
+      onReady: (s) => logger.info({ version: pkg.version, config: file, workers: s.workers, pipelines: pipelineSummary(config), endpoints: s.endpoints }, 'Everything is ready. Begin running and processing data.'),
+    });
+  }
   const service = new Service(config, { logger });
   try {
     await service.start();
@@ -100,6 +114,15 @@ async function run(args: ParsedArgs): Promise<number> {
   await service.shutdown();
   logger.info('Shutdown complete');
   return 0;
+}
+
+/** `--workers N` (or ROUTELENS_WORKERS); by default one per CPU. */
+function workerCount(args: ParsedArgs): number {
+  const raw = str(args, 'workers') ?? process.env.ROUTELENS_WORKERS;
+  if (raw === undefined || raw === '') return os.availableParallelism();
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new CommandError(`--workers: invalid value ${JSON.stringify(raw)}; expected an integer from 1 to 256`);
+  return n;
 }
 
 function endpoints(service: Service): Record<string, number> {

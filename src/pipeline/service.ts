@@ -210,8 +210,13 @@ export class Service implements Host {
 
   /** One line per pipeline for the start-up log. */
   summary(): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const p of this.#config.pipelines) out[p.id] = `${p.receivers.join(',')} -> ${p.processors.join(',') || '(none)'} -> ${p.exporters.join(',')}`;
-    return out;
+    return pipelineSummary(this.#config);
   }
+}
+
+/** One line per pipeline (`receivers -> processors -> exporters`) for start-up logs. */
+export function pipelineSummary(config: ServiceConfig): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of config.pipelines) out[p.id] = `${p.receivers.join(',')} -> ${p.processors.join(',') || '(none)'} -> ${p.exporters.join(',')}`;
+  return out;
 }

@@ -48,6 +48,7 @@ export class Telemetry {
   readonly #counters = new Map<string, CounterFamily>();
   readonly #gauges = new Map<string, { help: string; series: { labels: Labels; read: () => number }[] }>();
   readonly #collectors: Collector[] = [];
+  readonly #beforeScrape: (() => Promise<void>)[] = [];
 
   /** A monotonically increasing counter. `name` carries no `_total`; it is added when rendering. */
   counter(name: string, help: string, labels: Labels = {}): Counter {
@@ -84,6 +85,17 @@ export class Telemetry {
   /** Register a producer of metric families (e.g. route latency histograms). */
   collector(fn: Collector): void {
     this.#collectors.push(fn);
+  }
+
+  /** Run `fn` before each scrape (e.g. to gather samples from worker processes). */
+  beforeScrape(fn: () => Promise<void>): void {
+    this.#beforeScrape.push(fn);
+  }
+
+  /** Families after running the before-scrape hooks. */
+  async scrape(): Promise<MetricFamily[]> {
+    await Promise.all(this.#beforeScrape.map((fn) => fn()));
+    return this.families();
   }
 
   /** Sum of a counter over all series whose labels include `match`. */

@@ -89,6 +89,8 @@ export class FixedHistogram {
   /** Sum in ms. */
   sumMs = 0;
   exemplars: (BucketExemplar | undefined)[] | undefined;
+  /** When each bucket's exemplar was taken (receive time), so most spans are turned away by one typed-array read. */
+  #takenMs: Float64Array | undefined;
 
   constructor(buckets: number) {
     this.counts = new Float64Array(buckets);
@@ -102,19 +104,21 @@ export class FixedHistogram {
 
   /** Keeps the span as the bucket's exemplar unless the current one was taken less than a second ago. */
   offerExemplar(bucket: number, valueMs: number, span: SpanInput, nowMs: number): void {
-    let ex = this.exemplars;
-    if (ex === undefined) {
-      ex = new Array<BucketExemplar | undefined>(this.counts.length).fill(undefined);
-      this.exemplars = ex;
+    let taken = this.#takenMs;
+    if (taken === undefined) {
+      taken = new Float64Array(this.counts.length).fill(-Infinity);
+      this.#takenMs = taken;
+      this.exemplars = new Array<BucketExemplar | undefined>(this.counts.length).fill(undefined);
     }
+    if (nowMs - (taken[bucket] as number) < EXEMPLAR_REFRESH_MS) return;
+    const traceId = span.traceIdHex();
+    if (traceId === '') return;
+    taken[bucket] = nowMs;
+    const ex = this.exemplars as (BucketExemplar | undefined)[];
     const cur = ex[bucket];
     if (cur === undefined) {
-      const traceId = span.traceIdHex();
-      if (traceId === '') return;
       ex[bucket] = { traceId, spanId: span.spanIdHex(), valueMs, timeMs: span.endTimeMs, takenMs: nowMs };
-    } else if (nowMs - cur.takenMs >= EXEMPLAR_REFRESH_MS) {
-      const traceId = span.traceIdHex();
-      if (traceId === '') return;
+    } else {
       cur.traceId = traceId;
       cur.spanId = span.spanIdHex();
       cur.valueMs = valueMs;
@@ -242,7 +246,10 @@ export class RouteMetricsRecorder {
     if (last.isError) m.errors++;
     const ex = m.export;
     if (ex !== undefined) {
-      ex.sketch.record(v / this.unitDivisor);
+      // in ms the store's bucket index is the export sketch's (same scale): no second logarithm
+      const b = last.bucket;
+      if (this.unitDivisor === 1 && b === b) ex.sketch.recordAt(v, b);
+      else ex.sketch.record(v / this.unitDivisor);
       ex.calls++;
       if (last.isError) ex.errors++;
     }

@@ -17,7 +17,7 @@ import type { RouteSource, TemplatingRule } from './route-key';
 import { newExtractedRoute, OVERFLOW_ROUTE, PathTemplater, ROUTE_SOURCES, RouteExtractor, SOURCE_BIT } from './route-key';
 import { parseSpanKind, SpanKind } from './span-input';
 import type { SpanInput } from './span-input';
-import type { Exemplar, SlotPlan, WindowPlan } from './window';
+import type { Exemplar, SlotPlan, SlotSnapshot, WindowPlan } from './window';
 import { formatDuration, planSlots, SlotRing, WindowAggregate } from './window';
 import type { RouteLatencyConfig } from './config';
 
@@ -138,6 +138,21 @@ export class RouteEntry {
 
 type Trie = Map<unknown, Trie | RouteEntry>;
 
+/** One route as plain (JSON-safe) data: see RouteStore.snapshot / mergeSnapshot. */
+export interface RouteSnapshot {
+  service: string;
+  method: string;
+  route: string;
+  dimensions: Record<string, string>;
+  overflow: boolean;
+  sourceMask: number;
+  totalCount: number;
+  totalErrors: number;
+  lastSeenMs: number;
+  /** Per slot tier, the slots holding data. */
+  rings: SlotSnapshot[][];
+}
+
 interface ServiceState {
   readonly name: string;
   readonly tree: Trie;
@@ -216,6 +231,8 @@ export interface LastRecord {
   entry: RouteEntry | undefined;
   /** Duration in ms (negative and NaN durations as 0). */
   valueMs: number;
+  /** Bucket index of `valueMs` in the store's sketches (scale 6); NaN for 0. */
+  bucket: number;
   /** 0..4 for 1xx..5xx, -1 without an HTTP status. */
   statusClass: number;
   isError: boolean;
@@ -241,7 +258,7 @@ export class RouteStore {
   /** When the store started (collector start): rates never divide by time before it. */
   readonly startedAtMs: number;
   /** The route, duration and status of the span the last `record` call counted (for metrics built alongside). */
-  readonly last: LastRecord = { entry: undefined, valueMs: 0, statusClass: -1, isError: false };
+  readonly last: LastRecord = { entry: undefined, valueMs: 0, bucket: NaN, statusClass: -1, isError: false };
 
   readonly #kindMask: number;
   readonly #extractor: RouteExtractor;
@@ -320,6 +337,7 @@ export class RouteStore {
     const last = this.last;
     last.entry = entry;
     last.valueMs = valueMs;
+    last.bucket = bucket;
     last.statusClass = statusClass;
     last.isError = isError;
     this.#recorded++;
@@ -383,6 +401,73 @@ export class RouteStore {
     this.#routeCount++;
     this.#entries.add(entry);
     return entry;
+  }
+
+  /** Every route as plain data, for merging into another store (a worker's store into the primary's). */
+  snapshot(): RouteSnapshot[] {
+    const out: RouteSnapshot[] = [];
+    for (const e of this.#entries) {
+      out.push({
+        service: e.service,
+        method: e.method,
+        route: e.route,
+        dimensions: { ...e.dimensions },
+        overflow: e.overflow,
+        sourceMask: e.sourceMask,
+        totalCount: e.totalCount,
+        totalErrors: e.totalErrors,
+        lastSeenMs: e.lastSeenMs,
+        rings: e.rings.map((r) => r.snapshot()),
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Merge routes of a store with the same plan (windows) into this one. Slots line up because periods are
+   * absolute; caps apply as for recorded spans (routes beyond them go to the service's overflow route).
+   */
+  mergeSnapshot(routes: readonly RouteSnapshot[]): void {
+    const now = this.clock.now();
+    for (const r of routes) {
+      let entry: RouteEntry;
+      let svc = this.#services.get(r.service);
+      if (svc === undefined && this.#services.size >= this.maxServices) svc = this.#service(OVERFLOW_SERVICE);
+      svc ??= this.#service(r.service);
+      if (r.overflow) entry = this.#overflowEntry(svc, now);
+      else {
+        const keys: unknown[] = [r.method, r.route, ...this.dimensions.map((d) => r.dimensions[d.name] ?? d.default)];
+        let node: Trie = svc.tree;
+        let found: RouteEntry | undefined;
+        for (let d = 0; d < keys.length; d++) {
+          const next = node.get(keys[d]);
+          if (next === undefined) break;
+          if (d === keys.length - 1) found = next as RouteEntry;
+          else node = next as Trie;
+        }
+        if (found === undefined) {
+          if (svc.routeCount >= this.maxRoutesPerService || this.#routeCount >= this.maxRoutes) entry = this.#overflowEntry(svc, now);
+          else {
+            node = svc.tree;
+            for (let d = 0; d < keys.length - 1; d++) {
+              let next = node.get(keys[d]) as Trie | undefined;
+              if (next === undefined) node.set(keys[d], (next = new Map()));
+              node = next;
+            }
+            entry = new RouteEntry({ service: svc.name, method: r.method, route: r.route, dimensions: { ...r.dimensions }, rings: this.#newRings(), nowMs: now, overflow: false, keyPath: keys });
+            node.set(keys[keys.length - 1], entry);
+            svc.routeCount++;
+            this.#routeCount++;
+            this.#entries.add(entry);
+          }
+        } else entry = found;
+      }
+      entry.sourceMask |= r.sourceMask;
+      entry.totalCount += r.totalCount;
+      entry.totalErrors += r.totalErrors;
+      if (r.lastSeenMs > entry.lastSeenMs) entry.lastSeenMs = r.lastSeenMs;
+      r.rings.forEach((slots, i) => entry.rings[i]?.mergeSnapshot(slots));
+    }
   }
 
   #service(name: string): ServiceState {

@@ -7,7 +7,7 @@
  * tier. Slots are aligned to the epoch (`period = floor(t / slotMs)`), and a window of N slots at time t is the
  * current (partial) slot plus the N − 1 before it, so it covers between `W − slot` and `W` of wall time.
  */
-import { ExpoHistogram } from './expo-histogram';
+import { ExpoHistogram, type OtlpExponentialHistogram } from './expo-histogram';
 import type { SpanInput } from './span-input';
 
 /** Slot sizes tried for each window, smallest first: 10 s, 1 min, 5 min, 15 min, 1 h. */
@@ -98,6 +98,15 @@ export interface Exemplar {
   valueMs: number;
   /** Span end time, epoch ms. */
   timeMs: number;
+}
+
+/** A slot as plain data (JSON-safe), for merging rings across processes. */
+export interface SlotSnapshot {
+  period: number;
+  sketch: OtlpExponentialHistogram;
+  errors: number;
+  status: number[];
+  exemplars: Exemplar[];
 }
 
 /** Estimated bytes of a slot object (fields, status array) and of an exemplar (object + two id strings). */
@@ -202,6 +211,41 @@ export class SlotRing {
       let floor = Infinity;
       for (const e of ex) if (e.valueMs < floor) floor = e.valueMs;
       slot.exemplarFloor = floor;
+    }
+  }
+
+  /** The slots holding data, for merging into another ring (worker → primary). */
+  snapshot(): SlotSnapshot[] {
+    const out: SlotSnapshot[] = [];
+    for (const slot of this.#slots) {
+      if (slot === undefined || slot.sketch.count === 0) continue;
+      out.push({ period: slot.period, sketch: slot.sketch.toOtlp(), errors: slot.errors, status: [...slot.status], exemplars: slot.exemplars.map((e) => ({ ...e })) });
+    }
+    return out;
+  }
+
+  /** Add slots of another ring with the same slot size (periods are absolute, so they line up). */
+  mergeSnapshot(slots: readonly SlotSnapshot[]): void {
+    for (const snap of slots) {
+      let pos = snap.period % this.length;
+      if (pos < 0) pos += this.length;
+      let slot = this.#slots[pos];
+      if (slot === undefined) {
+        slot = new Slot(snap.period);
+        this.#slots[pos] = slot;
+      } else if (slot.period < snap.period) slot.reset(snap.period);
+      else if (slot.period > snap.period) continue; // older than what this ring holds
+      slot.sketch.merge(ExpoHistogram.fromOtlp(snap.sketch));
+      slot.errors += snap.errors;
+      for (let c = 0; c < 5; c++) slot.status[c] = (slot.status[c] as number) + (snap.status[c] ?? 0);
+      for (const e of snap.exemplars) {
+        if (slot.exemplars.length < this.exemplarsPerSlot) slot.exemplars.push({ ...e });
+        else {
+          let min = 0;
+          for (let j = 1; j < slot.exemplars.length; j++) if ((slot.exemplars[j] as Exemplar).valueMs < (slot.exemplars[min] as Exemplar).valueMs) min = j;
+          if ((slot.exemplars[min] as Exemplar).valueMs < e.valueMs) slot.exemplars[min] = { ...e };
+        }
+      }
     }
   }
 

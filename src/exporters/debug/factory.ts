@@ -19,7 +19,7 @@ export const debugExporterFactory: ExporterFactory<DebugExporterConfig> = {
   parseConfig: (raw, path, issues) => debugExporterConfigSchema.parse(raw, path, issues),
   configSchema: debugExporterConfigSchema,
   createTraces(settings, config): Component & TracesConsumer {
-    const log = settings.logger.child({ exporter: settings.id });
+    const log = settings.logger;
     const sent = settings.telemetry.counter('otelcol_exporter_sent_spans', 'Number of spans successfully sent to destination.', { exporter: settings.id });
     return {
       async start() {},
@@ -42,7 +42,7 @@ export const debugExporterFactory: ExporterFactory<DebugExporterConfig> = {
     };
   },
   createMetrics(settings, config): Component & MetricsConsumer {
-    const log = settings.logger.child({ exporter: settings.id });
+    const log = settings.logger;
     return {
       async start() {},
       async shutdown() {},

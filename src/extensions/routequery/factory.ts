@@ -50,46 +50,7 @@ export class RouteQueryExtension implements Component {
     this.#host = host;
     const auth = this.#auth();
     const rejected = this.#settings.telemetry.counter('routelens_query_unauthenticated_requests', 'Query API requests refused for missing or bad credentials.', { extension: this.#settings.id });
-    this.#server = http.createServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      const send = (status: number, type: string, body: string): void => {
-        res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
-        res.end(body);
-      };
-      if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'application/json', JSON.stringify({ error: `method ${req.method} not allowed` }));
-      if (url.pathname === '/healthz') {
-        const ok = host.healthy();
-        return send(ok ? 200 : 503, 'application/json', JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
-      }
-      if (auth !== undefined) {
-        const err = auth.authenticateHttp(req.headers);
-        if (err !== undefined) {
-          rejected.add();
-          res.setHeader('www-authenticate', 'Bearer');
-          return send(401, 'application/json', JSON.stringify({ error: err }));
-        }
-      }
-      if (url.pathname === '/metrics') {
-        const om = /application\/openmetrics-text/.test(String(req.headers.accept ?? ''));
-        const body = renderPrometheus(this.#settings.telemetry.families(), om);
-        return send(200, om ? 'application/openmetrics-text; version=1.0.0; charset=utf-8' : 'text/plain; version=0.0.4; charset=utf-8', body);
-      }
-      if (url.pathname.startsWith('/api/v1/') || url.pathname === '/api/v1') {
-        const provider = this.#provider();
-        if (provider === undefined) return send(404, 'application/json', JSON.stringify({ error: 'no routelatency connector is configured in a running pipeline' }));
-        try {
-          const r = provider.handleQuery(url.pathname, url.searchParams);
-          return send(r.status, 'application/json', JSON.stringify(r.body));
-        } catch (err) {
-          this.#settings.logger.error({ err: String(err), path: url.pathname }, 'Query failed');
-          return send(500, 'application/json', JSON.stringify({ error: 'internal error' }));
-        }
-      }
-      if (url.pathname === '/') {
-        return send(200, 'text/plain; charset=utf-8', 'routelens\n\nGET /api/v1/routes?window=5m  per-route latency\nGET /api/v1/services\nGET /api/v1/openapi.json\nGET /metrics\nGET /healthz\n');
-      }
-      return send(404, 'application/json', JSON.stringify({ error: `no such path ${url.pathname}` }));
-    });
+    this.#server = http.createServer((req, res) => void this.#handle(req, res, host, auth, rejected));
     this.#server.headersTimeout = 10_000;
     this.#server.requestTimeout = 30_000;
     const hp = splitHostPort(this.#config.endpoint) as { host: string; port: number };
@@ -99,6 +60,47 @@ export class RouteQueryExtension implements Component {
       server.listen(hp.port, hp.host === '' ? undefined : hp.host, () => resolve());
     });
     this.#port = (server.address() as AddressInfo).port;
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse, host: Host, auth: HttpAuthenticator | undefined, rejected: { add(n?: number): void }): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const send = (status: number, type: string, body: string): void => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'application/json', JSON.stringify({ error: `method ${req.method} not allowed` }));
+    if (url.pathname === '/healthz') {
+      const ok = host.healthy();
+      return send(ok ? 200 : 503, 'application/json', JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
+    }
+    if (auth !== undefined) {
+      const err = auth.authenticateHttp(req.headers);
+      if (err !== undefined) {
+        rejected.add();
+        res.setHeader('www-authenticate', 'Bearer');
+        return send(401, 'application/json', JSON.stringify({ error: err }));
+      }
+    }
+    if (url.pathname === '/metrics') {
+      const om = /application\/openmetrics-text/.test(String(req.headers.accept ?? ''));
+      const body = renderPrometheus(await this.#settings.telemetry.scrape(), om);
+      return send(200, om ? 'application/openmetrics-text; version=1.0.0; charset=utf-8' : 'text/plain; version=0.0.4; charset=utf-8', body);
+    }
+    if (url.pathname.startsWith('/api/v1/') || url.pathname === '/api/v1') {
+      const provider = this.#provider();
+      if (provider === undefined) return send(404, 'application/json', JSON.stringify({ error: 'no routelatency connector is configured in a running pipeline' }));
+      try {
+        const r = await provider.handleQuery(url.pathname, url.searchParams);
+        return send(r.status, 'application/json', JSON.stringify(r.body));
+      } catch (err) {
+        this.#settings.logger.error({ err: String(err), path: url.pathname }, 'Query failed');
+        return send(500, 'application/json', JSON.stringify({ error: 'internal error' }));
+      }
+    }
+    if (url.pathname === '/') {
+      return send(200, 'text/plain; charset=utf-8', 'routelens\n\nGET /api/v1/routes?window=5m  per-route latency\nGET /api/v1/services\nGET /api/v1/openapi.json\nGET /metrics\nGET /healthz\n');
+    }
+    return send(404, 'application/json', JSON.stringify({ error: `no such path ${url.pathname}` }));
   }
 
   async shutdown(): Promise<void> {

@@ -6,7 +6,7 @@ export interface QueryResponse {
 
 export interface RouteQueryProvider {
   /** Answer GET `pathname` (starting with /api/v1/) with the given query parameters. */
-  handleQuery(pathname: string, params: URLSearchParams): QueryResponse;
+  handleQuery(pathname: string, params: URLSearchParams): QueryResponse | Promise<QueryResponse>;
 }
 
 export function isRouteQueryProvider(c: unknown): c is { routeQuery: RouteQueryProvider } {

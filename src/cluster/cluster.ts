@@ -1,0 +1,232 @@
+/**
+ * `routelens run --workers N`: one process per core. Node runs JavaScript on one thread, so to use several cores
+ * routelens forks N workers that each run the whole pipeline (receivers, processors, exporters with their own
+ * queues) on the shared listening sockets (the primary hands out connections round-robin). The primary serves the
+ * routequery extension: /api/v1 answers from the workers' route sketches merged exactly (same scale, absolute
+ * slot periods), /metrics sums the workers' counters, gauges and histogram buckets.
+ *
+ * Per worker: its own Kubernetes watches, its own exporter connections and queues, and for file_storage its own
+ * sub-directory `worker-<i>` (so restart with the same --workers to resume persisted queues).
+ */
+import cluster, { type Worker } from 'node:cluster';
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import type { Component, ComponentKind, Host } from '../core/component';
+import type { ServiceConfig } from '../config/load';
+import type { RouteLatencyConfig } from '../connectors/routelatency/config';
+import { handleQuery } from '../connectors/routelatency/query';
+import { RouteStore, routeStoreOptions, type RouteSnapshot } from '../connectors/routelatency/store';
+import { Service } from '../pipeline/service';
+import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../telemetry/telemetry';
+
+/** Extension types the primary runs (the query endpoint and what it may authenticate with). */
+const PRIMARY_EXTENSIONS = new Set(['routequery', 'bearertokenauth']);
+
+interface SnapshotReply {
+  type: 'snapshot';
+  id: number;
+  families: MetricFamily[];
+  routes: Record<string, RouteSnapshot[]>;
+  healthy: boolean;
+}
+
+// ---- worker -----------------------------------------------------------------------------------------------
+
+/** Adapt the config for worker `index`: no query endpoint, per-worker storage directories. */
+export function workerConfig(config: ServiceConfig, index: number): ServiceConfig {
+  for (const cc of config.extensions.values()) {
+    if (cc.type === 'file_storage') {
+      const c = cc.config as { directory: string };
+      c.directory = path.join(c.directory, `worker-${index}`);
+    }
+  }
+  return { ...config, enabledExtensions: config.enabledExtensions.filter((id) => config.extensions.get(id)?.type !== 'routequery') };
+}
+
+/** Run the pipeline in a worker process until the primary (or a signal) stops it. Resolves with the exit code. */
+export async function runWorker(config: ServiceConfig, index: number, logger: Logger): Promise<number> {
+  const service = new Service(workerConfig(config, index), { logger: logger.child({ worker: index }) });
+  await service.start();
+  const onMessage = (m: { type?: string; id?: number }): void => {
+    if (m.type !== 'snapshot' || typeof m.id !== 'number') return;
+    const id = m.id;
+    void service.telemetry.scrape().then((families) => {
+      const routes: Record<string, RouteSnapshot[]> = {};
+      for (const [cid, c] of service.components('connector')) {
+        const store = (c as { store?: RouteStore }).store;
+        if (store instanceof RouteStore) routes[cid] = store.snapshot();
+      }
+      const reply: SnapshotReply = { type: 'snapshot', id, families, routes, healthy: service.healthy() };
+      process.send?.(reply);
+    });
+  };
+  process.on('message', onMessage);
+  process.send?.({ type: 'ready' });
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+    process.once('disconnect', () => resolve()); // the primary died
+  });
+  process.off('message', onMessage);
+  await service.shutdown();
+  return 0;
+}
+
+// ---- primary ----------------------------------------------------------------------------------------------
+
+/** Sum samples with the same name, suffix and labels; summaries cannot be summed and are dropped. */
+export function mergeFamilies(perWorker: readonly MetricFamily[][]): MetricFamily[] {
+  const out = new Map<string, MetricFamily & { index: Map<string, MetricSample> }>();
+  for (const families of perWorker) {
+    for (const f of families) {
+      if (f.type === 'summary') continue;
+      let m = out.get(f.name);
+      if (m === undefined) {
+        m = { name: f.name, help: f.help, type: f.type, ...(f.unit === undefined ? {} : { unit: f.unit }), samples: [], index: new Map() };
+        out.set(f.name, m);
+      }
+      for (const s of f.samples) {
+        const key = `${s.suffix}\u0001${labelKey(s.labels)}`;
+        const prev = m.index.get(key);
+        if (prev === undefined) {
+          const copy: MetricSample = { ...s };
+          m.index.set(key, copy);
+          m.samples.push(copy);
+        } else {
+          prev.value += s.value;
+          if (s.exemplar !== undefined && (prev.exemplar === undefined || s.exemplar.value > prev.exemplar.value)) prev.exemplar = s.exemplar;
+        }
+      }
+    }
+  }
+  return [...out.values()].map(({ index: _index, ...f }) => f);
+}
+
+export interface PrimaryOptions {
+  config: ServiceConfig;
+  workers: number;
+  logger: Logger;
+  /** Called once every worker is ready (with their count). */
+  onReady?: (summary: { workers: number; endpoints: Record<string, number> }) => void;
+}
+
+/** Fork the workers, serve the query endpoint, restart crashed workers, stop everything on SIGTERM/SIGINT. */
+export async function runPrimary(o: PrimaryOptions): Promise<number> {
+  const { config, logger } = o;
+  const telemetry = new Telemetry();
+  let merged: MetricFamily[] = [];
+  const workers = new Map<number, Worker>();
+  const healthy = new Map<number, boolean>();
+  let stopping = false;
+  let nextId = 0;
+  const pending = new Map<number, { replies: SnapshotReply[]; want: number; done: () => void }>();
+
+  const gather = async (): Promise<SnapshotReply[]> => {
+    const id = nextId++;
+    const live = [...workers.values()].filter((w) => w.isConnected());
+    if (live.length === 0) return [];
+    const replies: SnapshotReply[] = [];
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 5000);
+      pending.set(id, { replies, want: live.length, done: () => (clearTimeout(timer), resolve()) });
+      for (const w of live) w.send({ type: 'snapshot', id });
+    });
+    pending.delete(id);
+    return replies;
+  };
+
+  telemetry.collector(() => merged);
+  telemetry.beforeScrape(async () => {
+    const replies = await gather();
+    for (const r of replies) healthy.set(r.id, r.healthy);
+    merged = mergeFamilies(replies.map((r) => r.families));
+  });
+
+  // Connectors as seen by the query extension: their stores are the workers' stores merged on each query.
+  const connectors = new Map<string, Component>();
+  for (const [id, cc] of config.connectors) {
+    if (cc.type !== 'routelatency') continue;
+    const cfg = cc.config as RouteLatencyConfig;
+    connectors.set(id, {
+      start: async () => undefined,
+      shutdown: async () => undefined,
+      routeQuery: {
+        handleQuery: async (pathname: string, params: URLSearchParams) => {
+          const store = new RouteStore(routeStoreOptions(cfg));
+          for (const r of await gather()) store.mergeSnapshot(r.routes[id] ?? []);
+          return handleQuery(store, pathname, params);
+        },
+      },
+    } as Component);
+  }
+
+  const extensions = new Map<string, Component>();
+  const host: Host = {
+    getExtension: (id) => extensions.get(id),
+    components: (kind: ComponentKind) => (kind === 'connector' ? connectors : kind === 'extension' ? extensions : new Map()),
+    healthy: () => !stopping && workers.size === o.workers && [...workers.keys()].every((i) => healthy.get(i) !== false),
+  };
+  for (const id of config.enabledExtensions) {
+    const cc = config.extensions.get(id);
+    if (cc === undefined || !PRIMARY_EXTENSIONS.has(cc.type) || cc.factory.kind !== 'extension') continue;
+    extensions.set(id, cc.factory.create({ id, logger: logger.child({ extension: id }), telemetry }, cc.config));
+  }
+
+  const fork = (index: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const w = cluster.fork({ ROUTELENS_WORKER_ID: String(index) });
+      workers.set(index, w);
+      w.on('message', (m: { type?: string; id?: number }) => {
+        if (m.type === 'ready') resolve();
+        if (m.type === 'snapshot' && typeof m.id === 'number') {
+          const p = pending.get(m.id);
+          if (p !== undefined) {
+            p.replies.push({ ...(m as SnapshotReply), id: index });
+            if (p.replies.length >= p.want) p.done();
+          }
+        }
+      });
+      w.on('exit', (code, signal) => {
+        workers.delete(index);
+        if (stopping) return;
+        logger.error({ worker: index, code, signal }, 'Worker exited; restarting it');
+        reject(new Error(`worker ${index} exited with code ${code ?? signal}`));
+        setTimeout(() => void fork(index).catch(() => undefined), 1000);
+      });
+    });
+
+  try {
+    await Promise.all(Array.from({ length: o.workers }, (_, i) => fork(i)));
+  } catch (err) {
+    stopping = true;
+    for (const w of workers.values()) w.kill('SIGTERM');
+    logger.error({ err: err instanceof Error ? err.message : String(err) }, 'Failed to start workers');
+    return 1;
+  }
+  for (const e of extensions.values()) await e.start(host);
+  const endpoints: Record<string, number> = {};
+  for (const [id, e] of extensions) {
+    const port = (e as { port?: number }).port;
+    if (typeof port === 'number' && port > 0) endpoints[id] = port;
+  }
+  o.onReady?.({ workers: o.workers, endpoints });
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  stopping = true;
+  logger.info({ workers: workers.size }, 'Shutting down workers');
+  const exits = [...workers.values()].map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
+  for (const w of workers.values()) w.process.kill('SIGTERM');
+  const force = setTimeout(() => {
+    for (const w of workers.values()) w.process.kill('SIGKILL');
+  }, config.shutdownTimeoutMs + 5000);
+  await Promise.all(exits);
+  clearTimeout(force);
+  for (const e of extensions.values()) await e.shutdown();
+  return 0;
+}
+
+export const isPrimary = (): boolean => cluster.isPrimary;
+export const workerIndex = (): number => Number(process.env.ROUTELENS_WORKER_ID ?? 0);
