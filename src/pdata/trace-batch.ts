@@ -49,6 +49,8 @@ interface ResourceEntry {
   readonly spanCount: number;
   /** KeyValue fields (field 1 of Resource) appended by processors. */
   extra: Uint8Array[] | undefined;
+  /** Keys whose original values are dropped on encode (replaced by an appended attribute). */
+  replaced: Set<string> | undefined;
 }
 
 // ---- structural validation ---------------------------------------------------------------------------
@@ -286,8 +288,7 @@ export class SpanView {
   #traceId = 0;
   #spanId = 0;
   #parentSpanId = -1;
-  #resBuf: Uint8Array = new Uint8Array(0);
-  #resFields: readonly number[] = [];
+  #resource: ResourceEntry | undefined;
 
   /** @internal fill the view from span content `[start, end)`. */
   load(buf: Uint8Array, start: number, end: number): void {
@@ -364,9 +365,8 @@ export class SpanView {
   }
 
   /** @internal */
-  setResource(buf: Uint8Array, fields: readonly number[]): void {
-    this.#resBuf = buf;
-    this.#resFields = fields;
+  setResource(entry: ResourceEntry): void {
+    this.#resource = entry;
   }
 
   get name(): string {
@@ -394,19 +394,30 @@ export class SpanView {
 
   /** A scalar attribute of the span's resource. */
   resourceAttribute(key: string): AttrValue | undefined {
-    return resourceAttributeIn(this.#resBuf, this.#resFields, key);
+    return this.#resource === undefined ? undefined : entryAttribute(this.#resource, key);
   }
 }
 
-function resourceAttributeIn(buf: Uint8Array, fields: readonly number[], key: string): AttrValue | undefined {
+/** Where resource attribute `key` of an entry is: in the received bytes or among the appended ones. */
+function locateAttribute(e: ResourceEntry, key: string): { buf: Uint8Array; at: number; end: number } | undefined {
   const kb = keyBytes(key);
-  let found: AttrValue | undefined;
-  // With several `resource` fields (protobuf merge), later attributes come after earlier ones; first wins.
-  for (let i = 0; i < fields.length && found === undefined; i += 4) {
-    const at = findAttribute(buf, fields[i + 2] as number, fields[i + 3] as number, 1, kb);
-    if (at >= 0) found = readAnyValue(buf, at, cursor.pos);
+  if (e.replaced === undefined || !e.replaced.has(key)) {
+    // With several `resource` fields (protobuf merge), the first occurrence wins.
+    for (let f = 0; f < e.resourceFields.length; f += 4) {
+      const at = findAttribute(e.buf, e.resourceFields[f + 2] as number, e.resourceFields[f + 3] as number, 1, kb);
+      if (at >= 0) return { buf: e.buf, at, end: cursor.pos };
+    }
   }
-  return found;
+  for (const kv of e.extra ?? []) {
+    const at = findAttribute(kv, 0, kv.length, 1, kb);
+    if (at >= 0) return { buf: kv, at, end: cursor.pos };
+  }
+  return undefined;
+}
+
+function entryAttribute(e: ResourceEntry, key: string): AttrValue | undefined {
+  const loc = locateAttribute(e, key);
+  return loc === undefined ? undefined : readAnyValue(loc.buf, loc.at, loc.end);
 }
 
 export class TraceBatch {
@@ -465,7 +476,7 @@ export class TraceBatch {
 
   /** A copy that can gain attributes independently (the bytes are shared, never mutated). */
   clone(): TraceBatch {
-    const entries = this.#entries.map((e) => ({ ...e, extra: e.extra === undefined ? undefined : [...e.extra] }));
+    const entries = this.#entries.map((e) => ({ ...e, extra: e.extra === undefined ? undefined : [...e.extra], replaced: e.replaced === undefined ? undefined : new Set(e.replaced) }));
     return new TraceBatch(entries, this.#pristine);
   }
 
@@ -497,27 +508,14 @@ export class TraceBatch {
     return out;
   }
 
-  /** A scalar resource attribute of resource `i`. */
+  /** A scalar resource attribute of resource `i` (appended attributes included). */
   resourceAttribute(i: number, key: string): AttrValue | undefined {
-    const e = this.#entry(i);
-    const found = resourceAttributeIn(e.buf, e.resourceFields, key);
-    if (found !== undefined || e.extra === undefined) return found;
-    for (const kv of e.extra) {
-      const at = findAttribute(kv, 0, kv.length, 1, keyBytes(key));
-      if (at >= 0) return readAnyValue(kv, at, cursor.pos);
-    }
-    return undefined;
+    return entryAttribute(this.#entry(i), key);
   }
 
   /** True when resource `i` has attribute `key` (of any value type). */
   hasResourceAttribute(i: number, key: string): boolean {
-    const e = this.#entry(i);
-    const kb = keyBytes(key);
-    for (let f = 0; f < e.resourceFields.length; f += 4) {
-      if (findAttribute(e.buf, e.resourceFields[f + 2] as number, e.resourceFields[f + 3] as number, 1, kb) >= 0) return true;
-    }
-    for (const kv of e.extra ?? []) if (findAttribute(kv, 0, kv.length, 1, kb) >= 0) return true;
-    return false;
+    return locateAttribute(this.#entry(i), key) !== undefined;
   }
 
   /**
@@ -532,6 +530,23 @@ export class TraceBatch {
     this.#pristine = undefined;
   }
 
+  /** Set string attributes on resource `i`, replacing values the client sent (resourcedetection `override`). */
+  setResourceAttributes(i: number, attrs: ReadonlyArray<readonly [string, string]>): void {
+    if (attrs.length === 0) return;
+    const e = this.#entry(i);
+    e.replaced ??= new Set();
+    const keep: Uint8Array[] = [];
+    for (const kv of e.extra ?? []) {
+      if (!attrs.some(([k]) => findAttribute(kv, 0, kv.length, 1, keyBytes(k)) >= 0)) keep.push(kv);
+    }
+    e.extra = keep;
+    for (const [k, v] of attrs) {
+      e.replaced.add(k);
+      e.extra.push(encodeStringKeyValueField(1, k, v));
+    }
+    this.#pristine = undefined;
+  }
+
   /** Walk every span. The view is reused: read it inside the callback only. */
   forEachSpan(visit: (span: SpanView) => void): void {
     const view = new SpanView();
@@ -541,7 +556,7 @@ export class TraceBatch {
       view.resourceIndex = r;
       const service = this.resourceAttribute(r, 'service.name');
       view.service = typeof service === 'string' && service !== '' ? service : 'unknown_service';
-      view.setResource(e.buf, e.resourceFields);
+      view.setResource(e);
       walkSpans(e.buf, e.start, e.end, view, visit);
     }
   }
@@ -595,7 +610,7 @@ function indexResourceSpans(buf: Uint8Array, start: number, end: number): Resour
       pos = skipField(buf, wireType, pos, end);
     }
   }
-  return { buf, start, end, resourceFields, spanCount, extra: undefined };
+  return { buf, start, end, resourceFields, spanCount, extra: undefined, replaced: undefined };
 }
 
 function walkSpans(buf: Uint8Array, start: number, end: number, view: SpanView, visit: (span: SpanView) => void): void {
@@ -632,9 +647,17 @@ function encodeEntry(e: ResourceEntry, parts: Uint8Array[]): void {
     parts.push(header(1, content.length), content);
     return;
   }
-  // New Resource = contents of every existing resource field (protobuf merge) + appended attributes.
+  // New Resource = contents of every existing resource field (protobuf merge), minus replaced attributes,
+  // + appended attributes.
+  const kept: Uint8Array[] = [];
+  for (let f = 0; f < e.resourceFields.length; f += 4) {
+    const from = e.resourceFields[f + 2] as number;
+    const to = e.resourceFields[f + 3] as number;
+    if (e.replaced === undefined) kept.push(e.buf.subarray(from, to));
+    else dropReplaced(e.buf, from, to, e.replaced, kept);
+  }
   let resourceLen = 0;
-  for (let f = 0; f < e.resourceFields.length; f += 4) resourceLen += (e.resourceFields[f + 3] as number) - (e.resourceFields[f + 2] as number);
+  for (const k of kept) resourceLen += k.length;
   for (const kv of e.extra) resourceLen += kv.length;
   const resHeader = header(1, resourceLen);
   // ResourceSpans content minus the old resource fields, plus the new one.
@@ -642,8 +665,7 @@ function encodeEntry(e: ResourceEntry, parts: Uint8Array[]): void {
   for (let f = 0; f < e.resourceFields.length; f += 4) rest -= (e.resourceFields[f + 1] as number) - (e.resourceFields[f] as number);
   const total = resHeader.length + resourceLen + rest;
   parts.push(header(1, total), resHeader);
-  for (let f = 0; f < e.resourceFields.length; f += 4) parts.push(e.buf.subarray(e.resourceFields[f + 2] as number, e.resourceFields[f + 3] as number));
-  parts.push(...e.extra);
+  parts.push(...kept, ...e.extra);
   let from = e.start;
   for (let f = 0; f < e.resourceFields.length; f += 4) {
     const fs = e.resourceFields[f] as number;
@@ -651,6 +673,29 @@ function encodeEntry(e: ResourceEntry, parts: Uint8Array[]): void {
     from = e.resourceFields[f + 1] as number;
   }
   if (e.end > from) parts.push(e.buf.subarray(from, e.end));
+}
+
+/** Copy the fields of Resource content `[from, to)` except attributes whose key is in `drop`. */
+function dropReplaced(buf: Uint8Array, from: number, to: number, drop: ReadonlySet<string>, out: Uint8Array[]): void {
+  const keys = [...drop].map(keyBytes);
+  let pos = from;
+  let runStart = from;
+  while (pos < to) {
+    const fieldStart = pos;
+    const tag = readVarint32(buf, pos, to);
+    pos = cursor.pos;
+    const fieldEnd = skipField(buf, tag & 7, pos, to);
+    if (tag === ((1 << 3) | WIRE_LEN)) {
+      const kvEnd = readLen(buf, pos, to);
+      const kvStart = cursor.pos;
+      if (keys.some((k) => anyValueOfKey(buf, kvStart, kvEnd, k) >= 0)) {
+        if (fieldStart > runStart) out.push(buf.subarray(runStart, fieldStart));
+        runStart = fieldEnd;
+      }
+    }
+    pos = fieldEnd;
+  }
+  if (to > runStart) out.push(buf.subarray(runStart, to));
 }
 
 function header(fieldNo: number, len: number): Uint8Array {

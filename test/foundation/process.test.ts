@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as path from 'node:path';
 import { freePorts, waitFor } from '../support/free-port';
 import { repoRoot, startProcess, type ProcessHandle } from '../support/process';
+import { metricValue } from '../support/routelens';
 import { RawGrpcClient, buildRequest, httpRequest } from './clients';
 
 interface Started {
@@ -30,7 +31,7 @@ function logLines(output: string): Record<string, unknown>[] {
   return out;
 }
 
-async function startOnFreePorts(): Promise<Started> {
+async function startOnFreePorts(extraEnv: Record<string, string>): Promise<Started> {
   const root = repoRoot();
   let lastOutput = '';
   // Another process may grab a port between choosing and binding it: try again with fresh ones.
@@ -44,6 +45,7 @@ async function startOnFreePorts(): Promise<Started> {
         ROUTELENS_HTTP_ENDPOINT: `127.0.0.1:${httpPort}`,
         ROUTELENS_QUERY_ENDPOINT: `127.0.0.1:${queryPort}`,
         ROUTELENS_LOG_LEVEL: 'info',
+        ...extraEnv,
       },
     });
     const healthy = await waitFor(
@@ -59,7 +61,7 @@ async function startOnFreePorts(): Promise<Started> {
     });
     if (healthy === 'up') return { proc, grpcPort, httpPort, queryPort };
     lastOutput = proc.output();
-    if (!/cannot listen/.test(lastOutput)) break;
+    if (!/cannot listen|EADDRINUSE/.test(lastOutput)) break;
   }
   throw new Error(`routelens did not start:\n${lastOutput}`);
 }
@@ -67,46 +69,63 @@ async function startOnFreePorts(): Promise<Started> {
 describe('foundation: the routelens process on otel-config.yaml', function () {
   this.timeout(60_000);
   let s: Started | undefined;
-  after(async () => {
+  afterEach(async () => {
     await s?.proc.kill9();
+    s = undefined;
   });
 
-  it('starts with env-overridden endpoints, serves /healthz, logs a received span with the debug exporter, and exits 0 on SIGTERM', async () => {
-    s = await startOnFreePorts();
-    const { proc } = s;
-    const ready = logLines(proc.output()).find((l) => l.msg === 'Everything is ready. Begin running and processing data.');
-    expect(ready, proc.output()).to.not.equal(undefined);
-    expect(ready?.endpoints).to.deep.equal({ 'otlp/grpc': s.grpcPort, 'otlp/http': s.httpPort, routequery: s.queryPort });
+  const modes: [string, Record<string, string>][] = [
+    ['one process (ROUTELENS_WORKERS=1)', { ROUTELENS_WORKERS: '1' }],
+    ['the default worker count', {}],
+  ];
+  for (const [mode, env] of modes) {
+    it(`${mode}: starts with env-overridden endpoints, serves /healthz, logs received spans with the debug exporter, exits 0 on SIGTERM`, async () => {
+      s = await startOnFreePorts(env);
+      const { proc } = s;
+      const started = s;
+      const ready = logLines(proc.output()).find((l) => l.msg === 'Everything is ready. Begin running and processing data.');
+      expect(ready, proc.output()).to.not.equal(undefined);
+      const endpoints = ready?.endpoints as Record<string, number>;
+      expect(endpoints.routequery).to.equal(s.queryPort);
+      const singleProcess = ready?.workers === undefined || ready.workers === 1;
+      if (singleProcess) expect(endpoints).to.deep.equal({ 'otlp/grpc': s.grpcPort, 'otlp/http': s.httpPort, routequery: s.queryPort });
 
-    const health = await fetch(`http://127.0.0.1:${s.queryPort}/healthz`);
-    expect(health.status).to.equal(200);
-    expect(await health.json()).to.deep.equal({ status: 'ok' });
+      const health = await fetch(`http://127.0.0.1:${s.queryPort}/healthz`);
+      expect(health.status).to.equal(200);
+      expect(await health.json()).to.deep.equal({ status: 'ok' });
 
-    const overHttp = buildRequest('process-test-http', 1);
-    expect((await httpRequest(s.httpPort, '/v1/traces', overHttp.bytes, { 'content-type': 'application/x-protobuf' })).status).to.equal(200);
-    const client = new RawGrpcClient(s.grpcPort);
-    try {
-      expect((await client.export(buildRequest('process-test-grpc', 2).bytes)).code).to.equal(grpc.status.OK);
-    } finally {
-      client.close();
-    }
-    const tracesLogged = (): Record<string, unknown>[] => logLines(proc.output()).filter((l) => l.msg === 'Traces' && l.exporter === 'debug');
-    await waitFor(async () => (tracesLogged().length >= 2 ? true : undefined), { timeoutMs: 10_000, what: 'the debug exporter to log both batches' });
-    expect(tracesLogged().map((l) => [l.resource_spans, l.spans]).sort()).to.deep.equal([
-      [1, 1],
-      [1, 2],
-    ]);
+      const overHttp = buildRequest('process-test-http', 1);
+      expect((await httpRequest(s.httpPort, '/v1/traces', overHttp.bytes, { 'content-type': 'application/x-protobuf' })).status).to.equal(200);
+      const client = new RawGrpcClient(s.grpcPort);
+      try {
+        expect((await client.export(buildRequest('process-test-grpc', 2).bytes)).code).to.equal(grpc.status.OK);
+      } finally {
+        client.close();
+      }
+      const tracesLogged = (): Record<string, unknown>[] => logLines(proc.output()).filter((l) => l.msg === 'Traces' && l.exporter === 'debug');
+      await waitFor(async () => (tracesLogged().length >= 2 ? true : undefined), { timeoutMs: 10_000, what: 'the debug exporter to log both batches' });
+      expect(tracesLogged().map((l) => [l.resource_spans, l.spans]).sort()).to.deep.equal([
+        [1, 1],
+        [1, 2],
+      ]);
+      // The counters (summed over workers, if any) see both requests.
+      await waitFor(
+        async () => {
+          const m = await (await fetch(`http://127.0.0.1:${started.queryPort}/metrics`)).text();
+          return metricValue(m, 'otelcol_receiver_accepted_spans_total', { transport: 'http' }) === 1 && metricValue(m, 'otelcol_receiver_accepted_spans_total', { transport: 'grpc' }) === 2 ? true : undefined;
+        },
+        { timeoutMs: 10_000, what: 'accepted span counters of 1 (HTTP) and 2 (gRPC)' },
+      );
 
-    const metrics = await (await fetch(`http://127.0.0.1:${s.queryPort}/metrics`)).text();
-    expect(metrics).to.match(/^otelcol_receiver_accepted_spans_total\{[^}]*transport="http"[^}]*\} 1$/m);
-    expect(metrics).to.match(/^otelcol_receiver_accepted_spans_total\{[^}]*transport="grpc"[^}]*\} 2$/m);
-
-    // SIGTERM, with a grace period after which stop() would SIGKILL (and the exit code would not be 0).
-    const exit = await proc.stop(10_000);
-    expect(exit, proc.output()).to.deep.equal({ code: 0, signal: null });
-    const lines = logLines(proc.output());
-    expect(lines.some((l) => l.msg === 'Received signal; shutting down' && l.signal === 'SIGTERM')).to.equal(true);
-    expect(lines.at(-1)?.msg).to.equal('Shutdown complete');
-    expect(lines.filter((l) => l.level === 'error')).to.deep.equal([]);
-  });
+      // SIGTERM, with a grace period after which stop() would SIGKILL (and the exit code would not be 0).
+      const exit = await proc.stop(10_000);
+      expect(exit, proc.output()).to.deep.equal({ code: 0, signal: null });
+      const lines = logLines(proc.output());
+      if (singleProcess) {
+        expect(lines.some((l) => l.msg === 'Received signal; shutting down' && l.signal === 'SIGTERM')).to.equal(true);
+        expect(lines.at(-1)?.msg).to.equal('Shutdown complete');
+      }
+      expect(lines.filter((l) => l.level === 'error' || l.level === 'fatal')).to.deep.equal([]);
+    });
+  }
 });

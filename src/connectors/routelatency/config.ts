@@ -145,8 +145,8 @@ export const routeLatencyMetricsFields = {
     'Bucket bounds (durations) of `routelens_route_duration_seconds`; default: the OpenTelemetry HTTP semconv advisory buckets of `http.server.request.duration`.',
   ),
   summary_window: {
-    ...optional(duration({ doc: 'Window of the `routelens_route_latency_seconds` quantiles (label `window`); must be one of `windows`.' })),
-    defaultText: '"5m" (the first of `windows` when 5m is not one)',
+    ...optional(duration({ doc: 'Window of the `routelens_route_latency_seconds` quantiles (label `window`); must be one of `windows`. Unset: 5m when it is one of `windows`, else the first window.' })),
+    defaultText: '"5m"',
   },
   exemplars: bool({
     default: true,

@@ -154,6 +154,20 @@ describe('route metrics', () => {
     });
   });
 
+  it('RouteStore.last describes the span the last record() counted; skipped spans leave it alone', () => {
+    const { store } = setup();
+    expect(store.record(span('/a', 600, {}, 503), T0)).to.equal(true);
+    const a = store.last.entry;
+    expect(a?.route).to.equal('/a');
+    expect({ ...store.last, entry: undefined }).to.deep.equal({ entry: undefined, valueMs: 600, bucket: store.last.bucket, statusClass: 4, isError: true });
+    expect(Math.pow(2, (store.last.bucket + 1) / 64)).to.be.at.least(600);
+    expect(Math.pow(2, store.last.bucket / 64)).to.be.below(600);
+    expect(store.record(new ObjectSpanInput({ service: 'shop', kind: SpanKind.CLIENT, name: 'GET' }), T0)).to.equal(false);
+    expect(store.last.entry).to.equal(a);
+    expect(store.record(span('/b', 0, {}, 204), T0)).to.equal(true);
+    expect([store.last.entry?.route, store.last.valueMs, store.last.bucket, store.last.statusClass, store.last.isError]).to.deep.equal(['/b', 0, NaN, 1, false]);
+  });
+
   describe('Prometheus series', () => {
     it('spanmetrics-compatible series per route, span kind and status code', () => {
       const { store, rec } = setup();

@@ -17,7 +17,7 @@ export const configSchema = refine(
       unique: true,
       doc: 'Detectors run in order; when two detect the same attribute the first wins.',
     }),
-    override: bool({ default: false, doc: 'Replace attributes the resource already has (not supported: must stay false).' }),
+    override: bool({ default: false, doc: 'Replace attributes the resource already has with the detected values (default: keep what the client sent).' }),
     timeout: duration({ default: '5s', doc: 'Accepted for Collector compatibility; detection reads only the environment.' }),
     k8s_downward: obj(
       {
@@ -31,9 +31,6 @@ export const configSchema = refine(
     ),
   }),
   (v, path, issues) => {
-    if (v.override) {
-      issues.add(`${path}.override`, 'override: true is not supported: routelens never replaces resource attributes a client sent');
-    }
   },
 );
 

@@ -13,6 +13,7 @@ export interface ResourceBatch {
   readonly resourceCount: number;
   hasResourceAttribute(i: number, key: string): boolean;
   addResourceAttributes(i: number, attrs: ReadonlyArray<readonly [string, string]>): void;
+  setResourceAttributes(i: number, attrs: ReadonlyArray<readonly [string, string]>): void;
 }
 
 export class ResourceDetectionProcessor implements Component, TracesConsumer {
@@ -52,11 +53,15 @@ export class ResourceDetectionProcessor implements Component, TracesConsumer {
     await this.#next.consumeTraces(batch, ctx);
   }
 
-  /** Add the detected attributes each resource lacks, in place. */
+  /** Add the detected attributes each resource lacks (or set them all with `override`), in place. */
   enrich(batch: ResourceBatch): void {
     const attrs = this.#attrs;
     if (attrs.length === 0) return;
     for (let i = 0; i < batch.resourceCount; i++) {
+      if (this.#cfg.override) {
+        batch.setResourceAttributes(i, attrs);
+        continue;
+      }
       let add: Attr[] | undefined;
       for (const a of attrs) {
         if (!batch.hasResourceAttribute(i, a[0])) (add ??= []).push(a);

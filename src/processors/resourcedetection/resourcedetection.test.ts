@@ -27,6 +27,9 @@ class Batch implements ResourceBatch {
       this.resources[i]?.set(k, v);
     }
   }
+  setResourceAttributes(i: number, attrs: ReadonlyArray<readonly [string, string]>): void {
+    for (const [k, v] of attrs) this.resources[i]?.set(k, v);
+  }
 }
 
 describe('resourcedetection', () => {
@@ -60,13 +63,13 @@ describe('resourcedetection', () => {
     expect(detect(cfg({ detectors: ['env', 'k8s_downward'] }), env)[0]).to.deep.equal(['k8s.pod.name', 'from-env']);
   });
 
-  it('validates its config: unknown detector, override true, unknown keys', () => {
+  it('validates its config: unknown detector, duplicates, unknown keys', () => {
     const issues = new ConfigErrorList();
-    parseConfig({ detectors: ['env', 'k8snode', 'env'], override: true, k8s_downward: { pod_ip: 'X' } }, 'processors.resourcedetection', issues);
+    parseConfig({ detectors: ['env', 'k8snode', 'env'], override: 'yes', k8s_downward: { pod_ip: 'X' } }, 'processors.resourcedetection', issues);
     const text = issues.format();
     expect(text).to.contain('processors.resourcedetection.detectors[1]: invalid value "k8snode"; expected one of "env", "k8s_downward"');
     expect(text).to.contain('processors.resourcedetection.detectors[2]: duplicate entry "env"');
-    expect(text).to.contain('processors.resourcedetection.override: override: true is not supported');
+    expect(text).to.contain('processors.resourcedetection.override: invalid value "yes"; expected true or false');
     expect(text).to.contain('processors.resourcedetection.k8s_downward.pod_ip: unknown key "pod_ip"');
     expect(cfg(undefined)).to.deep.include({ detectors: ['env'], override: false });
   });
@@ -83,6 +86,20 @@ describe('resourcedetection', () => {
     p.enrich(b);
     expect(Object.fromEntries(b.resources[0] ?? [])).to.deep.equal({ 'service.name': 'a', 'k8s.pod.name': 'sidecar-pod', 'k8s.namespace.name': 'shop' });
     expect(Object.fromEntries(b.resources[1] ?? [])).to.deep.equal({ 'k8s.pod.name': 'sdk-set', 'k8s.namespace.name': 'shop' });
+    await p.shutdown();
+  });
+
+  it('with override: true replaces what the client sent', async () => {
+    const p = new ResourceDetectionProcessor(
+      { id: 'resourcedetection', logger: pino({ level: 'silent' }), telemetry: new Telemetry() },
+      cfg({ detectors: ['k8s_downward'], override: true }),
+      { consumeTraces: () => Promise.resolve() },
+      { env: { K8S_POD_NAME: 'sidecar-pod', K8S_NAMESPACE: 'shop' } },
+    );
+    await p.start();
+    const b = new Batch([new Map([['k8s.pod.name', 'sdk-set'], ['service.name', 'a']])]);
+    p.enrich(b);
+    expect(Object.fromEntries(b.resources[0] ?? [])).to.deep.equal({ 'service.name': 'a', 'k8s.pod.name': 'sidecar-pod', 'k8s.namespace.name': 'shop' });
     await p.shutdown();
   });
 });
