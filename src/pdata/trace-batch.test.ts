@@ -382,6 +382,64 @@ describe('TraceBatch vs protobufjs (differential)', function () {
     );
   });
 
+  it('setResourceAttributes / addResourceAttributes in any order: encode, resourceAttribute and span views agree with a model', () => {
+    const keyOf = fc.constantFrom('service.name', 'k', 'http.route', 'k8s.pod.name', 'extra');
+    const op = fc.record({
+      kind: fc.constantFrom('add' as const, 'set' as const),
+      at: fc.nat(),
+      attrs: fc.uniqueArray(fc.tuple(keyOf, fc.string({ maxLength: 6 })), { minLength: 1, maxLength: 3, selector: ([k]) => k }),
+    });
+    fc.assert(
+      fc.property(requestArb.filter((r) => (r.resourceSpans ?? []).length > 0), fc.array(op, { minLength: 1, maxLength: 5 }), (obj, ops) => {
+        const bytes = encodeRequest(obj);
+        const ref = refDecode(bytes);
+        const n = ref.resourceSpans!.length;
+        const batch = TraceBatch.decode(bytes);
+        const model = ref.resourceSpans!.map((rs) => ({ orig: rs.resource?.attributes ?? [], replaced: new Set<string>(), extra: [] as KeyValueObj[] }));
+        for (const o of ops) {
+          const i = o.at % n;
+          const m = model[i]!;
+          const kvs = o.attrs.map(([key, v]) => ({ key, value: { stringValue: v } }));
+          if (o.kind === 'add') {
+            batch.addResourceAttributes(i, o.attrs);
+            m.extra.push(...kvs);
+          } else {
+            batch.setResourceAttributes(i, o.attrs);
+            m.extra = m.extra.filter((kv) => !o.attrs.some(([k]) => k === kv.key));
+            for (const [k] of o.attrs) m.replaced.add(k);
+            m.extra.push(...kvs);
+          }
+        }
+        const want = structuredClone(ref);
+        model.forEach((m, i) => {
+          const rs = want.resourceSpans![i]!;
+          if (m.extra.length === 0) return; // untouched resources are copied as they are
+          rs.resource = { ...(rs.resource ?? {}), attributes: [...m.orig.filter((a) => !m.replaced.has(a.key)), ...m.extra] };
+        });
+        const out = batch.encode();
+        expect(refDecode(out)).to.deep.equal(want);
+        expect(scopeSpansBytes(out)).to.deep.equal(scopeSpansBytes(bytes));
+        const lookup = (i: number, key: string): AttrValue | undefined => {
+          const m = model[i]!;
+          const orig = m.replaced.has(key) ? undefined : m.orig.find((a) => a.key === key);
+          if (orig !== undefined) return scalarOf(orig.value);
+          return scalarOf(m.extra.find((a) => a.key === key)?.value);
+        };
+        for (let i = 0; i < n; i++) for (const k of ['service.name', 'k', 'http.route', 'k8s.pod.name', 'extra']) expect(batch.resourceAttribute(i, k), `resource ${i} ${k}`).to.deep.equal(lookup(i, k));
+        const services: [number, string][] = [];
+        batch.forEachSpan((s) => services.push([s.resourceIndex, s.service]));
+        for (const [i, svc] of services) {
+          const v = lookup(i, 'service.name');
+          expect(svc).to.equal(typeof v === 'string' && v !== '' ? v : 'unknown_service');
+        }
+        // The re-encoded bytes decode to a batch that reads the same.
+        const again = TraceBatch.decode(out);
+        for (let i = 0; i < n; i++) expect(again.resourceAttribute(i, 'service.name')).to.deep.equal(lookup(i, 'service.name'));
+      }),
+      { numRuns: runs(200) },
+    );
+  });
+
   it('concat and split keep every resource and span in order', () => {
     fc.assert(
       fc.property(fc.array(requestArb, { minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 8 }), (objs, max) => {

@@ -115,8 +115,8 @@ describe('route metrics scraped by a real Prometheus and read by a real Jaeger (
     expect(last?.accept).to.include('application/openmetrics-text');
     expect(last?.contentType).to.match(/^application\/openmetrics-text; version=1\.0\.0/);
     expect(last?.exemplars).to.be.greaterThan(0);
-    const failed = await prom!.query('scrape_samples_scraped{job="routelens"}');
-    expect(Number(failed.result[0]?.value[1])).to.be.greaterThan(20);
+    const scraped = await prom!.query('scrape_samples_scraped{job="routelens"}');
+    expect(Number(scraped.result[0]?.value[1])).to.be.greaterThan(20);
     for (const name of [
       'traces_span_metrics_calls_total',
       'traces_span_metrics_duration_milliseconds_bucket',

@@ -13,7 +13,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { waitFor } from '../support/free-port';
+import { freePorts, waitFor } from '../support/free-port';
 import { jaegerTraces, type JaegerKeyValue } from '../support/jaeger';
 import { repoRoot } from '../support/python';
 
@@ -23,8 +23,6 @@ export type LogLine = Record<string, unknown> & { level?: string; msg?: string }
 
 export interface RoutelensChild {
   readonly pid: number;
-  /** Bound ports from the start-up log line: `otlp/grpc`, `otlp/http`, `routequery`. */
-  readonly endpoints: Record<string, number>;
   readonly grpcPort: number;
   readonly httpPort: number;
   /** Base URL of the routequery extension (query API, /metrics, /healthz). */
@@ -46,20 +44,60 @@ process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
 
+export interface ChildPorts {
+  grpc: number;
+  http: number;
+  query: number;
+}
+
+export interface StartChildOptions {
+  /** The config: a file, or YAML text written to a temp file. `ports` are passed to it. */
+  config: { file: string } | ((ports: ChildPorts) => string);
+  /** Extra environment, given the ports (for a config that reads its addresses from the environment). */
+  env?: (ports: ChildPorts) => NodeJS.ProcessEnv;
+  /**
+   * `--workers N`. When absent, routelens picks as it does for a user: one worker per CPU (ROUTELENS_WORKERS,
+   * which test/setup.ts sets for in-process tests, is not passed on).
+   */
+  workers?: number;
+  readyTimeoutMs?: number;
+}
+
 /**
- * Start routelens as a child process on a YAML config (written to a temp file). Resolves once the
- * "Everything is ready" line is logged; rejects with the output if it exits first or is not ready in time.
+ * Start routelens as a child process. Its receivers and query API get free 127.0.0.1 ports (chosen here, as a
+ * user would write them in the config; with several workers the start-up line does not list receiver ports).
+ * Resolves once the "Everything is ready" line is logged; retries with other ports if one was taken meanwhile.
  */
-export async function startRoutelensChild(yaml: string, opts: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number; configFile?: string } = {}): Promise<RoutelensChild> {
-  let configFile = opts.configFile;
-  if (configFile === undefined) {
+export async function startRoutelensChild(opts: StartChildOptions): Promise<RoutelensChild> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const [grpc, http, query] = await freePorts(3);
+    const ports: ChildPorts = { grpc: grpc as number, http: http as number, query: query as number };
+    try {
+      return await startOnce(opts, ports);
+    } catch (err) {
+      lastError = err;
+      if (!/cannot listen|EADDRINUSE/.test(String((err as Error).message))) throw err;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnce(opts: StartChildOptions, ports: ChildPorts): Promise<RoutelensChild> {
+  let configFile: string;
+  if ('file' in opts.config) configFile = opts.config.file;
+  else {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'routelens-py-e2e-'));
     configFile = path.join(dir, 'otel-config.yaml');
-    fs.writeFileSync(configFile, yaml);
+    fs.writeFileSync(configFile, opts.config(ports));
   }
-  const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'routelens.js'), 'run', '--config', configFile], {
+  const args = [path.join(repoRoot, 'bin', 'routelens.js'), 'run', '--config', configFile];
+  if (opts.workers !== undefined) args.push('--workers', String(opts.workers));
+  const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.env?.(ports) ?? {}) };
+  if (opts.workers === undefined) delete env['ROUTELENS_WORKERS'];
+  const child = spawn(process.execPath, args, {
     cwd: repoRoot,
-    env: { ...process.env, ...(opts.env ?? {}) },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
@@ -94,33 +132,29 @@ export async function startRoutelensChild(yaml: string, opts: { env?: NodeJS.Pro
     });
   });
 
-  const waitForLog = (pred: (l: LogLine) => boolean, what: string, timeoutMs = 20_000): Promise<LogLine> =>
-    waitFor(
-      async () => {
-        const hit = logs.find(pred);
-        if (hit !== undefined) return hit;
-        if (exitCode !== undefined) throw new Error(`routelens exited (${exitCode}) before logging ${what}`);
-        return undefined;
-      },
-      { timeoutMs, intervalMs: 50, what: `routelens log: ${what}` },
-    );
+  const waitForLog = async (pred: (l: LogLine) => boolean, what: string, timeoutMs = 20_000): Promise<LogLine> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = logs.find(pred);
+      if (hit !== undefined) return hit;
+      if (exitCode !== undefined) throw new Error(`routelens exited (code ${exitCode}) before logging ${what}`);
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for routelens to log ${what}`);
+      await sleep(50);
+    }
+  };
 
-  let ready: LogLine;
   try {
-    ready = await waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Everything is ready'), 'start-up line', opts.readyTimeoutMs ?? 30_000);
+    await waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Everything is ready'), 'start-up line', opts.readyTimeoutMs ?? 30_000);
   } catch (err) {
     child.kill('SIGKILL');
     await exited;
     throw new Error(`${(err as Error).message}\n--- routelens stderr ---\n${stderr.slice(-8000)}`);
   }
-  const endpoints = (ready['endpoints'] ?? {}) as Record<string, number>;
-  const queryPort = endpoints['routequery'] ?? 0;
-  const queryUrl = `http://127.0.0.1:${queryPort}`;
+  const queryUrl = `http://127.0.0.1:${ports.query}`;
   return {
     pid: child.pid ?? -1,
-    endpoints,
-    grpcPort: endpoints['otlp/grpc'] ?? 0,
-    httpPort: endpoints['otlp/http'] ?? 0,
+    grpcPort: ports.grpc,
+    httpPort: ports.http,
     queryUrl,
     logs: () => logs,
     stderr: () => stderr,
