@@ -3,7 +3,8 @@
  * routelens forks N workers that each run the whole pipeline (receivers, processors, exporters with their own
  * queues) on the shared listening sockets (the primary hands out connections round-robin). The primary serves the
  * routequery extension: /api/v1 answers from the workers' route sketches merged exactly (same scale, absolute
- * slot periods), /metrics sums the workers' counters, gauges and histogram buckets.
+ * slot periods), /metrics sums the workers' counters, gauges and histogram buckets and computes summary quantiles
+ * from the merged sketches.
  *
  * Per worker: its own Kubernetes watches, its own exporter connections and queues, and for file_storage its own
  * sub-directory `worker-<i>` (so restart with the same --workers to resume persisted queues).
@@ -15,6 +16,7 @@ import type { Component, ComponentKind, Host } from '../core/component';
 import type { ServiceConfig } from '../config/load';
 import type { RouteLatencyConfig } from '../connectors/routelatency/config';
 import { handleQuery } from '../connectors/routelatency/query';
+import { RouteMetricsRecorder, SUMMARY_QUANTILES, formatWindow } from '../connectors/routelatency/metrics';
 import { RouteStore, routeStoreOptions, type RouteSnapshot } from '../connectors/routelatency/store';
 import { Service } from '../pipeline/service';
 import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../telemetry/telemetry';
@@ -74,12 +76,14 @@ export async function runWorker(config: ServiceConfig, index: number, logger: Lo
 
 // ---- primary ----------------------------------------------------------------------------------------------
 
-/** Sum samples with the same name, suffix and labels; summaries cannot be summed and are dropped. */
-export function mergeFamilies(perWorker: readonly MetricFamily[][]): MetricFamily[] {
+/**
+ * Sum samples with the same name, suffix and labels. Quantiles of summaries cannot be summed: `quantileOf` gives
+ * their value from the merged sketches (a sample it cannot place is dropped).
+ */
+export function mergeFamilies(perWorker: readonly MetricFamily[][], quantileOf: (labels: Readonly<Record<string, string>>) => number | undefined = () => undefined): MetricFamily[] {
   const out = new Map<string, MetricFamily & { index: Map<string, MetricSample> }>();
   for (const families of perWorker) {
     for (const f of families) {
-      if (f.type === 'summary') continue;
       let m = out.get(f.name);
       if (m === undefined) {
         m = { name: f.name, help: f.help, type: f.type, ...(f.unit === undefined ? {} : { unit: f.unit }), samples: [], index: new Map() };
@@ -99,7 +103,35 @@ export function mergeFamilies(perWorker: readonly MetricFamily[][]): MetricFamil
       }
     }
   }
-  return [...out.values()].map(({ index: _index, ...f }) => f);
+  return [...out.values()].map(({ index: _index, ...f }) => {
+    if (f.type !== 'summary') return f;
+    const samples: MetricSample[] = [];
+    for (const sample of f.samples) {
+      if (sample.suffix !== '') samples.push(sample);
+      else {
+        const v = quantileOf(sample.labels);
+        if (v !== undefined) samples.push({ ...sample, value: v });
+      }
+    }
+    return { ...f, samples };
+  });
+}
+
+/** Quantile values (seconds) of every route of merged stores, by their summary sample's label key. */
+function summaryQuantiles(stores: ReadonlyMap<string, { store: RouteStore; config: RouteLatencyConfig }>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const { store, config } of stores.values()) {
+    const recorder = new RouteMetricsRecorder(store, { config: config.metrics, exportSketches: false });
+    const win = store.resolveWindow(recorder.summaryWindowMs);
+    const window = formatWindow(recorder.summaryWindowMs);
+    for (const entry of store.entries()) {
+      const s = store.summarize([entry], win);
+      const qs = [s.p50, s.p90, s.p95, s.p99, s.p999];
+      const route = recorder.labelsOf(entry).route;
+      SUMMARY_QUANTILES.forEach((q, i) => out.set(labelKey({ ...route, window, quantile: String(q) }), (qs[i] as number) / 1000));
+    }
+  }
+  return out;
 }
 
 export interface PrimaryOptions {
@@ -136,10 +168,25 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
   };
 
   telemetry.collector(() => merged);
+  const mergedStores = (replies: readonly SnapshotReply[]): Map<string, { store: RouteStore; config: RouteLatencyConfig }> => {
+    const out = new Map<string, { store: RouteStore; config: RouteLatencyConfig }>();
+    for (const [id, cc] of config.connectors) {
+      if (cc.type !== 'routelatency') continue;
+      const cfg = cc.config as RouteLatencyConfig;
+      const store = new RouteStore(routeStoreOptions(cfg));
+      for (const r of replies) store.mergeSnapshot(r.routes[id] ?? []);
+      out.set(id, { store, config: cfg });
+    }
+    return out;
+  };
   telemetry.beforeScrape(async () => {
     const replies = await gather();
     for (const r of replies) healthy.set(r.id, r.healthy);
-    merged = mergeFamilies(replies.map((r) => r.families));
+    const quantiles = summaryQuantiles(mergedStores(replies));
+    merged = mergeFamilies(
+      replies.map((r) => r.families),
+      (labels) => quantiles.get(labelKey(labels)),
+    );
   });
 
   // Connectors as seen by the query extension: their stores are the workers' stores merged on each query.
@@ -152,9 +199,8 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
       shutdown: async () => undefined,
       routeQuery: {
         handleQuery: async (pathname: string, params: URLSearchParams) => {
-          const store = new RouteStore(routeStoreOptions(cfg));
-          for (const r of await gather()) store.mergeSnapshot(r.routes[id] ?? []);
-          return handleQuery(store, pathname, params);
+          const merged = mergedStores(await gather()).get(id);
+          return handleQuery(merged?.store ?? new RouteStore(routeStoreOptions(cfg)), pathname, params);
         },
       },
     } as Component);

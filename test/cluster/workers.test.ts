@@ -76,6 +76,10 @@ service:
     expect(routes.routes[0]?.count).to.equal(total);
     // p50 over the merged sketches: durations are 10..21 ms, 25 of each
     expect(routes.routes[0]?.p50_ms).to.be.within(15 * 0.99, 16 * 1.01);
+    // summary quantiles come from the merged sketches, not a sum of the workers' quantiles
+    const p50 = metricValue(metrics, 'routelens_route_latency_seconds', { quantile: '0.5', http_route: '/orders/{id}' });
+    expect(p50 * 1000).to.be.closeTo(routes.routes[0]?.p50_ms as number, 1e-6);
+    expect(metricValue(metrics, 'routelens_route_latency_seconds_count', { http_route: '/orders/{id}' })).to.equal(total);
     // both workers took part: their debug exporters logged batches
     const out = proc.output();
     expect(out).to.match(/"worker":0[^\n]*"msg":"Traces"/);
