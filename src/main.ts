@@ -86,13 +86,14 @@ async function run(args: ParsedArgs): Promise<number> {
   const config = loadConfigFile(file, registry);
   const logger = createLogger({ level: config.telemetry.logs.level, encoding: config.telemetry.logs.encoding });
   if (!isPrimary()) return runWorker(config, workerIndex(), logger);
+  for (const w of config.warnings) logger.warn({ config: file }, w);
   const workers = workerCount(args);
   if (workers > 1) {
     return runPrimary({
       config,
       workers,
       logger,
-      onReady: (s) => logger.info({ version: pkg.version, config: file, workers: s.workers, pipelines: pipelineSummary(config), endpoints: s.endpoints }, 'Everything is ready. Begin running and processing data.'),
+      onReady: (s) => logger.info({ version: pkg.version, config: file, workers: s.workers, pipelines: pipelineSummary(config), endpoints: { ...configuredEndpoints(config), ...s.endpoints } }, 'Everything is ready. Begin running and processing data.'),
     });
   }
   const service = new Service(config, { logger });
@@ -125,6 +126,16 @@ function workerCount(args: ParsedArgs): number {
   return n;
 }
 
+/** Listen addresses of the receivers as configured (workers bind them). */
+function configuredEndpoints(config: ReturnType<typeof loadConfigFile>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [id, cc] of config.receivers) {
+    const p = (cc.config as { protocols?: Record<string, { endpoint?: string } | undefined> }).protocols ?? {};
+    for (const [proto, c] of Object.entries(p)) if (c?.endpoint !== undefined) out[`${id}/${proto}`] = c.endpoint;
+  }
+  return out;
+}
+
 function endpoints(service: Service): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [id, c] of service.components('receiver')) {
@@ -141,7 +152,8 @@ function endpoints(service: Service): Record<string, number> {
 
 function validate(args: ParsedArgs): number {
   const file = configPath(args);
-  loadConfigFile(file, defaultRegistry());
+  const config = loadConfigFile(file, defaultRegistry());
+  for (const w of config.warnings) process.stderr.write(`routelens: warning: ${w}\n`);
   process.stdout.write(`${file}: configuration is valid\n`);
   return 0;
 }

@@ -257,12 +257,12 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
   }
   o.onReady?.({ workers: o.workers, endpoints });
 
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
   });
   stopping = true;
-  logger.info({ workers: workers.size }, 'Shutting down workers');
+  logger.info({ signal, workers: workers.size }, 'Received signal; shutting down workers');
   const exits = [...workers.values()].map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
   for (const w of workers.values()) w.process.kill('SIGTERM');
   const force = setTimeout(() => {
@@ -271,6 +271,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
   await Promise.all(exits);
   clearTimeout(force);
   for (const e of extensions.values()) await e.shutdown();
+  logger.info('Shutdown complete');
   return 0;
 }
 

@@ -40,6 +40,8 @@ export interface ServiceConfig {
   telemetry: TelemetryConfig;
   /** Deadline for draining queues on shutdown, ms. */
   shutdownTimeoutMs: number;
+  /** Problems that do not stop start-up (e.g. unset environment variables), logged at start and by `validate`. */
+  warnings: string[];
 }
 
 const telemetrySchema = obj({
@@ -279,6 +281,7 @@ export function parseConfig(text: string, registry: Registry, env: NodeJS.Proces
     pipelines,
     telemetry,
     shutdownTimeoutMs,
+    warnings: issues.items.filter((i) => i.path === '(env)').map((i) => i.message),
   };
 }
 
