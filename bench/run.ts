@@ -38,7 +38,12 @@ import { PODS, SERVICES, SPANS_PER_REQUEST } from './workload';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const RESULTS = path.join(ROOT, 'bench', 'results');
-const CLK_TCK = 100;
+/** Clock ticks per second of /proc/PID/stat and /proc/stat times. */
+const CLK_TCK = ((): number => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return Number.isInteger(n) && n > 0 ? n : 100;
+})();
 
 type CollectorName = 'routelens' | 'otelcol';
 type ScenarioName = 'rate10k' | 'rate50k' | 'saturation';
@@ -321,7 +326,7 @@ function machineInfo(otelcolBin: string | undefined, pinning: string): Machine {
   const dirty = sh('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no']) !== '';
   return {
     nproc: os.cpus().length,
-    cpu_model: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown',
+    cpu_model: `${/^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown'} (family ${/^cpu family\s*:\s*(\d+)/m.exec(cpuinfo)?.[1] ?? '?'} model ${/^model\s*:\s*(\d+)/m.exec(cpuinfo)?.[1] ?? '?'}${/^flags\s*:.*\bhypervisor\b/m.test(cpuinfo) ? ', virtual machine' : ''})`,
     mem_gib: Math.round(os.totalmem() / 2 ** 30),
     kernel: os.release(),
     node: process.version,
@@ -332,6 +337,18 @@ function machineInfo(otelcolBin: string | undefined, pinning: string): Machine {
     load_average_start: loadAverage(),
     load_average_end: '',
   };
+}
+
+/**
+ * Copy the compiled routelens (bin/, dist/src/, proto/, package.json; node_modules linked) into `dir`, so the
+ * code under test stays the same for the whole run while others rebuild dist/ in the shared tree. Returns the
+ * snapshot's bin/routelens.js.
+ */
+function snapshotRoutelens(dir: string): string {
+  const snap = path.join(dir, 'routelens');
+  for (const p of ['bin', 'dist/src', 'proto', 'package.json']) fs.cpSync(path.join(ROOT, p), path.join(snap, p), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(snap, 'node_modules'), 'dir');
+  return path.join(snap, 'bin', 'routelens.js');
 }
 
 function buildOtelcol(): string {
@@ -429,6 +446,7 @@ interface Harness {
   sinkPort: number;
   kubeconfig: string;
   otelcolBin: string;
+  routelensBin: string;
   routelensPipeline: RoutelensPipeline;
   tmp: string;
   pin: { collector: string | undefined; harness: string | undefined };
@@ -488,7 +506,7 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
   if (collector === 'routelens') {
     fs.writeFileSync(cfgFile, h.routelensPipeline.yaml(env));
     const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=routelens-saturation-${Date.now()}.cpuprofile`];
-    child = spawnPinned(h.pin.collector, process.execPath, [...nodeArgs, path.join(ROOT, 'bin', 'routelens.js'), 'run', '--config', cfgFile], { log });
+    child = spawnPinned(h.pin.collector, process.execPath, [...nodeArgs, h.routelensBin, 'run', '--config', cfgFile], { log });
   } else if (collector === 'otelcol') {
     fs.writeFileSync(cfgFile, otelcolYaml(env));
     child = spawnPinned(h.pin.collector, h.otelcolBin, ['--config', cfgFile], { log, env: otelcolEnv(env, 1) });
@@ -857,14 +875,14 @@ function summariseProfile(file: string, top = 30): string {
 
 // ---- main --------------------------------------------------------------------------------------------------
 
-async function chooseRoutelensPipeline(name: string, env: CollectorEnv, tmp: string, log: (m: string) => void): Promise<RoutelensPipeline> {
+async function chooseRoutelensPipeline(bin: string, name: string, env: CollectorEnv, tmp: string, log: (m: string) => void): Promise<RoutelensPipeline> {
   const candidates = name === 'auto' ? ROUTELENS_PIPELINES : ROUTELENS_PIPELINES.filter((p) => p.name === name);
   if (candidates.length === 0) throw new Error(`unknown routelens pipeline ${name}; known: ${ROUTELENS_PIPELINES.map((p) => p.name).join(', ')}`);
   const problems: string[] = [];
   for (const p of candidates) {
     const f = path.join(tmp, `validate-${p.name}.yaml`);
     fs.writeFileSync(f, p.yaml(env));
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'routelens.js'), 'validate', '--config', f], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [bin, 'validate', '--config', f], { encoding: 'utf8' });
     if (r.status === 0) return p;
     const why = `${p.name}: ${(r.stderr || r.stdout).trim().split('\n').slice(0, 4).join(' | ')}`;
     problems.push(why);
@@ -916,11 +934,12 @@ async function main(): Promise<void> {
       `${built.attributesPerSpan.toFixed(1)} attributes/span), ${built.routes} routes, ${SERVICES.length} services, ${PODS.length} pods`,
   );
 
+  const routelensBin = snapshotRoutelens(tmp);
   const probeEnv: CollectorEnv = { grpcPort: 4317, sinkPort, kubeconfig, adminPort: 8888, metricsPort: 8889 };
-  const routelensPipeline = opts.only === 'otelcol' ? ROUTELENS_PIPELINES[0] as RoutelensPipeline : await chooseRoutelensPipeline(opts.pipeline, probeEnv, tmp, log);
+  const routelensPipeline = opts.only === 'otelcol' ? ROUTELENS_PIPELINES[0] as RoutelensPipeline : await chooseRoutelensPipeline(routelensBin, opts.pipeline, probeEnv, tmp, log);
   log(`routelens pipeline: ${routelensPipeline.name} (${routelensPipeline.describe}); otelcol: ${OTELCOL_PIPELINE_DESCRIPTION}`);
 
-  const h: Harness = { opts, gen: gen.client, genPid: gen.pid, sink: sink.client, sinkPid: sink.pid, sinkPort, kubeconfig, otelcolBin, routelensPipeline, tmp, pin };
+  const h: Harness = { opts, gen: gen.client, genPid: gen.pid, sink: sink.client, sinkPid: sink.pid, sinkPort, kubeconfig, otelcolBin, routelensBin, routelensPipeline, tmp, pin };
   const collectors: CollectorName[] = opts.only === undefined ? ['routelens', 'otelcol'] : [opts.only];
   const results: RunResult[] = [];
   const profileDir = opts.profile ? RESULTS : undefined;
@@ -970,6 +989,7 @@ async function main(): Promise<void> {
     console.log(`\n${text}`);
     fs.writeFileSync(path.join(RESULTS, 'profile-summary.txt'), `${text}\n`);
     fs.writeFileSync(path.join(RESULTS, 'profile-run.json'), `${JSON.stringify({ machine, options: opts, results }, null, 2)}\n`);
+    fs.rmSync(tmp, { recursive: true, force: true });
     return;
   }
 
@@ -1039,6 +1059,7 @@ async function main(): Promise<void> {
     fs.writeFileSync(md, re.test(prev) ? prev.replace(re, () => section) : `${prev.trimEnd()}\n\n${section}\n`);
     console.log(`updated: BENCHMARKS.md`);
   }
+  fs.rmSync(tmp, { recursive: true, force: true }); // configs, logs and the routelens snapshot; kept on failure
   log('done');
 }
 

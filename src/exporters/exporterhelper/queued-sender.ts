@@ -9,6 +9,7 @@ import { PipelineError } from '../../core/errors';
 import type { Counter, Telemetry } from '../../telemetry/telemetry';
 import type { RetryConfig, SendingQueueConfig } from './config';
 import type { SendResult, Transport } from './transport';
+import { RateLimitedLog } from '../../telemetry/rate-limited-log';
 
 export interface QueueItem {
   body: Uint8Array;
@@ -93,6 +94,7 @@ export class QueuedSender {
   readonly #wake: (() => void)[] = [];
   readonly #workers: Promise<void>[] = [];
   #healthy = true;
+  readonly #retryLog = new RateLimitedLog();
 
   constructor(options: QueuedSenderOptions) {
     this.#o = options;
@@ -170,7 +172,7 @@ export class QueuedSender {
     await Promise.all(this.#workers);
     signal?.removeEventListener('abort', onAbort);
     const left = this.#store.size;
-    if (left > 0) this.#o.logger.warn({ exporter: this.#o.id, requests: left }, 'Shutdown deadline passed with data still queued');
+    if (left > 0) this.#o.logger.warn({ requests: left }, 'Shutdown deadline passed with data still queued');
     await this.#store.close();
     await this.#o.transport.close();
   }
@@ -207,7 +209,7 @@ export class QueuedSender {
         this.#sent.add(item.items - (result.rejected ?? 0));
         if (result.rejected) {
           this.#failed.add(result.rejected);
-          this.#o.logger.warn({ exporter: this.#o.id, rejected: result.rejected, message: result.message }, 'Partial success: the destination rejected some data');
+          this.#o.logger.warn({ rejected: result.rejected, message: result.message }, 'Partial success: the destination rejected some data');
         }
         this.#healthy = true;
         return true;
@@ -220,10 +222,11 @@ export class QueuedSender {
         this.#failed.add(item.items);
         this.#healthy = false;
         const reason = permanent ? 'permanent error' : outOfTime ? 'retries exhausted' : 'shutdown deadline';
-        this.#o.logger.error({ exporter: this.#o.id, [this.#o.unit]: item.items, attempts: attempt, err: result.error.message, reason }, 'Exporting failed; dropping data');
+        this.#o.logger.error({ [this.#o.unit]: item.items, attempts: attempt, err: result.error.message, reason }, 'Exporting failed; dropping data');
         return false;
       }
-      this.#o.logger.warn({ exporter: this.#o.id, attempt, retry_in_ms: Math.round(wait), err: result.error.message }, 'Exporting failed; will retry');
+      // One line per 10 s, not one per request and attempt: an outage must not flood the log.
+      this.#retryLog.warn(this.#o.logger, 'retry', { attempt, retry_in_ms: Math.round(wait), err: result.error.message }, 'Exporting failed; will retry');
       wait = Math.max(0, wait);
       await sleep(wait, this.#abort.signal);
       if (this.#abort.signal.aborted) {

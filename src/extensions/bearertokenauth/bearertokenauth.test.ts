@@ -71,7 +71,13 @@ describe('bearertokenauth', () => {
       expect(a.clientHeaders()).to.deep.equal({ authorization: 'Bearer second-token' });
       // An emptied file keeps the previous token rather than locking everyone out.
       fs.writeFileSync(file, '');
-      await waitFor(async () => (logs.some((l) => l.includes('Token file is empty')) ? true : undefined), { timeoutMs: 10_000, what: 'the empty token file to be noticed' });
+      await waitFor(
+        async () => {
+          a.authenticateHttp({ authorization: 'Bearer second-token' }); // the file is checked when a request needs the token
+          return logs.some((l) => l.includes('Token file is empty')) ? true : undefined;
+        },
+        { timeoutMs: 10_000, what: 'the empty token file to be noticed' },
+      );
       expect(a.authenticateHttp({ authorization: 'Bearer second-token' })).to.equal(undefined);
     } finally {
       await a.shutdown();

@@ -11,7 +11,11 @@ import type { ClientAuthenticator, ServerAuthenticator } from '../../core/auth';
 import type { Component, CreateSettings, ExtensionFactory } from '../../core/component';
 import { bearerTokenAuthConfigSchema, type BearerTokenAuthConfig } from './config';
 
-/** How often a token file is checked for changes (stat polling: follows atomic renames and symlink swaps). */
+/**
+ * How often a token file is checked for changes. The check is a `stat` made when a request needs the token
+ * (not a background watcher, which would depend on the libuv thread pool being free); it follows atomic
+ * renames and the symlink swaps Kubernetes uses for secrets.
+ */
 export const TOKEN_FILE_POLL_MS = 500;
 
 export class BearerTokenAuthExtension implements Component, ServerAuthenticator, ClientAuthenticator {
@@ -19,7 +23,8 @@ export class BearerTokenAuthExtension implements Component, ServerAuthenticator,
   readonly #settings: CreateSettings;
   #expected: Buffer | undefined;
   #header = '';
-  #watching = false;
+  #fileStamp = '';
+  #checkedAt = 0;
 
   constructor(settings: CreateSettings, config: BearerTokenAuthConfig) {
     this.#settings = settings;
@@ -28,30 +33,40 @@ export class BearerTokenAuthExtension implements Component, ServerAuthenticator,
 
   async start(): Promise<void> {
     this.#load(true);
+  }
+
+  async shutdown(): Promise<void> {}
+
+  /** Re-read the token file when it changed, at most every TOKEN_FILE_POLL_MS. */
+  #refresh(): void {
+    if (this.#expected === undefined) {
+      this.#load(true);
+      return;
+    }
     const file = this.#config.filename;
-    if (file !== undefined && file !== '' && !this.#watching) {
-      this.#watching = true;
-      fs.watchFile(file, { interval: TOKEN_FILE_POLL_MS, persistent: false }, this.#onChange);
-    }
+    if (file === undefined || file === '') return;
+    const now = Date.now();
+    if (now - this.#checkedAt < TOKEN_FILE_POLL_MS) return;
+    this.#checkedAt = now;
+    if (this.#stamp(file) !== this.#fileStamp) this.#load(false);
   }
 
-  async shutdown(): Promise<void> {
-    if (this.#watching) {
-      this.#watching = false;
-      fs.unwatchFile(this.#config.filename as string, this.#onChange);
+  #stamp(file: string): string {
+    try {
+      const s = fs.statSync(file);
+      return `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+    } catch {
+      return 'missing';
     }
   }
-
-  readonly #onChange = (curr: fs.Stats, prev: fs.Stats): void => {
-    if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
-    this.#load(false);
-  };
 
   /** (Re)read the token. At start a missing or empty token file is an error; later the old token stays. */
   #load(atStart: boolean): void {
     const file = this.#config.filename;
     let token = this.#config.token ?? '';
     if (file !== undefined && file !== '') {
+      this.#fileStamp = this.#stamp(file);
+      this.#checkedAt = Date.now();
       try {
         token = fs.readFileSync(file, 'utf8').trim();
       } catch (err) {
@@ -72,7 +87,7 @@ export class BearerTokenAuthExtension implements Component, ServerAuthenticator,
   }
 
   authenticateHttp(headers: IncomingHttpHeaders | Readonly<Record<string, string | string[] | undefined>>): string | undefined {
-    if (this.#expected === undefined) this.#load(true);
+    this.#refresh();
     const raw = headers.authorization;
     const got = Array.isArray(raw) ? raw[0] : raw;
     if (got === undefined || got === '') return 'missing or empty authorization header';
@@ -84,7 +99,7 @@ export class BearerTokenAuthExtension implements Component, ServerAuthenticator,
   }
 
   clientHeaders(): Record<string, string> {
-    if (this.#expected === undefined) this.#load(true);
+    this.#refresh();
     return { authorization: this.#header };
   }
 }

@@ -153,6 +153,8 @@ export class FileQueueStore implements QueueStore {
   readonly #writes = new Set<Promise<unknown>>();
   #recovered = 0;
   #closed = false;
+  #lastWriteWarning = -Infinity;
+  #writeFailures = 0;
 
   private constructor(options: FileQueueOptions) {
     this.#o = { segmentBytes: 8 << 20, journalSlack: 4096, io: nodeQueueIo, ...options };
@@ -338,7 +340,13 @@ export class FileQueueStore implements QueueStore {
   #writeError(err: unknown): PipelineError {
     const code = (err as NodeJS.ErrnoException).code;
     const what = code === 'ENOSPC' ? 'the disk is full' : code === 'EDQUOT' ? 'the disk quota is exhausted' : `write failed: ${err instanceof Error ? err.message : String(err)}`;
-    this.#o.logger.warn({ queue: this.#dir, code, err: err instanceof Error ? err.message : String(err) }, 'Cannot write to the persistent queue');
+    // One warning per 10 s at most: a full disk fails every request.
+    this.#writeFailures++;
+    if (Date.now() - this.#lastWriteWarning >= 10_000) {
+      this.#o.logger.warn({ queue: this.#dir, code, err: err instanceof Error ? err.message : String(err), failed_writes: this.#writeFailures }, 'Cannot write to the persistent queue; refusing data');
+      this.#lastWriteWarning = Date.now();
+      this.#writeFailures = 0;
+    }
     return new PipelineError('refused', `file_storage queue ${this.#dir}: ${what}`, { retryAfterMs: 5000, cause: err });
   }
 

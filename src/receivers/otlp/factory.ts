@@ -15,7 +15,7 @@ export class OtlpReceiver implements Component {
   readonly #config: OtlpReceiverConfig;
 
   constructor(settings: Parameters<ReceiverFactory<OtlpReceiverConfig>['createTraces']>[0], config: OtlpReceiverConfig, next: TracesConsumer) {
-    this.#logger = settings.logger.child({ receiver: settings.id });
+    this.#logger = settings.logger;
     this.#id = settings.id;
     this.#config = config;
     const { grpc, http } = config.protocols;

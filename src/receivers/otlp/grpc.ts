@@ -22,7 +22,8 @@ import type { PipelineContext } from '../../core/component';
 import { PipelineError, asPipelineError, toGrpcStatus } from '../../core/errors';
 import { encodeRetryInfo, encodeRpcStatus } from '../../pdata/rpc-status';
 import type { GrpcServerConfig } from './config';
-import { RateLimitedLog, normaliseAddress, type TraceIntake } from './intake';
+import { RateLimitedLog } from '../../telemetry/rate-limited-log';
+import { normaliseAddress, type TraceIntake } from './intake';
 
 export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 

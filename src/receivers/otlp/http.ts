@@ -17,7 +17,8 @@ import { traceRequestFromJson } from '../../pdata/otlp-json';
 import { encodeRpcStatus } from '../../pdata/rpc-status';
 import type { HttpServerConfig } from './config';
 import { sniffConnection } from './grpc';
-import { RateLimitedLog, normaliseAddress, type TraceIntake } from './intake';
+import { RateLimitedLog } from '../../telemetry/rate-limited-log';
+import { normaliseAddress, type TraceIntake } from './intake';
 
 type Encoding = 'proto' | 'json';
 

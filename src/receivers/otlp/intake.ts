@@ -8,26 +8,10 @@ import type { PipelineContext, TracesConsumer } from '../../core/component';
 import { PipelineError, asPipelineError } from '../../core/errors';
 import { TraceBatch } from '../../pdata/trace-batch';
 import type { Counter, Telemetry } from '../../telemetry/telemetry';
+import { RateLimitedLog } from '../../telemetry/rate-limited-log';
 
 export interface IntakeResult {
   spans: number;
-}
-
-/** Logs a message at most once per interval per key, with the number suppressed in between. */
-export class RateLimitedLog {
-  readonly #last = new Map<string, { at: number; suppressed: number }>();
-  constructor(readonly intervalMs = 10_000) {}
-  warn(logger: Logger, key: string, fields: Record<string, unknown>, msg: string): void {
-    const now = Date.now();
-    const e = this.#last.get(key);
-    if (e !== undefined && now - e.at < this.intervalMs) {
-      e.suppressed++;
-      return;
-    }
-    if (this.#last.size > 1000) this.#last.clear();
-    this.#last.set(key, { at: now, suppressed: 0 });
-    logger.warn({ ...fields, ...(e?.suppressed ? { suppressed_since_last: e.suppressed } : {}) }, msg);
-  }
 }
 
 export class TraceIntake {
