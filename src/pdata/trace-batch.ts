@@ -24,6 +24,7 @@ import {
   readVarint32,
   readVarint64,
   skipField,
+  skipVarint,
   utf8,
   varintSize,
   writeVarint,
@@ -156,13 +157,109 @@ function validate(buf: Uint8Array, msg: Msg, pos: number, end: number, depth: nu
       }
     }
     if (child !== Msg.Bytes && child !== -1) {
-      if (child === Msg.Span) spans++;
-      spans += validate(buf, child, start, fieldEnd, depth + 1);
+      if (child === Msg.Span) {
+        spans++;
+        validateSpan(buf, start, fieldEnd, depth + 1);
+      } else if (child === Msg.KeyValue) validateKeyValue(buf, start, fieldEnd, depth + 1);
+      else spans += validate(buf, child, start, fieldEnd, depth + 1);
     }
     pos = fieldEnd;
   }
   if (pos !== end) throw new DecodeError('field runs past the end of its message');
   return spans;
+}
+
+// Fast paths for the messages that make up nearly all of a request (spans, their attributes and scalar values).
+// They accept exactly what `validate` accepts: anything they do not recognise at once (unknown fields,
+// multi-byte tags, arrays and maps, malformed input) is handed to `validate` from the start of the message,
+// which also produces the error messages.
+
+/** End of a length-delimited field whose length varint starts at `pos`; content start in cursor.pos. */
+function lenEnd(buf: Uint8Array, pos: number, end: number): number {
+  const b = buf[pos] as number;
+  if (b < 0x80 && pos < end) {
+    const e = pos + 1 + b;
+    if (e > end) throw new DecodeError('length prefix points past the end of the message');
+    cursor.pos = pos + 1;
+    return e;
+  }
+  return readLen(buf, pos, end);
+}
+
+function validateSpan(buf: Uint8Array, start: number, end: number, depth: number): void {
+  if (depth > MAX_NESTING_DEPTH) return void validate(buf, Msg.Span, start, end, depth);
+  let pos = start;
+  while (pos < end) {
+    const tag = buf[pos] as number;
+    switch (tag) {
+      case 0x0a: // trace_id
+      case 0x12: // span_id
+      case 0x22: {
+        // parent_span_id
+        const e = lenEnd(buf, pos + 1, end);
+        const len = e - cursor.pos;
+        if (len !== 0 && len !== (tag === 0x0a ? 16 : 8)) return void validate(buf, Msg.Span, start, end, depth);
+        pos = e;
+        break;
+      }
+      case 0x1a: // trace_state
+      case 0x2a: // name
+        pos = lenEnd(buf, pos + 1, end);
+        break;
+      case 0x30: // kind
+      case 0x50: // dropped_attributes_count
+      case 0x60: // dropped_events_count
+      case 0x70: // dropped_links_count
+        if (pos + 1 < end && (buf[pos + 1] as number) < 0x80) pos += 2;
+        else return void validate(buf, Msg.Span, start, end, depth);
+        break;
+      case 0x39: // start_time_unix_nano
+      case 0x41: // end_time_unix_nano
+        if (pos + 9 > end) return void validate(buf, Msg.Span, start, end, depth);
+        pos += 9;
+        break;
+      case 0x4a: {
+        // attributes
+        const e = lenEnd(buf, pos + 1, end);
+        validateKeyValue(buf, cursor.pos, e, depth + 1);
+        pos = e;
+        break;
+      }
+      default:
+        // events, links, status, flags, unknown fields, multi-byte tags
+        return void validate(buf, Msg.Span, start, end, depth);
+    }
+  }
+  if (pos !== end) validate(buf, Msg.Span, start, end, depth);
+}
+
+function validateKeyValue(buf: Uint8Array, start: number, end: number, depth: number): void {
+  if (depth > MAX_NESTING_DEPTH) return void validate(buf, Msg.KeyValue, start, end, depth);
+  let pos = start;
+  while (pos < end) {
+    const tag = buf[pos] as number;
+    if (tag === 0x0a) pos = lenEnd(buf, pos + 1, end);
+    else if (tag === 0x12) {
+      const e = lenEnd(buf, pos + 1, end);
+      validateAnyValue(buf, cursor.pos, e, depth + 1);
+      pos = e;
+    } else return void validate(buf, Msg.KeyValue, start, end, depth);
+  }
+  if (pos !== end) validate(buf, Msg.KeyValue, start, end, depth);
+}
+
+function validateAnyValue(buf: Uint8Array, start: number, end: number, depth: number): void {
+  if (depth > MAX_NESTING_DEPTH) return void validate(buf, Msg.AnyValue, start, end, depth);
+  let pos = start;
+  while (pos < end) {
+    const tag = buf[pos] as number;
+    if (tag === 0x0a || tag === 0x3a) pos = lenEnd(buf, pos + 1, end); // string, bytes
+    else if (tag === 0x10 && pos + 1 < end && (buf[pos + 1] as number) < 0x80) pos += 2; // bool
+    else if (tag === 0x18) pos = skipVarint(buf, pos + 1, end); // int (64-bit: any length up to 10)
+    else if (tag === 0x21 && pos + 9 <= end) pos += 9; // double
+    else return void validate(buf, Msg.AnyValue, start, end, depth);
+  }
+  if (pos !== end) validate(buf, Msg.AnyValue, start, end, depth);
 }
 
 // ---- the batch -----------------------------------------------------------------------------------------

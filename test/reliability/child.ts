@@ -29,11 +29,16 @@ function parseLogs(output: string): Record<string, unknown>[] {
   return out;
 }
 
-/** Start routelens on `yaml` (written to `configFile`) and wait until it logs that it is ready. */
-export async function startRoutelensChild(configFile: string, yaml: string, opts: { nodeArgs?: string[]; name?: string } = {}): Promise<RoutelensChild> {
+/**
+ * Start routelens on `yaml` (written to `configFile`) and wait until it logs that it is ready. By default with
+ * `--workers 1`: one process that holds the pipeline, so killing it is a crash of the data path (with several
+ * workers, killing the primary lets the workers shut down gracefully).
+ */
+export async function startRoutelensChild(configFile: string, yaml: string, opts: { nodeArgs?: string[]; name?: string; workers?: number } = {}): Promise<RoutelensChild> {
   fs.writeFileSync(configFile, yaml);
   const root = repoRoot();
-  const proc = startProcess(process.execPath, [...(opts.nodeArgs ?? []), path.join(root, 'bin/routelens.js'), 'run', '--config', configFile], { name: opts.name ?? 'routelens', cwd: root });
+  const args = [...(opts.nodeArgs ?? []), path.join(root, 'bin/routelens.js'), 'run', '--config', configFile, '--workers', String(opts.workers ?? 1)];
+  const proc = startProcess(process.execPath, args, { name: opts.name ?? 'routelens', cwd: root });
   const ready = await waitFor(
     async () => {
       if (!proc.running) throw new Error(`routelens exited early:\n${proc.output()}`);

@@ -72,15 +72,15 @@ export class BearerTokenAuthExtension implements Component, ServerAuthenticator,
       } catch (err) {
         const msg = `cannot read the token file ${file}: ${err instanceof Error ? err.message : String(err)}`;
         if (atStart) throw new Error(`extensions.${this.#settings.id}.filename: ${msg}`);
-        this.#settings.logger.warn({ extension: this.#settings.id, err: msg }, 'Keeping the previous bearer token');
+        this.#settings.logger.warn({ err: msg }, 'Keeping the previous bearer token');
         return;
       }
       if (token === '') {
         if (atStart) throw new Error(`extensions.${this.#settings.id}.filename: the token file ${file} is empty`);
-        this.#settings.logger.warn({ extension: this.#settings.id, file }, 'Token file is empty; keeping the previous bearer token');
+        this.#settings.logger.warn({ file }, 'Token file is empty; keeping the previous bearer token');
         return;
       }
-      if (!atStart) this.#settings.logger.info({ extension: this.#settings.id, file }, 'Bearer token reloaded');
+      if (!atStart) this.#settings.logger.info({ file }, 'Bearer token reloaded');
     }
     this.#header = this.#config.scheme === '' ? token : `${this.#config.scheme} ${token}`;
     this.#expected = Buffer.from(this.#header, 'utf8');

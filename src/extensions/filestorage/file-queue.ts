@@ -223,7 +223,7 @@ export class FileQueueStore implements QueueStore {
   #corrupt(n: number, what: string, file: string): void {
     if (n <= 0) return;
     this.#o.onCorrupt?.(n);
-    this.#o.logger.warn({ queue: this.#dir, file, damaged: n }, `Skipped damaged ${what} (checksum mismatch or torn write)`);
+    this.#o.logger.warn({ dir: this.#dir, file, damaged: n }, `Skipped damaged ${what} (checksum mismatch or torn write)`);
   }
 
   #load(): void {
@@ -298,7 +298,7 @@ export class FileQueueStore implements QueueStore {
     this.#nextSeq = Math.max(floor, maxSeq + 1);
     // Old temp files of an interrupted compaction.
     for (const f of ['cursor.tmp', 'acks.tmp']) fs.rmSync(path.join(dir, f), { force: true });
-    if (this.#recovered > 0) this.#o.logger.info({ queue: dir, records: this.#recovered, bytes: this.#diskBytes }, 'Recovered queued data from disk');
+    if (this.#recovered > 0) this.#o.logger.info({ dir, records: this.#recovered, bytes: this.#diskBytes }, 'Recovered queued data from disk');
   }
 
   // ---- push -------------------------------------------------------------------------------------------
@@ -343,7 +343,7 @@ export class FileQueueStore implements QueueStore {
     // One warning per 10 s at most: a full disk fails every request.
     this.#writeFailures++;
     if (Date.now() - this.#lastWriteWarning >= 10_000) {
-      this.#o.logger.warn({ queue: this.#dir, code, err: err instanceof Error ? err.message : String(err), failed_writes: this.#writeFailures }, 'Cannot write to the persistent queue; refusing data');
+      this.#o.logger.warn({ dir: this.#dir, code, err: err instanceof Error ? err.message : String(err), failed_writes: this.#writeFailures }, 'Cannot write to the persistent queue; refusing data');
       this.#lastWriteWarning = Date.now();
       this.#writeFailures = 0;
     }
@@ -461,14 +461,14 @@ export class FileQueueStore implements QueueStore {
     const durable = new Promise<void>((done, fail) => this.#ackQueue.push({ seq: e.seq, done, fail }));
     this.#maybeRemove(seg);
     if (this.#journalEntries > this.#liveAcked + this.#o.journalSlack && this.#compactWaiters.length === 0 && !this.#closed) {
-      this.#compact().catch((err: unknown) => this.#o.logger.warn({ queue: this.#dir, err: String(err) }, 'Ack journal compaction failed'));
+      this.#compact().catch((err: unknown) => this.#o.logger.warn({ dir: this.#dir, err: String(err) }, 'Ack journal compaction failed'));
     }
     this.#runJournal();
     try {
       await durable;
     } catch (err) {
       // A lost acknowledgement only means the record may be sent again after a restart.
-      this.#o.logger.warn({ queue: this.#dir, err: err instanceof Error ? err.message : String(err) }, 'Cannot record an acknowledgement');
+      this.#o.logger.warn({ dir: this.#dir, err: err instanceof Error ? err.message : String(err) }, 'Cannot record an acknowledgement');
     }
   }
 
@@ -618,6 +618,6 @@ export class FileQueueStore implements QueueStore {
       this.#release();
     }
     const left = this.size + this.#inFlight.size;
-    if (left > 0) this.#o.logger.info({ queue: this.#dir, records: left }, 'Queued data kept on disk for the next start');
+    if (left > 0) this.#o.logger.info({ dir: this.#dir, records: left }, 'Queued data kept on disk for the next start');
   }
 }

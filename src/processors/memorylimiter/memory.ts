@@ -131,7 +131,7 @@ export class MemoryChecker {
     const hard = used >= o.hardBytes;
     const minInterval = hard ? o.minGcHardMs : o.minGcSoftMs;
     if (o.gc !== undefined && o.now() - this.#lastGc >= minInterval) {
-      o.logger.info({ used_mib: mib(used), limit: hard ? 'hard' : 'soft' }, `Memory usage is above the ${hard ? 'hard' : 'soft'} limit. Forcing a GC.`);
+      o.logger.debug({ used_mib: mib(used), limit: hard ? 'hard' : 'soft' }, `Memory usage is above the ${hard ? 'hard' : 'soft'} limit. Forcing a GC.`);
       o.gc();
       this.gcCount++;
       this.#lastGc = o.now();
