@@ -13,6 +13,8 @@
  *   --no-md                     do not rewrite the results section of BENCHMARKS.md
  *   --no-baseline               skip the generator → sink run without a collector (harness ceiling)
  *   --sat-streams CxN           saturation load shape: C channels (TCP connections), N calls outstanding
+ *   --routelens-node-args "…"   extra node flags for the routelens process, e.g. "--max-semi-space-size=64"
+ *   --keep-tmp                  keep the temporary directory (configs, collector logs) and print its path
  *   --summarise-profile FILE    print the self-time summary of a .cpuprofile and exit
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -73,6 +75,8 @@ interface Options {
   writeMd: boolean;
   poolSize: number;
   baseline: boolean;
+  routelensNodeArgs: string[];
+  keepTmp: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -89,6 +93,8 @@ function parseArgs(argv: string[]): Options {
     writeMd: true,
     poolSize: 256,
     baseline: true,
+    routelensNodeArgs: [],
+    keepTmp: false,
   };
   const explicit = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -145,6 +151,12 @@ function parseArgs(argv: string[]): Options {
         sat.gen.concurrency = Number(m[2]);
         break;
       }
+      case '--routelens-node-args':
+        o.routelensNodeArgs = val().split(/\s+/).filter((x) => x !== '');
+        break;
+      case '--keep-tmp':
+        o.keepTmp = true;
+        break;
       case '--no-baseline':
         o.baseline = false;
         break;
@@ -505,7 +517,10 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
   let target = grpcPort;
   if (collector === 'routelens') {
     fs.writeFileSync(cfgFile, h.routelensPipeline.yaml(env));
-    const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=routelens-saturation-${Date.now()}.cpuprofile`];
+    const nodeArgs = [
+      ...h.opts.routelensNodeArgs,
+      ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=routelens-saturation-${Date.now()}.cpuprofile`]),
+    ];
     child = spawnPinned(h.pin.collector, process.execPath, [...nodeArgs, h.routelensBin, 'run', '--config', cfgFile], { log });
   } else if (collector === 'otelcol') {
     fs.writeFileSync(cfgFile, otelcolYaml(env));
@@ -990,7 +1005,7 @@ async function main(): Promise<void> {
     console.log(`\n${text}`);
     fs.writeFileSync(path.join(RESULTS, 'profile-summary.txt'), `${text}\n`);
     fs.writeFileSync(path.join(RESULTS, 'profile-run.json'), `${JSON.stringify({ machine, options: opts, results }, null, 2)}\n`);
-    fs.rmSync(tmp, { recursive: true, force: true });
+    if (!opts.keepTmp) fs.rmSync(tmp, { recursive: true, force: true });
     return;
   }
 
@@ -1023,7 +1038,15 @@ async function main(): Promise<void> {
     generated_at: new Date().toISOString(),
     command,
     machine,
-    options: { quick: opts.quick, reps: opts.reps, warmup_s: opts.warmupS, measure_s: opts.measureS, pool_size: opts.poolSize },
+    options: {
+      quick: opts.quick,
+      reps: opts.reps,
+      warmup_s: opts.warmupS,
+      measure_s: opts.measureS,
+      pool_size: opts.poolSize,
+      routelens_node_args: opts.routelensNodeArgs,
+      saturation_streams: `${SCENARIOS[2]?.gen.channels ?? '?'}x${SCENARIOS[2]?.gen.concurrency ?? '?'}`,
+    },
     workload: {
       spans_per_request: SPANS_PER_REQUEST,
       bytes_per_span: round(built.spanBytes, 0),
@@ -1060,7 +1083,9 @@ async function main(): Promise<void> {
     fs.writeFileSync(md, re.test(prev) ? prev.replace(re, () => section) : `${prev.trimEnd()}\n\n${section}\n`);
     console.log(`updated: BENCHMARKS.md`);
   }
-  fs.rmSync(tmp, { recursive: true, force: true }); // configs, logs and the routelens snapshot; kept on failure
+  // Configs, collector logs and the routelens snapshot; kept on failure and with --keep-tmp.
+  if (opts.keepTmp) log(`kept ${tmp}`);
+  else fs.rmSync(tmp, { recursive: true, force: true });
   log('done');
 }
 

@@ -30,16 +30,7 @@ function read(file: string | undefined): Buffer | undefined {
   return file === undefined ? undefined : fs.readFileSync(file);
 }
 
-/** Node TLS options for a server. */
-export function serverTlsOptions(c: TlsServerConfig): tls.TlsOptions {
-  const ca = read(c.client_ca_file);
-  return {
-    cert: read(c.cert_file),
-    key: read(c.key_file),
-    ...(ca === undefined ? {} : { ca, requestCert: true, rejectUnauthorized: true }),
-    minVersion: c.min_version === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
-  };
-}
+/* Servers: see ServerTlsMaterial in tls-reload.ts (reads the files, applies min_version, reloads). */
 
 /** Node TLS options for a client. */
 export function clientTlsOptions(c: TlsClientConfig): tls.ConnectionOptions {

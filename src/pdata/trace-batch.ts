@@ -298,7 +298,8 @@ function findAttribute(buf: Uint8Array, pos: number, end: number, fieldNo: numbe
 
 /** In KeyValue content `[pos, end)`: if its key equals `key`, return the AnyValue content start (end in cursor.pos). */
 function anyValueOfKey(buf: Uint8Array, pos: number, end: number, key: Uint8Array): number {
-  let keyMatch = false;
+  // proto3: an absent key field is the empty string
+  let keyMatch = key.length === 0;
   let valueStart = -1;
   let valueEnd = -1;
   while (pos < end) {
@@ -386,6 +387,15 @@ export class SpanView {
   #spanId = 0;
   #parentSpanId = -1;
   #resource: ResourceEntry | undefined;
+  /**
+   * Index of the span's attributes, filled by `load`: per attribute [key start, key length, KeyValue end].
+   * Lookups compare key bytes against it instead of re-walking the span. -1 in slot 0 of an entry marks a
+   * KeyValue whose key does not come first (looked up the slow way).
+   */
+  readonly #attrIndex = new Int32Array(3 * 64);
+  #attrCount = 0;
+  /** More attributes than the index holds: lookups walk the span. */
+  #attrOverflow = false;
 
   /** @internal fill the view from span content `[start, end)`. */
   load(buf: Uint8Array, start: number, end: number): void {
@@ -397,6 +407,9 @@ export class SpanView {
     this.#nameStart = this.#nameEnd = 0;
     this.#traceId = this.#spanId = -1;
     this.#parentSpanId = -1;
+    this.#attrCount = 0;
+    this.#attrOverflow = false;
+    const index = this.#attrIndex;
     let sLo = 0;
     let sHi = 0;
     let eLo = 0;
@@ -437,6 +450,26 @@ export class SpanView {
           eHi = readFixed32(buf, pos + 4);
           pos += 8;
           break;
+        case (9 << 3) | WIRE_LEN: {
+          const kvEnd = readLen(buf, pos, end);
+          const kvStart = cursor.pos;
+          const n = this.#attrCount;
+          if (n * 3 < index.length) {
+            // The key is nearly always first, with a one-byte length.
+            const kl = buf[kvStart + 1] as number;
+            if (buf[kvStart] === 0x0a && kl < 0x80 && kvStart + 2 + kl <= kvEnd) {
+              index[n * 3] = kvStart + 2;
+              index[n * 3 + 1] = kl;
+            } else {
+              index[n * 3] = -1;
+              index[n * 3 + 1] = kvStart;
+            }
+            index[n * 3 + 2] = kvEnd;
+            this.#attrCount = n + 1;
+          } else this.#attrOverflow = true;
+          pos = kvEnd;
+          break;
+        }
         case (15 << 3) | WIRE_LEN: {
           const sEnd = readLen(buf, pos, end);
           let p = cursor.pos;
@@ -485,8 +518,34 @@ export class SpanView {
 
   /** A scalar span attribute. */
   attribute(key: string): AttrValue | undefined {
-    const at = findAttribute(this.#buf, this.#start, this.#end, 9, keyBytes(key));
-    return at < 0 ? undefined : readAnyValue(this.#buf, at, cursor.pos);
+    const kb = keyBytes(key);
+    const buf = this.#buf;
+    if (this.#attrOverflow) {
+      const at = findAttribute(buf, this.#start, this.#end, 9, kb);
+      return at < 0 ? undefined : readAnyValue(buf, at, cursor.pos);
+    }
+    const index = this.#attrIndex;
+    const kl = kb.length;
+    const k0 = kb[0];
+    for (let i = 0, n = this.#attrCount * 3; i < n; i += 3) {
+      const ks = index[i] as number;
+      const kvEnd = index[i + 2] as number;
+      if (ks < 0) {
+        const at = anyValueOfKey(buf, index[i + 1] as number, kvEnd, kb);
+        if (at >= 0) return readAnyValue(buf, at, cursor.pos);
+        continue;
+      }
+      if (index[i + 1] !== kl || (kl > 0 && buf[ks] !== k0) || !bytesEqual(buf, ks, ks + kl, kb)) continue;
+      // Usually the value follows the key; anyValueOfKey handles any other layout (and repeated keys).
+      const after = ks + kl;
+      if (after < kvEnd && buf[after] === 0x12) {
+        const ve = lenEnd(buf, after + 1, kvEnd);
+        if (ve === kvEnd) return readAnyValue(buf, cursor.pos, ve);
+      }
+      const at = anyValueOfKey(buf, ks - 2, kvEnd, kb);
+      return at < 0 ? undefined : readAnyValue(buf, at, cursor.pos);
+    }
+    return undefined;
   }
 
   /** A scalar attribute of the span's resource. */

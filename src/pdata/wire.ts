@@ -178,6 +178,21 @@ const textEncoder = new TextEncoder();
 
 /** Encode `KeyValue{key, value: AnyValue{string_value}}` as the bytes of a repeated field `fieldNumber`. */
 export function encodeStringKeyValueField(fieldNumber: number, key: string, value: string): Uint8Array {
+  // Enrichment adds the same few attributes (a pod's) to request after request: encode each pair once.
+  // The bytes are shared and never written to.
+  const cacheKey = `${fieldNumber}\u0000${key}\u0000${value}`;
+  const cached = kvCache.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const out = encodeKeyValue(fieldNumber, key, value);
+  if (kvCache.size >= KV_CACHE_SIZE) kvCache.clear();
+  kvCache.set(cacheKey, out);
+  return out;
+}
+
+const KV_CACHE_SIZE = 16_384;
+const kvCache = new Map<string, Uint8Array>();
+
+function encodeKeyValue(fieldNumber: number, key: string, value: string): Uint8Array {
   const k = textEncoder.encode(key);
   const v = textEncoder.encode(value);
   const anyValueLen = 1 + varintSize(v.length) + v.length; // string_value = 1
