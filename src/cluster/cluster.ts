@@ -6,8 +6,9 @@
  * slot periods), /metrics sums the workers' counters, gauges and histogram buckets and computes summary quantiles
  * from the merged sketches.
  *
- * Per worker: its own Kubernetes watches, its own exporter connections and queues, and for file_storage its own
- * sub-directory `worker-<i>` (so restart with the same --workers to resume persisted queues).
+ * Per worker: its own Kubernetes watches, its own exporter connections and queues, for file_storage its own
+ * sub-directory `worker-<i>` (so restart with the same --workers to resume persisted queues), and 1/N of each
+ * memory_limiter limit.
  */
 import cluster, { type Worker } from 'node:cluster';
 import * as path from 'node:path';
@@ -34,8 +35,20 @@ interface SnapshotReply {
 
 // ---- worker -----------------------------------------------------------------------------------------------
 
-/** Adapt the config for worker `index`: no query endpoint, per-worker storage directories. */
-export function workerConfig(config: ServiceConfig, index: number): ServiceConfig {
+/**
+ * Adapt the config for worker `index` of `count`: no query endpoint, per-worker storage directories, and the
+ * memory limits shared out (each worker is its own process with its own heap; together they must stay within
+ * what was configured for routelens).
+ */
+export function workerConfig(config: ServiceConfig, index: number, count: number): ServiceConfig {
+  for (const cc of config.processors.values()) {
+    if (cc.type !== 'memory_limiter' || count <= 1) continue;
+    const c = cc.config as { limit_mib: number; spike_limit_mib: number; limit_percentage: number; spike_limit_percentage: number };
+    if (c.limit_mib > 0) c.limit_mib = Math.max(1, Math.floor(c.limit_mib / count));
+    c.spike_limit_mib = Math.floor(c.spike_limit_mib / count);
+    c.limit_percentage /= count;
+    c.spike_limit_percentage /= count;
+  }
   for (const cc of config.extensions.values()) {
     if (cc.type === 'file_storage') {
       const c = cc.config as { directory: string };
@@ -47,7 +60,8 @@ export function workerConfig(config: ServiceConfig, index: number): ServiceConfi
 
 /** Run the pipeline in a worker process until the primary (or a signal) stops it. Resolves with the exit code. */
 export async function runWorker(config: ServiceConfig, index: number, logger: Logger): Promise<number> {
-  const service = new Service(workerConfig(config, index), { logger: logger.child({ worker: index }) });
+  const count = Number(process.env.ROUTELENS_WORKER_COUNT ?? 1);
+  const service = new Service(workerConfig(config, index, count), { logger: logger.child({ worker: index }) });
   await service.start();
   const onMessage = (m: { type?: string; id?: number }): void => {
     if (m.type !== 'snapshot' || typeof m.id !== 'number') return;
@@ -220,7 +234,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
 
   const fork = (index: number): Promise<void> =>
     new Promise((resolve, reject) => {
-      const w = cluster.fork({ ROUTELENS_WORKER_ID: String(index) });
+      const w = cluster.fork({ ROUTELENS_WORKER_ID: String(index), ROUTELENS_WORKER_COUNT: String(o.workers) });
       workers.set(index, w);
       w.on('message', (m: { type?: string; id?: number }) => {
         if (m.type === 'ready') resolve();
