@@ -28,6 +28,8 @@ export interface QueueStore {
   /** The item could not be delivered before shutdown: keep it for the next start if the store can. */
   nack(item: QueueItem): Promise<void>;
   readonly size: number;
+  /** True when items left at shutdown survive to the next start (nack keeps them). */
+  readonly persistent?: boolean;
   close(): Promise<void>;
 }
 
@@ -218,6 +220,7 @@ export class QueuedSender {
       const elapsed = Date.now() - started;
       let wait = result.status === 'retryable' && result.retryAfterMs !== undefined ? result.retryAfterMs : jitter(interval, r.randomization_factor);
       const outOfTime = r.max_elapsed_time > 0 && elapsed + wait > r.max_elapsed_time;
+      if (!permanent && !outOfTime && this.#abort.signal.aborted && this.#store.persistent === true) return false; // kept for the next start
       if (permanent || outOfTime || this.#abort.signal.aborted) {
         this.#failed.add(item.items);
         this.#healthy = false;
@@ -230,7 +233,7 @@ export class QueuedSender {
       wait = Math.max(0, wait);
       await sleep(wait, this.#abort.signal);
       if (this.#abort.signal.aborted) {
-        this.#failed.add(item.items);
+        if (this.#store.persistent !== true) this.#failed.add(item.items);
         return false;
       }
       interval = Math.min(r.max_interval, interval * r.multiplier);

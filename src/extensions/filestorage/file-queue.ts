@@ -134,6 +134,8 @@ function isAlive(pid: number): boolean {
 }
 
 export class FileQueueStore implements QueueStore {
+  /** Items left unsent at shutdown stay on disk for the next start. */
+  readonly persistent = true;
   readonly #o: Required<Omit<FileQueueOptions, 'onCorrupt' | 'onClose'>> & Pick<FileQueueOptions, 'onCorrupt' | 'onClose'>;
   readonly #dir: string;
   readonly #segments: Segment[] = [];
