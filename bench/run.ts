@@ -1063,7 +1063,9 @@ async function main(): Promise<void> {
     scenarios: per,
     runs: results,
   };
-  fs.writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
+  // Only a run of both collectors is "the latest result"; partial runs (--only) go elsewhere (bench/.gitignore).
+  const jsonFile = path.join(RESULTS, opts.only === undefined ? 'latest.json' : `partial-${opts.only}.json`);
+  fs.writeFileSync(jsonFile, `${JSON.stringify(out, null, 2)}\n`);
 
   const header =
     `Machine: ${machine.nproc} × ${machine.cpu_model}, ${machine.mem_gib} GiB, Linux ${machine.kernel}; Node ${machine.node}; ${machine.go}; ${machine.otelcol}.\n` +
@@ -1073,7 +1075,7 @@ async function main(): Promise<void> {
     `Pipelines: routelens ${out.pipelines.routelens}; otelcol ${out.pipelines.otelcol}.`;
   const summary = summaryTable(rl, oc, ratios);
   const detail = table(per, opts.scenarios);
-  console.log(`\n${header}\n\n${summary}\n\n${detail}\n\nwritten: ${path.relative(ROOT, path.join(RESULTS, 'latest.json'))}`);
+  console.log(`\n${header}\n\n${summary}\n\n${detail}\n\nwritten: ${path.relative(ROOT, jsonFile)}`);
 
   if (opts.writeMd && opts.only === undefined) {
     const md = path.join(ROOT, 'BENCHMARKS.md');
