@@ -225,8 +225,21 @@ function validateSpan(buf: Uint8Array, start: number, end: number, depth: number
         pos = e;
         break;
       }
+      case 0x5a: // events
+      case 0x6a: // links
+      case 0x7a: {
+        // status
+        const e = lenEnd(buf, pos + 1, end);
+        validate(buf, tag === 0x5a ? Msg.Event : tag === 0x6a ? Msg.Link : Msg.Status, cursor.pos, e, depth + 1);
+        pos = e;
+        break;
+      }
+      case 0x85: // flags (field 16, fixed32): a two-byte tag
+        if (buf[pos + 1] !== 0x01 || pos + 6 > end) return void validate(buf, Msg.Span, start, end, depth);
+        pos += 6;
+        break;
       default:
-        // events, links, status, flags, unknown fields, multi-byte tags
+        // unknown fields, other multi-byte tags, anything odd
         return void validate(buf, Msg.Span, start, end, depth);
     }
   }

@@ -220,10 +220,13 @@ export function bytesEqual(buf: Uint8Array, start: number, end: number, bytes: U
   return true;
 }
 
+// Request bodies are Buffers: decode in place instead of creating a Buffer view per string.
 export function utf8(buf: Uint8Array, start: number, end: number): string {
+  if (buf instanceof Buffer) return buf.toString('utf8', start, end);
   return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('utf8');
 }
 
 export function hex(buf: Uint8Array, start: number, end: number): string {
+  if (buf instanceof Buffer) return buf.toString('hex', start, end);
   return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('hex');
 }
