@@ -429,24 +429,29 @@ export class SpanView {
     let eHi = 0;
     let pos = start;
     while (pos < end) {
-      const tag = readVarint32(buf, pos, end);
-      pos = cursor.pos;
+      // Tags of fields 1-15 are one byte; decode has already checked the structure.
+      let tag = buf[pos] as number;
+      if (tag < 0x80) pos++;
+      else {
+        tag = readVarint32(buf, pos, end);
+        pos = cursor.pos;
+      }
       switch (tag) {
         // Ids are empty or of their exact size (checked by decode); an empty one reads as ''.
         case (1 << 3) | WIRE_LEN:
-          pos = readLen(buf, pos, end);
+          pos = lenEnd(buf, pos, end);
           this.#traceId = pos > cursor.pos ? cursor.pos : -1;
           break;
         case (2 << 3) | WIRE_LEN:
-          pos = readLen(buf, pos, end);
+          pos = lenEnd(buf, pos, end);
           this.#spanId = pos > cursor.pos ? cursor.pos : -1;
           break;
         case (4 << 3) | WIRE_LEN:
-          pos = readLen(buf, pos, end);
+          pos = lenEnd(buf, pos, end);
           this.#parentSpanId = pos > cursor.pos ? cursor.pos : -1;
           break;
         case (5 << 3) | WIRE_LEN:
-          this.#nameEnd = pos = readLen(buf, pos, end);
+          this.#nameEnd = pos = lenEnd(buf, pos, end);
           this.#nameStart = cursor.pos;
           break;
         case (6 << 3) | WIRE_VARINT:
@@ -464,7 +469,7 @@ export class SpanView {
           pos += 8;
           break;
         case (9 << 3) | WIRE_LEN: {
-          const kvEnd = readLen(buf, pos, end);
+          const kvEnd = lenEnd(buf, pos, end);
           const kvStart = cursor.pos;
           const n = this.#attrCount;
           if (n * 3 < index.length) {
@@ -484,7 +489,7 @@ export class SpanView {
           break;
         }
         case (15 << 3) | WIRE_LEN: {
-          const sEnd = readLen(buf, pos, end);
+          const sEnd = lenEnd(buf, pos, end);
           let p = cursor.pos;
           while (p < sEnd) {
             const t = readVarint32(buf, p, sEnd);
