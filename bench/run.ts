@@ -15,6 +15,8 @@
  *   --sat-streams CxN           saturation load shape: C channels (TCP connections), N calls outstanding
  *   --routelens-node-args "…"   extra node flags for the routelens process, e.g. "--max-semi-space-size=64"
  *   --keep-tmp                  keep the temporary directory (configs, collector logs) and print its path
+ *   --cores N                   N cores per collector, unpinned (routelens --workers N, otelcol GOMAXPROCS=N);
+ *                               CPU and RSS are summed over routelens's worker processes
  *   --summarise-profile FILE    print the self-time summary of a .cpuprofile and exit
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -77,6 +79,8 @@ interface Options {
   baseline: boolean;
   routelensNodeArgs: string[];
   keepTmp: boolean;
+  /** Cores each collector may use: 1 (pinned, the default) or more (unpinned; routelens --workers N, GOMAXPROCS=N). */
+  cores: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -95,6 +99,7 @@ function parseArgs(argv: string[]): Options {
     baseline: true,
     routelensNodeArgs: [],
     keepTmp: false,
+    cores: 1,
   };
   const explicit = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -138,6 +143,11 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--no-pin':
         o.pin = false;
+        break;
+      case '--cores':
+        o.cores = Number(val());
+        if (!Number.isInteger(o.cores) || o.cores < 1) throw new Error('--cores expects a positive integer');
+        if (o.cores > 1) o.pin = false;
         break;
       case '--no-md':
         o.writeMd = false;
@@ -211,6 +221,49 @@ function round(v: number | null, digits = 3): number | null {
 }
 
 /** utime + stime of a process (all threads), seconds. */
+/** Direct children of a process (routelens --workers forks its workers). */
+function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** CPU seconds of a process and its children (workers), read from /proc. */
+function treeCpuSeconds(pid: number): number {
+  let total = cpuSeconds(pid);
+  for (const c of childPids(pid)) {
+    try {
+      total += cpuSeconds(c);
+    } catch {
+      /* gone */
+    }
+  }
+  return total;
+}
+
+/** VmRSS and VmHWM of a process and its children, summed. */
+function treeMemory(pid: number): { rss: number; hwm: number } {
+  const m = memory(pid);
+  for (const c of childPids(pid)) {
+    try {
+      const cm = memory(c);
+      m.rss += cm.rss;
+      m.hwm += cm.hwm;
+    } catch {
+      /* gone */
+    }
+  }
+  return m;
+}
+
 function cpuSeconds(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -521,10 +574,10 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       ...h.opts.routelensNodeArgs,
       ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=routelens-saturation-${Date.now()}.cpuprofile`]),
     ];
-    child = spawnPinned(h.pin.collector, process.execPath, [...nodeArgs, h.routelensBin, 'run', '--config', cfgFile], { log });
+    child = spawnPinned(h.pin.collector, process.execPath, [...nodeArgs, h.routelensBin, 'run', '--config', cfgFile, '--workers', String(h.opts.cores)], { log });
   } else if (collector === 'otelcol') {
     fs.writeFileSync(cfgFile, otelcolYaml(env));
-    child = spawnPinned(h.pin.collector, h.otelcolBin, ['--config', cfgFile], { log, env: otelcolEnv(env, 1) });
+    child = spawnPinned(h.pin.collector, h.otelcolBin, ['--config', cfgFile], { log, env: otelcolEnv(env, h.opts.cores) });
   } else {
     target = h.sinkPort; // baseline: generator straight into the sink
   }
@@ -543,7 +596,7 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
     await h.gen.call('start', { ...sc.gen, target: `127.0.0.1:${target}` } satisfies StartArgs);
     await sleep(h.opts.warmupS * 1000);
 
-    const c0 = pid === undefined ? 0 : cpuSeconds(pid);
+    const c0 = pid === undefined ? 0 : treeCpuSeconds(pid);
     const g0 = cpuSeconds(h.genPid);
     const s0 = cpuSeconds(h.sinkPid);
     const q0 = pid === undefined ? 0 : runqueueWaitSeconds(pid);
@@ -556,18 +609,18 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
     const deadline = Date.now() + h.opts.measureS * 1000;
     while (Date.now() < deadline) {
       await sleep(Math.min(1000, Math.max(0, deadline - Date.now())));
-      if (pid !== undefined) rssMax = Math.max(rssMax, memory(pid).rss);
+      if (pid !== undefined) rssMax = Math.max(rssMax, treeMemory(pid).rss);
     }
     const [sw, gw] = await Promise.all([h.sink.call<WindowResult>('windowEnd'), h.gen.call<GenWindow>('windowEnd')]);
     const windowS = Number(process.hrtime.bigint() - w0) / 1e9;
-    const c1 = pid === undefined ? 0 : cpuSeconds(pid);
+    const c1 = pid === undefined ? 0 : treeCpuSeconds(pid);
     const g1 = cpuSeconds(h.genPid);
     const s1 = cpuSeconds(h.sinkPid);
     const q1 = pid === undefined ? 0 : runqueueWaitSeconds(pid);
     const b1 = h.pin.collector === undefined ? undefined : cpuBusySeconds(h.pin.collector);
     const hb1 = h.pin.harness === undefined ? undefined : cpuBusySeconds(h.pin.harness);
     const hq1 = runqueueWaitSeconds(h.genPid) + runqueueWaitSeconds(h.sinkPid);
-    const mem = pid === undefined ? { rss: 0, hwm: 0 } : memory(pid);
+    const mem = pid === undefined ? { rss: 0, hwm: 0 } : treeMemory(pid);
 
     const gc = await h.gen.call<GenCounters>('stop');
     // Drain: wait until everything accepted has arrived, or nothing arrived for 1.5 s.
@@ -925,7 +978,9 @@ async function main(): Promise<void> {
   if (pinnable) spawnSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
   const pinning = pinnable
     ? 'collector under test on CPU 1 (taskset -c 1; otelcol GOMAXPROCS=1); load generator, sink, orchestrator and fake API on CPU 0'
-    : 'no pinning (taskset unavailable, fewer than 2 CPUs, or --no-pin); otelcol GOMAXPROCS=1';
+    : opts.cores > 1
+      ? `no pinning, ${opts.cores} cores per collector (routelens --workers ${opts.cores}, otelcol GOMAXPROCS=${opts.cores}); the load generator and sink share the same cores`
+      : 'no pinning (taskset unavailable, fewer than 2 CPUs, or --no-pin); otelcol GOMAXPROCS=1';
 
   const otelcolBin = opts.only === 'routelens' ? 'otelcol (not run)' : buildOtelcol();
   const machine = machineInfo(opts.only === 'routelens' ? undefined : otelcolBin, pinning);
