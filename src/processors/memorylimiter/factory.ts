@@ -113,6 +113,9 @@ export class MemoryLimiterProcessor implements Component, TracesConsumer {
 
   async consumeTraces(batch: TraceBatch, ctx: PipelineContext): Promise<void> {
     const l = this.#limiter;
+    // Also check on each request, not only every check_interval: a burst of large requests between two checks
+    // must not carry memory past the hard limit. check() rate-limits the GCs it forces.
+    if (l !== undefined && !l.checker.refusing) l.checker.check();
     if (l !== undefined && l.checker.refusing) {
       l.refused.add(batch.spanCount);
       throw new PipelineError('refused', 'data refused due to high memory usage', { retryAfterMs: Math.max(1000, this.#config.check_interval) });

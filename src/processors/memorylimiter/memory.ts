@@ -13,15 +13,19 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as v8 from 'node:v8';
 import type { Logger } from 'pino';
 import type { MemoryLimiterConfig } from './config';
 
 const MiB = 1024 * 1024;
 
-/** Used V8 heap + external (ArrayBuffer) memory of this process, bytes. */
+/**
+ * Used V8 heap + external (ArrayBuffer) memory of this process, bytes. Read from V8's heap statistics, which,
+ * unlike process.memoryUsage(), costs no /proc read: cheap enough to check on every request.
+ */
 export function processMemoryBytes(): number {
-  const m = process.memoryUsage();
-  return m.heapUsed + m.external;
+  const h = v8.getHeapStatistics();
+  return h.used_heap_size + h.external_memory;
 }
 
 /** Read a cgroup memory limit file: bytes, or undefined when absent, unlimited ("max") or unreadable. */
