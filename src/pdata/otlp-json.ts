@@ -3,7 +3,7 @@
  * JSON mapping in two ways handled here: trace and span ids are hex strings (not base64), and enums may be
  * integers. Field names are lowerCamelCase; snake_case names are accepted too, as the Collector does.
  */
-import type * as protobuf from 'protobufjs';
+import * as protobuf from 'protobufjs';
 import { DecodeError } from '../core/errors';
 import { TYPES, protoType } from './proto';
 
@@ -34,6 +34,78 @@ function normalise(value: unknown, depth: number): unknown {
   return out;
 }
 
+const INT64_RANGE: Record<string, [bigint, bigint]> = {
+  int64: [-(1n << 63n), (1n << 63n) - 1n],
+  sint64: [-(1n << 63n), (1n << 63n) - 1n],
+  sfixed64: [-(1n << 63n), (1n << 63n) - 1n],
+  uint64: [0n, (1n << 64n) - 1n],
+  fixed64: [0n, (1n << 64n) - 1n],
+  int32: [-(1n << 31n), (1n << 31n) - 1n],
+  sint32: [-(1n << 31n), (1n << 31n) - 1n],
+  sfixed32: [-(1n << 31n), (1n << 31n) - 1n],
+  uint32: [0n, (1n << 32n) - 1n],
+  fixed32: [0n, (1n << 32n) - 1n],
+};
+
+function kindOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+/**
+ * Check the JSON value kinds against the message type before protobufjs `fromObject`, which coerces silently
+ * (an object becomes the string "[object Object]", 1e400 or a 30-digit integer wraps around in an int64). The
+ * Collector refuses such documents; so do we, naming the field.
+ */
+function checkMessage(type: protobuf.Type, value: Record<string, unknown>, path: string): void {
+  for (const [k, v] of Object.entries(value)) {
+    const key = camel(k);
+    const field = type.fields[key];
+    if (field === undefined || v === null || ID_KEYS.has(key)) continue;
+    const p = path === '' ? key : `${path}.${key}`;
+    if (field.repeated) {
+      if (!Array.isArray(v)) throw new DecodeError(`invalid OTLP/JSON: ${p}: array expected, got ${kindOf(v)}`);
+      v.forEach((e, i) => checkField(field, e, `${p}[${i}]`));
+    } else checkField(field, v, p);
+  }
+}
+
+function checkField(field: protobuf.Field, v: unknown, p: string): void {
+  const bad = (expected: string): DecodeError => new DecodeError(`invalid OTLP/JSON: ${p}: ${expected} expected, got ${kindOf(v) === 'number' || kindOf(v) === 'string' ? JSON.stringify(v).slice(0, 60) : kindOf(v)}`);
+  const rt = field.resolve().resolvedType;
+  if (rt instanceof protobuf.Type) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw bad('object');
+    checkMessage(rt, v as Record<string, unknown>, p);
+    return;
+  }
+  if (rt instanceof protobuf.Enum) {
+    if (typeof v === 'string' ? !(v in rt.values) : !(typeof v === 'number' && Number.isInteger(v) && Math.abs(v) < 2 ** 31)) throw bad('enum value');
+    return;
+  }
+  const range = INT64_RANGE[field.type];
+  if (range !== undefined) {
+    let n: bigint | undefined;
+    if (typeof v === 'number' && Number.isInteger(v)) n = BigInt(v);
+    else if (typeof v === 'string' && /^-?[0-9]{1,40}$/.test(v)) n = BigInt(v);
+    if (n === undefined || n < range[0] || n > range[1]) throw bad(`${field.type} integer`);
+    return;
+  }
+  switch (field.type) {
+    case 'string':
+    case 'bytes':
+      if (typeof v !== 'string') throw bad('string');
+      return;
+    case 'bool':
+      if (typeof v !== 'boolean') throw bad('boolean');
+      return;
+    case 'double':
+    case 'float':
+      if (typeof v === 'number' ? !Number.isFinite(v) : !(typeof v === 'string' && (['NaN', 'Infinity', '-Infinity'].includes(v) || (v.trim() !== '' && Number.isFinite(Number(v)))))) throw bad('finite number');
+      return;
+    default:
+      return;
+  }
+}
+
 function fromJson(type: protobuf.Type, json: string | Uint8Array): Uint8Array {
   let parsed: unknown;
   try {
@@ -45,7 +117,9 @@ function fromJson(type: protobuf.Type, json: string | Uint8Array): Uint8Array {
     throw new DecodeError('invalid OTLP/JSON: the body must be a JSON object');
   }
   try {
-    const msg = type.fromObject(normalise(parsed, 0) as Record<string, unknown>);
+    const normalised = normalise(parsed, 0) as Record<string, unknown>;
+    checkMessage(type, normalised, '');
+    const msg = type.fromObject(normalised);
     return type.encode(msg).finish();
   } catch (err) {
     if (err instanceof DecodeError) throw err;

@@ -105,9 +105,13 @@ export class OtlpHttpServer {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.#handle(req, res);
     this.#logger = logger;
     this.#tlsMaterial = config.tls === undefined ? undefined : new ServerTlsMaterial(config.tls);
-    this.#server = this.#tlsMaterial === undefined ? http.createServer(handler) : https.createServer(this.#tlsMaterial.serverOptions(), handler);
+    // Node enforces headersTimeout only when it sweeps connections, every connectionsCheckingInterval (30 s by
+    // default): sweep often enough that read_header_timeout really cuts slow (slowloris) clients.
+    const headersTimeout = Math.max(1000, config.read_header_timeout);
+    const serverOpts = { connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(headersTimeout / 4))) };
+    this.#server = this.#tlsMaterial === undefined ? http.createServer(serverOpts, handler) : https.createServer({ ...this.#tlsMaterial.serverOptions(), ...serverOpts }, handler);
     this.#tlsMaterial?.onReload((o) => (this.#server as https.Server).setSecureContext(o));
-    this.#server.headersTimeout = Math.max(1000, config.read_header_timeout);
+    this.#server.headersTimeout = headersTimeout;
     this.#server.requestTimeout = Math.max(this.#server.headersTimeout + 1000, 120_000);
     this.#server.keepAliveTimeout = config.idle_timeout;
     this.#server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => {
