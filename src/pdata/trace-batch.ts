@@ -721,8 +721,12 @@ export class TraceBatch {
     this.#pristine = undefined;
   }
 
-  /** Walk every span. The view is reused: read it inside the callback only. */
-  forEachSpan(visit: (span: SpanView) => void): void {
+  /**
+   * Walk every span, or with `kinds` (a bit mask: bit k set for SpanKind k) only spans of those kinds. The view is
+   * reused: read it inside the callback only.
+   */
+  forEachSpan(visit: (span: SpanView) => void, options?: { kinds?: number }): void {
+    const kinds = options?.kinds ?? -1;
     const view = new SpanView();
     for (let r = 0; r < this.#entries.length; r++) {
       const e = this.#entries[r] as ResourceEntry;
@@ -731,7 +735,7 @@ export class TraceBatch {
       const service = this.resourceAttribute(r, 'service.name');
       view.service = typeof service === 'string' && service !== '' ? service : 'unknown_service';
       view.setResource(e);
-      walkSpans(e.buf, e.start, e.end, view, visit);
+      walkSpans(e.buf, e.start, e.end, view, visit, kinds);
     }
   }
 
@@ -787,7 +791,28 @@ function indexResourceSpans(buf: Uint8Array, start: number, end: number): Resour
   return { buf, start, end, resourceFields, spanCount, extra: undefined, replaced: undefined };
 }
 
-function walkSpans(buf: Uint8Array, start: number, end: number, view: SpanView, visit: (span: SpanView) => void): void {
+/**
+ * The SpanKind of span content `[start, end)` (0 when absent), read by skipping to field 6 without loading the
+ * span: lets walks that only want some kinds pass over the others cheaply.
+ */
+function peekKind(buf: Uint8Array, start: number, end: number): number {
+  let pos = start;
+  while (pos < end) {
+    const tag = buf[pos] as number;
+    if (tag === 0x30) {
+      const k = buf[pos + 1] as number;
+      return k < 0x80 ? k : readVarint32(buf, pos + 1, end);
+    }
+    if (tag < 0x80 && (tag & 7) === WIRE_LEN) pos = lenEnd(buf, pos + 1, end);
+    else {
+      const t = readVarint32(buf, pos, end);
+      pos = skipField(buf, t & 7, cursor.pos, end);
+    }
+  }
+  return 0;
+}
+
+function walkSpans(buf: Uint8Array, start: number, end: number, view: SpanView, visit: (span: SpanView) => void, kinds: number): void {
   let pos = start;
   while (pos < end) {
     const tag = readVarint32(buf, pos, end);
@@ -806,8 +831,11 @@ function walkSpans(buf: Uint8Array, start: number, end: number, view: SpanView, 
         continue;
       }
       const spanEnd = readLen(buf, p, ssEnd);
-      view.load(buf, cursor.pos, spanEnd);
-      visit(view);
+      const spanStart = cursor.pos;
+      if (kinds === -1 || (kinds & (1 << peekKind(buf, spanStart, spanEnd))) !== 0) {
+        view.load(buf, spanStart, spanEnd);
+        visit(view);
+      }
       p = spanEnd;
     }
     pos = ssEnd;

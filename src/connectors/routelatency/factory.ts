@@ -108,9 +108,13 @@ export class RouteLatencyConnector implements Component, TracesConsumer {
     const now = this.store.clock.now();
     const store = this.store;
     const metrics = this.metrics;
-    batch.forEachSpan((span) => {
-      if (store.record(span, now)) metrics.recordLast(span, now);
-    });
+    // Spans of other kinds are skipped without being read.
+    batch.forEachSpan(
+      (span) => {
+        if (store.record(span, now)) metrics.recordLast(span, now);
+      },
+      { kinds: store.kindMask },
+    );
     if (this.#next.traces !== undefined) await this.#next.traces.consumeTraces(batch, ctx);
   }
 }

@@ -261,6 +261,10 @@ export class RouteStore {
   readonly last: LastRecord = { entry: undefined, valueMs: 0, bucket: NaN, statusClass: -1, isError: false };
 
   readonly #kindMask: number;
+  /** Bit k set when spans of SpanKind k are counted (TraceBatch.forEachSpan skips the others unread). */
+  get kindMask(): number {
+    return this.#kindMask;
+  }
   readonly #extractor: RouteExtractor;
   readonly #scratch = newExtractedRoute();
   readonly #keys: unknown[];
