@@ -174,18 +174,6 @@ function validate(buf: Uint8Array, msg: Msg, pos: number, end: number, depth: nu
 // multi-byte tags, arrays and maps, malformed input) is handed to `validate` from the start of the message,
 // which also produces the error messages.
 
-/** End of a length-delimited field whose length varint starts at `pos`; content start in cursor.pos. */
-function lenEnd(buf: Uint8Array, pos: number, end: number): number {
-  const b = buf[pos] as number;
-  if (b < 0x80 && pos < end) {
-    const e = pos + 1 + b;
-    if (e > end) throw new DecodeError('length prefix points past the end of the message');
-    cursor.pos = pos + 1;
-    return e;
-  }
-  return readLen(buf, pos, end);
-}
-
 function validateSpan(buf: Uint8Array, start: number, end: number, depth: number): void {
   if (depth > MAX_NESTING_DEPTH) return void validate(buf, Msg.Span, start, end, depth);
   let pos = start;
@@ -196,7 +184,7 @@ function validateSpan(buf: Uint8Array, start: number, end: number, depth: number
       case 0x12: // span_id
       case 0x22: {
         // parent_span_id
-        const e = lenEnd(buf, pos + 1, end);
+        const e = readLen(buf, pos + 1, end);
         const len = e - cursor.pos;
         if (len !== 0 && len !== (tag === 0x0a ? 16 : 8)) return void validate(buf, Msg.Span, start, end, depth);
         pos = e;
@@ -204,7 +192,7 @@ function validateSpan(buf: Uint8Array, start: number, end: number, depth: number
       }
       case 0x1a: // trace_state
       case 0x2a: // name
-        pos = lenEnd(buf, pos + 1, end);
+        pos = readLen(buf, pos + 1, end);
         break;
       case 0x30: // kind
       case 0x50: // dropped_attributes_count
@@ -220,7 +208,7 @@ function validateSpan(buf: Uint8Array, start: number, end: number, depth: number
         break;
       case 0x4a: {
         // attributes
-        const e = lenEnd(buf, pos + 1, end);
+        const e = readLen(buf, pos + 1, end);
         validateKeyValue(buf, cursor.pos, e, depth + 1);
         pos = e;
         break;
@@ -229,7 +217,7 @@ function validateSpan(buf: Uint8Array, start: number, end: number, depth: number
       case 0x6a: // links
       case 0x7a: {
         // status
-        const e = lenEnd(buf, pos + 1, end);
+        const e = readLen(buf, pos + 1, end);
         validate(buf, tag === 0x5a ? Msg.Event : tag === 0x6a ? Msg.Link : Msg.Status, cursor.pos, e, depth + 1);
         pos = e;
         break;
@@ -251,9 +239,9 @@ function validateKeyValue(buf: Uint8Array, start: number, end: number, depth: nu
   let pos = start;
   while (pos < end) {
     const tag = buf[pos] as number;
-    if (tag === 0x0a) pos = lenEnd(buf, pos + 1, end);
+    if (tag === 0x0a) pos = readLen(buf, pos + 1, end);
     else if (tag === 0x12) {
-      const e = lenEnd(buf, pos + 1, end);
+      const e = readLen(buf, pos + 1, end);
       validateAnyValue(buf, cursor.pos, e, depth + 1);
       pos = e;
     } else return void validate(buf, Msg.KeyValue, start, end, depth);
@@ -266,7 +254,7 @@ function validateAnyValue(buf: Uint8Array, start: number, end: number, depth: nu
   let pos = start;
   while (pos < end) {
     const tag = buf[pos] as number;
-    if (tag === 0x0a || tag === 0x3a) pos = lenEnd(buf, pos + 1, end); // string, bytes
+    if (tag === 0x0a || tag === 0x3a) pos = readLen(buf, pos + 1, end); // string, bytes
     else if (tag === 0x10 && pos + 1 < end && (buf[pos + 1] as number) < 0x80) pos += 2; // bool
     else if (tag === 0x18) pos = skipVarint(buf, pos + 1, end); // int (64-bit: any length up to 10)
     else if (tag === 0x21 && pos + 9 <= end) pos += 9; // double
@@ -439,19 +427,19 @@ export class SpanView {
       switch (tag) {
         // Ids are empty or of their exact size (checked by decode); an empty one reads as ''.
         case (1 << 3) | WIRE_LEN:
-          pos = lenEnd(buf, pos, end);
+          pos = readLen(buf, pos, end);
           this.#traceId = pos > cursor.pos ? cursor.pos : -1;
           break;
         case (2 << 3) | WIRE_LEN:
-          pos = lenEnd(buf, pos, end);
+          pos = readLen(buf, pos, end);
           this.#spanId = pos > cursor.pos ? cursor.pos : -1;
           break;
         case (4 << 3) | WIRE_LEN:
-          pos = lenEnd(buf, pos, end);
+          pos = readLen(buf, pos, end);
           this.#parentSpanId = pos > cursor.pos ? cursor.pos : -1;
           break;
         case (5 << 3) | WIRE_LEN:
-          this.#nameEnd = pos = lenEnd(buf, pos, end);
+          this.#nameEnd = pos = readLen(buf, pos, end);
           this.#nameStart = cursor.pos;
           break;
         case (6 << 3) | WIRE_VARINT:
@@ -469,7 +457,7 @@ export class SpanView {
           pos += 8;
           break;
         case (9 << 3) | WIRE_LEN: {
-          const kvEnd = lenEnd(buf, pos, end);
+          const kvEnd = readLen(buf, pos, end);
           const kvStart = cursor.pos;
           const n = this.#attrCount;
           if (n * 3 < index.length) {
@@ -489,7 +477,7 @@ export class SpanView {
           break;
         }
         case (15 << 3) | WIRE_LEN: {
-          const sEnd = lenEnd(buf, pos, end);
+          const sEnd = readLen(buf, pos, end);
           let p = cursor.pos;
           while (p < sEnd) {
             const t = readVarint32(buf, p, sEnd);
@@ -557,7 +545,7 @@ export class SpanView {
       // Usually the value follows the key; anyValueOfKey handles any other layout (and repeated keys).
       const after = ks + kl;
       if (after < kvEnd && buf[after] === 0x12) {
-        const ve = lenEnd(buf, after + 1, kvEnd);
+        const ve = readLen(buf, after + 1, kvEnd);
         if (ve === kvEnd) return readAnyValue(buf, cursor.pos, ve);
       }
       const at = anyValueOfKey(buf, ks - 2, kvEnd, kb);
@@ -803,7 +791,7 @@ function peekKind(buf: Uint8Array, start: number, end: number): number {
       const k = buf[pos + 1] as number;
       return k < 0x80 ? k : readVarint32(buf, pos + 1, end);
     }
-    if (tag < 0x80 && (tag & 7) === WIRE_LEN) pos = lenEnd(buf, pos + 1, end);
+    if (tag < 0x80 && (tag & 7) === WIRE_LEN) pos = readLen(buf, pos + 1, end);
     else {
       const t = readVarint32(buf, pos, end);
       pos = skipField(buf, t & 7, cursor.pos, end);

@@ -131,6 +131,14 @@ export function skipField(buf: Uint8Array, wireType: number, pos: number, end: n
 
 /** Read a length prefix at `pos`; sets cursor.pos to the start of the content and returns its end. */
 export function readLen(buf: Uint8Array, pos: number, end: number): number {
+  // Most lengths fit one byte: read those inline (this runs for every field of every span).
+  const b = buf[pos] as number;
+  if (b < 0x80 && pos < end) {
+    const e = pos + 1 + b;
+    if (e > end) throw new DecodeError('length prefix points past the end of the message');
+    cursor.pos = pos + 1;
+    return e;
+  }
   const len = readUint32(buf, pos, end);
   const start = cursor.pos;
   if (len > end - start) throw new DecodeError('length prefix points past the end of the message');

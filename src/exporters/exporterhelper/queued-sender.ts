@@ -10,6 +10,7 @@ import type { Counter, Telemetry } from '../../telemetry/telemetry';
 import type { RetryConfig, SendingQueueConfig } from './config';
 import type { SendResult, Transport } from './transport';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log';
+import { sleep } from '../../core/sleep';
 
 export interface QueueItem {
   body: Uint8Array;
@@ -69,18 +70,6 @@ export interface QueuedSenderOptions {
   telemetry: Telemetry;
   store?: QueueStore;
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 export class QueuedSender {
   readonly #o: QueuedSenderOptions;

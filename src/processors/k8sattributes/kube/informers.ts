@@ -26,6 +26,7 @@ import { Backoff } from './backoff';
 import { loadClientNode } from './kubeconfig';
 import type { KubeMetadata } from './metadata';
 import { toLabelledInfo, toOwnedInfo, toPodInfo, type LabelledInfo, type OwnedInfo, type PodInfo } from './objects';
+import { sleep } from '../../../core/sleep';
 
 export type ResourceName = 'pods' | 'replicasets' | 'namespaces' | 'nodes' | 'jobs' | 'cluster-uid';
 
@@ -91,18 +92,6 @@ export interface ResourceStatus {
   lastError: string | undefined;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 function errorText(err: unknown): string {
   if (err === null || err === undefined) return 'unknown error';
