@@ -11,6 +11,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import { TYPES, protoType } from '../../src/pdata/proto';
 import { k8sAttributesFactory } from '../../src/processors/k8sattributes/factory';
+import { K8sAttributesProcessor } from '../../src/processors/k8sattributes/processor';
 import { FakeKubeApi, makePod, makeReplicaSet } from '../support/fake-kube-api';
 import { OtlpSink, attrMap } from '../support/otlp-sink';
 import { metricValue, startRoutelens, type RunningRoutelens } from '../support/routelens';
@@ -126,6 +127,13 @@ service:
     return out;
   }
 
+  /** The running k8sattributes processor (to wait for its cache instead of sleeping). */
+  function k8sProcessor(): K8sAttributesProcessor {
+    const p = [...(rl as RunningRoutelens).service.components('processor').values()].find((c) => c instanceof K8sAttributesProcessor);
+    if (p === undefined) throw new Error('no k8sattributes processor is running');
+    return p as K8sAttributesProcessor;
+  }
+
   async function sendAndGet(from: string, resource: Record<string, string>): Promise<Record<string, unknown>> {
     const r = rl as RunningRoutelens;
     const status = await send(ip as string, r.httpPort(), from, [resource]);
@@ -187,7 +195,7 @@ service:
     expect((await sendAndGet(myIp, {}))['k8s.pod.name']).to.equal('old-pod');
     api.deletePod('default', 'old-pod');
     api.addPod(makePod({ name: 'new-pod', uid: 'new', ip: myIp }));
-    await sleep(300);
+    await eventually(() => k8sProcessor().metadata.pods.byUid('new') !== undefined, 5000, 'the new pod in the cache');
     expect((await sendAndGet(myIp, {}))['k8s.pod.name']).to.equal('new-pod');
     const metrics = await rl.metricsText();
     expect(metricValue(metrics, 'otelcol_otelsvc_k8s_pod_deleted_total')).to.equal(1);
@@ -201,7 +209,7 @@ service:
     api.addPod(makePod({ name: 'after-cut', uid: 'ac', ip: ip as string }));
     // The informer restarts after its backoff (500 ms initially).
     await eventually(() => api.activeWatches('pods') === 1 && api.count({ kind: 'pods', verb: 'watch' }) >= 2, 10_000, 'rewatch');
-    await sleep(100);
+    await eventually(() => k8sProcessor().metadata.pods.byUid('ac') !== undefined, 5000, 'the pod added during the cut in the cache');
     expect((await sendAndGet(ip as string, {}))['k8s.pod.name']).to.equal('after-cut');
     const metrics = await rl.metricsText();
     expect(metricValue(metrics, 'routelens_k8sattributes_watch_restarts_total', { resource: 'pods', reason: 'error' })).to.be.at.least(1);
