@@ -382,7 +382,7 @@ describe('TraceBatch vs protobufjs (differential)', function () {
     );
   });
 
-  it('setResourceAttributes / addResourceAttributes in any order: encode, resourceAttribute and span views agree with a model', () => {
+  it('setResourceAttributes / addResourceAttributes in any order: encode, encodeParts, resourceAttribute and span views agree with a model', () => {
     const keyOf = fc.constantFrom('service.name', 'k', 'http.route', 'k8s.pod.name', 'extra');
     const op = fc.record({
       kind: fc.constantFrom('add' as const, 'set' as const),
@@ -416,7 +416,12 @@ describe('TraceBatch vs protobufjs (differential)', function () {
           if (m.extra.length === 0) return; // untouched resources are copied as they are
           rs.resource = { ...(rs.resource ?? {}), attributes: [...m.orig.filter((a) => !m.replaced.has(a.key)), ...m.extra] };
         });
+        // The parts exporters write one after another are the encoding, split.
+        const parts = batch.encodeParts();
+        const length = batch.byteLength;
         const out = batch.encode();
+        expect(Buffer.concat(parts).equals(out)).to.equal(true);
+        expect(length).to.equal(out.length);
         expect(refDecode(out)).to.deep.equal(want);
         expect(scopeSpansBytes(out)).to.deep.equal(scopeSpansBytes(bytes));
         const lookup = (i: number, key: string): AttrValue | undefined => {

@@ -730,16 +730,29 @@ export class TraceBatch {
   /** The encoded `ExportTraceServiceRequest`. */
   encode(): Uint8Array {
     if (this.#pristine !== undefined) return this.#pristine;
-    const parts: Uint8Array[] = [];
-    for (const e of this.#entries) encodeEntry(e, parts);
-    const out = Buffer.concat(parts);
+    const out = Buffer.concat(this.encodeParts());
     this.#pristine = out;
     return out;
   }
 
+  /**
+   * The encoded `ExportTraceServiceRequest` as parts to be written in order: slices of the received bytes
+   * around re-encoded resources. Writing them one after another saves joining them into one more copy of
+   * the request. The parts share the received bytes: never modify them.
+   */
+  encodeParts(): readonly Uint8Array[] {
+    if (this.#pristine !== undefined) return [this.#pristine];
+    const parts: Uint8Array[] = [];
+    for (const e of this.#entries) encodeEntry(e, parts);
+    return coalesce(parts);
+  }
+
   /** Encoded size in bytes. */
   get byteLength(): number {
-    return this.encode().length;
+    if (this.#pristine !== undefined) return this.#pristine.length;
+    let n = 0;
+    for (const p of this.encodeParts()) n += p.length;
+    return n;
   }
 
   #entry(i: number): ResourceEntry {
@@ -886,6 +899,35 @@ function dropReplaced(buf: Uint8Array, from: number, to: number, drop: ReadonlyS
     pos = fieldEnd;
   }
   if (to > runStart) out.push(buf.subarray(runStart, to));
+}
+
+/**
+ * Join runs of small parts (headers, appended attributes) into one buffer each, so a writer is handed a few
+ * large slices rather than hundreds of tiny ones; parts of the received bytes from 4 KiB up stay as they are.
+ */
+function coalesce(parts: Uint8Array[]): Uint8Array[] {
+  const SMALL = 4096;
+  const out: Uint8Array[] = [];
+  let run: Uint8Array[] = [];
+  let runBytes = 0;
+  const flush = (): void => {
+    if (run.length === 1) out.push(run[0] as Uint8Array);
+    else if (run.length > 1) out.push(Buffer.concat(run, runBytes));
+    run = [];
+    runBytes = 0;
+  };
+  for (const p of parts) {
+    if (p.length === 0) continue;
+    if (p.length >= SMALL) {
+      flush();
+      out.push(p);
+    } else {
+      run.push(p);
+      runBytes += p.length;
+    }
+  }
+  flush();
+  return out;
 }
 
 function header(fieldNo: number, len: number): Uint8Array {

@@ -8,12 +8,12 @@ import type { Logger } from 'pino';
 import { PipelineError } from '../../core/errors';
 import type { Counter, Telemetry } from '../../telemetry/telemetry';
 import type { RetryConfig, SendingQueueConfig } from './config';
-import type { SendResult, Transport } from './transport';
+import type { Body, SendResult, Transport } from './transport';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log';
 import { sleep } from '../../core/sleep';
 
 export interface QueueItem {
-  body: Uint8Array;
+  body: Body;
   /** Spans or data points in the request (for counting). */
   items: number;
 }

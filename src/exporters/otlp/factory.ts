@@ -31,7 +31,7 @@ export class OtlpExporter implements Component, TracesConsumer, MetricsConsumer 
     this.#started = true;
   }
   async consumeTraces(batch: TraceBatch): Promise<void> {
-    await this.#sender.submit({ body: batch.encode(), items: batch.spanCount });
+    await this.#sender.submit({ body: batch.encodeParts(), items: batch.spanCount });
   }
   async consumeMetrics(request: Uint8Array): Promise<void> {
     await this.#sender.submit({ body: request, items: 1 });

@@ -1,15 +1,74 @@
 /**
- * OTLP/gRPC transport: sends already-encoded request bytes with an identity serializer, so nothing is
- * re-marshalled. Maps gRPC status codes to retryable/permanent as the Collector's exporter does.
+ * OTLP/gRPC client transport on Node's own HTTP/2 stack, the counterpart of the receiver's server
+ * (src/receivers/otlp/grpc.ts). OTLP export is one unary method, so the gRPC framing is written directly: the
+ * 5-byte message prefix and the request's parts go to the stream as they are, without first concatenating them
+ * into one message and then copying that into a framed buffer (what a general gRPC client does). Those two
+ * copies of every request were, with the garbage collection their external memory caused, the largest cost
+ * left on routelens's forwarding path (BENCHMARKS.md).
+ *
+ * Semantics follow gRPC's HTTP/2 protocol and grpc-js's client: `grpc-timeout` deadlines, gzip, status from
+ * trailers (or a trailers-only response), HTTP status → gRPC code mapping, RST_STREAM REFUSED_STREAM → UNAVAILABLE,
+ * a broken or GOAWAY'd connection is replaced on the next send; `round_robin` spreads requests over every address
+ * the endpoint's name resolves to.
  */
-import * as grpc from '@grpc/grpc-js';
+import * as dns from 'node:dns';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import * as zlib from 'node:zlib';
+import { promisify } from 'node:util';
 import { clientTlsOptions, type TlsClientConfig } from '../../config/tls';
 import { decodePartialSuccess, decodeRpcStatus } from '../../pdata/rpc-status';
-import type { SendResult, Transport } from '../exporterhelper/transport';
+import { bodyBytes, type Body, type SendResult, type Transport } from '../exporterhelper/transport';
 
-const identity = (b: Buffer): Buffer => b;
+const gzip = promisify(zlib.gzip);
 
-const retryableCodes = new Set([grpc.status.CANCELLED, grpc.status.DEADLINE_EXCEEDED, grpc.status.ABORTED, grpc.status.OUT_OF_RANGE, grpc.status.UNAVAILABLE, grpc.status.DATA_LOSS]);
+/** gRPC status codes used here (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
+export const GrpcCode = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  DEADLINE_EXCEEDED: 4,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+const CODE_NAMES = new Map<number, string>([
+  ...Object.entries(GrpcCode).map(([k, v]) => [v, k] as [number, string]),
+  [3, 'INVALID_ARGUMENT'],
+  [5, 'NOT_FOUND'],
+  [6, 'ALREADY_EXISTS'],
+  [9, 'FAILED_PRECONDITION'],
+]);
+
+/** Retryable as in the Collector's exporter; RESOURCE_EXHAUSTED only when the server says when (RetryInfo). */
+const RETRYABLE = new Set<number>([GrpcCode.CANCELLED, GrpcCode.DEADLINE_EXCEEDED, GrpcCode.ABORTED, GrpcCode.OUT_OF_RANGE, GrpcCode.UNAVAILABLE, GrpcCode.DATA_LOSS]);
+
+/** gRPC's mapping of an HTTP status to a code when a response is not a gRPC response. */
+export function grpcCodeOfHttpStatus(status: number): number {
+  switch (status) {
+    case 400:
+      return GrpcCode.INTERNAL;
+    case 401:
+      return GrpcCode.UNAUTHENTICATED;
+    case 403:
+      return GrpcCode.PERMISSION_DENIED;
+    case 404:
+      return GrpcCode.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return GrpcCode.UNAVAILABLE;
+    default:
+      return GrpcCode.UNKNOWN;
+  }
+}
 
 export interface GrpcTransportOptions {
   endpoint: string;
@@ -25,61 +84,291 @@ export interface GrpcTransportOptions {
   auth?: { headers(): Record<string, string> };
 }
 
+/** One HTTP/2 connection to one address. */
+interface Channel {
+  session: http2.ClientHttp2Session;
+  /** Set once the session failed, closed or got GOAWAY: the next send opens a new one. */
+  dead: boolean;
+}
+
 export class GrpcTransport implements Transport {
-  readonly #client: grpc.Client;
   readonly #o: GrpcTransportOptions;
+  readonly #secure: boolean;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #tlsOptions: import('node:tls').ConnectionOptions | undefined;
+  /** Static request headers (metadata + protocol headers). */
+  readonly #baseHeaders: http2.OutgoingHttpHeaders;
+  #channels: Channel[] = [];
+  #connecting: Promise<Channel> | undefined;
+  #next = 0;
+  #resolvedAt = 0;
+  #closed = false;
 
   constructor(o: GrpcTransportOptions) {
     this.#o = o;
-    const plaintext = o.tls.insecure || o.endpoint.startsWith('http://');
-    const address = o.endpoint.replace(/^https?:\/\//, '');
-    let creds: grpc.ChannelCredentials;
-    if (plaintext) creds = grpc.credentials.createInsecure();
-    else {
-      const t = clientTlsOptions(o.tls);
-      creds = grpc.credentials.createSsl(t.ca as Buffer | undefined ?? null, t.key as Buffer | undefined ?? null, t.cert as Buffer | undefined ?? null, {
-        rejectUnauthorized: t.rejectUnauthorized ?? true,
-        ...(o.tls.insecure_skip_verify ? { checkServerIdentity: () => undefined } : {}),
-      });
-    }
-    const options: grpc.ChannelOptions = {
-      'grpc.default_compression_algorithm': o.compression === 'gzip' ? 2 : 0,
-      'grpc.max_receive_message_length': 64 * 1024 * 1024,
-      'grpc.max_send_message_length': -1,
-      'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [o.balancer]: {} }] }),
-      'grpc.initial_reconnect_backoff_ms': 200,
-      'grpc.max_reconnect_backoff_ms': 5000,
-      ...(o.tls.server_name_override === undefined ? {} : { 'grpc.ssl_target_name_override': o.tls.server_name_override }),
-    };
-    this.#client = new grpc.Client(address, creds, options);
+    this.#secure = !(o.tls.insecure || o.endpoint.startsWith('http://'));
+    const hostPort = o.endpoint.replace(/^https?:\/\//, '');
+    const colon = hostPort.lastIndexOf(':');
+    this.#host = hostPort.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+    this.#port = Number(hostPort.slice(colon + 1));
+    this.#tlsOptions = this.#secure ? clientTlsOptions(o.tls) : undefined;
+    const headers: http2.OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(o.headers)) headers[k.toLowerCase()] = v;
+    Object.assign(headers, {
+      [http2.constants.HTTP2_HEADER_METHOD]: 'POST',
+      [http2.constants.HTTP2_HEADER_PATH]: o.method,
+      [http2.constants.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
+      [http2.constants.HTTP2_HEADER_TE]: 'trailers',
+      [http2.constants.HTTP2_HEADER_USER_AGENT]: 'routelens',
+      'grpc-accept-encoding': 'identity,gzip',
+      ...(o.compression === 'gzip' ? { 'grpc-encoding': 'gzip' } : {}),
+    });
+    this.#baseHeaders = headers;
   }
 
-  send(body: Uint8Array, timeoutMs: number): Promise<SendResult> {
-    const md = new grpc.Metadata();
-    for (const [k, v] of Object.entries(this.#o.headers)) md.set(k, v);
-    if (this.#o.auth !== undefined) for (const [k, v] of Object.entries(this.#o.auth.headers())) md.set(k, v);
-    const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    return new Promise((resolve) => {
-      this.#client.makeUnaryRequest(this.#o.method, identity, identity, buf, md, { deadline: Date.now() + timeoutMs }, (err, resp) => {
-        if (err === null || err === undefined) {
-          const partial = resp === undefined ? undefined : decodePartialSuccess(this.#o.responseType, resp);
-          resolve(partial === undefined ? { status: 'success' } : { status: 'success', rejected: partial.rejected, message: partial.message });
+  async send(body: Body, timeoutMs: number): Promise<SendResult> {
+    if (this.#closed) return fail(GrpcCode.UNAVAILABLE, 'exporter is shutting down');
+    const deadline = Date.now() + timeoutMs;
+    let parts: readonly Uint8Array[] = body instanceof Uint8Array ? [body] : body;
+    let compressed = 0;
+    if (this.#o.compression === 'gzip') {
+      parts = [await gzip(bodyBytes(body))];
+      compressed = 1;
+    }
+    let channel: Channel;
+    try {
+      channel = await this.#pick(timeoutMs);
+    } catch (e) {
+      return fail(GrpcCode.UNAVAILABLE, `cannot connect to ${this.#o.endpoint}: ${(e as Error).message}`);
+    }
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return fail(GrpcCode.DEADLINE_EXCEEDED, 'deadline exceeded before the request was sent');
+    return this.#call(channel, parts, compressed, remaining);
+  }
+
+  #call(channel: Channel, parts: readonly Uint8Array[], compressed: number, timeoutMs: number): Promise<SendResult> {
+    let length = 0;
+    for (const p of parts) length += p.length;
+    const prefix = Buffer.allocUnsafe(5);
+    prefix[0] = compressed;
+    prefix.writeUInt32BE(length, 1);
+    const headers: http2.OutgoingHttpHeaders = { ...this.#baseHeaders, 'grpc-timeout': `${Math.max(1, Math.ceil(timeoutMs))}m` };
+    if (this.#o.auth !== undefined) for (const [k, v] of Object.entries(this.#o.auth.headers())) headers[k.toLowerCase()] = v;
+
+    return new Promise<SendResult>((resolve) => {
+      let stream: http2.ClientHttp2Stream;
+      try {
+        stream = channel.session.request(headers, { endStream: false });
+      } catch (e) {
+        channel.dead = true;
+        resolve(fail(GrpcCode.UNAVAILABLE, `cannot start a call: ${(e as Error).message}`));
+        return;
+      }
+      let settled = false;
+      const finish = (r: SendResult): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const timer = setTimeout(() => {
+        finish(fail(GrpcCode.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`));
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+      }, timeoutMs);
+
+      let httpStatus = 0;
+      let responseHeaders: http2.IncomingHttpHeaders = {};
+      const chunks: Buffer[] = [];
+      stream.on('response', (h) => {
+        responseHeaders = h;
+        httpStatus = Number(h[':status']);
+      });
+      stream.on('data', (c: Buffer) => {
+        if (chunks.length < 64) chunks.push(c); // a response is a few bytes; a server sending more is ignored
+      });
+      let trailers: http2.IncomingHttpHeaders | undefined;
+      stream.on('trailers', (t) => {
+        trailers = t;
+      });
+      stream.on('error', () => {
+        // 'close' follows with the RST_STREAM code; the session's own error marks the channel dead.
+      });
+      stream.on('close', () => {
+        if (settled) return;
+        // Trailers-only responses carry grpc-status in the response headers.
+        const meta = trailers ?? (responseHeaders['grpc-status'] !== undefined ? responseHeaders : undefined);
+        if (meta === undefined) {
+          if (httpStatus !== 0 && httpStatus !== 200) {
+            finish(fail(grpcCodeOfHttpStatus(httpStatus), `HTTP status ${httpStatus} from ${this.#o.endpoint}`));
+          } else if (channel.dead) {
+            finish(fail(GrpcCode.UNAVAILABLE, `connection to ${this.#o.endpoint} lost before an answer`));
+          } else {
+            finish(resetResult(stream.rstCode, this.#o.endpoint));
+          }
           return;
         }
-        const e = err as grpc.ServiceError;
-        let retryAfterMs: number | undefined;
-        const details = e.metadata?.get('grpc-status-details-bin')[0];
-        if (details instanceof Buffer) retryAfterMs = decodeRpcStatus(details)?.retryAfterMs;
-        const error = new Error(`gRPC ${grpc.status[e.code] ?? e.code}: ${e.details || e.message}`);
-        // RESOURCE_EXHAUSTED is retryable only when the server says when (RetryInfo), as in the Collector.
-        if (retryableCodes.has(e.code) || (e.code === grpc.status.RESOURCE_EXHAUSTED && retryAfterMs !== undefined)) {
-          resolve({ status: 'retryable', error, retryAfterMs });
-        } else resolve({ status: 'failure', error });
+        if (httpStatus !== 200) {
+          finish(fail(grpcCodeOfHttpStatus(httpStatus), `HTTP status ${httpStatus} from ${this.#o.endpoint}`));
+          return;
+        }
+        finish(this.#result(meta, chunks));
       });
+
+      // The request: prefix and parts as they are (no concatenated copy), then end of stream.
+      stream.write(prefix);
+      for (const p of parts) if (p.length > 0) stream.write(p);
+      stream.end();
+    });
+  }
+
+  #result(meta: http2.IncomingHttpHeaders, chunks: Buffer[]): SendResult {
+    const code = Number(meta['grpc-status']);
+    if (!Number.isInteger(code)) return fail(GrpcCode.UNKNOWN, `response without a valid grpc-status from ${this.#o.endpoint}`);
+    if (code === GrpcCode.OK) {
+      const body = Buffer.concat(chunks);
+      if (body.length >= 5 && body[0] === 0) {
+        const len = body.readUInt32BE(1);
+        const partial = decodePartialSuccess(this.#o.responseType, body.subarray(5, 5 + len));
+        if (partial !== undefined) return { status: 'success', rejected: partial.rejected, message: partial.message };
+      }
+      return { status: 'success' };
+    }
+    const rawMessage = meta['grpc-message'];
+    let message = typeof rawMessage === 'string' ? decodeGrpcMessage(rawMessage) : '';
+    let retryAfterMs: number | undefined;
+    const details = meta['grpc-status-details-bin'];
+    if (typeof details === 'string') {
+      const status = decodeRpcStatus(Buffer.from(details, 'base64'));
+      retryAfterMs = status?.retryAfterMs;
+      if (message === '' && status !== undefined) message = status.message;
+    }
+    return fail(code, message, retryAfterMs);
+  }
+
+  /** The channel for the next call, connecting (and for round_robin resolving the name) when needed. */
+  async #pick(connectTimeoutMs: number): Promise<Channel> {
+    this.#channels = this.#channels.filter((c) => !c.dead);
+    if (this.#o.balancer === 'round_robin' && (this.#channels.length === 0 || Date.now() - this.#resolvedAt > 30_000)) {
+      await this.#resolveAll(connectTimeoutMs);
+    }
+    if (this.#channels.length > 0) return this.#channels[this.#next++ % this.#channels.length] as Channel;
+    // Concurrent sends share one connection attempt.
+    if (this.#connecting === undefined) {
+      this.#connecting = this.#connect(this.#host, connectTimeoutMs).finally(() => {
+        this.#connecting = undefined;
+      });
+      const c = await this.#connecting;
+      this.#channels.push(c);
+      return c;
+    }
+    return this.#connecting;
+  }
+
+  /** round_robin: one channel per resolved address (kept ones reused). */
+  async #resolveAll(connectTimeoutMs: number): Promise<void> {
+    this.#resolvedAt = Date.now();
+    let addresses: string[];
+    if (net.isIP(this.#host) !== 0) addresses = [this.#host];
+    else addresses = (await dns.promises.lookup(this.#host, { all: true })).map((a) => a.address);
+    const byAddress = new Map(this.#channels.map((c) => [(c as Channel & { address?: string }).address, c]));
+    const next: Channel[] = [];
+    for (const a of addresses) {
+      const have = byAddress.get(a);
+      if (have !== undefined) next.push(have);
+      else {
+        try {
+          next.push(await this.#connect(a, connectTimeoutMs));
+        } catch {
+          // unreachable address: skipped until the next resolution
+        }
+      }
+    }
+    for (const c of this.#channels) if (!next.includes(c)) c.session.close();
+    this.#channels = next;
+  }
+
+  /** Open a session to `address` and wait until it is connected (at most `timeoutMs`). */
+  #connect(address: string, timeoutMs: number): Promise<Channel> {
+    return new Promise((resolve, reject) => {
+      const authority = `${this.#secure ? 'https' : 'http'}://${net.isIPv6(this.#host) ? `[${this.#host}]` : this.#host}:${this.#port}`;
+      const session = http2.connect(authority, {
+        ...(this.#tlsOptions ?? {}),
+        ...(address === this.#host ? {} : { host: address }),
+        // Verify the certificate against the endpoint's name even when connecting to one of its addresses.
+        ...(this.#secure && this.#tlsOptions?.servername === undefined && net.isIP(this.#host) === 0 ? { servername: this.#host } : {}),
+        settings: { enablePush: false },
+        // Requests waiting for the server's flow-control window count against this (in MB); the sending
+        // queue already bounds what is in flight, so this must not refuse streams first.
+        maxSessionMemory: 1024,
+        createConnection: this.#secure
+          ? undefined
+          : () => net.connect({ host: address, port: this.#port, noDelay: true }),
+      } as http2.SecureClientSessionOptions);
+      const channel: Channel & { address: string } = { session, dead: false, address };
+      const onError = (e: Error): void => {
+        clearTimeout(timer);
+        channel.dead = true;
+        reject(e);
+      };
+      // A black-holed address would otherwise hold every send until the OS gives up on the SYN.
+      const timer = setTimeout(() => session.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+      session.once('connect', () => {
+        clearTimeout(timer);
+        session.off('error', onError);
+        session.on('error', () => {
+          channel.dead = true;
+        });
+        resolve(channel);
+      });
+      session.once('error', onError);
+      session.on('goaway', () => {
+        channel.dead = true;
+      });
+      session.on('close', () => {
+        channel.dead = true;
+      });
+      session.unref();
     });
   }
 
   async close(): Promise<void> {
-    this.#client.close();
+    this.#closed = true;
+    const closing = this.#channels.map((c) => new Promise<void>((r) => c.session.close(() => r())));
+    this.#channels = [];
+    await Promise.all(closing);
+  }
+}
+
+function fail(code: number, message: string, retryAfterMs?: number): SendResult {
+  const error = new Error(`gRPC ${CODE_NAMES.get(code) ?? code}: ${message}`);
+  if (RETRYABLE.has(code) || (code === GrpcCode.RESOURCE_EXHAUSTED && retryAfterMs !== undefined)) return { status: 'retryable', error, retryAfterMs };
+  return { status: 'failure', error };
+}
+
+/** A stream that closed without a gRPC status: map its RST_STREAM code as gRPC clients do. */
+function resetResult(rstCode: number, endpoint: string): SendResult {
+  const c = http2.constants;
+  switch (rstCode) {
+    case c.NGHTTP2_REFUSED_STREAM:
+      return fail(GrpcCode.UNAVAILABLE, `stream refused by ${endpoint}`);
+    case c.NGHTTP2_CANCEL:
+      return fail(GrpcCode.CANCELLED, `call cancelled by ${endpoint}`);
+    case c.NGHTTP2_ENHANCE_YOUR_CALM:
+      return fail(GrpcCode.RESOURCE_EXHAUSTED, `${endpoint} asked to enhance our calm`);
+    case c.NGHTTP2_INADEQUATE_SECURITY:
+      return fail(GrpcCode.PERMISSION_DENIED, `inadequate security for ${endpoint}`);
+    case c.NGHTTP2_NO_ERROR:
+      return fail(GrpcCode.UNAVAILABLE, `connection to ${endpoint} closed before an answer`);
+    default:
+      return fail(GrpcCode.INTERNAL, `stream reset by ${endpoint} (HTTP/2 error ${rstCode})`);
+  }
+}
+
+function decodeGrpcMessage(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
   }
 }

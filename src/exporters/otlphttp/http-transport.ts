@@ -4,10 +4,13 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { clientTlsOptions, type TlsClientConfig } from '../../config/tls';
 import { decodePartialSuccess, decodeRpcStatus } from '../../pdata/rpc-status';
-import type { SendResult, Transport } from '../exporterhelper/transport';
+import { bodyBytes, bodyLength, type Body, type SendResult, type Transport } from '../exporterhelper/transport';
+
+const gzipAsync = promisify(zlib.gzip);
 
 export interface HttpTransportOptions {
   url: string;
@@ -40,9 +43,11 @@ export class HttpTransport implements Transport {
     this.#agent = this.#url.protocol === 'https:' ? new https.Agent({ keepAlive: true, ...clientTlsOptions(o.tls) }) : new http.Agent({ keepAlive: true });
   }
 
-  send(body: Uint8Array, timeoutMs: number): Promise<SendResult> {
+  async send(body: Body, timeoutMs: number): Promise<SendResult> {
     const gzip = this.#o.compression === 'gzip';
-    const payload = gzip ? zlib.gzipSync(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    // Compress on the thread pool; uncompressed parts are written one after another without being joined.
+    const parts: readonly Uint8Array[] = gzip ? [await gzipAsync(bodyBytes(body))] : body instanceof Uint8Array ? [body] : body;
+    const length = bodyLength(parts);
     const mod = this.#url.protocol === 'https:' ? https : http;
     return new Promise((resolve) => {
       let settled = false;
@@ -62,7 +67,7 @@ export class HttpTransport implements Transport {
             ...this.#o.headers,
             ...this.#o.auth?.headers(),
             'content-type': 'application/x-protobuf',
-            'content-length': payload.length,
+            'content-length': length,
             ...(gzip ? { 'content-encoding': 'gzip' } : {}),
             'user-agent': 'routelens',
           },
@@ -93,7 +98,8 @@ export class HttpTransport implements Transport {
       );
       req.on('timeout', () => req.destroy(new Error(`request timed out after ${timeoutMs}ms`)));
       req.on('error', (err) => done({ status: 'retryable', error: err }));
-      req.end(payload);
+      for (const p of parts) req.write(p);
+      req.end();
     });
   }
 

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { PipelineError } from '../../core/errors';
 import type { QueueItem } from '../../exporters/exporterhelper/queued-sender';
+import { bodyBytes, bodyLength } from '../../exporters/exporterhelper/transport';
 import { FileQueueStore, nodeQueueIo, type FileQueueOptions, type QueueIo } from './file-queue';
 import { HEADER_BYTES } from './record';
 
@@ -30,7 +31,7 @@ function item(n: number, size = 16): QueueItem {
 
 /** The id written into an item's first four bytes. */
 function idOf(i: QueueItem): number {
-  return Buffer.from(i.body.buffer, i.body.byteOffset, i.body.byteLength).readUInt32BE(0);
+  return bodyBytes(i.body).readUInt32BE(0);
 }
 
 async function open(dir: string, extra: Partial<FileQueueOptions> = {}): Promise<{ q: FileQueueStore; corrupt: () => number }> {
@@ -57,7 +58,7 @@ describe('FileQueueStore', () => {
     const got = drain(q);
     expect(got.map(idOf)).to.deep.equal([1, 2, 3, 4, 5]);
     expect(got.map((i) => i.items)).to.deep.equal([1, 2, 3, 4, 5]);
-    expect(got.map((i) => i.body.byteLength)).to.deep.equal([101, 102, 103, 104, 105]);
+    expect(got.map((i) => bodyLength(i.body))).to.deep.equal([101, 102, 103, 104, 105]);
     expect(q.size).to.equal(0);
     await q.close();
   });

@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { PipelineError } from '../../core/errors';
 import type { QueueItem, QueueStore } from '../../exporters/exporterhelper/queued-sender';
+import { bodyBytes } from '../../exporters/exporterhelper/transport';
 import { crc32 } from './crc32';
 import { HEADER_BYTES, encodeHeader, recordAt, scanRecords } from './record';
 
@@ -307,7 +308,8 @@ export class FileQueueStore implements QueueStore {
 
   async push(item: QueueItem): Promise<void> {
     if (this.#closed) throw new PipelineError('shutting_down', `file_storage queue ${this.#dir} is closed`);
-    const length = HEADER_BYTES + item.body.byteLength;
+    const body = bodyBytes(item.body);
+    const length = HEADER_BYTES + body.byteLength;
     if (this.#o.maxBytes > 0 && this.#diskBytes + length > this.#o.maxBytes) {
       throw new PipelineError('refused', `file_storage queue ${this.#dir} is full (max_size_mib: ${(this.#o.maxBytes / 1048576).toFixed(0)} MiB)`, { retryAfterMs: 5000 });
     }
@@ -322,7 +324,6 @@ export class FileQueueStore implements QueueStore {
     seg.size += length;
     seg.writing++;
     this.#diskBytes += length;
-    const body = Buffer.from(item.body.buffer, item.body.byteOffset, item.body.byteLength);
     const write = this.#o.io.write(seg.fd, [encodeHeader(seq, item.items, body), body], offset);
     this.#writes.add(write);
     try {
