@@ -7,8 +7,8 @@
  *   --scenarios a,b             subset of rate10k, rate50k, saturation
  *   --only routelens|otelcol    one collector (no ratios)
  *   --routelens-pipeline NAME   full | k8s | passthrough | auto (default: configs.ts ROUTELENS_PIPELINE)
- *   --profile                   one routelens saturation run under `node --cpu-prof`; prints the top self-time
- *                               functions and writes bench/results/routelens-saturation-*.cpuprofile
+ *   --profile                   one routelens saturation run (or the one --scenarios names) under `node --cpu-prof`;
+ *                               prints the top self-time functions, writes bench/results/routelens-*.cpuprofile
  *   --no-pin                    do not use taskset
  *   --no-md                     do not rewrite the results section of BENCHMARKS.md
  *   --no-baseline               skip the generator → sink run without a collector (harness ceiling)
@@ -126,6 +126,7 @@ function parseArgs(argv: string[]): Options {
         explicit.add('measure');
         break;
       case '--scenarios':
+        explicit.add('scenarios');
         o.scenarios = val().split(',') as ScenarioName[];
         for (const s of o.scenarios) if (!SCENARIOS.some((x) => x.name === s)) throw new Error(`unknown scenario ${s}`);
         break;
@@ -182,7 +183,7 @@ function parseArgs(argv: string[]): Options {
   }
   if (o.profile) {
     o.only = 'routelens';
-    o.scenarios = ['saturation'];
+    if (!explicit.has('scenarios')) o.scenarios = ['saturation'];
     o.reps = 1;
     if (!explicit.has('measure')) o.measureS = 20;
     o.writeMd = false;
@@ -572,7 +573,7 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
     fs.writeFileSync(cfgFile, h.routelensPipeline.yaml(env));
     const nodeArgs = [
       ...h.opts.routelensNodeArgs,
-      ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=routelens-saturation-${Date.now()}.cpuprofile`]),
+      ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=routelens-${sc.name}-${Date.now()}.cpuprofile`]),
     ];
     child = spawnPinned(h.pin.collector, process.execPath, [...nodeArgs, h.routelensBin, 'run', '--config', cfgFile, '--workers', String(h.opts.cores)], { log });
   } else if (collector === 'otelcol') {
@@ -1051,7 +1052,7 @@ async function main(): Promise<void> {
   if (opts.profile) {
     const profiles = fs
       .readdirSync(RESULTS)
-      .filter((f) => f.startsWith('routelens-saturation-') && f.endsWith('.cpuprofile'))
+      .filter((f) => f.startsWith('routelens-') && f.endsWith('.cpuprofile'))
       .map((f) => path.join(RESULTS, f))
       .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
     const latest = profiles[0];

@@ -223,7 +223,9 @@ service:
       running = r;
       return r;
     });
-    await sleep(500);
+    // The informers have asked for the pods and routelens still waits for the answer.
+    await eventually(() => api.count({ kind: 'pods', verb: 'list' }) >= 1, 10_000, 'the pod list request');
+    await sleep(300);
     expect(running).to.equal(undefined, 'routelens started before the metadata was synced');
     expect(api.count({ kind: 'pods', verb: 'list' })).to.equal(1);
     release();

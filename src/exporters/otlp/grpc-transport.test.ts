@@ -176,6 +176,20 @@ describe('otlp exporter gRPC transport (node:http2) against grpc-js', () => {
   });
 });
 
+describe('otlp exporter gRPC transport shutdown', () => {
+  it('close() returns at once when the server has already gone away (a closed session never calls back)', async () => {
+    const server = await new GrpcJsServer().start();
+    const t = transport(server.port);
+    expect(statusOf(await t.send(Buffer.from('x'), 5000))).to.equal('success');
+    server.stop();
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    await t.close();
+    expect(Date.now() - t0).to.be.below(1000);
+    expect(statusOf(await t.send(Buffer.from('y'), 1000))).to.match(/^retryable: gRPC UNAVAILABLE/);
+  });
+});
+
 describe('otlp exporter gRPC transport against servers that are not gRPC servers', () => {
   it('maps a plain HTTP/2 answer to the gRPC code of its HTTP status', async () => {
     const statuses = [404, 503, 429, 400, 401, 500];

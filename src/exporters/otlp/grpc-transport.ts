@@ -284,7 +284,7 @@ export class GrpcTransport implements Transport {
         }
       }
     }
-    for (const c of this.#channels) if (!next.includes(c)) c.session.close();
+    for (const c of this.#channels) if (!next.includes(c)) void closeSession(c.session);
     this.#channels = next;
   }
 
@@ -334,10 +334,26 @@ export class GrpcTransport implements Transport {
 
   async close(): Promise<void> {
     this.#closed = true;
-    const closing = this.#channels.map((c) => new Promise<void>((r) => c.session.close(() => r())));
+    const closing = this.#channels.map((c) => closeSession(c.session));
     this.#channels = [];
     await Promise.all(closing);
   }
+}
+
+/**
+ * Close a session gracefully, letting open calls finish; at most 2 s (the sender has drained by the time it
+ * closes the transport). A session that already closed never calls close()'s callback, so it is skipped.
+ */
+function closeSession(session: http2.ClientHttp2Session): Promise<void> {
+  if (session.closed || session.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => session.destroy(), 2000);
+    session.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    session.close();
+  });
 }
 
 function fail(code: number, message: string, retryAfterMs?: number): SendResult {

@@ -12,8 +12,9 @@ import type { TraceBatch } from '../../pdata/trace-batch';
 import type { Counter } from '../../telemetry/telemetry';
 import { needs, requiredRbac, type K8sAttributesConfig } from './config';
 import { podIpCandidate } from './kube/ip';
-import { KubeWatcher, podSelectors, type ResourceName, type RestartReason, type WatchFilter } from './kube/informers';
-import { KubeConfigError, loadKubeConfig } from './kube/kubeconfig';
+import { podSelectors, type ResourceName, type RestartReason, type WatchFilter } from './kube/informers';
+import { KubeConfigError } from './kube/kubeconfig';
+import { KubeWatcherThread } from './kube/thread';
 import { KubeMetadata, type Attr } from './kube/metadata';
 
 /** What enrichment needs of a batch (TraceBatch implements it; tests may use a fake). */
@@ -49,7 +50,7 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
   readonly #restarts = new Map<string, Counter>();
   readonly #relists = new Map<string, Counter>();
   readonly #ipMiss: Counter;
-  #watcher: KubeWatcher | undefined;
+  #watcher: KubeWatcherThread | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #started = false;
   #stopped = false;
@@ -90,8 +91,8 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
     return this.#cfg.passthrough || (this.#watcher?.synced ?? false);
   }
 
-  /** The informers (undefined before start and in passthrough mode). */
-  get watcher(): KubeWatcher | undefined {
+  /** The informers' thread (undefined before start and in passthrough mode). */
+  get watcher(): KubeWatcherThread | undefined {
     return this.#watcher;
   }
 
@@ -158,9 +159,9 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
     if (this.#cfg.passthrough) return;
     const log = this.#settings.logger;
     const filter = this.resolveFilter();
-    const kubeConfig = await loadKubeConfig(this.#cfg, this.#opts.env ?? process.env);
-    const watcher = new KubeWatcher({
-      kubeConfig,
+    const watcher = new KubeWatcherThread({
+      auth: this.#cfg,
+      env: this.#opts.env ?? process.env,
       metadata: this.metadata,
       needs: needs(this.#cfg),
       filter,
@@ -172,22 +173,22 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
     const pods = this.metadata.pods;
     this.#sweepTimer = setInterval(() => pods.sweep(), this.#opts.sweepIntervalMs ?? 10_000);
     this.#sweepTimer.unref();
+    try {
+      await watcher.start();
+    } catch (err) {
+      await this.shutdown();
+      throw err;
+    }
     log.info(
       {
-        server: kubeConfig.getCurrentCluster()?.server,
+        server: watcher.server,
         resources: requiredRbac(this.#cfg).map((r) => r.resource),
         node: filter.node,
         namespace: filter.namespace,
       },
       'Starting Kubernetes metadata informers',
     );
-    const started = watcher.start().catch((err: unknown) => {
-      log.error({ err: (err as Error).message }, 'Kubernetes informers failed to start');
-    });
-    if (!this.#cfg.wait_for_metadata) {
-      void started;
-      return;
-    }
+    if (!this.#cfg.wait_for_metadata) return;
     const ok = await watcher.whenSynced(this.#cfg.wait_for_metadata_timeout);
     if (!ok) {
       const problems = watcher

@@ -48,9 +48,25 @@ export interface WatchFilter {
   fieldSelector: string | undefined;
 }
 
+/** Where informers deliver objects: KubeMetadata, or (in the informer thread) a forwarder to it. */
+export type MetadataSink = Pick<
+  KubeMetadata,
+  | 'podUpserted'
+  | 'podDeleted'
+  | 'replicaSetUpserted'
+  | 'replicaSetDeleted'
+  | 'jobUpserted'
+  | 'jobDeleted'
+  | 'namespaceUpserted'
+  | 'namespaceDeleted'
+  | 'nodeUpserted'
+  | 'nodeDeleted'
+  | 'setClusterUid'
+> & { readonly keep: KubeMetadata['keep'] };
+
 export interface KubeWatcherOptions {
   kubeConfig: KubeConfig;
-  metadata: KubeMetadata;
+  metadata: MetadataSink;
   needs: Needs;
   filter: WatchFilter;
   logger: Logger;
@@ -59,6 +75,8 @@ export interface KubeWatcherOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Page size of lists. @default 500 */
   pageSize?: number;
+  /** Called whenever a resource becomes synced. */
+  onSynced?: () => void;
 }
 
 interface ListOpts {
@@ -474,6 +492,7 @@ export class KubeWatcher {
 
   /** @internal called by informers. */
   onSynced(): void {
+    this.#opts.onSynced?.();
     for (const w of [...this.#syncWaiters]) w();
   }
 
