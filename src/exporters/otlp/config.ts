@@ -1,7 +1,7 @@
 /** Config of the `otlp` (gRPC) exporter, in the Collector's shape. */
 import { authSettingsSchema } from '../../config/auth';
 import { tlsClientSchema } from '../../config/tls';
-import { duration, num, obj, oneOf, record, refine, str, type Infer } from '../../config/schema';
+import { duration, obj, oneOf, record, refine, str, type Infer } from '../../config/schema';
 import { retrySchema, sendingQueueSchema } from '../exporterhelper/config';
 
 export const otlpExporterConfigSchema = obj({
@@ -13,10 +13,12 @@ export const otlpExporterConfigSchema = obj({
   headers: record(str(), { doc: 'gRPC metadata sent with every request.' }),
   compression: oneOf(['gzip', 'none', ''] as const, { default: 'gzip', doc: 'Request compression.' }),
   timeout: duration({ default: '5s', doc: 'Deadline of one export attempt.' }),
-  balancer_name: oneOf(['pick_first', 'round_robin'] as const, { default: 'pick_first', doc: 'gRPC load balancing policy.' }),
+  balancer_name: oneOf(['pick_first', 'round_robin'] as const, {
+    default: 'round_robin',
+    doc: 'gRPC load balancing: `round_robin` (the Collector\'s default since 0.103) spreads calls over every address the endpoint resolves to; `pick_first` uses one connection.',
+  }),
   sending_queue: sendingQueueSchema,
   retry_on_failure: retrySchema,
   auth: authSettingsSchema,
-  max_send_msg_size_mib: num({ default: 0, min: 0, doc: 'Split requests larger than this (0: no limit).' }),
 });
 export type OtlpExporterConfig = Infer<typeof otlpExporterConfigSchema>;
