@@ -194,6 +194,13 @@ function parseArgs(argv: string[]): Options {
 
 // ---- small helpers -----------------------------------------------------------------------------------------
 
+/** The node flags of a script's `#!/usr/bin/env -S node …` line. */
+function shebangNodeFlags(script: string): string[] {
+  const first = fs.readFileSync(script, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!.*\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
+  return m === null ? [] : (m[1] ?? '').trim().split(/\s+/).filter((f) => f !== '');
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function percentile(values: readonly number[], q: number): number | null {
@@ -572,6 +579,7 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
   if (collector === 'routelens') {
     fs.writeFileSync(cfgFile, h.routelensPipeline.yaml(env));
     const nodeArgs = [
+      ...shebangNodeFlags(h.routelensBin), // routelens runs as its bin runs it
       ...h.opts.routelensNodeArgs,
       ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=routelens-${sc.name}-${Date.now()}.cpuprofile`]),
     ];

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 'use strict';
 // Entry point of the `routelens` command; the compiled CLI lives in dist/ (`npm run build`).
 const { main } = require('../dist/src/main.js');

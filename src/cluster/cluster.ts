@@ -22,6 +22,15 @@ import { RouteStore, routeStoreOptions, type RouteSnapshot } from '../connectors
 import { Service } from '../pipeline/service';
 import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../telemetry/telemetry';
 
+/**
+ * The V8 flag routelens is meant to run with (bin/routelens.js's shebang, `npm start`, the cluster workers). One
+ * routelens process is sized for one core; V8's default parallel and concurrent GC helper threads then compete
+ * with the pipeline for that core: measured ≈ 15 % more CPU per span and ≈ 20 % less throughput on one core
+ * (BENCHMARKS.md). It cannot be set at run time (V8 aborts), and NODE_OPTIONS does not accept it.
+ */
+export const GC_FLAG = '--single-threaded-gc';
+
+
 /** Extension types the primary runs (the query endpoint and what it may authenticate with). */
 const PRIMARY_EXTENSIONS = new Set(['routequery', 'bearertokenauth']);
 
@@ -232,6 +241,9 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
     extensions.set(id, cc.factory.create({ id, logger: logger.child({ extension: id }), telemetry }, cc.config));
   }
 
+  // Each worker is meant to have a core: its garbage collector runs on its own thread, not on helper threads
+  // competing for that core (GC_FLAG).
+  if (!process.execArgv.includes(GC_FLAG)) cluster.setupPrimary({ execArgv: [...process.execArgv, GC_FLAG] });
   const fork = (index: number): Promise<void> =>
     new Promise((resolve, reject) => {
       const w = cluster.fork({ ROUTELENS_WORKER_ID: String(index), ROUTELENS_WORKER_COUNT: String(o.workers) });
