@@ -8,6 +8,7 @@
  * `scope_spans` bytes are copied verbatim. See docs/architecture.md.
  */
 import { DecodeError } from '../core/errors';
+import type { BufferLease } from './buffer-pool';
 import {
   WIRE_I32,
   WIRE_I64,
@@ -586,11 +587,14 @@ export class TraceBatch {
   readonly #entries: ResourceEntry[];
   /** The original request bytes when they can be forwarded unchanged. */
   #pristine: Uint8Array | undefined;
+  /** Pooled buffers the entries point into (see retainBytes). */
+  readonly #leases: readonly BufferLease[];
   readonly spanCount: number;
 
-  private constructor(entries: ResourceEntry[], pristine: Uint8Array | undefined) {
+  private constructor(entries: ResourceEntry[], pristine: Uint8Array | undefined, leases: readonly BufferLease[] = []) {
     this.#entries = entries;
     this.#pristine = pristine;
+    this.#leases = leases;
     let n = 0;
     for (const e of entries) n += e.spanCount;
     this.spanCount = n;
@@ -599,9 +603,9 @@ export class TraceBatch {
   /**
    * Validate and index an encoded `ExportTraceServiceRequest`. Throws DecodeError (→ INVALID_ARGUMENT /
    * 400) when any level of the message is malformed. The bytes are kept, not copied: the caller must not
-   * reuse the buffer.
+   * reuse the buffer — unless it is pooled and `lease` says so (see retainBytes).
    */
-  static decode(bytes: Uint8Array): TraceBatch {
+  static decode(bytes: Uint8Array, lease?: BufferLease): TraceBatch {
     const entries: ResourceEntry[] = [];
     let pos = 0;
     const end = bytes.length;
@@ -620,7 +624,7 @@ export class TraceBatch {
       entries.push(indexResourceSpans(bytes, rsStart, rsEnd));
       pos = rsEnd;
     }
-    return new TraceBatch(entries, onlyResourceSpans ? bytes : undefined);
+    return new TraceBatch(entries, onlyResourceSpans ? bytes : undefined, lease === undefined ? [] : [lease]);
   }
 
   /** A batch of no spans. */
@@ -633,13 +637,31 @@ export class TraceBatch {
     if (batches.length === 1) return batches[0] as TraceBatch;
     const entries: ResourceEntry[] = [];
     for (const b of batches) entries.push(...b.#entries);
-    return new TraceBatch(entries, undefined);
+    return new TraceBatch(entries, undefined, batches.flatMap((b) => b.#leases));
   }
 
   /** A copy that can gain attributes independently (the bytes are shared, never mutated). */
   clone(): TraceBatch {
     const entries = this.#entries.map((e) => ({ ...e, extra: e.extra === undefined ? undefined : [...e.extra], replaced: e.replaced === undefined ? undefined : new Set(e.replaced) }));
-    return new TraceBatch(entries, this.#pristine);
+    return new TraceBatch(entries, this.#pristine, this.#leases);
+  }
+
+  /**
+   * Keep the received bytes valid beyond the pipeline call that delivered the batch. The receiver's pooled
+   * buffer is reused once that call returns, so a component that holds on to the bytes (an exporter queueing
+   * `encodeParts()`, which are slices of them) retains them first and calls the returned function, once, when
+   * it no longer needs them. Calling it again does nothing.
+   */
+  retainBytes(): () => void {
+    const leases = this.#leases;
+    if (leases.length === 0) return noop;
+    for (const l of leases) l.retain();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const l of leases) l.release();
+    };
   }
 
   get resourceCount(): number {
@@ -659,14 +681,14 @@ export class TraceBatch {
     let n = 0;
     for (const e of this.#entries) {
       if (n > 0 && n + e.spanCount > maxSpans) {
-        out.push(new TraceBatch(cur, undefined));
+        out.push(new TraceBatch(cur, undefined, this.#leases));
         cur = [];
         n = 0;
       }
       cur.push(e);
       n += e.spanCount;
     }
-    if (cur.length > 0) out.push(new TraceBatch(cur, undefined));
+    if (cur.length > 0) out.push(new TraceBatch(cur, undefined, this.#leases));
     return out;
   }
 
@@ -761,6 +783,8 @@ export class TraceBatch {
     return e;
   }
 }
+
+const noop = (): void => undefined;
 
 function indexResourceSpans(buf: Uint8Array, start: number, end: number): ResourceEntry {
   const resourceFields: number[] = [];

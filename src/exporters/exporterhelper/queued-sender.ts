@@ -16,6 +16,11 @@ export interface QueueItem {
   body: Body;
   /** Spans or data points in the request (for counting). */
   items: number;
+  /**
+   * Called (at most once matters; it may be called again) when `body` is no longer needed: delivered, dropped,
+   * or written to a persistent store. Lets the receiver's pooled buffer, which `body` may point into, be reused.
+   */
+  release?: () => void;
 }
 
 /** Where queued items live: memory by default, a file_storage extension for a persistent queue. */
@@ -118,14 +123,22 @@ export class QueuedSender {
     for (let i = 0; i < this.#o.queue.num_consumers; i++) this.#workers.push(this.#worker());
   }
 
-  /** Queue (or, with the queue disabled, send) one request. */
+  /**
+   * Queue (or, with the queue disabled, send) one request. Once it resolves the sender owns `item.release`;
+   * when it rejects the caller still does.
+   */
   async submit(item: QueueItem): Promise<void> {
     if (this.#stopping) {
       this.#enqueueFailed.add(item.items);
       throw new PipelineError('shutting_down', `exporter ${this.#o.id} is shutting down`);
     }
     if (!this.#o.queue.enabled) {
-      const ok = await this.#deliver(item);
+      let ok: boolean;
+      try {
+        ok = await this.#deliver(item);
+      } finally {
+        item.release?.();
+      }
       if (!ok) throw new PipelineError('unavailable', `exporter ${this.#o.id} could not send the data`);
       return;
     }
@@ -140,6 +153,8 @@ export class QueuedSender {
       this.#enqueueFailed.add(item.items);
       throw err instanceof PipelineError ? err : new PipelineError('refused', `cannot queue data for exporter ${this.#o.id}: ${String(err)}`);
     }
+    // A persistent store has written the bytes; what it hands out later is read back from disk.
+    if (this.#store.persistent === true) item.release?.();
     this.#wake.shift()?.();
   }
 
@@ -177,7 +192,14 @@ export class QueuedSender {
         await new Promise<void>((resolve) => this.#wake.push(resolve));
         continue;
       }
-      const delivered = await this.#deliver(item);
+      let delivered = false;
+      try {
+        delivered = await this.#deliver(item);
+      } finally {
+        // Delivered, dropped for good or, at the shutdown deadline, abandoned (a persistent store keeps its
+        // own copy): the bytes are done with either way.
+        item.release?.();
+      }
       if (delivered || !this.#abort.signal.aborted) await this.#store.ack(item);
       else await this.#store.nack(item);
     }

@@ -31,7 +31,14 @@ export class OtlpExporter implements Component, TracesConsumer, MetricsConsumer 
     this.#started = true;
   }
   async consumeTraces(batch: TraceBatch): Promise<void> {
-    await this.#sender.submit({ body: batch.encodeParts(), items: batch.spanCount });
+    // The parts are slices of the received (pooled) bytes: keep them until the queue is done with them.
+    const release = batch.retainBytes();
+    try {
+      await this.#sender.submit({ body: batch.encodeParts(), items: batch.spanCount, release });
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
   async consumeMetrics(request: Uint8Array): Promise<void> {
     await this.#sender.submit({ body: request, items: 1 });

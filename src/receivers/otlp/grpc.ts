@@ -20,6 +20,7 @@ import { ServerTlsMaterial } from '../../config/tls-reload';
 import type { ServerAuthenticator } from '../../core/auth';
 import type { PipelineContext } from '../../core/component';
 import { PipelineError, asPipelineError, toGrpcStatus } from '../../core/errors';
+import { requestBuffers } from '../../pdata/buffer-pool';
 import { encodeRetryInfo, encodeRpcStatus } from '../../pdata/rpc-status';
 import type { GrpcServerConfig } from './config';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log';
@@ -227,16 +228,34 @@ export class OtlpGrpcServer {
     });
     stream.on('end', () => {
       if (failed) return;
-      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      // The request is assembled in a pooled buffer, reused once the pipeline is done with it (buffer-pool.ts).
+      const lease = requestBuffers.acquire(received);
+      const body = lease.bytes;
+      let at = 0;
+      for (const c of chunks) {
+        c.copy(body, at);
+        at += c.length;
+      }
+      chunks.length = 0;
       let message: Buffer;
       try {
         message = this.#unframe(body, encoding);
       } catch (err) {
+        lease.release();
         return fail(asPipelineError(err));
       }
-      this.#intake.consume(message, ctx).then(
-        () => this.#respondOk(stream),
-        (err: unknown) => this.#respondPipelineError(stream, asPipelineError(err)),
+      // A compressed request was inflated into a buffer of its own: the pooled one is free at once.
+      const pooled = message.buffer === body.buffer;
+      if (!pooled) lease.release();
+      this.#intake.consume(message, ctx, pooled ? lease : undefined).then(
+        () => {
+          if (pooled) lease.release();
+          this.#respondOk(stream);
+        },
+        (err: unknown) => {
+          if (pooled) lease.release();
+          this.#respondPipelineError(stream, asPipelineError(err));
+        },
       );
     });
   }

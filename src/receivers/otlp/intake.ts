@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { PipelineContext, TracesConsumer } from '../../core/component';
 import { PipelineError, asPipelineError } from '../../core/errors';
+import type { BufferLease } from '../../pdata/buffer-pool';
 import { TraceBatch } from '../../pdata/trace-batch';
 import type { Counter, Telemetry } from '../../telemetry/telemetry';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log';
@@ -57,11 +58,14 @@ export class TraceIntake {
     this.#log.warn(this.#logger, `${err.code}:${ctx.clientAddress ?? ''}`, { transport: this.transport, client: ctx.clientAddress, code: err.code, err: err.message }, 'Rejected an export request');
   }
 
-  /** Decode and push one request. Rejects with a PipelineError the transport maps to a status. */
-  async consume(body: Uint8Array | (() => Uint8Array), ctx: PipelineContext): Promise<IntakeResult> {
+  /**
+   * Decode and push one request. Rejects with a PipelineError the transport maps to a status. With `lease`, `body`
+   * is a pooled buffer the caller releases once this settles.
+   */
+  async consume(body: Uint8Array | (() => Uint8Array), ctx: PipelineContext, lease?: BufferLease): Promise<IntakeResult> {
     let batch: TraceBatch;
     try {
-      batch = TraceBatch.decode(typeof body === 'function' ? body() : body);
+      batch = TraceBatch.decode(typeof body === 'function' ? body() : body, lease);
     } catch (err) {
       const e = asPipelineError(err);
       if (e.code === 'internal' || e.code === 'malformed') {

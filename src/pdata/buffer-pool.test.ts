@@ -1,0 +1,76 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { BufferPool, type BufferLease } from './buffer-pool';
+
+describe('BufferPool', () => {
+  it('never hands out bytes that are still leased, whatever the order of acquire, retain and release (property)', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('acquire' as const), size: fc.integer({ min: 0, max: 300_000 }) }),
+      fc.record({ kind: fc.constant('retain' as const), at: fc.nat() }),
+      fc.record({ kind: fc.constant('release' as const), at: fc.nat() }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const pool = new BufferPool({ maxIdleBytes: 4 * 1024 * 1024, poison: true });
+        const live: { lease: BufferLease; mark: number; refs: number }[] = [];
+        let mark = 0;
+        for (const o of ops) {
+          if (o.kind === 'acquire') {
+            const lease = pool.acquire(o.size);
+            expect(lease.bytes.length).to.equal(o.size);
+            mark = (mark + 1) & 0xff;
+            lease.bytes.fill(mark);
+            live.push({ lease, mark, refs: 1 });
+          } else if (live.length > 0) {
+            const i = o.at % live.length;
+            const l = live[i]!;
+            if (o.kind === 'retain') {
+              l.lease.retain();
+              l.refs++;
+            } else {
+              l.lease.release();
+              if (--l.refs === 0) live.splice(i, 1);
+            }
+          }
+          // Every byte of every live lease still holds what its owner wrote.
+          for (const l of live) expect(l.lease.bytes.every((b) => b === l.mark)).to.equal(true);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reuses released buffers, poisons them, and keeps at most maxIdleBytes idle', () => {
+    const pool = new BufferPool({ maxIdleBytes: 256 * 1024, poison: true });
+    const a = pool.acquire(100_000);
+    const whole = a.bytes.buffer;
+    a.bytes.fill(1);
+    a.release();
+    expect(pool.idleBytes).to.equal(128 * 1024);
+    expect(new Uint8Array(whole, 0, 16).every((b) => b === 0xee)).to.equal(true);
+    const b = pool.acquire(70_000);
+    expect(b.bytes.buffer).to.equal(whole);
+    expect([pool.hits, pool.misses]).to.deep.equal([1, 1]);
+    const many = [pool.acquire(200_000), pool.acquire(200_000), pool.acquire(200_000)];
+    for (const l of many) l.release();
+    expect(pool.idleBytes).to.be.at.most(256 * 1024);
+    b.release();
+  });
+
+  it('refuses a release without a matching retain, and a retain after the last release', () => {
+    const pool = new BufferPool();
+    const l = pool.acquire(10);
+    l.retain();
+    l.release();
+    l.release();
+    expect(() => l.release()).to.throw(/released more often/);
+    expect(() => l.retain()).to.throw(/after its last release/);
+  });
+
+  it('gives requests larger than the biggest class a buffer of their own, never pooled', () => {
+    const pool = new BufferPool();
+    const big = pool.acquire(17 * 1024 * 1024);
+    big.release();
+    expect(pool.idleBytes).to.equal(0);
+  });
+});
