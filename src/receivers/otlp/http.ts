@@ -13,6 +13,7 @@ import { ServerTlsMaterial } from '../../config/tls-reload';
 import type { ServerAuthenticator } from '../../core/auth';
 import type { PipelineContext } from '../../core/component';
 import { PipelineError, asPipelineError, toGrpcStatus, toHttpStatus } from '../../core/errors';
+import { requestBuffers, type BufferLease } from '../../pdata/buffer-pool';
 import { traceRequestFromJson } from '../../pdata/otlp-json';
 import { encodeRpcStatus } from '../../pdata/rpc-status';
 import type { HttpServerConfig } from './config';
@@ -29,8 +30,8 @@ function mediaType(header: string | undefined): Encoding | undefined {
   return undefined;
 }
 
-/** Read the body up to `limit` bytes; rejects with too_large beyond it. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+/** Read the body, up to `limit` bytes, into a pooled buffer (buffer-pool.ts); rejects with too_large beyond it. */
+function readBody(req: http.IncomingMessage, limit: number): Promise<BufferLease> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
@@ -52,7 +53,14 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(c);
     });
     req.on('end', () => {
-      if (!failed) resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+      if (failed) return;
+      const lease = requestBuffers.acquire(size);
+      let at = 0;
+      for (const c of chunks) {
+        c.copy(lease.bytes, at);
+        at += c.length;
+      }
+      resolve(lease);
     });
     req.on('error', (err) => {
       if (!failed) {
@@ -205,9 +213,9 @@ export class OtlpHttpServer {
       return;
     }
     const limit = this.#config.max_request_body_size;
-    let raw: Buffer;
+    let lease: BufferLease;
     try {
-      raw = await readBody(req, limit);
+      lease = await readBody(req, limit);
     } catch (err) {
       const e = asPipelineError(err);
       this.#fail(res, type, e, ctx, true);
@@ -217,13 +225,19 @@ export class OtlpHttpServer {
     }
     let body: Buffer;
     try {
-      body = decompress(raw, req.headers['content-encoding'], limit);
+      body = decompress(lease.bytes, req.headers['content-encoding'], limit);
     } catch (err) {
+      lease.release();
       this.#fail(res, type, asPipelineError(err), ctx, true);
       return;
     }
+    // A body read in place stays in the pooled buffer until the pipeline is done (JSON is converted to its own
+    // protobuf buffer during decode, so only protobuf bodies are leased to the batch); an inflated body has its
+    // own buffer and the pooled one is free at once.
+    const pooled = body.buffer === lease.bytes.buffer;
+    if (!pooled) lease.release();
     try {
-      await this.#intake.consume(type === 'json' ? () => traceRequestFromJson(body) : body, ctx);
+      await this.#intake.consume(type === 'json' ? () => traceRequestFromJson(body) : body, ctx, pooled && type === 'proto' ? lease : undefined);
       if (type === 'json') {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end('{}');
@@ -234,6 +248,8 @@ export class OtlpHttpServer {
     } catch (err) {
       // Decode and pipeline errors were counted by the intake.
       this.#fail(res, type, asPipelineError(err), ctx, false);
+    } finally {
+      if (pooled) lease.release();
     }
   }
 
