@@ -6,7 +6,7 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { GC_FLAG, isPrimary, runPrimary, runWorker, workerIndex } from './cluster/cluster';
+import { isPrimary, missingV8Flags, runPrimary, runWorker, workerIndex } from './cluster/cluster';
 import { defaultRegistry, factories } from './components';
 import { renderConfigReference } from './config/reference';
 import { analyze } from './cli/analyze';
@@ -88,8 +88,9 @@ async function run(args: ParsedArgs): Promise<number> {
   if (!isPrimary()) return runWorker(config, workerIndex(), logger);
   for (const w of config.warnings) logger.warn({ config: file }, w);
   const workers = workerCount(args);
-  if (workers <= 1 && !process.execArgv.includes(GC_FLAG)) {
-    logger.info(`node was started without ${GC_FLAG}: the garbage collector's helper threads will compete for the core (run bin/routelens.js directly, or node ${GC_FLAG} bin/routelens.js)`);
+  const missing = missingV8Flags();
+  if (workers <= 1 && missing.length > 0) {
+    logger.info(`node was started without ${missing.join(' ')}: expect more CPU per span (run bin/routelens.js directly, or node ${missing.join(' ')} bin/routelens.js; see BENCHMARKS.md)`);
   }
   if (workers > 1) {
     return runPrimary({

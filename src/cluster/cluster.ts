@@ -23,12 +23,20 @@ import { Service } from '../pipeline/service';
 import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../telemetry/telemetry';
 
 /**
- * The V8 flag routelens is meant to run with (bin/routelens.js's shebang, `npm start`, the cluster workers). One
- * routelens process is sized for one core; V8's default parallel and concurrent GC helper threads then compete
- * with the pipeline for that core: measured ≈ 15 % more CPU per span and ≈ 20 % less throughput on one core
- * (BENCHMARKS.md). It cannot be set at run time (V8 aborts), and NODE_OPTIONS does not accept it.
+ * The V8 flags routelens is meant to run with (bin/routelens.js's shebang, `npm start`, the cluster workers);
+ * measured in BENCHMARKS.md. They cannot be set at run time (V8 aborts) and NODE_OPTIONS refuses them.
+ * - `--single-threaded-gc`: one routelens process is sized for one core; V8's parallel and concurrent GC helper
+ *   threads would compete with the pipeline for it (≈ 15 % more CPU per span, ≈ 20 % less throughput).
+ * - `--initial-heap-size=64`: routelens's live heap is small (≈ 11 MB), and a heap grown from V8's tiny default
+ *   limit gets full collections every few hundred ms under load (≈ 10 % more CPU per span at 10k–50k spans/s,
+ *   with the same RSS).
  */
-export const GC_FLAG = '--single-threaded-gc';
+export const V8_FLAGS: readonly string[] = ['--single-threaded-gc', '--initial-heap-size=64'];
+
+/** V8_FLAGS the current process was started without. */
+export function missingV8Flags(): string[] {
+  return V8_FLAGS.filter((f) => !process.execArgv.includes(f));
+}
 
 
 /** Extension types the primary runs (the query endpoint and what it may authenticate with). */
@@ -241,9 +249,9 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
     extensions.set(id, cc.factory.create({ id, logger: logger.child({ extension: id }), telemetry }, cc.config));
   }
 
-  // Each worker is meant to have a core: its garbage collector runs on its own thread, not on helper threads
-  // competing for that core (GC_FLAG).
-  if (!process.execArgv.includes(GC_FLAG)) cluster.setupPrimary({ execArgv: [...process.execArgv, GC_FLAG] });
+  // Each worker is meant to have a core of its own (V8_FLAGS).
+  const missing = missingV8Flags();
+  if (missing.length > 0) cluster.setupPrimary({ execArgv: [...process.execArgv, ...missing] });
   const fork = (index: number): Promise<void> =>
     new Promise((resolve, reject) => {
       const w = cluster.fork({ ROUTELENS_WORKER_ID: String(index), ROUTELENS_WORKER_COUNT: String(o.workers) });
