@@ -24,31 +24,11 @@ CACHE="${ROUTELENS_CACHE:-$HOME/.cache/routelens}"
 DIR="$CACHE/jaeger-$JAEGER_MODULE_VERSION"
 BIN="$DIR/jaeger"
 
-if [[ -x "$BIN" ]]; then
-  echo "$BIN"
-  exit 0
-fi
+BUILD_TAG=build-jaeger
+# shellcheck source=go-build-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-build-common.sh"
+cached_build_begin "$DIR" "$BIN"
 
-log() { echo "[build-jaeger] $*" >&2; }
-
-command -v go >/dev/null || { log "go is not installed"; exit 1; }
-
-mkdir -p "$DIR"
-exec 9>"$DIR/.lock"
-flock 9
-if [[ -x "$BIN" ]]; then
-  echo "$BIN"
-  exit 0
-fi
-
-export GOMAXPROCS="${GOMAXPROCS:-2}"
-export GOFLAGS="-buildvcs=false"
-export CGO_ENABLED=0
-# Jaeger's go.mod asks for a newer toolchain line than some installs; never
-# try to download a toolchain (no internet besides the module proxy anyway).
-export GOTOOLCHAIN=local
-
-start=$(date +%s)
 log "building jaeger (module v$JAEGER_MODULE_VERSION) in $DIR (takes several minutes on a cold cache)"
 
 MOD=github.com/jaegertracing/jaeger
@@ -87,5 +67,5 @@ go build -p 2 -trimpath \
   -o "$BIN.tmp" "$MOD/cmd/jaeger" >&2
 mv -f "$BIN.tmp" "$BIN"
 
-log "done in $(( $(date +%s) - start ))s"
+cached_build_done
 echo "$BIN"

@@ -27,32 +27,11 @@ CACHE="${ROUTELENS_CACHE:-$HOME/.cache/routelens}"
 DIR="$CACHE/otelcol-$OTELCOL_VERSION"
 BIN="$DIR/otelcol-routelens"
 
-if [[ -x "$BIN" ]]; then
-  echo "$BIN"
-  exit 0
-fi
+BUILD_TAG=build-otelcol
+# shellcheck source=go-build-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-build-common.sh"
+cached_build_begin "$DIR" "$BIN"
 
-log() { echo "[build-otelcol] $*" >&2; }
-
-command -v go >/dev/null || { log "go is not installed"; exit 1; }
-
-mkdir -p "$DIR"
-# One build at a time per cache dir (tests and CI may call this concurrently).
-exec 9>"$DIR/.lock"
-flock 9
-if [[ -x "$BIN" ]]; then
-  echo "$BIN"
-  exit 0
-fi
-
-# 2 cores: keep the compiler from oversubscribing; don't let a user GOFLAGS
-# like -mod=vendor leak in, but keep the module cache/proxy settings.
-export GOMAXPROCS="${GOMAXPROCS:-2}"
-export GOFLAGS="-buildvcs=false"
-export CGO_ENABLED=0
-export GOTOOLCHAIN=local
-
-start=$(date +%s)
 log "building otelcol-routelens v$OTELCOL_VERSION in $DIR (takes a few minutes on a cold cache)"
 
 GOBIN="$DIR/bin" go install "go.opentelemetry.io/collector/cmd/builder@v$OTELCOL_VERSION" >&2
@@ -112,5 +91,5 @@ go build -p 2 -trimpath -ldflags='-s -w' -o "$BIN.tmp" . >&2
 "$BIN.tmp" --version >&2
 mv -f "$BIN.tmp" "$BIN"
 
-log "done in $(( $(date +%s) - start ))s"
+cached_build_done
 echo "$BIN"

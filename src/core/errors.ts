@@ -4,6 +4,9 @@
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
 
+/** gRPC status codes (the enum maps numbers back to names too: `GrpcStatus[14]` is 'UNAVAILABLE'). */
+export { GrpcStatus };
+
 export type ErrorCode =
   | 'malformed' // the request cannot be decoded: permanent, INVALID_ARGUMENT / 400
   | 'too_large' // over a size limit: permanent, RESOURCE_EXHAUSTED / 413

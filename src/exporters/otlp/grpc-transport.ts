@@ -16,57 +16,35 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
+import { splitHostPort } from '../../config/schema';
 import { clientTlsOptions, type TlsClientConfig } from '../../config/tls';
+import { GrpcStatus } from '../../core/errors';
 import { decodePartialSuccess, decodeRpcStatus } from '../../pdata/rpc-status';
 import { bodyBytes, type Body, type SendResult, type Transport } from '../exporterhelper/transport';
 
 const gzip = promisify(zlib.gzip);
 
-/** gRPC status codes used here (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
-export const GrpcCode = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  DEADLINE_EXCEEDED: 4,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
-const CODE_NAMES = new Map<number, string>([
-  ...Object.entries(GrpcCode).map(([k, v]) => [v, k] as [number, string]),
-  [3, 'INVALID_ARGUMENT'],
-  [5, 'NOT_FOUND'],
-  [6, 'ALREADY_EXISTS'],
-  [9, 'FAILED_PRECONDITION'],
-]);
-
 /** Retryable as in the Collector's exporter; RESOURCE_EXHAUSTED only when the server says when (RetryInfo). */
-const RETRYABLE = new Set<number>([GrpcCode.CANCELLED, GrpcCode.DEADLINE_EXCEEDED, GrpcCode.ABORTED, GrpcCode.OUT_OF_RANGE, GrpcCode.UNAVAILABLE, GrpcCode.DATA_LOSS]);
+const RETRYABLE = new Set<number>([GrpcStatus.CANCELLED, GrpcStatus.DEADLINE_EXCEEDED, GrpcStatus.ABORTED, GrpcStatus.OUT_OF_RANGE, GrpcStatus.UNAVAILABLE, GrpcStatus.DATA_LOSS]);
 
 /** gRPC's mapping of an HTTP status to a code when a response is not a gRPC response. */
-export function grpcCodeOfHttpStatus(status: number): number {
+export function grpcCodeOfHttpStatus(status: number): GrpcStatus {
   switch (status) {
     case 400:
-      return GrpcCode.INTERNAL;
+      return GrpcStatus.INTERNAL;
     case 401:
-      return GrpcCode.UNAUTHENTICATED;
+      return GrpcStatus.UNAUTHENTICATED;
     case 403:
-      return GrpcCode.PERMISSION_DENIED;
+      return GrpcStatus.PERMISSION_DENIED;
     case 404:
-      return GrpcCode.UNIMPLEMENTED;
+      return GrpcStatus.UNIMPLEMENTED;
     case 429:
     case 502:
     case 503:
     case 504:
-      return GrpcCode.UNAVAILABLE;
+      return GrpcStatus.UNAVAILABLE;
     default:
-      return GrpcCode.UNKNOWN;
+      return GrpcStatus.UNKNOWN;
   }
 }
 
@@ -87,6 +65,8 @@ export interface GrpcTransportOptions {
 /** One HTTP/2 connection to one address. */
 interface Channel {
   session: http2.ClientHttp2Session;
+  /** The address connected to (the endpoint's host, or one address it resolved to). */
+  address: string;
   /** Set once the session failed, closed or got GOAWAY: the next send opens a new one. */
   dead: boolean;
 }
@@ -108,10 +88,10 @@ export class GrpcTransport implements Transport {
   constructor(o: GrpcTransportOptions) {
     this.#o = o;
     this.#secure = !(o.tls.insecure || o.endpoint.startsWith('http://'));
-    const hostPort = o.endpoint.replace(/^https?:\/\//, '');
-    const colon = hostPort.lastIndexOf(':');
-    this.#host = hostPort.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-    this.#port = Number(hostPort.slice(colon + 1));
+    // The config schema has checked the endpoint's shape.
+    const hp = splitHostPort(o.endpoint.replace(/^https?:\/\//, '')) ?? { host: '', port: 0 };
+    this.#host = hp.host;
+    this.#port = hp.port;
     this.#tlsOptions = this.#secure ? clientTlsOptions(o.tls) : undefined;
     const headers: http2.OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(o.headers)) headers[k.toLowerCase()] = v;
@@ -128,7 +108,7 @@ export class GrpcTransport implements Transport {
   }
 
   async send(body: Body, timeoutMs: number): Promise<SendResult> {
-    if (this.#closed) return fail(GrpcCode.UNAVAILABLE, 'exporter is shutting down');
+    if (this.#closed) return fail(GrpcStatus.UNAVAILABLE, 'exporter is shutting down');
     const deadline = Date.now() + timeoutMs;
     let parts: readonly Uint8Array[] = body instanceof Uint8Array ? [body] : body;
     let compressed = 0;
@@ -140,10 +120,10 @@ export class GrpcTransport implements Transport {
     try {
       channel = await this.#pick(timeoutMs);
     } catch (e) {
-      return fail(GrpcCode.UNAVAILABLE, `cannot connect to ${this.#o.endpoint}: ${(e as Error).message}`);
+      return fail(GrpcStatus.UNAVAILABLE, `cannot connect to ${this.#o.endpoint}: ${(e as Error).message}`);
     }
     const remaining = deadline - Date.now();
-    if (remaining <= 0) return fail(GrpcCode.DEADLINE_EXCEEDED, 'deadline exceeded before the request was sent');
+    if (remaining <= 0) return fail(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded before the request was sent');
     return this.#call(channel, parts, compressed, remaining);
   }
 
@@ -162,7 +142,7 @@ export class GrpcTransport implements Transport {
         stream = channel.session.request(headers, { endStream: false });
       } catch (e) {
         channel.dead = true;
-        resolve(fail(GrpcCode.UNAVAILABLE, `cannot start a call: ${(e as Error).message}`));
+        resolve(fail(GrpcStatus.UNAVAILABLE, `cannot start a call: ${(e as Error).message}`));
         return;
       }
       let settled = false;
@@ -173,7 +153,7 @@ export class GrpcTransport implements Transport {
         resolve(r);
       };
       const timer = setTimeout(() => {
-        finish(fail(GrpcCode.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`));
+        finish(fail(GrpcStatus.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`));
         stream.close(http2.constants.NGHTTP2_CANCEL);
       }, timeoutMs);
 
@@ -196,23 +176,15 @@ export class GrpcTransport implements Transport {
       });
       stream.on('close', () => {
         if (settled) return;
-        // Trailers-only responses carry grpc-status in the response headers.
-        const meta = trailers ?? (responseHeaders['grpc-status'] !== undefined ? responseHeaders : undefined);
-        if (meta === undefined) {
-          if (httpStatus !== 0 && httpStatus !== 200) {
-            finish(fail(grpcCodeOfHttpStatus(httpStatus), `HTTP status ${httpStatus} from ${this.#o.endpoint}`));
-          } else if (channel.dead) {
-            finish(fail(GrpcCode.UNAVAILABLE, `connection to ${this.#o.endpoint} lost before an answer`));
-          } else {
-            finish(resetResult(stream.rstCode, this.#o.endpoint));
-          }
-          return;
-        }
-        if (httpStatus !== 200) {
+        if (httpStatus !== 0 && httpStatus !== 200) {
           finish(fail(grpcCodeOfHttpStatus(httpStatus), `HTTP status ${httpStatus} from ${this.#o.endpoint}`));
           return;
         }
-        finish(this.#result(meta, chunks));
+        // Trailers-only responses carry grpc-status in the response headers.
+        const meta = trailers ?? (responseHeaders['grpc-status'] !== undefined ? responseHeaders : undefined);
+        if (meta !== undefined) finish(this.#result(meta, chunks));
+        else if (channel.dead) finish(fail(GrpcStatus.UNAVAILABLE, `connection to ${this.#o.endpoint} lost before an answer`));
+        else finish(resetResult(stream.rstCode, this.#o.endpoint));
       });
 
       // The request: prefix and parts as they are (no concatenated copy), then end of stream.
@@ -224,8 +196,8 @@ export class GrpcTransport implements Transport {
 
   #result(meta: http2.IncomingHttpHeaders, chunks: Buffer[]): SendResult {
     const code = Number(meta['grpc-status']);
-    if (!Number.isInteger(code)) return fail(GrpcCode.UNKNOWN, `response without a valid grpc-status from ${this.#o.endpoint}`);
-    if (code === GrpcCode.OK) {
+    if (!Number.isInteger(code)) return fail(GrpcStatus.UNKNOWN, `response without a valid grpc-status from ${this.#o.endpoint}`);
+    if (code === GrpcStatus.OK) {
       const body = Buffer.concat(chunks);
       if (body.length >= 5 && body[0] === 0) {
         const len = body.readUInt32BE(1);
@@ -248,7 +220,7 @@ export class GrpcTransport implements Transport {
 
   /** The channel for the next call, connecting (and for round_robin resolving the name) when needed. */
   async #pick(connectTimeoutMs: number): Promise<Channel> {
-    this.#channels = this.#channels.filter((c) => !c.dead);
+    if (this.#channels.some((c) => c.dead)) this.#channels = this.#channels.filter((c) => !c.dead);
     if (this.#o.balancer === 'round_robin' && (this.#channels.length === 0 || Date.now() - this.#resolvedAt > 30_000)) {
       await this.#resolveAll(connectTimeoutMs);
     }
@@ -271,7 +243,7 @@ export class GrpcTransport implements Transport {
     let addresses: string[];
     if (net.isIP(this.#host) !== 0) addresses = [this.#host];
     else addresses = (await dns.promises.lookup(this.#host, { all: true })).map((a) => a.address);
-    const byAddress = new Map(this.#channels.map((c) => [(c as Channel & { address?: string }).address, c]));
+    const byAddress = new Map(this.#channels.map((c) => [c.address, c]));
     const next: Channel[] = [];
     for (const a of addresses) {
       const have = byAddress.get(a);
@@ -305,7 +277,7 @@ export class GrpcTransport implements Transport {
           ? undefined
           : () => net.connect({ host: address, port: this.#port, noDelay: true }),
       } as http2.SecureClientSessionOptions);
-      const channel: Channel & { address: string } = { session, dead: false, address };
+      const channel: Channel = { session, dead: false, address };
       const onError = (e: Error): void => {
         clearTimeout(timer);
         channel.dead = true;
@@ -357,8 +329,8 @@ function closeSession(session: http2.ClientHttp2Session): Promise<void> {
 }
 
 function fail(code: number, message: string, retryAfterMs?: number): SendResult {
-  const error = new Error(`gRPC ${CODE_NAMES.get(code) ?? code}: ${message}`);
-  if (RETRYABLE.has(code) || (code === GrpcCode.RESOURCE_EXHAUSTED && retryAfterMs !== undefined)) return { status: 'retryable', error, retryAfterMs };
+  const error = new Error(`gRPC ${GrpcStatus[code] ?? code}: ${message}`);
+  if (RETRYABLE.has(code) || (code === GrpcStatus.RESOURCE_EXHAUSTED && retryAfterMs !== undefined)) return { status: 'retryable', error, retryAfterMs };
   return { status: 'failure', error };
 }
 
@@ -367,17 +339,17 @@ function resetResult(rstCode: number, endpoint: string): SendResult {
   const c = http2.constants;
   switch (rstCode) {
     case c.NGHTTP2_REFUSED_STREAM:
-      return fail(GrpcCode.UNAVAILABLE, `stream refused by ${endpoint}`);
+      return fail(GrpcStatus.UNAVAILABLE, `stream refused by ${endpoint}`);
     case c.NGHTTP2_CANCEL:
-      return fail(GrpcCode.CANCELLED, `call cancelled by ${endpoint}`);
+      return fail(GrpcStatus.CANCELLED, `call cancelled by ${endpoint}`);
     case c.NGHTTP2_ENHANCE_YOUR_CALM:
-      return fail(GrpcCode.RESOURCE_EXHAUSTED, `${endpoint} asked to enhance our calm`);
+      return fail(GrpcStatus.RESOURCE_EXHAUSTED, `${endpoint} asked to enhance our calm`);
     case c.NGHTTP2_INADEQUATE_SECURITY:
-      return fail(GrpcCode.PERMISSION_DENIED, `inadequate security for ${endpoint}`);
+      return fail(GrpcStatus.PERMISSION_DENIED, `inadequate security for ${endpoint}`);
     case c.NGHTTP2_NO_ERROR:
-      return fail(GrpcCode.UNAVAILABLE, `connection to ${endpoint} closed before an answer`);
+      return fail(GrpcStatus.UNAVAILABLE, `connection to ${endpoint} closed before an answer`);
     default:
-      return fail(GrpcCode.INTERNAL, `stream reset by ${endpoint} (HTTP/2 error ${rstCode})`);
+      return fail(GrpcStatus.INTERNAL, `stream reset by ${endpoint} (HTTP/2 error ${rstCode})`);
   }
 }
 

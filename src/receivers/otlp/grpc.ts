@@ -19,7 +19,7 @@ import { splitHostPort } from '../../config/schema';
 import { ServerTlsMaterial } from '../../config/tls-reload';
 import type { ServerAuthenticator } from '../../core/auth';
 import type { PipelineContext } from '../../core/component';
-import { PipelineError, asPipelineError, toGrpcStatus } from '../../core/errors';
+import { GrpcStatus, PipelineError, asPipelineError, toGrpcStatus } from '../../core/errors';
 import { requestBuffers } from '../../pdata/buffer-pool';
 import { encodeRetryInfo, encodeRpcStatus } from '../../pdata/rpc-status';
 import type { GrpcServerConfig } from './config';
@@ -28,10 +28,6 @@ import { normaliseAddress, type TraceIntake } from './intake';
 
 export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 
-const GRPC_OK = 0;
-const GRPC_UNIMPLEMENTED = 12;
-const GRPC_INTERNAL = 13;
-const GRPC_UNAUTHENTICATED = 16;
 
 /** An empty ExportTraceServiceResponse, framed: not compressed, length 0. */
 const EMPTY_RESPONSE_FRAME = Buffer.from([0, 0, 0, 0, 0]);
@@ -188,7 +184,7 @@ export class OtlpGrpcServer {
       return;
     }
     if (headers[':method'] !== 'POST' || headers[':path'] !== TRACE_EXPORT_PATH) {
-      this.#respondError(stream, GRPC_UNIMPLEMENTED, `unknown method ${String(headers[':path'])}; this receiver serves ${TRACE_EXPORT_PATH}`);
+      this.#respondError(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${String(headers[':path'])}; this receiver serves ${TRACE_EXPORT_PATH}`);
       stream.resume();
       return;
     }
@@ -200,7 +196,7 @@ export class OtlpGrpcServer {
     const denied = this.#auth?.authenticateHttp(headers);
     if (denied !== undefined) {
       this.#intake.unauthenticated(denied, ctx);
-      this.#respondError(stream, GRPC_UNAUTHENTICATED, denied);
+      this.#respondError(stream, GrpcStatus.UNAUTHENTICATED, denied);
       stream.resume();
       return;
     }
@@ -283,12 +279,12 @@ export class OtlpGrpcServer {
   #respondOk(stream: http2.ServerHttp2Stream): void {
     if (stream.destroyed || stream.headersSent) return;
     stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity,gzip,deflate', 'grpc-encoding': 'identity' }, { waitForTrailers: true });
-    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GRPC_OK), 'grpc-message': '' }));
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GrpcStatus.OK), 'grpc-message': '' }));
     stream.end(EMPTY_RESPONSE_FRAME);
   }
 
   #respondPipelineError(stream: http2.ServerHttp2Stream, e: PipelineError): void {
-    const code = e.code === 'internal' ? GRPC_INTERNAL : toGrpcStatus(e);
+    const code = e.code === 'internal' ? GrpcStatus.INTERNAL : toGrpcStatus(e);
     this.#respondError(stream, code, e.message, e.retryAfterMs);
   }
 
