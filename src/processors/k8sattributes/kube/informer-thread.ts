@@ -4,9 +4,9 @@
  */
 import type { Logger } from 'pino';
 import { parentPort, workerData } from 'node:worker_threads';
-import { KubeWatcher, type MetadataSink } from './informers';
+import { KubeWatcher, METADATA_OPS, type MetadataSink } from './informers';
 import { KubeConfigError, loadKubeConfig } from './kubeconfig';
-import { METADATA_OPS, type InformerThreadData, type InformerThreadMessage } from './thread';
+import type { InformerThreadData, InformerThreadMessage } from './thread';
 
 const port = parentPort;
 if (port === null) throw new Error('informer-thread.js runs as a worker thread of the k8sattributes processor');

@@ -48,21 +48,24 @@ export interface WatchFilter {
   fieldSelector: string | undefined;
 }
 
+/** The KubeMetadata methods informers call (forwarded one by one from the informer thread). */
+export const METADATA_OPS = [
+  'podUpserted',
+  'podDeleted',
+  'replicaSetUpserted',
+  'replicaSetDeleted',
+  'jobUpserted',
+  'jobDeleted',
+  'namespaceUpserted',
+  'namespaceDeleted',
+  'nodeUpserted',
+  'nodeDeleted',
+  'setClusterUid',
+] as const;
+export type MetadataOp = (typeof METADATA_OPS)[number];
+
 /** Where informers deliver objects: KubeMetadata, or (in the informer thread) a forwarder to it. */
-export type MetadataSink = Pick<
-  KubeMetadata,
-  | 'podUpserted'
-  | 'podDeleted'
-  | 'replicaSetUpserted'
-  | 'replicaSetDeleted'
-  | 'jobUpserted'
-  | 'jobDeleted'
-  | 'namespaceUpserted'
-  | 'namespaceDeleted'
-  | 'nodeUpserted'
-  | 'nodeDeleted'
-  | 'setClusterUid'
-> & { readonly keep: KubeMetadata['keep'] };
+export type MetadataSink = Pick<KubeMetadata, MetadataOp> & { readonly keep: KubeMetadata['keep'] };
 
 export interface KubeWatcherOptions {
   kubeConfig: KubeConfig;

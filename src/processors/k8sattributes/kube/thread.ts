@@ -11,27 +11,10 @@
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Logger } from 'pino';
 import type { Needs } from '../config';
-import type { ResourceName, ResourceStatus, RestartReason, WatchFilter, WatchMetrics } from './informers';
+import type { KubeWatcherOptions, MetadataOp, ResourceName, ResourceStatus, RestartReason, WatchFilter } from './informers';
 import { KubeConfigError, type AuthSettings } from './kubeconfig';
 import type { KubeMetadata } from './metadata';
-
-/** The KubeMetadata methods informers call, forwarded from the thread. */
-export const METADATA_OPS = [
-  'podUpserted',
-  'podDeleted',
-  'replicaSetUpserted',
-  'replicaSetDeleted',
-  'jobUpserted',
-  'jobDeleted',
-  'namespaceUpserted',
-  'namespaceDeleted',
-  'nodeUpserted',
-  'nodeDeleted',
-  'setClusterUid',
-] as const;
-export type MetadataOp = (typeof METADATA_OPS)[number];
 
 /** What the thread starts with (structured-cloned). */
 export interface InformerThreadData {
@@ -55,17 +38,12 @@ export type InformerThreadMessage =
   | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; obj: Record<string, unknown>; msg: string }
   | { t: 'stopped' };
 
-export interface KubeWatcherThreadOptions {
+/** KubeWatcher's options, with the client settings to load in the thread instead of a loaded KubeConfig. */
+export type KubeWatcherThreadOptions = Omit<KubeWatcherOptions, 'kubeConfig' | 'metadata' | 'onSynced'> & {
   auth: AuthSettings;
   env: NodeJS.ProcessEnv;
   metadata: KubeMetadata;
-  needs: Needs;
-  filter: WatchFilter;
-  logger: Logger;
-  metrics?: WatchMetrics;
-  backoff?: { initialMs: number; maxMs: number };
-  pageSize?: number;
-}
+};
 
 export class KubeWatcherThread {
   readonly #o: KubeWatcherThreadOptions;
