@@ -851,8 +851,8 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
   return lines.join('\n');
 }
 
-function summaryTable(r: Summary | undefined, o: Summary | undefined, ratios: Record<string, number | null>): string {
-  const keys: (keyof Summary)[] = [
+/** The headline figures, in table order: the summary table's rows and the routelens / otelcol ratios. */
+const SUMMARY_FIGURES = [
     'cpu_s_per_million_spans',
     'peak_spans_per_s',
     'rss_mib',
@@ -862,7 +862,10 @@ function summaryTable(r: Summary | undefined, o: Summary | undefined, ratios: Re
     'spans_sent',
     'spans_received',
     'percentile_max_rel_error',
-  ];
+] as const satisfies readonly (keyof Summary)[];
+
+function summaryTable(r: Summary | undefined, o: Summary | undefined, ratios: Record<string, number | null>): string {
+  const keys = SUMMARY_FIGURES;
   const lines = ['| figure | routelens | otelcol | routelens / otelcol |', '|---|---:|---:|---:|'];
   for (const k of keys) {
     lines.push(`| ${k} | ${fmt(r?.[k] as number | null | undefined)} | ${fmt(o?.[k] as number | null | undefined)} | ${fmt(ratios[k])} |`);
@@ -1083,19 +1086,8 @@ async function main(): Promise<void> {
   }
   const rl = summarise(results, 'routelens', routelensPipeline.name);
   const oc = summarise(results, 'otelcol', 'full');
-  const ratioKeys = [
-    'cpu_s_per_million_spans',
-    'peak_spans_per_s',
-    'rss_mib',
-    'rss_hwm_mib',
-    'added_latency_p50_ms',
-    'added_latency_p99_ms',
-    'spans_sent',
-    'spans_received',
-    'percentile_max_rel_error',
-  ] as const;
   const ratios: Record<string, number | null> = {};
-  for (const k of ratioKeys) ratios[k] = ratio(rl?.[k], oc?.[k]);
+  for (const k of SUMMARY_FIGURES) ratios[k] = ratio(rl?.[k], oc?.[k]);
 
   const command = `npm run bench --${process.argv.slice(2).length > 0 ? ` ${process.argv.slice(2).join(' ')}` : ''}`.replace(/ --$/, '');
   const out = {
