@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import * as path from 'node:path';
 import { freePorts, waitFor } from '../support/free-port';
-import { repoRoot, startProcess, type ProcessHandle } from '../support/process';
+import { parseLogs, repoRoot, startProcess, type ProcessHandle } from '../support/process';
 import { metricValue } from '../support/routelens';
 import { RawGrpcClient, buildRequest, httpRequest } from './clients';
 
@@ -16,19 +16,6 @@ interface Started {
   grpcPort: number;
   httpPort: number;
   queryPort: number;
-}
-
-function logLines(output: string): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const line of output.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      out.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      /* a partial line */
-    }
-  }
-  return out;
 }
 
 async function startOnFreePorts(extraEnv: Record<string, string>): Promise<Started> {
@@ -83,7 +70,7 @@ describe('foundation: the routelens process on otel-config.yaml', function () {
       s = await startOnFreePorts(env);
       const { proc } = s;
       const started = s;
-      const ready = logLines(proc.output()).find((l) => l.msg === 'Everything is ready. Begin running and processing data.');
+      const ready = parseLogs(proc.output()).find((l) => l.msg === 'Everything is ready. Begin running and processing data.');
       expect(ready, proc.output()).to.not.equal(undefined);
       const endpoints = ready?.endpoints as Record<string, number>;
       expect(endpoints.routequery).to.equal(s.queryPort);
@@ -102,7 +89,7 @@ describe('foundation: the routelens process on otel-config.yaml', function () {
       } finally {
         client.close();
       }
-      const tracesLogged = (): Record<string, unknown>[] => logLines(proc.output()).filter((l) => l.msg === 'Traces' && l.exporter === 'debug');
+      const tracesLogged = (): Record<string, unknown>[] => parseLogs(proc.output()).filter((l) => l.msg === 'Traces' && l.exporter === 'debug');
       await waitFor(async () => (tracesLogged().length >= 2 ? true : undefined), { timeoutMs: 10_000, what: 'the debug exporter to log both batches' });
       expect(tracesLogged().map((l) => [l.resource_spans, l.spans]).sort()).to.deep.equal([
         [1, 1],
@@ -120,7 +107,7 @@ describe('foundation: the routelens process on otel-config.yaml', function () {
       // SIGTERM, with a grace period after which stop() would SIGKILL (and the exit code would not be 0).
       const exit = await proc.stop(10_000);
       expect(exit, proc.output()).to.deep.equal({ code: 0, signal: null });
-      const lines = logLines(proc.output());
+      const lines = parseLogs(proc.output());
       if (singleProcess) {
         expect(lines.some((l) => l.msg === 'Received signal; shutting down' && l.signal === 'SIGTERM')).to.equal(true);
         expect(lines.at(-1)?.msg).to.equal('Shutdown complete');

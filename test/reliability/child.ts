@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { waitFor } from '../support/free-port';
-import { repoRoot, startProcess, type ProcessHandle } from '../support/process';
+import { parseLogs, repoRoot, startProcess, type ProcessHandle } from '../support/process';
 
 export interface RoutelensChild {
   proc: ProcessHandle;
@@ -14,19 +14,6 @@ export interface RoutelensChild {
   metricsText(): Promise<string>;
   /** Parsed JSON log lines so far. */
   logs(): Record<string, unknown>[];
-}
-
-function parseLogs(output: string): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const line of output.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      out.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      /* a partial line */
-    }
-  }
-  return out;
 }
 
 /**

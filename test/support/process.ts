@@ -197,3 +197,17 @@ export function runSetupScript(script: string, timeoutMs = 30 * 60_000): Promise
   }
   return p;
 }
+
+/** The JSON log lines in a process's output (partial or non-JSON lines skipped). */
+export function parseLogs(output: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      /* a partial line */
+    }
+  }
+  return out;
+}
