@@ -40,7 +40,7 @@ describe('BufferPool', () => {
     );
   });
 
-  it('reuses released buffers, poisons them, and keeps at most maxIdleBytes idle', () => {
+  it('reuses released buffers, poisons them, keeps at most maxIdleBytes idle, and drops them on request', () => {
     const pool = new BufferPool({ maxIdleBytes: 256 * 1024, poison: true });
     const a = pool.acquire(100_000);
     const whole = a.bytes.buffer;
@@ -55,6 +55,10 @@ describe('BufferPool', () => {
     for (const l of many) l.release();
     expect(pool.idleBytes).to.be.at.most(256 * 1024);
     b.release();
+    expect(pool.idleBytes).to.be.greaterThan(0);
+    pool.dropIdle();
+    expect(pool.idleBytes).to.equal(0);
+    expect(pool.acquire(70_000).bytes.buffer).to.not.equal(whole);
   });
 
   it('refuses a release without a matching retain, and a retain after the last release', () => {

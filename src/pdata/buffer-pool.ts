@@ -95,6 +95,12 @@ export class BufferPool {
     return this.#idleBytes;
   }
 
+  /** Let go of every idle buffer (the garbage collector frees them): for memory pressure. */
+  dropIdle(): void {
+    for (const free of this.#free) free.length = 0;
+    this.#idleBytes = 0;
+  }
+
   /** @internal */
   put(whole: Buffer): void {
     if (this.#poison) whole.fill(0xee);

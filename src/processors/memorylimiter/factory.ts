@@ -8,6 +8,7 @@
  */
 import type { Component, CreateSettings, PipelineContext, ProcessorFactory, TracesConsumer } from '../../core/component';
 import { PipelineError } from '../../core/errors';
+import { requestBuffers } from '../../pdata/buffer-pool';
 import type { TraceBatch } from '../../pdata/trace-batch';
 import type { Counter, Telemetry } from '../../telemetry/telemetry';
 import { memoryLimiterConfigSchema, type MemoryLimiterConfig } from './config';
@@ -26,7 +27,13 @@ const defaultSources: MemorySources = {
   available: () => availableMemoryBytes().bytes,
   gc: () => {
     const gc = (globalThis as { gc?: unknown }).gc;
-    return typeof gc === 'function' ? () => (gc as () => void)() : undefined;
+    // Under memory pressure the idle request buffers are given up too, so the collection can return them.
+    return typeof gc === 'function'
+      ? () => {
+          requestBuffers.dropIdle();
+          (gc as () => void)();
+        }
+      : undefined;
   },
   now: () => Date.now(),
 };

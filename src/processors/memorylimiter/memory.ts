@@ -15,17 +15,20 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as v8 from 'node:v8';
 import type { Logger } from 'pino';
+import { requestBuffers } from '../../pdata/buffer-pool';
 import type { MemoryLimiterConfig } from './config';
 
 const MiB = 1024 * 1024;
 
 /**
- * Used V8 heap + external (ArrayBuffer) memory of this process, bytes. Read from V8's heap statistics, which,
- * unlike process.memoryUsage(), costs no /proc read: cheap enough to check on every request.
+ * Used V8 heap + external (ArrayBuffer) memory of this process, bytes, minus the idle request buffers the
+ * receivers keep for reuse (pdata/buffer-pool.ts): those hold no data, like free heap, and counting them would
+ * keep the limiter refusing after the queues have drained. Read from V8's heap statistics, which, unlike
+ * process.memoryUsage(), costs no /proc read: cheap enough to check on every request.
  */
 export function processMemoryBytes(): number {
   const h = v8.getHeapStatistics();
-  return h.used_heap_size + h.external_memory;
+  return h.used_heap_size + h.external_memory - requestBuffers.idleBytes;
 }
 
 /** Read a cgroup memory limit file: bytes, or undefined when absent, unlimited ("max") or unreadable. */
