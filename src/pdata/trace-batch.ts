@@ -26,7 +26,7 @@ import {
   readVarint64,
   skipField,
   skipVarint,
-  utf8,
+  utf8Interned,
   varintSize,
   writeVarint,
 } from './wire';
@@ -338,7 +338,7 @@ function readAnyValue(buf: Uint8Array, pos: number, end: number): AttrValue | un
     switch (tag) {
       case (1 << 3) | WIRE_LEN: {
         const e = readLen(buf, pos, end);
-        out = utf8(buf, cursor.pos, e);
+        out = utf8Interned(buf, cursor.pos, e);
         pos = e;
         break;
       }
@@ -507,7 +507,7 @@ export class SpanView {
   }
 
   get name(): string {
-    return utf8(this.#buf, this.#nameStart, this.#nameEnd);
+    return utf8Interned(this.#buf, this.#nameStart, this.#nameEnd);
   }
 
   /** True when the span has a parent span id. */

@@ -234,6 +234,39 @@ export function utf8(buf: Uint8Array, start: number, end: number): string {
   return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('utf8');
 }
 
+/** Slots of the short-string table (a power of two). */
+const INTERN_SLOTS = 4096;
+/** Longest string kept in it: attribute values of routes, methods, services and the like. */
+const INTERN_MAX_BYTES = 48;
+const internTable: string[] = new Array<string>(INTERN_SLOTS).fill('');
+
+/**
+ * `utf8(buf, start, end)` for values that repeat from span to span (methods, route templates, service
+ * names): a short ASCII string seen before is returned from a direct-mapped table instead of being decoded
+ * again, so reading it allocates nothing and makes no call into C++. Other strings are decoded as usual (a
+ * slot holds the last string hashed to it, so values that do not repeat only cost the hash).
+ */
+export function utf8Interned(buf: Uint8Array, start: number, end: number): string {
+  const n = end - start;
+  if (n <= 0 || n > INTERN_MAX_BYTES) return n <= 0 ? '' : utf8(buf, start, end);
+  let h = 0x811c9dc5; // FNV-1a
+  for (let i = start; i < end; i++) {
+    const b = buf[i] as number;
+    if (b >= 0x80) return utf8(buf, start, end);
+    h = Math.imul(h ^ b, 0x01000193);
+  }
+  const slot = (h ^ (h >>> 15)) & (INTERN_SLOTS - 1);
+  const cached = internTable[slot] as string;
+  if (cached.length === n) {
+    let i = 0;
+    while (i < n && cached.charCodeAt(i) === buf[start + i]) i++;
+    if (i === n) return cached;
+  }
+  const fresh = utf8(buf, start, end);
+  internTable[slot] = fresh;
+  return fresh;
+}
+
 export function hex(buf: Uint8Array, start: number, end: number): string {
   if (buf instanceof Buffer) return buf.toString('hex', start, end);
   return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('hex');
