@@ -235,16 +235,27 @@ function validateSpan(buf: Uint8Array, start: number, end: number, depth: number
   if (pos !== end) validate(buf, Msg.Span, start, end, depth);
 }
 
+// Keys and string values nearly always have one-byte lengths: those are read inline here (readLen is not
+// inlined into these functions), anything else goes through readLen, which also reports the errors.
+
 function validateKeyValue(buf: Uint8Array, start: number, end: number, depth: number): void {
   if (depth > MAX_NESTING_DEPTH) return void validate(buf, Msg.KeyValue, start, end, depth);
   let pos = start;
   while (pos < end) {
     const tag = buf[pos] as number;
-    if (tag === 0x0a) pos = readLen(buf, pos + 1, end);
-    else if (tag === 0x12) {
-      const e = readLen(buf, pos + 1, end);
-      validateAnyValue(buf, cursor.pos, e, depth + 1);
-      pos = e;
+    if (tag === 0x0a) {
+      const len = buf[pos + 1] as number;
+      pos = len < 0x80 && pos + 2 + len <= end ? pos + 2 + len : readLen(buf, pos + 1, end);
+    } else if (tag === 0x12) {
+      const len = buf[pos + 1] as number;
+      if (len < 0x80 && pos + 2 + len <= end) {
+        validateAnyValue(buf, pos + 2, pos + 2 + len, depth + 1);
+        pos += 2 + len;
+      } else {
+        const e = readLen(buf, pos + 1, end);
+        validateAnyValue(buf, cursor.pos, e, depth + 1);
+        pos = e;
+      }
     } else return void validate(buf, Msg.KeyValue, start, end, depth);
   }
   if (pos !== end) validate(buf, Msg.KeyValue, start, end, depth);
@@ -255,7 +266,11 @@ function validateAnyValue(buf: Uint8Array, start: number, end: number, depth: nu
   let pos = start;
   while (pos < end) {
     const tag = buf[pos] as number;
-    if (tag === 0x0a || tag === 0x3a) pos = readLen(buf, pos + 1, end); // string, bytes
+    if (tag === 0x0a || tag === 0x3a) {
+      // string, bytes
+      const len = buf[pos + 1] as number;
+      pos = len < 0x80 && pos + 2 + len <= end ? pos + 2 + len : readLen(buf, pos + 1, end);
+    }
     else if (tag === 0x10 && pos + 1 < end && (buf[pos + 1] as number) < 0x80) pos += 2; // bool
     else if (tag === 0x18) pos = skipVarint(buf, pos + 1, end); // int (64-bit: any length up to 10)
     else if (tag === 0x21 && pos + 9 <= end) pos += 9; // double
