@@ -7,8 +7,10 @@ import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
+import * as http2 from 'node:http2';
 import * as zlib from 'node:zlib';
 import { TYPES, protoType } from '../../src/pdata/proto';
+import { CONNECTION_WINDOW, STREAM_WINDOW } from '../../src/receivers/otlp/grpc';
 import { decodeRpcStatus } from '../../src/pdata/rpc-status';
 import { OtlpSink, attrMap } from '../support/otlp-sink';
 import { metricValue, startRoutelens, type RunningRoutelens } from '../support/routelens';
@@ -239,6 +241,21 @@ describe('foundation: malformed requests against a running routelens', function 
       const padLen = MAX_GRPC_MIB * 1024 * 1024 - 1024;
       const under = await call(Buffer.concat([buildRequest('grpc-under', 1).bytes, Buffer.from([0x7a]), Buffer.from(protobufVarint(padLen)), Buffer.alloc(padLen)]));
       expect(under.code, under.details).to.equal(grpc.status.OK);
+    });
+    it('grants each connection a flow-control window that holds a 512-span request, not HTTP/2\'s initial 64 KiB', async () => {
+      const session = http2.connect(`http://127.0.0.1:${rl.grpcPort()}`);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          session.once('remoteSettings', () => resolve());
+          session.once('error', reject);
+        });
+        expect(session.remoteSettings.initialWindowSize).to.equal(STREAM_WINDOW);
+        // The connection window is raised by a WINDOW_UPDATE on stream 0, sent with the server's preface.
+        await until(() => session.state.remoteWindowSize === CONNECTION_WINDOW, 'the connection WINDOW_UPDATE', 5000);
+        expect(CONNECTION_WINDOW).to.be.at.least(512 * 500);
+      } finally {
+        session.destroy();
+      }
     });
   });
 

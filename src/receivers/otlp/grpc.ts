@@ -50,6 +50,19 @@ export function sniffConnection(first: Buffer): 'tls' | 'http2' | 'http1' | 'unk
   return 'unknown';
 }
 
+/** Flow-control window per call. */
+export const STREAM_WINDOW = 1 << 20;
+/**
+ * Flow-control window per connection: one default Python batch (512 spans ≈ 250 KB) arrives without waiting
+ * for a WINDOW_UPDATE, where HTTP/2's initial 64 KiB took four round trips, each a wake-up of both sides. Not
+ * more: window updates wait for the event loop to read, which is the back-pressure a busy process needs. In
+ * `npm run bench -- --quick --only routelens --scenarios saturation,rate50k` (2 × 2 reps): 64 KiB → 256 KiB took
+ * saturation from 350–400k to 490–560k spans/s at 1.4–1.6 instead of 1.7–1.8 s per million spans, p50 latency
+ * at 50k spans/s 1.8–2.1 → 1.4–1.9 ms; 512 KiB and more let clients outrun forwarding at saturation (the
+ * sending queue filled: RSS 520 MiB, ≈ 1 s queueing, refusals).
+ */
+export const CONNECTION_WINDOW = 256 * 1024;
+
 export class OtlpGrpcServer {
   readonly #config: GrpcServerConfig;
   readonly #intake: TraceIntake;
@@ -74,11 +87,7 @@ export class OtlpGrpcServer {
     this.#maxBytes = Math.floor(maxMiB * 1024 * 1024);
     const settings: http2.Settings = {
       maxConcurrentStreams: config.max_concurrent_streams > 0 ? config.max_concurrent_streams : 1000,
-      initialWindowSize: 1 << 20,
-      // The connection window stays at HTTP/2's 64 KiB on purpose: raising it to 4 MiB let clients push data
-      // faster than it could be forwarded at saturation, so the sending queue filled (RSS 230 → 520 MiB, 1.2 s
-      // queueing, refusals) while 50k spans/s gained only within the benchmark's noise. Window updates wait
-      // for the event loop to read, which is the back-pressure a busy process needs.
+      initialWindowSize: STREAM_WINDOW,
     };
     this.#tls = config.tls !== undefined;
     const opts = { settings, maxSessionMemory: 64 };
@@ -88,6 +97,7 @@ export class OtlpGrpcServer {
     this.#h2.on('stream', (stream, headers) => this.#onStream(stream, headers));
     this.#h2.on('session', (session) => {
       this.#sessions.add(session);
+      session.setLocalWindowSize(CONNECTION_WINDOW);
       session.on('close', () => this.#sessions.delete(session));
       session.on('error', () => undefined);
     });
