@@ -15,7 +15,9 @@
  *   histogram, 160 buckets, dimensions http.route, http.method, http.status_code) feeding a Prometheus
  *   exporter that nobody scrapes (routelens serves its metrics on /metrics the same way);
  * - export: OTLP gRPC to the counting sink, compression none (both default to gzip: on loopback that would
- *   mostly measure zlib), sending queue of 1000 requests with 10 consumers, retry on;
+ *   mostly measure zlib), sending queue of 1000 requests with 32 consumers (the default 10 capped forwarding
+ *   at 10 × 512 spans per sink round trip: with the sink sharing a saturated CPU with the generator that was
+ *   below what routelens accepts on one core, so its queue filled for the harness's sake), retry on;
  * - no batch processor (routelens has none), no memory_limiter; the Collector's exporter-side batching is off
  *   by default in 0.161 (feature gate pkg.exporterhelper.queueBatchEnabled is alpha);
  * - self-telemetry on for both (the Collector's default "normal" level on a loopback port).
@@ -60,7 +62,7 @@ const routelensExporter = (e: CollectorEnv): string => `exporters:
     compression: none
     sending_queue:
       enabled: true
-      num_consumers: 10
+      num_consumers: 32
       queue_size: 1000
     retry_on_failure:
       enabled: true
@@ -167,7 +169,7 @@ exporters:
     compression: none
     sending_queue:
       enabled: true
-      num_consumers: 10
+      num_consumers: 32
       queue_size: 1000
     retry_on_failure:
       enabled: true
