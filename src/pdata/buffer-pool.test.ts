@@ -77,4 +77,17 @@ describe('BufferPool', () => {
     big.release();
     expect(pool.idleBytes).to.equal(0);
   });
+
+  it('gather: a lease on exactly the concatenation of the chunks, also in a reused buffer (property)', () => {
+    const pool = new BufferPool({ poison: true });
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 40_000 }), { maxLength: 8 }), (chunks) => {
+        const total = chunks.reduce((n, c) => n + c.length, 0);
+        const lease = pool.gather(chunks, total);
+        expect(Buffer.from(lease.bytes).equals(Buffer.concat(chunks))).to.equal(true);
+        lease.release();
+      }),
+      { numRuns: 100 },
+    );
+  });
 });

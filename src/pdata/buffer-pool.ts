@@ -90,6 +90,17 @@ export class BufferPool {
     return new BufferLease(Buffer.allocUnsafeSlow(1 << cls), length, this);
   }
 
+  /** A lease on the concatenation of `chunks` (`length` bytes in all): a request body received in pieces. */
+  gather(chunks: readonly Uint8Array[], length: number): BufferLease {
+    const lease = this.acquire(length);
+    let at = 0;
+    for (const c of chunks) {
+      lease.bytes.set(c, at);
+      at += c.length;
+    }
+    return lease;
+  }
+
   /** Bytes held by idle buffers. */
   get idleBytes(): number {
     return this.#idleBytes;

@@ -28,7 +28,6 @@ import { normaliseAddress, type TraceIntake } from './intake';
 
 export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 
-
 /** An empty ExportTraceServiceResponse, framed: not compressed, length 0. */
 const EMPTY_RESPONSE_FRAME = Buffer.from([0, 0, 0, 0, 0]);
 
@@ -240,13 +239,8 @@ export class OtlpGrpcServer {
     stream.on('end', () => {
       if (failed) return;
       // The request is assembled in a pooled buffer, reused once the pipeline is done with it (buffer-pool.ts).
-      const lease = requestBuffers.acquire(received);
+      const lease = requestBuffers.gather(chunks, received);
       const body = lease.bytes;
-      let at = 0;
-      for (const c of chunks) {
-        c.copy(body, at);
-        at += c.length;
-      }
       chunks.length = 0;
       let message: Buffer;
       try {

@@ -54,13 +54,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<BufferLease
     });
     req.on('end', () => {
       if (failed) return;
-      const lease = requestBuffers.acquire(size);
-      let at = 0;
-      for (const c of chunks) {
-        c.copy(lease.bytes, at);
-        at += c.length;
-      }
-      resolve(lease);
+      resolve(requestBuffers.gather(chunks, size));
     });
     req.on('error', (err) => {
       if (!failed) {
