@@ -236,7 +236,8 @@ function validateSpan(buf: Uint8Array, start: number, end: number, depth: number
 }
 
 // Keys and string values nearly always have one-byte lengths: those are read inline here (readLen is not
-// inlined into these functions), anything else goes through readLen, which also reports the errors.
+// inlined into these functions), anything else goes through readLen, which also reports the errors. The
+// expression is repeated rather than put in a helper: the helper measured ≈ 3 % slower (npm run bench:hot-path).
 
 function validateKeyValue(buf: Uint8Array, start: number, end: number, depth: number): void {
   if (depth > MAX_NESTING_DEPTH) return void validate(buf, Msg.KeyValue, start, end, depth);
