@@ -1,6 +1,6 @@
 /**
  * End to end: spans sent over OTLP/HTTP from a known client address reach the `k8sattributes` processor in a
- * running routelens (real client-node against the fake API server) and are forwarded by the `otlp` exporter
+ * running routelens (its informers against the fake API server) and are forwarded by the `otlp` exporter
  * with the pod's attributes.
  *
  * The client address must not be loopback (loopback is never a pod IP), so the test sends from this machine's

@@ -1,5 +1,5 @@
 /**
- * The k8sattributes processor with the real @kubernetes/client-node against the fake API server: list and
+ * The k8sattributes processor and its informers against the fake API server: list and
  * watch, owner resolution, deletes and IP reuse, cut watches, 410 Gone, bookmarks, churn, auth, in-cluster
  * config, wait_for_metadata.
  */
@@ -11,7 +11,7 @@ import { eventually, FakeBatch, k8sConfig, settings, sleep, TracesSink } from '.
 
 const FAST = { backoff: { initialMs: 50, maxMs: 400 } };
 
-describe('k8sattributes with client-node against a fake API server', function () {
+describe('k8sattributes informers against a fake API server', function () {
   this.timeout(30_000);
   let api: FakeKubeApi;
   const processors: K8sAttributesProcessor[] = [];

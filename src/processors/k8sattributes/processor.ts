@@ -13,8 +13,8 @@ import type { Counter } from '../../telemetry/telemetry';
 import { needs, requiredRbac, type K8sAttributesConfig } from './config';
 import { podIpCandidate } from './kube/ip';
 import { podSelectors, type ResourceName, type RestartReason, type WatchFilter } from './kube/informers';
-import { KubeConfigError } from './kube/kubeconfig';
-import { KubeWatcherThread } from './kube/thread';
+import { KubeWatcher } from './kube/informers';
+import { KubeConfigError, resolveConnection } from './kube/kubeconfig';
 import { KubeMetadata, type Attr } from './kube/metadata';
 
 /** What enrichment needs of a batch (TraceBatch implements it; tests may use a fake). */
@@ -50,7 +50,7 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
   readonly #restarts = new Map<string, Counter>();
   readonly #relists = new Map<string, Counter>();
   readonly #ipMiss: Counter;
-  #watcher: KubeWatcherThread | undefined;
+  #watcher: KubeWatcher | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #started = false;
   #stopped = false;
@@ -91,8 +91,8 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
     return this.#cfg.passthrough || (this.#watcher?.synced ?? false);
   }
 
-  /** The informers' thread (undefined before start and in passthrough mode). */
-  get watcher(): KubeWatcherThread | undefined {
+  /** The informers (undefined before start and in passthrough mode). */
+  get watcher(): KubeWatcher | undefined {
     return this.#watcher;
   }
 
@@ -159,26 +159,26 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
     if (this.#cfg.passthrough) return;
     const log = this.#settings.logger;
     const filter = this.resolveFilter();
-    const watcher = new KubeWatcherThread({
-      auth: this.#cfg,
-      env: this.#opts.env ?? process.env,
-      metadata: this.metadata,
-      needs: needs(this.#cfg),
-      filter,
-      logger: log,
-      metrics: { restart: (r, why) => this.#restart(r, why), relist: (r) => this.#relist(r) },
-      ...(this.#opts.backoff === undefined ? {} : { backoff: this.#opts.backoff }),
-    });
-    this.#watcher = watcher;
     const pods = this.metadata.pods;
     this.#sweepTimer = setInterval(() => pods.sweep(), this.#opts.sweepIntervalMs ?? 10_000);
     this.#sweepTimer.unref();
+    let watcher: KubeWatcher;
     try {
-      await watcher.start();
+      watcher = new KubeWatcher({
+        connection: resolveConnection(this.#cfg, this.#opts.env ?? process.env),
+        metadata: this.metadata,
+        needs: needs(this.#cfg),
+        filter,
+        logger: log,
+        metrics: { restart: (r, why) => this.#restart(r, why), relist: (r) => this.#relist(r) },
+        ...(this.#opts.backoff === undefined ? {} : { backoff: this.#opts.backoff }),
+      });
     } catch (err) {
       await this.shutdown();
       throw err;
     }
+    this.#watcher = watcher;
+    void watcher.start();
     log.info(
       {
         server: watcher.server,

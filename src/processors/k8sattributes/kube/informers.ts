@@ -1,31 +1,31 @@
 /**
- * Informers (client-node `ListWatch`: list, then watch from the list's resourceVersion) feeding
- * {@link KubeMetadata}, with what client-node leaves to its caller:
+ * Informers feeding {@link KubeMetadata}: for each resource, list (in pages, `limit`/`continue`), then watch
+ * from the list's resourceVersion, the protocol client-go's reflector speaks:
  *
- * - **restart with backoff**: an informer stops for good after an `error` (a cut connection, a failed list,
- *   a refused request); it is started again after a jittered exponential delay, resuming the watch from the
- *   last resourceVersion it saw (and relisting when that is too old: 410 Gone);
- * - **pacing**: a watch the server closes is re-opened at once by client-node; one that ended within a second
- *   without events is re-opened after a backoff delay instead, so a misbehaving server is not hammered;
- * - **slim objects**: list items and watch events are reduced to the fields routelens reads before the
- *   informer caches them;
- * - **paged lists** (`limit`/`continue`), **bookmarks** requested, **watch timeouts** of 5–10 minutes so a
- *   silently dead connection is replaced;
- * - **sync tracking** for `wait_for_metadata`: a resource is synced once its first list has been delivered.
+ * - **resume**: a watch the server ends (its timeout) or that breaks is re-opened from the last
+ *   resourceVersion seen (an event or a bookmark); only 410 Gone ("too old resource version") relists, and a
+ *   relist applies the deletes that happened meanwhile;
+ * - **restart with backoff** after errors (a cut connection, a refused request), jittered and exponential;
+ *   a watch that ended within a second without events is re-opened after a backoff delay too, so a
+ *   misbehaving server is not hammered;
+ * - **slim objects**: list items and watch events are reduced to the fields routelens reads at once;
+ * - **bookmarks** requested, **watch timeouts** of 5–10 minutes so a silently dead connection is replaced;
+ * - **sync tracking** for `wait_for_metadata`: a resource is synced once its first list has been applied.
+ *
+ * Why not @kubernetes/client-node's informers (used until 2026-12): loading that library costs ≈ 70 MiB of
+ * resident memory (its 2,500 generated API models), more than the whole OpenTelemetry Collector uses on the
+ * same pipeline, and a full garbage collection of that heap every now and then. What routelens needs of it is
+ * two GET requests and a line-delimited JSON stream (api-client.ts). client-node stays in the tests as the
+ * reference: the fake API server is checked against its informer, and kubeconfig resolution against its
+ * KubeConfig.
  */
 import type { Logger } from 'pino';
-import type {
-  KubeConfig,
-  KubernetesListObject,
-  KubernetesObject,
-  ListWatch,
-  Watch,
-} from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
 import type { Needs } from '../config';
+import { KubeApiClient, KubeApiError, type Query } from './api-client';
 import { Backoff } from './backoff';
-import { loadClientNode } from './kubeconfig';
+import type { ApiConnection } from './kubeconfig';
 import type { KubeMetadata } from './metadata';
-import { toLabelledInfo, toOwnedInfo, toPodInfo, type LabelledInfo, type OwnedInfo, type PodInfo } from './objects';
+import { toLabelledInfo, toOwnedInfo, toPodInfo, type LabelledInfo, type OwnedInfo, type PodInfo, type SlimMeta } from './objects';
 import { sleep } from '../../../core/sleep';
 
 export type ResourceName = 'pods' | 'replicasets' | 'namespaces' | 'nodes' | 'jobs' | 'cluster-uid';
@@ -48,28 +48,9 @@ export interface WatchFilter {
   fieldSelector: string | undefined;
 }
 
-/** The KubeMetadata methods informers call (forwarded one by one from the informer thread). */
-export const METADATA_OPS = [
-  'podUpserted',
-  'podDeleted',
-  'replicaSetUpserted',
-  'replicaSetDeleted',
-  'jobUpserted',
-  'jobDeleted',
-  'namespaceUpserted',
-  'namespaceDeleted',
-  'nodeUpserted',
-  'nodeDeleted',
-  'setClusterUid',
-] as const;
-export type MetadataOp = (typeof METADATA_OPS)[number];
-
-/** Where informers deliver objects: KubeMetadata, or (in the informer thread) a forwarder to it. */
-export type MetadataSink = Pick<KubeMetadata, MetadataOp> & { readonly keep: KubeMetadata['keep'] };
-
 export interface KubeWatcherOptions {
-  kubeConfig: KubeConfig;
-  metadata: MetadataSink;
+  connection: ApiConnection;
+  metadata: KubeMetadata;
   needs: Needs;
   filter: WatchFilter;
   logger: Logger;
@@ -78,23 +59,12 @@ export interface KubeWatcherOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Page size of lists. @default 500 */
   pageSize?: number;
-  /** Called whenever a resource becomes synced. */
-  onSynced?: () => void;
 }
 
-interface ListOpts {
-  limit: number;
-  _continue?: string;
-  labelSelector?: string;
-  fieldSelector?: string;
-}
-
-type ListFn = (opts: ListOpts) => Promise<KubernetesListObject<KubernetesObject>>;
-
-interface ResourceSpec<T> {
+interface ResourceSpec<T extends { metadata: SlimMeta }> {
   name: ResourceName;
+  /** Collection path, e.g. `/api/v1/pods` or `/apis/apps/v1/namespaces/shop/replicasets`. */
   path: string;
-  list: ListFn;
   labelSelector: string | undefined;
   fieldSelector: string | undefined;
   transform(raw: unknown): T | undefined;
@@ -113,163 +83,154 @@ export interface ResourceStatus {
   lastError: string | undefined;
 }
 
+/** The watch reported that its resourceVersion is too old: relist. */
+class Gone extends Error {}
 
 function errorText(err: unknown): string {
-  if (err === null || err === undefined) return 'unknown error';
-  const e = err as { code?: unknown; statusCode?: unknown; message?: unknown; body?: unknown };
-  const code = e.statusCode ?? e.code;
-  const msg = typeof e.message === 'string' ? e.message.split('\n')[0] : String(err);
-  return code === undefined ? (msg ?? '') : `${String(code)}: ${msg ?? ''}`;
+  if (err instanceof KubeApiError || err instanceof Error) return err.message.split('\n')[0] ?? '';
+  return String(err);
 }
 
-/** One informer plus its restart logic. */
-class ResourceInformer<T> {
+const keyOf = (m: SlimMeta): string => (m.uid !== '' ? m.uid : `${m.namespace ?? ''}/${m.name}`);
+
+function resourceVersionOf(raw: unknown): string | undefined {
+  const rv = (raw as { metadata?: { resourceVersion?: unknown } } | null | undefined)?.metadata?.resourceVersion;
+  return typeof rv === 'string' && rv !== '' ? rv : undefined;
+}
+
+/** One resource's list/watch loop. */
+class ResourceInformer<T extends { metadata: SlimMeta }> {
   readonly status: ResourceStatus;
   readonly #spec: ResourceSpec<T>;
   readonly #owner: KubeWatcher;
+  readonly #client: KubeApiClient;
   readonly #backoff: Backoff;
-  readonly #abort = new AbortController();
   readonly #pageSize: number;
-  #informer: ListWatch<KubernetesObject> | undefined;
-  #restartTimer: NodeJS.Timeout | undefined;
-  #listedPending = false;
-  #gone = false;
-  #pacingMs = 0;
-  #stopped = false;
-  #current: AbortController | undefined;
+  readonly #signal: AbortSignal;
+  /** What the last list and the events since say exists, by uid. */
+  #known = new Map<string, T>();
+  /** Where the next watch starts; undefined: list first. */
+  #resourceVersion: string | undefined;
 
-  constructor(spec: ResourceSpec<T>, owner: KubeWatcher, backoff: { initialMs: number; maxMs: number }, pageSize: number) {
+  constructor(spec: ResourceSpec<T>, owner: KubeWatcher, client: KubeApiClient, signal: AbortSignal, backoff: { initialMs: number; maxMs: number }, pageSize: number) {
     this.#spec = spec;
     this.#owner = owner;
+    this.#client = client;
+    this.#signal = signal;
     this.#backoff = new Backoff(backoff);
     this.#pageSize = pageSize;
     this.status = { name: spec.name, synced: false, errorRestarts: 0, lists: 0, lastError: undefined };
   }
 
-  async start(k8s: Awaited<ReturnType<typeof loadClientNode>>, kc: KubeConfig): Promise<void> {
-    const inner = new k8s.Watch(kc);
-    const paced = { config: kc, watch: this.#watch.bind(this, inner) } as unknown as Watch;
-    const informer = new k8s.ListWatch<KubernetesObject>(
-      this.#spec.path,
-      paced,
-      () => this.#list(),
-      false,
-      this.#spec.labelSelector,
-      this.#spec.fieldSelector,
-    );
-    this.#informer = informer;
-    informer.on('add', (o) => this.#spec.upsert(o as unknown as T));
-    informer.on('update', (o) => this.#spec.upsert(o as unknown as T));
-    informer.on('delete', (o) => this.#spec.remove(o as unknown as T));
-    informer.on('error', (err) => this.#onError(err));
-    await informer.start();
+  /** Run until the signal aborts; `attempted` is called once the first list succeeded or failed. */
+  async run(attempted: () => void): Promise<void> {
+    const name = this.#spec.name;
+    let pacingMs = 0;
+    while (!this.#signal.aborted) {
+      try {
+        if (this.#resourceVersion === undefined) {
+          await this.#list();
+          attempted();
+        }
+        if (pacingMs > 0) await sleep(pacingMs, this.#signal);
+        if (this.#signal.aborted) break;
+        const startedAt = performance.now();
+        let events = 0;
+        await this.#client.watch(this.#spec.path, this.#watchQuery(), (type, object) => {
+          events++;
+          this.#onEvent(type, object);
+        }, this.#signal);
+        if (this.#signal.aborted) break;
+        // The server closed the watch (its timeout): resume from the last resourceVersion.
+        const healthy = performance.now() - startedAt >= 1000 || events > 0;
+        if (healthy) this.#backoff.reset();
+        pacingMs = healthy ? 0 : this.#backoff.next();
+        this.#owner.metrics?.restart(name, 'closed');
+      } catch (err) {
+        attempted();
+        if (this.#signal.aborted) break;
+        pacingMs = 0;
+        if (err instanceof Gone || (err instanceof KubeApiError && err.statusCode === 410)) {
+          this.#owner.metrics?.restart(name, 'gone');
+          this.#owner.logger.debug({ resource: name }, 'Kubernetes watch expired (410 Gone); relisting');
+          this.#resourceVersion = undefined;
+          continue;
+        }
+        await sleep(this.#onError(err), this.#signal);
+      }
+    }
+    attempted(); // stopped before the first attempt
   }
 
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#abort.abort();
-    if (this.#restartTimer !== undefined) clearTimeout(this.#restartTimer);
-    await this.#informer?.stop();
-    this.#current?.abort();
+  #watchQuery(): Query {
+    return {
+      resourceVersion: this.#resourceVersion,
+      allowWatchBookmarks: true,
+      timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+      labelSelector: this.#spec.labelSelector,
+      fieldSelector: this.#spec.fieldSelector,
+    };
   }
 
-  async #list(): Promise<KubernetesListObject<KubernetesObject>> {
+  async #list(): Promise<void> {
+    const spec = this.#spec;
     this.status.lists++;
-    if (this.status.lists > 1) this.#owner.metrics?.relist(this.#spec.name);
-    const items: KubernetesObject[] = [];
+    if (this.status.lists > 1) this.#owner.metrics?.relist(spec.name);
+    const fresh = new Map<string, T>();
     let cont: string | undefined;
     let rv: string | undefined;
     do {
-      const opts: ListOpts = { limit: this.#pageSize };
-      if (cont !== undefined) opts._continue = cont;
-      if (this.#spec.labelSelector !== undefined) opts.labelSelector = this.#spec.labelSelector;
-      if (this.#spec.fieldSelector !== undefined) opts.fieldSelector = this.#spec.fieldSelector;
-      const page = await this.#spec.list(opts);
+      const query: Query = { limit: this.#pageSize, continue: cont, labelSelector: spec.labelSelector, fieldSelector: spec.fieldSelector };
+      const page = (await this.#client.get(spec.path, query, this.#signal)) as { metadata?: { resourceVersion?: unknown; continue?: unknown }; items?: unknown };
+      if (!Array.isArray(page?.items)) throw new KubeApiError(undefined, `list of ${spec.path} has no items`);
       for (const raw of page.items) {
-        const slim = this.#spec.transform(raw);
-        if (slim !== undefined) items.push(slim as unknown as KubernetesObject);
+        const slim = spec.transform(raw);
+        if (slim !== undefined) fresh.set(keyOf(slim.metadata), slim);
       }
-      rv ??= page.metadata?.resourceVersion;
-      cont = page.metadata?._continue;
-      if (cont === '') cont = undefined;
-    } while (cont !== undefined && !this.#stopped);
-    this.#listedPending = true;
-    return { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: rv ?? '' }, items };
+      if (rv === undefined && typeof page.metadata?.resourceVersion === 'string') rv = page.metadata.resourceVersion;
+      cont = typeof page.metadata?.continue === 'string' && page.metadata.continue !== '' ? page.metadata.continue : undefined;
+    } while (cont !== undefined && !this.#signal.aborted);
+    if (this.#signal.aborted) return;
+    if (rv === undefined || rv === '') throw new KubeApiError(undefined, `list of ${spec.path} has no resourceVersion`);
+    // Deletes first, so an IP or name that moved to a new object is released before the new one claims it.
+    for (const [key, old] of this.#known) if (!fresh.has(key)) spec.remove(old);
+    for (const [key, o] of fresh) {
+      if (this.#known.get(key)?.metadata.resourceVersion !== o.metadata.resourceVersion) spec.upsert(o);
+    }
+    this.#known = fresh;
+    this.#resourceVersion = rv;
+    if (!this.status.synced) {
+      this.status.synced = true;
+      this.#owner.onSynced();
+    }
   }
 
-  /** The Watch given to ListWatch: pacing, slim objects, bookmarks, timeouts, sync and restart accounting. */
-  async #watch(
-    inner: Watch,
-    path: string,
-    params: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, obj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    if (this.#listedPending) {
-      // ListWatch calls watch() right after it delivered the list: the resource is in sync.
-      this.#listedPending = false;
-      if (!this.status.synced) {
-        this.status.synced = true;
-        this.#owner.onSynced();
+  #onEvent(type: string, raw: unknown): void {
+    if (type === 'ERROR') {
+      const st = raw as { code?: unknown; message?: unknown } | undefined;
+      if (st?.code === 410) throw new Gone();
+      throw new KubeApiError(typeof st?.code === 'number' ? st.code : undefined, `watch error: ${typeof st?.message === 'string' ? st.message : JSON.stringify(raw)}`);
+    }
+    const rv = resourceVersionOf(raw);
+    if (type === 'ADDED' || type === 'MODIFIED') {
+      const slim = this.#spec.transform(raw);
+      if (slim !== undefined) {
+        this.#known.set(keyOf(slim.metadata), slim);
+        this.#spec.upsert(slim);
+      }
+    } else if (type === 'DELETED') {
+      const slim = this.#spec.transform(raw);
+      if (slim !== undefined) {
+        this.#known.delete(keyOf(slim.metadata));
+        this.#spec.remove(slim);
       }
     }
-    const delay = this.#pacingMs;
-    this.#pacingMs = 0;
-    if (delay > 0) await sleep(delay, this.#abort.signal);
-    if (this.#stopped) return new AbortController();
-    const startedAt = performance.now();
-    let events = 0;
-    let ended = false;
-    const query = {
-      ...params,
-      allowWatchBookmarks: true,
-      timeoutSeconds: 300 + Math.floor(Math.random() * 300),
-    };
-    const controller = await inner.watch(
-      path,
-      query,
-      (phase, obj, watchObj) => {
-        if (phase === 'ERROR') {
-          if ((obj as { code?: unknown } | undefined)?.code === 410) this.#gone = true;
-          callback(phase, obj, watchObj);
-          return;
-        }
-        events++;
-        if (phase === 'BOOKMARK') {
-          callback(phase, obj, watchObj);
-          return;
-        }
-        const slim = this.#spec.transform(obj);
-        if (slim !== undefined) callback(phase, slim, watchObj);
-      },
-      (err) => {
-        if (ended) return;
-        ended = true;
-        const gone = this.#gone || (err as { statusCode?: unknown } | null)?.statusCode === 410;
-        this.#gone = false;
-        if (!this.#stopped) {
-          const healthy = performance.now() - startedAt >= 1000 || events > 0;
-          if (healthy) this.#backoff.reset();
-          if (gone) {
-            this.#owner.metrics?.restart(this.#spec.name, 'gone');
-            this.#owner.logger.debug({ resource: this.#spec.name }, 'Kubernetes watch expired (410 Gone); relisting');
-          } else if (err === null || err === undefined) {
-            this.#owner.metrics?.restart(this.#spec.name, 'closed');
-            if (!healthy) this.#pacingMs = this.#backoff.next();
-          }
-          // Errors are counted in #onError, which ListWatch calls next.
-        }
-        done(err);
-      },
-    );
-    // ListWatch.stop() aborts only a watch it already holds: one still connecting when it stopped is ours to end.
-    if (this.#stopped) controller.abort();
-    else this.#current = controller;
-    return controller;
+    // ADDED/MODIFIED/DELETED and BOOKMARK all move the resume point.
+    if (rv !== undefined) this.#resourceVersion = rv;
   }
 
-  #onError(err: unknown): void {
-    if (this.#stopped) return;
+  /** Count and log a failure; returns the delay before the next attempt. */
+  #onError(err: unknown): number {
     const text = errorText(err);
     this.status.lastError = text;
     this.status.errorRestarts++;
@@ -283,13 +244,7 @@ class ResourceInformer<T> {
         'Kubernetes list/watch failed; restarting',
       );
     }
-    if (this.#restartTimer !== undefined) clearTimeout(this.#restartTimer);
-    this.#restartTimer = setTimeout(() => {
-      this.#restartTimer = undefined;
-      if (this.#stopped || this.#informer === undefined) return;
-      this.#informer.start().catch((e: unknown) => this.#onError(e));
-    }, delay);
-    this.#restartTimer.unref();
+    return delay;
   }
 }
 
@@ -326,23 +281,29 @@ export class KubeWatcher {
   readonly logger: Logger;
   readonly metrics: WatchMetrics | undefined;
   readonly #opts: KubeWatcherOptions;
-  readonly #informers: ResourceInformer<unknown>[] = [];
+  readonly #client: KubeApiClient;
+  readonly #informers: ResourceInformer<{ metadata: SlimMeta }>[] = [];
   readonly #syncWaiters = new Set<() => void>();
   readonly #abort = new AbortController();
+  readonly #running: Promise<void>[] = [];
   #clusterUidStatus: ResourceStatus | undefined;
   #started = false;
-  /** The informers exist (start() got past loading client-node). */
-  #created = false;
 
   constructor(opts: KubeWatcherOptions) {
     this.#opts = opts;
     this.logger = opts.logger;
     this.metrics = opts.metrics;
+    this.#client = new KubeApiClient(opts.connection);
+  }
+
+  /** API server URL. */
+  get server(): string {
+    return this.#client.server;
   }
 
   /** Every needed resource has been listed. */
   get synced(): boolean {
-    return this.#created && this.#informers.every((i) => i.status.synced) && (this.#clusterUidStatus?.synced ?? true);
+    return this.#started && this.#informers.every((i) => i.status.synced) && (this.#clusterUidStatus?.synced ?? true);
   }
 
   statuses(): ResourceStatus[] {
@@ -351,109 +312,101 @@ export class KubeWatcher {
     return out;
   }
 
-  /** Start every informer. Resolves once each made its first attempt (not necessarily successful). */
+  /** Start every informer. Resolves once each made its first list attempt (not necessarily successful). */
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    const k8s = await loadClientNode();
-    if (this.#abort.signal.aborted) return; // stopped while loading
-    const kc = this.#opts.kubeConfig;
-    const core = kc.makeApiClient(k8s.CoreV1Api);
-    const apps = kc.makeApiClient(k8s.AppsV1Api);
-    const batch = kc.makeApiClient(k8s.BatchV1Api);
     const md = this.#opts.metadata;
     const keep = md.keep;
     const { needs, filter } = this.#opts;
     const ns = filter.namespace;
     const backoff = this.#opts.backoff ?? { initialMs: 500, maxMs: 30_000 };
     const pageSize = this.#opts.pageSize ?? 500;
-    const specs: ResourceSpec<unknown>[] = [];
     const nsPath = (group: string, plural: string): string =>
       ns === undefined ? `${group}/${plural}` : `${group}/namespaces/${encodeURIComponent(ns)}/${plural}`;
-    const asList = (p: Promise<unknown>): Promise<KubernetesListObject<KubernetesObject>> =>
-      p as Promise<KubernetesListObject<KubernetesObject>>;
+    const add = <T extends { metadata: SlimMeta }>(spec: ResourceSpec<T>): void => {
+      this.#informers.push(new ResourceInformer(spec, this, this.#client, this.#abort.signal, backoff, pageSize) as unknown as ResourceInformer<{ metadata: SlimMeta }>);
+    };
 
     if (needs.pods) {
-      specs.push({
+      add<PodInfo>({
         name: 'pods',
         path: nsPath('/api/v1', 'pods'),
-        list: (o) => asList(ns === undefined ? core.listPodForAllNamespaces(o) : core.listNamespacedPod({ ...o, namespace: ns })),
         labelSelector: filter.labelSelector,
         fieldSelector: filter.fieldSelector,
         transform: (raw) => toPodInfo(raw, keep.pod),
-        upsert: (p) => md.podUpserted(p as PodInfo),
-        remove: (p) => md.podDeleted(p as PodInfo),
+        upsert: (p) => md.podUpserted(p),
+        remove: (p) => md.podDeleted(p),
       });
     }
     if (needs.replicaSets) {
-      specs.push({
+      add<OwnedInfo>({
         name: 'replicasets',
         path: nsPath('/apis/apps/v1', 'replicasets'),
-        list: (o) =>
-          asList(ns === undefined ? apps.listReplicaSetForAllNamespaces(o) : apps.listNamespacedReplicaSet({ ...o, namespace: ns })),
         labelSelector: undefined,
         fieldSelector: undefined,
         transform: toOwnedInfo,
-        upsert: (r) => md.replicaSetUpserted(r as OwnedInfo),
-        remove: (r) => md.replicaSetDeleted(r as OwnedInfo),
+        upsert: (r) => md.replicaSetUpserted(r),
+        remove: (r) => md.replicaSetDeleted(r),
       });
     }
     if (needs.jobs) {
-      specs.push({
+      add<OwnedInfo>({
         name: 'jobs',
         path: nsPath('/apis/batch/v1', 'jobs'),
-        list: (o) => asList(ns === undefined ? batch.listJobForAllNamespaces(o) : batch.listNamespacedJob({ ...o, namespace: ns })),
         labelSelector: undefined,
         fieldSelector: undefined,
         transform: toOwnedInfo,
-        upsert: (j) => md.jobUpserted(j as OwnedInfo),
-        remove: (j) => md.jobDeleted(j as OwnedInfo),
+        upsert: (j) => md.jobUpserted(j),
+        remove: (j) => md.jobDeleted(j),
       });
     }
     if (needs.namespaces) {
-      const fieldSelector = ns === undefined ? undefined : `metadata.name=${ns}`;
-      specs.push({
+      add<LabelledInfo>({
         name: 'namespaces',
         path: '/api/v1/namespaces',
-        list: (o) => asList(core.listNamespace(o)),
         labelSelector: undefined,
-        fieldSelector,
+        fieldSelector: ns === undefined ? undefined : `metadata.name=${ns}`,
         transform: (raw) => toLabelledInfo(raw, keep.other),
-        upsert: (n) => md.namespaceUpserted(n as LabelledInfo),
-        remove: (n) => md.namespaceDeleted(n as LabelledInfo),
+        upsert: (n) => md.namespaceUpserted(n),
+        remove: (n) => md.namespaceDeleted(n),
       });
     }
     if (needs.nodes) {
-      const fieldSelector = filter.node === undefined ? undefined : `metadata.name=${filter.node}`;
-      specs.push({
+      add<LabelledInfo>({
         name: 'nodes',
         path: '/api/v1/nodes',
-        list: (o) => asList(core.listNode(o)),
         labelSelector: undefined,
-        fieldSelector,
+        fieldSelector: filter.node === undefined ? undefined : `metadata.name=${filter.node}`,
         transform: (raw) => toLabelledInfo(raw, keep.other),
-        upsert: (n) => md.nodeUpserted(n as LabelledInfo),
-        remove: (n) => md.nodeDeleted(n as LabelledInfo),
+        upsert: (n) => md.nodeUpserted(n),
+        remove: (n) => md.nodeDeleted(n),
       });
     }
-    for (const spec of specs) this.#informers.push(new ResourceInformer(spec, this, backoff, pageSize));
     if (needs.clusterUid) {
       this.#clusterUidStatus = { name: 'cluster-uid', synced: false, errorRestarts: 0, lists: 0, lastError: undefined };
-      void this.#fetchClusterUid(() => core.readNamespace({ name: 'kube-system' }), backoff);
+      this.#running.push(this.#fetchClusterUid(backoff));
     }
-    this.#created = true;
-    await Promise.all(this.#informers.map((i) => i.start(k8s, kc)));
+    await Promise.all(
+      this.#informers.map(
+        (i) =>
+          new Promise<void>((attempted) => {
+            this.#running.push(i.run(attempted));
+          }),
+      ),
+    );
   }
 
-  async #fetchClusterUid(read: () => Promise<{ metadata?: { uid?: string } }>, b: { initialMs: number; maxMs: number }): Promise<void> {
+  async #fetchClusterUid(b: { initialMs: number; maxMs: number }): Promise<void> {
     const backoff = new Backoff(b);
     const status = this.#clusterUidStatus as ResourceStatus;
-    while (!this.#abort.signal.aborted) {
+    const signal = this.#abort.signal;
+    while (!signal.aborted) {
       status.lists++;
       try {
-        const ns = await read();
+        const ns = (await this.#client.get('/api/v1/namespaces/kube-system', {}, signal)) as { metadata?: { uid?: unknown } };
         const uid = ns.metadata?.uid;
-        if (uid !== undefined && uid !== '') {
+        if (typeof uid === 'string' && uid !== '') {
           this.#opts.metadata.setClusterUid(uid);
           status.synced = true;
           this.onSynced();
@@ -461,6 +414,7 @@ export class KubeWatcher {
         }
         status.lastError = 'kube-system namespace has no uid';
       } catch (err) {
+        if (signal.aborted) return;
         status.lastError = errorText(err);
       }
       status.errorRestarts++;
@@ -469,7 +423,7 @@ export class KubeWatcher {
       if (backoff.attempts === 1) {
         this.logger.warn({ err: status.lastError, retryInMs: delay }, 'Cannot read the kube-system namespace for k8s.cluster.uid; retrying');
       }
-      await sleep(delay, this.#abort.signal);
+      await sleep(delay, signal);
     }
   }
 
@@ -495,12 +449,13 @@ export class KubeWatcher {
 
   /** @internal called by informers. */
   onSynced(): void {
-    this.#opts.onSynced?.();
     for (const w of [...this.#syncWaiters]) w();
   }
 
+  /** Stop every informer: open watches and requests are aborted. */
   async stop(): Promise<void> {
     this.#abort.abort();
-    await Promise.all(this.#informers.map((i) => i.stop()));
+    await Promise.allSettled(this.#running);
+    this.#client.close();
   }
 }

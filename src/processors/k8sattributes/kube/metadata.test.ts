@@ -96,7 +96,7 @@ describe('KubeMetadata', () => {
   });
 
   describe('extraction', () => {
-    it('converts client-node Date fields to RFC 3339', () => {
+    it('converts Date fields (typed clients) to RFC 3339', () => {
       const md = metadata({ extract: { metadata: ['k8s.pod.start_time'] } });
       add(md, rawPod({ name: 'a', uid: '1', ip: '10.0.0.1' }));
       expect(attrs(md, {}, '10.0.0.1')).to.deep.equal({ 'k8s.pod.ip': '10.0.0.1', 'k8s.pod.start_time': '2025-02-03T04:05:07Z' });

@@ -1,7 +1,7 @@
 /**
  * The metadata layer: what the informers learned (pods, ReplicaSets, Jobs, namespaces, nodes, the cluster
  * uid), how a resource is associated with a pod (`pod_association`), and which attributes to add
- * (`extract`). Independent of client-node: informers feed it, the processor queries it, tests drive it
+ * (`extract`). Independent of the API client: informers feed it, the processor queries it, tests drive it
  * directly.
  */
 import type { K8sAttributesConfig, MetadataAttribute } from '../config';

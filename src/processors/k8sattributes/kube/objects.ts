@@ -1,11 +1,10 @@
 /**
  * Slim records of the Kubernetes objects routelens keeps. Informers store these instead of the full API
  * objects (a Pod with its spec, managedFields and status is tens of kilobytes; the slim record keeps what
- * association and extraction read), which keeps memory small on large clusters. Each record is still a valid
- * `KubernetesObject` (`metadata.name/namespace/resourceVersion`) so the client-node informer can cache it.
+ * association and extraction read), which keeps memory small on large clusters. Each record keeps
+ * `metadata.name/namespace/uid/resourceVersion`, which the informers key and resume by.
  *
- * Converters accept both the raw JSON of watch events and the class instances the generated list API
- * returns (where timestamps are `Date`s).
+ * Converters take the raw JSON of list items and watch events (and `Date` timestamps, as typed clients give).
  */
 import { podIpCandidate } from './ip';
 
@@ -126,7 +125,7 @@ export function stripContainerId(id: string | undefined): string | undefined {
   return i >= 0 ? id.slice(i + 3) : id;
 }
 
-/** Convert a Pod (raw JSON or client-node object) to its slim record; undefined when it has no name. */
+/** Convert a Pod (raw JSON) to its slim record; undefined when it has no name. */
 export function toPodInfo(raw: unknown, keep: KeepOptions): PodInfo | undefined {
   const o = rec(raw);
   if (o === undefined) return undefined;
