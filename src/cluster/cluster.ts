@@ -27,15 +27,18 @@ import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../te
  * measured in BENCHMARKS.md. They cannot be set at run time (V8 aborts) and NODE_OPTIONS refuses them.
  * - `--single-threaded-gc`: one routelens process is sized for one core; V8's parallel and concurrent GC helper
  *   threads would compete with the pipeline for it (≈ 15 % more CPU per span, ≈ 20 % less throughput).
- * - `--initial-heap-size=64`: routelens's live heap is small (≈ 11 MB), and a heap grown from V8's tiny default
- *   limit gets full collections every few hundred ms under load (≈ 10 % more CPU per span at 10k–50k spans/s,
- *   with the same RSS).
+ * - `--initial-heap-size=8` (MB): the old generation's first collection limit. Objects alive at a scavenge
+ *   (in-flight requests, node:http2's per-request state) are promoted and die there; the limit decides how much
+ *   of that garbage waits for a full collection. Measured with `--trace-gc` (bench, 40–90 s runs): at 64 the old
+ *   generation swung 11 → 45 MB (RSS 137–149 MiB at 50k spans/s and saturation), without the flag RSS was
+ *   103–111 MiB, at 8 it is 82–105 MiB; full collections (≈ 15 ms for the ≈ 11 MB live heap) cost ≈ 5 % of a
+ *   core at saturation instead of 1–3 %, nothing measurable at 10k–50k spans/s.
  * - `--max-semi-space-size=2` (MB; V8's default grows to 16): the chunks node:http2 delivers a request in are
  *   malloc'ed buffers freed only when a scavenge finds them dead. With a 16 MB young generation scavenges came
  *   every ≈ 1.4 s at 50k spans/s, and ≈ 35 MB of dead chunks waited for each: RSS −30 to −35 MiB at 10k, 50k
  *   spans/s and saturation, CPU per span within noise (1 MB cost ≈ 7 % at saturation).
  */
-export const V8_FLAGS: readonly string[] = ['--single-threaded-gc', '--initial-heap-size=64', '--max-semi-space-size=2'];
+export const V8_FLAGS: readonly string[] = ['--single-threaded-gc', '--initial-heap-size=8', '--max-semi-space-size=2'];
 
 /** V8_FLAGS the current process was started without. */
 export function missingV8Flags(): string[] {

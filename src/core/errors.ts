@@ -2,10 +2,30 @@
  * The errors catalogue: every refusal that crosses a component boundary is a PipelineError carrying whether
  * the sender may retry. Receivers map it to gRPC codes and HTTP statuses (see `toGrpcStatus`/`toHttpStatus`).
  */
-import { status as GrpcStatus } from '@grpc/grpc-js';
-
-/** gRPC status codes (the enum maps numbers back to names too: `GrpcStatus[14]` is 'UNAVAILABLE'). */
-export { GrpcStatus };
+/**
+ * gRPC status codes (grpc/doc/statuscodes.md; the enum maps numbers back to names too: `GrpcStatus[14]` is
+ * 'UNAVAILABLE'). Defined here rather than imported from @grpc/grpc-js, which nothing else at run time needs and
+ * whose loading alone costs ≈ 13 MiB of RSS.
+ */
+export enum GrpcStatus {
+  OK = 0,
+  CANCELLED = 1,
+  UNKNOWN = 2,
+  INVALID_ARGUMENT = 3,
+  DEADLINE_EXCEEDED = 4,
+  NOT_FOUND = 5,
+  ALREADY_EXISTS = 6,
+  PERMISSION_DENIED = 7,
+  RESOURCE_EXHAUSTED = 8,
+  FAILED_PRECONDITION = 9,
+  ABORTED = 10,
+  OUT_OF_RANGE = 11,
+  UNIMPLEMENTED = 12,
+  INTERNAL = 13,
+  UNAVAILABLE = 14,
+  DATA_LOSS = 15,
+  UNAUTHENTICATED = 16,
+}
 
 export type ErrorCode =
   | 'malformed' // the request cannot be decoded: permanent, INVALID_ARGUMENT / 400
