@@ -6,6 +6,7 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { registerProcessMetrics } from './telemetry/process-metrics';
 import { isPrimary, missingV8Flags, runPrimary, runWorker, workerIndex } from './cluster/cluster';
 import { defaultRegistry, factories } from './components';
 import { renderConfigReference } from './config/reference';
@@ -101,6 +102,7 @@ async function run(args: ParsedArgs): Promise<number> {
     });
   }
   const service = new Service(config, { logger });
+  registerProcessMetrics(service.telemetry, { resources: true, uptime: true });
   try {
     await service.start();
   } catch (err) {

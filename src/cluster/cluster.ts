@@ -20,6 +20,7 @@ import { handleQuery } from '../connectors/routelatency/query';
 import { RouteMetricsRecorder, SUMMARY_QUANTILES, formatWindow } from '../connectors/routelatency/metrics';
 import { RouteStore, routeStoreOptions, type RouteSnapshot } from '../connectors/routelatency/store';
 import { Service } from '../pipeline/service';
+import { registerProcessMetrics } from '../telemetry/process-metrics';
 import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../telemetry/telemetry';
 
 /**
@@ -86,6 +87,7 @@ export function workerConfig(config: ServiceConfig, index: number, count: number
 export async function runWorker(config: ServiceConfig, index: number, logger: Logger): Promise<number> {
   const count = Number(process.env.ROUTELENS_WORKER_COUNT ?? 1);
   const service = new Service(workerConfig(config, index, count), { logger: logger.child({ worker: index }) });
+  registerProcessMetrics(service.telemetry, { resources: true, uptime: false });
   await service.start();
   const onMessage = (m: { type?: string; id?: number }): void => {
     if (m.type !== 'snapshot' || typeof m.id !== 'number') return;
@@ -206,6 +208,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
   };
 
   telemetry.collector(() => merged);
+  registerProcessMetrics(telemetry, { resources: false, uptime: true });
   const mergedStores = (replies: readonly SnapshotReply[]): Map<string, { store: RouteStore; config: RouteLatencyConfig }> => {
     const out = new Map<string, { store: RouteStore; config: RouteLatencyConfig }>();
     for (const [id, cc] of config.connectors) {

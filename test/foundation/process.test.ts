@@ -67,6 +67,7 @@ describe('foundation: the routelens process on otel-config.yaml', function () {
   ];
   for (const [mode, env] of modes) {
     it(`${mode}: starts with env-overridden endpoints, serves /healthz, logs received spans with the debug exporter, exits 0 on SIGTERM`, async () => {
+      const testStart = performance.now();
       s = await startOnFreePorts(env);
       const { proc } = s;
       const started = s;
@@ -103,6 +104,16 @@ describe('foundation: the routelens process on otel-config.yaml', function () {
         },
         { timeoutMs: 10_000, what: 'accepted span counters of 1 (HTTP) and 2 (gRPC)' },
       );
+      // The Collector's process metrics, once each (summed over workers, uptime from the primary).
+      const m = await (await fetch(`http://127.0.0.1:${started.queryPort}/metrics`)).text();
+      for (const name of ['otelcol_process_memory_rss_bytes', 'otelcol_process_cpu_seconds_total', 'otelcol_process_uptime_seconds_total', 'otelcol_process_runtime_heap_alloc_bytes']) {
+        expect(m.split('\n').filter((l) => l.startsWith(`# TYPE ${name} `)), name).to.have.length(1);
+      }
+      const workers = singleProcess ? 1 : (ready?.workers as number);
+      expect(metricValue(m, 'otelcol_process_memory_rss_bytes')).to.be.within(workers * 20e6, workers * 1e9);
+      expect(metricValue(m, 'otelcol_process_runtime_heap_alloc_bytes')).to.be.within(1e6, metricValue(m, 'otelcol_process_runtime_total_sys_memory_bytes'));
+      expect(metricValue(m, 'otelcol_process_cpu_seconds_total')).to.be.greaterThan(0.05);
+      expect(metricValue(m, 'otelcol_process_uptime_seconds_total')).to.be.within(0.1, (performance.now() - testStart) / 1000);
 
       // SIGTERM, with a grace period after which stop() would SIGKILL (and the exit code would not be 0).
       const exit = await proc.stop(10_000);
