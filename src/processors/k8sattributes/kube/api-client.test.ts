@@ -143,6 +143,17 @@ describe('Kubernetes API client', () => {
     expect(conn.invalidations).to.equal(1);
   });
 
+  it('gives up on a list that gets no answer, or an answer that stalls mid-body', async () => {
+    srv.set(() => undefined); // accepted, never answered
+    const silent = await rejection(client.get('/api/v1/pods', {}, never, 200));
+    expect(silent.message).to.match(/no answer from \/api\/v1\/pods within 200 ms/);
+    srv.set((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"items": [');
+    });
+    expect((await rejection(client.get('/api/v1/pods', {}, never, 200))).statusCode).to.equal(undefined);
+  });
+
   it('stops a watch when its signal aborts, and reports an unreachable server', async () => {
     srv.set((_req, res) => {
       res.writeHead(200);

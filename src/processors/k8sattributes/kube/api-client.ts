@@ -21,6 +21,9 @@ export class KubeApiError extends Error {
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
+/** Longest wait for a list page or a single object. */
+const GET_TIMEOUT_MS = 60_000;
+
 /** Longest watch event line accepted (a Pod with huge annotations is still far below). */
 const MAX_EVENT_BYTES = 64 << 20;
 
@@ -39,9 +42,12 @@ export class KubeApiClient {
     return this.#conn.server;
   }
 
-  /** GET `path` and parse the JSON body; rejects with KubeApiError unless the answer is 200. */
-  async get(path: string, query: Query, signal: AbortSignal): Promise<unknown> {
-    const res = await this.#request(path, query, signal);
+  /**
+   * GET `path` and parse the JSON body; rejects with KubeApiError unless the answer is 200, or when the answer
+   * does not arrive within `timeoutMs` (a hung list would otherwise stall its informer for good).
+   */
+  async get(path: string, query: Query, signal: AbortSignal, timeoutMs = GET_TIMEOUT_MS): Promise<unknown> {
+    const res = await this.#request(path, query, signal, timeoutMs);
     const body = await readAll(res);
     if (res.statusCode !== 200) throw this.#refused(res.statusCode, body);
     try {
@@ -113,7 +119,7 @@ export class KubeApiClient {
     this.#agent.destroy();
   }
 
-  async #request(path: string, query: Query, signal: AbortSignal): Promise<http.IncomingMessage> {
+  async #request(path: string, query: Query, signal: AbortSignal, timeoutMs?: number): Promise<http.IncomingMessage> {
     const auth = await this.#conn.credentials.authorization();
     const url = new URL(this.#conn.server + path);
     for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
@@ -126,6 +132,8 @@ export class KubeApiClient {
         resolve(res);
       });
       req.on('error', (err) => reject(signal.aborted ? new KubeApiError(undefined, 'stopped') : new KubeApiError(undefined, err.message)));
+      // Covers the whole exchange: the timer is the socket's idle timeout, and a body read stalls the socket too.
+      if (timeoutMs !== undefined) req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer from ${url.pathname} within ${timeoutMs} ms`)));
       req.end();
     });
   }
@@ -147,6 +155,6 @@ function readAll(res: http.IncomingMessage): Promise<string> {
     const chunks: Buffer[] = [];
     res.on('data', (c: Buffer) => chunks.push(c));
     res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    res.on('error', reject);
+    res.on('error', (err) => reject(new KubeApiError(undefined, err.message)));
   });
 }

@@ -163,6 +163,8 @@ describe('kubeconfig resolution', () => {
     expect(err(cfg({ ...base, clusters: [{ name: 'c', cluster: {} }] }), 'x')).to.match(/cluster "c" has no server/);
     expect(err(cfg({ ...base, clusters: [{ name: 'd', cluster: { server: 'https://k' } }] }), 'x')).to.match(/cluster "c" of context "x" not found/);
     expect(err('clusters: [a')).to.match(/not valid YAML/);
+    expect(err(cfg({ ...base, clusters: [{ name: 'c', cluster: { server: 'https://k', 'proxy-url': 'socks5://p:1080' } }] }), 'x')).to.match(/proxy-url is not supported/);
+    expect(err(cfg({ ...base, users: [{ name: 'u', user: { token: 't', as: 'admin' } }] }), 'x')).to.match(/impersonation \(as\) is not supported/);
     expect(err(cfg({ ...base, users: [{ name: 'u', user: { 'client-certificate-data': 'eA==' } }] }), 'x')).to.match(/client-certificate and client-key go together/);
     expect(() => resolveConnection({ auth_type: 'kubeConfig', kube_config_path: path.join(dir, 'absent') }, {})).to.throw(KubeConfigError, /cannot load .*absent/);
   });

@@ -242,6 +242,11 @@ export function fromKubeconfig(text: string, file: string, context: string | und
   };
 
   const server = (str(cluster, 'server') ?? fail(`cluster ${JSON.stringify(clusterName)} has no server`)).replace(/\/+$/, '');
+  // Settings that change where or as whom requests go: refused rather than silently ignored.
+  if (cluster['proxy-url'] !== undefined) fail(`cluster ${JSON.stringify(clusterName)}: proxy-url is not supported; reach the API server directly (in a pod: auth_type serviceAccount)`);
+  for (const k of ['as', 'as-uid', 'as-groups', 'as-user-extra']) {
+    if (user[k] !== undefined) fail(`user ${JSON.stringify(userName)}: impersonation (${k}) is not supported; give the service account the RBAC of k8sattributes instead`);
+  }
   if (!/^https?:\/\//.test(server)) fail(`cluster ${JSON.stringify(clusterName)}: server ${server} is not an http(s) URL`);
   const skipVerify = cluster['insecure-skip-tls-verify'] === true;
   const tls: ApiConnection['tls'] = { rejectUnauthorized: !skipVerify };
