@@ -4,10 +4,9 @@
  *   routelens validate [--config FILE]   check a config and print every problem with its YAML path
  *   routelens --version | --help
  */
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { registerProcessMetrics } from './telemetry/process-metrics';
-import { isPrimary, missingV8Flags, runPrimary, runWorker, workerIndex } from './cluster/cluster';
+import { availableCpus, isPrimary, missingV8Flags, runPrimary, runWorker, workerIndex } from './cluster/cluster';
 import { defaultRegistry, factories } from './components';
 import { renderConfigReference } from './config/reference';
 import { analyze } from './cli/analyze';
@@ -123,10 +122,10 @@ async function run(args: ParsedArgs): Promise<number> {
   return 0;
 }
 
-/** `--workers N` (or ROUTELENS_WORKERS); by default one per CPU. */
+/** `--workers N` (or ROUTELENS_WORKERS); by default one per CPU the process may use (cgroup limit included). */
 function workerCount(args: ParsedArgs): number {
   const raw = str(args, 'workers') ?? process.env.ROUTELENS_WORKERS;
-  if (raw === undefined || raw === '') return os.availableParallelism();
+  if (raw === undefined || raw === '') return availableCpus().cpus;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new CommandError(`--workers: invalid value ${JSON.stringify(raw)}; expected an integer from 1 to 256`);
   return n;

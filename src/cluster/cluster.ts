@@ -11,6 +11,8 @@
  * memory_limiter limit.
  */
 import cluster, { type Worker } from 'node:cluster';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { Component, ComponentKind, Host } from '../core/component';
@@ -43,6 +45,45 @@ import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../te
  *   50k spans/s).
  */
 export const V8_FLAGS: readonly string[] = ['--single-threaded-gc', '--initial-heap-size=8', '--max-semi-space-size=2', '--v8-pool-size=1'];
+
+/**
+ * The CPUs this process may use: the cgroup CPU limit when there is one (a Kubernetes `limits.cpu`: cgroup v2
+ * `cpu.max` "QUOTA PERIOD", cgroup v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`), rounded up, else the CPUs the
+ * affinity mask allows. Node 20's `os.availableParallelism()` sees only the latter, so a pod limited to one CPU on
+ * a 32-core node would otherwise fork 32 workers.
+ */
+export function availableCpus(
+  files: { v2: string; v1Quota: string; v1Period: string } = {
+    v2: '/sys/fs/cgroup/cpu.max',
+    v1Quota: '/sys/fs/cgroup/cpu/cpu.cfs_quota_us',
+    v1Period: '/sys/fs/cgroup/cpu/cpu.cfs_period_us',
+  },
+  affinity = os.availableParallelism(),
+): { cpus: number; source: string } {
+  const read = (f: string): string | undefined => {
+    try {
+      return fs.readFileSync(f, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
+  let limit: number | undefined;
+  let source = 'CPU affinity';
+  const v2 = read(files.v2)?.split(/\s+/);
+  if (v2 !== undefined && v2.length === 2 && /^\d+$/.test(v2[0] as string) && /^\d+$/.test(v2[1] as string)) {
+    limit = Number(v2[0]) / Number(v2[1]);
+    source = files.v2;
+  } else {
+    const quota = Number(read(files.v1Quota));
+    const period = Number(read(files.v1Period));
+    if (Number.isInteger(quota) && quota > 0 && Number.isInteger(period) && period > 0) {
+      limit = quota / period;
+      source = files.v1Quota;
+    }
+  }
+  if (limit === undefined || !Number.isFinite(limit) || limit <= 0 || Math.ceil(limit) >= affinity) return { cpus: affinity, source: 'CPU affinity' };
+  return { cpus: Math.max(1, Math.ceil(limit)), source };
+}
 
 /** V8_FLAGS the current process was started without. */
 export function missingV8Flags(): string[] {
