@@ -3,9 +3,9 @@
  * JSON mapping in two ways handled here: trace and span ids are hex strings (not base64), and enums may be
  * integers. Field names are lowerCamelCase; snake_case names are accepted too, as the Collector does.
  */
-import * as protobuf from 'protobufjs';
+import type * as protobuf from 'protobufjs';
 import { DecodeError } from '../core/errors';
-import { TYPES, protoType } from './proto';
+import { TYPES, protoType, protobufjs } from './proto';
 
 const ID_KEYS = new Set(['traceId', 'spanId', 'parentSpanId']);
 
@@ -72,12 +72,13 @@ function checkMessage(type: protobuf.Type, value: Record<string, unknown>, path:
 function checkField(field: protobuf.Field, v: unknown, p: string): void {
   const bad = (expected: string): DecodeError => new DecodeError(`invalid OTLP/JSON: ${p}: ${expected} expected, got ${kindOf(v) === 'number' || kindOf(v) === 'string' ? JSON.stringify(v).slice(0, 60) : kindOf(v)}`);
   const rt = field.resolve().resolvedType;
-  if (rt instanceof protobuf.Type) {
+  const pb = protobufjs();
+  if (rt instanceof pb.Type) {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw bad('object');
     checkMessage(rt, v as Record<string, unknown>, p);
     return;
   }
-  if (rt instanceof protobuf.Enum) {
+  if (rt instanceof pb.Enum) {
     if (typeof v === 'string' ? !(v in rt.values) : !(typeof v === 'number' && Number.isInteger(v) && Math.abs(v) < 2 ** 31)) throw bad('enum value');
     return;
   }

@@ -1,7 +1,6 @@
 /** The `otlp` exporter (alias `otlp_grpc`): OTLP over gRPC with a sending queue and retries. */
 import { ClientAuthBinding } from '../../core/auth';
 import type { Component, CreateSettings, ExporterFactory, MetricsConsumer, TracesConsumer } from '../../core/component';
-import { TYPES } from '../../pdata/proto';
 import type { TraceBatch } from '../../pdata/trace-batch';
 import { QueuedSender } from '../exporterhelper/queued-sender';
 import { resolveQueueStore } from '../exporterhelper/storage';
@@ -62,7 +61,6 @@ function create(settings: CreateSettings, config: OtlpExporterConfig, signal: 't
     headers: config.headers,
     compression: config.compression,
     method: signal === 'traces' ? TRACE_METHOD : METRICS_METHOD,
-    responseType: signal === 'traces' ? TYPES.exportTraceResponse : TYPES.exportMetricsResponse,
     balancer: config.balancer_name,
   });
   const sender = new QueuedSender({

@@ -58,7 +58,6 @@ function transport(port: number, extra: Partial<GrpcTransportOptions> = {}): Grp
     headers: {},
     compression: 'none',
     method: METHOD,
-    responseType: TYPES.exportTraceResponse,
     balancer: 'pick_first',
     ...extra,
   });

@@ -55,8 +55,6 @@ export interface GrpcTransportOptions {
   compression: 'gzip' | 'none' | '';
   /** Full method path, e.g. `/opentelemetry.proto.collector.trace.v1.TraceService/Export`. */
   method: string;
-  /** Response message type (for partial_success). */
-  responseType: string;
   balancer: 'pick_first' | 'round_robin';
   /** Per-request headers from a client authenticator (`auth.authenticator`). */
   auth?: { headers(): Record<string, string> };
@@ -201,7 +199,7 @@ export class GrpcTransport implements Transport {
       const body = Buffer.concat(chunks);
       if (body.length >= 5 && body[0] === 0) {
         const len = body.readUInt32BE(1);
-        const partial = decodePartialSuccess(this.#o.responseType, body.subarray(5, 5 + len));
+        const partial = decodePartialSuccess(body.subarray(5, 5 + len));
         if (partial !== undefined) return { status: 'success', rejected: partial.rejected, message: partial.message };
       }
       return { status: 'success' };

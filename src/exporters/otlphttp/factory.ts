@@ -1,7 +1,6 @@
 /** The `otlphttp` exporter (alias `otlp_http`): OTLP/HTTP protobuf with a sending queue and retries. */
 import { ClientAuthBinding } from '../../core/auth';
 import type { CreateSettings, ExporterFactory } from '../../core/component';
-import { TYPES } from '../../pdata/proto';
 import { QueuedSender } from '../exporterhelper/queued-sender';
 import { OtlpExporter } from '../otlp/factory';
 import { otlpHttpExporterConfigSchema, type OtlpHttpExporterConfig } from './config';
@@ -21,7 +20,6 @@ function create(settings: CreateSettings, config: OtlpHttpExporterConfig, signal
     tls: config.tls,
     headers: config.headers,
     compression: config.compression,
-    responseType: signal === 'traces' ? TYPES.exportTraceResponse : TYPES.exportMetricsResponse,
   });
   const sender = new QueuedSender({
     id: settings.id,

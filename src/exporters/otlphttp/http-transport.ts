@@ -17,7 +17,6 @@ export interface HttpTransportOptions {
   tls: TlsClientConfig;
   headers: Record<string, string>;
   compression: 'gzip' | 'none' | '';
-  responseType: string;
   /** Per-request headers from a client authenticator (`auth.authenticator`). */
   auth?: { headers(): Record<string, string> };
 }
@@ -85,7 +84,7 @@ export class HttpTransport implements Transport {
             const respBody = Buffer.concat(chunks);
             if (status >= 200 && status < 300) {
               const isProto = String(res.headers['content-type'] ?? '').includes('protobuf');
-              const partial = isProto ? decodePartialSuccess(this.#o.responseType, respBody) : undefined;
+              const partial = isProto ? decodePartialSuccess(respBody) : undefined;
               done(partial === undefined ? { status: 'success' } : { status: 'success', rejected: partial.rejected, message: partial.message });
               return;
             }
