@@ -3,7 +3,9 @@ import { ClientAuthBinding } from '../../core/auth';
 import type { Component, CreateSettings, ExporterFactory, MetricsConsumer, TracesConsumer } from '../../core/component';
 import type { TraceBatch } from '../../pdata/trace-batch';
 import { QueuedSender } from '../exporterhelper/queued-sender';
+import type { RetryConfig, SendingQueueConfig } from '../exporterhelper/config';
 import { resolveQueueStore } from '../exporterhelper/storage';
+import type { Transport } from '../exporterhelper/transport';
 import { otlpExporterConfigSchema, type OtlpExporterConfig } from './config';
 import { GrpcTransport } from './grpc-transport';
 
@@ -52,17 +54,21 @@ export class OtlpExporter implements Component, TracesConsumer, MetricsConsumer 
   }
 }
 
-function create(settings: CreateSettings, config: OtlpExporterConfig, signal: 'traces' | 'metrics'): OtlpExporter {
-  const auth = new ClientAuthBinding(config.auth?.authenticator, `exporters.${settings.id}.auth.authenticator`);
-  const transport = new GrpcTransport({
-    auth,
-    endpoint: config.endpoint,
-    tls: config.tls,
-    headers: config.headers,
-    compression: config.compression,
-    method: signal === 'traces' ? TRACE_METHOD : METRICS_METHOD,
-    balancer: config.balancer_name,
-  });
+/** The exporterhelper settings both OTLP exporters share (the Collector's key names). */
+export interface ExporterHelperConfig {
+  timeout: number;
+  sending_queue: SendingQueueConfig;
+  retry_on_failure: RetryConfig;
+}
+
+/** An OTLP exporter over `transport`, behind a bounded sending queue with retries. */
+export function queuedOtlpExporter(
+  settings: CreateSettings,
+  config: ExporterHelperConfig,
+  signal: 'traces' | 'metrics',
+  transport: Transport,
+  auth: ClientAuthBinding,
+): OtlpExporter {
   const sender = new QueuedSender({
     id: settings.id,
     unit: signal === 'traces' ? 'spans' : 'metric_points',
@@ -74,6 +80,20 @@ function create(settings: CreateSettings, config: OtlpExporterConfig, signal: 't
     telemetry: settings.telemetry,
   });
   return new OtlpExporter(settings, sender, config.sending_queue.storage, auth);
+}
+
+function create(settings: CreateSettings, config: OtlpExporterConfig, signal: 'traces' | 'metrics'): OtlpExporter {
+  const auth = new ClientAuthBinding(config.auth?.authenticator, `exporters.${settings.id}.auth.authenticator`);
+  const transport = new GrpcTransport({
+    auth,
+    endpoint: config.endpoint,
+    tls: config.tls,
+    headers: config.headers,
+    compression: config.compression,
+    method: signal === 'traces' ? TRACE_METHOD : METRICS_METHOD,
+    balancer: config.balancer_name,
+  });
+  return queuedOtlpExporter(settings, config, signal, transport, auth);
 }
 
 export const otlpExporterFactory: ExporterFactory<OtlpExporterConfig> = {

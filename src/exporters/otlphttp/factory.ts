@@ -1,8 +1,7 @@
 /** The `otlphttp` exporter (alias `otlp_http`): OTLP/HTTP protobuf with a sending queue and retries. */
 import { ClientAuthBinding } from '../../core/auth';
 import type { CreateSettings, ExporterFactory } from '../../core/component';
-import { QueuedSender } from '../exporterhelper/queued-sender';
-import { OtlpExporter } from '../otlp/factory';
+import { type OtlpExporter, queuedOtlpExporter } from '../otlp/factory';
 import { otlpHttpExporterConfigSchema, type OtlpHttpExporterConfig } from './config';
 import { HttpTransport } from './http-transport';
 
@@ -21,17 +20,7 @@ function create(settings: CreateSettings, config: OtlpHttpExporterConfig, signal
     headers: config.headers,
     compression: config.compression,
   });
-  const sender = new QueuedSender({
-    id: settings.id,
-    unit: signal === 'traces' ? 'spans' : 'metric_points',
-    transport,
-    timeoutMs: config.timeout,
-    queue: config.sending_queue,
-    retry: config.retry_on_failure,
-    logger: settings.logger,
-    telemetry: settings.telemetry,
-  });
-  return new OtlpExporter(settings, sender, config.sending_queue.storage, auth);
+  return queuedOtlpExporter(settings, config, signal, transport, auth);
 }
 
 export const otlpHttpExporterFactory: ExporterFactory<OtlpHttpExporterConfig> = {
