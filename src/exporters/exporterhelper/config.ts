@@ -19,3 +19,10 @@ export const retrySchema = obj({
 
 export type SendingQueueConfig = Infer<typeof sendingQueueSchema>;
 export type RetryConfig = Infer<typeof retrySchema>;
+
+/** The exporterhelper keys every queued exporter's config has (its `timeout` in ms, parsed). */
+export interface ExporterHelperConfig {
+  timeout: number;
+  sending_queue: SendingQueueConfig;
+  retry_on_failure: RetryConfig;
+}

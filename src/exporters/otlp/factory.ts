@@ -3,7 +3,7 @@ import { ClientAuthBinding } from '../../core/auth';
 import type { Component, CreateSettings, ExporterFactory, MetricsConsumer, TracesConsumer } from '../../core/component';
 import type { TraceBatch } from '../../pdata/trace-batch';
 import { QueuedSender } from '../exporterhelper/queued-sender';
-import type { RetryConfig, SendingQueueConfig } from '../exporterhelper/config';
+import type { ExporterHelperConfig } from '../exporterhelper/config';
 import { resolveQueueStore } from '../exporterhelper/storage';
 import type { Transport } from '../exporterhelper/transport';
 import { otlpExporterConfigSchema, type OtlpExporterConfig } from './config';
@@ -52,13 +52,6 @@ export class OtlpExporter implements Component, TracesConsumer, MetricsConsumer 
   healthy(): boolean {
     return this.#sender.healthy();
   }
-}
-
-/** The exporterhelper settings both OTLP exporters share (the Collector's key names). */
-export interface ExporterHelperConfig {
-  timeout: number;
-  sending_queue: SendingQueueConfig;
-  retry_on_failure: RetryConfig;
 }
 
 /** An OTLP exporter over `transport`, behind a bounded sending queue with retries. */
