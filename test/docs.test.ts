@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { defaultRegistry, factories } from '../src/components';
 import { renderConfigReference } from '../src/config/reference';
 import { loadConfigFile } from '../src/config/load';
+import { V8_FLAGS } from '../src/cluster/cluster';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -28,5 +29,23 @@ describe('documentation', () => {
     for (const f of files) {
       expect(() => loadConfigFile(path.join(root, f), defaultRegistry(), { ...process.env }), f).to.not.throw();
     }
+  });
+
+  it('the bin shebang, npm start, the README and the Kubernetes example start node with exactly V8_FLAGS', () => {
+    const flagsOf = (line: string): string[] => line.split(/\s+/).filter((w) => w.startsWith('--'));
+    const shebang = fs.readFileSync(path.join(root, 'bin/routelens.js'), 'utf8').split('\n')[0] as string;
+    const scripts = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    const startNode = (scripts.start ?? '').split('&&').find((part) => part.includes('bin/routelens.js')) ?? '';
+    const places: Array<[string, string]> = [
+      ['bin/routelens.js shebang', shebang],
+      ['npm start', startNode.replace(/bin\/routelens\.js.*/, '')],
+    ];
+    for (const doc of ['README.md', 'examples/kubernetes/README.md']) {
+      const text = fs.readFileSync(path.join(root, doc), 'utf8');
+      const quoted = [...text.matchAll(/`(?:node )?(--single-threaded-gc[^`]*?)(?: bin\/routelens\.js)?`/g)].map((m) => m[1] as string);
+      expect(quoted, `${doc} quotes the node flags`).to.not.be.empty;
+      for (const q of quoted) places.push([doc, q]);
+    }
+    for (const [where, line] of places) expect(flagsOf(line), where).to.deep.equal([...V8_FLAGS]);
   });
 });
