@@ -134,15 +134,27 @@ export class GrpcTransport implements Transport {
     const headers: http2.OutgoingHttpHeaders = { ...this.#baseHeaders, 'grpc-timeout': `${Math.max(1, Math.ceil(timeoutMs))}m` };
     if (this.#o.auth !== undefined) for (const [k, v] of Object.entries(this.#o.auth.headers())) headers[k.toLowerCase()] = v;
 
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = channel.session.request(headers, { endStream: false });
+    } catch (e) {
+      channel.dead = true;
+      return Promise.resolve(fail(GrpcStatus.UNAVAILABLE, `cannot start a call: ${(e as Error).message}`));
+    }
+    const answer = this.#answer(channel, stream, timeoutMs);
+    // The request: prefix and parts as they are (no concatenated copy), then end of stream.
+    stream.write(prefix);
+    for (const p of parts) if (p.length > 0) stream.write(p);
+    stream.end();
+    return answer;
+  }
+
+  /**
+   * The call's outcome. Its listeners live as long as the stream, and node keeps a finished stream until a full
+   * collection: they must not hold the request body (so it is written by the caller, outside these closures).
+   */
+  #answer(channel: Channel, stream: http2.ClientHttp2Stream, timeoutMs: number): Promise<SendResult> {
     return new Promise<SendResult>((resolve) => {
-      let stream: http2.ClientHttp2Stream;
-      try {
-        stream = channel.session.request(headers, { endStream: false });
-      } catch (e) {
-        channel.dead = true;
-        resolve(fail(GrpcStatus.UNAVAILABLE, `cannot start a call: ${(e as Error).message}`));
-        return;
-      }
       let settled = false;
       const finish = (r: SendResult): void => {
         if (settled) return;
@@ -184,11 +196,6 @@ export class GrpcTransport implements Transport {
         else if (channel.dead) finish(fail(GrpcStatus.UNAVAILABLE, `connection to ${this.#o.endpoint} lost before an answer`));
         else finish(resetResult(stream.rstCode, this.#o.endpoint));
       });
-
-      // The request: prefix and parts as they are (no concatenated copy), then end of stream.
-      stream.write(prefix);
-      for (const p of parts) if (p.length > 0) stream.write(p);
-      stream.end();
     });
   }
 
