@@ -3,7 +3,11 @@
  * Kubernetes API server, same counting sink, alternating A/B/A/B per scenario. See bench/README.md.
  *
  *   --quick                     short run (≤ 3 min): both collectors, both rates, saturation, 2 reps
- *   --reps N --warmup S --measure S   override the run lengths
+ *   --reps N --warmup S --measure S   override the run lengths (warm-up: at least S seconds…)
+ *   --warmup-requests N         …and until the collector has accepted N requests (default 1200, --quick 0):
+ *                               V8 optimises per call, so at 20 requests/s the first minute is still compiling
+ *   --harness-node-args "…"     node flags for the generator and sink (default --no-memory-reducer)
+ *   --harness-warmup S          generator → sink at saturation before the first scenario (default 3 s, --quick 1)
  *   --scenarios a,b             subset of rate10k, rate50k, saturation
  *   --only routelens|otelcol    one collector (no ratios)
  *   --routelens-pipeline NAME   full | k8s | passthrough | auto (default: configs.ts ROUTELENS_PIPELINE)
@@ -68,6 +72,8 @@ interface Options {
   quick: boolean;
   reps: number;
   warmupS: number;
+  /** The warm-up also lasts until the collector has accepted this many requests (JIT tier-up is per call). */
+  warmupRequests: number;
   measureS: number;
   scenarios: ScenarioName[];
   only: CollectorName | undefined;
@@ -78,6 +84,10 @@ interface Options {
   poolSize: number;
   baseline: boolean;
   routelensNodeArgs: string[];
+  /** Node flags for the load generator and the sink (the harness), the same for both collectors. */
+  harnessNodeArgs: string[];
+  /** Seconds of generator → sink at saturation before the first scenario, so the harness's own JIT work is done. */
+  harnessWarmupS: number;
   keepTmp: boolean;
   /** Cores each collector may use: 1 (pinned, the default) or more (unpinned; routelens --workers N, GOMAXPROCS=N). */
   cores: number;
@@ -88,6 +98,7 @@ function parseArgs(argv: string[]): Options {
     quick: false,
     reps: 3,
     warmupS: 5,
+    warmupRequests: 1200,
     measureS: 30,
     scenarios: ['rate10k', 'rate50k', 'saturation'],
     only: undefined,
@@ -98,6 +109,8 @@ function parseArgs(argv: string[]): Options {
     poolSize: 256,
     baseline: true,
     routelensNodeArgs: [],
+    harnessNodeArgs: ['--no-memory-reducer'],
+    harnessWarmupS: 3,
     keepTmp: false,
     cores: 1,
   };
@@ -120,6 +133,10 @@ function parseArgs(argv: string[]): Options {
       case '--warmup':
         o.warmupS = Number(val());
         explicit.add('warmup');
+        break;
+      case '--warmup-requests':
+        o.warmupRequests = Number(val());
+        explicit.add('warmup-requests');
         break;
       case '--measure':
         o.measureS = Number(val());
@@ -165,6 +182,13 @@ function parseArgs(argv: string[]): Options {
       case '--routelens-node-args':
         o.routelensNodeArgs = val().split(/\s+/).filter((x) => x !== '');
         break;
+      case '--harness-node-args':
+        o.harnessNodeArgs = val().split(/\s+/).filter((x) => x !== '');
+        break;
+      case '--harness-warmup':
+        o.harnessWarmupS = Number(val());
+        explicit.add('harness-warmup');
+        break;
       case '--keep-tmp':
         o.keepTmp = true;
         break;
@@ -178,6 +202,8 @@ function parseArgs(argv: string[]): Options {
   if (o.quick) {
     if (!explicit.has('reps')) o.reps = 2;
     if (!explicit.has('warmup')) o.warmupS = 2;
+    if (!explicit.has('warmup-requests')) o.warmupRequests = 0;
+    if (!explicit.has('harness-warmup')) o.harnessWarmupS = 1;
     if (!explicit.has('measure')) o.measureS = 5;
     o.poolSize = 64;
   }
@@ -479,6 +505,10 @@ interface RunResult {
   added_latency_p50_ms: number | null;
   added_latency_p99_ms: number | null;
   latency_samples: number;
+  /** Seconds from listening to the measured window (at least --warmup, and --warmup-requests accepted). */
+  warmup_s: number;
+  /** Collector CPU seconds from spawn to the measured window: start-up plus warm-up, JIT compilation included. */
+  warmup_cpu_s: number | null;
   ack_latency_p50_ms: number | null;
   ack_latency_p99_ms: number | null;
   spans_sent: number;
@@ -569,6 +599,23 @@ async function percentileError(adminPort: number, gen: IpcClient): Promise<{ err
 
 type RunTarget = CollectorName | 'direct';
 
+/**
+ * Generator → sink at saturation for a few seconds, nothing measured: at 20 requests a second the generator's and
+ * the sink's per-request functions would otherwise still be compiled by V8 during the first measured windows,
+ * on the harness CPU, and show up as latency of whichever collector runs then.
+ */
+async function warmHarness(h: Harness): Promise<void> {
+  const sat = SCENARIOS.find((s) => s.name === 'saturation') as Scenario;
+  await h.sink.call('reset');
+  await h.gen.call('reset');
+  await h.gen.call('start', { ...sat.gen, target: `127.0.0.1:${h.sinkPort}` } satisfies StartArgs);
+  await sleep(h.opts.harnessWarmupS * 1000);
+  await h.gen.call<GenCounters>('stop');
+}
+
+/** A warm-up waiting for --warmup-requests gives up this long after --warmup (a collector refusing everything). */
+const MAX_EXTRA_WARMUP_MS = 180_000;
+
 async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: number, profileDir?: string): Promise<RunResult> {
   const [grpcPort, adminPort, metricsPort] = (await freePorts(3)) as [number, number, number];
   const env: CollectorEnv = { grpcPort, sinkPort: h.sinkPort, kubeconfig: h.kubeconfig, adminPort, metricsPort };
@@ -604,6 +651,9 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
     await h.gen.call('reset');
     await h.gen.call('start', { ...sc.gen, target: `127.0.0.1:${target}` } satisfies StartArgs);
     await sleep(h.opts.warmupS * 1000);
+    const warmupDeadline = Date.now() + MAX_EXTRA_WARMUP_MS;
+    while ((await h.gen.call<GenCounters>('stats')).acceptedRequests < h.opts.warmupRequests && Date.now() < warmupDeadline) await sleep(250);
+    const warmupS = (Date.now() - t0) / 1000 - startup;
 
     const c0 = pid === undefined ? 0 : treeCpuSeconds(pid);
     const g0 = cpuSeconds(h.genPid);
@@ -687,6 +737,8 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       percentile_max_rel_error: round(pe.err, 4),
       percentile_detail: pe.detail,
       startup_s: round(startup, 2) as number,
+      warmup_s: round(warmupS, 1) as number,
+      warmup_cpu_s: pid === undefined ? null : round(c0, 2),
       generator_max_backlog: gc.maxBacklog,
       last_error: gc.lastError,
     };
@@ -755,6 +807,8 @@ function aggregate(results: RunResult[], collector: RunTarget, sc: ScenarioName)
     collector_core_foreign_load: round(maxOf(rs.map((r) => r.collector_core_foreign_load))),
     harness_core_foreign_load: round(maxOf(rs.map((r) => r.harness_core_foreign_load))),
     percentile_max_rel_error: round(maxOf(rs.map((r) => r.percentile_max_rel_error)), 4),
+    warmup_s: med((r) => r.warmup_s),
+    warmup_cpu_s: med((r) => r.warmup_cpu_s),
   };
 }
 
@@ -815,6 +869,8 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
     ['spans lost (sent − received)', 'spans_lost', ''],
     ['enriched resources (sampled)', 'enriched_fraction', ''],
     ['percentile max rel. error', 'percentile_max_rel_error', ''],
+    ['warm-up before the window, s', 'warmup_s', ''],
+    ['CPU s before the window (start-up + warm-up)', 'warmup_cpu_s', 'lower'],
     ['generator / sink core (max)', 'harness', ''],
     ['generator + sink run-queue wait (max)', 'harness_runqueue_wait', ''],
     ['other load on the harness CPU (max)', 'harness_core_foreign_load', ''],
@@ -823,7 +879,7 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
     '| scenario | figure | routelens | otelcol | routelens / otelcol | no collector (generator → sink) |',
     '|---|---|---:|---:|---:|---:|',
   ];
-  const noRatio = new Set(['harness_core_foreign_load', 'collector_core_foreign_load', 'harness_runqueue_wait', 'collector_runqueue_wait', 'spans_sent', 'spans_received', 'spans_refused', 'spans_lost', 'enriched_fraction', 'offered_spans_per_s']);
+  const noRatio = new Set(['warmup_s', 'harness_core_foreign_load', 'collector_core_foreign_load', 'harness_runqueue_wait', 'collector_runqueue_wait', 'spans_sent', 'spans_received', 'spans_refused', 'spans_lost', 'enriched_fraction', 'offered_spans_per_s']);
   const baselineKeys = new Set(['harness_core_foreign_load', 'harness_runqueue_wait', 'offered_spans_per_s', 'accepted_spans_per_s', 'delivered_spans_per_s', 'added_latency_p50_ms', 'added_latency_p99_ms', 'spans_lost', 'harness']);
   for (const sc of scenarios) {
     const label = SCENARIOS.find((s) => s.name === sc)?.label ?? sc;
@@ -1005,7 +1061,7 @@ async function main(): Promise<void> {
   const kubeconfig = kube.writeKubeconfig({ file: path.join(tmp, 'kubeconfig.yaml') });
 
   const helper = (script: string): { client: IpcClient; pid: number; child: ChildProcess } => {
-    const child = spawnPinned(pin.harness, process.execPath, [path.join(__dirname, script)], { ipc: true });
+    const child = spawnPinned(pin.harness, process.execPath, [...opts.harnessNodeArgs, path.join(__dirname, script)], { ipc: true });
     return { client: new IpcClient(child, script), pid: child.pid as number, child };
   };
   const sink = helper('sink.js');
@@ -1027,6 +1083,11 @@ async function main(): Promise<void> {
   const results: RunResult[] = [];
   const profileDir = opts.profile ? RESULTS : undefined;
 
+  if (opts.harnessWarmupS > 0) {
+    await warmHarness(h);
+    log(`harness warmed up: ${opts.harnessWarmupS} s of generator → sink at saturation`);
+  }
+
   for (const scName of opts.scenarios) {
     const sc = SCENARIOS.find((s) => s.name === scName) as Scenario;
     if (opts.baseline) {
@@ -1044,7 +1105,7 @@ async function main(): Promise<void> {
         log(
           `${sc.label.padEnd(12)} ${c.padEnd(9)} rep ${rep}: cpu ${fmt(r.cpu_s_per_million_spans)} s/M spans (${fmt(r.core_utilisation)} core), ` +
             `accepted ${fmt(r.accepted_spans_per_s)}/s, delivered ${fmt(r.delivered_spans_per_s)}/s, lat p50/p99 ${fmt(r.added_latency_p50_ms)}/${fmt(r.added_latency_p99_ms)} ms, ` +
-            `RSS ${fmt(r.rss_mib)} MiB, lost ${r.spans_lost}, refused ${r.spans_refused}, gen/sink core ${fmt(r.generator_core_utilisation)}/${fmt(r.sink_core_utilisation)}, ` +
+            `RSS ${fmt(r.rss_mib)} MiB, warm-up ${fmt(r.warmup_s)} s / ${fmt(r.warmup_cpu_s)} CPU s, lost ${r.spans_lost}, refused ${r.spans_refused}, gen/sink core ${fmt(r.generator_core_utilisation)}/${fmt(r.sink_core_utilisation)}, ` +
             `run-queue wait collector ${fmt(r.collector_runqueue_wait)} harness ${fmt(r.harness_runqueue_wait)}, ` +
             `other load on CPU collector ${fmt(r.collector_core_foreign_load)} harness ${fmt(r.harness_core_foreign_load)}` +
             (c === 'routelens' ? `, pct err ${fmt(r.percentile_max_rel_error)} (${r.percentile_detail})` : '') +
@@ -1098,9 +1159,12 @@ async function main(): Promise<void> {
       quick: opts.quick,
       reps: opts.reps,
       warmup_s: opts.warmupS,
+      warmup_requests: opts.warmupRequests,
+      harness_warmup_s: opts.harnessWarmupS,
       measure_s: opts.measureS,
       pool_size: opts.poolSize,
       routelens_node_args: opts.routelensNodeArgs,
+      harness_node_args: opts.harnessNodeArgs,
       saturation_streams: `${SCENARIOS[2]?.gen.channels ?? '?'}x${SCENARIOS[2]?.gen.concurrency ?? '?'}`,
     },
     workload: {
@@ -1126,7 +1190,7 @@ async function main(): Promise<void> {
   const header =
     `Machine: ${machine.nproc} × ${machine.cpu_model}, ${machine.mem_gib} GiB, Linux ${machine.kernel}; Node ${machine.node}; ${machine.go}; ${machine.otelcol}.\n` +
     `Pinning: ${machine.pinning}. Load average ${machine.load_average_start} at the start, ${machine.load_average_end} at the end.\n` +
-    `Command: \`${command}\` (${opts.reps} reps × ${opts.measureS} s measured after ${opts.warmupS} s warm-up per collector and scenario, alternating), ${out.generated_at}, routelens ${machine.routelens_commit}.\n` +
+    `Command: \`${command}\` (${opts.reps} reps × ${opts.measureS} s measured after a warm-up of at least ${opts.warmupS} s${opts.warmupRequests > 0 ? ` and ${fmt(opts.warmupRequests)} accepted requests` : ''} per collector and scenario, alternating; harness node flags: ${opts.harnessNodeArgs.join(' ') || 'none'}, harness warm-up ${opts.harnessWarmupS} s), ${out.generated_at}, routelens ${machine.routelens_commit}.\n` +
     `Workload: ${SPANS_PER_REQUEST} spans/request, ${out.workload.bytes_per_span} B/span, ${out.workload.attributes_per_span} attributes/span, ${built.routes} routes, ${SERVICES.length} services, ${PODS.length} pods.\n` +
     `Pipelines: routelens ${out.pipelines.routelens}; otelcol ${out.pipelines.otelcol}.`;
   const summary = summaryTable(rl, oc, ratios);
