@@ -599,6 +599,13 @@ async function percentileError(adminPort: number, gen: IpcClient): Promise<{ err
 
 type RunTarget = CollectorName | 'direct';
 
+/** Zero the generator's and the sink's counters, then start the scenario's load on `port`. */
+async function startLoad(h: Harness, sc: Scenario, port: number): Promise<void> {
+  await h.sink.call('reset');
+  await h.gen.call('reset');
+  await h.gen.call('start', { ...sc.gen, target: `127.0.0.1:${port}` } satisfies StartArgs);
+}
+
 /**
  * Generator → sink at saturation for a few seconds, nothing measured: at 20 requests a second the generator's and
  * the sink's per-request functions would otherwise still be compiled by V8 during the first measured windows,
@@ -606,9 +613,7 @@ type RunTarget = CollectorName | 'direct';
  */
 async function warmHarness(h: Harness): Promise<void> {
   const sat = SCENARIOS.find((s) => s.name === 'saturation') as Scenario;
-  await h.sink.call('reset');
-  await h.gen.call('reset');
-  await h.gen.call('start', { ...sat.gen, target: `127.0.0.1:${h.sinkPort}` } satisfies StartArgs);
+  await startLoad(h, sat, h.sinkPort);
   await sleep(h.opts.harnessWarmupS * 1000);
   await h.gen.call<GenCounters>('stop');
 }
@@ -647,9 +652,7 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
   }
   const startup = (Date.now() - t0) / 1000;
   try {
-    await h.sink.call('reset');
-    await h.gen.call('reset');
-    await h.gen.call('start', { ...sc.gen, target: `127.0.0.1:${target}` } satisfies StartArgs);
+    await startLoad(h, sc, target);
     await sleep(h.opts.warmupS * 1000);
     const warmupDeadline = Date.now() + MAX_EXTRA_WARMUP_MS;
     while ((await h.gen.call<GenCounters>('stats')).acceptedRequests < h.opts.warmupRequests && Date.now() < warmupDeadline) await sleep(250);
