@@ -573,7 +573,8 @@ service:
         // A 400 is final for the Python exporter: the batch is dropped on its side (and it says so).
         await waitFor(async () => (a.counter.read().failed_spans > 0 ? true : undefined), { timeoutMs: 20_000, what: 'the Python exporter reporting the failed export' });
         expect(a.counter.read().ok_spans).to.equal(0);
-        expect(a.app.output()).to.match(/Failed to export span.*\b400\b/);
+        // The counter can be read before the exporter's log line has come through the app's stderr pipe.
+        await waitFor(async () => (/Failed to export span.*\b400\b/.test(a.app.output()) ? true : undefined), { timeoutMs: 10_000, what: 'the Python exporter logging "Failed to export span … 400"' });
       } finally {
         await stopApp(a, true);
       }
