@@ -704,6 +704,36 @@ describe('TraceBatch on malformed input', function () {
     TraceBatch.decode(withInt).forEachSpan((s) => expect(s.attribute('k')).to.equal(2 ** 28 + 1));
   });
 
+  it('every single-byte substitution in a span with ids, a name and one attribute of each scalar type: accepted consistently or DecodeError', () => {
+    // The span validator reads ids, names and short scalar attributes inline (byte by byte, without calls):
+    // each byte of such a span, replaced by every other value, must still be judged as protobufjs judges it.
+    const bytes = span({
+      name: 'GET /users/{id}',
+      parentSpanId: Buffer.alloc(8, 3),
+      attributes: [
+        { key: 'http.route', value: { stringValue: '/users/{id}' } },
+        { key: 'ok', value: { boolValue: true } },
+        { key: 'n', value: { intValue: 300 } },
+        { key: 'neg', value: { intValue: -2 } },
+        { key: 'd', value: { doubleValue: 0.25 } },
+        { key: 'empty', value: { stringValue: '' } },
+      ],
+    });
+    const outcomes = { accepted: 0, rejected: 0 };
+    const b = Buffer.from(bytes);
+    for (let at = 0; at < b.length; at++) {
+      const original = b[at] as number;
+      for (let v = 0; v < 256; v++) {
+        if (v === original) continue;
+        b[at] = v;
+        outcomes[checkRobust(b)]++;
+      }
+      b[at] = original;
+    }
+    expect(outcomes.accepted).to.be.greaterThan(0);
+    expect(outcomes.rejected).to.be.greaterThan(0);
+  });
+
   it("accepts a Status carrying the pre-1.0 deprecated_code (reserved field 1, a varint), as protobufjs does", () => {
     const status = Buffer.from([0x08, 0x02, 0x18, 0x02]); // deprecated_code=2, code=ERROR
     const content = Buffer.concat([Buffer.from([0x0a, 16]), Buffer.alloc(16, 1), Buffer.from([0x12, 8]), Buffer.alloc(8, 2), Buffer.from([0x7a, status.length]), status]);

@@ -184,17 +184,19 @@ function validateSpan(buf: Uint8Array, start: number, end: number, depth: number
       case 0x0a: // trace_id
       case 0x12: // span_id
       case 0x22: {
-        // parent_span_id
-        const e = readLen(buf, pos + 1, end);
-        const len = e - cursor.pos;
-        if (len !== 0 && len !== (tag === 0x0a ? 16 : 8)) return void validate(buf, Msg.Span, start, end, depth);
-        pos = e;
+        // parent_span_id: empty or of its exact size (a one-byte length)
+        const len = buf[pos + 1] as number;
+        if ((len !== 0 && len !== (tag === 0x0a ? 16 : 8)) || pos + 2 + len > end) return void validate(buf, Msg.Span, start, end, depth);
+        pos += 2 + len;
         break;
       }
       case 0x1a: // trace_state
-      case 0x2a: // name
-        pos = readLen(buf, pos + 1, end);
+      case 0x2a: {
+        // name
+        const len = buf[pos + 1] as number;
+        pos = len < 0x80 && pos + 2 + len <= end ? pos + 2 + len : readLen(buf, pos + 1, end);
         break;
+      }
       case 0x30: // kind
       case 0x50: // dropped_attributes_count
       case 0x60: // dropped_events_count
@@ -208,7 +210,12 @@ function validateSpan(buf: Uint8Array, start: number, end: number, depth: number
         pos += 9;
         break;
       case 0x4a: {
-        // attributes
+        // attributes: nearly all are a short key and a short scalar value, checked here without a call
+        const kvLen = buf[pos + 1] as number;
+        if (kvLen < 0x80 && pos + 2 + kvLen <= end && isShortScalarKeyValue(buf, pos + 2, pos + 2 + kvLen)) {
+          pos += 2 + kvLen;
+          break;
+        }
         const e = readLen(buf, pos + 1, end);
         validateKeyValue(buf, cursor.pos, e, depth + 1);
         pos = e;
@@ -233,6 +240,36 @@ function validateSpan(buf: Uint8Array, start: number, end: number, depth: number
     }
   }
   if (pos !== end) validate(buf, Msg.Span, start, end, depth);
+}
+
+/**
+ * True when KeyValue content `[p, end)` is a key and a scalar value (string, bool, int or double), every length
+ * one byte, nothing else: valid as it stands. False means "not this shape", not "invalid": validateKeyValue decides.
+ */
+function isShortScalarKeyValue(buf: Uint8Array, p: number, end: number): boolean {
+  const kl = buf[p + 1] as number;
+  if (buf[p] !== 0x0a || kl >= 0x80) return false;
+  p += 2 + kl;
+  const vl = buf[p + 1] as number;
+  if (p + 2 > end || buf[p] !== 0x12 || vl >= 0x80 || p + 2 + vl !== end) return false;
+  p += 2;
+  switch (buf[p]) {
+    case 0x0a: // string
+      return (buf[p + 1] as number) < 0x80 && p + 2 + (buf[p + 1] as number) === end;
+    case 0x10: // bool
+      return vl === 2 && (buf[p + 1] as number) < 0x80;
+    case 0x18: // int: a varint of up to 10 bytes ending the value
+      return vl >= 2 && vl <= 11 && (buf[end - 1] as number) < 0x80 && allContinuation(buf, p + 1, end - 1);
+    case 0x21: // double
+      return vl === 9;
+    default:
+      return false;
+  }
+}
+
+function allContinuation(buf: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if ((buf[i] as number) < 0x80) return false;
+  return true;
 }
 
 // Keys and string values nearly always have one-byte lengths: those are read inline here (readLen is not
@@ -281,6 +318,9 @@ function validateAnyValue(buf: Uint8Array, start: number, end: number, depth: nu
 }
 
 // ---- the batch -----------------------------------------------------------------------------------------
+
+/** Resource field (KeyValue, field 1) of each attribute tuple added so far; the bytes are shared, never written. */
+const encodedAttributes = new WeakMap<readonly [string, string], Uint8Array>();
 
 const keyBytesCache = new Map<string, Uint8Array>();
 const encoder = new TextEncoder();
@@ -715,7 +755,16 @@ export class TraceBatch {
 
   /** True when resource `i` has attribute `key` (of any value type). */
   hasResourceAttribute(i: number, key: string): boolean {
-    return locateAttribute(this.#entry(i), key) !== undefined;
+    // locateAttribute without its result object: enrichment asks this for every attribute it may add.
+    const e = this.#entry(i);
+    const kb = keyBytes(key);
+    if (e.replaced === undefined || !e.replaced.has(key)) {
+      for (let f = 0; f < e.resourceFields.length; f += 4) {
+        if (findAttribute(e.buf, e.resourceFields[f + 2] as number, e.resourceFields[f + 3] as number, 1, kb) >= 0) return true;
+      }
+    }
+    if (e.extra !== undefined) for (const kv of e.extra) if (findAttribute(kv, 0, kv.length, 1, kb) >= 0) return true;
+    return false;
   }
 
   /**
@@ -726,7 +775,15 @@ export class TraceBatch {
     if (attrs.length === 0) return;
     const e = this.#entry(i);
     e.extra ??= [];
-    for (const [k, v] of attrs) e.extra.push(encodeStringKeyValueField(1, k, v));
+    for (const a of attrs) {
+      // Processors pass the same tuples request after request (a pod's cached attributes): encode each once.
+      let field = encodedAttributes.get(a);
+      if (field === undefined) {
+        field = encodeStringKeyValueField(1, a[0], a[1]);
+        encodedAttributes.set(a, field);
+      }
+      e.extra.push(field);
+    }
     this.#pristine = undefined;
   }
 

@@ -50,6 +50,9 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
   readonly #restarts = new Map<string, Counter>();
   readonly #relists = new Map<string, Counter>();
   readonly #ipMiss: Counter;
+  /** Lookup counters per association rule (by `rule.index`) and for resources no rule applied to. */
+  readonly #ruleLookups: readonly { hit: Counter; miss: Counter }[];
+  readonly #noRuleMiss: Counter;
   #watcher: KubeWatcher | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #started = false;
@@ -72,11 +75,9 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
       onPodEvent: (what) => podEvents[what].add(),
     });
     this.#ipMiss = t.counter('otelcol_otelsvc_k8s_ip_lookup_miss', 'Pod lookups by IP that found no pod');
-    for (const rule of this.metadata.rules) {
-      this.#lookup(rule.label, 'hit');
-      this.#lookup(rule.label, 'miss');
-    }
-    this.#lookup('none', 'miss');
+    // Resolved once: enrich counts every resource of every request.
+    this.#ruleLookups = this.metadata.rules.map((rule) => ({ hit: this.#lookup(rule.label, 'hit'), miss: this.#lookup(rule.label, 'miss') }));
+    this.#noRuleMiss = this.#lookup('none', 'miss');
     const pods = this.metadata.pods;
     t.gauge('otelcol_otelsvc_k8s_pod_table_size', 'Pods in the k8sattributes cache', { processor: id }, () => pods.size);
     t.gauge('routelens_k8sattributes_pods_cached', 'Pods in the k8sattributes cache by state', { processor: id, state: 'live' }, () => pods.liveCount);
@@ -231,21 +232,27 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
       }
       return;
     }
+    let current = 0;
+    const read = (key: string): string | number | boolean | undefined => batch.resourceAttribute(current, key);
+    const withContainer = this.metadata.usesContainerHint;
     for (let i = 0; i < n; i++) {
-      const read = (key: string): string | number | boolean | undefined => batch.resourceAttribute(i, key);
+      current = i;
       const assoc = this.metadata.associate(read, ctx.clientAddress);
       if (assoc.rule === undefined) {
-        this.#lookup('none', 'miss').add();
+        this.#noRuleMiss.add();
         continue;
       }
+      const counters = this.#ruleLookups[assoc.rule.index] as { hit: Counter; miss: Counter };
       const entry = assoc.entry;
       if (entry === undefined) {
-        this.#lookup(assoc.rule.label, 'miss').add();
+        counters.miss.add();
         if (assoc.rule.byIp) this.#ipMiss.add();
         continue;
       }
-      this.#lookup(assoc.rule.label, 'hit').add();
-      const attrs = this.metadata.attributesFor(entry, { id: str(read('container.id')), name: str(read('k8s.container.name')) });
+      counters.hit.add();
+      const attrs = withContainer
+        ? this.metadata.attributesFor(entry, { id: str(read('container.id')), name: str(read('k8s.container.name')) })
+        : this.metadata.attributesFor(entry);
       const add: Attr[] = [];
       if (assoc.connectionIp !== undefined && !batch.hasResourceAttribute(i, 'k8s.pod.ip')) add.push(['k8s.pod.ip', assoc.connectionIp]);
       for (const a of attrs) {

@@ -20,6 +20,8 @@ type SourceKind = 'connection' | 'k8s.pod.ip' | 'k8s.pod.uid' | 'k8s.pod.name' |
 export interface AssociationRule {
   /** Metric label: the sources joined with `+`, e.g. `k8s.pod.name+k8s.namespace.name`. */
   readonly label: string;
+  /** Position in the configured order. */
+  readonly index: number;
   readonly sources: readonly SourceKind[];
   readonly primary: 'uid' | 'containerId' | 'name' | 'ip';
   /** Whether an IP (connection or k8s.pod.ip) is part of the rule: misses count as IP lookup misses. */
@@ -57,7 +59,7 @@ const CONTAINER_ATTRS: ReadonlySet<MetadataAttribute> = new Set<MetadataAttribut
 
 export function compileAssociation(cfg: K8sAttributesConfig): AssociationRule[] {
   const rules = cfg.pod_association.length > 0 ? cfg.pod_association : [{ sources: [{ from: 'connection' as const, name: undefined }] }];
-  return rules.map((r) => {
+  return rules.map((r, index) => {
     const sources = r.sources.map((s) => (s.from === 'connection' ? 'connection' : (s.name as SourceKind)));
     const has = (k: SourceKind): boolean => sources.includes(k);
     const primary = has('k8s.pod.uid')
@@ -67,7 +69,7 @@ export function compileAssociation(cfg: K8sAttributesConfig): AssociationRule[] 
         : has('k8s.pod.name') && has('k8s.namespace.name')
           ? 'name'
           : 'ip';
-    return { label: sources.join('+'), sources, primary, byIp: has('connection') || has('k8s.pod.ip') };
+    return { label: sources.join('+'), index, sources, primary, byIp: has('connection') || has('k8s.pod.ip') };
   });
 }
 
@@ -115,6 +117,8 @@ export class KubeMetadata {
   readonly #metadata: readonly MetadataAttribute[];
   readonly #podMetadata: readonly MetadataAttribute[];
   readonly #containerMetadata: readonly MetadataAttribute[];
+  /** Scratch of `associate`: the current rule's source values. */
+  readonly #values: string[] = [];
   readonly #fieldRules: readonly FieldRule[];
   readonly #exclude: readonly RegExp[];
   readonly #rsTrim: boolean;
@@ -240,22 +244,29 @@ export class KubeMetadata {
    * (loopback, mesh proxy) counts as absent.
    */
   associate(read: AttributeReader, clientAddress: string | undefined): Association {
+    // Called for every resource of every request: the values go into one reused array, parallel to the rule's sources.
+    const values = this.#values;
     for (const rule of this.rules) {
-      const values = new Map<SourceKind, string>();
+      const sources = rule.sources;
       let complete = true;
-      for (const src of rule.sources) {
-        const v = this.#sourceValue(src, read, clientAddress);
+      for (let s = 0; s < sources.length; s++) {
+        const v = this.#sourceValue(sources[s] as SourceKind, read, clientAddress);
         if (v === undefined) {
           complete = false;
           break;
         }
-        values.set(src, v);
+        values[s] = v;
       }
       if (!complete) continue;
-      const connectionIp = values.get('connection');
-      return { rule, entry: this.#lookup(rule, values), connectionIp };
+      const c = sources.indexOf('connection');
+      return { rule, entry: this.#lookup(rule, values), connectionIp: c < 0 ? undefined : values[c] };
     }
     return { rule: undefined, entry: undefined, connectionIp: undefined };
+  }
+
+  /** Whether `attributesFor` reads its container hint (only when container attributes are extracted). */
+  get usesContainerHint(): boolean {
+    return this.#containerMetadata.length > 0;
   }
 
   #sourceValue(src: SourceKind, read: AttributeReader, clientAddress: string | undefined): string | undefined {
@@ -269,25 +280,33 @@ export class KubeMetadata {
     return v;
   }
 
-  #lookup(rule: AssociationRule, values: Map<SourceKind, string>): PodEntry | undefined {
+  /** The pod a rule's source values (`values[i]` for `rule.sources[i]`) name, if they all agree. */
+  #lookup(rule: AssociationRule, values: readonly string[]): PodEntry | undefined {
+    const sources = rule.sources;
+    const get = (kind: SourceKind): string | undefined => {
+      const i = sources.indexOf(kind);
+      return i < 0 ? undefined : values[i];
+    };
     let entry: PodEntry | undefined;
     switch (rule.primary) {
       case 'uid':
-        entry = this.pods.byUid(values.get('k8s.pod.uid') as string);
+        entry = this.pods.byUid(get('k8s.pod.uid') as string);
         break;
       case 'containerId':
-        entry = this.pods.byContainerId(values.get('container.id') as string);
+        entry = this.pods.byContainerId(get('container.id') as string);
         break;
       case 'name':
-        entry = this.pods.byName(values.get('k8s.namespace.name') as string, values.get('k8s.pod.name') as string);
+        entry = this.pods.byName(get('k8s.namespace.name') as string, get('k8s.pod.name') as string);
         break;
       case 'ip':
-        entry = this.pods.byIp((values.get('k8s.pod.ip') ?? values.get('connection')) as string);
+        entry = this.pods.byIp((get('k8s.pod.ip') ?? get('connection')) as string);
         break;
     }
     if (entry === undefined) return undefined;
     const pod = entry.pod;
-    for (const [src, v] of values) {
+    for (let s = 0; s < sources.length; s++) {
+      const src = sources[s] as SourceKind;
+      const v = values[s] as string;
       let ok: boolean;
       switch (src) {
         case 'connection':
