@@ -674,6 +674,15 @@ describe('TraceBatch on malformed input', function () {
     expectDecodeError(span({ parentSpanId: Buffer.alloc(16, 1) }), /parent_span_id is 16 bytes, expected 8/);
     expectDecodeError(span({ links: [{ traceId: Buffer.alloc(8, 1), spanId: Buffer.alloc(8, 1) }] }), /Span.Link trace_id is 8 bytes, expected 16/);
     expectDecodeError(span({ links: [{ traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(3, 1) }] }), /Span.Link span_id is 3 bytes, expected 8/);
+    // An id whose length is encoded in more bytes than needed (0x90 0x00 = 16) is valid protobuf: read as protobufjs reads it.
+    const traceId = Buffer.alloc(16, 7);
+    const longLength = frameSpan(Buffer.concat([Buffer.from([0x0a, 0x90, 0x00]), traceId, Buffer.from([0x12, 0x88, 0x00]), Buffer.alloc(8, 9)]));
+    const refTraceId: unknown = refDecode(longLength).resourceSpans?.[0]?.scopeSpans?.[0]?.spans?.[0]?.traceId;
+    expect(typeof refTraceId === 'string' ? Buffer.from(refTraceId, 'base64') : Buffer.from(refTraceId as Uint8Array)).to.deep.equal(traceId);
+    TraceBatch.decode(longLength).forEachSpan((s) => {
+      expect(s.traceIdHex()).to.equal(traceId.toString('hex'));
+      expect(s.spanIdHex()).to.equal('09'.repeat(8));
+    });
     // Empty ids are allowed (proto3 default), and read back as ''.
     const empty = TraceBatch.decode(span({ traceId: new Uint8Array(0), spanId: new Uint8Array(0), parentSpanId: new Uint8Array(0) }));
     empty.forEachSpan((s) => {

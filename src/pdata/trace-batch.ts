@@ -484,17 +484,22 @@ export class SpanView {
       switch (tag) {
         // Ids are empty or of their exact size (checked by decode); an empty one reads as ''.
         case (1 << 3) | WIRE_LEN:
-          pos = readLen(buf, pos, end);
-          this.#traceId = pos > cursor.pos ? cursor.pos : -1;
-          break;
         case (2 << 3) | WIRE_LEN:
-          pos = readLen(buf, pos, end);
-          this.#spanId = pos > cursor.pos ? cursor.pos : -1;
+        case (4 << 3) | WIRE_LEN: {
+          const l = buf[pos] as number;
+          let at: number;
+          if (l < 0x80) {
+            at = l === 0 ? -1 : pos + 1;
+            pos += 1 + l;
+          } else {
+            pos = readLen(buf, pos, end); // a length in more bytes than it needs (valid protobuf, rare)
+            at = pos > cursor.pos ? cursor.pos : -1;
+          }
+          if (tag === ((1 << 3) | WIRE_LEN)) this.#traceId = at;
+          else if (tag === ((2 << 3) | WIRE_LEN)) this.#spanId = at;
+          else this.#parentSpanId = at;
           break;
-        case (4 << 3) | WIRE_LEN:
-          pos = readLen(buf, pos, end);
-          this.#parentSpanId = pos > cursor.pos ? cursor.pos : -1;
-          break;
+        }
         case (5 << 3) | WIRE_LEN:
           this.#nameEnd = pos = readLen(buf, pos, end);
           this.#nameStart = cursor.pos;
@@ -514,8 +519,10 @@ export class SpanView {
           pos += 8;
           break;
         case (9 << 3) | WIRE_LEN: {
-          const kvEnd = readLen(buf, pos, end);
-          const kvStart = cursor.pos;
+          // one-byte lengths (nearly all attributes) read inline
+          const l = buf[pos] as number;
+          const kvEnd = l < 0x80 ? pos + 1 + l : readLen(buf, pos, end);
+          const kvStart = l < 0x80 ? pos + 1 : cursor.pos;
           const n = this.#attrCount;
           if (n * 3 < index.length) {
             // The key is nearly always first, with a one-byte length.
