@@ -45,7 +45,7 @@ export interface RoutelensPipeline {
 export const ROUTELENS_PIPELINE: string = 'auto';
 
 /** The Collector's default extract.metadata (k8sattributes 1.0.0 / contrib 0.161.0). */
-const K8S_METADATA = ['k8s.namespace.name', 'k8s.pod.name', 'k8s.pod.uid', 'k8s.pod.start_time', 'k8s.deployment.name', 'k8s.node.name'];
+export const K8S_METADATA = ['k8s.namespace.name', 'k8s.pod.name', 'k8s.pod.uid', 'k8s.pod.start_time', 'k8s.deployment.name', 'k8s.node.name'];
 
 const routelensReceiver = (e: CollectorEnv): string => `receivers:
   otlp:

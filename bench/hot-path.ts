@@ -2,13 +2,20 @@
  * The data plane's JavaScript without the network: decode (validate) the benchmark's pooled requests, run the
  * route analysis over their spans and build the parts the exporter writes, as the pipeline does per request.
  * CPU per span with little noise, for changes to pdata and routelatency whose effect the end-to-end benchmark
- * (±10 % between runs on this machine) cannot resolve. No collector, no sockets, no Kubernetes.
+ * (±10 % between runs on this machine) cannot resolve. No collector, no sockets, no API server. A second
+ * figure is the k8sattributes enrichment per request (the benchmark's association and metadata, its pods fed
+ * to the processor directly): decode + enrich + encodeParts minus decode + encodeParts.
  *
  *   npm run bench:hot-path [-- --rounds 7 --requests 4000]
  */
 import { RouteStore } from '../src/connectors/routelatency/store';
+import { toOwnedInfo, toPodInfo } from '../src/processors/k8sattributes/kube/objects';
+import { K8sAttributesProcessor } from '../src/processors/k8sattributes/processor';
 import { TraceBatch } from '../src/pdata/trace-batch';
-import { SPANS_PER_REQUEST, buildPool } from './workload';
+import { k8sConfig, settings, TracesSink } from '../test/k8s/helpers';
+import { K8S_METADATA } from './configs';
+import { workloadKubeObjects } from './kube-objects';
+import { SPANS_PER_REQUEST, buildPool, type Pool, type PooledRequest } from './workload';
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -47,6 +54,48 @@ function main(): void {
     `decode + route analysis + encodeParts: median ${median.toFixed(0)} ns CPU per span over ${rounds} rounds of ` +
       `${requests} requests × ${SPANS_PER_REQUEST} spans (min ${(perSpan[0] as number).toFixed(0)}, max ${(perSpan[perSpan.length - 1] as number).toFixed(0)}); ` +
       `${store.stats().routes} routes, ${(bytes / 1e9).toFixed(2)} GB of parts`,
+  );
+  enrichment(pool, rounds, requests);
+}
+
+/** CPU µs per request of k8sattributes' enrich, configured as the benchmark configures it. */
+function enrichment(pool: Pool, rounds: number, requests: number): void {
+  const cfg = k8sConfig({ pod_association: [{ sources: [{ from: 'resource_attribute', name: 'k8s.pod.ip' }] }], extract: { metadata: K8S_METADATA } });
+  const processor = new K8sAttributesProcessor(settings(), cfg, new TracesSink());
+  const md = processor.metadata;
+  const objects = workloadKubeObjects();
+  for (const rs of objects.replicaSets) {
+    const info = toOwnedInfo(rs);
+    if (info !== undefined) md.replicaSetUpserted(info);
+  }
+  for (const pod of objects.pods) {
+    const info = toPodInfo(pod, md.keep.pod);
+    if (info !== undefined) md.podUpserted(info);
+  }
+  const ctx = { clientAddress: '127.0.0.1' };
+  let bytes = 0;
+  const run = (n: number, enrich: boolean): number => {
+    const cpu0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) {
+      const batch = TraceBatch.decode((pool.requests[i % pool.requests.length] as PooledRequest).bytes);
+      if (enrich) processor.enrich(batch, ctx);
+      for (const p of batch.encodeParts()) bytes += p.length;
+    }
+    const cpu = process.cpuUsage(cpu0);
+    return (cpu.user + cpu.system) / n;
+  };
+  const probe = TraceBatch.decode((pool.requests[0] as PooledRequest).bytes);
+  processor.enrich(probe, ctx);
+  if (probe.resourceAttribute(0, 'k8s.deployment.name') === undefined) throw new Error('enrichment found no pod: the workload and its pods disagree');
+  run(requests / 2, true);
+  run(requests / 2, false);
+  const perRequest: number[] = [];
+  for (let r = 0; r < rounds; r++) perRequest.push(run(requests, true) - run(requests, false));
+  perRequest.sort((a, b) => a - b);
+  console.log(
+    `k8sattributes enrich (${probe.resourceCount} resources by k8s.pod.ip, 6 attributes each): median ` +
+      `${(perRequest[Math.floor(perRequest.length / 2)] as number).toFixed(1)} µs CPU per request over ${rounds} rounds ` +
+      `(min ${(perRequest[0] as number).toFixed(1)}, max ${(perRequest[perRequest.length - 1] as number).toFixed(1)}); ${(bytes / 1e9).toFixed(2)} GB of parts`,
   );
 }
 

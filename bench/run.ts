@@ -28,7 +28,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FakeKubeApi, makeNamespace, makePod, makeReplicaSet } from '../test/support/fake-kube-api';
+import { FakeKubeApi } from '../test/support/fake-kube-api';
+import { workloadKubeObjects } from './kube-objects';
 import { freePorts } from '../test/support/free-port';
 import {
   OTELCOL_PIPELINE_DESCRIPTION,
@@ -460,29 +461,10 @@ function buildOtelcol(): string {
 
 async function startKube(): Promise<FakeKubeApi> {
   const api = await FakeKubeApi.start();
-  for (const ns of new Set(SERVICES.map((s) => s.namespace))) api.add('namespaces', makeNamespace({ name: ns }));
-  const rsDone = new Set<string>();
-  for (const p of PODS) {
-    if (!rsDone.has(p.replicaSet)) {
-      rsDone.add(p.replicaSet);
-      api.add(
-        'replicasets',
-        makeReplicaSet({ name: p.replicaSet, namespace: p.service.namespace, uid: p.replicaSetUid, deployment: { name: p.service.name, uid: p.deploymentUid } }),
-      );
-    }
-    api.addPod(
-      makePod({
-        name: p.name,
-        namespace: p.service.namespace,
-        uid: p.uid,
-        ip: p.ip,
-        node: p.node,
-        labels: { app: p.service.name, 'pod-template-hash': p.replicaSet.slice(p.service.name.length + 1) },
-        owner: { kind: 'ReplicaSet', name: p.replicaSet, uid: p.replicaSetUid },
-        containers: [{ name: 'app', image: `registry.example/${p.service.name}:${p.service.version}` }],
-      }),
-    );
-  }
+  const objects = workloadKubeObjects();
+  for (const ns of objects.namespaces) api.add('namespaces', ns);
+  for (const rs of objects.replicaSets) api.add('replicasets', rs);
+  for (const pod of objects.pods) api.addPod(pod);
   return api;
 }
 
