@@ -184,7 +184,8 @@ function validateSpan(buf: Uint8Array, start: number, end: number, depth: number
       case 0x0a: // trace_id
       case 0x12: // span_id
       case 0x22: {
-        // parent_span_id: empty or of its exact size (a one-byte length)
+        // parent_span_id. Each id is empty or of its exact size, its length one byte; anything else (a wrong
+        // size, an over-long length encoding) goes to validate, which reports or accepts it.
         const len = buf[pos + 1] as number;
         if ((len !== 0 && len !== (tag === 0x0a ? 16 : 8)) || pos + 2 + len > end) return void validate(buf, Msg.Span, start, end, depth);
         pos += 2 + len;
