@@ -320,9 +320,6 @@ function validateAnyValue(buf: Uint8Array, start: number, end: number, depth: nu
 
 // ---- the batch -----------------------------------------------------------------------------------------
 
-/** Resource field (KeyValue, field 1) of each attribute tuple added so far; the bytes are shared, never written. */
-const encodedAttributes = new WeakMap<readonly [string, string], Uint8Array>();
-
 const keyBytesCache = new Map<string, Uint8Array>();
 const encoder = new TextEncoder();
 function keyBytes(key: string): Uint8Array {
@@ -625,26 +622,35 @@ export class SpanView {
   }
 }
 
-/** Where resource attribute `key` of an entry is: in the received bytes or among the appended ones. */
-function locateAttribute(e: ResourceEntry, key: string): { buf: Uint8Array; at: number; end: number } | undefined {
+/** Where the last `locateAttribute` that returned true found the value (one reused object: no allocation per lookup). */
+const located: { buf: Uint8Array; at: number; end: number } = { buf: new Uint8Array(0), at: 0, end: 0 };
+
+/** Whether resource attribute `key` of an entry is present, in the received bytes or among the appended ones; if so, `located` says where. */
+function locateAttribute(e: ResourceEntry, key: string): boolean {
   const kb = keyBytes(key);
   if (e.replaced === undefined || !e.replaced.has(key)) {
     // With several `resource` fields (protobuf merge), the first occurrence wins.
     for (let f = 0; f < e.resourceFields.length; f += 4) {
       const at = findAttribute(e.buf, e.resourceFields[f + 2] as number, e.resourceFields[f + 3] as number, 1, kb);
-      if (at >= 0) return { buf: e.buf, at, end: cursor.pos };
+      if (at >= 0) return setLocated(e.buf, at, cursor.pos);
     }
   }
   for (const kv of e.extra ?? []) {
     const at = findAttribute(kv, 0, kv.length, 1, kb);
-    if (at >= 0) return { buf: kv, at, end: cursor.pos };
+    if (at >= 0) return setLocated(kv, at, cursor.pos);
   }
-  return undefined;
+  return false;
+}
+
+function setLocated(buf: Uint8Array, at: number, end: number): true {
+  located.buf = buf;
+  located.at = at;
+  located.end = end;
+  return true;
 }
 
 function entryAttribute(e: ResourceEntry, key: string): AttrValue | undefined {
-  const loc = locateAttribute(e, key);
-  return loc === undefined ? undefined : readAnyValue(loc.buf, loc.at, loc.end);
+  return locateAttribute(e, key) ? readAnyValue(located.buf, located.at, located.end) : undefined;
 }
 
 export class TraceBatch {
@@ -763,16 +769,7 @@ export class TraceBatch {
 
   /** True when resource `i` has attribute `key` (of any value type). */
   hasResourceAttribute(i: number, key: string): boolean {
-    // locateAttribute without its result object: enrichment asks this for every attribute it may add.
-    const e = this.#entry(i);
-    const kb = keyBytes(key);
-    if (e.replaced === undefined || !e.replaced.has(key)) {
-      for (let f = 0; f < e.resourceFields.length; f += 4) {
-        if (findAttribute(e.buf, e.resourceFields[f + 2] as number, e.resourceFields[f + 3] as number, 1, kb) >= 0) return true;
-      }
-    }
-    if (e.extra !== undefined) for (const kv of e.extra) if (findAttribute(kv, 0, kv.length, 1, kb) >= 0) return true;
-    return false;
+    return locateAttribute(this.#entry(i), key);
   }
 
   /**
@@ -783,15 +780,7 @@ export class TraceBatch {
     if (attrs.length === 0) return;
     const e = this.#entry(i);
     e.extra ??= [];
-    for (const a of attrs) {
-      // Processors pass the same tuples request after request (a pod's cached attributes): encode each once.
-      let field = encodedAttributes.get(a);
-      if (field === undefined) {
-        field = encodeStringKeyValueField(1, a[0], a[1]);
-        encodedAttributes.set(a, field);
-      }
-      e.extra.push(field);
-    }
+    for (const [k, v] of attrs) e.extra.push(encodeStringKeyValueField(1, k, v));
     this.#pristine = undefined;
   }
 

@@ -187,18 +187,27 @@ const textEncoder = new TextEncoder();
 /** Encode `KeyValue{key, value: AnyValue{string_value}}` as the bytes of a repeated field `fieldNumber`. */
 export function encodeStringKeyValueField(fieldNumber: number, key: string, value: string): Uint8Array {
   // Enrichment adds the same few attributes (a pod's) to request after request: encode each pair once.
-  // The bytes are shared and never written to.
-  const cacheKey = `${fieldNumber}\u0000${key}\u0000${value}`;
-  const cached = kvCache.get(cacheKey);
+  // The bytes are shared and never written to. Nested maps rather than one joined string key: joining cost a
+  // concatenation and the hashing of a fresh string per attribute per request.
+  const cached = kvCache[fieldNumber]?.get(key)?.get(value);
   if (cached !== undefined) return cached;
   const out = encodeKeyValue(fieldNumber, key, value);
-  if (kvCache.size >= KV_CACHE_SIZE) kvCache.clear();
-  kvCache.set(cacheKey, out);
+  if (kvCacheSize >= KV_CACHE_SIZE) {
+    kvCache.length = 0;
+    kvCacheSize = 0;
+  }
+  const byKey = (kvCache[fieldNumber] ??= new Map());
+  let byValue = byKey.get(key);
+  if (byValue === undefined) byKey.set(key, (byValue = new Map()));
+  byValue.set(value, out);
+  kvCacheSize++;
   return out;
 }
 
 const KV_CACHE_SIZE = 16_384;
-const kvCache = new Map<string, Uint8Array>();
+/** Encoded fields by field number, key and value; cleared whole once it holds KV_CACHE_SIZE of them. */
+const kvCache: Map<string, Map<string, Uint8Array>>[] = [];
+let kvCacheSize = 0;
 
 function encodeKeyValue(fieldNumber: number, key: string, value: string): Uint8Array {
   const k = textEncoder.encode(key);

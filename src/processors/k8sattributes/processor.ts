@@ -53,7 +53,6 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
   /** Lookup counters per association rule (by `rule.index`) and for resources no rule applied to. */
   readonly #ruleLookups: readonly { hit: Counter; miss: Counter }[];
   readonly #noRuleMiss: Counter;
-  readonly #podIpAttributes = new Map<string, Attr>();
   #watcher: KubeWatcher | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #started = false;
@@ -96,20 +95,6 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
   /** The informers (undefined before start and in passthrough mode). */
   get watcher(): KubeWatcher | undefined {
     return this.#watcher;
-  }
-
-  /**
-   * The `k8s.pod.ip` attribute of a connection address, one tuple per address: the batch keeps the encoding of
-   * each tuple it is given, so a fresh tuple per resource would be encoded (and remembered) per request.
-   */
-  #podIpAttribute(ip: string): Attr {
-    let a = this.#podIpAttributes.get(ip);
-    if (a === undefined) {
-      if (this.#podIpAttributes.size >= 16_384) this.#podIpAttributes.clear();
-      a = ['k8s.pod.ip', ip];
-      this.#podIpAttributes.set(ip, a);
-    }
-    return a;
   }
 
   #lookup(source: string, result: 'hit' | 'miss'): Counter {
@@ -243,7 +228,7 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
       const ip = podIpCandidate(ctx.clientAddress);
       if (ip === undefined) return;
       for (let i = 0; i < n; i++) {
-        if (!batch.hasResourceAttribute(i, 'k8s.pod.ip')) batch.addResourceAttributes(i, [this.#podIpAttribute(ip)]);
+        if (!batch.hasResourceAttribute(i, 'k8s.pod.ip')) batch.addResourceAttributes(i, [['k8s.pod.ip', ip]]);
       }
       return;
     }
@@ -269,7 +254,7 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
         ? this.metadata.attributesFor(entry, { id: str(read('container.id')), name: str(read('k8s.container.name')) })
         : this.metadata.attributesFor(entry);
       const add: Attr[] = [];
-      if (assoc.connectionIp !== undefined && !batch.hasResourceAttribute(i, 'k8s.pod.ip')) add.push(this.#podIpAttribute(assoc.connectionIp));
+      if (assoc.connectionIp !== undefined && !batch.hasResourceAttribute(i, 'k8s.pod.ip')) add.push(['k8s.pod.ip', assoc.connectionIp]);
       for (const a of attrs) {
         if (a[0] === 'k8s.pod.ip' && add.length > 0 && add[0]?.[0] === 'k8s.pod.ip') continue;
         if (!batch.hasResourceAttribute(i, a[0])) add.push(a);
