@@ -93,7 +93,7 @@ function enrichment(pool: Pool, rounds: number, requests: number): void {
   for (let r = 0; r < rounds; r++) perRequest.push(run(requests, true) - run(requests, false));
   perRequest.sort((a, b) => a - b);
   console.log(
-    `k8sattributes enrich (${probe.resourceCount} resources by k8s.pod.ip, 6 attributes each): median ` +
+    `k8sattributes enrich (${probe.resourceCount} resources by k8s.pod.ip, ${K8S_METADATA.length} attributes each): median ` +
       `${(perRequest[Math.floor(perRequest.length / 2)] as number).toFixed(1)} µs CPU per request over ${rounds} rounds ` +
       `(min ${(perRequest[0] as number).toFixed(1)}, max ${(perRequest[perRequest.length - 1] as number).toFixed(1)}); ${(bytes / 1e9).toFixed(2)} GB of parts`,
   );

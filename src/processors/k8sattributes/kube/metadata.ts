@@ -105,6 +105,12 @@ export interface KubeMetadataOptions {
   onPodEvent?: (what: 'added' | 'updated' | 'deleted') => void;
 }
 
+/** The value of source `kind` among a rule's source values (`values[i]` belongs to `sources[i]`). */
+function sourceValueOf(sources: readonly SourceKind[], values: readonly string[], kind: SourceKind): string | undefined {
+  const i = sources.indexOf(kind);
+  return i < 0 ? undefined : values[i];
+}
+
 export class KubeMetadata {
   readonly pods: PodIndex;
   readonly #replicaSets = new Map<string, OwnedInfo>();
@@ -258,8 +264,7 @@ export class KubeMetadata {
         values[s] = v;
       }
       if (!complete) continue;
-      const c = sources.indexOf('connection');
-      return { rule, entry: this.#lookup(rule, values), connectionIp: c < 0 ? undefined : values[c] };
+      return { rule, entry: this.#lookup(rule, values), connectionIp: sourceValueOf(sources, values, 'connection') };
     }
     return { rule: undefined, entry: undefined, connectionIp: undefined };
   }
@@ -283,23 +288,19 @@ export class KubeMetadata {
   /** The pod a rule's source values (`values[i]` for `rule.sources[i]`) name, if they all agree. */
   #lookup(rule: AssociationRule, values: readonly string[]): PodEntry | undefined {
     const sources = rule.sources;
-    const get = (kind: SourceKind): string | undefined => {
-      const i = sources.indexOf(kind);
-      return i < 0 ? undefined : values[i];
-    };
     let entry: PodEntry | undefined;
     switch (rule.primary) {
       case 'uid':
-        entry = this.pods.byUid(get('k8s.pod.uid') as string);
+        entry = this.pods.byUid(sourceValueOf(sources, values, 'k8s.pod.uid') as string);
         break;
       case 'containerId':
-        entry = this.pods.byContainerId(get('container.id') as string);
+        entry = this.pods.byContainerId(sourceValueOf(sources, values, 'container.id') as string);
         break;
       case 'name':
-        entry = this.pods.byName(get('k8s.namespace.name') as string, get('k8s.pod.name') as string);
+        entry = this.pods.byName(sourceValueOf(sources, values, 'k8s.namespace.name') as string, sourceValueOf(sources, values, 'k8s.pod.name') as string);
         break;
       case 'ip':
-        entry = this.pods.byIp((get('k8s.pod.ip') ?? get('connection')) as string);
+        entry = this.pods.byIp((sourceValueOf(sources, values, 'k8s.pod.ip') ?? sourceValueOf(sources, values, 'connection')) as string);
         break;
     }
     if (entry === undefined) return undefined;
