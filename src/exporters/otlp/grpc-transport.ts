@@ -18,6 +18,7 @@ import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { splitHostPort } from '../../config/schema';
 import { clientTlsOptions, type TlsClientConfig } from '../../config/tls';
+import { installLeanAsyncResourceBind } from '../../core/async-resource-bind';
 import { GrpcStatus } from '../../core/errors';
 import { decodePartialSuccess, decodeRpcStatus } from '../../pdata/rpc-status';
 import { bodyBytes, type Body, type SendResult, type Transport } from '../exporterhelper/transport';
@@ -84,6 +85,9 @@ export class GrpcTransport implements Transport {
   #closed = false;
 
   constructor(o: GrpcTransportOptions) {
+    // Every session.request() binds an AsyncResource; Node 20's bind leaves each request's stream in the old
+    // generation until a full collection (see the module).
+    installLeanAsyncResourceBind();
     this.#o = o;
     this.#secure = !(o.tls.insecure || o.endpoint.startsWith('http://'));
     // The config schema has checked the endpoint's shape.
