@@ -36,10 +36,12 @@ import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../te
  *   generation swung 11 → 45 MB (RSS 137–149 MiB at 50k spans/s and saturation), without the flag RSS was
  *   103–111 MiB, at 8 it is 82–105 MiB; full collections (≈ 15 ms for the ≈ 11 MB live heap) cost ≈ 5 % of a
  *   core at saturation instead of 1–3 %, nothing measurable at 10k–50k spans/s.
- * - `--max-semi-space-size=2` (MB; V8's default grows to 16): the chunks node:http2 delivers a request in are
+ * - `--max-semi-space-size=1` (MB; V8's default grows to 16): the chunks node:http2 delivers a request in are
  *   malloc'ed buffers freed only when a scavenge finds them dead. With a 16 MB young generation scavenges came
  *   every ≈ 1.4 s at 50k spans/s, and ≈ 35 MB of dead chunks waited for each: RSS −30 to −35 MiB at 10k, 50k
- *   spans/s and saturation, CPU per span within noise (1 MB cost ≈ 7 % at saturation).
+ *   spans/s and saturation. 1 MB rather than 2 since the exporter stopped promoting every request's stream
+ *   (core/async-resource-bind.ts), which made scavenges cheap: 3 pairs each, CPU per span −13 % at 10k spans/s,
+ *   within noise at 50k, +10 % at saturation; RSS −1.5 MiB at 10k, −3 MiB at 50k, −10 MiB at saturation.
  * - `--v8-pool-size=1`: one background thread for V8's compile jobs instead of Node's default four: on a
  *   core of its own the process gains nothing from more, and each thread keeps a malloc arena (RSS −3.5 MiB at
  *   50k spans/s).
@@ -51,7 +53,7 @@ import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../te
  *   at 50k spans/s and saturation, where the reducer does not run. The price: after a burst, an idle process
  *   keeps its heap (RSS 77 MiB a minute after a 15 s burst instead of 71).
  */
-export const V8_FLAGS: readonly string[] = ['--single-threaded-gc', '--initial-heap-size=8', '--max-semi-space-size=2', '--v8-pool-size=1', '--no-memory-reducer'];
+export const V8_FLAGS: readonly string[] = ['--single-threaded-gc', '--initial-heap-size=8', '--max-semi-space-size=1', '--v8-pool-size=1', '--no-memory-reducer'];
 
 /**
  * The CPUs this process may use: the cgroup CPU limit when there is one (a Kubernetes `limits.cpu`: cgroup v2
