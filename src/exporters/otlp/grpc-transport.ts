@@ -86,7 +86,7 @@ export class GrpcTransport implements Transport {
 
   constructor(o: GrpcTransportOptions) {
     // Every session.request() binds an AsyncResource; Node 20's bind leaves each request's stream in the old
-    // generation until a full collection (see the module).
+    // generation until a full collection (core/async-resource-bind.ts says why).
     installLeanAsyncResourceBind();
     this.#o = o;
     this.#secure = !(o.tls.insecure || o.endpoint.startsWith('http://'));
