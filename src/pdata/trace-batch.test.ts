@@ -682,6 +682,9 @@ describe('TraceBatch on malformed input', function () {
     TraceBatch.decode(longLength).forEachSpan((s) => {
       expect(s.traceIdHex()).to.equal(traceId.toString('hex'));
       expect(s.spanIdHex()).to.equal('09'.repeat(8));
+      const ids = new Uint8Array(24);
+      expect(s.copyIds(ids)).to.equal(true);
+      expect(Buffer.from(ids).toString('hex')).to.equal(s.traceIdHex() + s.spanIdHex());
     });
     // Empty ids are allowed (proto3 default), and read back as ''.
     const empty = TraceBatch.decode(span({ traceId: new Uint8Array(0), spanId: new Uint8Array(0), parentSpanId: new Uint8Array(0) }));
@@ -689,6 +692,9 @@ describe('TraceBatch on malformed input', function () {
       expect(s.traceIdHex()).to.equal('');
       expect(s.spanIdHex()).to.equal('');
       expect(s.hasParent).to.equal(false);
+      const ids = new Uint8Array(24).fill(0xab);
+      expect(s.copyIds(ids)).to.equal(false);
+      expect(ids.every((b) => b === 0xab)).to.equal(true);
     });
   });
 

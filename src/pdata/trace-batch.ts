@@ -584,6 +584,17 @@ export class SpanView {
     return this.#spanId < 0 ? '' : hex(this.#buf, this.#spanId, this.#spanId + 8);
   }
 
+  /** The trace id's 16 bytes then the span id's 8 into `into[0, 24)`; false when the span lacks either. */
+  copyIds(into: Uint8Array): boolean {
+    const t = this.#traceId;
+    const s = this.#spanId;
+    if (t < 0 || s < 0) return false;
+    const buf = this.#buf;
+    for (let i = 0; i < 16; i++) into[i] = buf[t + i] as number;
+    for (let i = 0; i < 8; i++) into[16 + i] = buf[s + i] as number;
+    return true;
+  }
+
   /** A scalar span attribute. */
   attribute(key: string): AttrValue | undefined {
     const kb = keyBytes(key);

@@ -20,6 +20,7 @@
 import type { MetricFamily, MetricSample } from '../../telemetry/telemetry';
 import type { RouteLatencyConfig } from './config';
 import { promLabelName } from './config';
+import { KeptExemplar } from './exemplar';
 import { ExpoHistogram } from './expo-histogram';
 import type { SpanInput } from './span-input';
 import { spanKindName } from './span-input';
@@ -72,14 +73,9 @@ export function bucketOf(bounds: Float64Array, v: number): number {
 }
 
 /** The span kept as the exemplar of one bucket. */
-export interface BucketExemplar {
-  traceId: string;
-  spanId: string;
-  valueMs: number;
-  /** Span end time, epoch ms (0 when unknown). */
-  timeMs: number;
+export class BucketExemplar extends KeptExemplar {
   /** Receive time at which it was taken. */
-  takenMs: number;
+  takenMs = 0;
 }
 
 /** A classic histogram with fixed bounds (per-bucket counts, not cumulative) and optional bucket exemplars. */
@@ -111,20 +107,12 @@ export class FixedHistogram {
       this.exemplars = new Array<BucketExemplar | undefined>(this.counts.length).fill(undefined);
     }
     if (nowMs - (taken[bucket] as number) < EXEMPLAR_REFRESH_MS) return;
-    const traceId = span.traceIdHex();
-    if (traceId === '') return;
-    taken[bucket] = nowMs;
     const ex = this.exemplars as (BucketExemplar | undefined)[];
-    const cur = ex[bucket];
-    if (cur === undefined) {
-      ex[bucket] = { traceId, spanId: span.spanIdHex(), valueMs, timeMs: span.endTimeMs, takenMs: nowMs };
-    } else {
-      cur.traceId = traceId;
-      cur.spanId = span.spanIdHex();
-      cur.valueMs = valueMs;
-      cur.timeMs = span.endTimeMs;
-      cur.takenMs = nowMs;
-    }
+    const cur = ex[bucket] ?? new BucketExemplar();
+    if (!cur.take(span, valueMs)) return;
+    ex[bucket] = cur;
+    taken[bucket] = nowMs;
+    cur.takenMs = nowMs;
   }
 }
 

@@ -1,3 +1,5 @@
+import { copyHexIds } from './exemplar';
+
 /**
  * What the route store reads from a span. The pdata layer satisfies it with one reused view object per batch
  * walk (no per-span allocation); tests and fixtures use {@link ObjectSpanInput}.
@@ -19,9 +21,11 @@ export interface SpanInput {
   attribute(key: string): string | number | boolean | undefined;
   /** Resource attribute (scalar values only). */
   resourceAttribute(key: string): string | number | boolean | undefined;
-  /** Called only when the span becomes an exemplar. */
-  traceIdHex(): string;
-  spanIdHex(): string;
+  /**
+   * Called only when the span becomes an exemplar: copies the 16-byte trace id and the 8-byte span id into
+   * `into[0, 24)`; false, and nothing copied, when the span lacks either.
+   */
+  copyIds(into: Uint8Array): boolean;
 }
 
 /** OTLP `Span.SpanKind` numbers. */
@@ -127,5 +131,9 @@ export class ObjectSpanInput implements SpanInput {
 
   spanIdHex(): string {
     return this.#spanId;
+  }
+
+  copyIds(into: Uint8Array): boolean {
+    return copyHexIds(this.#traceId, this.#spanId, into);
   }
 }

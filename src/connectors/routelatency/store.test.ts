@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { RouteStore } from './store';
 import type { RouteStoreOptions } from './store';
-import { distributions, exactQuantile, FakeClock, MutableSpan, rng } from './testing';
+import { distributions, exactQuantile, FakeClock, MutableSpan, rng, spanIdOf, traceIdOf } from './testing';
 import { ObjectSpanInput, SpanKind } from './span-input';
 import type { PlainSpan } from './span-input';
 import { queryRoutes } from './query';
@@ -186,12 +186,12 @@ describe('RouteStore', () => {
     it('keeps the slowest spans per slot and lists the slowest first', () => {
       const { store, clock } = setup();
       for (let i = 1; i <= 100; i++) {
-        store.record(httpSpan('/a', i, { traceId: `t${i}`, spanId: `s${i}`, endTimeMs: T0 + i }));
+        store.record(httpSpan('/a', i, { traceId: traceIdOf(i), spanId: spanIdOf(i), endTimeMs: T0 + i }));
         if (i % 25 === 0) clock.advance(10_000);
       }
       const entries = store.find('shop', 'GET', '/a');
       const ex = store.exemplars(entries, store.resolveWindow(300_000), 3);
-      expect(ex.map((e) => [e.traceId, e.valueMs])).to.deep.equal([['t100', 100], ['t99', 99], ['t75', 75]]);
+      expect(ex.map((e) => [e.traceId, e.valueMs])).to.deep.equal([[traceIdOf(100), 100], [traceIdOf(99), 99], [traceIdOf(75), 75]]);
     });
   });
 

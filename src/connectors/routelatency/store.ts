@@ -17,7 +17,8 @@ import type { RouteSource, TemplatingRule } from './route-key';
 import { newExtractedRoute, OVERFLOW_ROUTE, PathTemplater, ROUTE_SOURCES, RouteExtractor, SOURCE_BIT } from './route-key';
 import { parseSpanKind, SpanKind } from './span-input';
 import type { SpanInput } from './span-input';
-import type { Exemplar, SlotPlan, SlotSnapshot, WindowPlan } from './window';
+import type { Exemplar } from './exemplar';
+import type { SlotPlan, SlotSnapshot, WindowPlan } from './window';
 import { formatDuration, planSlots, SlotRing, WindowAggregate } from './window';
 import type { RouteLatencyConfig } from './config';
 

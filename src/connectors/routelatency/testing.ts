@@ -4,6 +4,7 @@
  */
 import { rankFor } from './expo-histogram';
 import type { Clock } from './store';
+import { copyHexIds } from './exemplar';
 import type { SpanInput } from './span-input';
 
 /** mulberry32: a small seeded PRNG returning floats in [0, 1). */
@@ -50,6 +51,10 @@ export class FakeClock implements Clock {
   }
 }
 
+/** A valid trace id (32 hex digits) and span id (16) that encode `n`, for tests that tell exemplars apart. */
+export const traceIdOf = (n: number): string => n.toString(16).padStart(32, '0');
+export const spanIdOf = (n: number): string => n.toString(16).padStart(16, '0');
+
 /** A mutable span view reused across records, like the pdata layer's. */
 export class MutableSpan implements SpanInput {
   service = 'svc';
@@ -73,6 +78,9 @@ export class MutableSpan implements SpanInput {
   }
   spanIdHex(): string {
     return this.spanId;
+  }
+  copyIds(into: Uint8Array): boolean {
+    return copyHexIds(this.traceId, this.spanId, into);
   }
 }
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { formatDuration, planSlots, SlotRing, slotSizeFor, WindowAggregate } from './window';
-import type { Exemplar } from './window';
-import { MutableSpan } from './testing';
+import type { Exemplar } from './exemplar';
+import { MutableSpan, spanIdOf, traceIdOf } from './testing';
 
 describe('slot planning', () => {
   it('default windows [1m, 5m, 15m, 1h] → 10 s × 30 and 1 min × 60', () => {
@@ -58,15 +58,15 @@ describe('SlotRing', () => {
     const ring = new SlotRing(10_000, 2, 2);
     const values = [5, 50, 7, 40, 60, 1];
     values.forEach((v, i) => {
-      span.traceId = `trace${v}`;
-      span.spanId = `span${v}`;
+      span.traceId = traceIdOf(v);
+      span.spanId = spanIdOf(v);
       span.endTimeMs = 1000 + i;
       ring.record(i, v, false, 1, span);
     });
     const out: Exemplar[] = [];
     ring.exemplarsOf(0, out);
     expect(out.map((e) => e.valueMs).sort((a, b) => a - b)).to.deep.equal([50, 60]);
-    expect(out.find((e) => e.valueMs === 60)).to.deep.equal({ traceId: 'trace60', spanId: 'span60', valueMs: 60, timeMs: 1004 });
+    expect(out.find((e) => e.valueMs === 60)).to.deep.equal({ traceId: traceIdOf(60), spanId: spanIdOf(60), valueMs: 60, timeMs: 1004 });
     ring.record(20_000, 3, false, 1, span); // period 2 reuses position 0
     const later: Exemplar[] = [];
     ring.exemplarsOf(0, later);

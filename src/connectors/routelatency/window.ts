@@ -8,6 +8,7 @@
  * current (partial) slot plus the N − 1 before it, so it covers between `W − slot` and `W` of wall time.
  */
 import { ExpoHistogram, type OtlpExponentialHistogram } from './expo-histogram';
+import { KeptExemplar, type Exemplar } from './exemplar';
 import type { SpanInput } from './span-input';
 
 /** Slot sizes tried for each window, smallest first: 10 s, 1 min, 5 min, 15 min, 1 h. */
@@ -90,16 +91,6 @@ export function formatDuration(ms: number): string {
   return out;
 }
 
-/** One exemplar: a slow span kept for "slowest trace" output and OpenMetrics exemplars. */
-export interface Exemplar {
-  traceId: string;
-  spanId: string;
-  /** Duration in ms. */
-  valueMs: number;
-  /** Span end time, epoch ms. */
-  timeMs: number;
-}
-
 /** A slot as plain data (JSON-safe), for merging rings across processes. */
 export interface SlotSnapshot {
   period: number;
@@ -109,7 +100,7 @@ export interface SlotSnapshot {
   exemplars: Exemplar[];
 }
 
-/** Estimated bytes of a slot object (fields, status array) and of an exemplar (object + two id strings). */
+/** Estimated bytes of a slot object (fields, status array) and of an exemplar (object + its id bytes). */
 const SLOT_BYTES = 160;
 const EXEMPLAR_BYTES = 150;
 const RING_BYTES = 64;
@@ -123,7 +114,9 @@ class Slot {
   /** Counts of 1xx..5xx. */
   readonly status: number[] = [0, 0, 0, 0, 0];
   /** Up to `exemplarsPerSlot` slowest spans, objects reused on replacement. */
-  readonly exemplars: Exemplar[] = [];
+  readonly exemplars: KeptExemplar[] = [];
+  /** Exemplar objects of earlier periods, for reuse. */
+  readonly spare: KeptExemplar[] = [];
   /** Smallest value among `exemplars` once full (-Infinity before): most spans are rejected by one comparison. */
   exemplarFloor = -Infinity;
 
@@ -136,6 +129,7 @@ class Slot {
     this.sketch.reset();
     this.errors = 0;
     this.status.fill(0);
+    for (const e of this.exemplars) this.spare.push(e);
     this.exemplars.length = 0;
     this.exemplarFloor = -Infinity;
   }
@@ -198,14 +192,13 @@ export class SlotRing {
   #keepExemplar(slot: Slot, valueMs: number, span: SpanInput): void {
     const ex = slot.exemplars;
     if (ex.length < this.exemplarsPerSlot) {
-      ex.push({ traceId: span.traceIdHex(), spanId: span.spanIdHex(), valueMs, timeMs: span.endTimeMs });
+      const e = slot.spare.pop() ?? new KeptExemplar();
+      if (e.take(span, valueMs)) ex.push(e);
+      else slot.spare.push(e);
     } else {
-      let min = ex[0] as Exemplar;
-      for (let j = 1; j < ex.length; j++) if ((ex[j] as Exemplar).valueMs < min.valueMs) min = ex[j] as Exemplar;
-      min.traceId = span.traceIdHex();
-      min.spanId = span.spanIdHex();
-      min.valueMs = valueMs;
-      min.timeMs = span.endTimeMs;
+      let min = ex[0] as KeptExemplar;
+      for (let j = 1; j < ex.length; j++) if ((ex[j] as KeptExemplar).valueMs < min.valueMs) min = ex[j] as KeptExemplar;
+      min.take(span, valueMs);
     }
     if (ex.length === this.exemplarsPerSlot) {
       let floor = Infinity;
@@ -219,7 +212,7 @@ export class SlotRing {
     const out: SlotSnapshot[] = [];
     for (const slot of this.#slots) {
       if (slot === undefined || slot.sketch.count === 0) continue;
-      out.push({ period: slot.period, sketch: slot.sketch.toOtlp(), errors: slot.errors, status: [...slot.status], exemplars: slot.exemplars.map((e) => ({ ...e })) });
+      out.push({ period: slot.period, sketch: slot.sketch.toOtlp(), errors: slot.errors, status: [...slot.status], exemplars: slot.exemplars.map((e) => e.plain()) });
     }
     return out;
   }
@@ -239,11 +232,11 @@ export class SlotRing {
       slot.errors += snap.errors;
       for (let c = 0; c < 5; c++) slot.status[c] = (slot.status[c] as number) + (snap.status[c] ?? 0);
       for (const e of snap.exemplars) {
-        if (slot.exemplars.length < this.exemplarsPerSlot) slot.exemplars.push({ ...e });
+        if (slot.exemplars.length < this.exemplarsPerSlot) slot.exemplars.push((slot.spare.pop() ?? new KeptExemplar()).assign(e));
         else {
-          let min = 0;
-          for (let j = 1; j < slot.exemplars.length; j++) if ((slot.exemplars[j] as Exemplar).valueMs < (slot.exemplars[min] as Exemplar).valueMs) min = j;
-          if ((slot.exemplars[min] as Exemplar).valueMs < e.valueMs) slot.exemplars[min] = { ...e };
+          let min = slot.exemplars[0] as KeptExemplar;
+          for (let j = 1; j < slot.exemplars.length; j++) if ((slot.exemplars[j] as KeptExemplar).valueMs < min.valueMs) min = slot.exemplars[j] as KeptExemplar;
+          if (min.valueMs < e.valueMs) min.assign(e);
         }
       }
     }
@@ -270,7 +263,7 @@ export class SlotRing {
   exemplarsOf(period: number, out: Exemplar[]): void {
     const slot = this.#slotOf(period);
     if (slot === undefined) return;
-    for (const e of slot.exemplars) out.push({ ...e });
+    for (const e of slot.exemplars) out.push(e.plain());
   }
 
   /** Estimated heap bytes: the slot pointer array, slots, their sketches and exemplars. */

@@ -70,6 +70,13 @@ interface Channel {
   dead: boolean;
 }
 
+/**
+ * The request options with every priority default node:http2's request() would otherwise add to its copy of
+ * them. Adding them was the largest single source of objects that outlived a scavenge (a sampling heap profile
+ * of the survivors at 10k spans/s: about a quarter): with all present the copy gains no properties.
+ */
+const REQUEST_OPTIONS: http2.ClientSessionRequestOptions = Object.freeze({ endStream: false, weight: 16, parent: 0, exclusive: false, silent: false });
+
 export class GrpcTransport implements Transport {
   readonly #o: GrpcTransportOptions;
   readonly #secure: boolean;
@@ -140,7 +147,7 @@ export class GrpcTransport implements Transport {
 
     let stream: http2.ClientHttp2Stream;
     try {
-      stream = channel.session.request(headers, { endStream: false });
+      stream = channel.session.request(headers, REQUEST_OPTIONS);
     } catch (e) {
       channel.dead = true;
       return Promise.resolve(fail(GrpcStatus.UNAVAILABLE, `cannot start a call: ${(e as Error).message}`));
