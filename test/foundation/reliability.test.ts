@@ -117,10 +117,14 @@ service:
     for (const t of ['grpc', 'http'] as const) {
       expect(sink.requests.filter((r) => r.transport === t).map((r) => r.body.toString('hex')).sort()).to.deep.equal([...bodies].sort());
     }
-    expect(await metric(rl, 'otelcol_exporter_sent_spans_total', { exporter: 'otlp' })).to.equal(sent.length);
-    expect(await metric(rl, 'otelcol_exporter_sent_spans_total', { exporter: 'otlphttp' })).to.equal(sent.length);
+    // The sink records a request before its answer reaches routelens: the last answers may still be on the way.
+    const sentBy = async (exporter: string): Promise<number> => metric(rl, 'otelcol_exporter_sent_spans_total', { exporter });
+    await until(async () => (await sentBy('otlp')) >= sent.length && (await sentBy('otlphttp')) >= sent.length, 'sent_spans of both exporters');
+    expect(await sentBy('otlp')).to.equal(sent.length);
+    expect(await sentBy('otlphttp')).to.equal(sent.length);
     expect(await metric(rl, 'otelcol_exporter_send_failed_spans_total')).to.equal(0);
     expect(await metric(rl, 'otelcol_exporter_queue_size')).to.equal(0);
+    expect(await metric(rl, 'otelcol_exporter_in_flight_requests')).to.equal(0);
   });
 
   it('refuses with UNAVAILABLE + RetryInfo (gRPC) / 503 + Retry-After (HTTP) when the queue is full, counts it, and the SDK retries until its spans arrive', async () => {
