@@ -106,6 +106,13 @@ const EXEMPLAR_BYTES = 150;
 const RING_BYTES = 64;
 const POINTER_BYTES = 8;
 
+/** The exemplar with the smallest value (the one a slower span replaces) of a non-empty list. */
+function fastestOf(exemplars: readonly KeptExemplar[]): KeptExemplar {
+  let min = exemplars[0] as KeptExemplar;
+  for (let j = 1; j < exemplars.length; j++) if ((exemplars[j] as KeptExemplar).valueMs < min.valueMs) min = exemplars[j] as KeptExemplar;
+  return min;
+}
+
 /** One slot's data; created on the first span of a period and reused when the ring comes round again. */
 class Slot {
   period: number;
@@ -196,15 +203,9 @@ export class SlotRing {
       if (e.take(span, valueMs)) ex.push(e);
       else slot.spare.push(e);
     } else {
-      let min = ex[0] as KeptExemplar;
-      for (let j = 1; j < ex.length; j++) if ((ex[j] as KeptExemplar).valueMs < min.valueMs) min = ex[j] as KeptExemplar;
-      min.take(span, valueMs);
+      fastestOf(ex).take(span, valueMs);
     }
-    if (ex.length === this.exemplarsPerSlot) {
-      let floor = Infinity;
-      for (const e of ex) if (e.valueMs < floor) floor = e.valueMs;
-      slot.exemplarFloor = floor;
-    }
+    if (ex.length === this.exemplarsPerSlot) slot.exemplarFloor = fastestOf(ex).valueMs;
   }
 
   /** The slots holding data, for merging into another ring (worker → primary). */
@@ -234,8 +235,7 @@ export class SlotRing {
       for (const e of snap.exemplars) {
         if (slot.exemplars.length < this.exemplarsPerSlot) slot.exemplars.push((slot.spare.pop() ?? new KeptExemplar()).assign(e));
         else {
-          let min = slot.exemplars[0] as KeptExemplar;
-          for (let j = 1; j < slot.exemplars.length; j++) if ((slot.exemplars[j] as KeptExemplar).valueMs < min.valueMs) min = slot.exemplars[j] as KeptExemplar;
+          const min = fastestOf(slot.exemplars);
           if (min.valueMs < e.valueMs) min.assign(e);
         }
       }
