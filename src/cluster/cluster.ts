@@ -22,7 +22,6 @@ import { handleQuery } from '../connectors/routelatency/query';
 import { RouteMetricsRecorder, SUMMARY_QUANTILES, formatWindow } from '../connectors/routelatency/metrics';
 import { RouteStore, routeStoreOptions, type RouteSnapshot } from '../connectors/routelatency/store';
 import { Service } from '../pipeline/service';
-import { startHeapTrim } from '../core/heap-trim';
 import { registerProcessMetrics } from '../telemetry/process-metrics';
 import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../telemetry/telemetry';
 
@@ -53,9 +52,8 @@ import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../te
  *   504 ms without the reducer; CPU per span at 10k spans/s −14 % (8 pairs), p99 lower, RSS +1 MiB, no change
  *   at 50k spans/s and saturation, where the reducer does not run. The price: after a burst, an idle process
  *   keeps its heap (RSS 77 MiB a minute after a 15 s burst instead of 71).
- * - `--expose-gc`: lets the heap trimmer (core/heap-trim.ts) run a full collection at a quiet moment, which at a
- *   light load keeps the heap near its live size instead of up to 8 MB above it, and lets memory_limiter force
- *   one before refusing data.
+ * - `--expose-gc`: lets memory_limiter force a full collection before it refuses data, as the Collector's does
+ *   (`global.gc`; nothing else calls it: collections forced at quiet moments were measured and not adopted).
  */
 export const V8_FLAGS: readonly string[] = ['--single-threaded-gc', '--initial-heap-size=8', '--max-semi-space-size=1', '--v8-pool-size=1', '--no-memory-reducer', '--expose-gc'];
 
@@ -144,7 +142,6 @@ export function workerConfig(config: ServiceConfig, index: number, count: number
 export async function runWorker(config: ServiceConfig, index: number, logger: Logger): Promise<number> {
   const count = Number(process.env.ROUTELENS_WORKER_COUNT ?? 1);
   const service = new Service(workerConfig(config, index, count), { logger: logger.child({ worker: index }) });
-  startHeapTrim();
   registerProcessMetrics(service.telemetry, { resources: true, uptime: false });
   await service.start();
   const onMessage = (m: { type?: string; id?: number }): void => {

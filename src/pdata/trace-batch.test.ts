@@ -317,37 +317,6 @@ describe('TraceBatch vs protobufjs (differential)', function () {
     );
   });
 
-  it('walks nested in another walk, or cut short by a throw, see what walks of their own see (the view is reused)', () => {
-    fc.assert(
-      fc.property(requestArb, requestArb, fc.nat(), (outerObj, innerObj, throwAt) => {
-        const outer = TraceBatch.decode(encodeRequest(outerObj));
-        const inner = TraceBatch.decode(encodeRequest(innerObj));
-        const alone = (b: TraceBatch): ExpectedSpan[] => viewSpans(b, []);
-        const wantOuter = alone(outer);
-        const wantInner = alone(inner);
-        // The inner walk runs between reading the outer span's service and the rest of its fields.
-        const got: ExpectedSpan[] = [];
-        outer.forEachSpan((s) => {
-          const service = s.service;
-          expect(alone(inner)).to.deep.equal(wantInner);
-          got.push({ service, kind: s.kind, name: s.name, statusCode: s.statusCode, durationNs: s.durationNs, traceIdHex: s.traceIdHex(), spanIdHex: s.spanIdHex(), hasParent: s.hasParent, resourceIndex: s.resourceIndex, attributes: [] });
-        });
-        expect(got).to.deep.equal(wantOuter);
-        if (outer.spanCount > 0) {
-          let n = 0;
-          const stop = throwAt % outer.spanCount;
-          expect(() =>
-            outer.forEachSpan(() => {
-              if (n++ === stop) throw new Error('stop');
-            }),
-          ).to.throw('stop');
-          expect(alone(outer)).to.deep.equal(wantOuter);
-        }
-      }),
-      { numRuns: runs(100) },
-    );
-  });
-
   it('reads the resource attributes protobufjs reads', () => {
     fc.assert(
       fc.property(requestArb, (obj) => {

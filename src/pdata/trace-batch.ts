@@ -416,10 +416,6 @@ function readAnyValue(buf: Uint8Array, pos: number, end: number): AttrValue | un
   return out;
 }
 
-const NO_BYTES = new Uint8Array(0);
-/** The view forEachSpan reuses (undefined while a walk has it). */
-let spareView: SpanView | undefined;
-
 /**
  * A read-only view of one span, reused for every span of a walk: read what you need inside the callback,
  * never keep the view.
@@ -438,7 +434,7 @@ export class SpanView {
   /** Start and end as epoch milliseconds (fractional). */
   startTimeMs = 0;
   endTimeMs = 0;
-  #buf: Uint8Array = NO_BYTES;
+  #buf: Uint8Array = new Uint8Array(0);
   #start = 0;
   #end = 0;
   #nameStart = 0;
@@ -569,12 +565,6 @@ export class SpanView {
   /** @internal */
   setResource(entry: ResourceEntry): void {
     this.#resource = entry;
-  }
-
-  /** @internal drop the references to the last walk's request and resource (the view outlives the walk). */
-  release(): void {
-    this.#buf = NO_BYTES;
-    this.#resource = undefined;
   }
 
   get name(): string {
@@ -828,23 +818,15 @@ export class TraceBatch {
    */
   forEachSpan(visit: (span: SpanView) => void, options?: { kinds?: number }): void {
     const kinds = options?.kinds ?? -1;
-    // One view outlives the walks (a nested walk makes its own): if every view died between requests, a full
-    // collection there would take its hidden class, deoptimising every function that reads spans (core/heap-trim.ts).
-    const view = spareView ?? new SpanView();
-    spareView = undefined;
-    try {
-      for (let r = 0; r < this.#entries.length; r++) {
-        const e = this.#entries[r] as ResourceEntry;
-        if (e.spanCount === 0) continue;
-        view.resourceIndex = r;
-        const service = this.resourceAttribute(r, 'service.name');
-        view.service = typeof service === 'string' && service !== '' ? service : 'unknown_service';
-        view.setResource(e);
-        walkSpans(e.buf, e.start, e.end, view, visit, kinds);
-      }
-    } finally {
-      view.release();
-      spareView = view;
+    const view = new SpanView();
+    for (let r = 0; r < this.#entries.length; r++) {
+      const e = this.#entries[r] as ResourceEntry;
+      if (e.spanCount === 0) continue;
+      view.resourceIndex = r;
+      const service = this.resourceAttribute(r, 'service.name');
+      view.service = typeof service === 'string' && service !== '' ? service : 'unknown_service';
+      view.setResource(e);
+      walkSpans(e.buf, e.start, e.end, view, visit, kinds);
     }
   }
 

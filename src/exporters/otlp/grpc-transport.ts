@@ -20,7 +20,6 @@ import { splitHostPort } from '../../config/schema';
 import { clientTlsOptions, type TlsClientConfig } from '../../config/tls';
 import { installLeanAsyncResourceBind } from '../../core/async-resource-bind';
 import { GrpcStatus } from '../../core/errors';
-import { heapTrimSafePoint } from '../../core/heap-trim';
 import { decodePartialSuccess, decodeRpcStatus } from '../../pdata/rpc-status';
 import { bodyBytes, type Body, type SendResult, type Transport } from '../exporterhelper/transport';
 
@@ -158,7 +157,6 @@ export class GrpcTransport implements Transport {
     stream.write(prefix);
     for (const p of parts) if (p.length > 0) stream.write(p);
     stream.end();
-    heapTrimSafePoint();
     return answer;
   }
 

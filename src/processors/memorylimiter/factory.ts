@@ -8,7 +8,6 @@
  */
 import type { Component, CreateSettings, PipelineContext, ProcessorFactory, TracesConsumer } from '../../core/component';
 import { PipelineError } from '../../core/errors';
-import { exposedGc } from '../../core/heap-trim';
 import { requestBuffers } from '../../pdata/buffer-pool';
 import type { TraceBatch } from '../../pdata/trace-batch';
 import type { Counter, Telemetry } from '../../telemetry/telemetry';
@@ -27,14 +26,14 @@ const defaultSources: MemorySources = {
   read: processMemoryBytes,
   available: () => availableMemoryBytes().bytes,
   gc: () => {
-    const gc = exposedGc();
+    const gc = (globalThis as { gc?: unknown }).gc;
     // Under memory pressure the idle request buffers are given up too, so the collection can return them.
-    return gc === undefined
-      ? undefined
-      : () => {
+    return typeof gc === 'function'
+      ? () => {
           requestBuffers.dropIdle();
-          gc();
-        };
+          (gc as () => void)();
+        }
+      : undefined;
   },
   now: () => Date.now(),
 };
@@ -70,7 +69,7 @@ class SharedLimiter {
     t.gauge('routelens_memory_limiter_forced_gcs', 'Garbage collections forced by the memory limiter.', labels, () => this.checker.gcCount);
     settings.logger.info(
       { soft_limit_mib: limits.softBytes / 1048576, hard_limit_mib: limits.hardBytes / 1048576, check_interval_ms: config.check_interval, forced_gc: gc !== undefined },
-      gc === undefined ? 'Memory limiter started (node runs without --expose-gc, one of routelens\'s node flags: no forced garbage collections)' : 'Memory limiter started',
+      gc === undefined ? 'Memory limiter started (node runs without --expose-gc, one of the flags bin/routelens.js starts it with: no forced garbage collections)' : 'Memory limiter started',
     );
     this.checker.check();
     this.#timer = setInterval(() => this.checker.check(), config.check_interval);
