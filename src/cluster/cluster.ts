@@ -52,10 +52,8 @@ import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../te
  *   504 ms without the reducer; CPU per span at 10k spans/s −14 % (8 pairs), p99 lower, RSS +1 MiB, no change
  *   at 50k spans/s and saturation, where the reducer does not run. The price: after a burst, an idle process
  *   keeps its heap (RSS 77 MiB a minute after a 15 s burst instead of 71).
- * - `--expose-gc`: lets memory_limiter force a full collection before it refuses data, as the Collector's does
- *   (`global.gc`; nothing else calls it: collections forced at quiet moments were measured and not adopted).
  */
-export const V8_FLAGS: readonly string[] = ['--single-threaded-gc', '--initial-heap-size=8', '--max-semi-space-size=1', '--v8-pool-size=1', '--no-memory-reducer', '--expose-gc'];
+export const V8_FLAGS: readonly string[] = ['--single-threaded-gc', '--initial-heap-size=8', '--max-semi-space-size=1', '--v8-pool-size=1', '--no-memory-reducer'];
 
 /**
  * The CPUs this process may use: the cgroup CPU limit when there is one (a Kubernetes `limits.cpu`: cgroup v2

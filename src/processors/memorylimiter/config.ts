@@ -8,7 +8,7 @@ export const memoryLimiterConfigSchema = refine(
     spike_limit_mib: num({ default: 0, min: 0, integer: true, doc: 'Headroom below the hard limit, MiB: the soft limit is `limit_mib - spike_limit_mib`, above which data is refused. 0 means 20 % of `limit_mib`. Size it for the growth possible within one `check_interval`.' }),
     limit_percentage: num({ default: 0, min: 0, max: 100, integer: true, doc: 'Hard limit as a percentage of the memory available: the cgroup limit (`/sys/fs/cgroup/memory.max`) if set, else the total memory. Used when `limit_mib` is 0.' }),
     spike_limit_percentage: num({ default: 0, min: 0, max: 100, integer: true, doc: 'Headroom below the hard limit as a percentage of the available memory. 0 means 20 % of the hard limit.' }),
-    min_gc_interval_when_soft_limited: duration({ default: '10s', doc: 'Least time between forced garbage collections while above the soft limit (only when node runs with `--expose-gc`, as bin/routelens.js starts it).' }),
+    min_gc_interval_when_soft_limited: duration({ default: '10s', doc: 'Least time between forced garbage collections while above the soft limit.' }),
     min_gc_interval_when_hard_limited: duration({ default: '0s', doc: 'Least time between forced garbage collections while above the hard limit (0: at every check).' }),
   }),
   (c, path, issues) => {

@@ -12,7 +12,7 @@ import { requestBuffers } from '../../pdata/buffer-pool';
 import type { TraceBatch } from '../../pdata/trace-batch';
 import type { Counter, Telemetry } from '../../telemetry/telemetry';
 import { memoryLimiterConfigSchema, type MemoryLimiterConfig } from './config';
-import { MemoryChecker, availableMemoryBytes, computeLimits, processMemoryBytes } from './memory';
+import { MemoryChecker, availableMemoryBytes, computeLimits, processMemoryBytes, v8FullGc } from './memory';
 
 /** Overridable sources, for tests. */
 export interface MemorySources {
@@ -26,14 +26,14 @@ const defaultSources: MemorySources = {
   read: processMemoryBytes,
   available: () => availableMemoryBytes().bytes,
   gc: () => {
-    const gc = (globalThis as { gc?: unknown }).gc;
+    const gc = v8FullGc();
     // Under memory pressure the idle request buffers are given up too, so the collection can return them.
-    return typeof gc === 'function'
-      ? () => {
+    return gc === undefined
+      ? undefined
+      : () => {
           requestBuffers.dropIdle();
-          (gc as () => void)();
-        }
-      : undefined;
+          gc();
+        };
   },
   now: () => Date.now(),
 };
@@ -69,7 +69,7 @@ class SharedLimiter {
     t.gauge('routelens_memory_limiter_forced_gcs', 'Garbage collections forced by the memory limiter.', labels, () => this.checker.gcCount);
     settings.logger.info(
       { soft_limit_mib: limits.softBytes / 1048576, hard_limit_mib: limits.hardBytes / 1048576, check_interval_ms: config.check_interval, forced_gc: gc !== undefined },
-      gc === undefined ? 'Memory limiter started (node runs without --expose-gc, one of the flags bin/routelens.js starts it with: no forced garbage collections)' : 'Memory limiter started',
+      gc === undefined ? 'Memory limiter started (V8 refused to expose its garbage collection: no forced collections)' : 'Memory limiter started',
     );
     this.checker.check();
     this.#timer = setInterval(() => this.checker.check(), config.check_interval);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import pino from 'pino';
 import { spanIds, traceRequest } from '../../../test/reliability/requests';
@@ -90,6 +91,30 @@ describe('memory_limiter limits', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('v8FullGc: a forced collection without --expose-gc', () => {
+  it('frees garbage in a node started without the flag, and leaves no global gc behind', () => {
+    const script = `
+      const v8 = require('node:v8');
+      const { v8FullGc } = require(${JSON.stringify(require.resolve('./memory'))});
+      const before = typeof globalThis.gc;
+      const gc = v8FullGc();
+      const oldUsed = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'old_space').space_used_size;
+      let garbage = [];
+      for (let i = 0; i < 300000; i++) garbage.push({ i, s: 'x' + i });
+      gc(); // promotes the live array to the old generation
+      const live = oldUsed();
+      garbage = undefined;
+      gc();
+      process.stdout.write(JSON.stringify({ before, type: typeof gc, live, after: oldUsed(), global: typeof globalThis.gc }));
+    `;
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as Record<string, string | number>;
+    expect(out.before).to.equal('undefined');
+    expect(out.type).to.equal('function');
+    expect(out.global).to.equal('undefined');
+    expect((out.live as number) - (out.after as number), JSON.stringify(out)).to.be.greaterThan(8 * 1048576);
   });
 });
 
