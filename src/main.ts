@@ -5,6 +5,7 @@
  *   routelens --version | --help
  */
 import * as path from 'node:path';
+import { startHeapTrim } from './core/heap-trim';
 import { registerProcessMetrics } from './telemetry/process-metrics';
 import { availableCpus, isPrimary, missingV8Flags, runPrimary, runWorker, workerIndex } from './cluster/cluster';
 import { defaultRegistry, factories } from './components';
@@ -101,6 +102,7 @@ async function run(args: ParsedArgs): Promise<number> {
     });
   }
   const service = new Service(config, { logger });
+  startHeapTrim();
   registerProcessMetrics(service.telemetry, { resources: true, uptime: true });
   try {
     await service.start();

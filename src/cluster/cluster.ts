@@ -22,6 +22,7 @@ import { handleQuery } from '../connectors/routelatency/query';
 import { RouteMetricsRecorder, SUMMARY_QUANTILES, formatWindow } from '../connectors/routelatency/metrics';
 import { RouteStore, routeStoreOptions, type RouteSnapshot } from '../connectors/routelatency/store';
 import { Service } from '../pipeline/service';
+import { startHeapTrim } from '../core/heap-trim';
 import { registerProcessMetrics } from '../telemetry/process-metrics';
 import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../telemetry/telemetry';
 
@@ -140,6 +141,7 @@ export function workerConfig(config: ServiceConfig, index: number, count: number
 export async function runWorker(config: ServiceConfig, index: number, logger: Logger): Promise<number> {
   const count = Number(process.env.ROUTELENS_WORKER_COUNT ?? 1);
   const service = new Service(workerConfig(config, index, count), { logger: logger.child({ worker: index }) });
+  startHeapTrim();
   registerProcessMetrics(service.telemetry, { resources: true, uptime: false });
   await service.start();
   const onMessage = (m: { type?: string; id?: number }): void => {

@@ -4,6 +4,7 @@
  * reports its own resources and /metrics sums them (the primary, which only answers queries, is not counted);
  * uptime comes from the primary alone (a sum of uptimes means nothing).
  */
+import { processHeapTrimmer } from '../core/heap-trim';
 import type { Telemetry } from './telemetry';
 
 export function registerProcessMetrics(t: Telemetry, opts: { resources: boolean; uptime: boolean }): void {
@@ -21,6 +22,18 @@ export function registerProcessMetrics(t: Telemetry, opts: { resources: boolean;
 }
 
 function registerResources(t: Telemetry): void {
+  t.collector(() => {
+    const trim = processHeapTrimmer();
+    if (trim === undefined) return [];
+    return [
+      {
+        name: 'routelens_process_heap_trims',
+        help: 'Incremental full garbage collections V8 ran when asked at a light load, to keep the heap near its live size (core/heap-trim.ts).',
+        type: 'counter' as const,
+        samples: [{ suffix: '_total', labels: {}, value: trim.collections }],
+      },
+    ];
+  });
   t.gauge('otelcol_process_memory_rss_bytes', 'Total physical memory (resident set size) [bytes].', {}, () => process.memoryUsage.rss());
   t.gauge('otelcol_process_runtime_heap_alloc_bytes', 'Bytes of allocated heap objects (V8 heap used) [bytes].', {}, () => process.memoryUsage().heapUsed);
   t.gauge('otelcol_process_runtime_total_sys_memory_bytes', 'Memory reserved by the runtime: V8 heap and external buffers [bytes].', {}, () => {

@@ -109,6 +109,7 @@ describe('foundation: the routelens process on otel-config.yaml', function () {
       for (const name of ['otelcol_process_memory_rss_bytes', 'otelcol_process_cpu_seconds_total', 'otelcol_process_uptime_seconds_total', 'otelcol_process_runtime_heap_alloc_bytes']) {
         expect(m.split('\n').filter((l) => l.startsWith(`# TYPE ${name} `)), name).to.have.length(1);
       }
+      expect(m.split('\n').filter((l) => l.startsWith('# TYPE routelens_process_heap_trims_total ')), 'heap trims').to.have.length(1);
       const workers = singleProcess ? 1 : (ready?.workers as number);
       expect(metricValue(m, 'otelcol_process_memory_rss_bytes')).to.be.within(workers * 20e6, workers * 1e9);
       expect(metricValue(m, 'otelcol_process_runtime_heap_alloc_bytes')).to.be.within(1e6, metricValue(m, 'otelcol_process_runtime_total_sys_memory_bytes'));

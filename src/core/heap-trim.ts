@@ -1,0 +1,156 @@
+/**
+ * Asks V8 for one of its own incremental full collections at a light load, so that a quiet routelens holds
+ * about its live heap instead of up to 8 MB of garbage more (BENCHMARKS.md, thirteenth round).
+ *
+ * V8 starts its next full collection only once the old generation has grown at least 8 MB (its minimum step)
+ * past what the last one left. At a light load what reaches the old generation is mostly garbage (objects a
+ * scavenge found alive mid-request), so the heap climbs for minutes (11 → 19 MB at 10k spans/s) and RSS with it.
+ *
+ * Why not `gc()`: an atomic collection run between requests finds no per-request object alive, their hidden
+ * classes die, and every optimised function that checks one is deoptimised (24–59 per collection, CPU per span
+ * +6 to +20 %). V8's own collections mark incrementally while requests run and deoptimise nothing. The one way
+ * to ask for one is V8's `--stress-marking=N` flag: while it is above 0, V8 starts incremental marking at its
+ * next allocation-limit check once the old generation is N % (drawn at random, 0–N) of the way to the limit;
+ * with 1, at once. The trimmer sets it to 1 when a collection is due and back to 0 as soon as V8 reports a full
+ * collection, or after `timeoutMs` if none came. Measured: no deoptimisation, 1–2.5 ms final pauses.
+ *
+ * A collection is due once the old generation has grown `stepBytes` past the last full collection, if the
+ * event loop was mostly idle over the last check and the last one requested is at least `minIntervalMs` old.
+ * Under a heavy load the trimmer stays out of the way. `ROUTELENS_HEAP_TRIM=off` turns it off.
+ */
+import * as v8 from 'node:v8';
+import { PerformanceObserver, constants, performance } from 'node:perf_hooks';
+
+export interface HeapTrimSources {
+  /** Make V8 start incremental marking at its next check (true), or stop asking (false). */
+  requestMarking: (on: boolean) => void;
+  /** Bytes in use in V8's old generation. */
+  oldGenerationUsed: () => number;
+  /** Share of the time since the previous call the event loop was busy (0–1). */
+  loopUtilization: () => number;
+  now: () => number;
+}
+
+export interface HeapTrimOptions {
+  stepBytes: number;
+  minIntervalMs: number;
+  /** A request V8 has not answered with a full collection by then is withdrawn. */
+  timeoutMs: number;
+  /** Busier than this (event-loop utilisation) and no collection is requested. */
+  maxUtilization: number;
+}
+
+export const DEFAULT_HEAP_TRIM: HeapTrimOptions = { stepBytes: 1 << 20, minIntervalMs: 15_000, timeoutMs: 10_000, maxUtilization: 0.5 };
+
+const CHECK_INTERVAL_MS = 1000;
+
+export class HeapTrimmer {
+  readonly #s: HeapTrimSources;
+  readonly #o: HeapTrimOptions;
+  /** Old generation in use right after the last full collection. */
+  #floor: number;
+  #requestedAt = -Infinity;
+  #pending = false;
+  #timer: NodeJS.Timeout | undefined;
+  #observer: PerformanceObserver | undefined;
+  /** Full collections V8 ran while asked to. */
+  collections = 0;
+  /** Requests withdrawn after `timeoutMs` without a full collection. */
+  withdrawn = 0;
+
+  constructor(sources: HeapTrimSources, options: HeapTrimOptions = DEFAULT_HEAP_TRIM) {
+    this.#s = sources;
+    this.#o = options;
+    this.#floor = sources.oldGenerationUsed();
+  }
+
+  /** True while V8 is asked for a collection. */
+  get pending(): boolean {
+    return this.#pending;
+  }
+
+  /** Called once a second. */
+  check(): void {
+    const used = this.#s.oldGenerationUsed();
+    if (used < this.#floor) this.#floor = used;
+    const now = this.#s.now();
+    const busy = this.#s.loopUtilization() > this.#o.maxUtilization;
+    if (this.#pending) {
+      if (now - this.#requestedAt >= this.#o.timeoutMs) {
+        this.#pending = false;
+        this.withdrawn++;
+        this.#s.requestMarking(false);
+      }
+      return;
+    }
+    if (busy || used - this.#floor < this.#o.stepBytes || now - this.#requestedAt < this.#o.minIntervalMs) return;
+    this.#pending = true;
+    this.#requestedAt = now;
+    this.#s.requestMarking(true);
+  }
+
+  /** V8 finished a full collection (its PerformanceObserver `gc` entry). */
+  majorCollectionDone(): void {
+    this.#floor = this.#s.oldGenerationUsed();
+    if (!this.#pending) return;
+    this.#pending = false;
+    this.collections++;
+    this.#s.requestMarking(false);
+  }
+
+  start(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => this.check(), CHECK_INTERVAL_MS).unref();
+    this.#observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) this.majorCollectionDone();
+      }
+    });
+    this.#observer.observe({ entryTypes: ['gc'] });
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#observer?.disconnect();
+    this.#observer = undefined;
+    if (this.#pending) this.#s.requestMarking(false);
+    this.#pending = false;
+  }
+}
+
+/** Bytes in use in V8's old generation (its `old_space`). */
+export function oldGenerationUsed(): number {
+  for (const s of v8.getHeapSpaceStatistics()) if (s.space_name === 'old_space') return s.space_used_size;
+  return 0;
+}
+
+/** V8's `--stress-marking` (see above): 1 while a collection is wanted, 0 otherwise. */
+export function requestV8Marking(on: boolean): void {
+  v8.setFlagsFromString(on ? '--stress-marking=1' : '--stress-marking=0');
+}
+
+function loopUtilizationMeter(): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const u = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    return u;
+  };
+}
+
+let processTrimmer: HeapTrimmer | undefined;
+
+/** Start this process's trimmer (unless `ROUTELENS_HEAP_TRIM=off`); returns it. */
+export function startHeapTrim(env: NodeJS.ProcessEnv = process.env): HeapTrimmer | undefined {
+  if (processTrimmer !== undefined || env.ROUTELENS_HEAP_TRIM === 'off') return processTrimmer;
+  processTrimmer = new HeapTrimmer({ requestMarking: requestV8Marking, oldGenerationUsed, loopUtilization: loopUtilizationMeter(), now: Date.now });
+  processTrimmer.start();
+  return processTrimmer;
+}
+
+/** This process's trimmer, if started. */
+export function processHeapTrimmer(): HeapTrimmer | undefined {
+  return processTrimmer;
+}
