@@ -74,6 +74,7 @@ export class HeapTrimmer {
     const used = this.#s.oldGenerationUsed();
     if (used < this.#floor) this.#floor = used;
     const now = this.#s.now();
+    // Read at every check, pending or not, so that it always covers the last second only.
     const busy = this.#s.loopUtilization() > this.#o.maxUtilization;
     if (this.#pending) {
       if (now - this.#requestedAt >= this.#o.timeoutMs) {
