@@ -40,7 +40,7 @@ export interface HeapTrimOptions {
   maxUtilization: number;
 }
 
-export const DEFAULT_HEAP_TRIM: HeapTrimOptions = { stepBytes: 1 << 20, minIntervalMs: 15_000, timeoutMs: 10_000, maxUtilization: 0.5 };
+export const DEFAULT_HEAP_TRIM: HeapTrimOptions = { stepBytes: 1 << 20, minIntervalMs: 5_000, timeoutMs: 10_000, maxUtilization: 0.5 };
 
 const CHECK_INTERVAL_MS = 1000;
 
