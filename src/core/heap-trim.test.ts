@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { HeapTrimmer, type HeapTrimOptions } from './heap-trim';
+import { DEFAULT_HEAP_TRIM, HeapTrimmer } from './heap-trim';
 
 const MB = 1 << 20;
-const OPTIONS: HeapTrimOptions = { stepBytes: MB, minIntervalMs: 15_000, timeoutMs: 10_000, maxUtilization: 0.5 };
+// The policy as shipped.
+const OPTIONS = DEFAULT_HEAP_TRIM;
 
 /** A heap, a clock and V8's marking request driven by the test. */
 function fakeProcess(live = 10 * MB) {
@@ -127,19 +128,19 @@ describe('HeapTrimmer', () => {
       garbage = undefined;
       // Let the observer report any collection V8 ran on its own during the loop before asking.
       setTimeout(() => {
-      const before = oldGenerationUsed();
-      t.check();
-      const pending = t.pending;
-      // Requests go on allocating: V8 marks a little at each allocation step, then finishes.
-      let churn = 0;
-      const tick = setInterval(() => {
-        for (let i = 0; i < 20000; i++) churn += ({ i }).i;
-        if (t.collections > 0 || t.withdrawn > 0) {
-          clearInterval(tick);
-          t.stop();
-          process.stdout.write(JSON.stringify({ pending, before, after: oldGenerationUsed(), collections: t.collections, withdrawn: t.withdrawn }));
-        }
-      }, 5);
+        const before = oldGenerationUsed();
+        t.check();
+        const pending = t.pending;
+        // Requests go on allocating: V8 marks a little at each allocation step, then finishes.
+        let churn = 0;
+        const tick = setInterval(() => {
+          for (let i = 0; i < 20000; i++) churn += ({ i }).i;
+          if (t.collections > 0 || t.withdrawn > 0) {
+            clearInterval(tick);
+            t.stop();
+            process.stdout.write(JSON.stringify({ pending, before, after: oldGenerationUsed(), collections: t.collections, withdrawn: t.withdrawn }));
+          }
+        }, 5);
       }, 100);
     `;
     const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 })) as Record<string, number | boolean>;

@@ -15,7 +15,8 @@
  * collection, or after `timeoutMs` if none came. Measured: no deoptimisation, 1–2.5 ms final pauses.
  *
  * A collection is due once the old generation has grown `stepBytes` past the last full collection, if the
- * event loop was mostly idle over the last check and the last one requested is at least `minIntervalMs` old.
+ * event loop was busy at most `maxUtilization` of the last second and the last one requested is at least
+ * `minIntervalMs` old.
  * Under a heavy load the trimmer stays out of the way. `ROUTELENS_HEAP_TRIM=off` turns it off.
  */
 import * as v8 from 'node:v8';
