@@ -25,7 +25,7 @@ export function serveIpc(handler: (cmd: string, args: unknown) => unknown | Prom
       .then(() => handler(m.cmd, m.args))
       .then(
         (result) => process.send?.({ id: m.id, ok: true, result } satisfies IpcResponse),
-        (err: unknown) => process.send?.({ id: m.id, ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err) } satisfies IpcResponse),
+        (err: unknown) => process.send?.({ id: m.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies IpcResponse),
       );
   });
   process.on('disconnect', () => process.exit(0));

@@ -20,7 +20,12 @@ export function workloadKubeObjects(): WorkloadKubeObjects {
     if (!rsDone.has(p.replicaSet)) {
       rsDone.add(p.replicaSet);
       replicaSets.push(
-        makeReplicaSet({ name: p.replicaSet, namespace: p.service.namespace, uid: p.replicaSetUid, deployment: { name: p.service.name, uid: p.deploymentUid } }),
+        makeReplicaSet({
+          name: p.replicaSet,
+          namespace: p.service.namespace,
+          uid: p.replicaSetUid,
+          deployment: { name: p.service.name, uid: p.deploymentUid },
+        }),
       );
     }
     pods.push(

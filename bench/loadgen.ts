@@ -240,7 +240,14 @@ function exact(): ExactRoute[] {
       }
       if (k === ranks.length) break;
     }
-    out.push({ route: p.routes[ri] ?? '?', count: total, p50_ms: values[0] ?? NaN, p90_ms: values[1] ?? NaN, p95_ms: values[2] ?? NaN, p99_ms: values[3] ?? NaN });
+    out.push({
+      route: p.routes[ri] ?? '?',
+      count: total,
+      p50_ms: values[0] ?? NaN,
+      p90_ms: values[1] ?? NaN,
+      p95_ms: values[2] ?? NaN,
+      p99_ms: values[3] ?? NaN,
+    });
   });
   return out;
 }

@@ -181,10 +181,14 @@ function parseArgs(argv: string[]): Options {
         break;
       }
       case '--routelens-node-args':
-        o.routelensNodeArgs = val().split(/\s+/).filter((x) => x !== '');
+        o.routelensNodeArgs = val()
+          .split(/\s+/)
+          .filter((x) => x !== '');
         break;
       case '--harness-node-args':
-        o.harnessNodeArgs = val().split(/\s+/).filter((x) => x !== '');
+        o.harnessNodeArgs = val()
+          .split(/\s+/)
+          .filter((x) => x !== '');
         break;
       case '--harness-warmup':
         o.harnessWarmupS = Number(val());
@@ -225,7 +229,12 @@ function parseArgs(argv: string[]): Options {
 function shebangNodeFlags(script: string): string[] {
   const first = fs.readFileSync(script, 'utf8').split('\n', 1)[0] ?? '';
   const m = /^#!.*\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
-  return m === null ? [] : (m[1] ?? '').trim().split(/\s+/).filter((f) => f !== '');
+  return m === null
+    ? []
+    : (m[1] ?? '')
+        .trim()
+        .split(/\s+/)
+        .filter((f) => f !== '');
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -330,7 +339,10 @@ function runqueueWaitSeconds(pid: number): number {
 
 /** Busy and steal seconds of one CPU from /proc/stat (busy = user + nice + system + irq + softirq + steal). */
 function cpuBusySeconds(cpu: string): { busy: number; steal: number } {
-  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  const line = fs
+    .readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${cpu} `));
   if (line === undefined) return { busy: NaN, steal: NaN };
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
@@ -364,12 +376,7 @@ process.on('exit', () => {
 });
 
 /** Spawn pinned to `cpu` (through taskset, so every thread inherits the affinity). */
-function spawnPinned(
-  cpu: string | undefined,
-  cmd: string,
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; ipc?: boolean; log?: string },
-): ChildProcess {
+function spawnPinned(cpu: string | undefined, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; ipc?: boolean; log?: string }): ChildProcess {
   const [file, argv] = cpu === undefined ? [cmd, args] : ['taskset', ['-c', cpu, cmd, ...args]];
   const out = opts.log === undefined ? 'inherit' : fs.openSync(opts.log, 'a');
   const child = spawn(file, argv, {
@@ -546,7 +553,18 @@ async function percentileError(adminPort: number, gen: IpcClient): Promise<{ err
   }
   if (res.status === 404) return { err: null, detail: 'no routelatency connector (404)' };
   if (res.status !== 200) return { err: null, detail: `HTTP ${res.status}` };
-  const body = (await res.json()) as { routes?: { service: string; method: string; route: string; count: number; p50_ms: number | null; p90_ms: number | null; p95_ms: number | null; p99_ms: number | null }[] };
+  const body = (await res.json()) as {
+    routes?: {
+      service: string;
+      method: string;
+      route: string;
+      count: number;
+      p50_ms: number | null;
+      p90_ms: number | null;
+      p95_ms: number | null;
+      p99_ms: number | null;
+    }[];
+  };
   const exact = await gen.call<ExactRoute[]>('exact');
   const got = new Map((body.routes ?? []).map((r) => [`${r.service} ${r.method} ${r.route}`, r]));
   let worst = 0;
@@ -617,7 +635,9 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       ...h.opts.routelensNodeArgs,
       ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=routelens-${sc.name}-${Date.now()}.cpuprofile`]),
     ];
-    child = spawnPinned(h.pin.collector, process.execPath, [...nodeArgs, h.routelensBin, 'run', '--config', cfgFile, '--workers', String(h.opts.cores)], { log });
+    child = spawnPinned(h.pin.collector, process.execPath, [...nodeArgs, h.routelensBin, 'run', '--config', cfgFile, '--workers', String(h.opts.cores)], {
+      log,
+    });
   } else if (collector === 'otelcol') {
     fs.writeFileSync(cfgFile, otelcolYaml(env));
     child = spawnPinned(h.pin.collector, h.otelcolBin, ['--config', cfgFile], { log, env: otelcolEnv(env, h.opts.cores) });
@@ -717,8 +737,7 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       collector_runqueue_wait: pid === undefined ? null : round((q1 - q0) / windowS),
       harness_runqueue_wait: round((hq1 - hq0) / windowS) as number,
       collector_core_foreign_load: b0 === undefined || b1 === undefined ? null : round(Math.max(0, b1.busy - b0.busy - cpu) / windowS),
-      harness_core_foreign_load:
-        hb0 === undefined || hb1 === undefined ? null : round(Math.max(0, hb1.busy - hb0.busy - (g1 - g0) - (s1 - s0)) / windowS),
+      harness_core_foreign_load: hb0 === undefined || hb1 === undefined ? null : round(Math.max(0, hb1.busy - hb0.busy - (g1 - g0) - (s1 - s0)) / windowS),
       percentile_max_rel_error: round(pe.err, 4),
       percentile_detail: pe.detail,
       startup_s: round(startup, 2) as number,
@@ -800,8 +819,7 @@ function aggregate(results: RunResult[], collector: RunTarget, sc: ScenarioName)
 function summarise(results: RunResult[], collector: CollectorName, pipeline: string): Summary | undefined {
   const rs = results.filter((r) => r.collector === collector);
   if (rs.length === 0) return undefined;
-  const at = (sc: ScenarioName, f: (r: RunResult) => number | null): number | null =>
-    round(median(rs.filter((r) => r.scenario === sc).map(f)));
+  const at = (sc: ScenarioName, f: (r: RunResult) => number | null): number | null => round(median(rs.filter((r) => r.scenario === sc).map(f)));
   const cpu50 = at('rate50k', (r) => r.cpu_s_per_million_spans);
   const rssAt = (sc: ScenarioName): number | null => round(maxOf(rs.filter((r) => r.scenario === sc).map((r) => r.rss_mib)), 1);
   return {
@@ -860,12 +878,31 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
     ['generator + sink run-queue wait (max)', 'harness_runqueue_wait', ''],
     ['other load on the harness CPU (max)', 'harness_core_foreign_load', ''],
   ];
-  const lines = [
-    '| scenario | figure | routelens | otelcol | routelens / otelcol | no collector (generator → sink) |',
-    '|---|---|---:|---:|---:|---:|',
-  ];
-  const noRatio = new Set(['warmup_s', 'harness_core_foreign_load', 'collector_core_foreign_load', 'harness_runqueue_wait', 'collector_runqueue_wait', 'spans_sent', 'spans_received', 'spans_refused', 'spans_lost', 'enriched_fraction', 'offered_spans_per_s']);
-  const baselineKeys = new Set(['harness_core_foreign_load', 'harness_runqueue_wait', 'offered_spans_per_s', 'accepted_spans_per_s', 'delivered_spans_per_s', 'added_latency_p50_ms', 'added_latency_p99_ms', 'spans_lost', 'harness']);
+  const lines = ['| scenario | figure | routelens | otelcol | routelens / otelcol | no collector (generator → sink) |', '|---|---|---:|---:|---:|---:|'];
+  const noRatio = new Set([
+    'warmup_s',
+    'harness_core_foreign_load',
+    'collector_core_foreign_load',
+    'harness_runqueue_wait',
+    'collector_runqueue_wait',
+    'spans_sent',
+    'spans_received',
+    'spans_refused',
+    'spans_lost',
+    'enriched_fraction',
+    'offered_spans_per_s',
+  ]);
+  const baselineKeys = new Set([
+    'harness_core_foreign_load',
+    'harness_runqueue_wait',
+    'offered_spans_per_s',
+    'accepted_spans_per_s',
+    'delivered_spans_per_s',
+    'added_latency_p50_ms',
+    'added_latency_p99_ms',
+    'spans_lost',
+    'harness',
+  ]);
   for (const sc of scenarios) {
     const label = SCENARIOS.find((s) => s.name === sc)?.label ?? sc;
     const r = per[sc]?.routelens;
@@ -894,15 +931,15 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
 
 /** The headline figures, in table order: the summary table's rows and the routelens / otelcol ratios. */
 const SUMMARY_FIGURES = [
-    'cpu_s_per_million_spans',
-    'peak_spans_per_s',
-    'rss_mib',
-    'rss_hwm_mib',
-    'added_latency_p50_ms',
-    'added_latency_p99_ms',
-    'spans_sent',
-    'spans_received',
-    'percentile_max_rel_error',
+  'cpu_s_per_million_spans',
+  'peak_spans_per_s',
+  'rss_mib',
+  'rss_hwm_mib',
+  'added_latency_p50_ms',
+  'added_latency_p99_ms',
+  'spans_sent',
+  'spans_received',
+  'percentile_max_rel_error',
 ] as const satisfies readonly (keyof Summary)[];
 
 function summaryTable(r: Summary | undefined, o: Summary | undefined, ratios: Record<string, number | null>): string {
@@ -966,7 +1003,12 @@ function summariseProfile(file: string, top = 30): string {
     const url = n.callFrame.url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '');
     return `${n.callFrame.functionName || '(anonymous)'}  ${url === '' ? '' : `${url}:${n.callFrame.lineNumber + 1}`}`;
   };
-  const hot = new Set([...self].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k]) => k));
+  const hot = new Set(
+    [...self]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 8)
+      .map(([k]) => k),
+  );
   const callers = new Map<string, Map<string, number>>();
   p.samples.forEach((id, i) => {
     const k = frameKey(id);
@@ -1039,7 +1081,9 @@ async function main(): Promise<void> {
   const machine = machineInfo(opts.only === 'routelens' ? undefined : otelcolBin, pinning);
   log(`${machine.cpu_model}, ${machine.nproc} CPUs; node ${machine.node}; ${machine.otelcol}; ${pinning}; load average ${machine.load_average_start}`);
   if (Number(machine.load_average_start.split(' ')[0]) > machine.nproc / 2) {
-    log(`warning: the machine is busy (load average ${machine.load_average_start} on ${machine.nproc} CPUs): throughput and latency will be lower and noisier; CPU s per million spans holds up best (see run-queue wait)`);
+    log(
+      `warning: the machine is busy (load average ${machine.load_average_start} on ${machine.nproc} CPUs): throughput and latency will be lower and noisier; CPU s per million spans holds up best (see run-queue wait)`,
+    );
   }
 
   const kube = await startKube();
@@ -1052,7 +1096,10 @@ async function main(): Promise<void> {
   const sink = helper('sink.js');
   const gen = helper('loadgen.js');
   const sinkPort = await sink.client.call<number>('port');
-  const built = await gen.client.call<{ routes: number; spanBytes: number; attributesPerSpan: number; requestBytes: number }>('build', { poolSize: opts.poolSize, seed: 42 });
+  const built = await gen.client.call<{ routes: number; spanBytes: number; attributesPerSpan: number; requestBytes: number }>('build', {
+    poolSize: opts.poolSize,
+    seed: 42,
+  });
   log(
     `workload: ${opts.poolSize} distinct requests of ${SPANS_PER_REQUEST} spans (${(built.requestBytes / 1024).toFixed(0)} KiB, ${built.spanBytes.toFixed(0)} B/span, ` +
       `${built.attributesPerSpan.toFixed(1)} attributes/span), ${built.routes} routes, ${SERVICES.length} services, ${PODS.length} pods`,
@@ -1060,10 +1107,24 @@ async function main(): Promise<void> {
 
   const routelensBin = snapshotRoutelens(tmp);
   const probeEnv: CollectorEnv = { grpcPort: 4317, sinkPort, kubeconfig, adminPort: 8888, metricsPort: 8889 };
-  const routelensPipeline = opts.only === 'otelcol' ? ROUTELENS_PIPELINES[0] as RoutelensPipeline : await chooseRoutelensPipeline(routelensBin, opts.pipeline, probeEnv, tmp, log);
+  const routelensPipeline =
+    opts.only === 'otelcol' ? (ROUTELENS_PIPELINES[0] as RoutelensPipeline) : await chooseRoutelensPipeline(routelensBin, opts.pipeline, probeEnv, tmp, log);
   log(`routelens pipeline: ${routelensPipeline.name} (${routelensPipeline.describe}); otelcol: ${OTELCOL_PIPELINE_DESCRIPTION}`);
 
-  const h: Harness = { opts, gen: gen.client, genPid: gen.pid, sink: sink.client, sinkPid: sink.pid, sinkPort, kubeconfig, otelcolBin, routelensBin, routelensPipeline, tmp, pin };
+  const h: Harness = {
+    opts,
+    gen: gen.client,
+    genPid: gen.pid,
+    sink: sink.client,
+    sinkPid: sink.pid,
+    sinkPort,
+    kubeconfig,
+    otelcolBin,
+    routelensBin,
+    routelensPipeline,
+    tmp,
+    pin,
+  };
   const collectors: CollectorName[] = opts.only === undefined ? ['routelens', 'otelcol'] : [opts.only];
   const results: RunResult[] = [];
   const profileDir = opts.profile ? RESULTS : undefined;

@@ -12,7 +12,6 @@ import * as zlib from 'node:zlib';
 import { serveIpc } from './ipc';
 import { countSpans, METRICS_EXPORT_PATH, TRACE_EXPORT_PATH } from './wire';
 
-
 export interface SinkStats {
   requests: number;
   spans: number;
@@ -140,7 +139,9 @@ async function main(): Promise<void> {
       }
       if (stream.destroyed) return;
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-      stream.on('wantTrailers', () => stream.sendTrailers(message === '' ? { 'grpc-status': status } : { 'grpc-status': status, 'grpc-message': encodeURIComponent(message) }));
+      stream.on('wantTrailers', () =>
+        stream.sendTrailers(message === '' ? { 'grpc-status': status } : { 'grpc-status': status, 'grpc-message': encodeURIComponent(message) }),
+      );
       stream.end(status === '0' ? EMPTY_MESSAGE : undefined);
     });
     stream.on('error', () => undefined);

@@ -127,9 +127,23 @@ service:
       const id = Buffer.alloc(8);
       runTag.copy(id, 0);
       id.writeUInt32BE(first + i, 4);
-      spans.push({ traceId, spanId: id, name: 'GET /soak/{id}', kind: 2, startTimeUnixNano: String(start), endTimeUnixNano: String(start + 2_000_000n), attributes: [{ key: 'http.route', value: { stringValue: '/soak/{id}' } }] });
+      spans.push({
+        traceId,
+        spanId: id,
+        name: 'GET /soak/{id}',
+        kind: 2,
+        startTimeUnixNano: String(start),
+        endTimeUnixNano: String(start + 2_000_000n),
+        attributes: [{ key: 'http.route', value: { stringValue: '/soak/{id}' } }],
+      });
     }
-    return T.encode(T.fromObject({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'soak' } }] }, scopeSpans: [{ scope: { name: 'soak' }, spans }] }] })).finish();
+    return T.encode(
+      T.fromObject({
+        resourceSpans: [
+          { resource: { attributes: [{ key: 'service.name', value: { stringValue: 'soak' } }] }, scopeSpans: [{ scope: { name: 'soak' }, spans }] },
+        ],
+      }),
+    ).finish();
   };
 
   /** Send one batch until routelens acknowledges it. */
@@ -153,7 +167,9 @@ service:
   };
   const report = (what: string): void => {
     collect();
-    o.log(`${what} t=${((Date.now() - t0) / 1000).toFixed(0)}s sent=${sent} received=${received} missing=${sent - received} (queued or lost) duplicates=${duplicates} refusals=${refusals} flaps=${flaps} sink=${sinkUp ? 'up' : 'down'} rss=${rss().toFixed(0)}MiB`);
+    o.log(
+      `${what} t=${((Date.now() - t0) / 1000).toFixed(0)}s sent=${sent} received=${received} missing=${sent - received} (queued or lost) duplicates=${duplicates} refusals=${refusals} flaps=${flaps} sink=${sinkUp ? 'up' : 'down'} rss=${rss().toFixed(0)}MiB`,
+    );
   };
 
   let stopping = false;

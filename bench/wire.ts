@@ -263,14 +263,7 @@ function findField(b: Buffer, start: number, end: number, tag: number, cur: { po
   return -1;
 }
 
-function readMarker(
-  b: Buffer,
-  spStart: number,
-  spEnd: number,
-  markers: (seq: number, sendNs: number) => void,
-  res: CountResult,
-  cur: { pos: number },
-): void {
+function readMarker(b: Buffer, spStart: number, spEnd: number, markers: (seq: number, sendNs: number) => void, res: CountResult, cur: { pos: number }): void {
   const tid = findField(b, spStart, spEnd, 0x0a, cur);
   const sid = findField(b, spStart, spEnd, 0x12, cur);
   if (tid < 0 || sid < 0 || b[tid] !== 0x10 || b[sid] !== 0x08) return;

@@ -266,21 +266,58 @@ function traceSpans(svc: ServiceDef, pod: PodDef, r: RouteDef, rng: Rng, baseNs:
   const part = (from: number, to: number): [bigint, bigint] => [start + BigInt(Math.floor(durNs * from)), start + BigInt(Math.floor(durNs * to))];
   if (r.db !== 'none') {
     const [cs, ce] = part(0.05, 0.12);
-    spans.push({ traceId, spanId: rng.bytes(8), parent: serverId, name: 'connect', kind: 3, startNs: cs, endNs: ce, attrs: dbAttrs(svc, 'connect'), scope: 'db' });
+    spans.push({
+      traceId,
+      spanId: rng.bytes(8),
+      parent: serverId,
+      name: 'connect',
+      kind: 3,
+      startNs: cs,
+      endNs: ce,
+      attrs: dbAttrs(svc, 'connect'),
+      scope: 'db',
+    });
     const op = r.db === 'select' ? 'SELECT' : 'INSERT';
     const [qs, qe] = part(0.15, 0.85);
-    spans.push({ traceId, spanId: rng.bytes(8), parent: serverId, name: `${op} ${svc.name.replace('-', '_')}`, kind: 3, startNs: qs, endNs: qe, attrs: dbAttrs(svc, op), scope: 'db' });
+    spans.push({
+      traceId,
+      spanId: rng.bytes(8),
+      parent: serverId,
+      name: `${op} ${svc.name.replace('-', '_')}`,
+      kind: 3,
+      startNs: qs,
+      endNs: qe,
+      attrs: dbAttrs(svc, op),
+      scope: 'db',
+    });
   }
   if (svc.framework === 'fastapi') {
     const [s1, e1] = part(0.9, 0.93);
     const [s2, e2] = part(0.94, 0.98);
     spans.push({
-      traceId, spanId: rng.bytes(8), parent: serverId, name: `${r.method} ${r.route} http send`, kind: 1, startNs: s1, endNs: e1,
-      attrs: [['asgi.event.type', 'http.response.start'], ['http.status_code', r.status]], scope: 'server',
+      traceId,
+      spanId: rng.bytes(8),
+      parent: serverId,
+      name: `${r.method} ${r.route} http send`,
+      kind: 1,
+      startNs: s1,
+      endNs: e1,
+      attrs: [
+        ['asgi.event.type', 'http.response.start'],
+        ['http.status_code', r.status],
+      ],
+      scope: 'server',
     });
     spans.push({
-      traceId, spanId: rng.bytes(8), parent: serverId, name: `${r.method} ${r.route} http send`, kind: 1, startNs: s2, endNs: e2,
-      attrs: [['asgi.event.type', 'http.response.body']], scope: 'server',
+      traceId,
+      spanId: rng.bytes(8),
+      parent: serverId,
+      name: `${r.method} ${r.route} http send`,
+      kind: 1,
+      startNs: s2,
+      endNs: e2,
+      attrs: [['asgi.event.type', 'http.response.body']],
+      scope: 'server',
     });
   }
   return spans;
@@ -297,7 +334,13 @@ function encodeSpan(s: SpanSpec): PbWriter {
       .string(2, 'exception')
       .message(3, keyValue('exception.type', 'RuntimeError'))
       .message(3, keyValue('exception.message', 'boom: /error always fails'))
-      .message(3, keyValue('exception.stacktrace', 'Traceback (most recent call last):\n  File "/app/app.py", line 41, in error\n    raise RuntimeError("boom: /error always fails")\nRuntimeError: boom: /error always fails\n'))
+      .message(
+        3,
+        keyValue(
+          'exception.stacktrace',
+          'Traceback (most recent call last):\n  File "/app/app.py", line 41, in error\n    raise RuntimeError("boom: /error always fails")\nRuntimeError: boom: /error always fails\n',
+        ),
+      )
       .message(3, keyValue('exception.escaped', 'False'));
     w.message(11, ev);
   }

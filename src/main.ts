@@ -91,14 +91,26 @@ async function run(args: ParsedArgs): Promise<number> {
   const workers = workerCount(args);
   const missing = missingV8Flags();
   if (workers <= 1 && missing.length > 0) {
-    logger.info(`node was started without ${missing.join(' ')}: expect more CPU per span (run bin/routelens.js directly, or node ${missing.join(' ')} bin/routelens.js; see BENCHMARKS.md)`);
+    logger.info(
+      `node was started without ${missing.join(' ')}: expect more CPU per span (run bin/routelens.js directly, or node ${missing.join(' ')} bin/routelens.js; see BENCHMARKS.md)`,
+    );
   }
   if (workers > 1) {
     return runPrimary({
       config,
       workers,
       logger,
-      onReady: (s) => logger.info({ version: pkg.version, config: file, workers: s.workers, pipelines: pipelineSummary(config), endpoints: { ...configuredEndpoints(config), ...s.endpoints } }, 'Everything is ready. Begin running and processing data.'),
+      onReady: (s) =>
+        logger.info(
+          {
+            version: pkg.version,
+            config: file,
+            workers: s.workers,
+            pipelines: pipelineSummary(config),
+            endpoints: { ...configuredEndpoints(config), ...s.endpoints },
+          },
+          'Everything is ready. Begin running and processing data.',
+        ),
     });
   }
   const service = new Service(config, { logger });
@@ -110,7 +122,10 @@ async function run(args: ParsedArgs): Promise<number> {
     logger.error({ err: err instanceof Error ? err.message : String(err) }, 'Failed to start');
     return 1;
   }
-  logger.info({ version: pkg.version, config: file, pipelines: service.summary(), endpoints: endpoints(service) }, 'Everything is ready. Begin running and processing data.');
+  logger.info(
+    { version: pkg.version, config: file, pipelines: service.summary(), endpoints: endpoints(service) },
+    'Everything is ready. Begin running and processing data.',
+  );
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'Received signal; shutting down');

@@ -90,11 +90,19 @@ export function formatRoutesTable(response: RoutesResponse, options: RoutesTable
     { title: 'METHOD', align: 'left', cell: (r) => (r.method === '' ? '-' : r.method) },
     { title: 'ROUTE', align: 'left', cell: (r) => truncate(r.route, maxRoute) },
     ...(hasDims
-      ? [{
-          title: 'DIMENSIONS',
-          align: 'left' as const,
-          cell: (r: RouteJson) => truncate(Object.entries(r.dimensions).map(([k, v]) => `${k}=${v}`).join(',') || '-', 32),
-        }]
+      ? [
+          {
+            title: 'DIMENSIONS',
+            align: 'left' as const,
+            cell: (r: RouteJson) =>
+              truncate(
+                Object.entries(r.dimensions)
+                  .map(([k, v]) => `${k}=${v}`)
+                  .join(',') || '-',
+                32,
+              ),
+          },
+        ]
       : []),
     { title: 'COUNT', align: 'right', cell: (r) => String(r.count) },
     { title: 'RATE/S', align: 'right', cell: (r) => formatRate(r.rate_per_s) },
@@ -114,7 +122,16 @@ export function formatRoutesTable(response: RoutesResponse, options: RoutesTable
   };
   const errCol = columns.findIndex((c) => c.title === 'ERR%');
   const lines: string[] = [title];
-  lines.push(paint(color, '1', columns.map((c, i) => pad(c.title, i)).join('  ').trimEnd()));
+  lines.push(
+    paint(
+      color,
+      '1',
+      columns
+        .map((c, i) => pad(c.title, i))
+        .join('  ')
+        .trimEnd(),
+    ),
+  );
   response.routes.forEach((r, k) => {
     const row = cells[k] as string[];
     const synthetic = r.route_source === 'overflow' || r.route_source === 'unmatched';

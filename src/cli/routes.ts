@@ -26,7 +26,12 @@ export class CommandError extends Error {}
 
 export async function fetchRoutes(o: RoutesCommandOptions): Promise<RoutesResponse> {
   const u = new URL('/api/v1/routes', o.url);
-  for (const [k, v] of [['window', o.window], ['service', o.service], ['sort', o.sort], ['limit', o.limit]] as const) {
+  for (const [k, v] of [
+    ['window', o.window],
+    ['service', o.service],
+    ['sort', o.sort],
+    ['limit', o.limit],
+  ] as const) {
     if (v !== undefined) u.searchParams.set(k, v);
   }
   let res: Response;
@@ -67,10 +72,14 @@ export async function routesCommand(o: RoutesCommandOptions): Promise<void> {
     o.out.write(`\u001b[2J\u001b[H${new Date().toISOString()}  every ${interval / 1000}s, Ctrl-C to stop\n\n${text}`);
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, interval);
-      o.signal?.addEventListener('abort', () => {
-        clearTimeout(t);
-        resolve();
-      }, { once: true });
+      o.signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
 }

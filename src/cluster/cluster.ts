@@ -54,7 +54,13 @@ import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../te
  *   at 50k spans/s and saturation, where the reducer does not run. The price: after a burst, an idle process
  *   keeps its heap (RSS 77 MiB a minute after a 15 s burst instead of 71).
  */
-export const V8_FLAGS: readonly string[] = ['--single-threaded-gc', '--initial-heap-size=8', '--max-semi-space-size=1', '--v8-pool-size=1', '--no-memory-reducer'];
+export const V8_FLAGS: readonly string[] = [
+  '--single-threaded-gc',
+  '--initial-heap-size=8',
+  '--max-semi-space-size=1',
+  '--v8-pool-size=1',
+  '--no-memory-reducer',
+];
 
 /**
  * The CPUs this process may use: the cgroup CPU limit when there is one (a Kubernetes `limits.cpu`: cgroup v2
@@ -99,7 +105,6 @@ export function availableCpus(
 export function missingV8Flags(): string[] {
   return V8_FLAGS.filter((f) => !process.execArgv.includes(f));
 }
-
 
 /** Extension types the primary runs (the query endpoint and what it may authenticate with). */
 const PRIMARY_EXTENSIONS = new Set(['routequery', 'bearertokenauth']);
@@ -175,7 +180,10 @@ export async function runWorker(config: ServiceConfig, index: number, logger: Lo
  * Sum samples with the same name, suffix and labels. Quantiles of summaries cannot be summed: `quantileOf` gives
  * their value from the merged sketches (a sample it cannot place is dropped).
  */
-export function mergeFamilies(perWorker: readonly MetricFamily[][], quantileOf: (labels: Readonly<Record<string, string>>) => number | undefined = () => undefined): MetricFamily[] {
+export function mergeFamilies(
+  perWorker: readonly MetricFamily[][],
+  quantileOf: (labels: Readonly<Record<string, string>>) => number | undefined = () => undefined,
+): MetricFamily[] {
   const out = new Map<string, MetricFamily & { index: Map<string, MetricSample> }>();
   for (const families of perWorker) {
     for (const f of families) {

@@ -24,7 +24,11 @@ const fakeConnector: ConnectorFactory<Record<string, never>> = {
   kind: 'connector',
   type: 'spancount',
   parseConfig: (raw, p, issues) => obj({}).parse(raw, p, issues) as Record<string, never>,
-  create: (_s, _c, next) => ({ start: async () => undefined, shutdown: async () => undefined, consumeTraces: (b, ctx) => (next.traces as TracesConsumer).consumeTraces(b, ctx) }),
+  create: (_s, _c, next) => ({
+    start: async () => undefined,
+    shutdown: async () => undefined,
+    consumeTraces: (b, ctx) => (next.traces as TracesConsumer).consumeTraces(b, ctx),
+  }),
 };
 const registry = defaultRegistry([fakeProcessor, fakeConnector]);
 
@@ -138,10 +142,19 @@ service:
       receivers: [otlp]
       exporters: [otlp, debug]
 `);
-    const otlp = c.receivers.get('otlp')?.config as { protocols: { grpc?: { endpoint: string; max_recv_msg_size_mib: number }; http?: { endpoint: string; max_request_body_size: number; traces_url_path: string } } };
+    const otlp = c.receivers.get('otlp')?.config as {
+      protocols: {
+        grpc?: { endpoint: string; max_recv_msg_size_mib: number };
+        http?: { endpoint: string; max_request_body_size: number; traces_url_path: string };
+      };
+    };
     expect(otlp.protocols.grpc).to.include({ endpoint: 'localhost:4317', max_recv_msg_size_mib: 4 });
     expect(otlp.protocols.http).to.include({ endpoint: 'localhost:4318', max_request_body_size: 1024, traces_url_path: '/v1/traces' });
-    const ex = c.exporters.get('otlp')?.config as { timeout: number; retry_on_failure: { initial_interval: number; max_interval: number; max_elapsed_time: number }; sending_queue: { queue_size: number } };
+    const ex = c.exporters.get('otlp')?.config as {
+      timeout: number;
+      retry_on_failure: { initial_interval: number; max_interval: number; max_elapsed_time: number };
+      sending_queue: { queue_size: number };
+    };
     expect(ex.timeout).to.equal(90_000);
     expect(ex.retry_on_failure).to.include({ initial_interval: 250, max_interval: 30_000, max_elapsed_time: 0 });
     expect(ex.sending_queue.queue_size).to.equal(1000);
@@ -223,7 +236,9 @@ service:
       'service.pipelines.trace/x',
       'service.pipelines.logs',
     ]);
-    expect(issues.find((i) => i.path === 'service.extensions[1]')?.message).to.equal('references extension "health_check" which is not configured in extensions; configured: routequery');
+    expect(issues.find((i) => i.path === 'service.extensions[1]')?.message).to.equal(
+      'references extension "health_check" which is not configured in extensions; configured: routequery',
+    );
     expect(issues.find((i) => i.path === 'service.pipelines.traces.exporters')?.message).to.equal('a pipeline needs at least one exporter or connector');
     expect(issues.find((i) => i.path === 'service.pipelines.trace/x')?.message).to.match(/invalid pipeline id "trace\/x"/);
     expect(issues.find((i) => i.path === 'service.pipelines.logs')?.message).to.match(/logs pipelines are not supported/);
@@ -234,7 +249,9 @@ service:
       { path: 'receivers.otlp.protocols', message: 'must enable at least one protocol: grpc or http' },
       { path: 'service.pipelines', message: 'expected at least one pipeline, e.g. traces: {receivers: [otlp], exporters: [debug]}' },
     ]);
-    expect(issuesOf('[1, 2]')).to.deep.equal([{ path: '(root)', message: 'expected a map with keys receivers, processors, exporters, connectors, extensions, service' }]);
+    expect(issuesOf('[1, 2]')).to.deep.equal([
+      { path: '(root)', message: 'expected a map with keys receivers, processors, exporters, connectors, extensions, service' },
+    ]);
   });
 
   it('accepts type/name ids and keeps them apart; rejects malformed ids', () => {
@@ -323,7 +340,12 @@ service:
       receivers: [otlp]
       exporters: [otlp]
 `;
-    type Exp = { endpoint: string; headers: Record<string, string>; sending_queue: { queue_size: number; enabled: boolean }; retry_on_failure: { multiplier: number } };
+    type Exp = {
+      endpoint: string;
+      headers: Record<string, string>;
+      sending_queue: { queue_size: number; enabled: boolean };
+      retry_on_failure: { multiplier: number };
+    };
     type Rcv = { protocols: { grpc: { endpoint: string }; http: { endpoint: string; include_metadata: boolean } } };
 
     it('substitutes variables and defaults, typed when a value is exactly one reference', () => {
@@ -340,7 +362,17 @@ service:
     });
 
     it('overrides defaults with set variables; an empty variable takes the default', () => {
-      const c = parse(yaml, { GRPC_ENDPOINT: '[::1]:0', HTTP_PORT: '0', WITH_METADATA: 'True', UPSTREAM: '', TOKEN: 't', TENANT: 't', QUEUE_SIZE: '1', QUEUE_ON: 'TRUE', MULTIPLIER: '3' });
+      const c = parse(yaml, {
+        GRPC_ENDPOINT: '[::1]:0',
+        HTTP_PORT: '0',
+        WITH_METADATA: 'True',
+        UPSTREAM: '',
+        TOKEN: 't',
+        TENANT: 't',
+        QUEUE_SIZE: '1',
+        QUEUE_ON: 'TRUE',
+        MULTIPLIER: '3',
+      });
       const r = c.receivers.get('otlp')?.config as Rcv;
       expect(r.protocols.grpc.endpoint).to.equal('[::1]:0');
       expect(r.protocols.http.endpoint).to.equal('127.0.0.1:0');
@@ -363,7 +395,10 @@ service:
 
     it('reports a substituted value of the wrong type at the path where it is used', () => {
       const issues = issuesOf(yaml, { GRPC_ENDPOINT: 'nohost', TOKEN: 't', TENANT: 't', QUEUE_SIZE: 'ten', QUEUE_ON: 'yes' });
-      expect(issues).to.deep.include({ path: 'receivers.otlp.protocols.grpc.endpoint', message: 'invalid value "nohost"; expected an endpoint "host:port" with a port 0-65535' });
+      expect(issues).to.deep.include({
+        path: 'receivers.otlp.protocols.grpc.endpoint',
+        message: 'invalid value "nohost"; expected an endpoint "host:port" with a port 0-65535',
+      });
       expect(issues).to.deep.include({ path: 'exporters.otlp.sending_queue.queue_size', message: 'invalid value "ten"; expected an integer >= 1' });
       expect(issues).to.deep.include({ path: 'exporters.otlp.sending_queue.enabled', message: 'invalid value "yes"; expected true or false' });
     });
@@ -433,7 +468,10 @@ service:
       exporters: [debug]
 `);
       expect(onlyReceiver).to.deep.include({ path: 'connectors.spancount', message: 'is used as a receiver but no pipeline exports to it' });
-      expect(onlyReceiver).to.deep.include({ path: 'service.pipelines.traces', message: 'receives from connector "spancount" but no other pipeline exports to it' });
+      expect(onlyReceiver).to.deep.include({
+        path: 'service.pipelines.traces',
+        message: 'receives from connector "spancount" but no other pipeline exports to it',
+      });
 
       const cycle = issuesOf(`${base}
 service:
@@ -461,9 +499,17 @@ service:
       processors: [spancount]
       exporters: [otlp]
 `);
-      expect(issues.find((i) => i.path === 'connectors.forward')?.message).to.match(/^unknown connector type "forward"; expected one of (\w+, )*spancount(, \w+)*$/);
-      expect(issues).to.deep.include({ path: 'service.pipelines.traces.processors[0]', message: 'references processor "spancount" which is not defined; defined: none' });
-      expect(issues).to.deep.include({ path: 'service.pipelines.traces.exporters[0]', message: 'references exporter or connector "otlp" which is not defined; defined: debug, spancount' });
+      expect(issues.find((i) => i.path === 'connectors.forward')?.message).to.match(
+        /^unknown connector type "forward"; expected one of (\w+, )*spancount(, \w+)*$/,
+      );
+      expect(issues).to.deep.include({
+        path: 'service.pipelines.traces.processors[0]',
+        message: 'references processor "spancount" which is not defined; defined: none',
+      });
+      expect(issues).to.deep.include({
+        path: 'service.pipelines.traces.exporters[0]',
+        message: 'references exporter or connector "otlp" which is not defined; defined: debug, spancount',
+      });
     });
   });
 

@@ -125,7 +125,8 @@ export function parseConfig(text: string, registry: Registry, env: NodeJS.Proces
     throw new ConfigError([{ path: '(yaml)', message: err instanceof Error ? err.message : String(err) }]);
   }
   if (doc === null || doc === undefined) doc = {};
-  if (!isMap(doc)) throw new ConfigError([{ path: '(root)', message: 'expected a map with keys receivers, processors, exporters, connectors, extensions, service' }]);
+  if (!isMap(doc))
+    throw new ConfigError([{ path: '(root)', message: 'expected a map with keys receivers, processors, exporters, connectors, extensions, service' }]);
   const missing: string[] = [];
   const root = substituteTree(doc, env, missing) as Record<string, unknown>;
 
@@ -179,7 +180,10 @@ export function parseConfig(text: string, registry: Registry, env: NodeJS.Proces
     else
       service.extensions.forEach((e: unknown, i: number) => {
         if (typeof e !== 'string' || !extensions.has(e)) {
-          issues.add(`service.extensions[${i}]`, `references extension ${JSON.stringify(e)} which is not configured in extensions; configured: ${[...extensions.keys()].join(', ') || 'none'}`);
+          issues.add(
+            `service.extensions[${i}]`,
+            `references extension ${JSON.stringify(e)} which is not configured in extensions; configured: ${[...extensions.keys()].join(', ') || 'none'}`,
+          );
         } else enabledExtensions.push(e);
       });
   }
@@ -206,7 +210,8 @@ export function parseConfig(text: string, registry: Registry, env: NodeJS.Proces
         continue;
       }
       for (const k of Object.keys(raw)) {
-        if (!['receivers', 'processors', 'exporters'].includes(k)) issues.add(join(path, k), `unknown key ${JSON.stringify(k)}; expected one of receivers, processors, exporters`);
+        if (!['receivers', 'processors', 'exporters'].includes(k))
+          issues.add(join(path, k), `unknown key ${JSON.stringify(k)}; expected one of receivers, processors, exporters`);
       }
       const refs = (key: 'receivers' | 'processors' | 'exporters', allowed: Map<string, ComponentConfig>[], what: string): string[] => {
         const list = raw[key];

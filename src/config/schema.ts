@@ -66,58 +66,81 @@ function bad(issues: ConfigIssues, path: string, raw: unknown, expected: string)
 export function str(opts?: Common<string> & { nonEmpty?: boolean }): Field<string> {
   const expected = opts?.nonEmpty ? 'a non-empty string' : 'a string';
   const o = opts?.nonEmpty && opts.default === undefined ? { required: true, ...opts } : opts;
-  return make(expected, o, (raw, path, issues) => {
-    if (typeof raw === 'number' || typeof raw === 'boolean') raw = String(raw);
-    if (typeof raw !== 'string' || (opts?.nonEmpty && raw === '')) return bad(issues, path, raw, expected);
-    return raw;
-  }, opts?.default ?? '');
+  return make(
+    expected,
+    o,
+    (raw, path, issues) => {
+      if (typeof raw === 'number' || typeof raw === 'boolean') raw = String(raw);
+      if (typeof raw !== 'string' || (opts?.nonEmpty && raw === '')) return bad(issues, path, raw, expected);
+      return raw;
+    },
+    opts?.default ?? '',
+  );
 }
 
 /** A string that may be absent. */
 export function optStr(opts?: { doc?: string }): Field<string | undefined> {
-  return make<string | undefined>('a string', opts, (raw, path, issues) => {
-    if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
-    if (typeof raw !== 'string') return bad(issues, path, raw, 'a string');
-    return raw;
-  }, undefined);
+  return make<string | undefined>(
+    'a string',
+    opts,
+    (raw, path, issues) => {
+      if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
+      if (typeof raw !== 'string') return bad(issues, path, raw, 'a string');
+      return raw;
+    },
+    undefined,
+  );
 }
 
-export function num(
-  opts?: Common<number> & { min?: number; max?: number; integer?: boolean },
-): Field<number> {
+export function num(opts?: Common<number> & { min?: number; max?: number; integer?: boolean }): Field<number> {
   const parts: string[] = [opts?.integer ? 'an integer' : 'a number'];
   if (opts?.min !== undefined) parts.push(`>= ${opts.min}`);
   if (opts?.max !== undefined) parts.push(`<= ${opts.max}`);
   const expected = parts.join(' ');
-  return make(expected, opts, (raw, path, issues) => {
-    const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
-    if (typeof n !== 'number' || !Number.isFinite(n)) return bad(issues, path, raw, expected);
-    if (opts?.integer && !Number.isInteger(n)) return bad(issues, path, raw, expected);
-    if (opts?.min !== undefined && n < opts.min) return bad(issues, path, raw, expected);
-    if (opts?.max !== undefined && n > opts.max) return bad(issues, path, raw, expected);
-    return n;
-  }, opts?.default ?? 0);
+  return make(
+    expected,
+    opts,
+    (raw, path, issues) => {
+      const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+      if (typeof n !== 'number' || !Number.isFinite(n)) return bad(issues, path, raw, expected);
+      if (opts?.integer && !Number.isInteger(n)) return bad(issues, path, raw, expected);
+      if (opts?.min !== undefined && n < opts.min) return bad(issues, path, raw, expected);
+      if (opts?.max !== undefined && n > opts.max) return bad(issues, path, raw, expected);
+      return n;
+    },
+    opts?.default ?? 0,
+  );
 }
 
 export function bool(opts?: Common<boolean>): Field<boolean> {
-  return make('true or false', opts, (raw, path, issues) => {
-    if (typeof raw === 'boolean') return raw;
-    // The YAML 1.2 spellings, for a value that arrived as a string (e.g. from ${env:VAR}).
-    if (raw === 'true' || raw === 'True' || raw === 'TRUE') return true;
-    if (raw === 'false' || raw === 'False' || raw === 'FALSE') return false;
-    return bad(issues, path, raw, 'true or false');
-  }, opts?.default ?? false);
+  return make(
+    'true or false',
+    opts,
+    (raw, path, issues) => {
+      if (typeof raw === 'boolean') return raw;
+      // The YAML 1.2 spellings, for a value that arrived as a string (e.g. from ${env:VAR}).
+      if (raw === 'true' || raw === 'True' || raw === 'TRUE') return true;
+      if (raw === 'false' || raw === 'False' || raw === 'FALSE') return false;
+      return bad(issues, path, raw, 'true or false');
+    },
+    opts?.default ?? false,
+  );
 }
 
 export function oneOf<const V extends string>(values: readonly V[], opts?: Common<V>): Field<V> {
   const expected = `one of ${values.map((v) => JSON.stringify(v)).join(', ')}`;
-  return make<V>(expected, opts, (raw, path, issues) => {
-    if (typeof raw === 'string' && (values as readonly string[]).includes(raw)) return raw as V;
-    return bad(issues, path, raw, expected);
-  }, opts?.default ?? (values[0] as V));
+  return make<V>(
+    expected,
+    opts,
+    (raw, path, issues) => {
+      if (typeof raw === 'string' && (values as readonly string[]).includes(raw)) return raw as V;
+      return bad(issues, path, raw, expected);
+    },
+    opts?.default ?? (values[0] as V),
+  );
 }
 
-const durationUnits: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const durationUnits: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Parse a Go-style duration ("1h30m", "200ms", "5s") into milliseconds; undefined when malformed. */
 export function parseDuration(text: string): number | undefined {
@@ -141,26 +164,37 @@ export function parseDuration(text: string): number | undefined {
 export function duration(opts?: { default?: string; doc?: string; min?: string }): Field<number> {
   const expected = 'a duration such as "200ms", "5s", "1m"';
   const minMs = opts?.min === undefined ? undefined : parseDuration(opts.min);
-  const field = make<number>(expected, { ...(opts?.doc === undefined ? {} : { doc: opts.doc }) }, (raw, path, issues) => {
-    // A bare 0 (YAML number) means zero, as in the Collector (`max_elapsed_time: 0`); other bare numbers
-    // are ambiguous (Go would read nanoseconds) and need a unit.
-    if (raw === 0) raw = '0';
-    if (typeof raw !== 'string') return bad(issues, path, raw, expected);
-    const ms = parseDuration(raw);
-    if (ms === undefined) return bad(issues, path, raw, expected);
-    if (minMs !== undefined && ms < minMs) return bad(issues, path, raw, `a duration of at least ${opts?.min}`);
-    return ms;
-  }, opts?.default === undefined ? 0 : (parseDuration(opts.default) ?? 0), opts?.default === undefined ? undefined : JSON.stringify(opts.default));
+  const field = make<number>(
+    expected,
+    { ...(opts?.doc === undefined ? {} : { doc: opts.doc }) },
+    (raw, path, issues) => {
+      // A bare 0 (YAML number) means zero, as in the Collector (`max_elapsed_time: 0`); other bare numbers
+      // are ambiguous (Go would read nanoseconds) and need a unit.
+      if (raw === 0) raw = '0';
+      if (typeof raw !== 'string') return bad(issues, path, raw, expected);
+      const ms = parseDuration(raw);
+      if (ms === undefined) return bad(issues, path, raw, expected);
+      if (minMs !== undefined && ms < minMs) return bad(issues, path, raw, `a duration of at least ${opts?.min}`);
+      return ms;
+    },
+    opts?.default === undefined ? 0 : (parseDuration(opts.default) ?? 0),
+    opts?.default === undefined ? undefined : JSON.stringify(opts.default),
+  );
   return field;
 }
 
 /** `host:port` (host may be empty or a bracketed IPv6 address). */
 export function endpoint(opts?: Common<string>): Field<string> {
   const expected = 'an endpoint "host:port" with a port 0-65535';
-  return make(expected, opts, (raw, path, issues) => {
-    if (typeof raw !== 'string' || splitHostPort(raw) === undefined) return bad(issues, path, raw, expected);
-    return raw;
-  }, opts?.default ?? '');
+  return make(
+    expected,
+    opts,
+    (raw, path, issues) => {
+      if (typeof raw !== 'string' || splitHostPort(raw) === undefined) return bad(issues, path, raw, expected);
+      return raw;
+    },
+    opts?.default ?? '',
+  );
 }
 
 export function splitHostPort(text: string): { host: string; port: number } | undefined {
@@ -175,47 +209,62 @@ export function splitHostPort(text: string): { host: string; port: number } | un
 /** A URL with http or https scheme. */
 export function url(opts?: Common<string>): Field<string> {
   const expected = 'a URL such as "http://host:4318"';
-  return make(expected, opts, (raw, path, issues) => {
-    if (typeof raw !== 'string') return bad(issues, path, raw, expected);
-    try {
-      const u = new URL(raw);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') return bad(issues, path, raw, expected);
-    } catch {
-      return bad(issues, path, raw, expected);
-    }
-    return raw;
-  }, opts?.default ?? '');
+  return make(
+    expected,
+    opts,
+    (raw, path, issues) => {
+      if (typeof raw !== 'string') return bad(issues, path, raw, expected);
+      try {
+        const u = new URL(raw);
+        if (u.protocol !== 'http:' && u.protocol !== 'https:') return bad(issues, path, raw, expected);
+      } catch {
+        return bad(issues, path, raw, expected);
+      }
+      return raw;
+    },
+    opts?.default ?? '',
+  );
 }
 
 export function list<T>(item: Field<T>, opts?: Common<T[]> & { minItems?: number; unique?: boolean }): Field<T[]> {
   const expected = `a list of ${item.expected}`;
-  const f = make<T[]>(expected, opts, (raw, path, issues) => {
-    if (!Array.isArray(raw)) return bad(issues, path, raw, expected);
-    const out = raw.map((r, i) => item.parse(r, `${path}[${i}]`, issues));
-    if (opts?.minItems !== undefined && out.length < opts.minItems) {
-      issues.add(path, `needs at least ${opts.minItems} item(s)`);
-    }
-    if (opts?.unique) {
-      const seen = new Set<string>();
-      out.forEach((v, i) => {
-        const k = JSON.stringify(v);
-        if (seen.has(k)) issues.add(`${path}[${i}]`, `duplicate entry ${k}`);
-        seen.add(k);
-      });
-    }
-    return out;
-  }, opts?.default ?? []);
+  const f = make<T[]>(
+    expected,
+    opts,
+    (raw, path, issues) => {
+      if (!Array.isArray(raw)) return bad(issues, path, raw, expected);
+      const out = raw.map((r, i) => item.parse(r, `${path}[${i}]`, issues));
+      if (opts?.minItems !== undefined && out.length < opts.minItems) {
+        issues.add(path, `needs at least ${opts.minItems} item(s)`);
+      }
+      if (opts?.unique) {
+        const seen = new Set<string>();
+        out.forEach((v, i) => {
+          const k = JSON.stringify(v);
+          if (seen.has(k)) issues.add(`${path}[${i}]`, `duplicate entry ${k}`);
+          seen.add(k);
+        });
+      }
+      return out;
+    },
+    opts?.default ?? [],
+  );
   return { ...f, fields: item.fields };
 }
 
 export function record<T>(item: Field<T>, opts?: Common<Record<string, T>>): Field<Record<string, T>> {
   const expected = `a map of ${item.expected}`;
-  return make<Record<string, T>>(expected, opts, (raw, path, issues) => {
-    if (typeof raw !== 'object' || Array.isArray(raw)) return bad(issues, path, raw, expected);
-    const out: Record<string, T> = {};
-    for (const [k, v] of Object.entries(raw as Record<string, unknown>)) out[k] = item.parse(v, `${path}.${k}`, issues);
-    return out;
-  }, opts?.default ?? {});
+  return make<Record<string, T>>(
+    expected,
+    opts,
+    (raw, path, issues) => {
+      if (typeof raw !== 'object' || Array.isArray(raw)) return bad(issues, path, raw, expected);
+      const out: Record<string, T> = {};
+      for (const [k, v] of Object.entries(raw as Record<string, unknown>)) out[k] = item.parse(v, `${path}.${k}`, issues);
+      return out;
+    },
+    opts?.default ?? {},
+  );
 }
 
 type Shape = Record<string, Field<unknown>>;

@@ -4,15 +4,21 @@ import type * as tls from 'node:tls';
 import { bool, duration, obj, oneOf, optStr, optional, refine, type Infer } from './schema';
 
 export const tlsServerSchema = optional(
-  refine(obj({
-    cert_file: optStr({ doc: 'Server certificate (PEM).' }),
-    key_file: optStr({ doc: 'Server private key (PEM).' }),
-    client_ca_file: optStr({ doc: 'CA bundle to verify client certificates; setting it requires clients to present one (mTLS).' }),
-    min_version: oneOf(['1.2', '1.3'] as const, { default: '1.2', doc: 'Minimum TLS version.' }),
-    reload_interval: duration({ default: '0s', doc: 'Re-read cert_file, key_file and client_ca_file this often and use them for new connections when they changed (0: never).' }),
-  }), (c, path, issues) => {
-    for (const k of ['cert_file', 'key_file'] as const) if (c[k] === undefined || c[k] === '') issues.add(`${path}.${k}`, 'is required when tls is set');
-  }),
+  refine(
+    obj({
+      cert_file: optStr({ doc: 'Server certificate (PEM).' }),
+      key_file: optStr({ doc: 'Server private key (PEM).' }),
+      client_ca_file: optStr({ doc: 'CA bundle to verify client certificates; setting it requires clients to present one (mTLS).' }),
+      min_version: oneOf(['1.2', '1.3'] as const, { default: '1.2', doc: 'Minimum TLS version.' }),
+      reload_interval: duration({
+        default: '0s',
+        doc: 'Re-read cert_file, key_file and client_ca_file this often and use them for new connections when they changed (0: never).',
+      }),
+    }),
+    (c, path, issues) => {
+      for (const k of ['cert_file', 'key_file'] as const) if (c[k] === undefined || c[k] === '') issues.add(`${path}.${k}`, 'is required when tls is set');
+    },
+  ),
 );
 export type TlsServerConfig = NonNullable<Infer<typeof tlsServerSchema>>;
 

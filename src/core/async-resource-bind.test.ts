@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as http2 from 'node:http2';
-import { AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { AsyncLocalStorage, AsyncResource, executionAsyncId, triggerAsyncId } from 'node:async_hooks';
 import { installLeanAsyncResourceBind, leanAsyncResourceBind, nodeAsyncResourceBind, nodeBindWrapsPerCall } from './async-resource-bind';
 
@@ -87,7 +87,9 @@ describe('lean AsyncResource.prototype.bind', () => {
         ours = e;
       }
       expect(ours).to.be.instanceOf(TypeError);
-      expect((ours as { code?: string }).code).to.equal('ERR_INVALID_ARG_TYPE').and.to.equal((theirs as { code?: string }).code);
+      expect((ours as { code?: string }).code)
+        .to.equal('ERR_INVALID_ARG_TYPE')
+        .and.to.equal((theirs as { code?: string }).code);
     }
   });
 
@@ -117,15 +119,17 @@ describe('lean AsyncResource.prototype.bind', () => {
     await new Promise((r) => session.once('connect', r));
     try {
       const als = new AsyncLocalStorage<string>();
-      const body = await als.run('request-context', () =>
-        new Promise<{ text: string; store: string | undefined }>((resolve, reject) => {
-          const stream = session.request({ ':path': '/' });
-          let text = '';
-          stream.setEncoding('utf8');
-          stream.on('data', (c: string) => (text += c));
-          stream.on('end', () => resolve({ text, store: als.getStore() }));
-          stream.on('error', reject);
-        }),
+      const body = await als.run(
+        'request-context',
+        () =>
+          new Promise<{ text: string; store: string | undefined }>((resolve, reject) => {
+            const stream = session.request({ ':path': '/' });
+            let text = '';
+            stream.setEncoding('utf8');
+            stream.on('data', (c: string) => (text += c));
+            stream.on('end', () => resolve({ text, store: als.getStore() }));
+            stream.on('error', reject);
+          }),
       );
       expect(body).to.deep.equal({ text: 'ok', store: 'request-context' });
     } finally {

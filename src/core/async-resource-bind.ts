@@ -52,6 +52,7 @@ export function leanAsyncResourceBind<Func>(this: AsyncResource, fn: Func, thisA
   // Node's bind validates `fn` and throws its ERR_INVALID_ARG_TYPE.
   if (typeof fn !== 'function') return Reflect.apply(nodeAsyncResourceBind, this, [fn, thisArg]) as Func;
   const target = fn as unknown as (...args: unknown[]) => unknown;
+  // eslint-disable-next-line @typescript-eslint/no-this-alias -- the bound function has a `this` of its own
   const resource = this;
   let bound: (...args: unknown[]) => unknown;
   if (thisArg === undefined) {

@@ -110,11 +110,7 @@ export interface ConnectorFactory<C> {
    * Create the connector. `nextTraces` are the trace pipelines it feeds (may be empty), `nextMetrics` the
    * metrics pipelines it feeds.
    */
-  create(
-    settings: CreateSettings,
-    config: C,
-    next: { traces: TracesConsumer | undefined; metrics: MetricsConsumer | undefined },
-  ): Component & TracesConsumer;
+  create(settings: CreateSettings, config: C, next: { traces: TracesConsumer | undefined; metrics: MetricsConsumer | undefined }): Component & TracesConsumer;
 }
 
 export interface ExtensionFactory<C> {
@@ -126,12 +122,7 @@ export interface ExtensionFactory<C> {
   create(settings: CreateSettings, config: C): Component;
 }
 
-export type AnyFactory =
-  | ReceiverFactory<any>
-  | ProcessorFactory<any>
-  | ExporterFactory<any>
-  | ConnectorFactory<any>
-  | ExtensionFactory<any>;
+export type AnyFactory = ReceiverFactory<any> | ProcessorFactory<any> | ExporterFactory<any> | ConnectorFactory<any> | ExtensionFactory<any>;
 
 /** Errors collected while parsing config, each prefixed with its YAML path. */
 export interface ConfigIssues {

@@ -68,7 +68,7 @@ describe('HeapTrimmer', () => {
     expect(trimmer.collections).to.equal(0);
   });
 
-  it("a full collection V8 ran on its own restarts the count and is not counted as asked for", () => {
+  it('a full collection V8 ran on its own restarts the count and is not counted as asked for', () => {
     const { p, trimmer, collect } = fakeProcess();
     p.now = 20_000;
     p.live += 2.5 * MB;
@@ -114,7 +114,7 @@ describe('HeapTrimmer', () => {
     }
   });
 
-  it("in node: V8 answers the request with an incremental full collection that gives the promoted garbage back", () => {
+  it('in node: V8 answers the request with an incremental full collection that gives the promoted garbage back', () => {
     const script = `
       const { HeapTrimmer, oldGenerationUsed, requestV8Marking } = require(${JSON.stringify(require.resolve('./heap-trim'))});
       const t = new HeapTrimmer({ requestMarking: requestV8Marking, oldGenerationUsed, loopUtilization: () => 0, now: Date.now },
@@ -150,7 +150,14 @@ describe('HeapTrimmer', () => {
   });
 
   it('ROUTELENS_HEAP_TRIM=off starts nothing', () => {
-    const out = execFileSync(process.execPath, ['-e', `const h = require(${JSON.stringify(require.resolve('./heap-trim'))}); process.stdout.write(String(h.startHeapTrim({ ROUTELENS_HEAP_TRIM: 'off' }) === undefined && h.processHeapTrimmer() === undefined))`], { encoding: 'utf8' });
+    const out = execFileSync(
+      process.execPath,
+      [
+        '-e',
+        `const h = require(${JSON.stringify(require.resolve('./heap-trim'))}); process.stdout.write(String(h.startHeapTrim({ ROUTELENS_HEAP_TRIM: 'off' }) === undefined && h.processHeapTrimmer() === undefined))`,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(out).to.equal('true');
   });
 });

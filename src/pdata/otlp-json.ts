@@ -70,7 +70,10 @@ function checkMessage(type: protobuf.Type, value: Record<string, unknown>, path:
 }
 
 function checkField(field: protobuf.Field, v: unknown, p: string): void {
-  const bad = (expected: string): DecodeError => new DecodeError(`invalid OTLP/JSON: ${p}: ${expected} expected, got ${kindOf(v) === 'number' || kindOf(v) === 'string' ? JSON.stringify(v).slice(0, 60) : kindOf(v)}`);
+  const bad = (expected: string): DecodeError =>
+    new DecodeError(
+      `invalid OTLP/JSON: ${p}: ${expected} expected, got ${kindOf(v) === 'number' || kindOf(v) === 'string' ? JSON.stringify(v).slice(0, 60) : kindOf(v)}`,
+    );
   const rt = field.resolve().resolvedType;
   const pb = protobufjs();
   if (rt instanceof pb.Type) {
@@ -100,7 +103,12 @@ function checkField(field: protobuf.Field, v: unknown, p: string): void {
       return;
     case 'double':
     case 'float':
-      if (typeof v === 'number' ? !Number.isFinite(v) : !(typeof v === 'string' && (['NaN', 'Infinity', '-Infinity'].includes(v) || (v.trim() !== '' && Number.isFinite(Number(v)))))) throw bad('finite number');
+      if (
+        typeof v === 'number'
+          ? !Number.isFinite(v)
+          : !(typeof v === 'string' && (['NaN', 'Infinity', '-Infinity'].includes(v) || (v.trim() !== '' && Number.isFinite(Number(v)))))
+      )
+        throw bad('finite number');
       return;
     default:
       return;

@@ -13,7 +13,12 @@ function request(resourceAttrs: Record<string, string>, spans = 2): Uint8Array {
       resourceSpans: [
         {
           resource: { attributes: Object.entries(resourceAttrs).map(([key, v]) => ({ key, value: { stringValue: v } })) },
-          scopeSpans: [{ scope: { name: 's' }, spans: Array.from({ length: spans }, (_, i) => ({ traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, i + 1), name: `span${i}`, kind: 2 })) }],
+          scopeSpans: [
+            {
+              scope: { name: 's' },
+              spans: Array.from({ length: spans }, (_, i) => ({ traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, i + 1), name: `span${i}`, kind: 2 })),
+            },
+          ],
         },
       ],
     }),
@@ -28,13 +33,21 @@ function resourceOf(bytes: Uint8Array): Record<string, string> {
 describe('TraceBatch resource attributes', () => {
   it('appended attributes are visible to resourceAttribute, hasResourceAttribute and span views, and encoded', () => {
     const b = TraceBatch.decode(request({ 'service.name': 'api', 'k8s.pod.ip': '10.0.0.7' }));
-    b.addResourceAttributes(0, [['k8s.namespace.name', 'shop'], ['k8s.deployment.name', 'api']]);
+    b.addResourceAttributes(0, [
+      ['k8s.namespace.name', 'shop'],
+      ['k8s.deployment.name', 'api'],
+    ]);
     expect(b.resourceAttribute(0, 'k8s.namespace.name')).to.equal('shop');
     expect(b.hasResourceAttribute(0, 'k8s.deployment.name')).to.equal(true);
     const seen: string[] = [];
     b.forEachSpan((s) => seen.push(String(s.resourceAttribute('k8s.deployment.name'))));
     expect(seen).to.deep.equal(['api', 'api']);
-    expect(resourceOf(b.encode())).to.deep.equal({ 'service.name': 'api', 'k8s.pod.ip': '10.0.0.7', 'k8s.namespace.name': 'shop', 'k8s.deployment.name': 'api' });
+    expect(resourceOf(b.encode())).to.deep.equal({
+      'service.name': 'api',
+      'k8s.pod.ip': '10.0.0.7',
+      'k8s.namespace.name': 'shop',
+      'k8s.deployment.name': 'api',
+    });
   });
 
   it('setResourceAttributes replaces values the client sent and keeps the others (property)', () => {

@@ -71,7 +71,10 @@ function negativeVarint(n: number): Uint8Array {
 
 export function encodeRetryInfo(ms: number): Uint8Array {
   const seconds = Math.floor(ms / 1000);
-  const duration = new MessageWriter().int(1, seconds).int(2, Math.round((ms - seconds * 1000) * 1e6)).finish();
+  const duration = new MessageWriter()
+    .int(1, seconds)
+    .int(2, Math.round((ms - seconds * 1000) * 1e6))
+    .finish();
   return new MessageWriter().bytes(1, duration).finish();
 }
 

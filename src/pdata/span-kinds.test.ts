@@ -42,7 +42,10 @@ describe('TraceBatch.forEachSpan kinds', () => {
         const batch = TraceBatch.decode(bytes);
         const read = (kinds?: number): unknown[] => {
           const out: unknown[] = [];
-          batch.forEachSpan((v) => out.push([v.kind, v.name, v.durationNs, v.attribute('http.route'), v.spanIdHex()]), kinds === undefined ? undefined : { kinds });
+          batch.forEachSpan(
+            (v) => out.push([v.kind, v.name, v.durationNs, v.attribute('http.route'), v.spanIdHex()]),
+            kinds === undefined ? undefined : { kinds },
+          );
           return out;
         };
         const all = read();

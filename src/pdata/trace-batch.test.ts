@@ -63,7 +63,11 @@ interface SpanObj {
 }
 interface ResourceSpansObj {
   resource?: { attributes?: KeyValueObj[]; droppedAttributesCount?: number };
-  scopeSpans?: { scope?: { name?: string; version?: string; attributes?: KeyValueObj[]; droppedAttributesCount?: number }; spans?: SpanObj[]; schemaUrl?: string }[];
+  scopeSpans?: {
+    scope?: { name?: string; version?: string; attributes?: KeyValueObj[]; droppedAttributesCount?: number };
+    spans?: SpanObj[];
+    schemaUrl?: string;
+  }[];
   schemaUrl?: string;
 }
 interface RequestObj {
@@ -76,15 +80,22 @@ const text = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', 
 const commonKeys = ['service.name', 'http.route', 'http.method', 'http.request.method', 'http.response.status_code', 'url.path', 'db.system', 'k', ''];
 const keyArb = fc.oneof(fc.constantFrom(...commonKeys), text);
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((b) => b.toString());
-const time = fc.oneof(u64, fc.bigInt({ min: 1_600_000_000_000_000_000n, max: 1_900_000_000_000_000_000n }).map(String), fc.constantFrom('0', '18446744073709551615', '9007199254740993'));
-const int64 = fc.oneof(
-  fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }),
-  fc.integer({ min: -1000, max: 1000 }).map(BigInt),
-  fc.constantFrom(-(1n << 63n), (1n << 63n) - 1n, -1n, 0n, (1n << 53n) + 1n),
-).map(String);
+const time = fc.oneof(
+  u64,
+  fc.bigInt({ min: 1_600_000_000_000_000_000n, max: 1_900_000_000_000_000_000n }).map(String),
+  fc.constantFrom('0', '18446744073709551615', '9007199254740993'),
+);
+const int64 = fc
+  .oneof(
+    fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }),
+    fc.integer({ min: -1000, max: 1000 }).map(BigInt),
+    fc.constantFrom(-(1n << 63n), (1n << 63n) - 1n, -1n, 0n, (1n << 53n) + 1n),
+  )
+  .map(String);
 const u32 = fc.oneof(fc.integer({ min: 0, max: 10 }), fc.nat({ max: 0xffffffff }));
 const bytesOf = (n: number): fc.Arbitrary<Uint8Array> => fc.uint8Array({ minLength: n, maxLength: n });
-const optionalId = (n: number): fc.Arbitrary<Uint8Array | undefined> => fc.oneof({ weight: 6, arbitrary: bytesOf(n) }, { weight: 1, arbitrary: fc.constant(new Uint8Array(0)) }, { weight: 1, arbitrary: fc.constant(undefined) });
+const optionalId = (n: number): fc.Arbitrary<Uint8Array | undefined> =>
+  fc.oneof({ weight: 6, arbitrary: bytesOf(n) }, { weight: 1, arbitrary: fc.constant(new Uint8Array(0)) }, { weight: 1, arbitrary: fc.constant(undefined) });
 
 const scalarValue: fc.Arbitrary<AnyValueObj> = fc.oneof(
   text.map((s) => ({ stringValue: s })),
@@ -137,10 +148,15 @@ const spanArb: fc.Arbitrary<SpanObj> = fc.record(
     endTimeUnixNano: time,
     attributes: attributes(5),
     droppedAttributesCount: u32,
-    events: fc.array(fc.record({ timeUnixNano: time, name: text, attributes: attributes(2), droppedAttributesCount: u32 }, { requiredKeys: [] }), { maxLength: 2 }),
+    events: fc.array(fc.record({ timeUnixNano: time, name: text, attributes: attributes(2), droppedAttributesCount: u32 }, { requiredKeys: [] }), {
+      maxLength: 2,
+    }),
     droppedEventsCount: u32,
     links: fc.array(
-      fc.record({ traceId: bytesOf(16), spanId: bytesOf(8), traceState: text, attributes: attributes(2), droppedAttributesCount: u32, flags: u32 }, { requiredKeys: [] }),
+      fc.record(
+        { traceId: bytesOf(16), spanId: bytesOf(8), traceState: text, attributes: attributes(2), droppedAttributesCount: u32, flags: u32 },
+        { requiredKeys: [] },
+      ),
       { maxLength: 2 },
     ),
     droppedLinksCount: u32,
@@ -200,7 +216,11 @@ function rawFields(buf: Uint8Array): { no: number; whole: Uint8Array; content: U
 function scopeSpansBytes(request: Uint8Array): Buffer[][] {
   return rawFields(request)
     .filter((f) => f.no === 1)
-    .map((rs) => rawFields(rs.content).filter((f) => f.no === 2).map((f) => Buffer.from(f.whole)));
+    .map((rs) =>
+      rawFields(rs.content)
+        .filter((f) => f.no === 2)
+        .map((f) => Buffer.from(f.whole)),
+    );
 }
 
 // ---- expected per-span view from the reference decode ----------------------------------------------------
@@ -335,7 +355,13 @@ describe('TraceBatch vs protobufjs (differential)', function () {
   });
 
   it('addResourceAttributes + encode: the original resource plus exactly the added attributes, scope_spans byte-identical', () => {
-    const added = fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 10 }).map((k) => `k8s.${k}`), text), { minLength: 1, maxLength: 3 });
+    const added = fc.array(
+      fc.tuple(
+        fc.string({ minLength: 1, maxLength: 10 }).map((k) => `k8s.${k}`),
+        text,
+      ),
+      { minLength: 1, maxLength: 3 },
+    );
     fc.assert(
       fc.property(
         requestArb.filter((r) => (r.resourceSpans ?? []).length > 0),
@@ -356,7 +382,10 @@ describe('TraceBatch vs protobufjs (differential)', function () {
           const want = structuredClone(ref);
           for (const [i, attrs] of perResource) {
             const rs = want.resourceSpans![i]!;
-            rs.resource = { ...(rs.resource ?? {}), attributes: [...(rs.resource?.attributes ?? []), ...attrs.map(([key, v]) => ({ key, value: { stringValue: v } }))] };
+            rs.resource = {
+              ...(rs.resource ?? {}),
+              attributes: [...(rs.resource?.attributes ?? []), ...attrs.map(([key, v]) => ({ key, value: { stringValue: v } }))],
+            };
           }
           expect(refDecode(out)).to.deep.equal(want);
           expect(scopeSpansBytes(out)).to.deep.equal(scopeSpansBytes(bytes));
@@ -390,57 +419,63 @@ describe('TraceBatch vs protobufjs (differential)', function () {
       attrs: fc.uniqueArray(fc.tuple(keyOf, fc.string({ maxLength: 6 })), { minLength: 1, maxLength: 3, selector: ([k]) => k }),
     });
     fc.assert(
-      fc.property(requestArb.filter((r) => (r.resourceSpans ?? []).length > 0), fc.array(op, { minLength: 1, maxLength: 5 }), (obj, ops) => {
-        const bytes = encodeRequest(obj);
-        const ref = refDecode(bytes);
-        const n = ref.resourceSpans!.length;
-        const batch = TraceBatch.decode(bytes);
-        const model = ref.resourceSpans!.map((rs) => ({ orig: rs.resource?.attributes ?? [], replaced: new Set<string>(), extra: [] as KeyValueObj[] }));
-        for (const o of ops) {
-          const i = o.at % n;
-          const m = model[i]!;
-          const kvs = o.attrs.map(([key, v]) => ({ key, value: { stringValue: v } }));
-          if (o.kind === 'add') {
-            batch.addResourceAttributes(i, o.attrs);
-            m.extra.push(...kvs);
-          } else {
-            batch.setResourceAttributes(i, o.attrs);
-            m.extra = m.extra.filter((kv) => !o.attrs.some(([k]) => k === kv.key));
-            for (const [k] of o.attrs) m.replaced.add(k);
-            m.extra.push(...kvs);
+      fc.property(
+        requestArb.filter((r) => (r.resourceSpans ?? []).length > 0),
+        fc.array(op, { minLength: 1, maxLength: 5 }),
+        (obj, ops) => {
+          const bytes = encodeRequest(obj);
+          const ref = refDecode(bytes);
+          const n = ref.resourceSpans!.length;
+          const batch = TraceBatch.decode(bytes);
+          const model = ref.resourceSpans!.map((rs) => ({ orig: rs.resource?.attributes ?? [], replaced: new Set<string>(), extra: [] as KeyValueObj[] }));
+          for (const o of ops) {
+            const i = o.at % n;
+            const m = model[i]!;
+            const kvs = o.attrs.map(([key, v]) => ({ key, value: { stringValue: v } }));
+            if (o.kind === 'add') {
+              batch.addResourceAttributes(i, o.attrs);
+              m.extra.push(...kvs);
+            } else {
+              batch.setResourceAttributes(i, o.attrs);
+              m.extra = m.extra.filter((kv) => !o.attrs.some(([k]) => k === kv.key));
+              for (const [k] of o.attrs) m.replaced.add(k);
+              m.extra.push(...kvs);
+            }
           }
-        }
-        const want = structuredClone(ref);
-        model.forEach((m, i) => {
-          const rs = want.resourceSpans![i]!;
-          if (m.extra.length === 0) return; // untouched resources are copied as they are
-          rs.resource = { ...(rs.resource ?? {}), attributes: [...m.orig.filter((a) => !m.replaced.has(a.key)), ...m.extra] };
-        });
-        // The parts exporters write one after another are the encoding, split.
-        const parts = batch.encodeParts();
-        const length = batch.byteLength;
-        const out = batch.encode();
-        expect(Buffer.concat(parts).equals(out)).to.equal(true);
-        expect(length).to.equal(out.length);
-        expect(refDecode(out)).to.deep.equal(want);
-        expect(scopeSpansBytes(out)).to.deep.equal(scopeSpansBytes(bytes));
-        const lookup = (i: number, key: string): AttrValue | undefined => {
-          const m = model[i]!;
-          const orig = m.replaced.has(key) ? undefined : m.orig.find((a) => a.key === key);
-          if (orig !== undefined) return scalarOf(orig.value);
-          return scalarOf(m.extra.find((a) => a.key === key)?.value);
-        };
-        for (let i = 0; i < n; i++) for (const k of ['service.name', 'k', 'http.route', 'k8s.pod.name', 'extra']) expect(batch.resourceAttribute(i, k), `resource ${i} ${k}`).to.deep.equal(lookup(i, k));
-        const services: [number, string][] = [];
-        batch.forEachSpan((s) => services.push([s.resourceIndex, s.service]));
-        for (const [i, svc] of services) {
-          const v = lookup(i, 'service.name');
-          expect(svc).to.equal(typeof v === 'string' && v !== '' ? v : 'unknown_service');
-        }
-        // The re-encoded bytes decode to a batch that reads the same.
-        const again = TraceBatch.decode(out);
-        for (let i = 0; i < n; i++) expect(again.resourceAttribute(i, 'service.name')).to.deep.equal(lookup(i, 'service.name'));
-      }),
+          const want = structuredClone(ref);
+          model.forEach((m, i) => {
+            const rs = want.resourceSpans![i]!;
+            if (m.extra.length === 0) return; // untouched resources are copied as they are
+            rs.resource = { ...(rs.resource ?? {}), attributes: [...m.orig.filter((a) => !m.replaced.has(a.key)), ...m.extra] };
+          });
+          // The parts exporters write one after another are the encoding, split.
+          const parts = batch.encodeParts();
+          const length = batch.byteLength;
+          const out = batch.encode();
+          expect(Buffer.concat(parts).equals(out)).to.equal(true);
+          expect(length).to.equal(out.length);
+          expect(refDecode(out)).to.deep.equal(want);
+          expect(scopeSpansBytes(out)).to.deep.equal(scopeSpansBytes(bytes));
+          const lookup = (i: number, key: string): AttrValue | undefined => {
+            const m = model[i]!;
+            const orig = m.replaced.has(key) ? undefined : m.orig.find((a) => a.key === key);
+            if (orig !== undefined) return scalarOf(orig.value);
+            return scalarOf(m.extra.find((a) => a.key === key)?.value);
+          };
+          for (let i = 0; i < n; i++)
+            for (const k of ['service.name', 'k', 'http.route', 'k8s.pod.name', 'extra'])
+              expect(batch.resourceAttribute(i, k), `resource ${i} ${k}`).to.deep.equal(lookup(i, k));
+          const services: [number, string][] = [];
+          batch.forEachSpan((s) => services.push([s.resourceIndex, s.service]));
+          for (const [i, svc] of services) {
+            const v = lookup(i, 'service.name');
+            expect(svc).to.equal(typeof v === 'string' && v !== '' ? v : 'unknown_service');
+          }
+          // The re-encoded bytes decode to a batch that reads the same.
+          const again = TraceBatch.decode(out);
+          for (let i = 0; i < n; i++) expect(again.resourceAttribute(i, 'service.name')).to.deep.equal(lookup(i, 'service.name'));
+        },
+      ),
       { numRuns: runs(200) },
     );
   });
@@ -475,7 +510,8 @@ function checkRobust(bytes: Uint8Array): 'accepted' | 'rejected' {
   try {
     batch = TraceBatch.decode(bytes);
   } catch (err) {
-    if (!(err instanceof DecodeError)) throw new Error(`decode threw ${String(err)} (not a DecodeError) for ${Buffer.from(bytes).toString('hex')}`);
+    if (!(err instanceof DecodeError))
+      throw new Error(`decode threw ${String(err)} (not a DecodeError) for ${Buffer.from(bytes).toString('hex')}`, { cause: err });
     expect(err.message).to.be.a('string').and.not.equal('');
     expect(err.code).to.equal('malformed');
     return 'rejected';
@@ -484,7 +520,7 @@ function checkRobust(bytes: Uint8Array): 'accepted' | 'rejected' {
   try {
     ref = refDecode(bytes);
   } catch (err) {
-    throw new Error(`TraceBatch accepted what protobufjs rejects (${String(err)}): ${Buffer.from(bytes).toString('hex')}`);
+    throw new Error(`TraceBatch accepted what protobufjs rejects (${String(err)}): ${Buffer.from(bytes).toString('hex')}`, { cause: err });
   }
   expect(batch.resourceCount).to.equal((ref.resourceSpans ?? []).length);
   expect(batch.spanCount).to.equal((ref.resourceSpans ?? []).flatMap((rs) => (rs.scopeSpans ?? []).flatMap((ss) => ss.spans ?? [])).length);
@@ -570,10 +606,13 @@ describe('TraceBatch on malformed input', function () {
 
   it('every truncation of a valid request is a DecodeError or a shorter valid message', () => {
     fc.assert(
-      fc.property(requestArb.filter((r) => (r.resourceSpans ?? []).length > 0), (obj) => {
-        const bytes = encodeRequest(obj);
-        for (let n = 0; n < bytes.length; n++) checkRobust(bytes.subarray(0, n));
-      }),
+      fc.property(
+        requestArb.filter((r) => (r.resourceSpans ?? []).length > 0),
+        (obj) => {
+          const bytes = encodeRequest(obj);
+          for (let n = 0; n < bytes.length; n++) checkRobust(bytes.subarray(0, n));
+        },
+      ),
       { numRuns: runs(15) },
     );
   });
@@ -581,7 +620,9 @@ describe('TraceBatch on malformed input', function () {
   // ---- hand-made cases ----
 
   const span = (fields: Record<string, unknown>): Uint8Array =>
-    encodeRequest({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, 2), name: 'x', ...fields } as SpanObj] }] }] });
+    encodeRequest({
+      resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, 2), name: 'x', ...fields } as SpanObj] }] }],
+    });
 
   function expectDecodeError(bytes: Uint8Array, message: RegExp): void {
     let caught: unknown;
@@ -632,7 +673,13 @@ describe('TraceBatch on malformed input', function () {
   });
 
   it(`AnyValue nested deeper than the limit (${MAX_NESTING_DEPTH} message levels) is a DecodeError, exactly where protobufjs gives up`, () => {
-    const w = (no: number, content: Uint8Array): Buffer => Buffer.from(protobuf.Writer.create().uint32((no << 3) | 2).bytes(content).finish());
+    const w = (no: number, content: Uint8Array): Buffer =>
+      Buffer.from(
+        protobuf.Writer.create()
+          .uint32((no << 3) | 2)
+          .bytes(content)
+          .finish(),
+      );
     /** AnyValue content nested `levels` deep, alternating arrays and kvlists. */
     const nest = (levels: number): Buffer => {
       let v: Buffer = w(1, Buffer.from('leaf'));
@@ -749,9 +796,16 @@ describe('TraceBatch on malformed input', function () {
     expect(outcomes.rejected).to.be.greaterThan(0);
   });
 
-  it("accepts a Status carrying the pre-1.0 deprecated_code (reserved field 1, a varint), as protobufjs does", () => {
+  it('accepts a Status carrying the pre-1.0 deprecated_code (reserved field 1, a varint), as protobufjs does', () => {
     const status = Buffer.from([0x08, 0x02, 0x18, 0x02]); // deprecated_code=2, code=ERROR
-    const content = Buffer.concat([Buffer.from([0x0a, 16]), Buffer.alloc(16, 1), Buffer.from([0x12, 8]), Buffer.alloc(8, 2), Buffer.from([0x7a, status.length]), status]);
+    const content = Buffer.concat([
+      Buffer.from([0x0a, 16]),
+      Buffer.alloc(16, 1),
+      Buffer.from([0x12, 8]),
+      Buffer.alloc(8, 2),
+      Buffer.from([0x7a, status.length]),
+      status,
+    ]);
     const bytes = frameSpan(content);
     expect(refDecode(bytes).resourceSpans?.[0]?.scopeSpans?.[0]?.spans?.[0]?.status?.code).to.equal(2);
     const batch = TraceBatch.decode(bytes);
@@ -783,10 +837,23 @@ describe('TraceBatch on real OpenTelemetry JS SDK payloads', function () {
     const parent = tracer.startSpan('GET /items/{id}', {
       kind: SpanKind.SERVER,
       startTime: [t0, 5],
-      attributes: { 'http.route': '/items/{id}', 'http.response.status_code': 503, ratio: 0.25, ok: false, big: 2 ** 53 - 1, neg: -7, list: [1, 2], words: ['x', 'y'] },
+      attributes: {
+        'http.route': '/items/{id}',
+        'http.response.status_code': 503,
+        ratio: 0.25,
+        ok: false,
+        big: 2 ** 53 - 1,
+        neg: -7,
+        list: [1, 2],
+        words: ['x', 'y'],
+      },
     });
     parent.addEvent('exception', { 'exception.message': 'boom' }, [t0, 10]);
-    const child = tracer.startSpan('SELECT', { kind: SpanKind.CLIENT, startTime: [t0, 100], links: [{ context: parent.spanContext(), attributes: { why: 'test' } }] }, trace.setSpan(context.active(), parent));
+    const child = tracer.startSpan(
+      'SELECT',
+      { kind: SpanKind.CLIENT, startTime: [t0, 100], links: [{ context: parent.spanContext(), attributes: { why: 'test' } }] },
+      trace.setSpan(context.active(), parent),
+    );
     child.setStatus({ code: SpanStatusCode.ERROR, message: 'locked' });
     child.end([t0 + 1, 7]);
     parent.setStatus({ code: SpanStatusCode.OK });
@@ -808,7 +875,10 @@ describe('TraceBatch on real OpenTelemetry JS SDK payloads', function () {
       spans += batch.spanCount;
       expect(refDecode(batch.encode())).to.deep.equal(ref);
       const want = expectedSpans(ref);
-      const got = viewSpans(batch, want.map((w) => w.attributes.map(([k]) => k)));
+      const got = viewSpans(
+        batch,
+        want.map((w) => w.attributes.map(([k]) => k)),
+      );
       expect(got).to.deep.equal(want);
       expect(got.every((g) => g.service === 'sdk-diff' && g.traceIdHex.length === 32 && g.spanIdHex.length === 16)).to.equal(true);
       batch.addResourceAttributes(0, [['k8s.namespace.name', 'default']]);
@@ -817,7 +887,10 @@ describe('TraceBatch on real OpenTelemetry JS SDK payloads', function () {
       expect(scopeSpansBytes(batch.encode())).to.deep.equal(scopeSpansBytes(body));
     }
     expect(spans).to.equal(4); // two spans per exporter
-    const server = bodies.map((b) => expectedSpans(refDecode(b))).flat().find((s) => s.name === 'GET /items/{id}');
+    const server = bodies
+      .map((b) => expectedSpans(refDecode(b)))
+      .flat()
+      .find((s) => s.name === 'GET /items/{id}');
     expect(server?.durationNs).to.equal(3 * 1e9 + 999_999_999 - 5);
     expect(server?.kind).to.equal(2);
   });

@@ -98,7 +98,20 @@ const rules: ReadonlyArray<ReadonlyArray<FieldRule | undefined>> = (() => {
   return t;
 })();
 
-const messageNames = ['ResourceSpans', 'Resource', 'ScopeSpans', 'InstrumentationScope', 'Span', 'Span.Event', 'Span.Link', 'Status', 'KeyValue', 'AnyValue', 'ArrayValue', 'KeyValueList'];
+const messageNames = [
+  'ResourceSpans',
+  'Resource',
+  'ScopeSpans',
+  'InstrumentationScope',
+  'Span',
+  'Span.Event',
+  'Span.Link',
+  'Status',
+  'KeyValue',
+  'AnyValue',
+  'ArrayValue',
+  'KeyValueList',
+];
 
 /** Read a field tag at `pos` (new position in cursor.pos), rejecting field numbers protobuf does not allow. */
 function readTag(buf: Uint8Array, pos: number, end: number): number {
@@ -154,7 +167,9 @@ function validate(buf: Uint8Array, msg: Msg, pos: number, end: number, depth: nu
       const len = fieldEnd - start;
       const want = fieldNo === 1 ? 16 : 8;
       if (len !== 0 && len !== want) {
-        throw new DecodeError(`${msg === Msg.Span ? 'Span' : 'Span.Link'} ${fieldNo === 1 ? 'trace_id' : fieldNo === 2 ? 'span_id' : 'parent_span_id'} is ${len} bytes, expected ${want}`);
+        throw new DecodeError(
+          `${msg === Msg.Span ? 'Span' : 'Span.Link'} ${fieldNo === 1 ? 'trace_id' : fieldNo === 2 ? 'span_id' : 'parent_span_id'} is ${len} bytes, expected ${want}`,
+        );
       }
     }
     if (child !== Msg.Bytes && child !== -1) {
@@ -309,10 +324,12 @@ function validateAnyValue(buf: Uint8Array, start: number, end: number, depth: nu
       // string, bytes
       const len = buf[pos + 1] as number;
       pos = len < 0x80 && pos + 2 + len <= end ? pos + 2 + len : readLen(buf, pos + 1, end);
-    }
-    else if (tag === 0x10 && pos + 1 < end && (buf[pos + 1] as number) < 0x80) pos += 2; // bool
-    else if (tag === 0x18) pos = skipVarint(buf, pos + 1, end); // int (64-bit: any length up to 10)
-    else if (tag === 0x21 && pos + 9 <= end) pos += 9; // double
+    } else if (tag === 0x10 && pos + 1 < end && (buf[pos + 1] as number) < 0x80)
+      pos += 2; // bool
+    else if (tag === 0x18)
+      pos = skipVarint(buf, pos + 1, end); // int (64-bit: any length up to 10)
+    else if (tag === 0x21 && pos + 9 <= end)
+      pos += 9; // double
     else return void validate(buf, Msg.AnyValue, start, end, depth);
   }
   if (pos !== end) validate(buf, Msg.AnyValue, start, end, depth);
@@ -718,12 +735,20 @@ export class TraceBatch {
     if (batches.length === 1) return batches[0] as TraceBatch;
     const entries: ResourceEntry[] = [];
     for (const b of batches) entries.push(...b.#entries);
-    return new TraceBatch(entries, undefined, batches.flatMap((b) => b.#leases));
+    return new TraceBatch(
+      entries,
+      undefined,
+      batches.flatMap((b) => b.#leases),
+    );
   }
 
   /** A copy that can gain attributes independently (the bytes are shared, never mutated). */
   clone(): TraceBatch {
-    const entries = this.#entries.map((e) => ({ ...e, extra: e.extra === undefined ? undefined : [...e.extra], replaced: e.replaced === undefined ? undefined : new Set(e.replaced) }));
+    const entries = this.#entries.map((e) => ({
+      ...e,
+      extra: e.extra === undefined ? undefined : [...e.extra],
+      replaced: e.replaced === undefined ? undefined : new Set(e.replaced),
+    }));
     return new TraceBatch(entries, this.#pristine, this.#leases);
   }
 

@@ -60,7 +60,8 @@ export function readUint32(buf: Uint8Array, pos: number, end: number): number {
   for (let i = 0; i < 5; i++) {
     if (pos >= end) throw new DecodeError('truncated varint');
     const b = buf[pos++] as number;
-    if (i === 4 && b >= 0x10) throw new DecodeError(b >= 0x80 ? 'varint longer than 5 bytes where a 32-bit tag or length is expected' : 'tag or length exceeds 32 bits');
+    if (i === 4 && b >= 0x10)
+      throw new DecodeError(b >= 0x80 ? 'varint longer than 5 bytes where a 32-bit tag or length is expected' : 'tag or length exceeds 32 bits');
     result += (b & 0x7f) * mul;
     mul *= 128;
     if ((b & 0x80) === 0) {

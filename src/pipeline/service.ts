@@ -5,14 +5,7 @@
  * processors are instantiated per pipeline, as in the Collector.
  */
 import type { Logger } from 'pino';
-import type {
-  Component,
-  ComponentKind,
-  CreateSettings,
-  Host,
-  MetricsConsumer,
-  TracesConsumer,
-} from '../core/component';
+import type { Component, ComponentKind, CreateSettings, Host, MetricsConsumer, TracesConsumer } from '../core/component';
 import { ConfigError } from '../config/schema';
 import type { ComponentConfig, PipelineConfig, ServiceConfig } from '../config/load';
 import { Telemetry } from '../telemetry/telemetry';

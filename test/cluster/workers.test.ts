@@ -44,8 +44,13 @@ service:
     traces: { receivers: [otlp], exporters: [debug, routelatency] }
 `,
     );
-    proc = startProcess(process.execPath, [path.join(root, 'bin/routelens.js'), 'run', '--config', path.join(dir, 'config.yaml'), '--workers', '2'], { name: 'routelens-workers' });
-    await waitFor(async () => ((await fetch(`http://127.0.0.1:${ports[2]}/healthz`).catch(() => undefined))?.status === 200 ? true : undefined), { timeoutMs: 30_000, what: 'routelens workers ready' });
+    proc = startProcess(process.execPath, [path.join(root, 'bin/routelens.js'), 'run', '--config', path.join(dir, 'config.yaml'), '--workers', '2'], {
+      name: 'routelens-workers',
+    });
+    await waitFor(async () => ((await fetch(`http://127.0.0.1:${ports[2]}/healthz`).catch(() => undefined))?.status === 200 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: 'routelens workers ready',
+    });
   });
 
   after(async () => {
@@ -63,7 +68,13 @@ service:
       const tracer = provider.getTracer('workers');
       for (let i = 0; i < perClient; i++) {
         const start = Date.now() - 1000;
-        tracer.startSpan('GET /orders/{id}', { kind: SpanKind.SERVER, startTime: start, attributes: { 'http.route': '/orders/{id}', 'http.request.method': 'GET' } }).end(start + 10 + c);
+        tracer
+          .startSpan('GET /orders/{id}', {
+            kind: SpanKind.SERVER,
+            startTime: start,
+            attributes: { 'http.route': '/orders/{id}', 'http.request.method': 'GET' },
+          })
+          .end(start + 10 + c);
       }
       await provider.forceFlush();
       await provider.shutdown();

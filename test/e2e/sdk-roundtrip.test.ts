@@ -55,11 +55,11 @@ async function emit(exporter: SpanExporter, service: string): Promise<ReadableSp
       'http.route': '/users/{id}',
       'http.request.method': 'GET',
       'http.response.status_code': 200,
-      'str': 'text ünïcødé',
-      'int': 9007199254740991,
-      'neg': -42,
-      'double': 3.25,
-      'bool': true,
+      str: 'text ünïcødé',
+      int: 9007199254740991,
+      neg: -42,
+      double: 3.25,
+      bool: true,
       'str.array': ['a', 'b'],
       'int.array': [1, 2, 3],
       'bool.array': [true, false],
@@ -71,7 +71,11 @@ async function emit(exporter: SpanExporter, service: string): Promise<ReadableSp
   const linkTarget = tracer.startSpan('linked');
   linkTarget.end();
   const links: Link[] = [{ context: linkTarget.spanContext(), attributes: { 'link.kind': 'follows' } }];
-  const child = tracer.startSpan('SELECT users', { kind: SpanKind.CLIENT, links, attributes: { 'db.system': 'sqlite', 'db.statement': 'SELECT * FROM users WHERE id = ?' } }, ctx);
+  const child = tracer.startSpan(
+    'SELECT users',
+    { kind: SpanKind.CLIENT, links, attributes: { 'db.system': 'sqlite', 'db.statement': 'SELECT * FROM users WHERE id = ?' } },
+    ctx,
+  );
   child.setStatus({ code: SpanStatusCode.ERROR, message: 'database is locked' });
   child.end([Math.floor(t0 / 1000) + 1, 0]);
   parent.setStatus({ code: SpanStatusCode.OK });
@@ -118,8 +122,12 @@ function expectSameSpan(got: OtlpJsonSpan & { resource: Record<string, unknown>;
   });
   const links = (got.links ?? []) as { traceId: string; spanId: string; attributes?: { key: string; value: Record<string, unknown> }[] }[];
   expect(links.map((l) => [l.traceId, l.spanId])).to.deep.equal(sent.links.map((l) => [l.context.traceId, l.context.spanId]));
-  sent.links.forEach((l, i) => expect(attrMap(links[i]?.attributes)).to.deep.equal(Object.fromEntries(Object.entries(l.attributes ?? {}).map(([k, v]) => [k, anyValueOf(v)]))));
-  expect(attrMap((got.resource as { attributes?: { key: string; value: Record<string, unknown> }[] }).attributes)['service.name']).to.deep.equal({ stringValue: service });
+  sent.links.forEach((l, i) =>
+    expect(attrMap(links[i]?.attributes)).to.deep.equal(Object.fromEntries(Object.entries(l.attributes ?? {}).map(([k, v]) => [k, anyValueOf(v)]))),
+  );
+  expect(attrMap((got.resource as { attributes?: { key: string; value: Record<string, unknown> }[] }).attributes)['service.name']).to.deep.equal({
+    stringValue: service,
+  });
   expect(got.scope).to.include({ name: 'roundtrip-test', version: '1.2.3' });
 }
 

@@ -122,7 +122,10 @@ export function buildRequest(service: string, spans: number, extra: { resourceAt
       status: { code: 1 },
     });
   }
-  const resourceAttrs = [{ key: 'service.name', value: { stringValue: service } }, ...Object.entries(extra.resourceAttrs ?? {}).map(([key, v]) => ({ key, value: { stringValue: v } }))];
+  const resourceAttrs = [
+    { key: 'service.name', value: { stringValue: service } },
+    ...Object.entries(extra.resourceAttrs ?? {}).map(([key, v]) => ({ key, value: { stringValue: v } })),
+  ];
   const obj = { resourceSpans: [{ resource: { attributes: resourceAttrs }, scopeSpans: [{ scope: { name: 'foundation-test' }, spans: spanObjs }] }] };
   const T = protoType(TYPES.exportTraceRequest);
   const bytes = T.encode(T.fromObject(obj)).finish();
@@ -130,7 +133,9 @@ export function buildRequest(service: string, spans: number, extra: { resourceAt
     resourceSpans: [
       {
         resource: { attributes: resourceAttrs },
-        scopeSpans: [{ scope: { name: 'foundation-test' }, spans: spanObjs.map((s) => ({ ...s, traceId: s.traceId.toString('hex'), spanId: s.spanId.toString('hex') })) }],
+        scopeSpans: [
+          { scope: { name: 'foundation-test' }, spans: spanObjs.map((s) => ({ ...s, traceId: s.traceId.toString('hex'), spanId: s.spanId.toString('hex') })) },
+        ],
       },
     ],
   });

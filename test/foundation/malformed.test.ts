@@ -99,7 +99,11 @@ describe('foundation: malformed requests against a running routelens', function 
       const r = await post(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]), PROTO);
       expect(r.status).to.equal(400);
       expect(r.headers['content-type']).to.equal('application/x-protobuf');
-      expect(statusOf(r)).to.deep.equal({ code: grpc.status.INVALID_ARGUMENT, message: 'length prefix points past the end of the message', retryAfterMs: undefined });
+      expect(statusOf(r)).to.deep.equal({
+        code: grpc.status.INVALID_ARGUMENT,
+        message: 'length prefix points past the end of the message',
+        retryAfterMs: undefined,
+      });
     });
 
     it('truncated protobuf → 400 naming the problem', async () => {
@@ -138,7 +142,10 @@ describe('foundation: malformed requests against a running routelens', function 
       expect(deep.status).to.equal(400);
       expect(statusOf(deep).message).to.equal('JSON nested deeper than 256 levels');
       // A message quoting the client's data is counted once, whatever that data says.
-      const quoting = await post(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'invalid gzip', spanId: '0102030405060708' }] }] }] }), JSON_CT);
+      const quoting = await post(
+        JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'invalid gzip', spanId: '0102030405060708' }] }] }] }),
+        JSON_CT,
+      );
       expect(quoting.status).to.equal(400);
       expect(statusOf(quoting).message).to.equal('traceId must be a hex string, got "invalid gzip"');
     });
@@ -157,7 +164,14 @@ describe('foundation: malformed requests against a running routelens', function 
       expect((await post(zlib.gzipSync(g.bytes), { ...PROTO, 'content-encoding': 'gzip' })).status).to.equal(200);
       const d = buildRequest('deflate-ok', 2);
       expect((await post(zlib.deflateRawSync(Buffer.from(d.json)), { ...JSON_CT, 'content-encoding': 'deflate' })).status).to.equal(200);
-      await until(() => sink.spans().filter((s) => ['gzip-ok', 'deflate-ok'].includes(String(attrMap((s.resource as { attributes?: never }).attributes)['service.name']?.stringValue))).length === 4, 'gzip/deflate spans at the sink');
+      await until(
+        () =>
+          sink
+            .spans()
+            .filter((s) => ['gzip-ok', 'deflate-ok'].includes(String(attrMap((s.resource as { attributes?: never }).attributes)['service.name']?.stringValue)))
+            .length === 4,
+        'gzip/deflate spans at the sink',
+      );
     });
 
     it('a gzip bomb → 413 (decompressed size capped)', async () => {
@@ -214,7 +228,11 @@ describe('foundation: malformed requests against a running routelens', function 
       expect(r.details).to.equal('length prefix points past the end of the message');
       const details = r.metadata?.get('grpc-status-details-bin')[0];
       expect(details).to.be.instanceOf(Buffer);
-      expect(decodeRpcStatus(details as Buffer)).to.deep.equal({ code: grpc.status.INVALID_ARGUMENT, message: 'length prefix points past the end of the message', retryAfterMs: undefined });
+      expect(decodeRpcStatus(details as Buffer)).to.deep.equal({
+        code: grpc.status.INVALID_ARGUMENT,
+        message: 'length prefix points past the end of the message',
+        retryAfterMs: undefined,
+      });
       expect(r.metadata?.get('google.rpc.retryinfo-bin')).to.deep.equal([]);
     });
 
@@ -239,10 +257,12 @@ describe('foundation: malformed requests against a running routelens', function 
       expect(r.details).to.match(/larger than max/i);
       // Just under the limit: a valid request padded with an unknown top-level field is accepted.
       const padLen = MAX_GRPC_MIB * 1024 * 1024 - 1024;
-      const under = await call(Buffer.concat([buildRequest('grpc-under', 1).bytes, Buffer.from([0x7a]), Buffer.from(protobufVarint(padLen)), Buffer.alloc(padLen)]));
+      const under = await call(
+        Buffer.concat([buildRequest('grpc-under', 1).bytes, Buffer.from([0x7a]), Buffer.from(protobufVarint(padLen)), Buffer.alloc(padLen)]),
+      );
       expect(under.code, under.details).to.equal(grpc.status.OK);
     });
-    it('grants each connection a flow-control window that holds a 512-span request, not HTTP/2\'s initial 64 KiB', async () => {
+    it("grants each connection a flow-control window that holds a 512-span request, not HTTP/2's initial 64 KiB", async () => {
       const session = http2.connect(`http://127.0.0.1:${rl.grpcPort()}`);
       try {
         await new Promise<void>((resolve, reject) => {
@@ -284,7 +304,9 @@ describe('foundation: malformed requests against a running routelens', function 
     const httpCase: fc.Arbitrary<Encoded> = fc.oneof(
       protoBody.map((body) => ({ body, headers: PROTO })),
       jsonBody.map((body) => ({ body, headers: JSON_CT })),
-      fc.tuple(fc.oneof(protoBody, jsonBody), fc.boolean()).map(([b, isJson]) => ({ body: zlib.gzipSync(b), headers: { ...(isJson ? JSON_CT : PROTO), 'content-encoding': 'gzip' } })),
+      fc
+        .tuple(fc.oneof(protoBody, jsonBody), fc.boolean())
+        .map(([b, isJson]) => ({ body: zlib.gzipSync(b), headers: { ...(isJson ? JSON_CT : PROTO), 'content-encoding': 'gzip' } })),
       fc.tuple(protoBody, fc.nat()).map(([b, n]) => {
         const z = zlib.gzipSync(b);
         return { body: z.subarray(0, n % (z.length + 1)), headers: { ...PROTO, 'content-encoding': 'gzip' } };
@@ -292,7 +314,10 @@ describe('foundation: malformed requests against a running routelens', function 
       fc.constantFrom('br', 'zstd', 'gzip, br', '').chain((enc) => protoBody.map((body) => ({ body, headers: { ...PROTO, 'content-encoding': enc } }))),
       fc.constant(null).map(() => ({ body: randomBytes(MAX_BODY + 100), headers: PROTO })),
     );
-    const grpcCase = fc.oneof(protoBody, fc.constant(null).map(() => randomBytes(MAX_GRPC_MIB * 1024 * 1024 + 10)));
+    const grpcCase = fc.oneof(
+      protoBody,
+      fc.constant(null).map(() => randomBytes(MAX_GRPC_MIB * 1024 * 1024 + 10)),
+    );
 
     it('random and mutated bodies get only 200/400/413 (HTTP) and OK/INVALID_ARGUMENT/RESOURCE_EXHAUSTED (gRPC) while a good client loses nothing', async () => {
       const before = { accepted: metricValue(await rl.metricsText(), 'otelcol_receiver_accepted_spans_total') };
@@ -345,7 +370,11 @@ describe('foundation: malformed requests against a running routelens', function 
       expect(fuzzAccepted).to.be.greaterThan(0);
 
       // Every good span arrives exactly once.
-      const goodAt = (): string[] => sink.spans().filter((s) => attrMap((s.resource as { attributes?: never }).attributes)['service.name']?.stringValue === 'good-client').map((s) => s.spanId);
+      const goodAt = (): string[] =>
+        sink
+          .spans()
+          .filter((s) => attrMap((s.resource as { attributes?: never }).attributes)['service.name']?.stringValue === 'good-client')
+          .map((s) => s.spanId);
       await until(() => goodAt().length >= good.length, `${good.length} good spans at the sink`);
       expect(goodAt().sort()).to.deep.equal([...good].sort());
       // Everything the sink got decodes with the reference codec (nothing half-valid was forwarded).
@@ -363,8 +392,8 @@ describe('foundation: malformed requests against a running routelens', function 
       const text = await rl.metricsText();
       expect(expectedMalformed.http).to.be.greaterThan(20);
       expect(expectedMalformed.grpc).to.be.greaterThan(20);
-      expect(metricValue(text, "routelens_receiver_malformed_requests_total", { transport: "http" }), "http").to.equal(expectedMalformed.http);
-      expect(metricValue(text, "routelens_receiver_malformed_requests_total", { transport: "grpc" }), "grpc").to.equal(expectedMalformed.grpc);
+      expect(metricValue(text, 'routelens_receiver_malformed_requests_total', { transport: 'http' }), 'http').to.equal(expectedMalformed.http);
+      expect(metricValue(text, 'routelens_receiver_malformed_requests_total', { transport: 'grpc' }), 'grpc').to.equal(expectedMalformed.grpc);
       expect(metricValue(text, 'otelcol_receiver_requests_total', { transport: 'http', outcome: 'failure' })).to.equal(expectedMalformed.http);
       expect(metricValue(text, 'otelcol_receiver_refused_spans_total')).to.equal(0);
       expect(metricValue(text, 'otelcol_receiver_failed_spans_total')).to.equal(0);

@@ -92,7 +92,11 @@ describe('foundation: the routelens process on otel-config.yaml', function () {
       }
       const tracesLogged = (): Record<string, unknown>[] => parseLogs(proc.output()).filter((l) => l.msg === 'Traces' && l.exporter === 'debug');
       await waitFor(async () => (tracesLogged().length >= 2 ? true : undefined), { timeoutMs: 10_000, what: 'the debug exporter to log both batches' });
-      expect(tracesLogged().map((l) => [l.resource_spans, l.spans]).sort()).to.deep.equal([
+      expect(
+        tracesLogged()
+          .map((l) => [l.resource_spans, l.spans])
+          .sort(),
+      ).to.deep.equal([
         [1, 1],
         [1, 2],
       ]);
@@ -100,16 +104,30 @@ describe('foundation: the routelens process on otel-config.yaml', function () {
       await waitFor(
         async () => {
           const m = await (await fetch(`http://127.0.0.1:${started.queryPort}/metrics`)).text();
-          return metricValue(m, 'otelcol_receiver_accepted_spans_total', { transport: 'http' }) === 1 && metricValue(m, 'otelcol_receiver_accepted_spans_total', { transport: 'grpc' }) === 2 ? true : undefined;
+          return metricValue(m, 'otelcol_receiver_accepted_spans_total', { transport: 'http' }) === 1 &&
+            metricValue(m, 'otelcol_receiver_accepted_spans_total', { transport: 'grpc' }) === 2
+            ? true
+            : undefined;
         },
         { timeoutMs: 10_000, what: 'accepted span counters of 1 (HTTP) and 2 (gRPC)' },
       );
       // The Collector's process metrics, once each (summed over workers, uptime from the primary).
       const m = await (await fetch(`http://127.0.0.1:${started.queryPort}/metrics`)).text();
-      for (const name of ['otelcol_process_memory_rss_bytes', 'otelcol_process_cpu_seconds_total', 'otelcol_process_uptime_seconds_total', 'otelcol_process_runtime_heap_alloc_bytes']) {
-        expect(m.split('\n').filter((l) => l.startsWith(`# TYPE ${name} `)), name).to.have.length(1);
+      for (const name of [
+        'otelcol_process_memory_rss_bytes',
+        'otelcol_process_cpu_seconds_total',
+        'otelcol_process_uptime_seconds_total',
+        'otelcol_process_runtime_heap_alloc_bytes',
+      ]) {
+        expect(
+          m.split('\n').filter((l) => l.startsWith(`# TYPE ${name} `)),
+          name,
+        ).to.have.length(1);
       }
-      expect(m.split('\n').filter((l) => l.startsWith('# TYPE routelens_process_heap_trims_total ')), 'heap trims').to.have.length(1);
+      expect(
+        m.split('\n').filter((l) => l.startsWith('# TYPE routelens_process_heap_trims_total ')),
+        'heap trims',
+      ).to.have.length(1);
       const workers = singleProcess ? 1 : (ready?.workers as number);
       expect(metricValue(m, 'otelcol_process_memory_rss_bytes')).to.be.within(workers * 20e6, workers * 1e9);
       expect(metricValue(m, 'otelcol_process_runtime_heap_alloc_bytes')).to.be.within(1e6, metricValue(m, 'otelcol_process_runtime_total_sys_memory_bytes'));

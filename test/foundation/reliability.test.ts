@@ -103,19 +103,31 @@ service:
       bodies.push(Buffer.from(a.bytes).toString('hex'), Buffer.from(b.bytes).toString('hex'));
     }
     // Both exporters are failing and retrying, nothing was dropped.
-    await until(() => logsOf(rl, 'Exporting failed; will retry', 'otlp').length >= 2 && logsOf(rl, 'Exporting failed; will retry', 'otlphttp').length >= 2, 'retries of both exporters');
+    await until(
+      () => logsOf(rl, 'Exporting failed; will retry', 'otlp').length >= 2 && logsOf(rl, 'Exporting failed; will retry', 'otlphttp').length >= 2,
+      'retries of both exporters',
+    );
     expect(await metric(rl, 'otelcol_exporter_send_failed_spans_total')).to.equal(0);
     expect(await metric(rl, 'otelcol_exporter_sent_spans_total')).to.equal(0);
 
     await sink.start();
     expect({ grpc: sink.grpcPort, http: sink.httpPort }).to.deep.equal(ports);
-    await until(() => idsAt(sink, 'grpc', 'outage').length >= sent.length && idsAt(sink, 'http', 'outage').length >= sent.length, `${sent.length} spans via each exporter`, 30_000);
+    await until(
+      () => idsAt(sink, 'grpc', 'outage').length >= sent.length && idsAt(sink, 'http', 'outage').length >= sent.length,
+      `${sent.length} spans via each exporter`,
+      30_000,
+    );
     expect(idsAt(sink, 'grpc', 'outage')).to.deep.equal([...sent].sort());
     expect(idsAt(sink, 'http', 'outage')).to.deep.equal([...sent].sort());
     // Unmodified requests are forwarded as the bytes that arrived, though the received buffers were pooled
     // (and overwritten on release in tests) while the queues held them.
     for (const t of ['grpc', 'http'] as const) {
-      expect(sink.requests.filter((r) => r.transport === t).map((r) => r.body.toString('hex')).sort()).to.deep.equal([...bodies].sort());
+      expect(
+        sink.requests
+          .filter((r) => r.transport === t)
+          .map((r) => r.body.toString('hex'))
+          .sort(),
+      ).to.deep.equal([...bodies].sort());
     }
     // The sink records a request before its answer reaches routelens: the last answers may still be on the way.
     const sentBy = async (exporter: string): Promise<number> => metric(rl, 'otelcol_exporter_sent_spans_total', { exporter });
@@ -167,7 +179,11 @@ service:
     expect(decodeRetryInfo(retryInfo as Buffer)).to.equal(1000);
     const details = r.metadata?.get('grpc-status-details-bin')[0];
     expect(details, 'grpc-status-details-bin trailer').to.be.instanceOf(Buffer);
-    expect(decodeRpcStatus(details as Buffer)).to.deep.equal({ code: grpc.status.UNAVAILABLE, message: 'sending queue of exporter otlp is full (1 requests)', retryAfterMs: 1000 });
+    expect(decodeRpcStatus(details as Buffer)).to.deep.equal({
+      code: grpc.status.UNAVAILABLE,
+      message: 'sending queue of exporter otlp is full (1 requests)',
+      retryAfterMs: 1000,
+    });
 
     const h = await httpRequest(rl.httpPort(), '/v1/traces', buildRequest('queue-full', 3).bytes, PROTO);
     expect(h.status).to.equal(503);
@@ -239,7 +255,9 @@ service:
     expect(await metric(rl, 'otelcol_exporter_send_failed_spans_total', { exporter: 'otlp/dead' })).to.equal(0);
     expect(await metric(rl, 'otelcol_exporter_enqueue_failed_spans_total')).to.equal(0);
     expect(await metric(rl, 'otelcol_exporter_sent_spans_total', { exporter: 'otlp/live' })).to.equal(sent.length);
-    const held = (await metric(rl, 'otelcol_exporter_queue_size', { exporter: 'otlp/dead' })) + (await metric(rl, 'otelcol_exporter_in_flight_requests', { exporter: 'otlp/dead' }));
+    const held =
+      (await metric(rl, 'otelcol_exporter_queue_size', { exporter: 'otlp/dead' })) +
+      (await metric(rl, 'otelcol_exporter_in_flight_requests', { exporter: 'otlp/dead' }));
     expect(held).to.be.greaterThan(0);
     expect(logsOf(rl, 'Exporting failed; will retry', 'otlp/dead').length).to.be.greaterThan(0);
   });
@@ -264,7 +282,9 @@ service:
     const req = buildRequest('permanent', 4);
     expect((await grpcClient(rl).export(req.bytes)).code).to.equal(grpc.status.OK);
     await until(
-      async () => (await metric(rl, 'otelcol_exporter_send_failed_spans_total', { exporter: 'otlp' })) === 4 && (await metric(rl, 'otelcol_exporter_send_failed_spans_total', { exporter: 'otlphttp' })) === 4,
+      async () =>
+        (await metric(rl, 'otelcol_exporter_send_failed_spans_total', { exporter: 'otlp' })) === 4 &&
+        (await metric(rl, 'otelcol_exporter_send_failed_spans_total', { exporter: 'otlphttp' })) === 4,
       'send_failed of both exporters',
     );
     expect(await metric(rl, 'otelcol_exporter_sent_spans_total')).to.equal(0);
@@ -313,7 +333,10 @@ service:
       sent.push(...req.spanIds);
       expect((await client.export(req.bytes)).code).to.equal(grpc.status.OK);
     }
-    await until(() => logsOf(rl, 'Exporting failed; will retry', 'otlp').length > 0 && logsOf(rl, 'Exporting failed; will retry', 'otlphttp').length > 0, 'failing sends');
+    await until(
+      () => logsOf(rl, 'Exporting failed; will retry', 'otlp').length > 0 && logsOf(rl, 'Exporting failed; will retry', 'otlphttp').length > 0,
+      'failing sends',
+    );
     let stopped = false;
     const stopping = rl.service.shutdown().then(() => (stopped = true));
     // Receivers close first: new data is no longer taken.

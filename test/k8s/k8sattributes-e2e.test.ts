@@ -147,7 +147,14 @@ service:
     const myIp = ip as string;
     api.add('replicasets', makeReplicaSet({ name: 'checkout-5b8f7', namespace: 'shop', uid: 'rs-c', deployment: { name: 'checkout', uid: 'dep-c' } }));
     api.addPod(
-      makePod({ name: 'checkout-5b8f7-x2x', namespace: 'shop', uid: 'pod-c', ip: myIp, node: 'node-7', owner: { kind: 'ReplicaSet', name: 'checkout-5b8f7', uid: 'rs-c' } }),
+      makePod({
+        name: 'checkout-5b8f7-x2x',
+        namespace: 'shop',
+        uid: 'pod-c',
+        ip: myIp,
+        node: 'node-7',
+        owner: { kind: 'ReplicaSet', name: 'checkout-5b8f7', uid: 'rs-c' },
+      }),
     );
     api.addPod(makePod({ name: 'cart-0', namespace: 'shop', uid: 'pod-cart', ip: '10.20.0.2', owner: { kind: 'StatefulSet', name: 'cart', uid: 'ss' } }));
     rl = await startRoutelens(yaml(), { extraFactories: [k8sAttributesFactory] });

@@ -261,7 +261,9 @@ describe('k8sattributes informers against a fake API server', function () {
         annotations: { 'acme.io/owner': 'billing' },
       }),
     );
-    api.addPod(makePod({ name: 'db-0', namespace: 'shop', uid: 'sp', ip: '10.7.0.2', node: 'node-z', owner: { kind: 'StatefulSet', name: 'db', uid: 'ss-1' } }));
+    api.addPod(
+      makePod({ name: 'db-0', namespace: 'shop', uid: 'sp', ip: '10.7.0.2', node: 'node-z', owner: { kind: 'StatefulSet', name: 'db', uid: 'ss-1' } }),
+    );
     const p = processor({
       extract: {
         metadata: [
@@ -311,10 +313,7 @@ describe('k8sattributes informers against a fake API server', function () {
     api.addPod(makePod({ name: 'other-node', namespace: 'a', uid: '2', ip: '10.8.0.2', node: 'n2', labels: { tier: 'web' } }));
     api.addPod(makePod({ name: 'other-ns', namespace: 'b', uid: '3', ip: '10.8.0.3', node: 'n1', labels: { tier: 'web' } }));
     api.addPod(makePod({ name: 'other-tier', namespace: 'a', uid: '4', ip: '10.8.0.4', node: 'n1', labels: { tier: 'db' } }));
-    const p = processor(
-      { filter: { node_from_env_var: 'MY_NODE', namespace: 'a', labels: [{ key: 'tier', value: 'web' }] } },
-      { env: { MY_NODE: 'n1' } },
-    );
+    const p = processor({ filter: { node_from_env_var: 'MY_NODE', namespace: 'a', labels: [{ key: 'tier', value: 'web' }] } }, { env: { MY_NODE: 'n1' } });
     await synced(p);
     expect([...p.metadata.pods.entries()].map((e) => e.pod.metadata.name)).to.deep.equal(['mine']);
     const list = api.requests.find((r) => r.kind === 'pods' && r.verb === 'list');

@@ -19,7 +19,6 @@ import { resourceDetectionFactory } from '../../src/processors/resourcedetection
 
 const dir = path.resolve(__dirname, '../../../examples/kubernetes');
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 type Obj = Record<string, any>;
 
 interface Container {
@@ -34,7 +33,10 @@ interface Container {
 
 function load(): Obj[] {
   const docs: Obj[] = [];
-  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.yaml')).sort()) {
+  for (const f of fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.yaml'))
+    .sort()) {
     for (const d of YAML.parseAllDocuments(fs.readFileSync(path.join(dir, f), 'utf8'))) {
       expect(d.errors, f).to.deep.equal([]);
       const o = d.toJS() as Obj | null;
@@ -191,7 +193,8 @@ describe('examples/kubernetes manifests', () => {
       expect(role, `ClusterRole ${roleName}`).to.not.equal(undefined);
       const out = new Set<string>();
       for (const rule of role?.['rules'] as Obj[]) {
-        for (const g of rule['apiGroups'] as string[]) for (const r of rule['resources'] as string[]) for (const v of rule['verbs'] as string[]) out.add(key(g, r, v));
+        for (const g of rule['apiGroups'] as string[])
+          for (const r of rule['resources'] as string[]) for (const v of rule['verbs'] as string[]) out.add(key(g, r, v));
       }
       return out;
     };
@@ -208,7 +211,10 @@ describe('examples/kubernetes manifests', () => {
       expect(w.podSpec['automountServiceAccountToken'], `${where}: token mounted`).to.not.equal(false);
       const sa = w.podSpec['serviceAccountName'] as string | undefined;
       expect(sa, `${where}: serviceAccountName`).to.be.a('string');
-      expect(docs.some((d) => d['kind'] === 'ServiceAccount' && d['metadata']['name'] === sa && d['metadata']['namespace'] === w.namespace), `${where}: ServiceAccount ${sa}`).to.equal(true);
+      expect(
+        docs.some((d) => d['kind'] === 'ServiceAccount' && d['metadata']['name'] === sa && d['metadata']['namespace'] === w.namespace),
+        `${where}: ServiceAccount ${sa}`,
+      ).to.equal(true);
       const bindings = docs.filter(
         (d) =>
           d['kind'] === 'ClusterRoleBinding' &&

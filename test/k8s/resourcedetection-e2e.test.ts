@@ -66,12 +66,23 @@ service:
     const body = {
       resourceSpans: [
         {
-          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'checkout' } }, { key: 'k8s.namespace.name', value: { stringValue: 'from-sdk' } }] },
-          scopeSpans: [{ spans: [{ traceId: '01'.repeat(16), spanId: '02'.repeat(8), name: 'GET /cart', kind: 2, startTimeUnixNano: '1', endTimeUnixNano: '2' }] }],
+          resource: {
+            attributes: [
+              { key: 'service.name', value: { stringValue: 'checkout' } },
+              { key: 'k8s.namespace.name', value: { stringValue: 'from-sdk' } },
+            ],
+          },
+          scopeSpans: [
+            { spans: [{ traceId: '01'.repeat(16), spanId: '02'.repeat(8), name: 'GET /cart', kind: 2, startTimeUnixNano: '1', endTimeUnixNano: '2' }] },
+          ],
         },
       ],
     };
-    const res = await fetch(`http://127.0.0.1:${rl.httpPort()}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`http://127.0.0.1:${rl.httpPort()}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     expect(res.status).to.equal(200);
     await eventually(() => sink.spanCount() === 1, 10_000, 'span at the sink');
     const attrs = Object.fromEntries(Object.entries(attrMap(sink.spans()[0]?.resource['attributes'] as never)).map(([k, v]) => [k, v['stringValue']]));

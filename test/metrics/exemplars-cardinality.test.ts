@@ -28,7 +28,11 @@ describe('route metrics on /metrics: exemplars and cardinality', function () {
   it('OpenMetrics exemplars on histogram buckets carry trace and span ids that were sent', async () => {
     const base = `http://127.0.0.1:${rl.httpPort()}`;
     const latencies = [1, 3, 5, 7, 9, 30, 70, 150, 300, 600, 900, 1200, 1800, 3000, 7000, 12_000, 20_000];
-    const sent = await sendSpans(base, 'exemplar-svc', latencies.map((ms) => ({ route: '/slow/{id}', ms })));
+    const sent = await sendSpans(
+      base,
+      'exemplar-svc',
+      latencies.map((ms) => ({ route: '/slow/{id}', ms })),
+    );
     const ids = new Map(sent.map((s) => [s.spanContext().traceId, s.spanContext().spanId]));
 
     const plain = await scrape(rl, false);
@@ -99,7 +103,9 @@ describe('route metrics on /metrics: exemplars and cardinality', function () {
     const perRoute = 1 + (16 + 3) + (14 + 3) + 1 + 1 + (5 + 2);
     expect(busy).to.have.length(51 * perRoute);
     expect(samplesOf(p, 'routelens_route_requests_total', { service_name: 'busy-svc', http_route: '__other__' })).to.have.length(1);
-    const services = (await (await fetch(`${rl.queryUrl()}/api/v1/services?window=5m`)).json()) as { services: { service: string; overflow_spans: number; routes: number }[] };
+    const services = (await (await fetch(`${rl.queryUrl()}/api/v1/services?window=5m`)).json()) as {
+      services: { service: string; overflow_spans: number; routes: number }[];
+    };
     expect(services.services.find((s) => s.service === 'busy-svc')).to.deep.include({ overflow_spans: 5000 - 49, routes: 51 });
   });
 });

@@ -139,7 +139,13 @@ describe('OTLP route metrics of several routelens instances merge exactly', func
         metricsExporters: ['otlphttp'],
       }),
     );
-    await exportSdkSpans(`http://127.0.0.1:${rl.httpPort()}`, await makeSdkSpans(SERVICE, [{ route: '/x', ms: 12 }, { route: '/x', ms: 30 }]));
+    await exportSdkSpans(
+      `http://127.0.0.1:${rl.httpPort()}`,
+      await makeSdkSpans(SERVICE, [
+        { route: '/x', ms: 12 },
+        { route: '/x', ms: 30 },
+      ]),
+    );
     expect(sink.requests.filter((x) => x.path === '/v1/metrics')).to.have.length(0);
     await rl.stop();
     const p = points(sink, '/x');

@@ -164,7 +164,16 @@ describe('route metrics scraped by a real Prometheus and read by a real Jaeger (
   it('Jaeger returns non-empty p95 latencies, calls and error rates for the service from Prometheus', async () => {
     const get = async (kind: string, extra: Record<string, string>): Promise<{ op: string | undefined; values: number[] }[]> => {
       const u = new URL(`/api/metrics/${kind}`, jaeger!.queryUrl);
-      for (const [k, v] of Object.entries({ service: SERVICE, spanKind: 'server', groupByOperation: 'true', lookback: '300000', step: '1000', ratePer: '60000', ...extra })) u.searchParams.set(k, v);
+      for (const [k, v] of Object.entries({
+        service: SERVICE,
+        spanKind: 'server',
+        groupByOperation: 'true',
+        lookback: '300000',
+        step: '1000',
+        ratePer: '60000',
+        ...extra,
+      }))
+        u.searchParams.set(k, v);
       const res = await fetch(u);
       const text = await res.text();
       if (res.status !== 200) throw new Error(`${u} -> ${res.status}: ${text.slice(0, 300)}`);

@@ -25,7 +25,10 @@ function hr(ns: bigint): HrTime {
 /** Finished SDK spans of `service` with exactly the given durations, ending about now. */
 export async function makeSdkSpans(service: string, specs: readonly SpanSpec[]): Promise<ReadableSpan[]> {
   const memory = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': service }), spanProcessors: [new SimpleSpanProcessor(memory)] });
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': service }),
+    spanProcessors: [new SimpleSpanProcessor(memory)],
+  });
   const tracer = provider.getTracer('routelens-metrics-test');
   const nowNs = BigInt(Date.now()) * 1_000_000n;
   for (const s of specs) {
@@ -34,7 +37,11 @@ export async function makeSdkSpans(service: string, specs: readonly SpanSpec[]):
     const attributes: Record<string, string | number> = { 'http.request.method': method, 'http.response.status_code': s.status ?? (s.error ? 500 : 200) };
     if (s.route !== undefined) attributes['http.route'] = s.route;
     else if (s.path !== undefined) attributes['url.path'] = s.path;
-    const span = tracer.startSpan(s.route === undefined ? method : `${method} ${s.route}`, { kind: s.kind ?? SpanKind.SERVER, startTime: hr(nowNs - durNs), attributes });
+    const span = tracer.startSpan(s.route === undefined ? method : `${method} ${s.route}`, {
+      kind: s.kind ?? SpanKind.SERVER,
+      startTime: hr(nowNs - durNs),
+      attributes,
+    });
     if (s.error) span.setStatus({ code: SpanStatusCode.ERROR });
     span.end(hr(nowNs));
   }

@@ -148,7 +148,7 @@ async function startOnce(opts: StartChildOptions, ports: ChildPorts): Promise<Ro
   } catch (err) {
     child.kill('SIGKILL');
     await exited;
-    throw new Error(`${(err as Error).message}\n--- routelens stderr ---\n${stderr.slice(-8000)}`);
+    throw new Error(`${(err as Error).message}\n--- routelens stderr ---\n${stderr.slice(-8000)}`, { cause: err });
   }
   const queryUrl = `http://127.0.0.1:${ports.query}`;
   return {
@@ -269,7 +269,7 @@ export async function waitForJaegerSpans(queryUrl: string, service: string, expe
       { timeoutMs, intervalMs: 250, what: `${expected} spans of ${service} in Jaeger` },
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message} (have ${last.length}: ${JSON.stringify(serverSpansPerRoute(last))})`);
+    throw new Error(`${(err as Error).message} (have ${last.length}: ${JSON.stringify(serverSpansPerRoute(last))})`, { cause: err });
   }
 }
 

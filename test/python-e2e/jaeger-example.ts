@@ -71,7 +71,7 @@ export async function startExampleJaeger(): Promise<ExampleJaeger> {
       );
     } catch (err) {
       await p.kill9();
-      throw new Error(`${(err as Error).message}\n--- jaeger output ---\n${p.output().slice(-6000)}`);
+      throw new Error(`${(err as Error).message}\n--- jaeger output ---\n${p.output().slice(-6000)}`, { cause: err });
     }
   };
 

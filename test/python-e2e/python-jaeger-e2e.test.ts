@@ -260,7 +260,7 @@ service:
         { timeoutMs: 30_000, intervalMs: 200, what: `routes of ${service} = ${JSON.stringify(want)}` },
       );
     } catch (err) {
-      throw new Error(`${(err as Error).message}; last ${JSON.stringify(last)}`);
+      throw new Error(`${(err as Error).message}; last ${JSON.stringify(last)}`, { cause: err });
     }
   }
 
@@ -279,11 +279,25 @@ service:
     kube.add('namespaces', makeNamespace({ name: 'default' }));
     for (const [i, p] of Object.values(PODS).entries()) {
       const rsUid = `rs-uid-${i}`;
-      kube.add('replicasets', makeReplicaSet({ name: p.replicaSet, namespace: NAMESPACE, uid: rsUid, deployment: { name: p.deployment, uid: `dep-uid-${i}` } }));
-      kube.addPod(makePod({ name: p.name, namespace: NAMESPACE, uid: `pod-uid-${i}`, ip: p.ip, node: p.node, owner: { kind: 'ReplicaSet', name: p.replicaSet, uid: rsUid } }));
+      kube.add(
+        'replicasets',
+        makeReplicaSet({ name: p.replicaSet, namespace: NAMESPACE, uid: rsUid, deployment: { name: p.deployment, uid: `dep-uid-${i}` } }),
+      );
+      kube.addPod(
+        makePod({
+          name: p.name,
+          namespace: NAMESPACE,
+          uid: `pod-uid-${i}`,
+          ip: p.ip,
+          node: p.node,
+          owner: { kind: 'ReplicaSet', name: p.replicaSet, uid: rsUid },
+        }),
+      );
     }
     // A pod that matches nobody: its attributes must not leak onto the apps' spans.
-    kube.addPod(makePod({ name: 'decoy-0', namespace: 'default', ip: '10.42.9.9', node: 'worker-z', owner: { kind: 'StatefulSet', name: 'decoy', uid: 'ss' } }));
+    kube.addPod(
+      makePod({ name: 'decoy-0', namespace: 'default', ip: '10.42.9.9', node: 'worker-z', owner: { kind: 'StatefulSet', name: 'decoy', uid: 'ss' } }),
+    );
     rl = await startRoutelensChild({ config: routelensConfig, ...(WORKERS === undefined ? {} : { workers: WORKERS }) });
   });
 
@@ -388,7 +402,7 @@ service:
       expect((spans.fastapi ?? []).some((s) => s.tags['span.kind'] === 'internal' && s.operationName.endsWith(' http send'))).to.equal(true);
     });
 
-    it('`routelens routes --json` lists each framework\'s own route templates with exact counts; /slow p95 matches the delay', async () => {
+    it("`routelens routes --json` lists each framework's own route templates with exact counts; /slow p95 matches the delay", async () => {
       for (const kind of ['flask', 'fastapi'] as const) {
         const r = await routeCounts(service[kind], expectedServerSpans(kind, N));
         for (const route of r.routes) {
@@ -477,11 +491,14 @@ service:
       const exported = pair.reduce((s, a) => s + a.counter.read().ok_spans, 0);
       expect(after.acceptedGrpc + after.acceptedHttp - (before.acceptedGrpc + before.acceptedHttp)).to.equal(exported);
       expect(after.sent - before.sent).to.equal(exported);
-      expect(logsAfter(logMark, (l) => l.level === 'error'), 'error lines (a drop would log one)').to.deep.equal([]);
+      expect(
+        logsAfter(logMark, (l) => l.level === 'error'),
+        'error lines (a drop would log one)',
+      ).to.deep.equal([]);
     });
   });
 
-  describe('mistakes Python users make: a clear line in routelens\'s log', () => {
+  describe("mistakes Python users make: a clear line in routelens's log", () => {
     // The receiver's warnings are rate-limited per client and kind of problem; every test here makes a
     // different one. The JSON-body test runs first: its "Rejected an export request" line shares its key
     // with the one the gRPC-on-HTTP-port test also produces.
@@ -571,10 +588,16 @@ service:
         expect(line).to.deep.include({ level: 'warn', client: '127.0.0.1', request: 'POST /v1/traces HTTP/1.1' });
         expect(line.msg).to.include('4318').and.to.include('OTEL_EXPORTER_OTLP_PROTOCOL=grpc');
         // A 400 is final for the Python exporter: the batch is dropped on its side (and it says so).
-        await waitFor(async () => (a.counter.read().failed_spans > 0 ? true : undefined), { timeoutMs: 20_000, what: 'the Python exporter reporting the failed export' });
+        await waitFor(async () => (a.counter.read().failed_spans > 0 ? true : undefined), {
+          timeoutMs: 20_000,
+          what: 'the Python exporter reporting the failed export',
+        });
         expect(a.counter.read().ok_spans).to.equal(0);
         // The counter can be read before the exporter's log line has come through the app's stderr pipe.
-        await waitFor(async () => (/Failed to export span.*\b400\b/.test(a.app.output()) ? true : undefined), { timeoutMs: 10_000, what: 'the Python exporter logging "Failed to export span … 400"' });
+        await waitFor(async () => (/Failed to export span.*\b400\b/.test(a.app.output()) ? true : undefined), {
+          timeoutMs: 10_000,
+          what: 'the Python exporter logging "Failed to export span … 400"',
+        });
       } finally {
         await stopApp(a, true);
       }

@@ -21,7 +21,11 @@ export interface RoutelensChild {
  * `--workers 1`: one process that holds the pipeline, so killing it is a crash of the data path (with several
  * workers, killing the primary lets the workers shut down gracefully).
  */
-export async function startRoutelensChild(configFile: string, yaml: string, opts: { nodeArgs?: string[]; name?: string; workers?: number } = {}): Promise<RoutelensChild> {
+export async function startRoutelensChild(
+  configFile: string,
+  yaml: string,
+  opts: { nodeArgs?: string[]; name?: string; workers?: number } = {},
+): Promise<RoutelensChild> {
   fs.writeFileSync(configFile, yaml);
   const root = repoRoot();
   const args = [...(opts.nodeArgs ?? []), path.join(root, 'bin/routelens.js'), 'run', '--config', configFile, '--workers', String(opts.workers ?? 1)];

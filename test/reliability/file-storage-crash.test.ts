@@ -143,7 +143,11 @@ describe('file_storage: persistent queue across kill -9 and restart (child proce
     await child.proc.kill9();
     // What a crash in the middle of appending a record leaves behind.
     const qdir = path.join(dir, 'queue', 'exporter_otlp');
-    const seg = fs.readdirSync(qdir).filter((f) => f.endsWith('.seg')).sort().pop() as string;
+    const seg = fs
+      .readdirSync(qdir)
+      .filter((f) => f.endsWith('.seg'))
+      .sort()
+      .pop() as string;
     fs.appendFileSync(path.join(qdir, seg), Buffer.concat([Buffer.from('RLQ1'), Buffer.alloc(40, 7)]));
 
     await sink.start();

@@ -13,7 +13,7 @@ import { postTraces, spanIds, traceRequest } from './requests';
 describe('file_storage in the pipeline', function () {
   this.timeout(60_000);
 
-  it('refuses retryably once one exporter\'s queue reaches max_size_mib, though the other has room', async () => {
+  it("refuses retryably once one exporter's queue reaches max_size_mib, though the other has room", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'routelens-fsfull-'));
     const down = await freePort();
     const rl = await startRoutelens(`

@@ -137,7 +137,9 @@ service:
         await postTraces(url, filler);
         const m = await c.metricsText();
         const soft = metricValue(m, 'routelens_memory_limiter_limit_bytes', { limit: 'soft' });
-        return metricValue(m, 'routelens_memory_limiter_used_after_gc_bytes') >= soft && metricValue(m, 'routelens_memory_limiter_refusing') === 1 ? true : undefined;
+        return metricValue(m, 'routelens_memory_limiter_used_after_gc_bytes') >= soft && metricValue(m, 'routelens_memory_limiter_refusing') === 1
+          ? true
+          : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 1, what: 'memory above the soft limit after a forced GC' },
     );
@@ -171,7 +173,9 @@ service:
     const got = await waitFor(
       async () => {
         const want = new Set(outcome.spanIds);
-        const spans = sink.spans().filter((s) => attrMap((s.resource as { attributes?: never }).attributes)['service.name']?.stringValue === 'memlimit-sdk' && want.has(s.spanId));
+        const spans = sink
+          .spans()
+          .filter((s) => attrMap((s.resource as { attributes?: never }).attributes)['service.name']?.stringValue === 'memlimit-sdk' && want.has(s.spanId));
         return spans.length >= want.size ? spans : undefined;
       },
       { timeoutMs: 30_000, what: 'the SDK spans at the destination' },

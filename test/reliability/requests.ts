@@ -26,7 +26,12 @@ export function traceRequest(ids: readonly string[], opts: { service?: string; p
   }));
   return traceRequestFromJson(
     JSON.stringify({
-      resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: opts.service ?? 'reliability-test' } }] }, scopeSpans: [{ scope: { name: 'routelens-test' }, spans }] }],
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: opts.service ?? 'reliability-test' } }] },
+          scopeSpans: [{ scope: { name: 'routelens-test' }, spans }],
+        },
+      ],
     }),
   );
 }
@@ -44,7 +49,11 @@ export function postTraces(url: string, body: Uint8Array, opts: { headers?: Reco
   return new Promise((resolve, reject) => {
     const req = mod.request(
       u,
-      { method: 'POST', headers: { 'content-type': 'application/x-protobuf', 'content-length': body.byteLength, ...opts.headers }, ...(opts.agent === undefined ? {} : { agent: opts.agent }) },
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf', 'content-length': body.byteLength, ...opts.headers },
+        ...(opts.agent === undefined ? {} : { agent: opts.agent }),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -31,10 +31,13 @@ function servicesAt(sink: OtlpSink): Map<string, string[]> {
 }
 
 async function spansOf(sink: OtlpSink, service: string, n: number): Promise<string[]> {
-  return waitFor(async () => {
-    const got = servicesAt(sink).get(service) ?? [];
-    return got.length >= n ? got : undefined;
-  }, { timeoutMs: 15_000, what: `${n} spans of ${service} at the sink` });
+  return waitFor(
+    async () => {
+      const got = servicesAt(sink).get(service) ?? [];
+      return got.length >= n ? got : undefined;
+    },
+    { timeoutMs: 15_000, what: `${n} spans of ${service} at the sink` },
+  );
 }
 
 describe('TLS and bearer authentication on the receivers', function () {
@@ -103,15 +106,24 @@ service:
   describe('TLS', () => {
     it('accepts the SDK exporters that trust the CA, over gRPC and HTTP', async () => {
       const viaHttp = await sdkExport(new ProtoExporter({ url: httpsUrl('otlp/tls'), httpAgentOptions: { ca: certs.caCert } }), 'tls-http-ok');
-      const viaGrpc = await sdkExport(new GrpcExporter({ url: grpcUrl('otlp/tls'), credentials: grpc.credentials.createSsl(Buffer.from(certs.caCert)) }), 'tls-grpc-ok');
+      const viaGrpc = await sdkExport(
+        new GrpcExporter({ url: grpcUrl('otlp/tls'), credentials: grpc.credentials.createSsl(Buffer.from(certs.caCert)) }),
+        'tls-grpc-ok',
+      );
       expect([viaHttp.ok, viaGrpc.ok], `${viaHttp.error?.message} / ${viaGrpc.error?.message}`).to.deep.equal([true, true]);
       expect((await spansOf(sink, 'tls-http-ok', 2)).sort()).to.deep.equal([...viaHttp.spanIds].sort());
       expect((await spansOf(sink, 'tls-grpc-ok', 2)).sort()).to.deep.equal([...viaGrpc.spanIds].sort());
     });
 
     it('refuses clients that do not trust the server certificate or speak plaintext', async () => {
-      const untrusted = await sdkExport(new ProtoExporter({ url: httpsUrl('otlp/tls'), httpAgentOptions: { ca: otherCa.caCert }, timeoutMillis: 2000 }), 'tls-http-untrusted');
-      const untrustedGrpc = await sdkExport(new GrpcExporter({ url: grpcUrl('otlp/tls'), credentials: grpc.credentials.createSsl(Buffer.from(otherCa.caCert)), timeoutMillis: 2000 }), 'tls-grpc-untrusted');
+      const untrusted = await sdkExport(
+        new ProtoExporter({ url: httpsUrl('otlp/tls'), httpAgentOptions: { ca: otherCa.caCert }, timeoutMillis: 2000 }),
+        'tls-http-untrusted',
+      );
+      const untrustedGrpc = await sdkExport(
+        new GrpcExporter({ url: grpcUrl('otlp/tls'), credentials: grpc.credentials.createSsl(Buffer.from(otherCa.caCert)), timeoutMillis: 2000 }),
+        'tls-grpc-untrusted',
+      );
       const plainHttp = await postTraces(`http://127.0.0.1:${rl.httpPort('otlp/tls')}/v1/traces`, traceRequest(spanIds(1, 1), { service: 'tls-plain' })).then(
         (r) => r.status,
         () => 'connection failed',
@@ -145,7 +157,10 @@ service: { pipelines: { traces: { receivers: [otlp], exporters: [debug] } } }
             });
             s.once('error', (err) => resolve(`error: ${err.message}`));
           });
-        for (const [port, alpn] of [[local.grpcPort(), 'h2'], [local.httpPort(), 'http/1.1']] as const) {
+        for (const [port, alpn] of [
+          [local.grpcPort(), 'h2'],
+          [local.httpPort(), 'http/1.1'],
+        ] as const) {
           expect(await handshake(port, 'TLSv1.3', alpn)).to.equal('TLSv1.3');
           expect(await handshake(port, 'TLSv1.2', alpn)).to.match(/^error: .*(protocol version|alert)/i);
         }
@@ -168,9 +183,18 @@ service: { pipelines: { traces: { receivers: [otlp], exporters: [debug] } } }
     });
 
     it('refuses clients without a certificate or with one from another CA', async () => {
-      const noCertHttp = await sdkExport(new ProtoExporter({ url: httpsUrl('otlp/mtls'), httpAgentOptions: { ca: certs.caCert }, timeoutMillis: 2000 }), 'mtls-nocert');
-      const noCertGrpc = await sdkExport(new GrpcExporter({ url: grpcUrl('otlp/mtls'), credentials: grpc.credentials.createSsl(Buffer.from(certs.caCert)), timeoutMillis: 2000 }), 'mtls-nocert');
-      const strangerHttp = await sdkExport(new ProtoExporter({ url: httpsUrl('otlp/mtls'), httpAgentOptions: withCert(otherCa, certs.caCert), timeoutMillis: 2000 }), 'mtls-stranger');
+      const noCertHttp = await sdkExport(
+        new ProtoExporter({ url: httpsUrl('otlp/mtls'), httpAgentOptions: { ca: certs.caCert }, timeoutMillis: 2000 }),
+        'mtls-nocert',
+      );
+      const noCertGrpc = await sdkExport(
+        new GrpcExporter({ url: grpcUrl('otlp/mtls'), credentials: grpc.credentials.createSsl(Buffer.from(certs.caCert)), timeoutMillis: 2000 }),
+        'mtls-nocert',
+      );
+      const strangerHttp = await sdkExport(
+        new ProtoExporter({ url: httpsUrl('otlp/mtls'), httpAgentOptions: withCert(otherCa, certs.caCert), timeoutMillis: 2000 }),
+        'mtls-stranger',
+      );
       const strangerCreds = grpc.credentials.createSsl(Buffer.from(certs.caCert), Buffer.from(otherCa.clientKey), Buffer.from(otherCa.clientCert));
       const strangerGrpc = await sdkExport(new GrpcExporter({ url: grpcUrl('otlp/mtls'), credentials: strangerCreds, timeoutMillis: 2000 }), 'mtls-stranger');
       expect([noCertHttp.ok, noCertGrpc.ok, strangerHttp.ok, strangerGrpc.ok]).to.deep.equal([false, false, false, false]);
@@ -242,10 +266,13 @@ service: { pipelines: { traces: { receivers: [otlp], exporters: [debug] } } }
       // Restore for the other tests.
       fs.writeFileSync(`${tokenFile}.new`, TOKEN);
       fs.renameSync(`${tokenFile}.new`, tokenFile);
-      await waitFor(async () => ((await fetch(`${rl.queryUrl()}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).status === 200 ? true : undefined), {
-        timeoutMs: 10_000,
-        what: 'the original token to be accepted again',
-      });
+      await waitFor(
+        async () => ((await fetch(`${rl.queryUrl()}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).status === 200 ? true : undefined),
+        {
+          timeoutMs: 10_000,
+          what: 'the original token to be accepted again',
+        },
+      );
     });
   });
 });
@@ -278,7 +305,8 @@ service: { pipelines: { traces: { receivers: [otlp], exporters: [debug] } } }
           (r) => r.status,
           (e: Error) => e.message,
         );
-      const viaGrpc = async (ca: string): Promise<number> => (await grpcExport(`localhost:${rl.grpcPort()}`, body, { creds: grpc.credentials.createSsl(Buffer.from(ca)) })).code;
+      const viaGrpc = async (ca: string): Promise<number> =>
+        (await grpcExport(`localhost:${rl.grpcPort()}`, body, { creds: grpc.credentials.createSsl(Buffer.from(ca)) })).code;
       expect(await viaHttp(first.caCert)).to.equal(200);
       expect(await viaGrpc(first.caCert)).to.equal(0);
       expect(await viaHttp(second.caCert)).to.not.equal(200);
@@ -395,11 +423,16 @@ service:
     try {
       await send(e, 'otlp/a', 'edge-badtoken', 12);
       await send(e, 'otlp/b', 'edge-badtoken', 13);
-      await waitFor(async () => {
-        const m = await e.metricsText();
-        const failed = metricValue(m, 'otelcol_exporter_send_failed_spans_total', { exporter: 'otlp' }) + metricValue(m, 'otelcol_exporter_send_failed_spans_total', { exporter: 'otlphttp' });
-        return failed >= 6 ? true : undefined;
-      }, { timeoutMs: 15_000, what: 'both exporters to give up' });
+      await waitFor(
+        async () => {
+          const m = await e.metricsText();
+          const failed =
+            metricValue(m, 'otelcol_exporter_send_failed_spans_total', { exporter: 'otlp' }) +
+            metricValue(m, 'otelcol_exporter_send_failed_spans_total', { exporter: 'otlphttp' });
+          return failed >= 6 ? true : undefined;
+        },
+        { timeoutMs: 15_000, what: 'both exporters to give up' },
+      );
       const g = await gateway.metricsText();
       expect(metricValue(g, 'routelens_receiver_unauthenticated_requests_total', { receiver: 'otlp' })).to.be.at.least(2);
       expect(servicesAt(sink).has('edge-badtoken')).to.equal(false);
@@ -420,10 +453,13 @@ service:
     const strict = await edge({ token: TOKEN, tls: '{}', grpcTarget: `localhost:${gateway.grpcPort('otlp/tlsonly')}` });
     try {
       await send(strict, 'otlp/a', 'edge-unverified', 15);
-      await waitFor(async () => (metricValue(await strict.metricsText(), 'otelcol_exporter_send_failed_spans_total', { exporter: 'otlp' }) >= 3 ? true : undefined), {
-        timeoutMs: 15_000,
-        what: 'the exporter to give up on an unverifiable server',
-      });
+      await waitFor(
+        async () => (metricValue(await strict.metricsText(), 'otelcol_exporter_send_failed_spans_total', { exporter: 'otlp' }) >= 3 ? true : undefined),
+        {
+          timeoutMs: 15_000,
+          what: 'the exporter to give up on an unverifiable server',
+        },
+      );
       expect(servicesAt(sink).has('edge-unverified')).to.equal(false);
     } finally {
       await strict.stop();

@@ -26,7 +26,13 @@ function cli(...args: string[]): Promise<{ status: number; stdout: string; stder
     });
   });
 }
-const QUANTILES: [string, number][] = [['p50_ms', 0.5], ['p90_ms', 0.9], ['p95_ms', 0.95], ['p99_ms', 0.99], ['p999_ms', 0.999]];
+const QUANTILES: [string, number][] = [
+  ['p50_ms', 0.5],
+  ['p90_ms', 0.9],
+  ['p95_ms', 0.95],
+  ['p99_ms', 0.99],
+  ['p999_ms', 0.999],
+];
 
 function exactQuantile(sorted: readonly number[], q: number): number {
   return sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1] as number;
@@ -81,11 +87,18 @@ service:
         const ms = dist(r);
         durations.push(ms);
         const start = base + (i++ % 5000);
-        const span = tracer.startSpan(`GET ${route}`, { kind: SpanKind.SERVER, startTime: msToHr(start), attributes: { 'http.route': route, 'http.request.method': 'GET', 'http.response.status_code': k % 50 === 0 ? 503 : 200 } });
+        const span = tracer.startSpan(`GET ${route}`, {
+          kind: SpanKind.SERVER,
+          startTime: msToHr(start),
+          attributes: { 'http.route': route, 'http.request.method': 'GET', 'http.response.status_code': k % 50 === 0 ? 503 : 200 },
+        });
         if (k % 50 === 0) span.setStatus({ code: SpanStatusCode.ERROR });
         span.end(msToHr(start + ms));
       }
-      sent.set(route, durations.sort((a, b) => a - b));
+      sent.set(
+        route,
+        durations.sort((a, b) => a - b),
+      );
     }
     // a CLIENT span must not count as a route
     tracer.startSpan('SELECT users', { kind: SpanKind.CLIENT }).end();

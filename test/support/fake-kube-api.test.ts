@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { eventually } from '../k8s/helpers';
 import { FakeKubeApi, makePod } from './fake-kube-api';
 
+// eslint-disable-next-line @typescript-eslint/consistent-type-imports -- client-node is ESM: only a type query can name its module type here
 type ClientNode = typeof import('@kubernetes/client-node', { with: { 'resolution-mode': 'import' } });
 
 describe('fake Kubernetes API server against @kubernetes/client-node', function () {
@@ -27,7 +28,11 @@ describe('fake Kubernetes API server against @kubernetes/client-node', function 
     kc.loadFromFile(api.writeKubeconfig());
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const informer = k8s.makeInformer(kc, '/api/v1/pods', () => core.listPodForAllNamespaces());
-    const names = (): string[] => informer.list().map((p) => p.metadata?.name ?? '').sort();
+    const names = (): string[] =>
+      informer
+        .list()
+        .map((p) => p.metadata?.name ?? '')
+        .sort();
     const errors: unknown[] = [];
     informer.on('error', (err) => {
       errors.push(err);

@@ -400,8 +400,7 @@ export class FakeKubeApi {
     for (const [k, v] of u.searchParams) query[k] = v;
     const route = parsePath(u.pathname);
     const watch = query['watch'] === 'true' || query['watch'] === '1';
-    const verb: RequestRecord['verb'] =
-      route === undefined || req.method !== 'GET' ? 'other' : route.name !== undefined ? 'get' : watch ? 'watch' : 'list';
+    const verb: RequestRecord['verb'] = route === undefined || req.method !== 'GET' ? 'other' : route.name !== undefined ? 'get' : watch ? 'watch' : 'list';
     const authorized = req.headers.authorization === `Bearer ${this.token}`;
     const record: RequestRecord = { method: req.method ?? '', path: u.pathname, query, kind: route?.kind, verb, authorized, status: 0 };
     this.requests.push(record);
@@ -519,7 +518,7 @@ export class FakeKubeApi {
       rv = String(this.#rv);
       snapId = randomUUID();
     }
-    let page = items;
+    let page: typeof items;
     let next: string | undefined;
     if (limit > 0 && offset + limit < items.length) {
       page = items.slice(offset, offset + limit);
@@ -619,12 +618,7 @@ export function makePod(p: PodInput): KubeObject {
 }
 
 /** A ReplicaSet owned by a Deployment (unless `deployment` is omitted). */
-export function makeReplicaSet(r: {
-  name: string;
-  namespace?: string;
-  uid?: string;
-  deployment?: { name: string; uid: string };
-}): KubeObject {
+export function makeReplicaSet(r: { name: string; namespace?: string; uid?: string; deployment?: { name: string; uid: string } }): KubeObject {
   return {
     metadata: {
       name: r.name,
@@ -633,9 +627,7 @@ export function makeReplicaSet(r: {
       ...(r.deployment === undefined
         ? {}
         : {
-            ownerReferences: [
-              { apiVersion: 'apps/v1', kind: 'Deployment', name: r.deployment.name, uid: r.deployment.uid, controller: true },
-            ],
+            ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: r.deployment.name, uid: r.deployment.uid, controller: true }],
           }),
     },
     spec: { replicas: 1, selector: { matchLabels: {} } },
@@ -788,10 +780,7 @@ function fieldValue(o: KubeObject, p: string): string {
   return cur === undefined || cur === null ? '' : String(cur);
 }
 
-function matches(
-  sel: { namespace: string | undefined; labelSelector: LabelReq[]; fieldSelector: FieldReq[] },
-  o: KubeObject,
-): boolean {
+function matches(sel: { namespace: string | undefined; labelSelector: LabelReq[]; fieldSelector: FieldReq[] }, o: KubeObject): boolean {
   if (sel.namespace !== undefined && o.metadata.namespace !== sel.namespace) return false;
   const labels = o.metadata.labels ?? {};
   for (const r of sel.labelSelector) {

@@ -1,4 +1,4 @@
-import * as net from "node:net";
+import * as net from 'node:net';
 
 /**
  * Asks the kernel for a currently free TCP port on 127.0.0.1 (bind to port 0,
@@ -10,10 +10,10 @@ export async function freePort(): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
-    srv.once("error", reject);
-    srv.listen({ host: "127.0.0.1", port: 0, exclusive: true }, () => {
+    srv.once('error', reject);
+    srv.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
       const addr = srv.address();
-      if (addr === null || typeof addr === "string") {
+      if (addr === null || typeof addr === 'string') {
         srv.close();
         reject(new Error(`unexpected server address: ${String(addr)}`));
         return;
@@ -34,10 +34,10 @@ export async function freePorts(n: number): Promise<number[]> {
       srv.unref();
       servers.push(srv);
       const port = await new Promise<number>((resolve, reject) => {
-        srv.once("error", reject);
-        srv.listen({ host: "127.0.0.1", port: 0, exclusive: true }, () => {
+        srv.once('error', reject);
+        srv.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
           const addr = srv.address();
-          if (addr === null || typeof addr === "string") {
+          if (addr === null || typeof addr === 'string') {
             reject(new Error(`unexpected server address: ${String(addr)}`));
           } else {
             resolve(addr.port);
@@ -69,10 +69,7 @@ function sleep(ms: number): Promise<void> {
  * it. A probe that throws counts as "not yet" (the last error is reported on
  * timeout). Throws `Error("timed out after Nms waiting for <what>…")`.
  */
-export async function waitFor<T>(
-  probe: () => Promise<T | undefined>,
-  opts: WaitForOptions,
-): Promise<T> {
+export async function waitFor<T>(probe: () => Promise<T | undefined>, opts: WaitForOptions): Promise<T> {
   const interval = opts.intervalMs ?? 100;
   const deadline = Date.now() + opts.timeoutMs;
   let lastError: unknown;
@@ -86,9 +83,6 @@ export async function waitFor<T>(
     if (Date.now() >= deadline) break;
     await sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
   }
-  const detail =
-    lastError === undefined
-      ? ""
-      : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
+  const detail = lastError === undefined ? '' : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
   throw new Error(`timed out after ${opts.timeoutMs}ms waiting for ${opts.what}${detail}`);
 }

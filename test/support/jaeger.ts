@@ -1,9 +1,9 @@
-import * as fs from "node:fs";
-import * as net from "node:net";
-import * as os from "node:os";
-import * as path from "node:path";
-import { freePorts, waitFor } from "./free-port";
-import { runSetupScript, startProcess, type ProcessHandle } from "./process";
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { freePorts, waitFor } from './free-port';
+import { runSetupScript, startProcess, type ProcessHandle } from './process';
 
 export interface StartJaegerOptions {
   /**
@@ -19,7 +19,7 @@ export interface StartJaegerOptions {
    * `traces_span_metrics_duration_milliseconds_bucket` (normalize = true: Jaeger
    * adds the `_total` and `_milliseconds` suffixes to the names it queries).
    */
-  spm?: { metricNamespace?: string; latencyUnit?: "ms" | "s"; normalize?: boolean };
+  spm?: { metricNamespace?: string; latencyUnit?: 'ms' | 's'; normalize?: boolean };
   /** Readiness timeout per start; default 60 s (not counting the build). */
   startTimeoutMs?: number;
 }
@@ -40,96 +40,90 @@ export interface JaegerInstance {
 
 /** Path of the Jaeger v2 binary: $JAEGER_BIN, else built/cached by scripts/build-jaeger.sh. */
 export async function jaegerBinary(): Promise<string> {
-  const env = process.env["JAEGER_BIN"];
+  const env = process.env['JAEGER_BIN'];
   if (env) return env;
-  return runSetupScript("build-jaeger.sh");
+  return runSetupScript('build-jaeger.sh');
 }
 
-function jaegerConfig(p: {
-  grpc: number;
-  http: number;
-  query: number;
-  queryGrpc: number;
-  opts: StartJaegerOptions;
-}): string {
+function jaegerConfig(p: { grpc: number; http: number; query: number; queryGrpc: number; opts: StartJaegerOptions }): string {
   const spm = p.opts.spm ?? {};
   const withMetrics = p.opts.prometheusUrl !== undefined;
   const lines = [
-    "service:",
-    "  extensions: [jaeger_storage, jaeger_query]",
-    "  pipelines:",
-    "    traces:",
-    "      receivers: [otlp]",
-    "      processors: [batch]",
-    "      exporters: [jaeger_storage_exporter]",
-    "  telemetry:",
+    'service:',
+    '  extensions: [jaeger_storage, jaeger_query]',
+    '  pipelines:',
+    '    traces:',
+    '      receivers: [otlp]',
+    '      processors: [batch]',
+    '      exporters: [jaeger_storage_exporter]',
+    '  telemetry:',
     // No internal-metrics server: its default port (8888) would collide
     // between concurrent instances.
-    "    metrics:",
-    "      level: none",
-    "    logs:",
-    "      level: info",
-    "",
-    "extensions:",
-    "  jaeger_query:",
+    '    metrics:',
+    '      level: none',
+    '    logs:',
+    '      level: info',
+    '',
+    'extensions:',
+    '  jaeger_query:',
     // Defaults to true in v2: Jaeger then exports its own query spans over
     // OTLP/gRPC to localhost:4317 (i.e. possibly into the system under test)
     // and its shutdown stalls ~5 s retrying that export.
-    "    enable_tracing: false",
-    "    storage:",
-    "      traces: mem",
-    ...(withMetrics ? ["      metrics: prom"] : []),
-    "    http:",
+    '    enable_tracing: false',
+    '    storage:',
+    '      traces: mem',
+    ...(withMetrics ? ['      metrics: prom'] : []),
+    '    http:',
     `      endpoint: 127.0.0.1:${p.query}`,
-    "    grpc:",
+    '    grpc:',
     `      endpoint: 127.0.0.1:${p.queryGrpc}`,
-    "  jaeger_storage:",
-    "    backends:",
-    "      mem:",
-    "        memory:",
-    "          max_traces: 100000",
+    '  jaeger_storage:',
+    '    backends:',
+    '      mem:',
+    '        memory:',
+    '          max_traces: 100000',
     ...(withMetrics
       ? [
-          "    metric_backends:",
-          "      prom:",
-          "        prometheus:",
+          '    metric_backends:',
+          '      prom:',
+          '        prometheus:',
           `          endpoint: ${JSON.stringify(p.opts.prometheusUrl)}`,
-          `          metric_namespace: ${JSON.stringify(spm.metricNamespace ?? "traces_span_metrics")}`,
-          `          latency_unit: ${spm.latencyUnit ?? "ms"}`,
+          `          metric_namespace: ${JSON.stringify(spm.metricNamespace ?? 'traces_span_metrics')}`,
+          `          latency_unit: ${spm.latencyUnit ?? 'ms'}`,
           `          normalize_calls: ${spm.normalize ?? true}`,
           `          normalize_duration: ${spm.normalize ?? true}`,
         ]
       : []),
-    "",
-    "receivers:",
-    "  otlp:",
-    "    protocols:",
-    "      grpc:",
+    '',
+    'receivers:',
+    '  otlp:',
+    '    protocols:',
+    '      grpc:',
     `        endpoint: 127.0.0.1:${p.grpc}`,
-    "      http:",
+    '      http:',
     `        endpoint: 127.0.0.1:${p.http}`,
-    "",
-    "processors:",
-    "  batch:",
-    "    timeout: 100ms",
-    "",
-    "exporters:",
-    "  jaeger_storage_exporter:",
-    "    trace_storage: mem",
-    "",
+    '',
+    'processors:',
+    '  batch:',
+    '    timeout: 100ms',
+    '',
+    'exporters:',
+    '  jaeger_storage_exporter:',
+    '    trace_storage: mem',
+    '',
   ];
-  return lines.join("\n");
+  return lines.join('\n');
 }
 
 function tcpOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: "127.0.0.1", port });
+    const sock = net.connect({ host: '127.0.0.1', port });
     const done = (ok: boolean): void => {
       sock.destroy();
       resolve(ok);
     };
-    sock.once("connect", () => done(true));
-    sock.once("error", () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
     sock.setTimeout(1000, () => done(false));
   });
 }
@@ -143,10 +137,10 @@ export async function startJaeger(opts: StartJaegerOptions = {}): Promise<Jaeger
   const bin = await jaegerBinary();
   const [grpc, http, query, queryGrpc] = await freePorts(4);
   if (grpc === undefined || http === undefined || query === undefined || queryGrpc === undefined) {
-    throw new Error("freePorts returned too few ports");
+    throw new Error('freePorts returned too few ports');
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "routelens-jaeger-"));
-  const configFile = path.join(dir, "config.yaml");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'routelens-jaeger-'));
+  const configFile = path.join(dir, 'config.yaml');
   fs.writeFileSync(configFile, jaegerConfig({ grpc, http, query, queryGrpc, opts }));
 
   const queryUrl = `http://127.0.0.1:${query}`;
@@ -154,7 +148,7 @@ export async function startJaeger(opts: StartJaegerOptions = {}): Promise<Jaeger
   let proc: ProcessHandle | undefined;
 
   const start = async (): Promise<void> => {
-    const p = startProcess(bin, [`--config=file:${configFile}`], { name: "jaeger", cwd: dir });
+    const p = startProcess(bin, [`--config=file:${configFile}`], { name: 'jaeger', cwd: dir });
     proc = p;
     try {
       await waitFor(
@@ -173,7 +167,7 @@ export async function startJaeger(opts: StartJaegerOptions = {}): Promise<Jaeger
     } catch (e: unknown) {
       await p.kill9();
       const msg = e instanceof Error ? e.message : String(e);
-      throw new Error(`${msg}\n--- jaeger output (tail) ---\n${p.output().slice(-8000)}`);
+      throw new Error(`${msg}\n--- jaeger output (tail) ---\n${p.output().slice(-8000)}`, { cause: e });
     }
   };
 
@@ -186,7 +180,7 @@ export async function startJaeger(opts: StartJaegerOptions = {}): Promise<Jaeger
     otlpGrpcEndpoint: `127.0.0.1:${grpc}`,
     otlpHttpUrl: `http://127.0.0.1:${http}`,
     queryUrl,
-    output: () => proc?.output() ?? "",
+    output: () => proc?.output() ?? '',
     stop: async () => {
       await stop();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -243,23 +237,18 @@ export interface JaegerTracesQuery {
  * The API itself ignores `lookback` (a UI parameter) and defaults to a 2-day
  * window, so the window is also sent as `start`/`end` in Unix µs.
  */
-export async function jaegerTraces(
-  queryUrl: string,
-  service: string,
-  limit = 100,
-  query: JaegerTracesQuery = {},
-): Promise<JaegerTracesResponse> {
+export async function jaegerTraces(queryUrl: string, service: string, limit = 100, query: JaegerTracesQuery = {}): Promise<JaegerTracesResponse> {
   const lookbackMs = query.lookbackMs ?? 3_600_000;
   const nowMs = Date.now();
-  const u = new URL("/api/traces", queryUrl);
-  u.searchParams.set("service", service);
-  u.searchParams.set("limit", String(limit));
-  u.searchParams.set("lookback", lookbackMs === 3_600_000 ? "1h" : `${lookbackMs}ms`);
-  u.searchParams.set("start", String((nowMs - lookbackMs) * 1000));
+  const u = new URL('/api/traces', queryUrl);
+  u.searchParams.set('service', service);
+  u.searchParams.set('limit', String(limit));
+  u.searchParams.set('lookback', lookbackMs === 3_600_000 ? '1h' : `${lookbackMs}ms`);
+  u.searchParams.set('start', String((nowMs - lookbackMs) * 1000));
   // A little slack for spans stamped slightly in the future.
-  u.searchParams.set("end", String((nowMs + 60_000) * 1000));
-  if (query.operation !== undefined) u.searchParams.set("operation", query.operation);
-  if (query.tags !== undefined) u.searchParams.set("tags", JSON.stringify(query.tags));
+  u.searchParams.set('end', String((nowMs + 60_000) * 1000));
+  if (query.operation !== undefined) u.searchParams.set('operation', query.operation);
+  if (query.tags !== undefined) u.searchParams.set('tags', JSON.stringify(query.tags));
   const res = await fetch(u);
   const body = await res.text();
   if (res.status !== 200) {
@@ -270,7 +259,7 @@ export async function jaegerTraces(
 
 /** GET /api/services → list of service names. */
 export async function jaegerServices(queryUrl: string): Promise<string[]> {
-  const res = await fetch(new URL("/api/services", queryUrl));
+  const res = await fetch(new URL('/api/services', queryUrl));
   const body = await res.text();
   if (res.status !== 200) throw new Error(`GET /api/services -> ${res.status}: ${body.slice(0, 500)}`);
   const parsed = JSON.parse(body) as { data: string[] | null };

@@ -47,7 +47,12 @@ export class OtlpSink {
     const grpcServer = new grpc.Server();
     const handler = (path: string) => (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
       if (this.failWith !== undefined) return cb({ code: this.failWith.grpcCode, details: 'sink told to fail' });
-      this.requests.push({ transport: 'grpc', path, body: call.request, headers: Object.fromEntries(Object.entries(call.metadata.getMap()).map(([k, v]) => [k, String(v)])) });
+      this.requests.push({
+        transport: 'grpc',
+        path,
+        body: call.request,
+        headers: Object.fromEntries(Object.entries(call.metadata.getMap()).map(([k, v]) => [k, String(v)])),
+      });
       cb(null, Buffer.alloc(0));
     };
     for (const [svc, path] of [
@@ -55,7 +60,17 @@ export class OtlpSink {
       ['metrics', '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export'],
     ] as const) {
       grpcServer.addService(
-        { Export: { path, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity } },
+        {
+          Export: {
+            path,
+            requestStream: false,
+            responseStream: false,
+            requestSerialize: identity,
+            requestDeserialize: identity,
+            responseSerialize: identity,
+            responseDeserialize: identity,
+          },
+        },
         { Export: handler(svc === 'trace' ? '/v1/traces' : '/v1/metrics') },
       );
     }
@@ -74,7 +89,12 @@ export class OtlpSink {
         }
         let body = Buffer.concat(chunks);
         if (req.headers['content-encoding'] === 'gzip') body = zlib.gunzipSync(body);
-        this.requests.push({ transport: 'http', path: req.url ?? '', body, headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])) });
+        this.requests.push({
+          transport: 'http',
+          path: req.url ?? '',
+          body,
+          headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
+        });
         res.writeHead(200, { 'content-type': 'application/x-protobuf' });
         res.end();
       });
@@ -99,14 +119,19 @@ export class OtlpSink {
 
   /** All recorded trace requests decoded as OTLP/JSON objects. */
   traceRequests(transport?: 'grpc' | 'http'): Record<string, unknown>[] {
-    return this.requests.filter((r) => r.path === '/v1/traces' && (transport === undefined || r.transport === transport)).map((r) => toOtlpJsonObject(TYPES.exportTraceRequest, r.body));
+    return this.requests
+      .filter((r) => r.path === '/v1/traces' && (transport === undefined || r.transport === transport))
+      .map((r) => toOtlpJsonObject(TYPES.exportTraceRequest, r.body));
   }
 
   /** Every span received, with its resource attributes attached as `resource`. */
   spans(transport?: 'grpc' | 'http'): (OtlpJsonSpan & { resource: Record<string, unknown>; scope: Record<string, unknown> })[] {
     const out: (OtlpJsonSpan & { resource: Record<string, unknown>; scope: Record<string, unknown> })[] = [];
     for (const req of this.traceRequests(transport)) {
-      for (const rs of (req.resourceSpans ?? []) as { resource?: Record<string, unknown>; scopeSpans?: { scope?: Record<string, unknown>; spans?: OtlpJsonSpan[] }[] }[]) {
+      for (const rs of (req.resourceSpans ?? []) as {
+        resource?: Record<string, unknown>;
+        scopeSpans?: { scope?: Record<string, unknown>; spans?: OtlpJsonSpan[] }[];
+      }[]) {
         for (const ss of rs.scopeSpans ?? []) for (const s of ss.spans ?? []) out.push({ ...s, resource: rs.resource ?? {}, scope: ss.scope ?? {} });
       }
     }

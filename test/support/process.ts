@@ -1,6 +1,6 @@
-import { spawn, execFile, type ChildProcess } from "node:child_process";
-import * as fs from "node:fs";
-import * as path from "node:path";
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 export interface StartProcessOptions {
   /** Extra environment; merged over process.env. */
@@ -40,7 +40,7 @@ let hooksInstalled = false;
 function killAllSync(): void {
   for (const child of live) {
     try {
-      child.kill("SIGKILL");
+      child.kill('SIGKILL');
     } catch {
       // already gone
     }
@@ -52,8 +52,8 @@ function installExitHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
   // mocha runs with `exit: true`, which ends in process.exit(): 'exit' fires.
-  process.on("exit", killAllSync);
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on('exit', killAllSync);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
       killAllSync();
       // If nobody else handles this signal, restore the default behaviour
@@ -72,17 +72,13 @@ function installExitHooks(): void {
  * (SIGKILL) when this Node process exits, so a failed test run does not leave
  * servers behind.
  */
-export function startProcess(
-  cmd: string,
-  args: readonly string[],
-  opts: StartProcessOptions,
-): ProcessHandle {
+export function startProcess(cmd: string, args: readonly string[], opts: StartProcessOptions): ProcessHandle {
   installExitHooks();
   const maxChars = opts.maxOutputChars ?? 1 << 20;
-  let buf = "";
+  let buf = '';
   let dropped = false;
   const append = (chunk: Buffer | string): void => {
-    buf += typeof chunk === "string" ? chunk : chunk.toString("utf8");
+    buf += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
     if (buf.length > maxChars) {
       buf = buf.slice(buf.length - maxChars);
       dropped = true;
@@ -92,16 +88,16 @@ export function startProcess(
   const child = spawn(cmd, [...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...(opts.env ?? {}) },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
-  child.stdout?.on("data", append);
-  child.stderr?.on("data", append);
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
 
   let running = true;
   const exited = new Promise<ProcessExit>((resolve) => {
     let spawnError: Error | undefined;
-    child.on("error", (err) => {
+    child.on('error', (err) => {
       // 'error' without a following 'exit' happens when spawning fails.
       spawnError = err;
       if (child.pid === undefined) {
@@ -112,7 +108,7 @@ export function startProcess(
       }
     });
     // 'close' (not 'exit'): all output has been read by then.
-    child.once("close", (code, signal) => {
+    child.once('close', (code, signal) => {
       running = false;
       live.delete(child);
       resolve(spawnError ? { code, signal, error: spawnError } : { code, signal });
@@ -120,20 +116,20 @@ export function startProcess(
   });
 
   const kill9 = async (): Promise<ProcessExit> => {
-    if (running) child.kill("SIGKILL");
+    if (running) child.kill('SIGKILL');
     return exited;
   };
 
   const stop = async (graceMs = 5000): Promise<ProcessExit> => {
     if (!running) return exited;
-    child.kill("SIGTERM");
+    child.kill('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<"timeout">((r) => {
-      timer = setTimeout(() => r("timeout"), graceMs);
+    const timedOut = new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), graceMs);
     });
     const res = await Promise.race([exited, timedOut]);
     if (timer) clearTimeout(timer);
-    if (res === "timeout") return kill9();
+    if (res === 'timeout') return kill9();
     return res;
   };
 
@@ -154,7 +150,7 @@ export function startProcess(
 export function repoRoot(): string {
   let dir = __dirname;
   for (;;) {
-    if (fs.existsSync(path.join(dir, "package.json")) && fs.existsSync(path.join(dir, "scripts"))) {
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'scripts'))) {
       return dir;
     }
     const parent = path.dirname(dir);
@@ -174,22 +170,20 @@ export function runSetupScript(script: string, timeoutMs = 30 * 60_000): Promise
   let p = scriptResults.get(script);
   if (!p) {
     p = new Promise<string>((resolve, reject) => {
-      const file = path.join(repoRoot(), "scripts", script);
-      execFile(
-        "bash",
-        [file],
-        { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: "utf8" },
-        (err, stdout, stderr) => {
-          const lines = stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "");
-          const last = lines[lines.length - 1];
-          if (err || last === undefined) {
-            const tail = stderr.split("\n").slice(-40).join("\n");
-            reject(new Error(`scripts/${script} failed: ${err ? err.message : "no output"}\n${tail}`));
-            return;
-          }
-          resolve(last);
-        },
-      );
+      const file = path.join(repoRoot(), 'scripts', script);
+      execFile('bash', [file], { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
+        const lines = stdout
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l !== '');
+        const last = lines[lines.length - 1];
+        if (err || last === undefined) {
+          const tail = stderr.split('\n').slice(-40).join('\n');
+          reject(new Error(`scripts/${script} failed: ${err ? err.message : 'no output'}\n${tail}`));
+          return;
+        }
+        resolve(last);
+      });
     });
     // Don't cache failures: a later caller may retry.
     p.catch(() => scriptResults.delete(script));

@@ -1,8 +1,8 @@
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { freePort, waitFor } from "./free-port";
-import { runSetupScript, startProcess } from "./process";
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { freePort, waitFor } from './free-port';
+import { runSetupScript, startProcess } from './process';
 
 export interface StartPrometheusOptions {
   /** host:port targets scraped at /metrics (job "routelens"). */
@@ -35,9 +35,9 @@ export interface PrometheusInstance {
 
 /** Path of the prometheus binary: $PROMETHEUS_BIN, else scripts/install-prometheus.sh. */
 export async function prometheusBinary(): Promise<string> {
-  const env = process.env["PROMETHEUS_BIN"];
+  const env = process.env['PROMETHEUS_BIN'];
   if (env) return env;
-  return runSetupScript("install-prometheus.sh");
+  return runSetupScript('install-prometheus.sh');
 }
 
 /**
@@ -49,26 +49,22 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Pro
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const interval = `${opts.scrapeIntervalS ?? 1}s`;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "routelens-prometheus-"));
-  const configFile = path.join(dir, "prometheus.yml");
-  const dataDir = path.join(dir, "data");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'routelens-prometheus-'));
+  const configFile = path.join(dir, 'prometheus.yml');
+  const dataDir = path.join(dir, 'data');
 
   const jobs: Array<{ name: string; targets: string[] }> = [];
-  if (opts.scrapeTargets.length > 0) jobs.push({ name: "routelens", targets: opts.scrapeTargets });
-  if (opts.scrapeSelf) jobs.push({ name: "prometheus", targets: [`127.0.0.1:${port}`] });
+  if (opts.scrapeTargets.length > 0) jobs.push({ name: 'routelens', targets: opts.scrapeTargets });
+  if (opts.scrapeSelf) jobs.push({ name: 'prometheus', targets: [`127.0.0.1:${port}`] });
   const config = [
-    "global:",
+    'global:',
     `  scrape_interval: ${interval}`,
     `  evaluation_interval: ${interval}`,
     `  scrape_timeout: ${interval}`,
-    "scrape_configs:",
-    ...jobs.flatMap((j) => [
-      `  - job_name: ${JSON.stringify(j.name)}`,
-      "    static_configs:",
-      `      - targets: ${JSON.stringify(j.targets)}`,
-    ]),
-    "",
-  ].join("\n");
+    'scrape_configs:',
+    ...jobs.flatMap((j) => [`  - job_name: ${JSON.stringify(j.name)}`, '    static_configs:', `      - targets: ${JSON.stringify(j.targets)}`]),
+    '',
+  ].join('\n');
   fs.writeFileSync(configFile, config);
 
   const proc = startProcess(
@@ -77,10 +73,10 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Pro
       `--config.file=${configFile}`,
       `--storage.tsdb.path=${dataDir}`,
       `--web.listen-address=127.0.0.1:${port}`,
-      "--storage.tsdb.retention.time=1d",
-      "--log.level=warn",
+      '--storage.tsdb.retention.time=1d',
+      '--log.level=warn',
     ],
-    { name: "prometheus", cwd: dir },
+    { name: 'prometheus', cwd: dir },
   );
 
   const cleanup = async (): Promise<void> => {
@@ -105,7 +101,7 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Pro
           const res = await fetch(`${url}/api/v1/targets?state=active`);
           const body = (await res.json()) as { data?: { activeTargets?: Array<{ health: string }> } };
           const targets = body.data?.activeTargets ?? [];
-          return targets.length >= expected && targets.every((t) => t.health !== "unknown") ? true : undefined;
+          return targets.length >= expected && targets.every((t) => t.health !== 'unknown') ? true : undefined;
         },
         { timeoutMs: opts.startTimeoutMs ?? 60_000, intervalMs: 250, what: `prometheus first scrape of ${expected} target(s)` },
       );
@@ -114,14 +110,14 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Pro
     const out = proc.output().slice(-8000);
     await cleanup();
     const msg = e instanceof Error ? e.message : String(e);
-    throw new Error(`${msg}\n--- prometheus output (tail) ---\n${out}`);
+    throw new Error(`${msg}\n--- prometheus output (tail) ---\n${out}`, { cause: e });
   }
 
   return {
     url,
     async query(promql: string) {
-      const u = new URL("/api/v1/query", url);
-      u.searchParams.set("query", promql);
+      const u = new URL('/api/v1/query', url);
+      u.searchParams.set('query', promql);
       const res = await fetch(u);
       const body = await res.text();
       let parsed: { status?: string; data?: unknown; error?: string; errorType?: string };
@@ -130,10 +126,8 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Pro
       } catch {
         throw new Error(`prometheus query ${promql} -> ${res.status}: ${body.slice(0, 500)}`);
       }
-      if (res.status !== 200 || parsed.status !== "success") {
-        throw new Error(
-          `prometheus query ${promql} -> ${res.status} ${parsed.errorType ?? ""}: ${parsed.error ?? body.slice(0, 500)}`,
-        );
+      if (res.status !== 200 || parsed.status !== 'success') {
+        throw new Error(`prometheus query ${promql} -> ${res.status} ${parsed.errorType ?? ''}: ${parsed.error ?? body.slice(0, 500)}`);
       }
       return parsed.data;
     },

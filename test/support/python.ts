@@ -113,7 +113,10 @@ function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Prom
 }
 
 function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
   return lines[lines.length - 1] ?? '';
 }
 
@@ -129,9 +132,7 @@ export function pythonBin(): Promise<string> {
       const res = await run('bash', [path.join(repoRoot, 'scripts', 'setup-python.sh')], process.env);
       const bin = lastLine(res.stdout);
       if (res.code !== 0 || !bin || !fs.existsSync(bin)) {
-        throw new Error(
-          `scripts/setup-python.sh failed (code ${res.code}, signal ${res.signal}):\n${res.stderr.slice(-8000)}`,
-        );
+        throw new Error(`scripts/setup-python.sh failed (code ${res.code}, signal ${res.signal}):\n${res.stderr.slice(-8000)}`);
       }
       return bin;
     })();
@@ -197,12 +198,7 @@ interface Started {
   child: ChildProcess;
 }
 
-async function startOnce(
-  py: string,
-  kind: PythonAppKind,
-  env: Record<string, string>,
-  opts: Required<StartOptions>,
-): Promise<Started> {
+async function startOnce(py: string, kind: PythonAppKind, env: Record<string, string>, opts: Required<StartOptions>): Promise<Started> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const script = path.join(examplesDir, `${kind}_app.py`);
@@ -292,11 +288,7 @@ async function startOnce(
  * pass '' to trace /healthz), PYTHONUNBUFFERED=1. PORT is always set by this function.
  * Resolves once GET /healthz returns 200.
  */
-export async function startPythonApp(
-  app: PythonAppKind,
-  env: Record<string, string>,
-  options: StartOptions = {},
-): Promise<PythonApp> {
+export async function startPythonApp(app: PythonAppKind, env: Record<string, string>, options: StartOptions = {}): Promise<PythonApp> {
   const opts: Required<StartOptions> = {
     readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
     stopTimeoutMs: options.stopTimeoutMs ?? 30_000,
@@ -329,13 +321,7 @@ function isLoadSummary(v: unknown): v is LoadSummary {
  */
 export async function runLoad(baseUrl: string, opts: LoadOptions): Promise<LoadSummary> {
   const py = await pythonBin();
-  const args = [
-    path.join(examplesDir, 'load.py'),
-    '--base-url',
-    baseUrl,
-    '--requests-per-route',
-    String(opts.requestsPerRoute),
-  ];
+  const args = [path.join(examplesDir, 'load.py'), '--base-url', baseUrl, '--requests-per-route', String(opts.requestsPerRoute)];
   if (opts.routes) args.push('--routes', opts.routes.join(','));
   if (opts.slowMs !== undefined) args.push('--slow-ms', String(opts.slowMs));
   if (opts.requestTimeoutS !== undefined) args.push('--timeout', String(opts.requestTimeoutS));
@@ -350,9 +336,7 @@ export async function runLoad(baseUrl: string, opts: LoadOptions): Promise<LoadS
     parsed = undefined;
   }
   if ((res.code !== 0 && res.code !== 1) || !isLoadSummary(parsed)) {
-    throw new Error(
-      `load.py failed (code ${res.code}, signal ${res.signal}):\nstdout:\n${res.stdout.slice(-4000)}\nstderr:\n${res.stderr.slice(-4000)}`,
-    );
+    throw new Error(`load.py failed (code ${res.code}, signal ${res.signal}):\nstdout:\n${res.stdout.slice(-4000)}\nstderr:\n${res.stderr.slice(-4000)}`);
   }
   return parsed;
 }

@@ -127,7 +127,10 @@ storeBench('200 routes via url.path templating', 200, (s, i) => {
   }
   const s = store.stats();
   const after = heap();
-  row('bytes per busy route (all 90 slots filled, lognormal σ=0.8)', `${s.memoryBytes} B estimated${after === undefined || before === undefined ? '' : `, ${after - before} B measured`}`);
+  row(
+    'bytes per busy route (all 90 slots filled, lognormal σ=0.8)',
+    `${s.memoryBytes} B estimated${after === undefined || before === undefined ? '' : `, ${after - before} B measured`}`,
+  );
 }
 {
   const clock = new FakeClock(T0);
@@ -142,7 +145,10 @@ storeBench('200 routes via url.path templating', 200, (s, i) => {
   }
   const s = store.stats();
   const after = heap();
-  row('bytes per quiet route (one span)', `${Math.round(s.memoryBytes / s.routes)} B estimated${after === undefined || before === undefined ? '' : `, ${Math.round((after - before) / s.routes)} B measured`}`);
+  row(
+    'bytes per quiet route (one span)',
+    `${Math.round(s.memoryBytes / s.routes)} B estimated${after === undefined || before === undefined ? '' : `, ${Math.round((after - before) / s.routes)} B measured`}`,
+  );
   const qns = best(3, 1, () => {
     queryRoutes(store, { window: '5m', limit: 100 });
   });

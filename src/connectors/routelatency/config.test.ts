@@ -41,9 +41,15 @@ describe('routelatency config', () => {
     });
     expect(errors).to.deep.equal([]);
     expect(config.windows).to.deep.equal([30_000, 600_000, 7_200_000]);
-    expect(config.dimensions).to.deep.equal([{ name: 'deployment.environment', default: undefined }, { name: 'region', default: 'none' }]);
+    expect(config.dimensions).to.deep.equal([
+      { name: 'deployment.environment', default: undefined },
+      { name: 'region', default: 'none' },
+    ]);
     expect(config.span_kinds).to.deep.equal(['SPAN_KIND_SERVER', 'SPAN_KIND_CONSUMER', 'SPAN_KIND_INTERNAL']);
-    expect(config.templating).to.deep.equal([{ pattern: '^/static/.*', replacement: '/static/*' }, { pattern: '/u/[a-z]+', replacement: '{id}' }]);
+    expect(config.templating).to.deep.equal([
+      { pattern: '^/static/.*', replacement: '/static/*' },
+      { pattern: '/u/[a-z]+', replacement: '{id}' },
+    ]);
     expect(config.route_expiry).to.equal(10_800_000);
   });
 
@@ -70,7 +76,11 @@ describe('routelatency config', () => {
       `${PATH}.templating[1].pattern: missing required key "pattern"`,
       `${PATH}.windows[2]: invalid window "25s": a window must be a multiple of 10s`,
     ];
-    for (const e of expected) expect(errors.some((x) => x.startsWith(e)), `${e}\n in:\n${errors.join('\n')}`).to.equal(true);
+    for (const e of expected)
+      expect(
+        errors.some((x) => x.startsWith(e)),
+        `${e}\n in:\n${errors.join('\n')}`,
+      ).to.equal(true);
     // each problem once: a malformed window is not reported again as window "0s"
     expect(errors.filter((x) => x.includes('windows[1]')).length).to.equal(1);
     expect(errors.filter((x) => x.includes('dimensions[3]')).length).to.equal(1);
@@ -78,9 +88,7 @@ describe('routelatency config', () => {
 
   it('route_expiry must cover the largest window', () => {
     expect(parse({ windows: ['5m', '2h'] }).errors).to.deep.equal([]);
-    expect(parse({ windows: ['5m', '3h'] }).errors).to.deep.equal([
-      `${PATH}.route_expiry: invalid value "2h"; expected at least the largest window (3h)`,
-    ]);
+    expect(parse({ windows: ['5m', '3h'] }).errors).to.deep.equal([`${PATH}.route_expiry: invalid value "2h"; expected at least the largest window (3h)`]);
   });
 
   it('feeds a RouteStore', () => {

@@ -118,7 +118,8 @@ function bucketList(defaultMs: readonly number[], doc: string): Field<number[]> 
     ...refine(base, (bounds, path, issues) => {
       bounds.forEach((b, i) => {
         if (!(b > 0)) issues.add(`${path}[${i}]`, 'invalid bucket bound 0; expected a positive duration');
-        else if (i > 0 && !(b > (bounds[i - 1] as number))) issues.add(`${path}[${i}]`, `invalid bucket bound ${JSON.stringify(msText(b))}; bounds must be strictly ascending`);
+        else if (i > 0 && !(b > (bounds[i - 1] as number)))
+          issues.add(`${path}[${i}]`, `invalid bucket bound ${JSON.stringify(msText(b))}; bounds must be strictly ascending`);
       });
     }),
     defaultText: JSON.stringify(defaultMs.map(msText)),
@@ -145,7 +146,11 @@ export const routeLatencyMetricsFields = {
     'Bucket bounds (durations) of `routelens_route_duration_seconds`; default: the OpenTelemetry HTTP semconv advisory buckets of `http.server.request.duration`.',
   ),
   summary_window: {
-    ...optional(duration({ doc: 'Window of the `routelens_route_latency_seconds` quantiles (label `window`); must be one of `windows`. Unset: 5m when it is one of `windows`, else the first window.' })),
+    ...optional(
+      duration({
+        doc: 'Window of the `routelens_route_latency_seconds` quantiles (label `window`); must be one of `windows`. Unset: 5m when it is one of `windows`, else the first window.',
+      }),
+    ),
     defaultText: '"5m"',
   },
   exemplars: bool({
@@ -164,7 +169,7 @@ export const routeLatencyMetricsFields = {
 };
 
 const metricsField = obj(routeLatencyMetricsFields, {
-  doc: 'Metrics of the routes: spanmetrics-compatible and routelens series on the routequery extension\'s /metrics, and OTLP exponential histograms sent every `flush_interval` to the metrics pipelines the connector feeds.',
+  doc: "Metrics of the routes: spanmetrics-compatible and routelens series on the routequery extension's /metrics, and OTLP exponential histograms sent every `flush_interval` to the metrics pipelines the connector feeds.",
 });
 
 /** The keys. */
@@ -193,7 +198,7 @@ export const routeLatencyConfigFields = {
     integer: true,
     min: 1,
     default: 1000,
-    doc: 'Distinct routes kept per service; spans of further routes go to the service\'s `__other__` route.',
+    doc: "Distinct routes kept per service; spans of further routes go to the service's `__other__` route.",
   }),
   route_expiry: duration({
     default: '2h',
@@ -209,7 +214,16 @@ export const routeLatencyConfigFields = {
 
 /** Labels the metrics set themselves; a dimension must not map to one of them. */
 export const RESERVED_METRIC_LABELS: readonly string[] = [
-  'service_name', 'span_name', 'span_kind', 'status_code', 'http_method', 'http_route', 'status_class', 'window', 'quantile', 'le',
+  'service_name',
+  'span_name',
+  'span_kind',
+  'status_code',
+  'http_method',
+  'http_route',
+  'status_class',
+  'window',
+  'quantile',
+  'le',
 ];
 
 /** A Prometheus label name from an attribute name, as the Collector's Prometheus exporter does it. */
@@ -252,9 +266,12 @@ function validate(
   });
 }
 
-export const routeLatencyConfigSchema = refine(obj(routeLatencyConfigFields, {
-  doc: 'Per-route latency analysis of server spans: route keys, windows, cardinality bounds.',
-}), validate);
+export const routeLatencyConfigSchema = refine(
+  obj(routeLatencyConfigFields, {
+    doc: 'Per-route latency analysis of server spans: route keys, windows, cardinality bounds.',
+  }),
+  validate,
+);
 
 export type RouteLatencyConfig = Infer<typeof routeLatencyConfigSchema>;
 

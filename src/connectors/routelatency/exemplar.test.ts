@@ -26,7 +26,12 @@ describe('KeptExemplar', () => {
     const kept = new KeptExemplar();
     expect(kept.take(span, 5)).to.equal(true);
     const before = kept.plain();
-    for (const [traceId, spanId] of [['', span.spanId], [span.traceId, ''], ['zz'.repeat(16), span.spanId], [span.traceId.slice(2), span.spanId]] as const) {
+    for (const [traceId, spanId] of [
+      ['', span.spanId],
+      [span.traceId, ''],
+      ['zz'.repeat(16), span.spanId],
+      [span.traceId.slice(2), span.spanId],
+    ] as const) {
       const odd = new MutableSpan();
       odd.traceId = traceId;
       odd.spanId = spanId;

@@ -29,7 +29,12 @@ export class RouteLatencyConnector implements Component, TracesConsumer {
   #inFlight = new Set<Promise<void>>();
   #stopped = false;
 
-  constructor(settings: CreateSettings, config: RouteLatencyConfig, next: { traces: TracesConsumer | undefined; metrics: MetricsConsumer | undefined }, clock?: Clock) {
+  constructor(
+    settings: CreateSettings,
+    config: RouteLatencyConfig,
+    next: { traces: TracesConsumer | undefined; metrics: MetricsConsumer | undefined },
+    clock?: Clock,
+  ) {
     this.#next = next;
     this.#settings = settings;
     this.#config = config;

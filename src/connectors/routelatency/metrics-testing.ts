@@ -168,7 +168,12 @@ export function decodeMetricsRequest(body: Uint8Array): DecodedMetricsRequest[] 
           entry.expo.push({ attributes: attrs(dp.attributes), startMs: msOf(dp.startTimeUnixNano), timeMs: msOf(dp.timeUnixNano), sketch, raw: dp });
         }
         for (const dp of (sum?.dataPoints ?? []) as Record<string, any>[]) {
-          entry.sums.push({ attributes: attrs(dp.attributes), startMs: msOf(dp.startTimeUnixNano), timeMs: msOf(dp.timeUnixNano), value: Number(dp.asInt ?? dp.asDouble ?? 0) });
+          entry.sums.push({
+            attributes: attrs(dp.attributes),
+            startMs: msOf(dp.startTimeUnixNano),
+            timeMs: msOf(dp.timeUnixNano),
+            value: Number(dp.asInt ?? dp.asDouble ?? 0),
+          });
         }
         req.metrics.push(entry);
       }

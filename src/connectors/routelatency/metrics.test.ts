@@ -19,7 +19,10 @@ function parse(raw: unknown): { config: RouteLatencyConfig; errors: string[] } {
   return { config, errors: issues.items.map((i) => `${i.path}: ${i.message}`) };
 }
 
-function setup(raw: Record<string, unknown> = {}, exportSketches = false): { store: RouteStore; rec: RouteMetricsRecorder; clock: FakeClock; config: RouteLatencyConfig } {
+function setup(
+  raw: Record<string, unknown> = {},
+  exportSketches = false,
+): { store: RouteStore; rec: RouteMetricsRecorder; clock: FakeClock; config: RouteLatencyConfig } {
   const { config, errors } = parse(raw);
   expect(errors).to.deep.equal([]);
   const clock = new FakeClock(T0);
@@ -139,17 +142,21 @@ describe('route metrics', () => {
 
     it('bucketOf is the first upper-inclusive bound holding the value (property)', () => {
       fc.assert(
-        fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 100_000 }), { minLength: 1, maxLength: 30 }), fc.double({ min: 0, max: 200_000, noNaN: true }), (raw, v) => {
-          const bounds = Float64Array.from(raw.sort((a, b) => a - b));
-          let expected = bounds.length;
-          for (let i = 0; i < bounds.length; i++) {
-            if (v <= (bounds[i] as number)) {
-              expected = i;
-              break;
+        fc.property(
+          fc.uniqueArray(fc.integer({ min: 1, max: 100_000 }), { minLength: 1, maxLength: 30 }),
+          fc.double({ min: 0, max: 200_000, noNaN: true }),
+          (raw, v) => {
+            const bounds = Float64Array.from(raw.sort((a, b) => a - b));
+            let expected = bounds.length;
+            for (let i = 0; i < bounds.length; i++) {
+              if (v <= (bounds[i] as number)) {
+                expected = i;
+                break;
+              }
             }
-          }
-          expect(bucketOf(bounds, v)).to.equal(expected);
-        }),
+            expect(bucketOf(bounds, v)).to.equal(expected);
+          },
+        ),
       );
     });
   });
@@ -165,7 +172,13 @@ describe('route metrics', () => {
     expect(store.record(new ObjectSpanInput({ service: 'shop', kind: SpanKind.CLIENT, name: 'GET' }), T0)).to.equal(false);
     expect(store.last.entry).to.equal(a);
     expect(store.record(span('/b', 0, {}, 204), T0)).to.equal(true);
-    expect([store.last.entry?.route, store.last.valueMs, store.last.bucket, store.last.statusClass, store.last.isError]).to.deep.equal(['/b', 0, NaN, 1, false]);
+    expect([store.last.entry?.route, store.last.valueMs, store.last.bucket, store.last.statusClass, store.last.isError]).to.deep.equal([
+      '/b',
+      0,
+      NaN,
+      1,
+      false,
+    ]);
   });
 
   describe('Prometheus series', () => {
@@ -208,7 +221,9 @@ describe('route metrics', () => {
           const sum = values.reduce((a, b) => a + b, 0);
           expect(samplesOf(p, `${name}_sum`)[0]?.value).to.be.closeTo(seconds ? sum / 1000 : sum, 1e-9 * (sum + 1));
           const own = samplesOf(p, 'routelens_route_duration_seconds_bucket');
-          expect(own.map((b) => b.value)).to.deep.equal([5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10_000, Infinity].map((b) => values.filter((v) => v <= b).length));
+          expect(own.map((b) => b.value)).to.deep.equal(
+            [5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10_000, Infinity].map((b) => values.filter((v) => v <= b).length),
+          );
         }),
         { numRuns: 50 },
       );
@@ -253,7 +268,7 @@ describe('route metrics', () => {
       // the window moves on: quantiles become NaN, cumulative counts stay
       clock.advance(400_000);
       const later = scrape(rec);
-      expect(samplesOf(later, 'routelens_route_latency_seconds', { ...route, quantile: '0.5' })[0]?.value).to.be.NaN;
+      expect(Number.isNaN(samplesOf(later, 'routelens_route_latency_seconds', { ...route, quantile: '0.5' })[0]?.value)).to.equal(true);
       expect(samplesOf(later, 'routelens_route_latency_seconds_count', route)[0]?.value).to.equal(1000);
       expect(samplesOf(later, 'routelens_route_duration_seconds_count', route)[0]?.value).to.equal(1000);
     });
@@ -264,7 +279,14 @@ describe('route metrics', () => {
       record(store, rec, span('/a', 1));
       const p = scrape(rec);
       expect(samplesOf(p, 'traces_span_metrics_calls_total').map((s) => s.labels)).to.have.deep.members([
-        { service_name: 'shop', span_name: 'GET /a', deployment_environment: 'prod', region: 'none', span_kind: 'SPAN_KIND_SERVER', status_code: 'STATUS_CODE_UNSET' },
+        {
+          service_name: 'shop',
+          span_name: 'GET /a',
+          deployment_environment: 'prod',
+          region: 'none',
+          span_kind: 'SPAN_KIND_SERVER',
+          status_code: 'STATUS_CODE_UNSET',
+        },
         { service_name: 'shop', span_name: 'GET /a', region: 'none', span_kind: 'SPAN_KIND_SERVER', status_code: 'STATUS_CODE_UNSET' },
       ]);
       expect(samplesOf(p, 'routelens_route_errors_total').map((s) => s.labels)).to.have.deep.members([
@@ -285,7 +307,11 @@ describe('route metrics', () => {
       const om = scrape(rec, true);
       expect(om.eof).to.equal(true);
       const b4 = samplesOf(om, 'traces_span_metrics_duration_milliseconds_bucket', { le: '4' })[0];
-      expect(b4?.exemplar).to.deep.equal({ labels: { trace_id: first.traceIdHex(), span_id: first.spanIdHex() }, value: 3, timestampS: first.endTimeMs / 1000 });
+      expect(b4?.exemplar).to.deep.equal({
+        labels: { trace_id: first.traceIdHex(), span_id: first.spanIdHex() },
+        value: 3,
+        timestampS: first.endTimeMs / 1000,
+      });
       const b800 = samplesOf(om, 'traces_span_metrics_duration_milliseconds_bucket', { le: '800' })[0];
       expect(b800?.exemplar?.labels.trace_id).to.equal(slow.traceIdHex());
       expect(samplesOf(om, 'traces_span_metrics_duration_milliseconds_bucket', { le: '2' })[0]?.exemplar).to.equal(undefined);
@@ -315,7 +341,13 @@ describe('route metrics', () => {
       for (let i = 0; i < 10_000; i++) {
         // half id-like (templated to one route), half distinct words (one route each until the cap)
         const path = i % 2 === 0 ? `/users/${i}/orders` : `/pages/${word(i)}`;
-        const s = new ObjectSpanInput({ service: 'shop', kind: SpanKind.SERVER, name: 'GET', durationNs: 1e6, attributes: { 'http.request.method': 'GET', 'url.path': path, 'http.response.status_code': 200 } });
+        const s = new ObjectSpanInput({
+          service: 'shop',
+          kind: SpanKind.SERVER,
+          name: 'GET',
+          durationNs: 1e6,
+          attributes: { 'http.request.method': 'GET', 'url.path': path, 'http.response.status_code': 200 },
+        });
         record(store, rec, s);
       }
       const p = scrape(rec);

@@ -314,8 +314,19 @@ export class RouteMetricsRecorder {
     }
     const unitWord = n.durationUnit;
     return [
-      { name: n.calls, help: 'Spans counted per route (span_name "METHOD route"), span kind and status code (spanmetrics-compatible).', type: 'counter', samples: calls },
-      { name: n.duration, help: `Span durations in ${unitWord} per route, span kind and status code (spanmetrics-compatible).`, type: 'histogram', unit: unitWord, samples: duration },
+      {
+        name: n.calls,
+        help: 'Spans counted per route (span_name "METHOD route"), span kind and status code (spanmetrics-compatible).',
+        type: 'counter',
+        samples: calls,
+      },
+      {
+        name: n.duration,
+        help: `Span durations in ${unitWord} per route, span kind and status code (spanmetrics-compatible).`,
+        type: 'histogram',
+        unit: unitWord,
+        samples: duration,
+      },
       { name: 'routelens_route_duration_seconds', help: 'Request durations per route in seconds.', type: 'histogram', unit: 'seconds', samples: routeDuration },
       { name: 'routelens_route_requests', help: 'Requests per route and HTTP status class (none: no HTTP status).', type: 'counter', samples: requests },
       { name: 'routelens_route_errors', help: 'Failed requests per route (span status ERROR or HTTP status >= 500).', type: 'counter', samples: errors },

@@ -160,13 +160,11 @@ describe('route metrics over OTLP', () => {
     expect(h.sum).to.be.closeTo(3.253, 1e-12);
     const buckets: [number, number][] = [];
     h.forEachBucket((i, n) => buckets.push([i, n]));
-    expect(buckets).to.deep.equal(
-      [
-        [bucketIndex(0.003, 6), 1],
-        [bucketIndex(0.25, 6), 1],
-        [bucketIndex(1.5, 6), 2],
-      ],
-    );
+    expect(buckets).to.deep.equal([
+      [bucketIndex(0.003, 6), 1],
+      [bucketIndex(0.25, 6), 1],
+      [bucketIndex(1.5, 6), 2],
+    ]);
   });
 
   describe('connector', () => {
@@ -200,7 +198,10 @@ describe('route metrics over OTLP', () => {
 
     it('sends every flush_interval and once more on shutdown; nothing when no route has data', async () => {
       const got: Uint8Array[] = [];
-      const { conn, telemetry } = connector({ flush_interval: '100ms', aggregation_temporality: 'AGGREGATION_TEMPORALITY_DELTA' }, { consumeMetrics: async (b) => void got.push(b) });
+      const { conn, telemetry } = connector(
+        { flush_interval: '100ms', aggregation_temporality: 'AGGREGATION_TEMPORALITY_DELTA' },
+        { consumeMetrics: async (b) => void got.push(b) },
+      );
       await conn.start();
       try {
         await conn.consumeTraces(batch(3, 7), {});

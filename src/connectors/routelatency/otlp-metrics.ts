@@ -15,6 +15,8 @@
  * so a backend can tell instances apart and merge them.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as os from 'node:os';
 import { protoType, TYPES } from '../../pdata/proto';
 import type { RouteMetrics, RouteMetricsRecorder } from './metrics';
@@ -22,7 +24,7 @@ import type { RouteMetrics, RouteMetricsRecorder } from './metrics';
 /** One UUID per process: `service.instance.id` of everything this routelens sends. */
 export const PROCESS_INSTANCE_ID = randomUUID();
 
-const VERSION = (require('../../../../package.json') as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(join(__dirname, '../../../../package.json'), 'utf8')) as { version: string }).version;
 
 export const OTLP_METRIC_NAMES = {
   duration: 'routelens.route.duration',

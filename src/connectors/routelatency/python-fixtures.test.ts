@@ -28,14 +28,16 @@ function load(file: string): CapturedSpan[] {
 function routesOf(service: string, spans: CapturedSpan[]): string[] {
   const store = new RouteStore({ clock: new FakeClock(1_700_000_000_000) });
   for (const s of spans) {
-    store.record(new ObjectSpanInput({
-      service,
-      name: s.name,
-      kind: s.kind,
-      attributes: s.attributes ?? {},
-      statusCode: s.status?.code ?? 0,
-      durationNs: 5e6,
-    }));
+    store.record(
+      new ObjectSpanInput({
+        service,
+        name: s.name,
+        kind: s.kind,
+        attributes: s.attributes ?? {},
+        statusCode: s.status?.code ?? 0,
+        durationNs: 5e6,
+      }),
+    );
   }
   return queryRoutes(store, { sort: 'route' }).routes.map(
     (r) => `${r.method} ${r.route} [${r.route_source}] n=${r.count} err=${r.error_count} ${JSON.stringify(r.status_classes)}`,

@@ -13,13 +13,15 @@ function fixture(): { store: RouteStore; clock: FakeClock } {
   const store = new RouteStore({ clock });
   const add = (service: string, route: string, ms: number[], status = 200, attrs: Record<string, unknown> = {}): void => {
     for (const v of ms) {
-      store.record(new ObjectSpanInput({
-        service,
-        kind: SpanKind.SERVER,
-        name: `GET ${route}`,
-        durationNs: v * 1e6,
-        attributes: { 'http.route': route, 'http.request.method': 'GET', 'http.response.status_code': status, ...attrs },
-      }));
+      store.record(
+        new ObjectSpanInput({
+          service,
+          kind: SpanKind.SERVER,
+          name: `GET ${route}`,
+          durationNs: v * 1e6,
+          attributes: { 'http.route': route, 'http.request.method': 'GET', 'http.response.status_code': status, ...attrs },
+        }),
+      );
     }
   };
   add('shop', '/fast', [1, 1, 2, 2, 3]);
@@ -47,16 +49,42 @@ describe('route query API', () => {
       expect(body.routes.map((r) => r.route)).to.deep.equal(['/slow', '/login', 'auth.v1.Tokens/Issue', '/fast']);
       const slow = body.routes[0];
       expect(slow).to.include({
-        service: 'shop', method: 'GET', route: '/slow', route_source: 'http.route', count: 4, error_count: 1, error_rate: 0.25,
-        min_ms: 100, max_ms: 900, mean_ms: 375, p99_ms: 900, p999_ms: 900,
+        service: 'shop',
+        method: 'GET',
+        route: '/slow',
+        route_source: 'http.route',
+        count: 4,
+        error_count: 1,
+        error_rate: 0.25,
+        min_ms: 100,
+        max_ms: 900,
+        mean_ms: 375,
+        p99_ms: 900,
+        p999_ms: 900,
       });
       expect(slow?.rate_per_s).to.be.closeTo(4 / 30, 1e-5);
       expect(slow?.status_classes).to.deep.equal({ '2xx': 3, '5xx': 1 });
       expect(slow?.p50_ms).to.be.closeTo(200, 200 * 0.0055);
       expect(slow?.p90_ms).to.equal(900);
       expect(Object.keys(slow ?? {})).to.deep.equal([
-        'service', 'method', 'route', 'route_source', 'count', 'rate_per_s', 'error_rate', 'error_count', 'status_classes',
-        'p50_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'p999_ms', 'min_ms', 'max_ms', 'mean_ms', 'dimensions',
+        'service',
+        'method',
+        'route',
+        'route_source',
+        'count',
+        'rate_per_s',
+        'error_rate',
+        'error_count',
+        'status_classes',
+        'p50_ms',
+        'p90_ms',
+        'p95_ms',
+        'p99_ms',
+        'p999_ms',
+        'min_ms',
+        'max_ms',
+        'mean_ms',
+        'dimensions',
       ]);
       expect(JSON.parse(JSON.stringify(body))).to.deep.equal(body); // plain JSON
     });
@@ -104,7 +132,9 @@ describe('route query API', () => {
 
     it('queryRoutes throws a QueryError for the server to turn into a 400', () => {
       const { store } = fixture();
-      expect(() => queryRoutes(store, { window: '2m' })).to.throw(QueryError, 'unknown window').with.property('status', 400);
+      expect(() => queryRoutes(store, { window: '2m' }))
+        .to.throw(QueryError, 'unknown window')
+        .with.property('status', 400);
     });
   });
 
@@ -122,7 +152,10 @@ describe('route query API', () => {
       const { store, clock } = fixture();
       clock.advance(120_000);
       const body = get(store, '/api/v1/services', 'window=1m').body as ServicesResponse;
-      expect(body.services.map((s) => [s.service, s.routes, s.active_routes, s.count])).to.deep.equal([['auth', 2, 0, 0], ['shop', 2, 0, 0]]);
+      expect(body.services.map((s) => [s.service, s.routes, s.active_routes, s.count])).to.deep.equal([
+        ['auth', 2, 0, 0],
+        ['shop', 2, 0, 0],
+      ]);
       expect(get(store, '/api/v1/services', 'window=2m').status).to.equal(400);
       expect(get(store, '/api/v1/services', 'service=shop').status).to.equal(400);
     });

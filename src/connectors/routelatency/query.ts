@@ -176,22 +176,31 @@ function header(store: RouteStore, win: ResolvedWindow, nowMs: number): { window
 
 function sortValue(r: RouteJson, key: SortKey): number {
   switch (key) {
-    case 'p50': return r.p50_ms ?? -1;
-    case 'p90': return r.p90_ms ?? -1;
-    case 'p95': return r.p95_ms ?? -1;
-    case 'p99': return r.p99_ms ?? -1;
-    case 'p999': return r.p999_ms ?? -1;
-    case 'rate': return r.rate_per_s;
-    case 'count': return r.count;
-    case 'errors': return r.error_count;
-    case 'error_rate': return r.error_rate;
-    case 'route': return 0;
+    case 'p50':
+      return r.p50_ms ?? -1;
+    case 'p90':
+      return r.p90_ms ?? -1;
+    case 'p95':
+      return r.p95_ms ?? -1;
+    case 'p99':
+      return r.p99_ms ?? -1;
+    case 'p999':
+      return r.p999_ms ?? -1;
+    case 'rate':
+      return r.rate_per_s;
+    case 'count':
+      return r.count;
+    case 'errors':
+      return r.error_count;
+    case 'error_rate':
+      return r.error_rate;
+    case 'route':
+      return 0;
   }
 }
 
 function byName(a: RouteJson, b: RouteJson): number {
-  return cmp(a.service, b.service) || cmp(a.route, b.route) || cmp(a.method, b.method) ||
-    cmp(JSON.stringify(a.dimensions), JSON.stringify(b.dimensions));
+  return cmp(a.service, b.service) || cmp(a.route, b.route) || cmp(a.method, b.method) || cmp(JSON.stringify(a.dimensions), JSON.stringify(b.dimensions));
 }
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -279,7 +288,10 @@ export function queryRoute(
   const method = key.method === '-' ? '' : key.method;
   const entries = store.find(key.service, method, key.route, key.dimensions);
   if (entries.length === 0) {
-    throw new QueryError(404, `route not found: service ${JSON.stringify(key.service)}, method ${JSON.stringify(key.method)}, route ${JSON.stringify(key.route)}`);
+    throw new QueryError(
+      404,
+      `route not found: service ${JSON.stringify(key.service)}, method ${JSON.stringify(key.method)}, route ${JSON.stringify(key.route)}`,
+    );
   }
   const route = routeJson(store.summarize(entries, win));
   const series = store.series(entries, win, nowMs).map((s): SlotJson => ({
@@ -312,11 +324,7 @@ export function routePath(service: string, method: string, route: string): strin
 const ROUTES_PREFIX = '/api/v1/routes/';
 
 /** Dispatches one GET request. Never throws: errors become `{status: 400 | 404, body: {error}}`. */
-export function handleQuery(
-  store: RouteStore,
-  pathname: string,
-  searchParams: URLSearchParams,
-): { status: number; body: unknown } {
+export function handleQuery(store: RouteStore, pathname: string, searchParams: URLSearchParams): { status: number; body: unknown } {
   try {
     const now = store.clock.now();
     if (pathname === '/api/v1/routes' || pathname === '/api/v1/routes/') {
@@ -399,7 +407,13 @@ export function openapiDocument(): Record<string, unknown> {
           parameters: [
             windowParam,
             { name: 'service', in: 'query', required: false, schema: { type: 'string' }, description: 'Only this service.' },
-            { name: 'sort', in: 'query', required: false, schema: { type: 'string', enum: [...SORT_KEYS], default: 'p99' }, description: 'Descending, except `route` (ascending by service, route, method).' },
+            {
+              name: 'sort',
+              in: 'query',
+              required: false,
+              schema: { type: 'string', enum: [...SORT_KEYS], default: 'p99' },
+              description: 'Descending, except `route` (ascending by service, route, method).',
+            },
             { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT } },
           ],
           responses: {
@@ -411,7 +425,8 @@ export function openapiDocument(): Record<string, unknown> {
       '/api/v1/routes/{service}/{method}/{route}': {
         get: {
           summary: 'One route with a series per slot and its slowest exemplars',
-          description: 'The route is everything after the method segment, verbatim (it may contain slashes; a route starting with "/" gives a double slash). Percent-encode each segment. Method "-" means none (non-HTTP routes, `__other__`). Entries differing only in dimension values are merged unless narrowed with dimension.NAME=VALUE parameters.',
+          description:
+            'The route is everything after the method segment, verbatim (it may contain slashes; a route starting with "/" gives a double slash). Percent-encode each segment. Method "-" means none (non-HTTP routes, `__other__`). Entries differing only in dimension values are merged unless narrowed with dimension.NAME=VALUE parameters.',
           parameters: [
             { name: 'service', in: 'path', required: true, schema: { type: 'string' } },
             { name: 'method', in: 'path', required: true, schema: { type: 'string', example: 'GET' } },

@@ -16,29 +16,36 @@ function key(span: PlainSpan): string {
 describe('route extraction', () => {
   describe('framework span shapes', () => {
     it('Flask: http.route with <int:id> is kept raw', () => {
-      expect(key({
-        name: 'GET /users/<int:user_id>',
-        attributes: { 'http.method': 'GET', 'http.target': '/users/1', 'http.route': '/users/<int:user_id>', 'http.status_code': 200 },
-      })).to.equal('GET /users/<int:user_id> [http.route]');
+      expect(
+        key({
+          name: 'GET /users/<int:user_id>',
+          attributes: { 'http.method': 'GET', 'http.target': '/users/1', 'http.route': '/users/<int:user_id>', 'http.status_code': 200 },
+        }),
+      ).to.equal('GET /users/<int:user_id> [http.route]');
     });
 
     it('FastAPI: http.route with {user_id} is kept raw', () => {
-      expect(key({
-        name: 'GET /users/{user_id}',
-        attributes: { 'http.method': 'GET', 'http.target': '/users/1', 'http.route': '/users/{user_id}', 'http.status_code': 200 },
-      })).to.equal('GET /users/{user_id} [http.route]');
+      expect(
+        key({
+          name: 'GET /users/{user_id}',
+          attributes: { 'http.method': 'GET', 'http.target': '/users/1', 'http.route': '/users/{user_id}', 'http.status_code': 200 },
+        }),
+      ).to.equal('GET /users/{user_id} [http.route]');
     });
 
     it('FastAPI without http.route: the span name template is used', () => {
-      expect(key({ name: 'GET /users/{user_id}', attributes: { 'http.method': 'GET', 'http.target': '/users/7' } }))
-        .to.equal('GET /users/{user_id} [span_name]');
+      expect(key({ name: 'GET /users/{user_id}', attributes: { 'http.method': 'GET', 'http.target': '/users/7' } })).to.equal(
+        'GET /users/{user_id} [span_name]',
+      );
     });
 
     it('Django: users/<int:pk>/ (no leading slash) is kept raw, from http.route or the span name', () => {
-      expect(key({ name: 'GET users/<int:pk>/', attributes: { 'http.request.method': 'GET', 'url.path': '/users/5/', 'http.route': 'users/<int:pk>/' } }))
-        .to.equal('GET users/<int:pk>/ [http.route]');
-      expect(key({ name: 'GET users/<int:pk>/', attributes: { 'http.request.method': 'GET', 'url.path': '/users/5/' } }))
-        .to.equal('GET users/<int:pk>/ [span_name]');
+      expect(
+        key({ name: 'GET users/<int:pk>/', attributes: { 'http.request.method': 'GET', 'url.path': '/users/5/', 'http.route': 'users/<int:pk>/' } }),
+      ).to.equal('GET users/<int:pk>/ [http.route]');
+      expect(key({ name: 'GET users/<int:pk>/', attributes: { 'http.request.method': 'GET', 'url.path': '/users/5/' } })).to.equal(
+        'GET users/<int:pk>/ [span_name]',
+      );
     });
 
     it('the three framework forms of one route stay distinct (not merged)', () => {
@@ -51,8 +58,9 @@ describe('route extraction', () => {
     });
 
     it('gRPC server span: the span name is the route, no method', () => {
-      expect(key({ name: 'helloworld.Greeter/SayHello', attributes: { 'rpc.system': 'grpc', 'rpc.service': 'helloworld.Greeter', 'rpc.method': 'SayHello' } }))
-        .to.equal(' helloworld.Greeter/SayHello [span_name_fallback]');
+      expect(
+        key({ name: 'helloworld.Greeter/SayHello', attributes: { 'rpc.system': 'grpc', 'rpc.service': 'helloworld.Greeter', 'rpc.method': 'SayHello' } }),
+      ).to.equal(' helloworld.Greeter/SayHello [span_name_fallback]');
     });
 
     it('messaging / job spans fall back to the span name with id-like parts templated', () => {
@@ -64,45 +72,66 @@ describe('route extraction', () => {
 
   describe('404 without http.route', () => {
     it('FastAPI (span name = method) → __unmatched__', () => {
-      expect(key({ name: 'GET', attributes: { 'http.method': 'GET', 'http.target': '/no/such/route', 'http.status_code': 404 } }))
-        .to.equal('GET __unmatched__ [unmatched]');
+      expect(key({ name: 'GET', attributes: { 'http.method': 'GET', 'http.target': '/no/such/route', 'http.status_code': 404 } })).to.equal(
+        'GET __unmatched__ [unmatched]',
+      );
     });
 
     it('Flask (span name = method + raw path) → __unmatched__, the raw path is not taken as a template', () => {
-      expect(key({ name: 'GET /no/such/route', attributes: { 'http.method': 'GET', 'http.target': '/no/such/route', 'http.status_code': 404 } }))
-        .to.equal('GET __unmatched__ [unmatched]');
+      expect(key({ name: 'GET /no/such/route', attributes: { 'http.method': 'GET', 'http.target': '/no/such/route', 'http.status_code': 404 } })).to.equal(
+        'GET __unmatched__ [unmatched]',
+      );
     });
 
     it('new semconv 404 → __unmatched__', () => {
-      expect(key({ name: 'GET', attributes: { 'http.request.method': 'GET', 'url.path': '/wp-login.php', 'http.response.status_code': 404 } }))
-        .to.equal('GET __unmatched__ [unmatched]');
+      expect(key({ name: 'GET', attributes: { 'http.request.method': 'GET', 'url.path': '/wp-login.php', 'http.response.status_code': 404 } })).to.equal(
+        'GET __unmatched__ [unmatched]',
+      );
     });
 
     it('a 404 from a matched route keeps its route', () => {
-      expect(key({ name: 'GET /users/{id}', attributes: { 'http.route': '/users/{id}', 'http.method': 'GET', 'http.status_code': 404 } }))
-        .to.equal('GET /users/{id} [http.route]');
+      expect(key({ name: 'GET /users/{id}', attributes: { 'http.route': '/users/{id}', 'http.method': 'GET', 'http.status_code': 404 } })).to.equal(
+        'GET /users/{id} [http.route]',
+      );
     });
   });
 
   describe('old and new HTTP semconv', () => {
     it('old: http.method + http.target (query stripped, ids templated)', () => {
-      expect(key({ name: 'GET', attributes: { 'http.method': 'GET', 'http.target': '/orders/12345/items?page=2', 'http.status_code': 200 } }))
-        .to.equal('GET /orders/{id}/items [http.target]');
+      expect(key({ name: 'GET', attributes: { 'http.method': 'GET', 'http.target': '/orders/12345/items?page=2', 'http.status_code': 200 } })).to.equal(
+        'GET /orders/{id}/items [http.target]',
+      );
     });
 
     it('new: http.request.method + url.path', () => {
-      expect(key({ name: 'POST', attributes: { 'http.request.method': 'POST', 'url.path': '/carts/3f2504e0-4f89-11d3-9a0c-0305e82c3301/checkout', 'http.response.status_code': 201 } }))
-        .to.equal('POST /carts/{id}/checkout [url.path]');
+      expect(
+        key({
+          name: 'POST',
+          attributes: { 'http.request.method': 'POST', 'url.path': '/carts/3f2504e0-4f89-11d3-9a0c-0305e82c3301/checkout', 'http.response.status_code': 201 },
+        }),
+      ).to.equal('POST /carts/{id}/checkout [url.path]');
     });
 
     it('new method wins over old in dup mode; status read from either', () => {
-      const r = extract({ name: 'GET', attributes: { 'http.request.method': 'GET', 'http.method': 'GET', 'url.path': '/a', 'http.target': '/a', 'http.response.status_code': 503, 'http.status_code': 503 } });
+      const r = extract({
+        name: 'GET',
+        attributes: {
+          'http.request.method': 'GET',
+          'http.method': 'GET',
+          'url.path': '/a',
+          'http.target': '/a',
+          'http.response.status_code': 503,
+          'http.status_code': 503,
+        },
+      });
       expect(r).to.deep.equal({ method: 'GET', route: '/a', source: 'url.path', httpStatus: 503, sourceBit: 1 << 2 });
       expect(extract({ name: 'GET', attributes: { 'http.method': 'GET', 'http.target': '/a', 'http.status_code': '502' } }).httpStatus).to.equal(502);
     });
 
     it('_OTHER uses http.request.method_original', () => {
-      expect(extract({ name: 'HTTP', attributes: { 'http.request.method': '_OTHER', 'http.request.method_original': 'PURGE', 'url.path': '/cache' } }).method).to.equal('PURGE');
+      expect(
+        extract({ name: 'HTTP', attributes: { 'http.request.method': '_OTHER', 'http.request.method_original': 'PURGE', 'url.path': '/cache' } }).method,
+      ).to.equal('PURGE');
       expect(extract({ name: 'HTTP', attributes: { 'http.request.method': '_OTHER', 'url.path': '/cache' } }).method).to.equal('_OTHER');
     });
 
@@ -135,8 +164,18 @@ describe('route extraction', () => {
     });
 
     it('id-like segments', () => {
-      const ids = ['123', '0', '3f2504e0-4f89-11d3-9a0c-0305e82c3301', '507f1f77bcf86cd799439011', 'deadbeefcafebabe',
-        '2024-01-31', '10.0.0.1', '01ARZ3NDEKTSV4RRFFQ69G5FAV', 'a1b2c3d4e5f6g7h8i9j0kk', 'me@example.com'];
+      const ids = [
+        '123',
+        '0',
+        '3f2504e0-4f89-11d3-9a0c-0305e82c3301',
+        '507f1f77bcf86cd799439011',
+        'deadbeefcafebabe',
+        '2024-01-31',
+        '10.0.0.1',
+        '01ARZ3NDEKTSV4RRFFQ69G5FAV',
+        'a1b2c3d4e5f6g7h8i9j0kk',
+        'me@example.com',
+      ];
       const words = ['users', 'v1', 'api', 'deadbeef', 'health', 'items', 'v2.1', '2fa', '{id}', '<int:id>', 'hello-world', 'a-b-c-d-e-f-g-h-i-j-k', ''];
       for (const s of ids) expect(isIdSegment(s), s).to.equal(true);
       for (const s of words) expect(isIdSegment(s), s).to.equal(false);

@@ -15,16 +15,7 @@
  */
 import type { SpanInput } from './span-input';
 
-export type RouteSource =
-  | 'http.route'
-  | 'unmatched'
-  | 'span_name'
-  | 'url.path'
-  | 'http.target'
-  | 'url.full'
-  | 'http.url'
-  | 'span_name_fallback'
-  | 'overflow';
+export type RouteSource = 'http.route' | 'unmatched' | 'span_name' | 'url.path' | 'http.target' | 'url.full' | 'http.url' | 'span_name_fallback' | 'overflow';
 
 /** Route sources from most to least trustworthy (also the bit order of a route's source mask). */
 export const ROUTE_SOURCES: readonly RouteSource[] = [
@@ -58,13 +49,20 @@ const KNOWN_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIO
 /** Canonical (interned) method string for a known method in any case; `undefined` otherwise. */
 function knownMethod(s: string): string | undefined {
   switch (s) {
-    case 'GET': return 'GET';
-    case 'POST': return 'POST';
-    case 'PUT': return 'PUT';
-    case 'DELETE': return 'DELETE';
-    case 'PATCH': return 'PATCH';
-    case 'HEAD': return 'HEAD';
-    case 'OPTIONS': return 'OPTIONS';
+    case 'GET':
+      return 'GET';
+    case 'POST':
+      return 'POST';
+    case 'PUT':
+      return 'PUT';
+    case 'DELETE':
+      return 'DELETE';
+    case 'PATCH':
+      return 'PATCH';
+    case 'HEAD':
+      return 'HEAD';
+    case 'OPTIONS':
+      return 'OPTIONS';
     default: {
       if (s.length > 7) return undefined;
       const u = s.toUpperCase();
@@ -138,8 +136,15 @@ export function isIdSegment(s: string, start = 0, end = s.length): boolean {
     }
   }
   if (digits === len) return true;
-  if (len === 36 && hex === 32 && s.charCodeAt(start + 8) === 45 && s.charCodeAt(start + 13) === 45 &&
-      s.charCodeAt(start + 18) === 45 && s.charCodeAt(start + 23) === 45) return true;
+  if (
+    len === 36 &&
+    hex === 32 &&
+    s.charCodeAt(start + 8) === 45 &&
+    s.charCodeAt(start + 13) === 45 &&
+    s.charCodeAt(start + 18) === 45 &&
+    s.charCodeAt(start + 23) === 45
+  )
+    return true;
   if (hex === len && len >= 16) return true;
   if (groupsOk && !sepRun && seps > 0 && digits + seps === len) return true;
   if (token === len && len >= 20 && digits > 0 && alpha > 0) return true;

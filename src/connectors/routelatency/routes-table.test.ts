@@ -47,8 +47,34 @@ const FIXTURE: RoutesResponse = {
       p999_ms: 7.9,
       max_ms: 8,
     }),
-    route({ service: 'auth', method: '', route: 'auth.v1.Tokens/Issue', route_source: 'span_name_fallback', count: 3, rate_per_s: 0.01, error_rate: 0, error_count: 0, p50_ms: 5, p95_ms: 5, p99_ms: 5, p999_ms: 5, max_ms: 5 }),
-    route({ route: '__other__', method: '', route_source: 'overflow', count: 99_000, rate_per_s: 330, error_rate: 0, p50_ms: 150_000, p95_ms: 200_000, p99_ms: 250_000, p999_ms: 300_000, max_ms: 310_000 }),
+    route({
+      service: 'auth',
+      method: '',
+      route: 'auth.v1.Tokens/Issue',
+      route_source: 'span_name_fallback',
+      count: 3,
+      rate_per_s: 0.01,
+      error_rate: 0,
+      error_count: 0,
+      p50_ms: 5,
+      p95_ms: 5,
+      p99_ms: 5,
+      p999_ms: 5,
+      max_ms: 5,
+    }),
+    route({
+      route: '__other__',
+      method: '',
+      route_source: 'overflow',
+      count: 99_000,
+      rate_per_s: 330,
+      error_rate: 0,
+      p50_ms: 150_000,
+      p95_ms: 200_000,
+      p99_ms: 250_000,
+      p999_ms: 300_000,
+      max_ms: 310_000,
+    }),
   ],
 };
 
@@ -102,7 +128,20 @@ describe('formatRoutesTable', () => {
 
   it('formatMs picks a unit and 3 significant digits', () => {
     expect([0.000512, 0.4321, 0.99951, 1, 9.999, 12.34, 123.4, 999.4, 999.6, 1000, 12_345, 99_999, 150_000, null].map(formatMs)).to.deep.equal([
-      '0.512µs', '432µs', '1.00ms', '1.00ms', '10.0ms', '12.3ms', '123ms', '999ms', '1.00s', '1.00s', '12.3s', '1.67m', '2.50m', '-',
+      '0.512µs',
+      '432µs',
+      '1.00ms',
+      '1.00ms',
+      '10.0ms',
+      '12.3ms',
+      '123ms',
+      '999ms',
+      '1.00s',
+      '1.00s',
+      '12.3s',
+      '1.67m',
+      '2.50m',
+      '-',
     ]);
   });
 

@@ -66,7 +66,11 @@ export function spanKindName(kind: number): string {
 export function parseStatusCode(value: unknown): number {
   if (typeof value === 'number') return value === 1 || value === 2 ? value : 0;
   if (typeof value !== 'string') return 0;
-  const s = value.trim().toUpperCase().replace(/^STATUSCODE\./, '').replace(/^STATUS_CODE_/, '');
+  const s = value
+    .trim()
+    .toUpperCase()
+    .replace(/^STATUSCODE\./, '')
+    .replace(/^STATUS_CODE_/, '');
   return s === 'ERROR' ? 2 : s === 'OK' ? 1 : 0;
 }
 

@@ -36,7 +36,11 @@ describe('RouteStore', () => {
       const { store } = setup();
       expect(store.record(httpSpan('/a', 1))).to.equal(true);
       expect(store.record(new ObjectSpanInput({ service: 'shop', kind: SpanKind.CONSUMER, name: 'orders process' }))).to.equal(true);
-      expect(store.record(new ObjectSpanInput({ service: 'shop', kind: SpanKind.CLIENT, name: 'GET', attributes: { 'http.method': 'GET', 'http.url': 'http://x/a' } }))).to.equal(false);
+      expect(
+        store.record(
+          new ObjectSpanInput({ service: 'shop', kind: SpanKind.CLIENT, name: 'GET', attributes: { 'http.method': 'GET', 'http.url': 'http://x/a' } }),
+        ),
+      ).to.equal(false);
       expect(store.record(new ObjectSpanInput({ service: 'shop', kind: SpanKind.INTERNAL, name: 'GET /a http send' }))).to.equal(false);
       expect(store.record(new ObjectSpanInput({ service: 'shop', kind: SpanKind.PRODUCER, name: 'orders publish' }))).to.equal(false);
       const s = store.stats();
@@ -45,7 +49,9 @@ describe('RouteStore', () => {
 
     it('ASGI send/receive INTERNAL spans never count, even with INTERNAL configured', () => {
       const { store } = setup({ spanKinds: ['SERVER', 'SPAN_KIND_INTERNAL'] });
-      expect(store.record(new ObjectSpanInput({ service: 's', kind: 'INTERNAL', name: 'GET /users/{user_id} http send', attributes: { 'http.status_code': 200 } }))).to.equal(false);
+      expect(
+        store.record(new ObjectSpanInput({ service: 's', kind: 'INTERNAL', name: 'GET /users/{user_id} http send', attributes: { 'http.status_code': 200 } })),
+      ).to.equal(false);
       expect(store.record(new ObjectSpanInput({ service: 's', kind: 'INTERNAL', name: 'GET /users/{user_id} http receive' }))).to.equal(false);
       expect(store.record(new ObjectSpanInput({ service: 's', kind: 'INTERNAL', name: 'render template' }))).to.equal(true);
     });
@@ -97,7 +103,11 @@ describe('RouteStore', () => {
           const [row] = routes(store, window);
           expect(row?.count).to.equal(5000);
           const pairs: [number | null | undefined, number][] = [
-            [row?.p50_ms, 0.5], [row?.p90_ms, 0.9], [row?.p95_ms, 0.95], [row?.p99_ms, 0.99], [row?.p999_ms, 0.999],
+            [row?.p50_ms, 0.5],
+            [row?.p90_ms, 0.9],
+            [row?.p95_ms, 0.95],
+            [row?.p99_ms, 0.99],
+            [row?.p999_ms, 0.999],
           ];
           for (const [got, q] of pairs) {
             const exact = exactQuantile(values, q);
@@ -191,7 +201,11 @@ describe('RouteStore', () => {
       }
       const entries = store.find('shop', 'GET', '/a');
       const ex = store.exemplars(entries, store.resolveWindow(300_000), 3);
-      expect(ex.map((e) => [e.traceId, e.valueMs])).to.deep.equal([[traceIdOf(100), 100], [traceIdOf(99), 99], [traceIdOf(75), 75]]);
+      expect(ex.map((e) => [e.traceId, e.valueMs])).to.deep.equal([
+        [traceIdOf(100), 100],
+        [traceIdOf(99), 99],
+        [traceIdOf(75), 75],
+      ]);
     });
   });
 
@@ -203,7 +217,11 @@ describe('RouteStore', () => {
       store.record(httpSpan('/a', 1, { attributes: { 'http.route': '/a', region: 'us' }, resource: { region: 'ignored', tier: 'pro' } }));
       store.record(httpSpan('/a', 1, { attributes: { 'http.route': '/a' } }));
       const dims = routes(store).map((r) => [r.dimensions, r.count]);
-      expect(dims).to.have.deep.members([[{ region: 'eu', tier: 'free' }, 1], [{ region: 'us', tier: 'pro' }, 2], [{ tier: 'free' }, 1]]);
+      expect(dims).to.have.deep.members([
+        [{ region: 'eu', tier: 'free' }, 1],
+        [{ region: 'us', tier: 'pro' }, 2],
+        [{ tier: 'free' }, 1],
+      ]);
       expect(store.find('shop', 'GET', '/a').length).to.equal(3);
       expect(store.find('shop', 'GET', '/a', { region: 'us' }).length).to.equal(1);
     });
@@ -239,7 +257,12 @@ describe('RouteStore', () => {
       expect(s1.memoryBytes).to.be.lessThan(1001 * 6_000);
       const other = store.find('crawler-target', '', '__other__');
       expect(other.length).to.equal(1);
-      expect(queryRoutes(store, { window: '5m', sort: 'count', limit: 1 }).routes[0]).to.include({ route: '__other__', count: 99_000, route_source: 'overflow', method: '' });
+      expect(queryRoutes(store, { window: '5m', sort: 'count', limit: 1 }).routes[0]).to.include({
+        route: '__other__',
+        count: 99_000,
+        route_source: 'overflow',
+        method: '',
+      });
       run(100_000, 200_000);
       const s2 = store.stats();
       expect(s2.routes).to.equal(1001);

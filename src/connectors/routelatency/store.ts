@@ -459,7 +459,16 @@ export class RouteStore {
               if (next === undefined) node.set(keys[d], (next = new Map()));
               node = next;
             }
-            entry = new RouteEntry({ service: svc.name, method: r.method, route: r.route, dimensions: { ...r.dimensions }, rings: this.#newRings(), nowMs: now, overflow: false, keyPath: keys });
+            entry = new RouteEntry({
+              service: svc.name,
+              method: r.method,
+              route: r.route,
+              dimensions: { ...r.dimensions },
+              rings: this.#newRings(),
+              nowMs: now,
+              overflow: false,
+              keyPath: keys,
+            });
             node.set(keys[keys.length - 1], entry);
             svc.routeCount++;
             this.#routeCount++;

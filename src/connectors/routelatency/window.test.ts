@@ -6,14 +6,24 @@ import { MutableSpan, spanIdOf, traceIdOf } from './testing';
 describe('slot planning', () => {
   it('default windows [1m, 5m, 15m, 1h] → 10 s × 30 and 1 min × 60', () => {
     const plan = planSlots([60_000, 300_000, 900_000, 3_600_000]);
-    expect(plan.tiers).to.deep.equal([{ slotMs: 10_000, slots: 30 }, { slotMs: 60_000, slots: 60 }]);
-    expect(plan.windows.map((w) => [w.tier, w.slots])).to.deep.equal([[0, 6], [0, 30], [1, 15], [1, 60]]);
+    expect(plan.tiers).to.deep.equal([
+      { slotMs: 10_000, slots: 30 },
+      { slotMs: 60_000, slots: 60 },
+    ]);
+    expect(plan.windows.map((w) => [w.tier, w.slots])).to.deep.equal([
+      [0, 6],
+      [0, 30],
+      [1, 15],
+      [1, 60],
+    ]);
   });
 
   it('rejects windows that are too short, too long or not a multiple of a slot', () => {
     expect(slotSizeFor(5000)).to.be.a('string').that.includes('at least 10s');
     expect(slotSizeFor(25_000)).to.be.a('string').that.includes('multiple of 10s');
-    expect(slotSizeFor(61 * 3_600_000)).to.be.a('string').that.includes('at most 60h');
+    expect(slotSizeFor(61 * 3_600_000))
+      .to.be.a('string')
+      .that.includes('at most 60h');
     expect(slotSizeFor(24 * 3_600_000)).to.equal(3_600_000);
     expect(() => planSlots([60_000, 25_000])).to.throw(RangeError, 'Cannot plan window 25s');
   });

@@ -80,7 +80,11 @@ export function formatDuration(ms: number): string {
   if (ms === 0) return '0s';
   let rest = ms;
   let out = '';
-  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
     const n = Math.floor(rest / size);
     if (n > 0) {
       out += `${n}${unit}`;
@@ -213,7 +217,13 @@ export class SlotRing {
     const out: SlotSnapshot[] = [];
     for (const slot of this.#slots) {
       if (slot === undefined || slot.sketch.count === 0) continue;
-      out.push({ period: slot.period, sketch: slot.sketch.toOtlp(), errors: slot.errors, status: [...slot.status], exemplars: slot.exemplars.map((e) => e.plain()) });
+      out.push({
+        period: slot.period,
+        sketch: slot.sketch.toOtlp(),
+        errors: slot.errors,
+        status: [...slot.status],
+        exemplars: slot.exemplars.map((e) => e.plain()),
+      });
     }
     return out;
   }

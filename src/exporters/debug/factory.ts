@@ -34,7 +34,8 @@ export const debugExporterFactory: ExporterFactory<DebugExporterConfig> = {
             if (r === undefined) perResource.set(s.resourceIndex, (r = { service: s.service, names: new Set() }));
             if (r.names.size < 20) r.names.add(s.name);
           });
-          for (const [i, r] of perResource) log.info({ resource: i, service: r.service, spans: batch.resourceSpanCount(i), span_names: [...r.names] }, 'ResourceSpans');
+          for (const [i, r] of perResource)
+            log.info({ resource: i, service: r.service, spans: batch.resourceSpanCount(i), span_names: [...r.names] }, 'ResourceSpans');
         } else if (config.verbosity === 'detailed') {
           log.info({ request: toOtlpJsonObject(TYPES.exportTraceRequest, batch.encode()) }, 'Traces (detailed)');
         }

@@ -99,9 +99,23 @@ export class QueuedSender {
     const t = options.telemetry;
     this.#sent = t.counter(`otelcol_exporter_sent_${options.unit}`, `Number of ${options.unit} successfully sent to destination.`, labels);
     this.#failed = t.counter(`otelcol_exporter_send_failed_${options.unit}`, `Number of ${options.unit} in failed attempts to send to destination.`, labels);
-    this.#enqueueFailed = t.counter(`otelcol_exporter_enqueue_failed_${options.unit}`, `Number of ${options.unit} failed to be added to the sending queue.`, labels);
-    t.gauge('otelcol_exporter_queue_size', 'Current size of the retry queue (in batches).', { exporter: options.id, data_type: options.unit === 'spans' ? 'traces' : 'metrics' }, () => this.#store.size);
-    t.gauge('otelcol_exporter_queue_capacity', 'Fixed capacity of the retry queue (in batches).', { exporter: options.id, data_type: options.unit === 'spans' ? 'traces' : 'metrics' }, () => options.queue.queue_size);
+    this.#enqueueFailed = t.counter(
+      `otelcol_exporter_enqueue_failed_${options.unit}`,
+      `Number of ${options.unit} failed to be added to the sending queue.`,
+      labels,
+    );
+    t.gauge(
+      'otelcol_exporter_queue_size',
+      'Current size of the retry queue (in batches).',
+      { exporter: options.id, data_type: options.unit === 'spans' ? 'traces' : 'metrics' },
+      () => this.#store.size,
+    );
+    t.gauge(
+      'otelcol_exporter_queue_capacity',
+      'Fixed capacity of the retry queue (in batches).',
+      { exporter: options.id, data_type: options.unit === 'spans' ? 'traces' : 'metrics' },
+      () => options.queue.queue_size,
+    );
     t.gauge('otelcol_exporter_in_flight_requests', 'Requests being sent.', { exporter: options.id }, () => this.#inFlight);
   }
 
@@ -192,7 +206,7 @@ export class QueuedSender {
         await new Promise<void>((resolve) => this.#wake.push(resolve));
         continue;
       }
-      let delivered = false;
+      let delivered: boolean;
       try {
         delivered = await this.#deliver(item);
       } finally {

@@ -68,5 +68,9 @@ export const fileExporterFactory: ExporterFactory<FileExporterConfig> = {
   type: 'file',
   parseConfig: (raw, p, issues) => fileExporterConfigSchema.parse(raw, p, issues),
   configSchema: fileExporterConfigSchema,
-  createTraces: (settings, config) => new FileExporter(config, settings.telemetry.counter('otelcol_exporter_sent_spans', 'Number of spans successfully sent to destination.', { exporter: settings.id })),
+  createTraces: (settings, config) =>
+    new FileExporter(
+      config,
+      settings.telemetry.counter('otelcol_exporter_sent_spans', 'Number of spans successfully sent to destination.', { exporter: settings.id }),
+    ),
 };

@@ -7,7 +7,8 @@ import { retrySchema, sendingQueueSchema } from '../exporterhelper/config';
 export const otlpExporterConfigSchema = obj({
   endpoint: refine(str({ nonEmpty: true, doc: 'Destination `host:port` (or `http://host:port` for plaintext, `https://…` for TLS).' }), (v, path, issues) => {
     const hostPort = v.replace(/^https?:\/\//, '');
-    if (v !== '' && !/^(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}$/.test(hostPort)) issues.add(path, `invalid value ${JSON.stringify(v)}; expected an endpoint "host:port"`);
+    if (v !== '' && !/^(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}$/.test(hostPort))
+      issues.add(path, `invalid value ${JSON.stringify(v)}; expected an endpoint "host:port"`);
   }),
   tls: tlsClientSchema,
   headers: record(str(), { doc: 'gRPC metadata sent with every request.' }),
@@ -15,7 +16,7 @@ export const otlpExporterConfigSchema = obj({
   timeout: duration({ default: '5s', doc: 'Deadline of one export attempt.' }),
   balancer_name: oneOf(['pick_first', 'round_robin'] as const, {
     default: 'round_robin',
-    doc: 'gRPC load balancing: `round_robin` (the Collector\'s default since 0.103) spreads calls over every address the endpoint resolves to; `pick_first` uses one connection.',
+    doc: "gRPC load balancing: `round_robin` (the Collector's default since 0.103) spreads calls over every address the endpoint resolves to; `pick_first` uses one connection.",
   }),
   sending_queue: sendingQueueSchema,
   retry_on_failure: retrySchema,

@@ -14,6 +14,7 @@
 import * as dns from 'node:dns';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { splitHostPort } from '../../config/schema';
@@ -26,7 +27,14 @@ import { bodyBytes, type Body, type SendResult, type Transport } from '../export
 const gzip = promisify(zlib.gzip);
 
 /** Retryable as in the Collector's exporter; RESOURCE_EXHAUSTED only when the server says when (RetryInfo). */
-const RETRYABLE = new Set<number>([GrpcStatus.CANCELLED, GrpcStatus.DEADLINE_EXCEEDED, GrpcStatus.ABORTED, GrpcStatus.OUT_OF_RANGE, GrpcStatus.UNAVAILABLE, GrpcStatus.DATA_LOSS]);
+const RETRYABLE = new Set<number>([
+  GrpcStatus.CANCELLED,
+  GrpcStatus.DEADLINE_EXCEEDED,
+  GrpcStatus.ABORTED,
+  GrpcStatus.OUT_OF_RANGE,
+  GrpcStatus.UNAVAILABLE,
+  GrpcStatus.DATA_LOSS,
+]);
 
 /** gRPC's mapping of an HTTP status to a code when a response is not a gRPC response. */
 export function grpcCodeOfHttpStatus(status: number): GrpcStatus {
@@ -82,7 +90,7 @@ export class GrpcTransport implements Transport {
   readonly #secure: boolean;
   readonly #host: string;
   readonly #port: number;
-  readonly #tlsOptions: import('node:tls').ConnectionOptions | undefined;
+  readonly #tlsOptions: ConnectionOptions | undefined;
   /** Static request headers (metadata + protocol headers). */
   readonly #baseHeaders: http2.OutgoingHttpHeaders;
   #channels: Channel[] = [];
@@ -289,9 +297,7 @@ export class GrpcTransport implements Transport {
         // Requests waiting for the server's flow-control window count against this (in MB); the sending
         // queue already bounds what is in flight, so this must not refuse streams first.
         maxSessionMemory: 1024,
-        createConnection: this.#secure
-          ? undefined
-          : () => net.connect({ host: address, port: this.#port, noDelay: true }),
+        createConnection: this.#secure ? undefined : () => net.connect({ host: address, port: this.#port, noDelay: true }),
       } as http2.SecureClientSessionOptions);
       const channel: Channel = { session, dead: false, address };
       const onError = (e: Error): void => {

@@ -88,7 +88,9 @@ export class HttpTransport implements Transport {
               done(partial === undefined ? { status: 'success' } : { status: 'success', rejected: partial.rejected, message: partial.message });
               return;
             }
-            const detail = String(res.headers['content-type'] ?? '').includes('protobuf') ? decodeRpcStatus(respBody)?.message : respBody.toString('utf8').slice(0, 200);
+            const detail = String(res.headers['content-type'] ?? '').includes('protobuf')
+              ? decodeRpcStatus(respBody)?.message
+              : respBody.toString('utf8').slice(0, 200);
             const error = new Error(`HTTP ${status}${detail ? `: ${detail}` : ''}`);
             if (RETRYABLE.has(status)) done({ status: 'retryable', error, retryAfterMs: parseRetryAfter(res.headers['retry-after'] as string | undefined) });
             else done({ status: 'failure', error });

@@ -66,7 +66,10 @@ describe('bearertokenauth', () => {
       // Rotate the way Kubernetes does: write a new file and rename it over the old one.
       fs.writeFileSync(`${file}.new`, 'second-token');
       fs.renameSync(`${file}.new`, file);
-      await waitFor(async () => (a.authenticateHttp({ authorization: 'Bearer second-token' }) === undefined ? true : undefined), { timeoutMs: 10_000, what: 'the rotated token' });
+      await waitFor(async () => (a.authenticateHttp({ authorization: 'Bearer second-token' }) === undefined ? true : undefined), {
+        timeoutMs: 10_000,
+        what: 'the rotated token',
+      });
       expect(a.authenticateHttp({ authorization: 'Bearer first-token' })).to.equal('invalid authorization header');
       expect(a.clientHeaders()).to.deep.equal({ authorization: 'Bearer second-token' });
       // An emptied file keeps the previous token rather than locking everyone out.
@@ -87,7 +90,10 @@ describe('bearertokenauth', () => {
 
   it('fails start when the token file cannot be read', async () => {
     const a = ext({ filename: '/nonexistent/routelens/token' });
-    const err = await a.start().then(() => undefined, (e: unknown) => e as Error);
+    const err = await a.start().then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(err?.message).to.match(/^extensions\.bearertokenauth\.filename: cannot read the token file/);
   });
 });

@@ -71,7 +71,7 @@ export class BearerTokenAuthExtension implements Component, ServerAuthenticator,
         token = fs.readFileSync(file, 'utf8').trim();
       } catch (err) {
         const msg = `cannot read the token file ${file}: ${err instanceof Error ? err.message : String(err)}`;
-        if (atStart) throw new Error(`extensions.${this.#settings.id}.filename: ${msg}`);
+        if (atStart) throw new Error(`extensions.${this.#settings.id}.filename: ${msg}`, { cause: err });
         this.#settings.logger.warn({ err: msg }, 'Keeping the previous bearer token');
         return;
       }

@@ -8,7 +8,11 @@ export const fileStorageConfigSchema = refine(
       default: false,
       doc: 'Flush every queued request and acknowledgement to the device (fdatasync) before answering. Off, data survives a crash of routelens (kill -9, OOM kill) but not of the machine; on, it also survives power loss, at the cost of one disk flush per group of requests.',
     }),
-    max_size_mib: num({ default: 0, min: 0, doc: 'Largest size of each exporter queue on disk, MiB; when reached, new data is refused with a retryable status (0: no limit but the disk).' }),
+    max_size_mib: num({
+      default: 0,
+      min: 0,
+      doc: 'Largest size of each exporter queue on disk, MiB; when reached, new data is refused with a retryable status (0: no limit but the disk).',
+    }),
   }),
   (c, path, issues) => {
     if (c.directory === '') issues.add(`${path}.directory`, 'is required: a directory for the persistent queues, e.g. /var/lib/routelens/queue');

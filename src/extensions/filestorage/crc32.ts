@@ -27,5 +27,4 @@ export function crc32Fallback(data: Uint8Array, crc = 0): number {
 const native = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
 
 /** CRC-32 of `data`, continuing from `crc` (0 to start). */
-export const crc32: (data: Uint8Array, crc?: number) => number =
-  typeof native === 'function' ? (data, crc = 0) => native(data, crc) >>> 0 : crc32Fallback;
+export const crc32: (data: Uint8Array, crc?: number) => number = typeof native === 'function' ? (data, crc = 0) => native(data, crc) >>> 0 : crc32Fallback;

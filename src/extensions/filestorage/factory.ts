@@ -33,9 +33,15 @@ export class FileStorageExtension implements Component, StorageExtension {
     this.#config = config;
     const labels = { extension: settings.id };
     const t = settings.telemetry;
-    this.#corrupt = t.counter('routelens_file_storage_corrupt_records', 'Damaged queue records (checksum mismatch, torn writes) skipped by file_storage.', labels);
+    this.#corrupt = t.counter(
+      'routelens_file_storage_corrupt_records',
+      'Damaged queue records (checksum mismatch, torn writes) skipped by file_storage.',
+      labels,
+    );
     this.#recovered = t.counter('routelens_file_storage_recovered_records', 'Unsent queue records found on disk when a persistent queue was opened.', labels);
-    t.gauge('routelens_file_storage_bytes', 'Bytes of the persistent queues on disk.', labels, () => [...this.#queues.values()].reduce((n, q) => n + q.diskBytes, 0));
+    t.gauge('routelens_file_storage_bytes', 'Bytes of the persistent queues on disk.', labels, () =>
+      [...this.#queues.values()].reduce((n, q) => n + q.diskBytes, 0),
+    );
   }
 
   async start(): Promise<void> {
@@ -44,7 +50,9 @@ export class FileStorageExtension implements Component, StorageExtension {
       fs.mkdirSync(dir, { recursive: true });
       fs.accessSync(dir, fs.constants.W_OK | fs.constants.R_OK);
     } catch (err) {
-      throw new Error(`extensions.${this.#settings.id}.directory: cannot use ${JSON.stringify(dir)}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(`extensions.${this.#settings.id}.directory: cannot use ${JSON.stringify(dir)}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
     }
   }
 

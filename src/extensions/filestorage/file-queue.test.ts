@@ -47,7 +47,10 @@ function drain(q: FileQueueStore): QueueItem[] {
 }
 
 function segments(dir: string): string[] {
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.seg')).sort();
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.seg'))
+    .sort();
 }
 
 describe('FileQueueStore', () => {
@@ -127,7 +130,7 @@ describe('FileQueueStore', () => {
     const seg = path.join(dir, segments(dir)[0] as string);
     const bytes = fs.readFileSync(seg);
     const second = HEADER_BYTES + 64; // start of record 2
-    bytes.writeUInt8((bytes.readUInt8(second + HEADER_BYTES + 30) ^ 0x01), second + HEADER_BYTES + 30);
+    bytes.writeUInt8(bytes.readUInt8(second + HEADER_BYTES + 30) ^ 0x01, second + HEADER_BYTES + 30);
     fs.writeFileSync(seg, bytes);
     const b = await open(dir);
     expect(b.corrupt()).to.equal(1);
@@ -191,7 +194,10 @@ describe('FileQueueStore', () => {
     const rec = HEADER_BYTES + 100;
     const { q } = await open(dir, { maxBytes: 3 * rec, segmentBytes: rec });
     for (let n = 1; n <= 3; n++) await q.push(item(n, 100));
-    const err = await q.push(item(4, 100)).then(() => undefined, (e: unknown) => e);
+    const err = await q.push(item(4, 100)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(PipelineError);
     expect((err as PipelineError).retryable).to.equal(true);
     expect((err as PipelineError).message).to.match(/full \(max_size_mib/);
@@ -205,13 +211,17 @@ describe('FileQueueStore', () => {
     const dir = tmpDir();
     let full = false;
     const io: QueueIo = {
-      write: (fd, bufs, pos) => (full ? Promise.reject(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })) : nodeQueueIo.write(fd, bufs, pos)),
+      write: (fd, bufs, pos) =>
+        full ? Promise.reject(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })) : nodeQueueIo.write(fd, bufs, pos),
       datasync: nodeQueueIo.datasync,
     };
     const a = await open(dir, { io, fsync: true });
     await a.q.push(item(1));
     full = true;
-    const err = await a.q.push(item(2)).then(() => undefined, (e: unknown) => e);
+    const err = await a.q.push(item(2)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(PipelineError);
     expect((err as PipelineError).code).to.equal('refused');
     expect((err as PipelineError).message).to.match(/disk is full/);
@@ -231,7 +241,8 @@ describe('FileQueueStore', () => {
     for (let n = 1; n <= 60; n++) {
       await a.q.push(item(n));
       const i = a.q.take() as QueueItem;
-      if (n % 10 === 0) held.push(i); // never acknowledged
+      if (n % 10 === 0)
+        held.push(i); // never acknowledged
       else await a.q.ack(i);
     }
     const journal = fs.statSync(path.join(dir, 'acks')).size / 12;
@@ -245,11 +256,17 @@ describe('FileQueueStore', () => {
   it('refuses to open a queue another live process holds, and takes over a dead one', async () => {
     const dir = tmpDir();
     fs.writeFileSync(path.join(dir, 'LOCK'), `${process.ppid}\n`);
-    const err = await open(dir).then(() => undefined, (e: unknown) => e as Error);
+    const err = await open(dir).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(err?.message).to.match(/in use by process/);
     fs.writeFileSync(path.join(dir, 'LOCK'), '999999999\n');
     const { q } = await open(dir);
-    const twice = await open(dir).then(() => undefined, (e: unknown) => e as Error);
+    const twice = await open(dir).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(twice?.message).to.match(/already open in this process/);
     await q.close();
     expect(fs.existsSync(path.join(dir, 'LOCK'))).to.equal(false);

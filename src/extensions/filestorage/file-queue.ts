@@ -311,7 +311,9 @@ export class FileQueueStore implements QueueStore {
     const body = bodyBytes(item.body);
     const length = HEADER_BYTES + body.byteLength;
     if (this.#o.maxBytes > 0 && this.#diskBytes + length > this.#o.maxBytes) {
-      throw new PipelineError('refused', `file_storage queue ${this.#dir} is full (max_size_mib: ${(this.#o.maxBytes / 1048576).toFixed(0)} MiB)`, { retryAfterMs: 5000 });
+      throw new PipelineError('refused', `file_storage queue ${this.#dir} is full (max_size_mib: ${(this.#o.maxBytes / 1048576).toFixed(0)} MiB)`, {
+        retryAfterMs: 5000,
+      });
     }
     let seg: Segment;
     try {
@@ -342,11 +344,19 @@ export class FileQueueStore implements QueueStore {
 
   #writeError(err: unknown): PipelineError {
     const code = (err as NodeJS.ErrnoException).code;
-    const what = code === 'ENOSPC' ? 'the disk is full' : code === 'EDQUOT' ? 'the disk quota is exhausted' : `write failed: ${err instanceof Error ? err.message : String(err)}`;
+    const what =
+      code === 'ENOSPC'
+        ? 'the disk is full'
+        : code === 'EDQUOT'
+          ? 'the disk quota is exhausted'
+          : `write failed: ${err instanceof Error ? err.message : String(err)}`;
     // One warning per 10 s at most: a full disk fails every request.
     this.#writeFailures++;
     if (Date.now() - this.#lastWriteWarning >= 10_000) {
-      this.#o.logger.warn({ dir: this.#dir, code, err: err instanceof Error ? err.message : String(err), failed_writes: this.#writeFailures }, 'Cannot write to the persistent queue; refusing data');
+      this.#o.logger.warn(
+        { dir: this.#dir, code, err: err instanceof Error ? err.message : String(err), failed_writes: this.#writeFailures },
+        'Cannot write to the persistent queue; refusing data',
+      );
       this.#lastWriteWarning = Date.now();
       this.#writeFailures = 0;
     }
@@ -496,7 +506,11 @@ export class FileQueueStore implements QueueStore {
         if (this.#ackQueue.length === 0) return;
         const batch = this.#ackQueue.splice(0);
         try {
-          await this.#o.io.write(this.#journalFd, batch.map((a) => ackEntry(a.seq)), null);
+          await this.#o.io.write(
+            this.#journalFd,
+            batch.map((a) => ackEntry(a.seq)),
+            null,
+          );
           if (this.#o.fsync) await this.#o.io.datasync(this.#journalFd);
           this.#journalEntries += batch.length;
           for (const a of batch) a.done();
@@ -599,10 +613,11 @@ export class FileQueueStore implements QueueStore {
     this.#closed = true;
     this.#o.onClose?.();
     await Promise.allSettled([...this.#writes]);
-    for (const s of [...this.#segments]) if (s.outstanding === 0) {
-      s.sealed = true;
-      this.#maybeRemove(s);
-    }
+    for (const s of [...this.#segments])
+      if (s.outstanding === 0) {
+        s.sealed = true;
+        this.#maybeRemove(s);
+      }
     try {
       await this.#compact();
       while (this.#journalBusy !== undefined) await this.#journalBusy;

@@ -42,14 +42,19 @@ export class RouteQueryExtension implements Component {
     const id = this.#config.auth.authenticator;
     if (id === undefined) return undefined;
     const ext = this.#host?.getExtension(id) as Partial<HttpAuthenticator> | undefined;
-    if (typeof ext?.authenticateHttp !== 'function') throw new Error(`extensions.${this.#settings.id}.auth.authenticator: ${JSON.stringify(id)} is not an enabled authenticator extension`);
+    if (typeof ext?.authenticateHttp !== 'function')
+      throw new Error(`extensions.${this.#settings.id}.auth.authenticator: ${JSON.stringify(id)} is not an enabled authenticator extension`);
     return ext as HttpAuthenticator;
   }
 
   async start(host: Host): Promise<void> {
     this.#host = host;
     const auth = this.#auth();
-    const rejected = this.#settings.telemetry.counter('routelens_query_unauthenticated_requests', 'Query API requests refused for missing or bad credentials.', { extension: this.#settings.id });
+    const rejected = this.#settings.telemetry.counter(
+      'routelens_query_unauthenticated_requests',
+      'Query API requests refused for missing or bad credentials.',
+      { extension: this.#settings.id },
+    );
     this.#server = http.createServer((req, res) => void this.#handle(req, res, host, auth, rejected));
     this.#server.headersTimeout = 10_000;
     this.#server.requestTimeout = 30_000;
@@ -62,7 +67,13 @@ export class RouteQueryExtension implements Component {
     this.#port = (server.address() as AddressInfo).port;
   }
 
-  async #handle(req: http.IncomingMessage, res: http.ServerResponse, host: Host, auth: HttpAuthenticator | undefined, rejected: { add(n?: number): void }): Promise<void> {
+  async #handle(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    host: Host,
+    auth: HttpAuthenticator | undefined,
+    rejected: { add(n?: number): void },
+  ): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const send = (status: number, type: string, body: string): void => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
@@ -88,7 +99,8 @@ export class RouteQueryExtension implements Component {
     }
     if (url.pathname.startsWith('/api/v1/') || url.pathname === '/api/v1') {
       const provider = this.#provider();
-      if (provider === undefined) return send(404, 'application/json', JSON.stringify({ error: 'no routelatency connector is configured in a running pipeline' }));
+      if (provider === undefined)
+        return send(404, 'application/json', JSON.stringify({ error: 'no routelatency connector is configured in a running pipeline' }));
       try {
         const r = await provider.handleQuery(url.pathname, url.searchParams);
         return send(r.status, 'application/json', JSON.stringify(r.body));
@@ -98,7 +110,11 @@ export class RouteQueryExtension implements Component {
       }
     }
     if (url.pathname === '/') {
-      return send(200, 'text/plain; charset=utf-8', 'routelens\n\nGET /api/v1/routes?window=5m  per-route latency\nGET /api/v1/services\nGET /api/v1/openapi.json\nGET /metrics\nGET /healthz\n');
+      return send(
+        200,
+        'text/plain; charset=utf-8',
+        'routelens\n\nGET /api/v1/routes?window=5m  per-route latency\nGET /api/v1/services\nGET /api/v1/openapi.json\nGET /metrics\nGET /healthz\n',
+      );
     }
     return send(404, 'application/json', JSON.stringify({ error: `no such path ${url.pathname}` }));
   }

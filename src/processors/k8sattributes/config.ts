@@ -4,19 +4,7 @@
  * hard-codes the grace period and has no cap).
  */
 import type { ConfigIssues } from '../../core/component';
-import {
-  bool,
-  duration,
-  list,
-  num,
-  obj,
-  oneOf,
-  optStr,
-  refine,
-  str,
-  type Field,
-  type Infer,
-} from '../../config/schema';
+import { bool, duration, list, num, obj, oneOf, optStr, refine, str, type Field, type Infer } from '../../config/schema';
 
 /** Every resource attribute `extract.metadata` can ask for. */
 export const METADATA_ATTRIBUTES = [
@@ -110,19 +98,22 @@ const sourceSchema = refine(
   },
 );
 
-const ruleSchema = refine(obj({ sources: list(sourceSchema, { minItems: 1, doc: 'At most 4; all must have a value for the rule to apply.' }) }), (v, path, issues) => {
-  if (v.sources.length > 4) issues.add(`${path}.sources`, `at most 4 sources per rule, got ${v.sources.length}`);
-  const names = v.sources.map((s) => (s.from === 'connection' ? 'connection' : (s.name ?? '')));
-  const seen = new Set<string>();
-  names.forEach((n, i) => {
-    if (seen.has(n)) issues.add(`${path}.sources[${i}]`, `duplicate source ${JSON.stringify(n)}`);
-    seen.add(n);
-  });
-  const has = (n: string): boolean => seen.has(n);
-  if (has('k8s.pod.name') !== has('k8s.namespace.name') && !['connection', 'k8s.pod.ip', 'k8s.pod.uid', 'container.id'].some(has)) {
-    issues.add(`${path}.sources`, 'k8s.pod.name and k8s.namespace.name identify a pod only together: add the other one');
-  }
-});
+const ruleSchema = refine(
+  obj({ sources: list(sourceSchema, { minItems: 1, doc: 'At most 4; all must have a value for the rule to apply.' }) }),
+  (v, path, issues) => {
+    if (v.sources.length > 4) issues.add(`${path}.sources`, `at most 4 sources per rule, got ${v.sources.length}`);
+    const names = v.sources.map((s) => (s.from === 'connection' ? 'connection' : (s.name ?? '')));
+    const seen = new Set<string>();
+    names.forEach((n, i) => {
+      if (seen.has(n)) issues.add(`${path}.sources[${i}]`, `duplicate source ${JSON.stringify(n)}`);
+      seen.add(n);
+    });
+    const has = (n: string): boolean => seen.has(n);
+    if (has('k8s.pod.name') !== has('k8s.namespace.name') && !['connection', 'k8s.pod.ip', 'k8s.pod.uid', 'container.id'].some(has)) {
+      issues.add(`${path}.sources`, 'k8s.pod.name and k8s.namespace.name identify a pod only together: add the other one');
+    }
+  },
+);
 
 const fieldExtractSchema = refine(
   obj({
@@ -241,8 +232,7 @@ export function needs(cfg: K8sAttributesConfig): Needs {
   const from = (kind: string): boolean => [...cfg.extract.labels, ...cfg.extract.annotations].some((f) => f.from === kind);
   return {
     pods: true,
-    replicaSets:
-      md.has('k8s.deployment.uid') || (md.has('k8s.deployment.name') && !cfg.extract.deployment_name_from_replicaset),
+    replicaSets: md.has('k8s.deployment.uid') || (md.has('k8s.deployment.name') && !cfg.extract.deployment_name_from_replicaset),
     namespaces: from('namespace'),
     nodes: from('node') || md.has('k8s.node.uid'),
     jobs: md.has('k8s.cronjob.uid'),

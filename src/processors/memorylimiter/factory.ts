@@ -62,13 +62,28 @@ class SharedLimiter {
     this.refused = t.counter('otelcol_processor_refused_spans', 'Number of spans refused by the processor (memory limiter over its soft limit).', labels);
     t.gauge('routelens_memory_limiter_used_bytes', 'Memory the limiter measures (V8 heap used + external), read at scrape time.', labels, sources.read);
     t.gauge('routelens_memory_limiter_peak_bytes', 'Largest memory use seen by the limiter at its checks.', labels, () => this.checker.peak);
-    t.gauge('routelens_memory_limiter_limit_bytes', 'Soft limit of the memory limiter (data is refused above it).', { ...labels, limit: 'soft' }, () => limits.softBytes);
+    t.gauge(
+      'routelens_memory_limiter_limit_bytes',
+      'Soft limit of the memory limiter (data is refused above it).',
+      { ...labels, limit: 'soft' },
+      () => limits.softBytes,
+    );
     t.gauge('routelens_memory_limiter_limit_bytes', 'Hard limit of the memory limiter.', { ...labels, limit: 'hard' }, () => limits.hardBytes);
-    t.gauge('routelens_memory_limiter_used_after_gc_bytes', 'Memory measured right after the last forced GC: what garbage collection could not free.', labels, () => this.checker.usedAfterGc);
+    t.gauge(
+      'routelens_memory_limiter_used_after_gc_bytes',
+      'Memory measured right after the last forced GC: what garbage collection could not free.',
+      labels,
+      () => this.checker.usedAfterGc,
+    );
     t.gauge('routelens_memory_limiter_refusing', '1 while the memory limiter refuses data.', labels, () => (this.checker.refusing ? 1 : 0));
     t.gauge('routelens_memory_limiter_forced_gcs', 'Garbage collections forced by the memory limiter.', labels, () => this.checker.gcCount);
     settings.logger.info(
-      { soft_limit_mib: limits.softBytes / 1048576, hard_limit_mib: limits.hardBytes / 1048576, check_interval_ms: config.check_interval, forced_gc: gc !== undefined },
+      {
+        soft_limit_mib: limits.softBytes / 1048576,
+        hard_limit_mib: limits.hardBytes / 1048576,
+        check_interval_ms: config.check_interval,
+        forced_gc: gc !== undefined,
+      },
       gc === undefined ? 'Memory limiter started (V8 refused to expose its garbage collection: no forced collections)' : 'Memory limiter started',
     );
     this.checker.check();

@@ -151,7 +151,8 @@ export class MemoryChecker {
     const o = this.#o;
     let used = this.#measure();
     if (used < o.softBytes) {
-      if (this.#refusing) o.logger.info({ used_mib: mib(used), soft_limit_mib: mib(o.softBytes) }, 'Memory usage back within limits. Resuming normal operation.');
+      if (this.#refusing)
+        o.logger.info({ used_mib: mib(used), soft_limit_mib: mib(o.softBytes) }, 'Memory usage back within limits. Resuming normal operation.');
       this.#refusing = false;
       return;
     }
@@ -166,7 +167,11 @@ export class MemoryChecker {
       this.#afterGc = used;
     }
     const above = used >= o.softBytes;
-    if (above && !this.#refusing) o.logger.warn({ used_mib: mib(used), soft_limit_mib: mib(o.softBytes), hard_limit_mib: mib(o.hardBytes) }, 'Memory usage is above the soft limit. Refusing data.');
+    if (above && !this.#refusing)
+      o.logger.warn(
+        { used_mib: mib(used), soft_limit_mib: mib(o.softBytes), hard_limit_mib: mib(o.hardBytes) },
+        'Memory usage is above the soft limit. Refusing data.',
+      );
     if (!above && this.#refusing) o.logger.info({ used_mib: mib(used) }, 'Memory usage back within limits. Resuming normal operation.');
     this.#refusing = above;
   }

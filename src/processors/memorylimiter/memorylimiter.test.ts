@@ -35,14 +35,26 @@ function configErrors(raw: Record<string, unknown>): string[] {
 describe('memory_limiter config', () => {
   it('applies the defaults: 1s checks, GC intervals 10s (soft) and 0s (hard)', () => {
     const c = config({ limit_mib: 100 });
-    expect(c).to.include({ check_interval: 1000, limit_mib: 100, spike_limit_mib: 0, min_gc_interval_when_soft_limited: 10_000, min_gc_interval_when_hard_limited: 0 });
+    expect(c).to.include({
+      check_interval: 1000,
+      limit_mib: 100,
+      spike_limit_mib: 0,
+      min_gc_interval_when_soft_limited: 10_000,
+      min_gc_interval_when_hard_limited: 0,
+    });
   });
 
-  it('reports the Collector\'s validation errors with their YAML paths', () => {
+  it("reports the Collector's validation errors with their YAML paths", () => {
     expect(configErrors({})).to.deep.equal(["processors.memory_limiter: 'limit_mib' or 'limit_percentage' must be greater than zero"]);
-    expect(configErrors({ limit_mib: 100, spike_limit_mib: 100 })).to.deep.equal(["processors.memory_limiter.spike_limit_mib: 'spike_limit_mib' must be smaller than 'limit_mib'"]);
-    expect(configErrors({ limit_percentage: 50, spike_limit_percentage: 60 })).to.deep.equal(["processors.memory_limiter.spike_limit_percentage: 'spike_limit_percentage' must be smaller than 'limit_percentage'"]);
-    expect(configErrors({ limit_mib: 100, check_interval: '0s' })).to.deep.equal(["processors.memory_limiter.check_interval: 'check_interval' must be greater than zero"]);
+    expect(configErrors({ limit_mib: 100, spike_limit_mib: 100 })).to.deep.equal([
+      "processors.memory_limiter.spike_limit_mib: 'spike_limit_mib' must be smaller than 'limit_mib'",
+    ]);
+    expect(configErrors({ limit_percentage: 50, spike_limit_percentage: 60 })).to.deep.equal([
+      "processors.memory_limiter.spike_limit_percentage: 'spike_limit_percentage' must be smaller than 'limit_percentage'",
+    ]);
+    expect(configErrors({ limit_mib: 100, check_interval: '0s' })).to.deep.equal([
+      "processors.memory_limiter.check_interval: 'check_interval' must be greater than zero",
+    ]);
     expect(configErrors({ limit_mib: 100, min_gc_interval_when_soft_limited: '1s', min_gc_interval_when_hard_limited: '2s' })).to.deep.equal([
       "processors.memory_limiter: 'min_gc_interval_when_soft_limited' should be larger than 'min_gc_interval_when_hard_limited'",
     ]);
@@ -58,8 +70,10 @@ service: { pipelines: { traces: { receivers: [otlp], processors: [${proc}], expo
 `;
     expect(parseConfig(yaml('memory_limiter'), defaultRegistry(), {}).processors.get('memory_limiter')?.type).to.equal('memory_limiter');
     expect(parseConfig(yaml('memorylimiter'), defaultRegistry(), {}).processors.get('memorylimiter')?.type).to.equal('memory_limiter');
-    expect(() => parseConfig(yaml('memory_limiter', ', limit_mb: 3'), defaultRegistry(), {}))
-      .to.throw(ConfigError, /processors\.memory_limiter\.limit_mb: unknown key "limit_mb"/);
+    expect(() => parseConfig(yaml('memory_limiter', ', limit_mb: 3'), defaultRegistry(), {})).to.throw(
+      ConfigError,
+      /processors\.memory_limiter\.limit_mb: unknown key "limit_mb"/,
+    );
   });
 });
 
@@ -71,7 +85,10 @@ describe('memory_limiter limits', () => {
 
   it('percentages are of the available memory; limit_mib wins when both are set', () => {
     const available = (): number => 1000 * MiB;
-    expect(computeLimits(config({ limit_percentage: 50, spike_limit_percentage: 10 }), available)).to.deep.equal({ hardBytes: 500 * MiB, softBytes: 400 * MiB });
+    expect(computeLimits(config({ limit_percentage: 50, spike_limit_percentage: 10 }), available)).to.deep.equal({
+      hardBytes: 500 * MiB,
+      softBytes: 400 * MiB,
+    });
     expect(computeLimits(config({ limit_percentage: 50 }), available)).to.deep.equal({ hardBytes: 500 * MiB, softBytes: 400 * MiB });
     expect(computeLimits(config({ limit_mib: 10, limit_percentage: 50 }), available).hardBytes).to.equal(10 * MiB);
   });
@@ -118,7 +135,11 @@ describe('v8FullGc: a forced collection without --expose-gc', () => {
 });
 
 describe('MemoryChecker', () => {
-  function setup(gcFrees: number | undefined, soft = 80, hard = 100): { checker: MemoryChecker; mem: { used: number }; clock: { now: number }; gcs: () => number } {
+  function setup(
+    gcFrees: number | undefined,
+    soft = 80,
+    hard = 100,
+  ): { checker: MemoryChecker; mem: { used: number }; clock: { now: number }; gcs: () => number } {
     const mem = { used: 0 };
     const clock = { now: 0 };
     let gcs = 0;
@@ -222,7 +243,10 @@ describe('MemoryLimiterProcessor', () => {
 
     mem.used = 85 * MiB;
     p.checker?.check();
-    const err = await p.consumeTraces(batch(4), {}).then(() => undefined, (e: unknown) => e);
+    const err = await p.consumeTraces(batch(4), {}).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(PipelineError);
     expect((err as PipelineError).code).to.equal('refused');
     expect((err as PipelineError).retryable).to.equal(true);

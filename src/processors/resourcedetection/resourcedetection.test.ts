@@ -97,7 +97,12 @@ describe('resourcedetection', () => {
       { env: { K8S_POD_NAME: 'sidecar-pod', K8S_NAMESPACE: 'shop' } },
     );
     await p.start();
-    const b = new Batch([new Map([['k8s.pod.name', 'sdk-set'], ['service.name', 'a']])]);
+    const b = new Batch([
+      new Map([
+        ['k8s.pod.name', 'sdk-set'],
+        ['service.name', 'a'],
+      ]),
+    ]);
     p.enrich(b);
     expect(Object.fromEntries(b.resources[0] ?? [])).to.deep.equal({ 'service.name': 'a', 'k8s.pod.name': 'sidecar-pod', 'k8s.namespace.name': 'shop' });
     await p.shutdown();

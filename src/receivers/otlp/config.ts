@@ -5,7 +5,11 @@ import { bool, duration, endpoint, num, obj, optional, refine, str, type Infer }
 
 export const grpcServerSchema = obj({
   endpoint: endpoint({ default: 'localhost:4317', doc: 'Listen address `host:port`. Use `0.0.0.0:4317` to accept other hosts (pods).' }),
-  max_recv_msg_size_mib: num({ default: 4, min: 0, doc: 'Largest accepted request (after decompression), MiB; larger ones get RESOURCE_EXHAUSTED. 0 means 4.' }),
+  max_recv_msg_size_mib: num({
+    default: 4,
+    min: 0,
+    doc: 'Largest accepted request (after decompression), MiB; larger ones get RESOURCE_EXHAUSTED. 0 means 4.',
+  }),
   max_concurrent_streams: num({ default: 0, min: 0, integer: true, doc: 'Concurrent streams per connection (0: unlimited).' }),
   include_metadata: bool({ default: false, doc: 'Pass request metadata (headers) to the pipeline context.' }),
   tls: tlsServerSchema,
@@ -14,7 +18,12 @@ export const grpcServerSchema = obj({
 
 export const httpServerSchema = obj({
   endpoint: endpoint({ default: 'localhost:4318', doc: 'Listen address `host:port`.' }),
-  max_request_body_size: num({ default: 20 * 1024 * 1024, min: 1, integer: true, doc: 'Largest accepted body in bytes, compressed and decompressed; larger ones get 413.' }),
+  max_request_body_size: num({
+    default: 20 * 1024 * 1024,
+    min: 1,
+    integer: true,
+    doc: 'Largest accepted body in bytes, compressed and decompressed; larger ones get 413.',
+  }),
   traces_url_path: refine(str({ default: '/v1/traces', doc: 'URL path for trace exports.' }), (v, path, issues) => {
     if (!v.startsWith('/')) issues.add(path, `invalid value ${JSON.stringify(v)}; expected a path starting with "/"`);
   }),

@@ -12,7 +12,7 @@
  */
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
 import * as zlib from 'node:zlib';
 import type { Logger } from 'pino';
 import { splitHostPort } from '../../config/schema';
@@ -92,7 +92,10 @@ export class OtlpGrpcServer {
     this.#tls = config.tls !== undefined;
     const opts = { settings, maxSessionMemory: 64 };
     this.#tlsMaterial = config.tls === undefined ? undefined : new ServerTlsMaterial(config.tls);
-    this.#h2 = this.#tlsMaterial === undefined ? http2.createServer(opts) : http2.createSecureServer({ ...opts, ...this.#tlsMaterial.serverOptions(), ALPNProtocols: ['h2'] });
+    this.#h2 =
+      this.#tlsMaterial === undefined
+        ? http2.createServer(opts)
+        : http2.createSecureServer({ ...opts, ...this.#tlsMaterial.serverOptions(), ALPNProtocols: ['h2'] });
     this.#tlsMaterial?.onReload((o) => (this.#h2 as http2.Http2SecureServer).setSecureContext(o));
     this.#h2.on('stream', (stream, headers) => this.#onStream(stream, headers));
     this.#h2.on('session', (session) => {
@@ -104,7 +107,12 @@ export class OtlpGrpcServer {
     this.#h2.on('sessionError', () => undefined);
     if (this.#tls) {
       this.#h2.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-        this.#log.warn(this.#logger, `tls:${socket.remoteAddress ?? ''}`, { client: normaliseAddress(socket.remoteAddress), err: err.message }, 'TLS handshake failed on the OTLP/gRPC port (a plaintext client, or an untrusted or missing client certificate)');
+        this.#log.warn(
+          this.#logger,
+          `tls:${socket.remoteAddress ?? ''}`,
+          { client: normaliseAddress(socket.remoteAddress), err: err.message },
+          'TLS handshake failed on the OTLP/gRPC port (a plaintext client, or an untrusted or missing client certificate)',
+        );
       });
     }
     this.#front = net.createServer((socket) => this.#onConnection(socket));
@@ -161,18 +169,33 @@ export class OtlpGrpcServer {
       socket.unshift(first);
       const kind = sniffConnection(first);
       if (!this.#tls && kind === 'tls') {
-        this.#log.warn(this.#logger, `tls-on-plaintext:${client ?? ''}`, { client }, 'A client started a TLS handshake on the plaintext OTLP/gRPC port: it is configured for TLS. For the Python exporter use an http:// endpoint (OTEL_EXPORTER_OTLP_ENDPOINT=http://host:4317) or set OTEL_EXPORTER_OTLP_INSECURE=true');
+        this.#log.warn(
+          this.#logger,
+          `tls-on-plaintext:${client ?? ''}`,
+          { client },
+          'A client started a TLS handshake on the plaintext OTLP/gRPC port: it is configured for TLS. For the Python exporter use an http:// endpoint (OTEL_EXPORTER_OTLP_ENDPOINT=http://host:4317) or set OTEL_EXPORTER_OTLP_INSECURE=true',
+        );
         this.#intake.rejected(new PipelineError('malformed', 'TLS handshake on the plaintext gRPC port'), { clientAddress: client, transport: 'grpc' });
         socket.destroy();
         return;
       }
       if (this.#tls && kind !== 'tls') {
-        this.#log.warn(this.#logger, `plaintext-on-tls:${client ?? ''}`, { client }, 'A plaintext client connected to the TLS OTLP/gRPC port; configure the exporter for TLS (https:// endpoint and the CA)');
+        this.#log.warn(
+          this.#logger,
+          `plaintext-on-tls:${client ?? ''}`,
+          { client },
+          'A plaintext client connected to the TLS OTLP/gRPC port; configure the exporter for TLS (https:// endpoint and the CA)',
+        );
         socket.destroy();
         return;
       }
       if (kind === 'http1') {
-        this.#log.warn(this.#logger, `http1-on-grpc:${client ?? ''}`, { client, request: first.subarray(0, 40).toString('latin1').split('\r\n')[0] }, 'An HTTP/1.1 request arrived on the OTLP/gRPC port: the client uses OTLP/HTTP (http/protobuf); point it at the OTLP/HTTP port (4318) or set OTEL_EXPORTER_OTLP_PROTOCOL=grpc');
+        this.#log.warn(
+          this.#logger,
+          `http1-on-grpc:${client ?? ''}`,
+          { client, request: first.subarray(0, 40).toString('latin1').split('\r\n')[0] },
+          'An HTTP/1.1 request arrived on the OTLP/gRPC port: the client uses OTLP/HTTP (http/protobuf); point it at the OTLP/HTTP port (4318) or set OTEL_EXPORTER_OTLP_PROTOCOL=grpc',
+        );
         this.#intake.rejected(new PipelineError('malformed', 'HTTP/1.1 request on the gRPC port'), { clientAddress: client, transport: 'grpc' });
         const body = 'This is the OTLP/gRPC port. Send OTLP/HTTP (http/protobuf) to the OTLP/HTTP port, by default 4318.\n';
         socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
@@ -270,7 +293,8 @@ export class OtlpGrpcServer {
     if (body.length < 5) throw new PipelineError('malformed', 'truncated gRPC message frame');
     const compressed = body[0] as number;
     const len = body.readUInt32BE(1);
-    if (body.length !== 5 + len) throw new PipelineError('malformed', `gRPC frame length ${len} does not match the ${body.length - 5} bytes received (one message expected)`);
+    if (body.length !== 5 + len)
+      throw new PipelineError('malformed', `gRPC frame length ${len} does not match the ${body.length - 5} bytes received (one message expected)`);
     const payload = body.subarray(5);
     if (compressed === 0) return payload;
     if (compressed !== 1) throw new PipelineError('malformed', `invalid gRPC compressed flag ${compressed}`);
@@ -279,7 +303,8 @@ export class OtlpGrpcServer {
       if (encoding === 'gzip') return zlib.gunzipSync(payload, opts);
       if (encoding === 'deflate') return zlib.inflateSync(payload, opts);
     } catch (err) {
-      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new PipelineError('too_large', `decompressed message larger than max (${this.#maxBytes} bytes)`);
+      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+        throw new PipelineError('too_large', `decompressed message larger than max (${this.#maxBytes} bytes)`);
       throw new PipelineError('malformed', `invalid ${encoding} message: ${err instanceof Error ? err.message : String(err)}`);
     }
     throw new PipelineError('malformed', `unsupported grpc-encoding ${JSON.stringify(encoding)}; supported: gzip, deflate, identity`);
@@ -287,7 +312,10 @@ export class OtlpGrpcServer {
 
   #respondOk(stream: http2.ServerHttp2Stream): void {
     if (stream.destroyed || stream.headersSent) return;
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity,gzip,deflate', 'grpc-encoding': 'identity' }, { waitForTrailers: true });
+    stream.respond(
+      { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity,gzip,deflate', 'grpc-encoding': 'identity' },
+      { waitForTrailers: true },
+    );
     stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GrpcStatus.OK), 'grpc-message': '' }));
     stream.end(EMPTY_RESPONSE_FRAME);
   }
@@ -305,7 +333,9 @@ export class OtlpGrpcServer {
       'content-type': 'application/grpc',
       'grpc-status': String(code),
       'grpc-message': encodeGrpcMessage(message),
-      'grpc-status-details-bin': Buffer.from(encodeRpcStatus(code, message, retryAfterMs)).toString('base64').replace(/=+$/, ''),
+      'grpc-status-details-bin': Buffer.from(encodeRpcStatus(code, message, retryAfterMs))
+        .toString('base64')
+        .replace(/=+$/, ''),
     };
     if (retryAfterMs !== undefined) headers['google.rpc.retryinfo-bin'] = Buffer.from(encodeRetryInfo(retryAfterMs)).toString('base64').replace(/=+$/, '');
     stream.respond(headers, { endStream: true });

@@ -111,7 +111,10 @@ export class OtlpHttpServer {
     // default): sweep often enough that read_header_timeout really cuts slow (slowloris) clients.
     const headersTimeout = Math.max(1000, config.read_header_timeout);
     const serverOpts = { connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(headersTimeout / 4))) };
-    this.#server = this.#tlsMaterial === undefined ? http.createServer(serverOpts, handler) : https.createServer({ ...this.#tlsMaterial.serverOptions(), ...serverOpts }, handler);
+    this.#server =
+      this.#tlsMaterial === undefined
+        ? http.createServer(serverOpts, handler)
+        : https.createServer({ ...this.#tlsMaterial.serverOptions(), ...serverOpts }, handler);
     this.#tlsMaterial?.onReload((o) => (this.#server as https.Server).setSecureContext(o));
     this.#server.headersTimeout = headersTimeout;
     this.#server.requestTimeout = Math.max(this.#server.headersTimeout + 1000, 120_000);
@@ -120,11 +123,22 @@ export class OtlpHttpServer {
       const client = normaliseAddress((socket as { remoteAddress?: string }).remoteAddress);
       const kind = err.rawPacket === undefined ? 'unknown' : sniffConnection(err.rawPacket);
       if (kind === 'tls' && config.tls === undefined) {
-        this.#log.warn(logger, `tls:${client ?? ''}`, { client }, 'A client started a TLS handshake on the plaintext OTLP/HTTP port: use an http:// endpoint, or configure tls on this receiver');
+        this.#log.warn(
+          logger,
+          `tls:${client ?? ''}`,
+          { client },
+          'A client started a TLS handshake on the plaintext OTLP/HTTP port: use an http:// endpoint, or configure tls on this receiver',
+        );
       } else if (kind === 'http2') {
-        this.#log.warn(logger, `h2:${client ?? ''}`, { client }, 'An HTTP/2 (gRPC) client connected to the OTLP/HTTP port: point gRPC exporters at the OTLP/gRPC port (4317) or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf');
+        this.#log.warn(
+          logger,
+          `h2:${client ?? ''}`,
+          { client },
+          'An HTTP/2 (gRPC) client connected to the OTLP/HTTP port: point gRPC exporters at the OTLP/gRPC port (4317) or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf',
+        );
       }
-      if (kind === 'tls' || kind === 'http2') intake.rejected(new PipelineError('malformed', `${kind} connection on the OTLP/HTTP port`), { clientAddress: client, transport: 'http' });
+      if (kind === 'tls' || kind === 'http2')
+        intake.rejected(new PipelineError('malformed', `${kind} connection on the OTLP/HTTP port`), { clientAddress: client, transport: 'http' });
       if (socket.writable && kind !== 'tls' && kind !== 'http2') socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       else socket.destroy();
       logger.debug({ err: err.message, code: err.code }, 'HTTP client error');
@@ -184,7 +198,12 @@ export class OtlpHttpServer {
       return;
     }
     if (url !== this.#config.traces_url_path) {
-      this.#reply(res, 404, encoding, new PipelineError('malformed', `no OTLP endpoint at ${url}; traces are accepted at POST ${this.#config.traces_url_path}`));
+      this.#reply(
+        res,
+        404,
+        encoding,
+        new PipelineError('malformed', `no OTLP endpoint at ${url}; traces are accepted at POST ${this.#config.traces_url_path}`),
+      );
       req.resume();
       return;
     }
@@ -201,7 +220,10 @@ export class OtlpHttpServer {
     }
     const type = mediaType(req.headers['content-type']);
     if (type === undefined) {
-      const e = new PipelineError('unsupported_media_type', `unsupported Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')}; expected application/x-protobuf or application/json`);
+      const e = new PipelineError(
+        'unsupported_media_type',
+        `unsupported Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')}; expected application/x-protobuf or application/json`,
+      );
       this.#fail(res, 'json', e, ctx, true);
       req.resume();
       return;

@@ -42,20 +42,34 @@ export class TraceIntake {
       failure: t.counter('otelcol_receiver_requests', 'Number of export requests by outcome.', { ...l, outcome: 'failure' }),
     };
     this.#malformed = t.counter('routelens_receiver_malformed_requests', 'Export requests rejected as malformed, oversized or of an unsupported type.', l);
-    this.#unauthenticated = t.counter('routelens_receiver_unauthenticated_requests', 'Export requests refused by the authenticator before their data was read.', l);
+    this.#unauthenticated = t.counter(
+      'routelens_receiver_unauthenticated_requests',
+      'Export requests refused by the authenticator before their data was read.',
+      l,
+    );
   }
 
   /** Count and log a request refused by the authenticator (its data is never read, so no span counter moves). */
   unauthenticated(reason: string, ctx: PipelineContext): void {
     this.#unauthenticated.add();
-    this.#log.warn(this.#logger, `unauthenticated:${ctx.clientAddress ?? ''}`, { transport: this.transport, client: ctx.clientAddress, err: reason }, 'Refused an unauthenticated export request');
+    this.#log.warn(
+      this.#logger,
+      `unauthenticated:${ctx.clientAddress ?? ''}`,
+      { transport: this.transport, client: ctx.clientAddress, err: reason },
+      'Refused an unauthenticated export request',
+    );
   }
 
   /** Count and log a request rejected before it could be decoded (bad framing, size, encoding, type). */
   rejected(err: PipelineError, ctx: PipelineContext): void {
     this.#malformed.add();
     this.#requests.failure.add();
-    this.#log.warn(this.#logger, `${err.code}:${ctx.clientAddress ?? ''}`, { transport: this.transport, client: ctx.clientAddress, code: err.code, err: err.message }, 'Rejected an export request');
+    this.#log.warn(
+      this.#logger,
+      `${err.code}:${ctx.clientAddress ?? ''}`,
+      { transport: this.transport, client: ctx.clientAddress, code: err.code, err: err.message },
+      'Rejected an export request',
+    );
   }
 
   /**
@@ -71,7 +85,10 @@ export class TraceIntake {
       if (e.code === 'internal' || e.code === 'malformed') {
         // Anything the decoder throws is about the input, not about routelens.
         const raw = typeof body === 'function' ? undefined : body;
-        const hint = raw !== undefined && raw.length > 0 && (raw[0] === 0x7b || raw[0] === 0x5b) ? ' (the body looks like JSON: send it with Content-Type: application/json)' : '';
+        const hint =
+          raw !== undefined && raw.length > 0 && (raw[0] === 0x7b || raw[0] === 0x5b)
+            ? ' (the body looks like JSON: send it with Content-Type: application/json)'
+            : '';
         const m = new PipelineError('malformed', `${e.message}${hint}`);
         this.rejected(m, ctx);
         throw m;

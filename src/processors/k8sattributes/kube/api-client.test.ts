@@ -74,24 +74,29 @@ describe('Kubernetes API client', () => {
       object: fc.record({ metadata: fc.record({ name: fc.string({ unit: 'grapheme', maxLength: 12 }), resourceVersion: fc.nat().map(String) }) }),
     });
     await fc.assert(
-      fc.asyncProperty(fc.array(event, { maxLength: 30 }), fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 20 }), fc.boolean(), async (events, cuts, blankLines) => {
-        const body = Buffer.from(events.map((e) => JSON.stringify(e) + (blankLines ? '\n\n' : '\n')).join(''));
-        srv.set((_req, res) => {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          let at = 0;
-          let i = 0;
-          const next = (): void => {
-            if (at >= body.length) return void res.end();
-            const n = cuts[i++ % cuts.length] as number;
-            res.write(body.subarray(at, at + n), () => setImmediate(next));
-            at += n;
-          };
-          next();
-        });
-        const got: unknown[] = [];
-        await client.watch('/api/v1/pods', {}, (type, object) => got.push({ type, object }), never);
-        expect(got).to.deep.equal(events);
-      }),
+      fc.asyncProperty(
+        fc.array(event, { maxLength: 30 }),
+        fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 20 }),
+        fc.boolean(),
+        async (events, cuts, blankLines) => {
+          const body = Buffer.from(events.map((e) => JSON.stringify(e) + (blankLines ? '\n\n' : '\n')).join(''));
+          srv.set((_req, res) => {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            let at = 0;
+            let i = 0;
+            const next = (): void => {
+              if (at >= body.length) return void res.end();
+              const n = cuts[i++ % cuts.length] as number;
+              res.write(body.subarray(at, at + n), () => setImmediate(next));
+              at += n;
+            };
+            next();
+          });
+          const got: unknown[] = [];
+          await client.watch('/api/v1/pods', {}, (type, object) => got.push({ type, object }), never);
+          expect(got).to.deep.equal(events);
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -125,10 +130,12 @@ describe('Kubernetes API client', () => {
   });
 
   it('turns a refused request into KubeApiError with the status and the API message; 401 invalidates credentials', async () => {
-    const status = (code: number, message: string): Handler => (_req, res) => {
-      res.writeHead(code, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message, code }));
-    };
+    const status =
+      (code: number, message: string): Handler =>
+      (_req, res) => {
+        res.writeHead(code, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message, code }));
+      };
     srv.set(status(410, 'too old resource version: 5 (9)'));
     const gone = await rejection(client.watch('/api/v1/pods', { resourceVersion: '5' }, () => undefined, never));
     expect(gone.statusCode).to.equal(410);
@@ -161,10 +168,15 @@ describe('Kubernetes API client', () => {
     });
     const ac = new AbortController();
     let events = 0;
-    const watching = client.watch('/api/v1/pods', {}, () => {
-      events++;
-      ac.abort();
-    }, ac.signal);
+    const watching = client.watch(
+      '/api/v1/pods',
+      {},
+      () => {
+        events++;
+        ac.abort();
+      },
+      ac.signal,
+    );
     await watching.catch((e: unknown) => expect((e as Error).message).to.match(/stopped|abort/i));
     expect(events).to.equal(1);
     await srv.close();

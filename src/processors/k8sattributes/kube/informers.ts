@@ -112,7 +112,14 @@ class ResourceInformer<T extends { metadata: SlimMeta }> {
   /** Where the next watch starts; undefined: list first. */
   #resourceVersion: string | undefined;
 
-  constructor(spec: ResourceSpec<T>, owner: KubeWatcher, client: KubeApiClient, signal: AbortSignal, backoff: { initialMs: number; maxMs: number }, pageSize: number) {
+  constructor(
+    spec: ResourceSpec<T>,
+    owner: KubeWatcher,
+    client: KubeApiClient,
+    signal: AbortSignal,
+    backoff: { initialMs: number; maxMs: number },
+    pageSize: number,
+  ) {
     this.#spec = spec;
     this.#owner = owner;
     this.#client = client;
@@ -136,10 +143,15 @@ class ResourceInformer<T extends { metadata: SlimMeta }> {
         if (this.#signal.aborted) break;
         const startedAt = performance.now();
         let events = 0;
-        await this.#client.watch(this.#spec.path, this.#watchQuery(), (type, object) => {
-          events++;
-          this.#onEvent(type, object);
-        }, this.#signal);
+        await this.#client.watch(
+          this.#spec.path,
+          this.#watchQuery(),
+          (type, object) => {
+            events++;
+            this.#onEvent(type, object);
+          },
+          this.#signal,
+        );
         if (this.#signal.aborted) break;
         // The server closed the watch (its timeout): resume from the last resourceVersion.
         const healthy = performance.now() - startedAt >= 1000 || events > 0;
@@ -181,7 +193,10 @@ class ResourceInformer<T extends { metadata: SlimMeta }> {
     let rv: string | undefined;
     do {
       const query: Query = { limit: this.#pageSize, continue: cont, labelSelector: spec.labelSelector, fieldSelector: spec.fieldSelector };
-      const page = (await this.#client.get(spec.path, query, this.#signal)) as { metadata?: { resourceVersion?: unknown; continue?: unknown }; items?: unknown };
+      const page = (await this.#client.get(spec.path, query, this.#signal)) as {
+        metadata?: { resourceVersion?: unknown; continue?: unknown };
+        items?: unknown;
+      };
       if (!Array.isArray(page?.items)) throw new KubeApiError(undefined, `list of ${spec.path} has no items`);
       for (const raw of page.items) {
         const slim = spec.transform(raw);
@@ -209,7 +224,10 @@ class ResourceInformer<T extends { metadata: SlimMeta }> {
     if (type === 'ERROR') {
       const st = raw as { code?: unknown; message?: unknown } | undefined;
       if (st?.code === 410) throw new Gone();
-      throw new KubeApiError(typeof st?.code === 'number' ? st.code : undefined, `watch error: ${typeof st?.message === 'string' ? st.message : JSON.stringify(raw)}`);
+      throw new KubeApiError(
+        typeof st?.code === 'number' ? st.code : undefined,
+        `watch error: ${typeof st?.message === 'string' ? st.message : JSON.stringify(raw)}`,
+      );
     }
     const rv = resourceVersionOf(raw);
     if (type === 'ADDED' || type === 'MODIFIED') {
@@ -239,10 +257,7 @@ class ResourceInformer<T extends { metadata: SlimMeta }> {
     const delay = this.#backoff.next();
     // Log the first failure of a streak and then less and less often.
     if ((attempt & (attempt - 1)) === 0) {
-      this.#owner.logger.warn(
-        { resource: this.#spec.name, err: text, retryInMs: delay, attempt: attempt + 1 },
-        'Kubernetes list/watch failed; restarting',
-      );
+      this.#owner.logger.warn({ resource: this.#spec.name, err: text, retryInMs: delay, attempt: attempt + 1 }, 'Kubernetes list/watch failed; restarting');
     }
     return delay;
   }
@@ -325,7 +340,9 @@ export class KubeWatcher {
     const nsPath = (group: string, plural: string): string =>
       ns === undefined ? `${group}/${plural}` : `${group}/namespaces/${encodeURIComponent(ns)}/${plural}`;
     const add = <T extends { metadata: SlimMeta }>(spec: ResourceSpec<T>): void => {
-      this.#informers.push(new ResourceInformer(spec, this, this.#client, this.#abort.signal, backoff, pageSize) as unknown as ResourceInformer<{ metadata: SlimMeta }>);
+      this.#informers.push(
+        new ResourceInformer(spec, this, this.#client, this.#abort.signal, backoff, pageSize) as unknown as ResourceInformer<{ metadata: SlimMeta }>,
+      );
     };
 
     if (needs.pods) {

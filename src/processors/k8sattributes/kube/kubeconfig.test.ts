@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { execCredentials, fromKubeconfig, KubeConfigError, resolveConnection, tokenFileCredentials, type ApiConnection } from './kubeconfig';
 
+// eslint-disable-next-line @typescript-eslint/consistent-type-imports -- client-node is ESM: only a type query can name its module type here
 type ClientNode = typeof import('@kubernetes/client-node', { with: { 'resolution-mode': 'import' } });
 
 /** What a request would carry: server, TLS material, Authorization header. */
@@ -38,7 +39,8 @@ async function reference(k8s: ClientNode, file: string, context: string | undefi
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(file);
   if (context !== undefined) kc.setCurrentContext(context);
-  const opts: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean; servername?: string; auth?: string; headers?: Record<string, string> } = {};
+  const opts: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean; servername?: string; auth?: string; headers?: Record<string, string> } =
+    {};
   await kc.applyToHTTPSOptions(opts as never);
   const basic = opts.auth === undefined ? undefined : `Basic ${Buffer.from(opts.auth).toString('base64')}`;
   return {
@@ -132,7 +134,9 @@ describe('kubeconfig resolution', () => {
     const ca = path.join(dir, 'ca-file.pem');
     fs.writeFileSync(ca, 'from-file');
     const text = stringify({
-      clusters: [{ name: 'c', cluster: { server: 'https://k', 'certificate-authority': ca, 'certificate-authority-data': Buffer.from('inline').toString('base64') } }],
+      clusters: [
+        { name: 'c', cluster: { server: 'https://k', 'certificate-authority': ca, 'certificate-authority-data': Buffer.from('inline').toString('base64') } },
+      ],
       users: [{ name: 'u', user: {} }],
       contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
       'current-context': 'x',
@@ -163,10 +167,17 @@ describe('kubeconfig resolution', () => {
     expect(err(cfg({ ...base, clusters: [{ name: 'c', cluster: {} }] }), 'x')).to.match(/cluster "c" has no server/);
     expect(err(cfg({ ...base, clusters: [{ name: 'd', cluster: { server: 'https://k' } }] }), 'x')).to.match(/cluster "c" of context "x" not found/);
     expect(err('clusters: [a')).to.match(/not valid YAML/);
-    expect(err(cfg({ ...base, clusters: [{ name: 'c', cluster: { server: 'https://k', 'proxy-url': 'socks5://p:1080' } }] }), 'x')).to.match(/proxy-url is not supported/);
+    expect(err(cfg({ ...base, clusters: [{ name: 'c', cluster: { server: 'https://k', 'proxy-url': 'socks5://p:1080' } }] }), 'x')).to.match(
+      /proxy-url is not supported/,
+    );
     expect(err(cfg({ ...base, users: [{ name: 'u', user: { token: 't', as: 'admin' } }] }), 'x')).to.match(/impersonation \(as\) is not supported/);
-    expect(err(cfg({ ...base, users: [{ name: 'u', user: { 'client-certificate-data': 'eA==' } }] }), 'x')).to.match(/client-certificate and client-key go together/);
-    expect(() => resolveConnection({ auth_type: 'kubeConfig', kube_config_path: path.join(dir, 'absent') }, {})).to.throw(KubeConfigError, /cannot load .*absent/);
+    expect(err(cfg({ ...base, users: [{ name: 'u', user: { 'client-certificate-data': 'eA==' } }] }), 'x')).to.match(
+      /client-certificate and client-key go together/,
+    );
+    expect(() => resolveConnection({ auth_type: 'kubeConfig', kube_config_path: path.join(dir, 'absent') }, {})).to.throw(
+      KubeConfigError,
+      /cannot load .*absent/,
+    );
   });
 
   it('reads a token file again after the refresh interval (rotated service account tokens)', async () => {
@@ -210,7 +221,10 @@ describe('kubeconfig resolution', () => {
 
     it('runs the command with its args and env, reuses the token until it expires or is refused', async () => {
       const p = plugin(3600);
-      const creds = execCredentials({ command: p.command, args: p.args, env: [{ name: 'REGION', value: 'eu-1' }], apiVersion: 'client.authentication.k8s.io/v1' }, dir);
+      const creds = execCredentials(
+        { command: p.command, args: p.args, env: [{ name: 'REGION', value: 'eu-1' }], apiVersion: 'client.authentication.k8s.io/v1' },
+        dir,
+      );
       const [a, b] = await Promise.all([creds.authorization(), creds.authorization()]);
       expect([a, b]).to.deep.equal(['Bearer tok-1', 'Bearer tok-1']);
       expect(p.runs()).to.equal(1, 'concurrent requests share one run');
@@ -246,7 +260,12 @@ describe('kubeconfig resolution', () => {
       const p = plugin(3600);
       const text = stringify({
         clusters: [{ name: 'c', cluster: { server: 'https://k' } }],
-        users: [{ name: 'u', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: p.command, args: p.args, env: [{ name: 'REGION', value: 'us-2' }] } } }],
+        users: [
+          {
+            name: 'u',
+            user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: p.command, args: p.args, env: [{ name: 'REGION', value: 'us-2' }] } },
+          },
+        ],
         contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
         'current-context': 'x',
       });

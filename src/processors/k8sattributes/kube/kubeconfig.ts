@@ -102,7 +102,11 @@ export function execCredentials(exec: ExecConfig, cwd: string): Credentials {
       env['KUBERNETES_EXEC_INFO'] = JSON.stringify({ apiVersion: exec.apiVersion, kind: 'ExecCredential', spec: { interactive: false } });
       execFile(exec.command, exec.args, { cwd, env, timeout: 60_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
         if (err !== null) {
-          reject(new Error(`exec credential plugin ${exec.command} failed: ${err.message.split('\n')[0] ?? ''}${stderr === '' ? '' : `: ${stderr.trim().slice(0, 300)}`}`));
+          reject(
+            new Error(
+              `exec credential plugin ${exec.command} failed: ${err.message.split('\n')[0] ?? ''}${stderr === '' ? '' : `: ${stderr.trim().slice(0, 300)}`}`,
+            ),
+          );
           return;
         }
         let status: { token?: unknown; expirationTimestamp?: unknown; clientCertificateData?: unknown } | undefined;
@@ -243,9 +247,11 @@ export function fromKubeconfig(text: string, file: string, context: string | und
 
   const server = (str(cluster, 'server') ?? fail(`cluster ${JSON.stringify(clusterName)} has no server`)).replace(/\/+$/, '');
   // Settings that change where or as whom requests go: refused rather than silently ignored.
-  if (cluster['proxy-url'] !== undefined) fail(`cluster ${JSON.stringify(clusterName)}: proxy-url is not supported; reach the API server directly (in a pod: auth_type serviceAccount)`);
+  if (cluster['proxy-url'] !== undefined)
+    fail(`cluster ${JSON.stringify(clusterName)}: proxy-url is not supported; reach the API server directly (in a pod: auth_type serviceAccount)`);
   for (const k of ['as', 'as-uid', 'as-groups', 'as-user-extra']) {
-    if (user[k] !== undefined) fail(`user ${JSON.stringify(userName)}: impersonation (${k}) is not supported; give the service account the RBAC of k8sattributes instead`);
+    if (user[k] !== undefined)
+      fail(`user ${JSON.stringify(userName)}: impersonation (${k}) is not supported; give the service account the RBAC of k8sattributes instead`);
   }
   if (!/^https?:\/\//.test(server)) fail(`cluster ${JSON.stringify(clusterName)}: server ${server} is not an http(s) URL`);
   const skipVerify = cluster['insecure-skip-tls-verify'] === true;
@@ -272,7 +278,9 @@ export function fromKubeconfig(text: string, file: string, context: string | und
   else if (username !== undefined) credentials = staticCredentials(`Basic ${Buffer.from(`${username}:${str(user, 'password') ?? ''}`).toString('base64')}`);
   else if (user['auth-provider'] !== undefined) {
     const name = isObj(user['auth-provider']) ? String(user['auth-provider']['name']) : '?';
-    fail(`user ${JSON.stringify(userName)}: auth-provider ${JSON.stringify(name)} is not supported (Kubernetes removed them in 1.26); use its exec credential plugin`);
+    fail(
+      `user ${JSON.stringify(userName)}: auth-provider ${JSON.stringify(name)} is not supported (Kubernetes removed them in 1.26); use its exec credential plugin`,
+    );
   }
   return { server, tls, credentials };
 }
@@ -287,7 +295,9 @@ function parseExec(e: Obj, fail: (msg: string) => never): ExecConfig {
     command,
     args: args as string[],
     env: (env as unknown[]).map((x, i) =>
-      isObj(x) && typeof x['name'] === 'string' && typeof x['value'] === 'string' ? { name: x['name'], value: x['value'] } : fail(`user.exec.env[${i}]: expected {name, value}`),
+      isObj(x) && typeof x['name'] === 'string' && typeof x['value'] === 'string'
+        ? { name: x['name'], value: x['value'] }
+        : fail(`user.exec.env[${i}]: expected {name, value}`),
     ),
     apiVersion: typeof e['apiVersion'] === 'string' ? e['apiVersion'] : 'client.authentication.k8s.io/v1',
   };

@@ -11,7 +11,15 @@ function metadata(raw: unknown): KubeMetadata {
   return new KubeMetadata(cfg);
 }
 
-function rawPod(o: { name: string; uid: string; ns?: string; ip?: string; owner?: { kind: string; name: string; uid: string }; labels?: Record<string, string>; containers?: { name: string; image: string; id?: string }[] }): unknown {
+function rawPod(o: {
+  name: string;
+  uid: string;
+  ns?: string;
+  ip?: string;
+  owner?: { kind: string; name: string; uid: string };
+  labels?: Record<string, string>;
+  containers?: { name: string; image: string; id?: string }[];
+}): unknown {
   return {
     metadata: {
       name: o.name,
@@ -59,7 +67,12 @@ describe('KubeMetadata', () => {
     it('tries rules in order, skipping rules with a missing source; the first complete rule decides', () => {
       const md = metadata({
         pod_association: [
-          { sources: [{ from: 'resource_attribute', name: 'k8s.pod.name' }, { from: 'resource_attribute', name: 'k8s.namespace.name' }] },
+          {
+            sources: [
+              { from: 'resource_attribute', name: 'k8s.pod.name' },
+              { from: 'resource_attribute', name: 'k8s.namespace.name' },
+            ],
+          },
           { sources: [{ from: 'resource_attribute', name: 'container.id' }] },
           { sources: [{ from: 'connection' }] },
         ],

@@ -62,13 +62,7 @@ export function compileAssociation(cfg: K8sAttributesConfig): AssociationRule[] 
   return rules.map((r, index) => {
     const sources = r.sources.map((s) => (s.from === 'connection' ? 'connection' : (s.name as SourceKind)));
     const has = (k: SourceKind): boolean => sources.includes(k);
-    const primary = has('k8s.pod.uid')
-      ? 'uid'
-      : has('container.id')
-        ? 'containerId'
-        : has('k8s.pod.name') && has('k8s.namespace.name')
-          ? 'name'
-          : 'ip';
+    const primary = has('k8s.pod.uid') ? 'uid' : has('container.id') ? 'containerId' : has('k8s.pod.name') && has('k8s.namespace.name') ? 'name' : 'ip';
     return { label: sources.join('+'), index, sources, primary, byIp: has('connection') || has('k8s.pod.ip') };
   });
 }
