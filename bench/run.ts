@@ -22,6 +22,7 @@
  *   --cores N                   N cores per collector, unpinned (routelens --workers N, otelcol GOMAXPROCS=N);
  *                               CPU and RSS are summed over routelens's worker processes
  *   --summarise-profile FILE    print the self-time summary of a .cpuprofile and exit
+ *   --render-md FILE.json       rewrite the results section of BENCHMARKS.md from a results file and exit
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -942,13 +943,72 @@ const SUMMARY_FIGURES = [
   'percentile_max_rel_error',
 ] as const satisfies readonly (keyof Summary)[];
 
-function summaryTable(r: Summary | undefined, o: Summary | undefined, ratios: Record<string, number | null>): string {
-  const keys = SUMMARY_FIGURES;
-  const lines = ['| figure | routelens | otelcol | routelens / otelcol |', '|---|---:|---:|---:|'];
-  for (const k of keys) {
-    lines.push(`| ${k} | ${fmt(r?.[k] as number | null | undefined)} | ${fmt(o?.[k] as number | null | undefined)} | ${fmt(ratios[k])} |`);
-  }
+/**
+ * The side-by-side table at the top of the results section: per scenario, routelens / otelcol (ratio) for the
+ * figures a reader compares first, and the harness's own latency beside them.
+ */
+function headlineTable(per: PerScenario, scenarios: ScenarioName[]): string {
+  const rows: [string, string][] = [
+    ['CPU s per million spans', 'cpu_s_per_million_spans'],
+    ['accepted spans/s', 'accepted_spans_per_s'],
+    ['added latency p50 ms', 'added_latency_p50_ms'],
+    ['added latency p99 ms', 'added_latency_p99_ms'],
+    ['RSS MiB (largest VmRSS of the reps)', 'rss_mib'],
+    ['spans lost (sent − received)', 'spans_lost'],
+  ];
+  const labels = scenarios.map((sc) => SCENARIOS.find((s) => s.name === sc)?.label ?? sc);
+  const lines = [`| routelens / otelcol (ratio) | ${labels.join(' | ')} |`, `|---|${scenarios.map(() => '---:').join('|')}|`];
+  const cell = (sc: ScenarioName, key: string): string => {
+    const r = per[sc]?.routelens?.[key] as number | null | undefined;
+    const o = per[sc]?.otelcol?.[key] as number | null | undefined;
+    if (r === undefined && o === undefined) return '—';
+    const rat = key === 'spans_lost' ? null : ratio(r, o);
+    return `${fmt(r)} / ${fmt(o)}${rat === null ? '' : ` (${rat.toFixed(2)}×)`}`;
+  };
+  for (const [name, key] of rows) lines.push(`| ${name} | ${scenarios.map((sc) => cell(sc, key)).join(' | ')} |`);
+  const alone = (sc: ScenarioName): string => {
+    const d = per[sc]?.direct;
+    return d === undefined ? '—' : `${fmt(d['added_latency_p50_ms'] as number | null)} / ${fmt(d['added_latency_p99_ms'] as number | null)}`;
+  };
+  lines.push(`| latency p50 / p99 ms of generator → sink alone | ${scenarios.map(alone).join(' | ')} |`);
+  lines.push(
+    `| routelens percentile max rel. error | ${scenarios.map((sc) => fmt(per[sc]?.routelens?.['percentile_max_rel_error'] as number | null | undefined)).join(' | ')} |`,
+  );
   return lines.join('\n');
+}
+
+/** The fields of a results file (latest.json and the files kept beside it) the markdown section is made of. */
+interface ResultsFile {
+  generated_at: string;
+  command: string;
+  machine: Machine;
+  options: { reps: number; warmup_s: number; warmup_requests?: number; measure_s: number; harness_node_args?: string[]; harness_warmup_s?: number };
+  workload: { spans_per_request: number; bytes_per_span: number | null; attributes_per_span: number | null; routes: number; services: number; pods: number };
+  pipelines: { routelens: string; otelcol: string };
+  scenarios: PerScenario;
+}
+
+/** The results section of BENCHMARKS.md: how the run was made, the side-by-side table, every figure per scenario. */
+function resultsMarkdown(out: ResultsFile): { header: string; headline: string; detail: string } {
+  const { machine: m, options: o, workload: w } = out;
+  const warmupRequests = o.warmup_requests ?? 0;
+  const header =
+    `Machine: ${m.nproc} × ${m.cpu_model}, ${m.mem_gib} GiB, Linux ${m.kernel}; Node ${m.node}; ${m.go}; ${m.otelcol}.\n` +
+    `Pinning: ${m.pinning}. Load average ${m.load_average_start} at the start, ${m.load_average_end} at the end.\n` +
+    `Command: \`${out.command}\` (${o.reps} reps × ${o.measure_s} s measured after a warm-up of at least ${o.warmup_s} s${warmupRequests > 0 ? ` and ${fmt(warmupRequests)} accepted requests` : ''} per collector and scenario, alternating; harness node flags: ${(o.harness_node_args ?? []).join(' ') || 'none'}, harness warm-up ${o.harness_warmup_s ?? 0} s), ${out.generated_at}, routelens ${m.routelens_commit}.\n` +
+    `Workload: ${w.spans_per_request} spans/request, ${w.bytes_per_span} B/span, ${w.attributes_per_span} attributes/span, ${w.routes} routes, ${w.services} services, ${w.pods} pods.\n` +
+    `Pipelines: routelens ${out.pipelines.routelens}; otelcol ${out.pipelines.otelcol}.`;
+  const scenarios = SCENARIOS.map((s) => s.name).filter((sc) => out.scenarios[sc] !== undefined);
+  return { header, headline: headlineTable(out.scenarios, scenarios), detail: table(out.scenarios, scenarios) };
+}
+
+function writeBenchmarksMd(md: { header: string; headline: string; detail: string }): void {
+  const file = path.join(ROOT, 'BENCHMARKS.md');
+  const section = `<!-- bench:latest:start (written by bench/run.ts) -->\n${md.header}\n\n${md.headline}\n\n<details><summary>Every figure per scenario</summary>\n\n${md.detail}\n\n</details>\n<!-- bench:latest:end -->`;
+  const prev = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmarks\n\n<!-- bench:latest:start --><!-- bench:latest:end -->\n';
+  const re = /<!-- bench:latest:start[^]*?<!-- bench:latest:end -->/;
+  fs.writeFileSync(file, re.test(prev) ? prev.replace(re, () => section) : `${prev.trimEnd()}\n\n${section}\n`);
+  console.log('updated: BENCHMARKS.md');
 }
 
 // ---- profile summary ---------------------------------------------------------------------------------------
@@ -1060,6 +1120,12 @@ async function main(): Promise<void> {
     const f = process.argv[3];
     if (f === undefined) throw new Error('--summarise-profile FILE.cpuprofile');
     console.log(summariseProfile(path.resolve(f)));
+    return;
+  }
+  if (process.argv[2] === '--render-md') {
+    const f = process.argv[3];
+    if (f === undefined) throw new Error('--render-md FILE.json (a results file written by a run of both collectors)');
+    writeBenchmarksMd(resultsMarkdown(JSON.parse(fs.readFileSync(path.resolve(f), 'utf8')) as ResultsFile));
     return;
   }
   const opts = parseArgs(process.argv.slice(2));
@@ -1233,24 +1299,9 @@ async function main(): Promise<void> {
   const jsonFile = path.join(RESULTS, opts.only === undefined ? 'latest.json' : `partial-${opts.only}.json`);
   fs.writeFileSync(jsonFile, `${JSON.stringify(out, null, 2)}\n`);
 
-  const header =
-    `Machine: ${machine.nproc} × ${machine.cpu_model}, ${machine.mem_gib} GiB, Linux ${machine.kernel}; Node ${machine.node}; ${machine.go}; ${machine.otelcol}.\n` +
-    `Pinning: ${machine.pinning}. Load average ${machine.load_average_start} at the start, ${machine.load_average_end} at the end.\n` +
-    `Command: \`${command}\` (${opts.reps} reps × ${opts.measureS} s measured after a warm-up of at least ${opts.warmupS} s${opts.warmupRequests > 0 ? ` and ${fmt(opts.warmupRequests)} accepted requests` : ''} per collector and scenario, alternating; harness node flags: ${opts.harnessNodeArgs.join(' ') || 'none'}, harness warm-up ${opts.harnessWarmupS} s), ${out.generated_at}, routelens ${machine.routelens_commit}.\n` +
-    `Workload: ${SPANS_PER_REQUEST} spans/request, ${out.workload.bytes_per_span} B/span, ${out.workload.attributes_per_span} attributes/span, ${built.routes} routes, ${SERVICES.length} services, ${PODS.length} pods.\n` +
-    `Pipelines: routelens ${out.pipelines.routelens}; otelcol ${out.pipelines.otelcol}.`;
-  const summary = summaryTable(rl, oc, ratios);
-  const detail = table(per, opts.scenarios);
-  console.log(`\n${header}\n\n${summary}\n\n${detail}\n\nwritten: ${path.relative(ROOT, jsonFile)}`);
-
-  if (opts.writeMd && opts.only === undefined) {
-    const md = path.join(ROOT, 'BENCHMARKS.md');
-    const section = `<!-- bench:latest:start (written by bench/run.ts) -->\n${header}\n\n${summary}\n\n<details><summary>Per scenario</summary>\n\n${detail}\n\n</details>\n<!-- bench:latest:end -->`;
-    const prev = fs.existsSync(md) ? fs.readFileSync(md, 'utf8') : '# Benchmarks\n\n<!-- bench:latest:start --><!-- bench:latest:end -->\n';
-    const re = /<!-- bench:latest:start[^]*?<!-- bench:latest:end -->/;
-    fs.writeFileSync(md, re.test(prev) ? prev.replace(re, () => section) : `${prev.trimEnd()}\n\n${section}\n`);
-    console.log(`updated: BENCHMARKS.md`);
-  }
+  const md = resultsMarkdown(out);
+  console.log(`\n${md.header}\n\n${md.headline}\n\n${md.detail}\n\nwritten: ${path.relative(ROOT, jsonFile)}`);
+  if (opts.writeMd && opts.only === undefined) writeBenchmarksMd(md);
   // Configs, collector logs and the routelens snapshot; kept on failure and with --keep-tmp.
   if (opts.keepTmp) log(`kept ${tmp}`);
   else fs.rmSync(tmp, { recursive: true, force: true });
