@@ -12,7 +12,7 @@ import { RouteStore } from '../src/connectors/routelatency/store';
 import { toOwnedInfo, toPodInfo } from '../src/processors/k8sattributes/kube/objects';
 import { K8sAttributesProcessor } from '../src/processors/k8sattributes/processor';
 import { TraceBatch } from '../src/pdata/trace-batch';
-import { k8sConfig, settings, TracesSink } from '../test/k8s/helpers';
+import { k8sConfig, settings, TracesSink } from '../test/support/k8s';
 import { K8S_METADATA } from './configs';
 import { workloadKubeObjects } from './kube-objects';
 import { SPANS_PER_REQUEST, buildPool, type Pool, type PooledRequest } from './workload';

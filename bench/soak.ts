@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { TYPES, protoType } from '../src/pdata/proto';
 import { OtlpSink } from '../test/support/otlp-sink';
 import { startRoutelens } from '../test/support/routelens';
-import { RawGrpcClient } from '../test/foundation/clients';
+import { RawGrpcClient } from '../test/support/raw-clients';
 
 export interface SoakOptions {
   durationMs: number;

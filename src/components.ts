@@ -1,5 +1,5 @@
 /** Every component factory routelens ships, with the Collector's newer type names as aliases. */
-import type { AnyFactory } from './core/component';
+import type { AnyFactory } from './consumer/factory';
 import { routeLatencyConnectorFactory } from './connectors/routelatency/factory';
 import { registryKey, type Registry } from './config/load';
 import { debugExporterFactory } from './exporters/debug/factory';

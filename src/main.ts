@@ -5,15 +5,16 @@
  *   routelens --version | --help
  */
 import * as path from 'node:path';
-import { startHeapTrim } from './core/heap-trim';
+import { startHeapTrim } from './v8/heap-trim';
 import { registerProcessMetrics } from './telemetry/process-metrics';
-import { availableCpus, isPrimary, missingV8Flags, runPrimary, runWorker, workerIndex } from './cluster/cluster';
+import { availableCpus, isPrimary, runPrimary, runWorker, workerIndex } from './cluster/cluster';
+import { missingV8Flags } from './v8/flags';
 import { defaultRegistry, factories } from './components';
 import { renderConfigReference } from './config/reference';
 import { analyze } from './cli/analyze';
 import { CommandError, routesCommand } from './cli/routes';
 import { loadConfigFile } from './config/load';
-import { ConfigError } from './config/schema';
+import { ConfigError } from './core/schema';
 import { Service, pipelineSummary } from './pipeline/service';
 import { createLogger } from './telemetry/logger';
 

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { defaultRegistry, factories } from '../src/components';
 import { renderConfigReference } from '../src/config/reference';
 import { loadConfigFile } from '../src/config/load';
-import { V8_FLAGS } from '../src/cluster/cluster';
+import { V8_FLAGS } from '../src/v8/flags';
 
 const root = path.resolve(__dirname, '../..');
 

@@ -8,7 +8,7 @@ import * as readline from 'node:readline';
 import { routeLatencyConfigSchema } from '../connectors/routelatency/config';
 import { queryRoutes, type RoutesResponse } from '../connectors/routelatency/query';
 import { RouteStore, routeStoreOptions } from '../connectors/routelatency/store';
-import { ConfigErrorList } from '../config/schema';
+import { ConfigErrorList } from '../core/schema';
 import { traceRequestFromJson } from '../pdata/otlp-json';
 import { TraceBatch } from '../pdata/trace-batch';
 import { formatRoutesTable } from './routes-table';

@@ -17,50 +17,12 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { Component, ComponentKind, Host } from '../core/component';
 import type { ServiceConfig } from '../config/load';
-import type { RouteLatencyConfig } from '../connectors/routelatency/config';
-import { handleQuery } from '../connectors/routelatency/query';
-import { RouteMetricsRecorder, SUMMARY_QUANTILES, formatWindow } from '../connectors/routelatency/metrics';
-import { RouteStore, routeStoreOptions, type RouteSnapshot } from '../connectors/routelatency/store';
+import { isQueryStateSource, type MergedQueryState } from '../core/query';
 import { Service } from '../pipeline/service';
-import { startHeapTrim } from '../core/heap-trim';
+import { missingV8Flags } from '../v8/flags';
+import { startHeapTrim } from '../v8/heap-trim';
 import { registerProcessMetrics } from '../telemetry/process-metrics';
-import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../telemetry/telemetry';
-
-/**
- * The V8 flags routelens is meant to run with (bin/routelens.js's shebang, `npm start`, the cluster workers);
- * measured in BENCHMARKS.md. They cannot be set at run time (V8 aborts) and NODE_OPTIONS refuses them.
- * - `--single-threaded-gc`: one routelens process is sized for one core; V8's parallel and concurrent GC helper
- *   threads would compete with the pipeline for it (≈ 15 % more CPU per span, ≈ 20 % less throughput).
- * - `--initial-heap-size=8` (MB): the old generation's first collection limit. Objects alive at a scavenge
- *   (in-flight requests, node:http2's per-request state) are promoted and die there; the limit decides how much
- *   of that garbage waits for a full collection. Measured with `--trace-gc` (bench, 40–90 s runs): at 64 the old
- *   generation swung 11 → 45 MB (RSS 137–149 MiB at 50k spans/s and saturation), without the flag RSS was
- *   103–111 MiB, at 8 it is 82–105 MiB; full collections (≈ 15 ms for the ≈ 11 MB live heap) cost ≈ 5 % of a
- *   core at saturation instead of 1–3 %, nothing measurable at 10k–50k spans/s.
- * - `--max-semi-space-size=1` (MB; V8's default grows to 16): the chunks node:http2 delivers a request in are
- *   malloc'ed buffers freed only when a scavenge finds them dead. With a 16 MB young generation scavenges came
- *   every ≈ 1.4 s at 50k spans/s, and ≈ 35 MB of dead chunks waited for each: RSS −30 to −35 MiB at 10k, 50k
- *   spans/s and saturation. 1 MB rather than 2 since the exporter stopped promoting every request's stream
- *   (core/async-resource-bind.ts), which made scavenges cheap: 3 pairs each, CPU per span −13 % at 10k spans/s,
- *   within noise at 50k, +10 % at saturation; RSS −1.5 MiB at 10k, −3 MiB at 50k, −10 MiB at saturation.
- * - `--v8-pool-size=1`: one background thread for V8's compile jobs instead of Node's default four: on a
- *   core of its own the process gains nothing from more, and each thread keeps a malloc arena (RSS −3.5 MiB at
- *   50k spans/s).
- * - `--no-memory-reducer`: at a light load (10k spans/s, 20 requests a second) V8 takes the process for idle
- *   and runs memory-reducing full collections, which do not retain the maps of objects that have no instance
- *   alive at that moment (most per-request objects between two requests). Every optimised function that checks
- *   such a map is thrown away and compiled again: 36 of them at once in a 48 s run, 697 ms of compiling against
- *   504 ms without the reducer; CPU per span at 10k spans/s −14 % (8 pairs), p99 lower, RSS +1 MiB, no change
- *   at 50k spans/s and saturation, where the reducer does not run. The price: after a burst, an idle process
- *   keeps its heap (RSS 77 MiB a minute after a 15 s burst instead of 71).
- */
-export const V8_FLAGS: readonly string[] = [
-  '--single-threaded-gc',
-  '--initial-heap-size=8',
-  '--max-semi-space-size=1',
-  '--v8-pool-size=1',
-  '--no-memory-reducer',
-];
+import { Telemetry, labelKey, type MetricFamily, type MetricSample } from '../core/telemetry';
 
 /**
  * The CPUs this process may use: the cgroup CPU limit when there is one (a Kubernetes `limits.cpu`: cgroup v2
@@ -101,11 +63,6 @@ export function availableCpus(
   return { cpus: Math.max(1, Math.ceil(limit)), source };
 }
 
-/** V8_FLAGS the current process was started without. */
-export function missingV8Flags(): string[] {
-  return V8_FLAGS.filter((f) => !process.execArgv.includes(f));
-}
-
 /** Extension types the primary runs (the query endpoint and what it may authenticate with). */
 const PRIMARY_EXTENSIONS = new Set(['routequery', 'bearertokenauth']);
 
@@ -113,7 +70,8 @@ interface SnapshotReply {
   type: 'snapshot';
   id: number;
   families: MetricFamily[];
-  routes: Record<string, RouteSnapshot[]>;
+  /** Query states by component id (QueryStateSource), in the component's own format. */
+  states: Record<string, unknown>;
   healthy: boolean;
 }
 
@@ -153,12 +111,9 @@ export async function runWorker(config: ServiceConfig, index: number, logger: Lo
     if (m.type !== 'snapshot' || typeof m.id !== 'number') return;
     const id = m.id;
     void service.telemetry.scrape().then((families) => {
-      const routes: Record<string, RouteSnapshot[]> = {};
-      for (const [cid, c] of service.components('connector')) {
-        const store = (c as { store?: RouteStore }).store;
-        if (store instanceof RouteStore) routes[cid] = store.snapshot();
-      }
-      const reply: SnapshotReply = { type: 'snapshot', id, families, routes, healthy: service.healthy() };
+      const states: Record<string, unknown> = {};
+      for (const [cid, c] of service.components('connector')) if (isQueryStateSource(c)) states[cid] = c.snapshotQueryState();
+      const reply: SnapshotReply = { type: 'snapshot', id, families, states, healthy: service.healthy() };
       process.send?.(reply);
     });
   };
@@ -177,13 +132,14 @@ export async function runWorker(config: ServiceConfig, index: number, logger: Lo
 // ---- primary ----------------------------------------------------------------------------------------------
 
 /**
- * Sum samples with the same name, suffix and labels. Quantiles of summaries cannot be summed: `quantileOf` gives
- * their value from the merged sketches (a sample it cannot place is dropped).
+ * Sum samples with the same name, suffix and labels. `recomputed` samples (from merged query states) replace the
+ * sum of the same name, suffix and labels; quantiles of summaries cannot be summed, so one not recomputed is
+ * dropped.
  */
-export function mergeFamilies(
-  perWorker: readonly MetricFamily[][],
-  quantileOf: (labels: Readonly<Record<string, string>>) => number | undefined = () => undefined,
-): MetricFamily[] {
+export function mergeFamilies(perWorker: readonly MetricFamily[][], recomputed: readonly MetricFamily[] = []): MetricFamily[] {
+  const keyOf = (name: string, s: MetricSample): string => `${name}\u0001${s.suffix}\u0001${labelKey(s.labels)}`;
+  const replacements = new Map<string, MetricSample>();
+  for (const f of recomputed) for (const s of f.samples) replacements.set(keyOf(f.name, s), s);
   const out = new Map<string, MetricFamily & { index: Map<string, MetricSample> }>();
   for (const families of perWorker) {
     for (const f of families) {
@@ -193,7 +149,7 @@ export function mergeFamilies(
         out.set(f.name, m);
       }
       for (const s of f.samples) {
-        const key = `${s.suffix}\u0001${labelKey(s.labels)}`;
+        const key = keyOf(f.name, s);
         const prev = m.index.get(key);
         if (prev === undefined) {
           const copy: MetricSample = { ...s };
@@ -207,34 +163,14 @@ export function mergeFamilies(
     }
   }
   return [...out.values()].map(({ index: _index, ...f }) => {
-    if (f.type !== 'summary') return f;
     const samples: MetricSample[] = [];
     for (const sample of f.samples) {
-      if (sample.suffix !== '') samples.push(sample);
-      else {
-        const v = quantileOf(sample.labels);
-        if (v !== undefined) samples.push({ ...sample, value: v });
-      }
+      const replacement = replacements.get(keyOf(f.name, sample));
+      if (replacement !== undefined) samples.push({ ...sample, value: replacement.value });
+      else if (f.type !== 'summary' || sample.suffix !== '') samples.push(sample);
     }
     return { ...f, samples };
   });
-}
-
-/** Quantile values (seconds) of every route of merged stores, by their summary sample's label key. */
-function summaryQuantiles(stores: ReadonlyMap<string, { store: RouteStore; config: RouteLatencyConfig }>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const { store, config } of stores.values()) {
-    const recorder = new RouteMetricsRecorder(store, { config: config.metrics, exportSketches: false });
-    const win = store.resolveWindow(recorder.summaryWindowMs);
-    const window = formatWindow(recorder.summaryWindowMs);
-    for (const entry of store.entries()) {
-      const s = store.summarize([entry], win);
-      const qs = [s.p50, s.p90, s.p95, s.p99, s.p999];
-      const route = recorder.labelsOf(entry).route;
-      SUMMARY_QUANTILES.forEach((q, i) => out.set(labelKey({ ...route, window, quantile: String(q) }), (qs[i] as number) / 1000));
-    }
-  }
-  return out;
 }
 
 export interface PrimaryOptions {
@@ -272,39 +208,37 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
 
   telemetry.collector(() => merged);
   registerProcessMetrics(telemetry, { resources: false, uptime: true });
-  const mergedStores = (replies: readonly SnapshotReply[]): Map<string, { store: RouteStore; config: RouteLatencyConfig }> => {
-    const out = new Map<string, { store: RouteStore; config: RouteLatencyConfig }>();
+  /** Each connector's query state merged from the workers' snapshots (src/core/query.ts). */
+  const mergedStates = (replies: readonly SnapshotReply[]): Map<string, MergedQueryState> => {
+    const out = new Map<string, MergedQueryState>();
     for (const [id, cc] of config.connectors) {
-      if (cc.type !== 'routelatency') continue;
-      const cfg = cc.config as RouteLatencyConfig;
-      const store = new RouteStore(routeStoreOptions(cfg));
-      for (const r of replies) store.mergeSnapshot(r.routes[id] ?? []);
-      out.set(id, { store, config: cfg });
+      if (cc.factory.kind !== 'connector' || cc.factory.mergeQueryStates === undefined) continue;
+      const snapshots = replies.flatMap((r) => (r.states[id] === undefined ? [] : [r.states[id]]));
+      out.set(id, cc.factory.mergeQueryStates(cc.config, snapshots));
     }
     return out;
   };
   telemetry.beforeScrape(async () => {
     const replies = await gather();
     for (const r of replies) healthy.set(r.id, r.healthy);
-    const quantiles = summaryQuantiles(mergedStores(replies));
+    const recomputed = [...mergedStates(replies).values()].flatMap((m) => m.metricFamilies());
     merged = mergeFamilies(
       replies.map((r) => r.families),
-      (labels) => quantiles.get(labelKey(labels)),
+      recomputed,
     );
   });
 
-  // Connectors as seen by the query extension: their stores are the workers' stores merged on each query.
+  // Connectors as seen by the query extension: each query is answered from the workers' states merged.
   const connectors = new Map<string, Component>();
   for (const [id, cc] of config.connectors) {
-    if (cc.type !== 'routelatency') continue;
-    const cfg = cc.config as RouteLatencyConfig;
+    if (cc.factory.kind !== 'connector' || cc.factory.mergeQueryStates === undefined) continue;
     connectors.set(id, {
       start: async () => undefined,
       shutdown: async () => undefined,
       routeQuery: {
         handleQuery: async (pathname: string, params: URLSearchParams) => {
-          const merged = mergedStores(await gather()).get(id);
-          return handleQuery(merged?.store ?? new RouteStore(routeStoreOptions(cfg)), pathname, params);
+          const state = mergedStates(await gather()).get(id) as MergedQueryState;
+          return state.routeQuery.handleQuery(pathname, params);
         },
       },
     } as Component);

@@ -1,5 +1,5 @@
 /** The `auth` section of receivers (server side) and exporters (client side), as in the Collector's configauth. */
-import { obj, optional, refine, str, type Infer } from './schema';
+import { obj, optional, refine, str, type Infer } from '../core/schema';
 
 export const authSettingsSchema = optional(
   refine(

@@ -8,22 +8,23 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ConnectorFactory, ProcessorFactory, TracesConsumer } from '../core/component';
+import type { ConnectorFactory, ProcessorFactory } from '../consumer/factory';
+import type { TracesConsumer } from '../consumer/consumer';
 import { defaultRegistry } from '../components';
 import { parseConfig, loadConfigFile, substituteEnv, type ServiceConfig } from './load';
-import { ConfigError, obj, str } from './schema';
+import { ConfigError, obj, str, type Field } from '../core/schema';
 
 /** A minimal processor and connector, so the loader's handling of those sections can be tested. */
 const fakeProcessor: ProcessorFactory<{ action: string }> = {
   kind: 'processor',
   type: 'tagger',
-  parseConfig: (raw, p, issues) => obj({ action: str({ default: 'insert' }) }).parse(raw, p, issues),
+  configSchema: obj({ action: str({ default: 'insert' }) }),
   createTraces: (_s, _c, next) => ({ start: async () => undefined, shutdown: async () => undefined, consumeTraces: (b, ctx) => next.consumeTraces(b, ctx) }),
 };
 const fakeConnector: ConnectorFactory<Record<string, never>> = {
   kind: 'connector',
   type: 'spancount',
-  parseConfig: (raw, p, issues) => obj({}).parse(raw, p, issues) as Record<string, never>,
+  configSchema: obj({}) as unknown as Field<Record<string, never>>,
   create: (_s, _c, next) => ({
     start: async () => undefined,
     shutdown: async () => undefined,

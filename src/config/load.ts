@@ -4,8 +4,9 @@
  */
 import * as fs from 'node:fs';
 import * as YAML from 'yaml';
-import type { AnyFactory, ComponentKind } from '../core/component';
-import { ConfigError, ConfigErrorList, duration, join, obj, oneOf, type Infer } from './schema';
+import type { AnyFactory } from '../consumer/factory';
+import type { ComponentKind } from '../core/component';
+import { ConfigError, ConfigErrorList, duration, join, obj, oneOf, type Infer } from '../core/schema';
 
 /** One configured component instance. */
 export interface ComponentConfig {
@@ -159,7 +160,7 @@ export function parseConfig(text: string, registry: Registry, env: NodeJS.Proces
         issues.add(path, `unknown ${kind} type ${JSON.stringify(type)}; expected one of ${[...new Set(types)].sort().join(', ')}`);
         continue;
       }
-      const config = factory.parseConfig(value, path, issues);
+      const config = factory.configSchema.parse(value, path, issues);
       map.set(id, { kind, id, type: factory.type, factory, config });
     }
   }

@@ -2,8 +2,8 @@
  * Renders the config reference (docs/config-reference.md) from the component schemas' `doc` strings and
  * defaults, so the documentation cannot drift from the code: a test regenerates it and compares.
  */
-import type { AnyFactory } from '../core/component';
-import type { Field } from './schema';
+import type { AnyFactory } from '../consumer/factory';
+import type { Field } from '../core/schema';
 
 function rows(field: Field<unknown>, prefix: string, out: string[]): void {
   const fields = field.fields;

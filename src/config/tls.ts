@@ -1,7 +1,7 @@
 /** TLS settings with the Collector's configtls key names, for servers (receivers) and clients (exporters). */
 import * as fs from 'node:fs';
 import type * as tls from 'node:tls';
-import { bool, duration, obj, oneOf, optStr, optional, refine, type Infer } from './schema';
+import { bool, duration, obj, oneOf, optStr, optional, refine, type Infer } from '../core/schema';
 
 export const tlsServerSchema = optional(
   refine(

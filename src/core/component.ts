@@ -1,13 +1,10 @@
 /**
- * Component contracts shared by every receiver, processor, connector, exporter and extension.
- * One data-plane contract: `consumeTraces(batch, ctx)`. Once the returned promise settles the caller
- * no longer owns the batch: a consumer that keeps it (a queue) must not expect the caller to mutate it,
- * and a caller must not reuse it after handing it on.
+ * Component lifecycle shared by every receiver, processor, connector, exporter and extension, and what a
+ * component gets when it is created. The data-plane contracts (consumers of pdata) and the factories live in
+ * src/consumer/, one layer up: core depends on nothing else of routelens.
  */
 import type { Logger } from 'pino';
-import type { TraceBatch } from '../pdata/trace-batch';
-import type { Telemetry } from '../telemetry/telemetry';
-import type { Field } from '../config/schema';
+import type { Telemetry } from './telemetry';
 
 /** What the transport knew about the request that produced a batch. */
 export interface PipelineContext {
@@ -19,17 +16,6 @@ export interface PipelineContext {
   headers?: Readonly<Record<string, string>> | undefined;
   /** Authenticated identity (set by an authenticator extension). */
   auth?: { subject: string } | undefined;
-}
-
-/** The single data-plane contract of trace pipelines. */
-export interface TracesConsumer {
-  /** Consume a batch. Rejects with a {@link PipelineError} to refuse it (retryable or permanent). */
-  consumeTraces(batch: TraceBatch, ctx: PipelineContext): Promise<void>;
-}
-
-/** A metrics data point stream is carried as encoded OTLP `ExportMetricsServiceRequest` bytes. */
-export interface MetricsConsumer {
-  consumeMetrics(request: Uint8Array, ctx: PipelineContext): Promise<void>;
 }
 
 /** What a component can reach at start: the other running components. */
@@ -63,70 +49,3 @@ export interface CreateSettings {
   logger: Logger;
   telemetry: Telemetry;
 }
-
-/** A receiver feeds the pipeline consumer it is given. */
-export interface ReceiverFactory<C> {
-  kind: 'receiver';
-  type: string;
-  /** Parse and validate the raw YAML value (already env-substituted) into a typed config. */
-  parseConfig: ConfigParser<C>;
-  /** The config schema, when declared with src/config/schema.ts (feeds docs/config-reference.md). */
-  configSchema?: Field<C>;
-  createTraces(settings: CreateSettings, config: C, next: TracesConsumer): Component;
-}
-
-export interface ProcessorFactory<C> {
-  kind: 'processor';
-  type: string;
-  parseConfig: ConfigParser<C>;
-  /** The config schema, when declared with src/config/schema.ts (feeds docs/config-reference.md). */
-  configSchema?: Field<C>;
-  createTraces(settings: CreateSettings, config: C, next: TracesConsumer): Component & TracesConsumer;
-  /**
-   * True when the processor needs per-client context (connection address): it must run before anything
-   * that merges batches from several clients.
-   */
-  needsClientContext?: boolean;
-}
-
-export interface ExporterFactory<C> {
-  kind: 'exporter';
-  type: string;
-  parseConfig: ConfigParser<C>;
-  /** The config schema, when declared with src/config/schema.ts (feeds docs/config-reference.md). */
-  configSchema?: Field<C>;
-  createTraces?(settings: CreateSettings, config: C): Component & TracesConsumer;
-  createMetrics?(settings: CreateSettings, config: C): Component & MetricsConsumer;
-}
-
-/** A connector ends one pipeline (as its exporter) and feeds another (as its receiver) or passes spans on. */
-export interface ConnectorFactory<C> {
-  kind: 'connector';
-  type: string;
-  parseConfig: ConfigParser<C>;
-  /** The config schema, when declared with src/config/schema.ts (feeds docs/config-reference.md). */
-  configSchema?: Field<C>;
-  /**
-   * Create the connector. `nextTraces` are the trace pipelines it feeds (may be empty), `nextMetrics` the
-   * metrics pipelines it feeds.
-   */
-  create(settings: CreateSettings, config: C, next: { traces: TracesConsumer | undefined; metrics: MetricsConsumer | undefined }): Component & TracesConsumer;
-}
-
-export interface ExtensionFactory<C> {
-  kind: 'extension';
-  type: string;
-  parseConfig: ConfigParser<C>;
-  /** The config schema, when declared with src/config/schema.ts (feeds docs/config-reference.md). */
-  configSchema?: Field<C>;
-  create(settings: CreateSettings, config: C): Component;
-}
-
-export type AnyFactory = ReceiverFactory<any> | ProcessorFactory<any> | ExporterFactory<any> | ConnectorFactory<any> | ExtensionFactory<any>;
-
-/** Errors collected while parsing config, each prefixed with its YAML path. */
-export interface ConfigIssues {
-  add(path: string, message: string): void;
-}
-
-export type ConfigParser<C> = (raw: unknown, path: string, issues: ConfigIssues) => C;

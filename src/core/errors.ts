@@ -55,14 +55,6 @@ export class PipelineError extends Error {
   }
 }
 
-/** A protobuf or JSON payload that could not be decoded. */
-export class DecodeError extends PipelineError {
-  constructor(message: string) {
-    super('malformed', message);
-    this.name = 'DecodeError';
-  }
-}
-
 /** Wrap anything thrown into a PipelineError (unknown errors are internal and permanent). */
 export function asPipelineError(err: unknown): PipelineError {
   if (err instanceof PipelineError) return err;

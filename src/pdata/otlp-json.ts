@@ -4,7 +4,7 @@
  * integers. Field names are lowerCamelCase; snake_case names are accepted too, as the Collector does.
  */
 import type * as protobuf from 'protobufjs';
-import { DecodeError } from '../core/errors';
+import { DecodeError } from './errors';
 import { TYPES, protoType, protobufjs } from './proto';
 
 const ID_KEYS = new Set(['traceId', 'spanId', 'parentSpanId']);

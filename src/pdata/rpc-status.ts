@@ -9,7 +9,7 @@
  *   Export{Trace,Metrics}ServiceResponse { Export…PartialSuccess partial_success = 1; }
  *   Export…PartialSuccess { int64 rejected_spans | rejected_data_points = 1; string error_message = 2; }
  */
-import { DecodeError } from '../core/errors';
+import { DecodeError } from './errors';
 import { WIRE_LEN, WIRE_VARINT, cursor, readLen, readUint32, readVarint64, skipField, utf8, varintSize, writeVarint } from './wire';
 
 const RETRY_INFO_URL = 'type.googleapis.com/google.rpc.RetryInfo';

@@ -7,7 +7,7 @@
  * exporters write the bytes back out. Only a resource that gained attributes is re-encoded; its
  * `scope_spans` bytes are copied verbatim. See docs/architecture.md.
  */
-import { DecodeError } from '../core/errors';
+import { DecodeError } from './errors';
 import type { BufferLease } from './buffer-pool';
 import {
   WIRE_I32,

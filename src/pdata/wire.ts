@@ -3,7 +3,7 @@
  * leave the new position in `cursor.pos` so no tuple is allocated per field. Every read checks bounds and
  * throws DecodeError on malformed input.
  */
-import { DecodeError } from '../core/errors';
+import { DecodeError } from './errors';
 
 export const WIRE_VARINT = 0;
 export const WIRE_I64 = 1;

@@ -4,7 +4,8 @@
  * shows up in another. The batch is accepted only when every consumer accepted it (a full exporter queue
  * makes the client retry, as in the Collector).
  */
-import type { MetricsConsumer, PipelineContext, TracesConsumer } from '../core/component';
+import type { MetricsConsumer, TracesConsumer } from '../consumer/consumer';
+import type { PipelineContext } from '../core/component';
 import type { TraceBatch } from '../pdata/trace-batch';
 
 export function fanoutTraces(consumers: readonly TracesConsumer[]): TracesConsumer {

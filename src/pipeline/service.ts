@@ -5,10 +5,11 @@
  * processors are instantiated per pipeline, as in the Collector.
  */
 import type { Logger } from 'pino';
-import type { Component, ComponentKind, CreateSettings, Host, MetricsConsumer, TracesConsumer } from '../core/component';
-import { ConfigError } from '../config/schema';
+import type { Component, ComponentKind, CreateSettings, Host } from '../core/component';
+import type { MetricsConsumer, TracesConsumer } from '../consumer/consumer';
+import { ConfigError } from '../core/schema';
 import type { ComponentConfig, PipelineConfig, ServiceConfig } from '../config/load';
-import { Telemetry } from '../telemetry/telemetry';
+import { Telemetry } from '../core/telemetry';
 import { fanoutMetrics, fanoutTraces } from './fanout';
 
 interface Started {

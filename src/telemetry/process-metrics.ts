@@ -4,8 +4,8 @@
  * reports its own resources and /metrics sums them (the primary, which only answers queries, is not counted);
  * uptime comes from the primary alone (a sum of uptimes means nothing).
  */
-import { processHeapTrimmer } from '../core/heap-trim';
-import type { Telemetry } from './telemetry';
+import { processHeapTrimmer } from '../v8/heap-trim';
+import type { Telemetry } from '../core/telemetry';
 
 export function registerProcessMetrics(t: Telemetry, opts: { resources: boolean; uptime: boolean }): void {
   if (opts.resources) registerResources(t);
@@ -28,7 +28,7 @@ function registerResources(t: Telemetry): void {
     return [
       {
         name: 'routelens_process_heap_trims',
-        help: 'Incremental full garbage collections V8 ran when asked at a light load, to keep the heap near its live size (core/heap-trim.ts).',
+        help: 'Incremental full garbage collections V8 ran when asked at a light load, to keep the heap near its live size (v8/heap-trim.ts).',
         type: 'counter' as const,
         samples: [{ suffix: '_total', labels: {}, value: trim.collections }],
       },

@@ -15,7 +15,7 @@ import { K8sAttributesProcessor } from '../../src/processors/k8sattributes/proce
 import { FakeKubeApi, makePod, makeReplicaSet } from '../support/fake-kube-api';
 import { OtlpSink, attrMap } from '../support/otlp-sink';
 import { metricValue, startRoutelens, type RunningRoutelens } from '../support/routelens';
-import { eventually, sleep } from './helpers';
+import { eventually, sleep } from '../support/k8s';
 
 function externalIpv4(): string | undefined {
   for (const addrs of Object.values(os.networkInterfaces())) {

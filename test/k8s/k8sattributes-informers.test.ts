@@ -4,10 +4,10 @@
  * config, wait_for_metadata.
  */
 import { expect } from 'chai';
-import { Telemetry } from '../../src/telemetry/telemetry';
+import { Telemetry } from '../../src/core/telemetry';
 import { K8sAttributesProcessor, type K8sAttributesOptions } from '../../src/processors/k8sattributes/processor';
 import { FakeKubeApi, makeJob, makeNamespace, makeNode, makePod, makeReplicaSet } from '../support/fake-kube-api';
-import { eventually, FakeBatch, k8sConfig, settings, sleep, TracesSink } from './helpers';
+import { eventually, FakeBatch, k8sConfig, settings, sleep, TracesSink } from '../support/k8s';
 
 const FAST = { backoff: { initialMs: 50, maxMs: 400 } };
 

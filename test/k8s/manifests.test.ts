@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as YAML from 'yaml';
 import { defaultRegistry } from '../../src/components';
-import { splitHostPort } from '../../src/config/schema';
+import { splitHostPort } from '../../src/core/schema';
 import { parseConfig, type ServiceConfig } from '../../src/config/load';
 import { requiredRbac, type K8sAttributesConfig } from '../../src/processors/k8sattributes/config';
 import { k8sAttributesFactory } from '../../src/processors/k8sattributes/factory';

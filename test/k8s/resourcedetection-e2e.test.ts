@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { resourceDetectionFactory } from '../../src/processors/resourcedetection/factory';
 import { OtlpSink, attrMap } from '../support/otlp-sink';
 import { startRoutelens, type RunningRoutelens } from '../support/routelens';
-import { eventually } from './helpers';
+import { eventually } from '../support/k8s';
 
 describe('resourcedetection end to end (sidecar)', function () {
   this.timeout(30_000);

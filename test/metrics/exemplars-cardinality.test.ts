@@ -4,9 +4,9 @@
  * series, with the overflow route as one series.
  */
 import { expect } from 'chai';
-import { parseExposition, samplesOf, type ParsedExposition } from '../../src/connectors/routelatency/metrics-testing';
+import { parseExposition, samplesOf, type ParsedExposition } from '../support/metrics-scrape';
 import { startRoutelens, type RunningRoutelens } from '../support/routelens';
-import { routelensYaml, sendSpans } from './support';
+import { routelensYaml, sendSpans } from '../support/sdk-spans';
 
 async function scrape(rl: RunningRoutelens, openMetrics: boolean): Promise<{ p: ParsedExposition; contentType: string; text: string }> {
   const res = await fetch(`${rl.queryUrl()}/metrics`, { headers: openMetrics ? { accept: 'application/openmetrics-text; version=1.0.0' } : {} });

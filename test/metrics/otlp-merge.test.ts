@@ -6,13 +6,13 @@
 import { expect } from 'chai';
 import * as os from 'node:os';
 import { ExpoHistogram } from '../../src/connectors/routelatency/expo-histogram';
-import { decodeMetricsRequest, type DecodedMetricsRequest } from '../../src/connectors/routelatency/metrics-testing';
+import { decodeMetricsRequest, type DecodedMetricsRequest } from '../support/metrics-scrape';
 import { OTLP_METRIC_NAMES } from '../../src/connectors/routelatency/otlp-metrics';
-import { distributions, rng } from '../../src/connectors/routelatency/testing';
+import { distributions, rng } from '../support/route-spans';
 import { waitFor } from '../support/free-port';
 import { OtlpSink } from '../support/otlp-sink';
 import { startRoutelens, type RunningRoutelens } from '../support/routelens';
-import { makeSdkSpans, exportSdkSpans, routesApi, routelensYaml, type SpanSpec } from './support';
+import { makeSdkSpans, exportSdkSpans, routesApi, routelensYaml, type SpanSpec } from '../support/sdk-spans';
 
 const SERVICE = 'merge-svc';
 const QUANTILES = [0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1];

@@ -10,7 +10,7 @@ import { waitFor } from '../support/free-port';
 import { startJaeger, type JaegerInstance } from '../support/jaeger';
 import { startPrometheus, type PrometheusInstance } from '../support/prometheus';
 import { startRoutelens, type RunningRoutelens } from '../support/routelens';
-import { routelensYaml, routesApi, sendSpans, type SpanSpec } from './support';
+import { routelensYaml, routesApi, sendSpans, type SpanSpec } from '../support/sdk-spans';
 
 const SERVICE = 'checkout-svc';
 const ROUTE = '/checkout/{id}';

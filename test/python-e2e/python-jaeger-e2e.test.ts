@@ -41,8 +41,8 @@ import {
   type LogLine,
   type RoutelensChild,
   type SpanCounter,
-} from './harness';
-import { startExampleJaeger, type ExampleJaeger } from './jaeger-example';
+} from '../support/python-e2e';
+import { startExampleJaeger, type ExampleJaeger } from '../support/jaeger-example';
 
 const EXPORTER = 'otlp/jaeger';
 /**

@@ -12,9 +12,9 @@ import * as path from 'node:path';
 import { freePort, waitFor } from '../support/free-port';
 import { OtlpSink } from '../support/otlp-sink';
 import { metricValue } from '../support/routelens';
-import { startRoutelensChild, type RoutelensChild } from './child';
-import { grpcExport, sdkExport } from './sdk';
-import { postTraces, spanIds, traceRequest } from './requests';
+import { startRoutelensChild, type RoutelensChild } from '../support/routelens-child';
+import { grpcExport, sdkExport } from '../support/sdk-export';
+import { postTraces, spanIds, traceRequest } from '../support/trace-requests';
 
 function config(dir: string, sinkPort: number, extra = ''): string {
   return `

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort } from '../support/free-port';
 import { metricValue, startRoutelens } from '../support/routelens';
-import { postTraces, spanIds, traceRequest } from './requests';
+import { postTraces, spanIds, traceRequest } from '../support/trace-requests';
 
 describe('file_storage in the pipeline', function () {
   this.timeout(60_000);

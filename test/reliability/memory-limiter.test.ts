@@ -12,9 +12,9 @@ import * as path from 'node:path';
 import { freePort, waitFor } from '../support/free-port';
 import { OtlpSink, attrMap } from '../support/otlp-sink';
 import { metricValue } from '../support/routelens';
-import { startRoutelensChild, type RoutelensChild } from './child';
-import { postTraces, spanIds, traceRequest } from './requests';
-import { sdkExport } from './sdk';
+import { startRoutelensChild, type RoutelensChild } from '../support/routelens-child';
+import { postTraces, spanIds, traceRequest } from '../support/trace-requests';
+import { sdkExport } from '../support/sdk-export';
 
 const MiB = 1024 * 1024;
 const LIMIT_MIB = 64;

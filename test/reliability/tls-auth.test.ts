@@ -16,8 +16,8 @@ import { waitFor } from '../support/free-port';
 import { OtlpSink, attrMap } from '../support/otlp-sink';
 import { metricValue, startRoutelens, type RunningRoutelens } from '../support/routelens';
 import { makeTestCerts, type TestCerts } from '../support/test-certs';
-import { postTraces, spanIds, traceRequest } from './requests';
-import { grpcExport, sdkExport } from './sdk';
+import { postTraces, spanIds, traceRequest } from '../support/trace-requests';
+import { grpcExport, sdkExport } from '../support/sdk-export';
 
 const TOKEN = 'routelens-test-token-1';
 

@@ -12,7 +12,7 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { distributions, rng } from '../../src/connectors/routelatency/testing';
+import { distributions, rng } from '../support/route-spans';
 import type { RoutesResponse } from '../../src/connectors/routelatency/query';
 import { startRoutelens, type RunningRoutelens } from '../support/routelens';
 

@@ -4,7 +4,7 @@
  * watches, follows adds, updates and deletes, resumes after a cut watch and relists after 410 Gone.
  */
 import { expect } from 'chai';
-import { eventually } from '../k8s/helpers';
+import { eventually } from './k8s';
 import { FakeKubeApi, makePod } from './fake-kube-api';
 
 // eslint-disable-next-line @typescript-eslint/consistent-type-imports -- client-node is ESM: only a type query can name its module type here

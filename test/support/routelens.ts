@@ -3,7 +3,7 @@
  * bound ports are read back from the running components.
  */
 import { Writable } from 'node:stream';
-import type { AnyFactory } from '../../src/core/component';
+import type { AnyFactory } from '../../src/consumer/factory';
 import { defaultRegistry } from '../../src/components';
 import { parseConfig } from '../../src/config/load';
 import { Service } from '../../src/pipeline/service';

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { ConfigErrorList } from '../../config/schema';
+import { ConfigErrorList } from '../../core/schema';
 import { routeLatencyConfigSchema } from './config';
 import type { RouteLatencyConfig } from './config';
 import { RouteStore, routeStoreOptions } from './store';
 import { ObjectSpanInput } from './span-input';
-import { FakeClock } from './testing';
+import { FakeClock } from '../../../test/support/route-spans';
 
 const PATH = 'connectors.routelatency';
 

@@ -3,9 +3,9 @@
  * series on /metrics, OTLP metrics to metrics pipelines). Key names follow the Collector's spanmetrics connector
  * where they overlap (`dimensions`, `namespace`, `unit`, `aggregation_temporality`).
  */
-import type { ConfigIssues } from '../../core/component';
-import type { Field, Infer } from '../../config/schema';
-import { bool, duration, join, list, num, obj, oneOf, optional, optStr, parseDuration, refine, str } from '../../config/schema';
+import type { ConfigIssues } from '../../core/schema';
+import type { Field, Infer } from '../../core/schema';
+import { bool, duration, join, list, num, obj, oneOf, optional, optStr, parseDuration, refine, str } from '../../core/schema';
 import { formatDuration, slotSizeFor } from './window';
 
 export const SPAN_KIND_NAMES = [

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { copyHexIds, ID_BYTES, KeptExemplar } from './exemplar';
-import { MutableSpan, rng } from './testing';
+import { ID_BYTES, KeptExemplar } from './exemplar';
+import { copyHexIds } from './span-input';
+import { MutableSpan, rng } from '../../../test/support/route-spans';
 
 const randomHex = (next: () => number, digits: number): string => Array.from({ length: digits }, () => Math.floor(next() * 16).toString(16)).join('');
 

@@ -58,14 +58,3 @@ export class KeptExemplar implements Exemplar {
     return { traceId: this.traceId, spanId: this.spanId, valueMs: this.valueMs, timeMs: this.timeMs };
   }
 }
-
-/**
- * For span inputs that hold their ids as hex (fixtures, tests): writes them into `into` as {@link
- * SpanInput.copyIds} does; false when either is not a full-length hex id.
- */
-export function copyHexIds(traceId: string, spanId: string, into: Uint8Array): boolean {
-  if (!/^[0-9a-f]{32}$/i.test(traceId) || !/^[0-9a-f]{16}$/i.test(spanId)) return false;
-  into.set(Buffer.from(traceId, 'hex'), 0);
-  into.set(Buffer.from(spanId, 'hex'), 16);
-  return true;
-}

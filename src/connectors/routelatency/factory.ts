@@ -6,17 +6,24 @@
  * metrics (exponential histograms of the route sketches, call and error sums) every `metrics.flush_interval`
  * and once more on shutdown.
  */
-import type { Component, ConnectorFactory, CreateSettings, MetricsConsumer, PipelineContext, TracesConsumer } from '../../core/component';
+import type { Component, CreateSettings, PipelineContext } from '../../core/component';
+import type { ConnectorFactory } from '../../consumer/factory';
+import type { MetricsConsumer, TracesConsumer } from '../../consumer/consumer';
 import type { TraceBatch } from '../../pdata/trace-batch';
-import type { RouteQueryProvider } from '../../extensions/routequery/provider';
-import type { Counter } from '../../telemetry/telemetry';
+import type { MergedQueryState, QueryStateSource, RouteQueryProvider } from '../../core/query';
+import type { Counter } from '../../core/telemetry';
 import { routeLatencyConfigSchema, type RouteLatencyConfig } from './config';
 import { RouteMetricsRecorder } from './metrics';
 import { collectMetricsRequest, encodeMetricsRequest } from './otlp-metrics';
 import { handleQuery } from './query';
-import { RouteStore, routeStoreOptions, type Clock } from './store';
+import { RouteStore, routeStoreOptions, type Clock, type StoreSnapshot } from './store';
 
-export class RouteLatencyConnector implements Component, TracesConsumer {
+/** The connector's query state as plain data (QueryStateSource): what the primary merges under `--workers`. */
+export interface RouteLatencySnapshot {
+  store: StoreSnapshot;
+}
+
+export class RouteLatencyConnector implements Component, TracesConsumer, QueryStateSource {
   readonly store: RouteStore;
   readonly metrics: RouteMetricsRecorder;
   readonly routeQuery: RouteQueryProvider;
@@ -109,6 +116,10 @@ export class RouteLatencyConnector implements Component, TracesConsumer {
     return p;
   }
 
+  snapshotQueryState(): RouteLatencySnapshot {
+    return { store: this.store.snapshot() };
+  }
+
   async consumeTraces(batch: TraceBatch, ctx: PipelineContext): Promise<void> {
     const now = this.store.clock.now();
     const store = this.store;
@@ -127,7 +138,18 @@ export class RouteLatencyConnector implements Component, TracesConsumer {
 export const routeLatencyConnectorFactory: ConnectorFactory<RouteLatencyConfig> = {
   kind: 'connector',
   type: 'routelatency',
-  parseConfig: (raw, path, issues) => routeLatencyConfigSchema.parse(raw, path, issues),
   configSchema: routeLatencyConfigSchema,
   create: (settings, config, next) => new RouteLatencyConnector(settings, config, next),
+  mergeQueryStates: (config, snapshots) => mergeQueryStates(config, snapshots as readonly RouteLatencySnapshot[]),
 };
+
+/** One store merged from the workers' snapshots (exact: one scale, absolute slot periods), queried as the connector's own. */
+export function mergeQueryStates(config: RouteLatencyConfig, snapshots: readonly RouteLatencySnapshot[], clock?: Clock): MergedQueryState {
+  const store = new RouteStore(routeStoreOptions(config, clock));
+  for (const s of snapshots) store.mergeSnapshot(s.store);
+  const recorder = new RouteMetricsRecorder(store, { config: config.metrics, exportSketches: false });
+  return {
+    routeQuery: { handleQuery: (pathname, params) => handleQuery(store, pathname, params) },
+    metricFamilies: () => [recorder.quantileFamily()],
+  };
+}

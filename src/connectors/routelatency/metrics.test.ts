@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { ConfigErrorList } from '../../config/schema';
-import { renderPrometheus } from '../../telemetry/telemetry';
+import { ConfigErrorList } from '../../core/schema';
+import { renderPrometheus } from '../../core/telemetry';
 import { routeLatencyConfigSchema, SPANMETRICS_DEFAULT_BUCKETS_MS, type RouteLatencyConfig } from './config';
 import { bucketOf, formatWindow, metricNames, promMetricName, RouteMetricsRecorder } from './metrics';
-import { parseExposition, samplesOf, type ParsedExposition } from './metrics-testing';
+import { parseExposition, samplesOf, type ParsedExposition } from '../../../test/support/metrics-scrape';
 import { ObjectSpanInput, SpanKind, type PlainSpan } from './span-input';
 import { RouteStore, routeStoreOptions } from './store';
-import { FakeClock, rng } from './testing';
+import { FakeClock, rng } from '../../../test/support/route-spans';
 
 const PATH = 'connectors.routelatency';
 /** On a 1-minute boundary. */

@@ -17,14 +17,14 @@
  * binary searches over fixed bounds, increments on fixed Float64Arrays, and an exemplar check (the ids of a span
  * are read at most once per bucket per second of receive time).
  */
-import type { MetricFamily, MetricSample } from '../../telemetry/telemetry';
+import type { MetricFamily, MetricSample } from '../../core/telemetry';
 import type { RouteLatencyConfig } from './config';
 import { promLabelName } from './config';
 import { KeptExemplar } from './exemplar';
 import { ExpoHistogram } from './expo-histogram';
 import type { SpanInput } from './span-input';
 import { spanKindName } from './span-input';
-import type { RouteEntry, RouteStore } from './store';
+import type { ResolvedWindow, RouteEntry, RouteStore } from './store';
 import { STATUS_CLASSES } from './window';
 
 export type MetricsConfig = RouteLatencyConfig['metrics'];
@@ -303,12 +303,8 @@ export class RouteMetricsRecorder {
         if (v > 0) requests.push({ suffix: '_total', labels: { ...labels.route, status_class: STATUS_CLASS_LABELS[c] as string }, value: v });
       }
       errors.push({ suffix: '_total', labels: labels.route, value: m.errors });
-      const s = this.store.summarize([m.entry], win);
-      const qs = [s.p50, s.p90, s.p95, s.p99, s.p999];
       const wl = { ...labels.route, window: windowLabel };
-      SUMMARY_QUANTILES.forEach((q, i) => {
-        latency.push({ suffix: '', labels: { ...wl, quantile: String(q) }, value: (qs[i] as number) / 1000 });
-      });
+      this.#quantileSamples(m.entry, labels, win, windowLabel, latency);
       latency.push({ suffix: '_sum', labels: wl, value: m.route.sumMs / 1000 });
       latency.push({ suffix: '_count', labels: wl, value: m.route.count });
     }
@@ -330,15 +326,39 @@ export class RouteMetricsRecorder {
       { name: 'routelens_route_duration_seconds', help: 'Request durations per route in seconds.', type: 'histogram', unit: 'seconds', samples: routeDuration },
       { name: 'routelens_route_requests', help: 'Requests per route and HTTP status class (none: no HTTP status).', type: 'counter', samples: requests },
       { name: 'routelens_route_errors', help: 'Failed requests per route (span status ERROR or HTTP status >= 500).', type: 'counter', samples: errors },
-      {
-        name: 'routelens_route_latency_seconds',
-        help: `Request duration quantiles per route over the sliding window (label window), within 0.55 % of the exact nearest-rank value; _sum and _count are cumulative.`,
-        type: 'summary',
-        unit: 'seconds',
-        samples: latency,
-      },
+      latencyFamily(latency),
     ];
   }
+
+  /**
+   * The quantile samples of `routelens_route_latency_seconds` for every route of the store, without the
+   * cumulative _sum and _count this recorder keeps: what a merged store can compute (src/core/query.ts).
+   */
+  quantileFamily(nowMs = this.store.clock.now()): MetricFamily {
+    const win = this.store.resolveWindow(this.summaryWindowMs, nowMs);
+    const windowLabel = formatWindow(this.summaryWindowMs);
+    const samples: MetricSample[] = [];
+    for (const entry of this.store.entries()) this.#quantileSamples(entry, this.labelsOf(entry), win, windowLabel, samples);
+    return latencyFamily(samples);
+  }
+
+  #quantileSamples(entry: RouteEntry, labels: RouteLabels, win: ResolvedWindow, windowLabel: string, into: MetricSample[]): void {
+    const s = this.store.summarize([entry], win);
+    const qs = [s.p50, s.p90, s.p95, s.p99, s.p999];
+    SUMMARY_QUANTILES.forEach((q, i) => {
+      into.push({ suffix: '', labels: { ...labels.route, window: windowLabel, quantile: String(q) }, value: (qs[i] as number) / 1000 });
+    });
+  }
+}
+
+function latencyFamily(samples: MetricSample[]): MetricFamily {
+  return {
+    name: 'routelens_route_latency_seconds',
+    help: `Request duration quantiles per route over the sliding window (label window), within 0.55 % of the exact nearest-rank value; _sum and _count are cumulative.`,
+    type: 'summary',
+    unit: 'seconds',
+    samples,
+  };
 }
 
 /** The summary window: `metrics.summary_window`, else 5m when it is a configured window, else the first window. */

@@ -1,21 +1,21 @@
 import { expect } from 'chai';
 import * as os from 'node:os';
 import { Writable } from 'node:stream';
-import { ConfigErrorList } from '../../config/schema';
-import type { MetricsConsumer } from '../../core/component';
+import { ConfigErrorList } from '../../core/schema';
+import type { MetricsConsumer } from '../../consumer/consumer';
 import { protoType, TYPES } from '../../pdata/proto';
 import { TraceBatch } from '../../pdata/trace-batch';
 import { createLogger } from '../../telemetry/logger';
-import { Telemetry } from '../../telemetry/telemetry';
+import { Telemetry } from '../../core/telemetry';
 import { routeLatencyConfigSchema, type RouteLatencyConfig } from './config';
 import { bucketIndex, ExpoHistogram } from './expo-histogram';
 import { RouteLatencyConnector } from './factory';
 import { RouteMetricsRecorder } from './metrics';
-import { decodeMetricsRequest, type DecodedMetricsRequest } from './metrics-testing';
+import { decodeMetricsRequest, type DecodedMetricsRequest } from '../../../test/support/metrics-scrape';
 import { collectMetricsRequest, encodeMetricsRequest, OTLP_METRIC_NAMES, PROCESS_INSTANCE_ID } from './otlp-metrics';
 import { ObjectSpanInput, SpanKind } from './span-input';
 import { RouteStore, routeStoreOptions } from './store';
-import { FakeClock, rng } from './testing';
+import { FakeClock, rng } from '../../../test/support/route-spans';
 
 const T0 = 1_699_999_980_000;
 

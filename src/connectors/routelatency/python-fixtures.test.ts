@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { RouteStore } from './store';
 import { ObjectSpanInput } from './span-input';
 import { queryRoutes } from './query';
-import { FakeClock } from './testing';
+import { FakeClock } from '../../../test/support/route-spans';
 
 /** dist/src/connectors/routelatency → repository root. */
 const FIXTURES = resolve(__dirname, '../../../../test/fixtures/python');

@@ -4,7 +4,7 @@ import { handleQuery, openapiDocument, QueryError, queryRoutes, routePath } from
 import type { RouteDetailResponse, RoutesResponse, ServicesResponse } from './query';
 import { RouteStore } from './store';
 import { ObjectSpanInput, SpanKind } from './span-input';
-import { FakeClock } from './testing';
+import { FakeClock } from '../../../test/support/route-spans';
 
 const T0 = 1_699_999_980_000;
 

@@ -7,7 +7,7 @@
  *   GET /api/v1/services?window=5m
  *   GET /api/v1/openapi.json
  */
-import { parseDuration } from '../../config/schema';
+import { parseDuration } from '../../core/schema';
 import type { RouteSource } from './route-key';
 import type { ResolvedWindow, RouteEntry, RouteStore, RouteWindowSummary } from './store';
 import { formatDuration, STATUS_CLASSES } from './window';

@@ -1,61 +1,127 @@
 /**
- * Worker stores merged through snapshot/mergeSnapshot must answer exactly as one store that saw every span
- * (the sketches share a scale and slots have absolute periods) — what `--workers N` relies on.
+ * `--workers N`: each worker's connector sends `snapshotQueryState()` to the primary (as JSON over IPC), which
+ * answers from `mergeQueryStates` (src/core/query.ts). The answers must equal, field for field, those of one
+ * connector that saw every span: the sketches share a scale, slots have absolute periods, and the merged store
+ * covers time from the earliest worker start, so rates agree too.
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { queryRoutes } from './query';
+import pino from 'pino';
+import { Telemetry } from '../../core/telemetry';
+import { routeLatencyConfigSchema } from './config';
+import { RouteLatencyConnector, mergeQueryStates } from './factory';
+import { queryRoutes, routePath } from './query';
 import { RouteStore } from './store';
-import { FakeClock, MutableSpan } from './testing';
+import { ConfigErrorList } from '../../core/schema';
+import { FakeClock, MutableSpan, spanIdOf, traceIdOf } from '../../../test/support/route-spans';
 
 interface Rec {
+  service: number;
   route: number;
   ms: number;
   at: number;
   worker: number;
   error: boolean;
+  status: number;
 }
 
-describe('RouteStore snapshot and merge', () => {
-  it('merging per-worker stores equals one store fed every span (property)', () => {
-    fc.assert(
-      fc.property(
-        fc.array(
-          fc.record({
-            route: fc.integer({ min: 0, max: 4 }),
-            ms: fc.double({ min: 0.01, max: 60_000, noNaN: true }),
-            at: fc.integer({ min: 0, max: 20 * 60_000 }),
-            worker: fc.integer({ min: 0, max: 2 }),
-            error: fc.boolean(),
-          }),
-          { minLength: 1, maxLength: 300 },
+const config = routeLatencyConfigSchema.parse({}, 'connectors.routelatency', new ConfigErrorList());
+const connector = (clock: FakeClock): RouteLatencyConnector =>
+  new RouteLatencyConnector(
+    { id: 'routelatency', logger: pino({ level: 'silent' }), telemetry: new Telemetry() },
+    config,
+    { traces: undefined, metrics: undefined },
+    clock,
+  );
+
+/** GET every endpoint the API has for this state: routes and services per window and sort, and each route. */
+function answers(handle: (path: string, params: URLSearchParams) => { status: number; body: unknown }): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const ask = (path: string, query: string): unknown => {
+    const r = handle(path, new URLSearchParams(query));
+    out[`${path}?${query}`] = r;
+    return r.body;
+  };
+  for (const window of ['1m', '5m', '15m', '1h']) {
+    for (const sort of ['p99', 'rate', 'errors', 'route']) ask('/api/v1/routes', `window=${window}&sort=${sort}`);
+    ask('/api/v1/services', `window=${window}`);
+    const routes = (ask('/api/v1/routes', `window=${window}`) as { routes: { service: string; method: string; route: string }[] }).routes;
+    for (const r of routes) ask(routePath(r.service, r.method, r.route), `window=${window}`);
+  }
+  return out;
+}
+
+describe('routelatency query state merged across workers', () => {
+  for (const workers of [1, 2, 4]) {
+    it(`${workers} worker(s): every endpoint answers exactly as one connector fed every span, rates included (property)`, () => {
+      fc.assert(
+        fc.property(
+          fc.array(
+            fc.record({
+              service: fc.integer({ min: 0, max: 1 }),
+              route: fc.integer({ min: 0, max: 3 }),
+              ms: fc.double({ min: 0.01, max: 60_000, noNaN: true }),
+              at: fc.integer({ min: 0, max: 20 * 60_000 }),
+              worker: fc.integer({ min: 0, max: workers - 1 }),
+              error: fc.boolean(),
+              status: fc.constantFrom(200, 201, 404, 500, 503),
+            }),
+            { minLength: 1, maxLength: 200 },
+          ),
+          fc.integer({ min: 0, max: 5_000 }),
+          fc.integer({ min: 0, max: 30 * 60_000 }),
+          (recs: Rec[], startSpread: number, queryAfter: number) => {
+            const t0 = 1_700_000_000_000;
+            // Workers start a little apart, as forked processes do; the reference starts with the first.
+            const clocks = Array.from({ length: workers }, (_, i) => new FakeClock(t0 + (i === 0 ? 0 : startSpread)));
+            const single = connector(new FakeClock(t0));
+            const parts = clocks.map((c) => connector(c));
+            const span = new MutableSpan();
+            let n = 0;
+            for (const r of [...recs].sort((a, b) => a.at - b.at)) {
+              span.service = `svc${r.service}`;
+              span.resource.set('service.name', span.service);
+              span.attrs.set('http.route', `/r${r.route}`);
+              span.attrs.set('http.request.method', 'GET');
+              span.attrs.set('http.response.status_code', r.status);
+              span.durationNs = r.ms * 1e6;
+              span.statusCode = r.error ? 2 : 0;
+              span.traceId = traceIdOf(++n);
+              span.spanId = spanIdOf(n);
+              const now = t0 + startSpread + r.at;
+              span.endTimeMs = now;
+              single.store.record(span, now);
+              (parts[r.worker] as RouteLatencyConnector).store.record(span, now);
+            }
+            const queryAt = new FakeClock(t0 + startSpread + Math.max(...recs.map((r) => r.at)) + queryAfter);
+            (single.store.clock as FakeClock).t = queryAt.t;
+            const snapshots = parts.map((p) => JSON.parse(JSON.stringify(p.snapshotQueryState())) as ReturnType<typeof p.snapshotQueryState>);
+            const merged = mergeQueryStates(config, snapshots, queryAt);
+            const want = answers((path, params) => single.routeQuery.handleQuery(path, params) as { status: number; body: unknown });
+            const got = answers((path, params) => merged.routeQuery.handleQuery(path, params) as { status: number; body: unknown });
+            expect(got).to.deep.equal(want);
+          },
         ),
-        (recs: Rec[]) => {
-          const t0 = 1_700_000_000_000;
-          const clocks = [0, 1, 2, 3].map(() => new FakeClock(t0));
-          const stores = clocks.map((c) => new RouteStore({ clock: c }));
-          const span = new MutableSpan();
-          for (const r of [...recs].sort((a, b) => a.at - b.at)) {
-            span.attrs.set('http.route', `/r${r.route}`);
-            span.attrs.set('http.request.method', 'GET');
-            span.durationNs = r.ms * 1e6;
-            span.statusCode = r.error ? 2 : 0;
-            for (const i of [3, r.worker]) (stores[i] as RouteStore).record(span, t0 + r.at);
-          }
-          const last = t0 + Math.max(...recs.map((r) => r.at));
-          for (const c of clocks) c.t = last;
-          const merged = new RouteStore({ clock: clocks[3] as FakeClock });
-          for (const s of stores.slice(0, 3)) merged.mergeSnapshot(JSON.parse(JSON.stringify(s.snapshot())));
-          for (const window of ['1m', '5m', '15m', '1h']) {
-            const want = queryRoutes(stores[3] as RouteStore, { window, sort: 'route' }, last);
-            const got = queryRoutes(merged, { window, sort: 'route' }, last);
-            const strip = (r: typeof want): unknown => r.routes.map(({ rate_per_s: _rate, ...rest }) => rest);
-            expect(strip(got), window).to.deep.equal(strip(want));
-          }
-        },
-      ),
-      { numRuns: 60 },
-    );
+        { numRuns: 25 },
+      );
+    });
+  }
+
+  it('the rate divides by the time since the earliest worker started, not since the query', () => {
+    const t0 = 1_700_000_000_000;
+    const clock = new FakeClock(t0);
+    const w = connector(clock);
+    const span = new MutableSpan();
+    span.attrs.set('http.route', '/orders/{id}');
+    span.durationNs = 5e6;
+    for (let i = 0; i < 20; i++) w.store.record(span, t0 + i * 300);
+    const merged = mergeQueryStates(config, [JSON.parse(JSON.stringify(w.snapshotQueryState()))], new FakeClock(t0 + 6_000));
+    const body = merged.routeQuery.handleQuery('/api/v1/routes', new URLSearchParams('window=5m')) as {
+      body: { covered_s: number; routes: { count: number; rate_per_s: number }[] };
+    };
+    expect(body.body.covered_s).to.equal(6);
+    expect(body.body.routes[0]?.count).to.equal(20);
+    expect(body.body.routes[0]?.rate_per_s).to.be.closeTo(20 / 6, 1e-4);
   });
 
   it('keeps the per-service route cap when merging (extra routes go to __other__)', () => {

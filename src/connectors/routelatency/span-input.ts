@@ -1,5 +1,3 @@
-import { copyHexIds } from './exemplar';
-
 /**
  * What the route store reads from a span. The pdata layer satisfies it with one reused view object per batch
  * walk (no per-span allocation); tests and fixtures use {@link ObjectSpanInput}.
@@ -140,4 +138,15 @@ export class ObjectSpanInput implements SpanInput {
   copyIds(into: Uint8Array): boolean {
     return copyHexIds(this.#traceId, this.#spanId, into);
   }
+}
+
+/**
+ * For span inputs that hold their ids as hex (fixtures, tests): writes them into `into` as {@link
+ * SpanInput.copyIds} does (trace id, then span id: 24 bytes); false when either is not a full-length hex id.
+ */
+export function copyHexIds(traceId: string, spanId: string, into: Uint8Array): boolean {
+  if (!/^[0-9a-f]{32}$/i.test(traceId) || !/^[0-9a-f]{16}$/i.test(spanId)) return false;
+  into.set(Buffer.from(traceId, 'hex'), 0);
+  into.set(Buffer.from(spanId, 'hex'), 16);
+  return true;
 }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { RouteStore } from './store';
 import type { RouteStoreOptions } from './store';
-import { distributions, exactQuantile, FakeClock, MutableSpan, rng, spanIdOf, traceIdOf } from './testing';
+import { distributions, exactQuantile, FakeClock, MutableSpan, rng, spanIdOf, traceIdOf } from '../../../test/support/route-spans';
 import { ObjectSpanInput, SpanKind } from './span-input';
 import type { PlainSpan } from './span-input';
 import { queryRoutes } from './query';

@@ -139,7 +139,14 @@ export class RouteEntry {
 
 type Trie = Map<unknown, Trie | RouteEntry>;
 
-/** One route as plain (JSON-safe) data: see RouteStore.snapshot / mergeSnapshot. */
+/** A store as plain (JSON-safe) data: see RouteStore.snapshot / mergeSnapshot. */
+export interface StoreSnapshot {
+  /** When the store started: rates divide by the time since the earliest start of the merged stores. */
+  startedAtMs: number;
+  routes: RouteSnapshot[];
+}
+
+/** One route as plain (JSON-safe) data. */
 export interface RouteSnapshot {
   service: string;
   method: string;
@@ -256,8 +263,14 @@ export class RouteStore {
   readonly maxServices: number;
   readonly routeExpiryMs: number;
   readonly exemplarsPerSlot: number;
-  /** When the store started (collector start): rates never divide by time before it. */
-  readonly startedAtMs: number;
+  /**
+   * When the store started (collector start): rates never divide by time before it. A merged store takes the
+   * earliest start of what it merged.
+   */
+  get startedAtMs(): number {
+    return this.#startedAtMs;
+  }
+  #startedAtMs: number;
   /** The route, duration and status of the span the last `record` call counted (for metrics built alongside). */
   readonly last: LastRecord = { entry: undefined, valueMs: 0, bucket: NaN, statusClass: -1, isError: false };
 
@@ -303,7 +316,7 @@ export class RouteStore {
     this.#kindMask = mask;
     this.#extractor = new RouteExtractor(new PathTemplater(options.templating ?? []));
     this.#keys = new Array<unknown>(2 + this.dimensions.length).fill(undefined);
-    this.startedAtMs = this.clock.now();
+    this.#startedAtMs = this.clock.now();
     this.#sweepEveryMs = Math.max(1000, Math.min(60_000, this.routeExpiryMs / 4));
     this.#nextSweepMs = this.startedAtMs + this.#sweepEveryMs;
   }
@@ -408,8 +421,8 @@ export class RouteStore {
     return entry;
   }
 
-  /** Every route as plain data, for merging into another store (a worker's store into the primary's). */
-  snapshot(): RouteSnapshot[] {
+  /** The store as plain data, for merging into another store (a worker's store into the primary's). */
+  snapshot(): StoreSnapshot {
     const out: RouteSnapshot[] = [];
     for (const e of this.#entries) {
       out.push({
@@ -425,16 +438,18 @@ export class RouteStore {
         rings: e.rings.map((r) => r.snapshot()),
       });
     }
-    return out;
+    return { startedAtMs: this.#startedAtMs, routes: out };
   }
 
   /**
-   * Merge routes of a store with the same plan (windows) into this one. Slots line up because periods are
-   * absolute; caps apply as for recorded spans (routes beyond them go to the service's overflow route).
+   * Merge a store with the same plan (windows) into this one. Slots line up because periods are absolute; caps
+   * apply as for recorded spans (routes beyond them go to the service's overflow route); the start time is the
+   * earlier of the two.
    */
-  mergeSnapshot(routes: readonly RouteSnapshot[]): void {
+  mergeSnapshot(snapshot: StoreSnapshot): void {
     const now = this.clock.now();
-    for (const r of routes) {
+    if (snapshot.startedAtMs < this.#startedAtMs) this.#startedAtMs = snapshot.startedAtMs;
+    for (const r of snapshot.routes) {
       let entry: RouteEntry;
       let svc = this.#services.get(r.service);
       if (svc === undefined && this.#services.size >= this.maxServices) svc = this.#service(OVERFLOW_SERVICE);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { formatDuration, planSlots, SlotRing, slotSizeFor, WindowAggregate } from './window';
 import type { Exemplar } from './exemplar';
-import { MutableSpan, spanIdOf, traceIdOf } from './testing';
+import { MutableSpan, spanIdOf, traceIdOf } from '../../../test/support/route-spans';
 
 describe('slot planning', () => {
   it('default windows [1m, 5m, 15m, 1h] → 10 s × 30 and 1 min × 60', () => {

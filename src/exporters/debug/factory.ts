@@ -2,8 +2,10 @@
  * The `debug` exporter: logs what arrives. `basic` logs counts per batch; `normal` adds one line per resource
  * with its service and span names; `detailed` logs each batch as OTLP/JSON. For looking, not for production.
  */
-import type { Component, ExporterFactory, MetricsConsumer, TracesConsumer } from '../../core/component';
-import { obj, oneOf, type Infer } from '../../config/schema';
+import type { Component } from '../../core/component';
+import type { ExporterFactory } from '../../consumer/factory';
+import type { MetricsConsumer, TracesConsumer } from '../../consumer/consumer';
+import { obj, oneOf, type Infer } from '../../core/schema';
 import { TYPES } from '../../pdata/proto';
 import { toOtlpJsonObject } from '../../pdata/otlp-json';
 import type { TraceBatch } from '../../pdata/trace-batch';
@@ -16,7 +18,6 @@ export type DebugExporterConfig = Infer<typeof debugExporterConfigSchema>;
 export const debugExporterFactory: ExporterFactory<DebugExporterConfig> = {
   kind: 'exporter',
   type: 'debug',
-  parseConfig: (raw, path, issues) => debugExporterConfigSchema.parse(raw, path, issues),
   configSchema: debugExporterConfigSchema,
   createTraces(settings, config): Component & TracesConsumer {
     const log = settings.logger;

@@ -1,5 +1,5 @@
 /** Queue and retry settings shared by the OTLP exporters, with the Collector's exporterhelper key names. */
-import { bool, duration, num, obj, optStr, type Infer } from '../../config/schema';
+import { bool, duration, num, obj, optStr, type Infer } from '../../core/schema';
 
 export const sendingQueueSchema = obj({
   enabled: bool({ default: true, doc: 'Queue requests and send them in the background; the receiver answers once queued.' }),

@@ -6,38 +6,12 @@
  */
 import type { Logger } from 'pino';
 import { PipelineError } from '../../core/errors';
-import type { Counter, Telemetry } from '../../telemetry/telemetry';
+import type { Counter, Telemetry } from '../../core/telemetry';
 import type { RetryConfig, SendingQueueConfig } from './config';
-import type { Body, SendResult, Transport } from './transport';
+import type { QueueItem, QueueStore } from '../../core/storage';
+import type { SendResult, Transport } from './transport';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log';
 import { sleep } from '../../core/sleep';
-
-export interface QueueItem {
-  body: Body;
-  /** Spans or data points in the request (for counting). */
-  items: number;
-  /**
-   * Called (at most once matters; it may be called again) when `body` is no longer needed: delivered, dropped,
-   * or written to a persistent store. Lets the receiver's pooled buffer, which `body` may point into, be reused.
-   */
-  release?: () => void;
-}
-
-/** Where queued items live: memory by default, a file_storage extension for a persistent queue. */
-export interface QueueStore {
-  /** Add an item; rejects (retryably) when it cannot be stored. */
-  push(item: QueueItem): Promise<void>;
-  /** Next item to send, or undefined when empty. The item stays owned by the store until `ack`. */
-  take(): QueueItem | undefined;
-  /** The item was delivered (or dropped for good). */
-  ack(item: QueueItem): Promise<void>;
-  /** The item could not be delivered before shutdown: keep it for the next start if the store can. */
-  nack(item: QueueItem): Promise<void>;
-  readonly size: number;
-  /** True when items left at shutdown survive to the next start (nack keeps them). */
-  readonly persistent?: boolean;
-  close(): Promise<void>;
-}
 
 export class MemoryQueueStore implements QueueStore {
   readonly #items: QueueItem[] = [];

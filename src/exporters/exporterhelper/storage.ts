@@ -1,15 +1,7 @@
 /** Resolve `sending_queue.storage` to a persistent queue store provided by a storage extension. */
 import type { CreateSettings, Host } from '../../core/component';
-import type { QueueStore, QueuedSender } from './queued-sender';
-
-/** A storage extension (file_storage) hands out one persistent queue per exporter. */
-export interface StorageExtension {
-  openQueue(owner: string): Promise<QueueStore>;
-}
-
-export function isStorageExtension(c: unknown): c is StorageExtension {
-  return typeof (c as StorageExtension | undefined)?.openQueue === 'function';
-}
+import { isStorageExtension } from '../../core/storage';
+import type { QueuedSender } from './queued-sender';
 
 export async function resolveQueueStore(sender: QueuedSender, storage: string | undefined, host: Host, settings: CreateSettings): Promise<void> {
   if (storage === undefined) return;

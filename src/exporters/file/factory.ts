@@ -4,9 +4,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Component, ExporterFactory, TracesConsumer } from '../../core/component';
+import type { Component } from '../../core/component';
+import type { ExporterFactory } from '../../consumer/factory';
+import type { TracesConsumer } from '../../consumer/consumer';
 import { PipelineError } from '../../core/errors';
-import { num, obj, oneOf, str, type Infer } from '../../config/schema';
+import { num, obj, oneOf, str, type Infer } from '../../core/schema';
 import { traceRequestToJson } from '../../pdata/otlp-json';
 import type { TraceBatch } from '../../pdata/trace-batch';
 
@@ -66,7 +68,6 @@ export class FileExporter implements Component, TracesConsumer {
 export const fileExporterFactory: ExporterFactory<FileExporterConfig> = {
   kind: 'exporter',
   type: 'file',
-  parseConfig: (raw, p, issues) => fileExporterConfigSchema.parse(raw, p, issues),
   configSchema: fileExporterConfigSchema,
   createTraces: (settings, config) =>
     new FileExporter(

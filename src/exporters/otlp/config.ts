@@ -1,7 +1,7 @@
 /** Config of the `otlp` (gRPC) exporter, in the Collector's shape. */
 import { authSettingsSchema } from '../../config/auth';
 import { tlsClientSchema } from '../../config/tls';
-import { duration, obj, oneOf, record, refine, str, type Infer } from '../../config/schema';
+import { duration, obj, oneOf, record, refine, str, type Infer } from '../../core/schema';
 import { retrySchema, sendingQueueSchema } from '../exporterhelper/config';
 
 export const otlpExporterConfigSchema = obj({

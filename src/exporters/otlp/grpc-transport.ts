@@ -17,12 +17,13 @@ import * as net from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
-import { splitHostPort } from '../../config/schema';
+import { splitHostPort } from '../../core/schema';
 import { clientTlsOptions, type TlsClientConfig } from '../../config/tls';
-import { installLeanAsyncResourceBind } from '../../core/async-resource-bind';
+import { installLeanAsyncResourceBind } from '../../v8/async-resource-bind';
 import { GrpcStatus } from '../../core/errors';
 import { decodePartialSuccess, decodeRpcStatus } from '../../pdata/rpc-status';
-import { bodyBytes, type Body, type SendResult, type Transport } from '../exporterhelper/transport';
+import { bodyBytes, type Body } from '../../core/storage';
+import { type SendResult, type Transport } from '../exporterhelper/transport';
 
 const gzip = promisify(zlib.gzip);
 
@@ -101,7 +102,7 @@ export class GrpcTransport implements Transport {
 
   constructor(o: GrpcTransportOptions) {
     // Every session.request() binds an AsyncResource; Node 20's bind leaves each request's stream in the old
-    // generation until a full collection (core/async-resource-bind.ts says why).
+    // generation until a full collection (v8/async-resource-bind.ts says why).
     installLeanAsyncResourceBind();
     this.#o = o;
     this.#secure = !(o.tls.insecure || o.endpoint.startsWith('http://'));

@@ -1,7 +1,7 @@
 /** Config of the `otlphttp` exporter (alias `otlp_http`), in the Collector's shape. */
 import { authSettingsSchema } from '../../config/auth';
 import { tlsClientSchema } from '../../config/tls';
-import { duration, obj, oneOf, optStr, record, refine, str, type Infer } from '../../config/schema';
+import { duration, obj, oneOf, optStr, record, refine, str, type Infer } from '../../core/schema';
 import { retrySchema, sendingQueueSchema } from '../exporterhelper/config';
 
 function checkUrl(v: string | undefined, path: string, issues: { add(p: string, m: string): void }): void {

@@ -1,7 +1,8 @@
 /** The `otlphttp` exporter (alias `otlp_http`): OTLP/HTTP protobuf with a sending queue and retries. */
 import { ClientAuthBinding } from '../../core/auth';
-import type { CreateSettings, ExporterFactory } from '../../core/component';
-import { type OtlpExporter, queuedOtlpExporter } from '../otlp/factory';
+import type { CreateSettings } from '../../core/component';
+import type { ExporterFactory } from '../../consumer/factory';
+import { type OtlpExporter, queuedOtlpExporter } from '../exporterhelper/otlp-exporter';
 import { otlpHttpExporterConfigSchema, type OtlpHttpExporterConfig } from './config';
 import { HttpTransport } from './http-transport';
 
@@ -26,7 +27,6 @@ function create(settings: CreateSettings, config: OtlpHttpExporterConfig, signal
 export const otlpHttpExporterFactory: ExporterFactory<OtlpHttpExporterConfig> = {
   kind: 'exporter',
   type: 'otlphttp',
-  parseConfig: (raw, path, issues) => otlpHttpExporterConfigSchema.parse(raw, path, issues),
   configSchema: otlpHttpExporterConfigSchema,
   createTraces: (settings, config) => create(settings, config, 'traces'),
   createMetrics: (settings, config) => create(settings, config, 'metrics'),

@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { clientTlsOptions, type TlsClientConfig } from '../../config/tls';
 import { decodePartialSuccess, decodeRpcStatus } from '../../pdata/rpc-status';
-import { bodyBytes, bodyLength, type Body, type SendResult, type Transport } from '../exporterhelper/transport';
+import { bodyBytes, bodyLength, type Body } from '../../core/storage';
+import { type SendResult, type Transport } from '../exporterhelper/transport';
 
 const gzipAsync = promisify(zlib.gzip);
 

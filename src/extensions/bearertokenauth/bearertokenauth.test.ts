@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { Writable } from 'node:stream';
 import { waitFor } from '../../../test/support/free-port';
-import { ConfigErrorList } from '../../config/schema';
-import { Telemetry } from '../../telemetry/telemetry';
+import { ConfigErrorList } from '../../core/schema';
+import { Telemetry } from '../../core/telemetry';
 import { bearerTokenAuthConfigSchema, type BearerTokenAuthConfig } from './config';
 import { BearerTokenAuthExtension } from './factory';
 

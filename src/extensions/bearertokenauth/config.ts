@@ -1,5 +1,5 @@
 /** Config of the `bearertokenauth` extension, with the keys of the Collector's contrib extension. */
-import { obj, optStr, refine, str, type Infer } from '../../config/schema';
+import { obj, optStr, refine, str, type Infer } from '../../core/schema';
 
 export const bearerTokenAuthConfigSchema = refine(
   obj({

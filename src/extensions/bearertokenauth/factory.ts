@@ -8,7 +8,8 @@ import { timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientAuthenticator, ServerAuthenticator } from '../../core/auth';
-import type { Component, CreateSettings, ExtensionFactory } from '../../core/component';
+import type { Component, CreateSettings } from '../../core/component';
+import type { ExtensionFactory } from '../../consumer/factory';
 import { bearerTokenAuthConfigSchema, type BearerTokenAuthConfig } from './config';
 
 /**
@@ -107,7 +108,6 @@ export class BearerTokenAuthExtension implements Component, ServerAuthenticator,
 export const bearerTokenAuthExtensionFactory: ExtensionFactory<BearerTokenAuthConfig> = {
   kind: 'extension',
   type: 'bearertokenauth',
-  parseConfig: (raw, path, issues) => bearerTokenAuthConfigSchema.parse(raw, path, issues),
   configSchema: bearerTokenAuthConfigSchema,
   create: (settings, config) => new BearerTokenAuthExtension(settings, config),
 };

@@ -1,5 +1,5 @@
 /** Config of the `file_storage` extension (the Collector's contrib key names where they apply). */
-import { bool, num, obj, refine, str, type Infer } from '../../config/schema';
+import { bool, num, obj, refine, str, type Infer } from '../../core/schema';
 
 export const fileStorageConfigSchema = refine(
   obj({

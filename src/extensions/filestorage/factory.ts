@@ -5,10 +5,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Component, CreateSettings, ExtensionFactory } from '../../core/component';
-import type { QueueStore } from '../../exporters/exporterhelper/queued-sender';
-import type { StorageExtension } from '../../exporters/exporterhelper/storage';
-import type { Counter } from '../../telemetry/telemetry';
+import type { Component, CreateSettings } from '../../core/component';
+import type { ExtensionFactory } from '../../consumer/factory';
+import type { QueueStore } from '../../core/storage';
+import type { StorageExtension } from '../../core/storage';
+import type { Counter } from '../../core/telemetry';
 import { fileStorageConfigSchema, type FileStorageConfig } from './config';
 import { FileQueueStore, type QueueIo } from './file-queue';
 
@@ -83,7 +84,6 @@ export class FileStorageExtension implements Component, StorageExtension {
 export const fileStorageExtensionFactory: ExtensionFactory<FileStorageConfig> = {
   kind: 'extension',
   type: 'file_storage',
-  parseConfig: (raw, path, issues) => fileStorageConfigSchema.parse(raw, path, issues),
   configSchema: fileStorageConfigSchema,
   create: (settings, config) => new FileStorageExtension(settings, config),
 };

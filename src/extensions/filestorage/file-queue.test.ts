@@ -5,8 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import { PipelineError } from '../../core/errors';
-import type { QueueItem } from '../../exporters/exporterhelper/queued-sender';
-import { bodyBytes, bodyLength } from '../../exporters/exporterhelper/transport';
+import type { QueueItem } from '../../core/storage';
+import { bodyBytes, bodyLength } from '../../core/storage';
 import { FileQueueStore, nodeQueueIo, type FileQueueOptions, type QueueIo } from './file-queue';
 import { HEADER_BYTES } from './record';
 

@@ -21,8 +21,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { PipelineError } from '../../core/errors';
-import type { QueueItem, QueueStore } from '../../exporters/exporterhelper/queued-sender';
-import { bodyBytes } from '../../exporters/exporterhelper/transport';
+import type { QueueItem, QueueStore } from '../../core/storage';
+import { bodyBytes } from '../../core/storage';
 import { crc32 } from './crc32';
 import { HEADER_BYTES, encodeHeader, recordAt, scanRecords } from './record';
 

@@ -1,5 +1,5 @@
 /** Config of the `routequery` extension: the HTTP endpoint for the route API, /metrics and /healthz. */
-import { endpoint, obj, optStr, type Infer } from '../../config/schema';
+import { endpoint, obj, optStr, type Infer } from '../../core/schema';
 
 export const routeQueryConfigSchema = obj({
   endpoint: endpoint({ default: 'localhost:8888', doc: 'Listen address of the query API, /metrics and /healthz. Localhost by default.' }),

@@ -6,11 +6,12 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Component, ExtensionFactory, Host } from '../../core/component';
-import { splitHostPort } from '../../config/schema';
-import { renderPrometheus } from '../../telemetry/telemetry';
+import type { Component, Host } from '../../core/component';
+import type { ExtensionFactory } from '../../consumer/factory';
+import { splitHostPort } from '../../core/schema';
+import { renderPrometheus } from '../../core/telemetry';
 import { routeQueryConfigSchema, type RouteQueryConfig } from './config';
-import { isRouteQueryProvider, type RouteQueryProvider } from './provider';
+import { isRouteQueryProvider, type RouteQueryProvider } from '../../core/query';
 
 /** Authenticates a request; returns an error message or undefined when allowed. */
 export interface HttpAuthenticator {
@@ -133,7 +134,6 @@ export class RouteQueryExtension implements Component {
 export const routeQueryExtensionFactory: ExtensionFactory<RouteQueryConfig> = {
   kind: 'extension',
   type: 'routequery',
-  parseConfig: (raw, path, issues) => routeQueryConfigSchema.parse(raw, path, issues),
   configSchema: routeQueryConfigSchema,
   create: (settings, config) => new RouteQueryExtension(settings, config),
 };

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { ConfigErrorList } from '../../config/schema';
-import { DEFAULT_METADATA, needs, parseConfig, requiredRbac } from './config';
+import { ConfigErrorList } from '../../core/schema';
+import { DEFAULT_METADATA, needs, configSchema, requiredRbac } from './config';
 
-function parse(raw: unknown): { cfg: ReturnType<typeof parseConfig>; errors: string[] } {
+function parse(raw: unknown): { cfg: ReturnType<typeof configSchema.parse>; errors: string[] } {
   const issues = new ConfigErrorList();
-  const cfg = parseConfig(raw, 'processors.k8sattributes', issues);
+  const cfg = configSchema.parse(raw, 'processors.k8sattributes', issues);
   return { cfg, errors: issues.items.map((i) => `${i.path}: ${i.message}`) };
 }
 

@@ -3,8 +3,7 @@
  * so its configs carry over; routelens adds `pod_delete_grace_period` and `max_deleted_pods` (the Collector
  * hard-codes the grace period and has no cap).
  */
-import type { ConfigIssues } from '../../core/component';
-import { bool, duration, list, num, obj, oneOf, optStr, refine, str, type Field, type Infer } from '../../config/schema';
+import { bool, duration, list, num, obj, oneOf, optStr, refine, str, type Field, type Infer } from '../../core/schema';
 
 /** Every resource attribute `extract.metadata` can ask for. */
 export const METADATA_ATTRIBUTES = [
@@ -209,11 +208,6 @@ export const configSchema = refine(
 );
 
 export type K8sAttributesConfig = Infer<typeof configSchema>;
-
-/** Parse and validate a raw `processors.k8sattributes` value. */
-export function parseConfig(raw: unknown, path: string, issues: ConfigIssues): K8sAttributesConfig {
-  return configSchema.parse(raw, path, issues);
-}
 
 /** Which API resources the processor watches (or reads) for a config. */
 export interface Needs {

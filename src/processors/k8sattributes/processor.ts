@@ -7,9 +7,10 @@
  * It must run before anything that merges batches from several clients (`batch`), since the connection
  * address is per request.
  */
-import type { Component, CreateSettings, Host, PipelineContext, TracesConsumer } from '../../core/component';
+import type { Component, CreateSettings, Host, PipelineContext } from '../../core/component';
+import type { TracesConsumer } from '../../consumer/consumer';
 import type { TraceBatch } from '../../pdata/trace-batch';
-import type { Counter } from '../../telemetry/telemetry';
+import type { Counter } from '../../core/telemetry';
 import { needs, requiredRbac, type K8sAttributesConfig } from './config';
 import { podIpCandidate } from './kube/ip';
 import { podSelectors, type ResourceName, type RestartReason, type WatchFilter } from './kube/informers';

@@ -1,5 +1,5 @@
 /** Config of the `memory_limiter` processor, with the Collector's key names and checks. */
-import { duration, num, obj, refine, type Infer } from '../../config/schema';
+import { duration, num, obj, refine, type Infer } from '../../core/schema';
 
 export const memoryLimiterConfigSchema = refine(
   obj({

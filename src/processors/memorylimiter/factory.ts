@@ -6,13 +6,16 @@
  * As in the Collector, one limiter (one measurement loop) serves every pipeline that lists the same
  * processor id.
  */
-import type { Component, CreateSettings, PipelineContext, ProcessorFactory, TracesConsumer } from '../../core/component';
+import type { Component, CreateSettings, PipelineContext } from '../../core/component';
+import type { ProcessorFactory } from '../../consumer/factory';
+import type { TracesConsumer } from '../../consumer/consumer';
 import { PipelineError } from '../../core/errors';
 import { requestBuffers } from '../../pdata/buffer-pool';
 import type { TraceBatch } from '../../pdata/trace-batch';
-import type { Counter, Telemetry } from '../../telemetry/telemetry';
+import type { Counter, Telemetry } from '../../core/telemetry';
 import { memoryLimiterConfigSchema, type MemoryLimiterConfig } from './config';
-import { MemoryChecker, availableMemoryBytes, computeLimits, processMemoryBytes, v8FullGc } from './memory';
+import { v8FullGc } from '../../v8/full-gc';
+import { MemoryChecker, availableMemoryBytes, computeLimits, processMemoryBytes } from './memory';
 
 /** Overridable sources, for tests. */
 export interface MemorySources {
@@ -158,7 +161,6 @@ export class MemoryLimiterProcessor implements Component, TracesConsumer {
 export const memoryLimiterProcessorFactory: ProcessorFactory<MemoryLimiterConfig> = {
   kind: 'processor',
   type: 'memory_limiter',
-  parseConfig: (raw, path, issues) => memoryLimiterConfigSchema.parse(raw, path, issues),
   configSchema: memoryLimiterConfigSchema,
   createTraces: (settings, config, next) => new MemoryLimiterProcessor(settings, config, next),
 };

@@ -4,14 +4,15 @@ import * as os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import pino from 'pino';
-import { spanIds, traceRequest } from '../../../test/reliability/requests';
+import { spanIds, traceRequest } from '../../../test/support/trace-requests';
 import { defaultRegistry } from '../../components';
-import type { PipelineContext, TracesConsumer } from '../../core/component';
+import type { PipelineContext } from '../../core/component';
+import type { TracesConsumer } from '../../consumer/consumer';
 import { parseConfig } from '../../config/load';
-import { ConfigError, ConfigErrorList } from '../../config/schema';
+import { ConfigError, ConfigErrorList } from '../../core/schema';
 import { PipelineError } from '../../core/errors';
 import { TraceBatch } from '../../pdata/trace-batch';
-import { Telemetry } from '../../telemetry/telemetry';
+import { Telemetry } from '../../core/telemetry';
 import { memoryLimiterConfigSchema, type MemoryLimiterConfig } from './config';
 import { MemoryLimiterProcessor, memoryLimiterProcessorFactory, type MemorySources } from './factory';
 import { MemoryChecker, availableMemoryBytes, computeLimits, readCgroupLimit } from './memory';
@@ -114,8 +115,8 @@ describe('memory_limiter limits', () => {
 describe('v8FullGc: a forced collection without --expose-gc', () => {
   it('frees garbage in a node started without the flag, and leaves no global gc behind', () => {
     const script = `
-      const { v8FullGc } = require(${JSON.stringify(require.resolve('./memory'))});
-      const { oldGenerationUsed: oldUsed } = require(${JSON.stringify(require.resolve('../../core/heap-trim'))});
+      const { v8FullGc } = require(${JSON.stringify(require.resolve('../../v8/full-gc'))});
+      const { oldGenerationUsed: oldUsed } = require(${JSON.stringify(require.resolve('../../v8/heap-trim'))});
       const before = typeof globalThis.gc;
       const gc = v8FullGc();
       let garbage = [];

@@ -3,8 +3,7 @@
  * to every resource that lacks them. For sidecar deployments, where the collector shares the pod of the
  * application it receives from.
  */
-import type { ConfigIssues } from '../../core/component';
-import { bool, duration, list, obj, oneOf, str, type Infer } from '../../config/schema';
+import { bool, duration, list, obj, oneOf, str, type Infer } from '../../core/schema';
 
 export const DETECTORS = ['env', 'k8s_downward'] as const;
 export type DetectorName = (typeof DETECTORS)[number];
@@ -31,7 +30,3 @@ export const configSchema = obj({
 });
 
 export type ResourceDetectionConfig = Infer<typeof configSchema>;
-
-export function parseConfig(raw: unknown, path: string, issues: ConfigIssues): ResourceDetectionConfig {
-  return configSchema.parse(raw, path, issues);
-}

@@ -1,6 +1,6 @@
 /** Factory of the `resourcedetection` processor (the Collector's newer name `resource_detection` is an alias). */
-import type { ProcessorFactory } from '../../core/component';
-import { configSchema, parseConfig, type ResourceDetectionConfig } from './config';
+import type { ProcessorFactory } from '../../consumer/factory';
+import { configSchema, type ResourceDetectionConfig } from './config';
 import { ResourceDetectionProcessor } from './processor';
 
 export const RESOURCE_DETECTION_TYPE = 'resourcedetection';
@@ -8,7 +8,6 @@ export const RESOURCE_DETECTION_TYPE = 'resourcedetection';
 export const resourceDetectionFactory: ProcessorFactory<ResourceDetectionConfig> = {
   kind: 'processor',
   type: RESOURCE_DETECTION_TYPE,
-  parseConfig,
   configSchema,
   createTraces: (settings, config, next) => new ResourceDetectionProcessor(settings, config, next),
 };

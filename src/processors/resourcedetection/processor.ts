@@ -3,7 +3,8 @@
  * (`env`: OTEL_RESOURCE_ATTRIBUTES; `k8s_downward`: downward-API variables) and adds each to every resource
  * that does not have it. Attributes a client sent are never replaced.
  */
-import type { Component, CreateSettings, Host, PipelineContext, TracesConsumer } from '../../core/component';
+import type { Component, CreateSettings, Host, PipelineContext } from '../../core/component';
+import type { TracesConsumer } from '../../consumer/consumer';
 import type { TraceBatch } from '../../pdata/trace-batch';
 import type { ResourceDetectionConfig } from './config';
 import { detect, type Attr } from './detectors';

@@ -1,14 +1,14 @@
 import { expect } from 'chai';
 import pino from 'pino';
-import { ConfigErrorList } from '../../config/schema';
-import { Telemetry } from '../../telemetry/telemetry';
-import { parseConfig, type ResourceDetectionConfig } from './config';
+import { ConfigErrorList } from '../../core/schema';
+import { Telemetry } from '../../core/telemetry';
+import { configSchema, type ResourceDetectionConfig } from './config';
 import { detect, parseResourceAttributes } from './detectors';
 import { ResourceDetectionProcessor, type ResourceBatch } from './processor';
 
 function cfg(raw: unknown): ResourceDetectionConfig {
   const issues = new ConfigErrorList();
-  const c = parseConfig(raw, 'processors.resourcedetection', issues);
+  const c = configSchema.parse(raw, 'processors.resourcedetection', issues);
   if (!issues.empty) throw new Error(issues.format());
   return c;
 }
@@ -65,7 +65,7 @@ describe('resourcedetection', () => {
 
   it('validates its config: unknown detector, duplicates, unknown keys', () => {
     const issues = new ConfigErrorList();
-    parseConfig({ detectors: ['env', 'k8snode', 'env'], override: 'yes', k8s_downward: { pod_ip: 'X' } }, 'processors.resourcedetection', issues);
+    configSchema.parse({ detectors: ['env', 'k8snode', 'env'], override: 'yes', k8s_downward: { pod_ip: 'X' } }, 'processors.resourcedetection', issues);
     const text = issues.format();
     expect(text).to.contain('processors.resourcedetection.detectors[1]: invalid value "k8snode"; expected one of "env", "k8s_downward"');
     expect(text).to.contain('processors.resourcedetection.detectors[2]: duplicate entry "env"');

@@ -1,7 +1,7 @@
 /** Config of the `otlp` receiver, in the Collector's shape: `protocols.grpc` and `protocols.http`. */
 import { authSettingsSchema } from '../../config/auth';
 import { tlsServerSchema } from '../../config/tls';
-import { bool, duration, endpoint, num, obj, optional, refine, str, type Infer } from '../../config/schema';
+import { bool, duration, endpoint, num, obj, optional, refine, str, type Infer } from '../../core/schema';
 
 export const grpcServerSchema = obj({
   endpoint: endpoint({ default: 'localhost:4317', doc: 'Listen address `host:port`. Use `0.0.0.0:4317` to accept other hosts (pods).' }),

@@ -1,6 +1,8 @@
 /** The `otlp` receiver: OTLP/gRPC and OTLP/HTTP servers feeding one pipeline consumer. */
 import { resolveServerAuthenticator } from '../../core/auth';
-import type { Component, Host, ReceiverFactory, TracesConsumer } from '../../core/component';
+import type { Component, Host } from '../../core/component';
+import type { ReceiverFactory } from '../../consumer/factory';
+import type { TracesConsumer } from '../../consumer/consumer';
 import { otlpReceiverConfigSchema, type OtlpReceiverConfig } from './config';
 import { OtlpGrpcServer } from './grpc';
 import { OtlpHttpServer } from './http';
@@ -45,7 +47,6 @@ export class OtlpReceiver implements Component {
 export const otlpReceiverFactory: ReceiverFactory<OtlpReceiverConfig> = {
   kind: 'receiver',
   type: 'otlp',
-  parseConfig: (raw, path, issues) => otlpReceiverConfigSchema.parse(raw, path, issues),
   configSchema: otlpReceiverConfigSchema,
   createTraces: (settings, config, next) => new OtlpReceiver(settings, config, next),
 };

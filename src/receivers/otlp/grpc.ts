@@ -15,7 +15,7 @@ import * as net from 'node:net';
 import type * as tls from 'node:tls';
 import * as zlib from 'node:zlib';
 import type { Logger } from 'pino';
-import { splitHostPort } from '../../config/schema';
+import { splitHostPort } from '../../core/schema';
 import { ServerTlsMaterial } from '../../config/tls-reload';
 import type { ServerAuthenticator } from '../../core/auth';
 import type { PipelineContext } from '../../core/component';

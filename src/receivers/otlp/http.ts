@@ -8,7 +8,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as zlib from 'node:zlib';
 import type { Logger } from 'pino';
-import { splitHostPort } from '../../config/schema';
+import { splitHostPort } from '../../core/schema';
 import { ServerTlsMaterial } from '../../config/tls-reload';
 import type { ServerAuthenticator } from '../../core/auth';
 import type { PipelineContext } from '../../core/component';

@@ -4,11 +4,13 @@
  * grpc.ts and http.ts.
  */
 import type { Logger } from 'pino';
-import type { PipelineContext, TracesConsumer } from '../../core/component';
+import type { PipelineContext } from '../../core/component';
+import type { TracesConsumer } from '../../consumer/consumer';
 import { PipelineError, asPipelineError } from '../../core/errors';
 import type { BufferLease } from '../../pdata/buffer-pool';
+import { DecodeError } from '../../pdata/errors';
 import { TraceBatch } from '../../pdata/trace-batch';
-import type { Counter, Telemetry } from '../../telemetry/telemetry';
+import type { Counter, Telemetry } from '../../core/telemetry';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log';
 
 export interface IntakeResult {
@@ -81,20 +83,20 @@ export class TraceIntake {
     try {
       batch = TraceBatch.decode(typeof body === 'function' ? body() : body, lease);
     } catch (err) {
-      const e = asPipelineError(err);
-      if (e.code === 'internal' || e.code === 'malformed') {
-        // Anything the decoder throws is about the input, not about routelens.
+      // Anything the decoder throws is about the input, not about routelens.
+      if (err instanceof DecodeError || !(err instanceof PipelineError)) {
+        const message = err instanceof Error ? err.message : String(err);
         const raw = typeof body === 'function' ? undefined : body;
         const hint =
           raw !== undefined && raw.length > 0 && (raw[0] === 0x7b || raw[0] === 0x5b)
             ? ' (the body looks like JSON: send it with Content-Type: application/json)'
             : '';
-        const m = new PipelineError('malformed', `${e.message}${hint}`);
+        const m = new PipelineError('malformed', `${message}${hint}`, { cause: err });
         this.rejected(m, ctx);
         throw m;
       }
-      this.rejected(e, ctx);
-      throw e;
+      this.rejected(err, ctx);
+      throw err;
     }
     const spans = batch.spanCount;
     if (spans === 0) {

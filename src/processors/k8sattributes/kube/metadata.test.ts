@@ -1,12 +1,12 @@
 import { expect } from 'chai';
-import { ConfigErrorList } from '../../../config/schema';
-import { parseConfig } from '../config';
+import { ConfigErrorList } from '../../../core/schema';
+import { configSchema } from '../config';
 import { KubeMetadata } from './metadata';
 import { parseImage, toLabelledInfo, toOwnedInfo, toPodInfo } from './objects';
 
 function metadata(raw: unknown): KubeMetadata {
   const issues = new ConfigErrorList();
-  const cfg = parseConfig(raw, 'p', issues);
+  const cfg = configSchema.parse(raw, 'p', issues);
   if (!issues.empty) throw new Error(issues.format());
   return new KubeMetadata(cfg);
 }

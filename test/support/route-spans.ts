@@ -2,10 +2,10 @@
  * Test and benchmark helpers: a seeded PRNG with the latency distributions used by the accuracy tests, a fake
  * clock, and a reusable mutable SpanInput (shaped like the pdata layer's view object).
  */
-import { rankFor } from './expo-histogram';
-import type { Clock } from './store';
-import { copyHexIds } from './exemplar';
-import type { SpanInput } from './span-input';
+import { rankFor } from '../../src/connectors/routelatency/expo-histogram';
+import type { Clock } from '../../src/connectors/routelatency/store';
+import { copyHexIds } from '../../src/connectors/routelatency/span-input';
+import type { SpanInput } from '../../src/connectors/routelatency/span-input';
 
 /** mulberry32: a small seeded PRNG returning floats in [0, 1). */
 export function rng(seed: number): () => number {

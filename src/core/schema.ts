@@ -3,9 +3,13 @@
  * keys rejected, every problem reported with its YAML path) and yields the config's TypeScript type, so a
  * component declares each key once: `type Config = Infer<typeof configSchema>`.
  */
-import type { ConfigIssues } from '../core/component';
 
 /** A parser of one YAML value. `doc` and `defaultText` feed the generated config reference. */
+/** Errors collected while parsing config, each prefixed with its YAML path. */
+export interface ConfigIssues {
+  add(path: string, message: string): void;
+}
+
 export interface Field<T> {
   parse(raw: unknown, path: string, issues: ConfigIssues): T;
   readonly doc?: string | undefined;

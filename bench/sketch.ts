@@ -1,12 +1,12 @@
 /**
  * Micro-benchmark of the route engine (not a test): ns per sketch record, ns per RouteStore.record, bytes per
- * route. Run: `npx tsc -p tsconfig.json && node dist/src/connectors/routelatency/bench-sketch.js`
+ * route. Run: `npx tsc -p tsconfig.json && node dist/bench/sketch.js`
  * (add `--expose-gc` to also measure the heap, not only the store's own estimate).
  */
-import { ExpoHistogram } from './expo-histogram';
-import { queryRoutes } from './query';
-import { RouteStore } from './store';
-import { distributions, FakeClock, MutableSpan, rng } from './testing';
+import { ExpoHistogram } from '../src/connectors/routelatency/expo-histogram';
+import { queryRoutes } from '../src/connectors/routelatency/query';
+import { RouteStore } from '../src/connectors/routelatency/store';
+import { distributions, FakeClock, MutableSpan, rng } from '../test/support/route-spans';
 
 const T0 = 1_699_999_980_000;
 const gc = (globalThis as { gc?: () => void }).gc;

@@ -7,10 +7,10 @@
  */
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { freePorts, waitFor } from '../support/free-port';
-import { jaegerBinary } from '../support/jaeger';
-import { startProcess, type ProcessHandle } from '../support/process';
-import { repoRoot } from '../support/python';
+import { freePorts, waitFor } from './free-port';
+import { jaegerBinary } from './jaeger';
+import { startProcess, type ProcessHandle } from './process';
+import { repoRoot } from './python';
 
 export const exampleJaegerConfig = path.join(repoRoot, 'examples', 'jaeger', 'jaeger.yaml');
 

@@ -1,5 +1,5 @@
 /**
- * Hostile input classes not covered by test/foundation/malformed.test.ts. Each one is answered with a clear
+ * Hostile input classes not covered by test/receivers/malformed.test.ts. Each one is answered with a clear
  * status and message, the process stays up, and a well-behaved client sending concurrently (known span ids)
  * loses nothing.
  */
@@ -11,7 +11,7 @@ import { TYPES, protoType } from '../../src/pdata/proto';
 import { decodeRpcStatus } from '../../src/pdata/rpc-status';
 import { OtlpSink } from '../support/otlp-sink';
 import { startRoutelens, type RunningRoutelens } from '../support/routelens';
-import { RawGrpcClient, buildRequest, httpRequest, until, type HttpResult } from '../foundation/clients';
+import { RawGrpcClient, buildRequest, httpRequest, until, type HttpResult } from '../support/raw-clients';
 
 const PROTO = { 'content-type': 'application/x-protobuf' };
 const JSON_CT = { 'content-type': 'application/json' };

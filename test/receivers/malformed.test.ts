@@ -14,7 +14,7 @@ import { CONNECTION_WINDOW, STREAM_WINDOW } from '../../src/receivers/otlp/grpc'
 import { decodeRpcStatus } from '../../src/pdata/rpc-status';
 import { OtlpSink, attrMap } from '../support/otlp-sink';
 import { metricValue, startRoutelens, type RunningRoutelens } from '../support/routelens';
-import { RawGrpcClient, buildRequest, httpRequest, until, type HttpResult } from './clients';
+import { RawGrpcClient, buildRequest, httpRequest, until, type HttpResult } from '../support/raw-clients';
 
 const MAX_BODY = 64 * 1024;
 const MAX_GRPC_MIB = 0.25; // 256 KiB
@@ -69,7 +69,7 @@ function statusOf(r: HttpResult): { code: number; message: string } {
   return JSON.parse(r.body.toString('utf8')) as { code: number; message: string };
 }
 
-describe('foundation: malformed requests against a running routelens', function () {
+describe('malformed requests against a running routelens', function () {
   this.timeout(120_000);
   let sink: OtlpSink;
   let rl: RunningRoutelens;

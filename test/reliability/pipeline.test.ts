@@ -8,14 +8,16 @@ import * as grpc from '@grpc/grpc-js';
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { Component, PipelineContext, ProcessorFactory, TracesConsumer } from '../../src/core/component';
-import { obj, str } from '../../src/config/schema';
+import type { Component, PipelineContext } from '../../src/core/component';
+import type { ProcessorFactory } from '../../src/consumer/factory';
+import type { TracesConsumer } from '../../src/consumer/consumer';
+import { obj, str } from '../../src/core/schema';
 import { decodeRetryInfo, decodeRpcStatus } from '../../src/pdata/rpc-status';
 import type { TraceBatch } from '../../src/pdata/trace-batch';
 import { freePort } from '../support/free-port';
 import { OtlpSink, attrMap } from '../support/otlp-sink';
 import { metricValue, startRoutelens, type RunningRoutelens } from '../support/routelens';
-import { RawGrpcClient, buildRequest, httpRequest, until } from './clients';
+import { RawGrpcClient, buildRequest, httpRequest, until } from '../support/raw-clients';
 
 const PROTO = { 'content-type': 'application/x-protobuf' };
 
@@ -45,7 +47,7 @@ extensions:
   routequery: { endpoint: 127.0.0.1:0 }
 `;
 
-describe('foundation: reliability', function () {
+describe('reliability of the pipeline', function () {
   this.timeout(90_000);
   const cleanups: (() => Promise<void> | void)[] = [];
   afterEach(async () => {
@@ -365,7 +367,7 @@ service:
     const tagger: ProcessorFactory<{ value: string }> = {
       kind: 'processor',
       type: 'tagger',
-      parseConfig: (raw, p, issues) => obj({ value: str({ nonEmpty: true }) }).parse(raw, p, issues),
+      configSchema: obj({ value: str({ nonEmpty: true }) }),
       createTraces: (_settings, config, next): Component & TracesConsumer => ({
         start: async () => undefined,
         shutdown: async () => undefined,

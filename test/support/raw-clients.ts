@@ -1,5 +1,5 @@
 /**
- * Raw OTLP clients for the foundation tests: an HTTP POST that always returns the status (even when the
+ * Raw OTLP clients for the end-to-end tests: an HTTP POST that always returns the status (even when the
  * server answers early and drops the connection), a gRPC unary call with identity serializers that returns
  * the status and trailers, and a builder of valid requests with known span ids.
  */
@@ -126,7 +126,7 @@ export function buildRequest(service: string, spans: number, extra: { resourceAt
     { key: 'service.name', value: { stringValue: service } },
     ...Object.entries(extra.resourceAttrs ?? {}).map(([key, v]) => ({ key, value: { stringValue: v } })),
   ];
-  const obj = { resourceSpans: [{ resource: { attributes: resourceAttrs }, scopeSpans: [{ scope: { name: 'foundation-test' }, spans: spanObjs }] }] };
+  const obj = { resourceSpans: [{ resource: { attributes: resourceAttrs }, scopeSpans: [{ scope: { name: 'raw-client' }, spans: spanObjs }] }] };
   const T = protoType(TYPES.exportTraceRequest);
   const bytes = T.encode(T.fromObject(obj)).finish();
   const json = JSON.stringify({
@@ -134,7 +134,7 @@ export function buildRequest(service: string, spans: number, extra: { resourceAt
       {
         resource: { attributes: resourceAttrs },
         scopeSpans: [
-          { scope: { name: 'foundation-test' }, spans: spanObjs.map((s) => ({ ...s, traceId: s.traceId.toString('hex'), spanId: s.spanId.toString('hex') })) },
+          { scope: { name: 'raw-client' }, spans: spanObjs.map((s) => ({ ...s, traceId: s.traceId.toString('hex'), spanId: s.spanId.toString('hex') })) },
         ],
       },
     ],

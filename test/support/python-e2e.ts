@@ -13,9 +13,9 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePorts, waitFor } from '../support/free-port';
-import { jaegerTraces, type JaegerKeyValue } from '../support/jaeger';
-import { repoRoot } from '../support/python';
+import { freePorts, waitFor } from './free-port';
+import { jaegerTraces, type JaegerKeyValue } from './jaeger';
+import { repoRoot } from './python';
 
 export { repoRoot };
 
@@ -283,7 +283,7 @@ export function cli(...args: string[]): Promise<{ status: number; stdout: string
   });
 }
 
-export { metricValue } from '../support/routelens';
+export { metricValue } from './routelens';
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -4,8 +4,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { waitFor } from '../support/free-port';
-import { parseLogs, repoRoot, startProcess, type ProcessHandle } from '../support/process';
+import { waitFor } from './free-port';
+import { parseLogs, repoRoot, startProcess, type ProcessHandle } from './process';
 
 export interface RoutelensChild {
   proc: ProcessHandle;

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { freePorts, waitFor } from '../support/free-port';
 import { parseLogs, repoRoot, startProcess, type ProcessHandle } from '../support/process';
 import { metricValue } from '../support/routelens';
-import { RawGrpcClient, buildRequest, httpRequest } from './clients';
+import { RawGrpcClient, buildRequest, httpRequest } from '../support/raw-clients';
 
 interface Started {
   proc: ProcessHandle;
@@ -53,7 +53,7 @@ async function startOnFreePorts(extraEnv: Record<string, string>): Promise<Start
   throw new Error(`routelens did not start:\n${lastOutput}`);
 }
 
-describe('foundation: the routelens process on otel-config.yaml', function () {
+describe('the routelens process on otel-config.yaml', function () {
   this.timeout(60_000);
   let s: Started | undefined;
   afterEach(async () => {

@@ -1,10 +1,11 @@
 /** Shared helpers of the Kubernetes tests. */
 import pino from 'pino';
-import type { CreateSettings, PipelineContext, TracesConsumer } from '../../src/core/component';
-import { ConfigErrorList } from '../../src/config/schema';
+import type { CreateSettings, PipelineContext } from '../../src/core/component';
+import type { TracesConsumer } from '../../src/consumer/consumer';
+import { ConfigErrorList } from '../../src/core/schema';
 import type { TraceBatch } from '../../src/pdata/trace-batch';
-import { Telemetry } from '../../src/telemetry/telemetry';
-import { parseConfig, type K8sAttributesConfig } from '../../src/processors/k8sattributes/config';
+import { Telemetry } from '../../src/core/telemetry';
+import { configSchema, type K8sAttributesConfig } from '../../src/processors/k8sattributes/config';
 import type { ResourceBatch } from '../../src/processors/k8sattributes/processor';
 
 export function settings(id = 'k8sattributes', telemetry = new Telemetry()): CreateSettings {
@@ -14,7 +15,7 @@ export function settings(id = 'k8sattributes', telemetry = new Telemetry()): Cre
 /** Parse a k8sattributes config; throws with the formatted issues when invalid. */
 export function k8sConfig(raw: unknown): K8sAttributesConfig {
   const issues = new ConfigErrorList();
-  const cfg = parseConfig(raw, 'processors.k8sattributes', issues);
+  const cfg = configSchema.parse(raw, 'processors.k8sattributes', issues);
   if (!issues.empty) throw new Error(issues.format());
   return cfg;
 }

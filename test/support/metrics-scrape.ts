@@ -2,8 +2,8 @@
  * Test helpers for route metrics: a strict-enough parser of the Prometheus text format 0.0.4 and OpenMetrics 1.0
  * (samples, label values with escapes, exemplars, TYPE/UNIT lines), and OTLP metrics request decoding.
  */
-import { protoType, TYPES } from '../../pdata/proto';
-import { ExpoHistogram } from './expo-histogram';
+import { protoType, TYPES } from '../../src/pdata/proto';
+import { ExpoHistogram } from '../../src/connectors/routelatency/expo-histogram';
 
 export interface ParsedSample {
   name: string;

@@ -1,0 +1,44 @@
+/**
+ * What a component serves under /api/v1 through the routequery extension, and how its query state is answered
+ * when it lives in several worker processes (`--workers N`). Contracts in core, so that neither the extension
+ * nor the worker code imports the component.
+ */
+import type { MetricFamily } from './telemetry';
+
+export interface QueryResponse {
+  status: number;
+  body: unknown;
+}
+
+export interface RouteQueryProvider {
+  /** Answer GET `pathname` (starting with /api/v1/) with the given query parameters. */
+  handleQuery(pathname: string, params: URLSearchParams): QueryResponse | Promise<QueryResponse>;
+}
+
+export function isRouteQueryProvider(c: unknown): c is { routeQuery: RouteQueryProvider } {
+  return typeof (c as { routeQuery?: RouteQueryProvider } | undefined)?.routeQuery?.handleQuery === 'function';
+}
+
+/**
+ * A component whose query state can be merged across processes. Each worker sends its snapshot to the primary,
+ * which hands the snapshots back to the component's factory (`mergeQueryStates`): the format is the component's
+ * own, and the primary knows nothing of it.
+ */
+export interface QueryStateSource {
+  /** This process's query state as JSON-safe data: everything queries read, its start time included. */
+  snapshotQueryState(): unknown;
+}
+
+export function isQueryStateSource(c: unknown): c is QueryStateSource {
+  return typeof (c as QueryStateSource | undefined)?.snapshotQueryState === 'function';
+}
+
+/** The merge of every worker's snapshot, answering as one process that saw all their data would. */
+export interface MergedQueryState {
+  readonly routeQuery: RouteQueryProvider;
+  /**
+   * Metric samples recomputed from the merged state. Each replaces the workers' sample of the same name, suffix
+   * and labels, which the primary would otherwise sum: quantiles of a summary cannot be summed.
+   */
+  metricFamilies(): MetricFamily[];
+}
