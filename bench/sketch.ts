@@ -3,7 +3,7 @@
  * route. Run: `npx tsc -p tsconfig.json && node dist/bench/sketch.js`
  * (add `--expose-gc` to also measure the heap, not only the store's own estimate).
  */
-import { ExpoHistogram } from '../src/connectors/routelatency/expo-histogram';
+import { ExpoHistogram } from '../src/pdata/expo-histogram';
 import { queryRoutes } from '../src/connectors/routelatency/query';
 import { RouteStore } from '../src/connectors/routelatency/store';
 import { distributions, FakeClock, MutableSpan, rng } from '../test/support/route-spans';

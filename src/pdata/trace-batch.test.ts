@@ -337,6 +337,47 @@ describe('TraceBatch vs protobufjs (differential)', function () {
     );
   });
 
+  it('gives every span the scope name, id words, parent id and attribute lists protobufjs gives', () => {
+    const hexWords = (hex: string, words: number): number[] =>
+      Array.from({ length: words }, (_, i) => (hex.length >= 8 * (i + 1) ? parseInt(hex.slice(8 * i, 8 * i + 8), 16) : 0));
+    fc.assert(
+      fc.property(requestArb, (obj) => {
+        const bytes = encodeRequest(obj);
+        const ref = refDecode(bytes);
+        const want: unknown[] = [];
+        for (const rs of ref.resourceSpans ?? []) {
+          const resource = (rs.resource?.attributes ?? []).flatMap((a) => (scalarOf(a.value) === undefined ? [] : [[a.key ?? '', scalarOf(a.value)]]));
+          for (const ss of rs.scopeSpans ?? []) {
+            for (const sp of ss.spans ?? []) {
+              const trace = b64hex(sp.traceId);
+              const span = b64hex(sp.spanId);
+              const parent = b64hex(sp.parentSpanId);
+              want.push({
+                scope: ss.scope?.name ?? '',
+                mask: (trace ? 1 : 0) | (span ? 2 : 0) | (parent ? 4 : 0),
+                words: [...hexWords(trace, 4), ...hexWords(span, 2), ...hexWords(parent, 2)],
+                attributes: (sp.attributes ?? []).flatMap((a) => (scalarOf(a.value) === undefined ? [] : [[a.key ?? '', scalarOf(a.value)]])),
+                resource,
+              });
+            }
+          }
+        }
+        const got: unknown[] = [];
+        const words = new Uint32Array(8);
+        TraceBatch.decode(bytes).forEachSpan((s) => {
+          const attributes: [string, AttrValue][] = [];
+          const resource: [string, AttrValue][] = [];
+          s.forEachAttribute((k, v) => attributes.push([k, v]));
+          s.forEachResourceAttribute((k, v) => resource.push([k, v]));
+          const mask = s.readIdWords(words);
+          got.push({ scope: s.scopeName, mask, words: [...words], attributes, resource });
+        });
+        expect(got).to.deep.equal(want);
+      }),
+      { numRuns: runs(300) },
+    );
+  });
+
   it('reads the resource attributes protobufjs reads', () => {
     fc.assert(
       fc.property(requestArb, (obj) => {

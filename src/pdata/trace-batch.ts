@@ -400,6 +400,38 @@ function anyValueOfKey(buf: Uint8Array, pos: number, end: number, key: Uint8Arra
   return valueStart;
 }
 
+/** Visit the KeyValue fields numbered `fieldNo` of the message `[pos, end)` whose value is a scalar. */
+function forEachScalarKeyValue(buf: Uint8Array, pos: number, end: number, fieldNo: number, visit: (key: string, value: AttrValue) => void): void {
+  const wantTag = (fieldNo << 3) | WIRE_LEN;
+  while (pos < end) {
+    const tag = readVarint32(buf, pos, end);
+    pos = cursor.pos;
+    if (tag !== wantTag) {
+      pos = skipField(buf, tag & 7, pos, end);
+      continue;
+    }
+    const kvEnd = readLen(buf, pos, end);
+    let p = cursor.pos;
+    let key = '';
+    let value: AttrValue | undefined;
+    while (p < kvEnd) {
+      const t = readVarint32(buf, p, kvEnd);
+      p = cursor.pos;
+      if (t === ((1 << 3) | WIRE_LEN)) {
+        const e = readLen(buf, p, kvEnd);
+        key = utf8Interned(buf, cursor.pos, e);
+        p = e;
+      } else if (t === ((2 << 3) | WIRE_LEN)) {
+        const e = readLen(buf, p, kvEnd);
+        value = readAnyValue(buf, cursor.pos, e);
+        p = e;
+      } else p = skipField(buf, t & 7, p, kvEnd);
+    }
+    if (value !== undefined) visit(key, value);
+    pos = kvEnd;
+  }
+}
+
 /** Read a scalar AnyValue from its content range; arrays, maps, bytes and empty values read as undefined. */
 function readAnyValue(buf: Uint8Array, pos: number, end: number): AttrValue | undefined {
   let out: AttrValue | undefined;
@@ -460,6 +492,8 @@ export class SpanView {
   #spanId = 0;
   #parentSpanId = -1;
   #resource: ResourceEntry | undefined;
+  #scopeStart = 0;
+  #scopeEnd = 0;
   /**
    * Index of the span's attributes, filled by `load`: per attribute [key start, key length, KeyValue end].
    * Lookups compare key bytes against it instead of re-walking the span. -1 in slot 0 of an entry marks a
@@ -582,6 +616,73 @@ export class SpanView {
   /** @internal */
   setResource(entry: ResourceEntry): void {
     this.#resource = entry;
+  }
+
+  /** @internal the content range of the `scope` (InstrumentationScope) of the spans that follow; 0, 0 for none. */
+  setScope(start: number, end: number): void {
+    this.#scopeStart = start;
+    this.#scopeEnd = end;
+  }
+
+  /** Name of the span's instrumentation scope (`opentelemetry.instrumentation.sqlalchemy`), '' when absent. */
+  get scopeName(): string {
+    const buf = this.#buf;
+    let pos = this.#scopeStart;
+    const end = this.#scopeEnd;
+    while (pos < end) {
+      const tag = readVarint32(buf, pos, end);
+      pos = cursor.pos;
+      if (tag === ((1 << 3) | WIRE_LEN)) {
+        const e = readLen(buf, pos, end);
+        return utf8Interned(buf, cursor.pos, e);
+      }
+      pos = skipField(buf, tag & 7, pos, end);
+    }
+    return '';
+  }
+
+  /**
+   * The ids as big-endian 32-bit words without allocating: `out[0..3]` the trace id, `out[4..5]` the span id,
+   * `out[6..7]` the parent span id (absent ids leave their words 0). Returns a bit mask of the ids present:
+   * 1 trace id, 2 span id, 4 parent span id.
+   */
+  readIdWords(out: Uint32Array): number {
+    const buf = this.#buf;
+    let mask = 0;
+    out.fill(0, 0, 8);
+    const word = (at: number): number => (((buf[at] as number) << 24) | ((buf[at + 1] as number) << 16) | ((buf[at + 2] as number) << 8) | (buf[at + 3] as number)) >>> 0;
+    if (this.#traceId >= 0) {
+      for (let i = 0; i < 4; i++) out[i] = word(this.#traceId + 4 * i);
+      mask |= 1;
+    }
+    if (this.#spanId >= 0) {
+      out[4] = word(this.#spanId);
+      out[5] = word(this.#spanId + 4);
+      mask |= 2;
+    }
+    if (this.#parentSpanId >= 0) {
+      out[6] = word(this.#parentSpanId);
+      out[7] = word(this.#parentSpanId + 4);
+      mask |= 4;
+    }
+    return mask;
+  }
+
+  /** Every span attribute with a scalar value, in wire order (arrays, maps and bytes are passed over). */
+  forEachAttribute(visit: (key: string, value: AttrValue) => void): void {
+    forEachScalarKeyValue(this.#buf, this.#start, this.#end, 9, visit);
+  }
+
+  /** Every scalar attribute of the span's resource, appended ones included (a replaced value is not visited). */
+  forEachResourceAttribute(visit: (key: string, value: AttrValue) => void): void {
+    const e = this.#resource;
+    if (e === undefined) return;
+    const replaced = e.replaced;
+    const filtered = replaced === undefined ? visit : (k: string, v: AttrValue): void => (replaced.has(k) ? undefined : visit(k, v));
+    for (let f = 0; f < e.resourceFields.length; f += 4) {
+      forEachScalarKeyValue(e.buf, e.resourceFields[f + 2] as number, e.resourceFields[f + 3] as number, 1, filtered);
+    }
+    for (const kv of e.extra ?? []) forEachScalarKeyValue(kv, 0, kv.length, 1, visit);
   }
 
   get name(): string {
@@ -954,11 +1055,16 @@ function walkSpans(buf: Uint8Array, start: number, end: number, view: SpanView, 
     }
     const ssEnd = readLen(buf, pos, end);
     let p = cursor.pos;
+    view.setScope(0, 0);
     while (p < ssEnd) {
       const t = readVarint32(buf, p, ssEnd);
       p = cursor.pos;
       if (t !== ((2 << 3) | WIRE_LEN)) {
-        p = skipField(buf, t & 7, p, ssEnd);
+        if (t === ((1 << 3) | WIRE_LEN)) {
+          const scopeEnd = readLen(buf, p, ssEnd);
+          view.setScope(cursor.pos, scopeEnd);
+          p = scopeEnd;
+        } else p = skipField(buf, t & 7, p, ssEnd);
         continue;
       }
       const spanEnd = readLen(buf, p, ssEnd);

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import * as os from 'node:os';
-import { ExpoHistogram } from '../../src/connectors/routelatency/expo-histogram';
+import { ExpoHistogram } from '../../src/pdata/expo-histogram';
 import { decodeMetricsRequest, type DecodedMetricsRequest } from '../support/metrics-scrape';
 import { OTLP_METRIC_NAMES } from '../../src/connectors/routelatency/otlp-metrics';
 import { distributions, rng } from '../support/route-spans';

@@ -3,7 +3,7 @@
  * (samples, label values with escapes, exemplars, TYPE/UNIT lines), and OTLP metrics request decoding.
  */
 import { protoType, TYPES } from '../../src/pdata/proto';
-import { ExpoHistogram } from '../../src/connectors/routelatency/expo-histogram';
+import { ExpoHistogram } from '../../src/pdata/expo-histogram';
 
 export interface ParsedSample {
   name: string;

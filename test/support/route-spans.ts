@@ -2,7 +2,7 @@
  * Test and benchmark helpers: a seeded PRNG with the latency distributions used by the accuracy tests, a fake
  * clock, and a reusable mutable SpanInput (shaped like the pdata layer's view object).
  */
-import { rankFor } from '../../src/connectors/routelatency/expo-histogram';
+import { rankFor } from '../../src/pdata/expo-histogram';
 import type { Clock } from '../../src/connectors/routelatency/store';
 import { copyHexIds } from '../../src/connectors/routelatency/span-input';
 import type { SpanInput } from '../../src/connectors/routelatency/span-input';

@@ -21,7 +21,7 @@ import type { MetricFamily, MetricSample } from '../../core/telemetry';
 import type { RouteLatencyConfig } from './config';
 import { promLabelName } from './config';
 import { KeptExemplar } from './exemplar';
-import { ExpoHistogram } from './expo-histogram';
+import { ExpoHistogram } from '../../pdata/expo-histogram';
 import type { SpanInput } from './span-input';
 import { spanKindName } from './span-input';
 import type { ResolvedWindow, RouteEntry, RouteStore } from './store';

@@ -8,7 +8,7 @@ import { TraceBatch } from '../../pdata/trace-batch';
 import { createLogger } from '../../telemetry/logger';
 import { Telemetry } from '../../core/telemetry';
 import { routeLatencyConfigSchema, type RouteLatencyConfig } from './config';
-import { bucketIndex, ExpoHistogram } from './expo-histogram';
+import { bucketIndex, ExpoHistogram } from '../../pdata/expo-histogram';
 import { RouteLatencyConnector } from './factory';
 import { RouteMetricsRecorder } from './metrics';
 import { decodeMetricsRequest, type DecodedMetricsRequest } from '../../../test/support/metrics-scrape';

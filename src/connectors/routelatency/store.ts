@@ -12,7 +12,7 @@
  * so memory is bounded by routes × tiers × slots × the per-sketch bound; `stats().memoryBytes` reports the
  * current estimate from array lengths.
  */
-import { ExpoHistogram } from './expo-histogram';
+import { ExpoHistogram } from '../../pdata/expo-histogram';
 import type { RouteSource, TemplatingRule } from './route-key';
 import { newExtractedRoute, OVERFLOW_ROUTE, PathTemplater, ROUTE_SOURCES, RouteExtractor, SOURCE_BIT } from './route-key';
 import { parseSpanKind, SpanKind } from './span-input';

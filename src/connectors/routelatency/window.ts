@@ -7,7 +7,7 @@
  * tier. Slots are aligned to the epoch (`period = floor(t / slotMs)`), and a window of N slots at time t is the
  * current (partial) slot plus the N − 1 before it, so it covers between `W − slot` and `W` of wall time.
  */
-import { ExpoHistogram, type OtlpExponentialHistogram } from './expo-histogram';
+import { ExpoHistogram, type OtlpExponentialHistogram } from '../../pdata/expo-histogram';
 import { KeptExemplar, type Exemplar } from './exemplar';
 import type { SpanInput } from './span-input';
 
