@@ -650,7 +650,8 @@ export class SpanView {
     const buf = this.#buf;
     let mask = 0;
     out.fill(0, 0, 8);
-    const word = (at: number): number => (((buf[at] as number) << 24) | ((buf[at + 1] as number) << 16) | ((buf[at + 2] as number) << 8) | (buf[at + 3] as number)) >>> 0;
+    const word = (at: number): number =>
+      (((buf[at] as number) << 24) | ((buf[at + 1] as number) << 16) | ((buf[at + 2] as number) << 8) | (buf[at + 3] as number)) >>> 0;
     if (this.#traceId >= 0) {
       for (let i = 0; i < 4; i++) out[i] = word(this.#traceId + 4 * i);
       mask |= 1;
