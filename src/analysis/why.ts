@@ -454,7 +454,7 @@ export function summarize(a: WhyAnswer): string {
       );
   }
   const v = a.versions[0]?.vs_previous;
-  if (v != null && v.significant && v.p95_change !== null && Math.abs(v.p95_change) >= 0.1) {
+  if (v !== null && v !== undefined && v.significant && v.p95_change !== null && Math.abs(v.p95_change) >= 0.1) {
     parts.push(`p95 ${v.p95_change > 0 ? '+' : ''}${pct(v.p95_change)} in ${a.versions[0]?.version} against ${v.version}`);
   }
   return `${parts.join('; ')}.`;
