@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { ExpoHistogram, rankFor, relativeErrorAtScale, SKETCH_SCALE } from '../../pdata/expo-histogram';
-import type { OtlpExponentialHistogram } from '../../pdata/expo-histogram';
-import { distributions, exactQuantile, rng } from '../../../test/support/route-spans';
+import { ExpoHistogram, rankFor, relativeErrorAtScale, SKETCH_SCALE } from './expo-histogram';
+import type { OtlpExponentialHistogram } from './expo-histogram';
+import { distributions, exactQuantile, rng } from '../../test/support/route-spans';
 
 const QS = [0.5, 0.9, 0.95, 0.99, 0.999];
 const REL = relativeErrorAtScale(SKETCH_SCALE);
