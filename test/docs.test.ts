@@ -31,7 +31,7 @@ describe('documentation', () => {
     }
   });
 
-  it('the bin shebang, the npm scripts, the README and the Kubernetes example start node with exactly V8_FLAGS', () => {
+  it('the bin shebang, the npm scripts, the README and the Dockerfile start node with exactly V8_FLAGS', () => {
     const flagsOf = (line: string): string[] => line.split(/\s+/).filter((w) => w.startsWith('--'));
     const shebang = fs.readFileSync(path.join(root, 'bin/routelens.js'), 'utf8').split('\n')[0] as string;
     const scripts = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
@@ -41,7 +41,13 @@ describe('documentation', () => {
       for (const part of script.split('&&')) if (/^\s*node --/.test(part)) places.push([`npm run ${name}`, part.replace(/ (bin|dist)\/.*/, '')]);
     }
     expect(places.map(([where]) => where)).to.include('npm run start');
-    for (const doc of ['README.md', 'examples/kubernetes/README.md']) {
+    // The image's ENTRYPOINT (the Kubernetes examples and the chart run the image with `run --config …` as args).
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8'))?.[1];
+    expect(entrypoint, 'Dockerfile ENTRYPOINT').to.not.equal(undefined);
+    const argv = JSON.parse(entrypoint as string) as string[];
+    expect([argv[0], argv[argv.length - 1]]).to.deep.equal(['node', '/opt/routelens/bin/routelens.js']);
+    places.push(['Dockerfile ENTRYPOINT', argv.join(' ')]);
+    for (const doc of ['README.md']) {
       const text = fs.readFileSync(path.join(root, doc), 'utf8');
       const quoted = [...text.matchAll(/`(?:node )?(--single-threaded-gc[^`]*?)(?: bin\/routelens\.js)?`/g)].map((m) => m[1] as string);
       expect(quoted.length, `${doc} quotes the node flags`).to.be.greaterThan(0);

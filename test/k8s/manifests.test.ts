@@ -237,6 +237,23 @@ describe('examples/kubernetes manifests', () => {
     }
   });
 
+  it('runs the image scripts/build-image.sh builds, restricted as the container tests run it', () => {
+    const version = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../package.json'), 'utf8')) as { version: string }).version;
+    for (const w of workloads) {
+      const c = w.container as Container & { image?: string; imagePullPolicy?: string; securityContext?: Obj };
+      const where = `${w.doc['kind']}/${w.doc['metadata']['name']}`;
+      expect(c.image, where).to.equal(`localhost/routelens:${version}`);
+      expect(c.imagePullPolicy, where).to.equal('IfNotPresent');
+      expect(c.securityContext, where).to.deep.equal({
+        runAsNonRoot: true,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+        seccompProfile: { type: 'RuntimeDefault' },
+      });
+    }
+  });
+
   it('the sidecar needs no API access', () => {
     const sidecar = workloads.find((w) => w.doc['metadata']['name'] === 'checkout');
     expect(sidecar).to.not.equal(undefined);

@@ -31,6 +31,9 @@ export class OtlpSink {
   readonly requests: SinkRequest[] = [];
   /** When set, requests are answered with this failure instead of being recorded. */
   failWith: { grpcCode: grpc.status; httpStatus: number } | undefined;
+  /** Requests that arrived while paused, waiting to be recorded and answered. */
+  readonly #held: (() => void)[] = [];
+  #paused = false;
   #grpc: grpc.Server | undefined;
   #http: http.Server | undefined;
   grpcPort = 0;
@@ -43,18 +46,25 @@ export class OtlpSink {
     return `http://127.0.0.1:${this.httpPort}`;
   }
 
-  async start(): Promise<this> {
+  /** Listen on `host` (default 127.0.0.1; 0.0.0.0 for clients in containers). */
+  async start(opts: { host?: string } = {}): Promise<this> {
+    const host = opts.host ?? '127.0.0.1';
     const grpcServer = new grpc.Server();
-    const handler = (path: string) => (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-      if (this.failWith !== undefined) return cb({ code: this.failWith.grpcCode, details: 'sink told to fail' });
-      this.requests.push({
-        transport: 'grpc',
-        path,
-        body: call.request,
-        headers: Object.fromEntries(Object.entries(call.metadata.getMap()).map(([k, v]) => [k, String(v)])),
-      });
-      cb(null, Buffer.alloc(0));
+    const later = (fn: () => void): void => {
+      if (this.#paused) this.#held.push(fn);
+      else fn();
     };
+    const handler = (path: string) => (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
+      later(() => {
+        if (this.failWith !== undefined) return cb({ code: this.failWith.grpcCode, details: 'sink told to fail' });
+        this.requests.push({
+          transport: 'grpc',
+          path,
+          body: call.request,
+          headers: Object.fromEntries(Object.entries(call.metadata.getMap()).map(([k, v]) => [k, String(v)])),
+        });
+        cb(null, Buffer.alloc(0));
+      });
     for (const [svc, path] of [
       ['trace', '/opentelemetry.proto.collector.trace.v1.TraceService/Export'],
       ['metrics', '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export'],
@@ -75,34 +85,52 @@ export class OtlpSink {
       );
     }
     this.grpcPort = await new Promise<number>((resolve, reject) =>
-      grpcServer.bindAsync(`127.0.0.1:${this.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      grpcServer.bindAsync(`${host}:${this.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
     this.#grpc = grpcServer;
     const httpServer = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        if (this.failWith !== undefined) {
-          res.writeHead(this.failWith.httpStatus, { 'retry-after': '1' });
+      req.on('end', () =>
+        later(() => {
+          if (this.failWith !== undefined) {
+            res.writeHead(this.failWith.httpStatus, { 'retry-after': '1' });
+            res.end();
+            return;
+          }
+          let body = Buffer.concat(chunks);
+          if (req.headers['content-encoding'] === 'gzip') body = zlib.gunzipSync(body);
+          this.requests.push({
+            transport: 'http',
+            path: req.url ?? '',
+            body,
+            headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
+          });
+          res.writeHead(200, { 'content-type': 'application/x-protobuf' });
           res.end();
-          return;
-        }
-        let body = Buffer.concat(chunks);
-        if (req.headers['content-encoding'] === 'gzip') body = zlib.gunzipSync(body);
-        this.requests.push({
-          transport: 'http',
-          path: req.url ?? '',
-          body,
-          headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
-        });
-        res.writeHead(200, { 'content-type': 'application/x-protobuf' });
-        res.end();
-      });
+        }),
+      );
     });
-    await new Promise<void>((resolve) => httpServer.listen(this.httpPort, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) => httpServer.listen(this.httpPort, host, () => resolve()));
     this.httpPort = (httpServer.address() as AddressInfo).port;
     this.#http = httpServer;
     return this;
+  }
+
+  /** Hold every request that arrives (unrecorded, unanswered) until resume(): a backend that stalls. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Record and answer the held requests, and the next ones at once. */
+  resume(): void {
+    this.#paused = false;
+    for (const fn of this.#held.splice(0)) fn();
+  }
+
+  /** Requests held by pause(). */
+  get heldCount(): number {
+    return this.#held.length;
   }
 
   async stop(): Promise<void> {
