@@ -93,7 +93,7 @@ async function run(args: ParsedArgs): Promise<number> {
   const missing = missingV8Flags();
   if (workers <= 1 && missing.length > 0) {
     logger.info(
-      `node was started without ${missing.join(' ')}: expect more CPU per span (run bin/routelens.js directly, or node ${missing.join(' ')} bin/routelens.js; see BENCHMARKS.md)`,
+      `node was started without ${missing.join(' ')}: expect more CPU per span (run bin/routelens.js directly, or node ${missing.join(' ')} bin/routelens.js; see docs/decisions/0001-v8-flags.md)`,
     );
   }
   if (workers > 1) {

@@ -5,7 +5,7 @@
 /**
  * gRPC status codes (grpc/doc/statuscodes.md; the enum maps numbers back to names too: `GrpcStatus[14]` is
  * 'UNAVAILABLE'). Defined here rather than imported from @grpc/grpc-js, which nothing else at run time needs and
- * whose loading alone costs ≈ 13 MiB of RSS.
+ * whose loading alone costs ≈ 13 MiB of RSS (docs/decisions/0005-grpc-on-node-http2.md).
  */
 export enum GrpcStatus {
   OK = 0,

@@ -1,10 +1,10 @@
 /**
  * Reusable buffers for received requests.
  *
- * Every request used to get a fresh buffer of its size. Buffers live outside the V8 heap, and V8 schedules full
- * garbage collections by the external memory allocated since the last one: at 50k spans/s that was a full
- * collection every ~200 ms, most of routelens's GC time. A pooled buffer is allocated once and reused, so
- * steady traffic allocates (almost) no external memory.
+ * Buffers live outside the V8 heap, and V8 schedules full garbage collections by the external memory allocated
+ * since the last one, so a fresh buffer per request meant frequent full collections under load. A pooled buffer
+ * is allocated once and reused, so steady traffic allocates (almost) no external memory
+ * (docs/decisions/0006-buffer-pool.md).
  *
  * Ownership is counted: the receiver holds a lease while the pipeline runs; whatever keeps the bytes after the
  * pipeline returns (an exporter's queue holding slices of them) retains the lease and releases it when done. A

@@ -7,8 +7,7 @@
  * points back at the getter, whose closure context holds the bound function's target. node:http2's
  * `ClientHttp2Session.request()` binds once per request (its `requestOnConnect`, bound to the new stream), so every
  * forwarded request's whole client stream (states, listeners, headers) outlives the young-generation collections
- * and waits in the old generation for a full collection: ≈ 3.4 KB promoted per request, the old generation growing
- * by ≈ 0.2 MB a second at 10k spans/s until the next full collection (BENCHMARKS.md, eleventh round).
+ * and waits in the old generation for a full collection. Measurements: docs/decisions/0003-async-resource-bind.md.
  *
  * The replacement behaves the same where callers can tell: the target runs in the resource's async scope with
  * the call's `this` (or `thisArg`) and arguments, `length` is the target's, and `asyncResource` is an enumerable

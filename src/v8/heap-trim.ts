@@ -1,23 +1,15 @@
 /**
  * Asks V8 for one of its own incremental full collections at a light load, so that a quiet routelens holds
- * about its live heap instead of up to 8 MB of garbage more (BENCHMARKS.md, thirteenth round).
- *
- * V8 starts its next full collection only once the old generation has grown at least 8 MB (its minimum step)
- * past what the last one left. At a light load what reaches the old generation is mostly garbage (objects a
- * scavenge found alive mid-request), so the heap climbs for minutes (11 → 19 MB at 10k spans/s) and RSS with it.
- *
- * Why not `gc()`: an atomic collection run between requests finds no per-request object alive, their hidden
- * classes die, and every optimised function that checks one is deoptimised (24–59 per collection, CPU per span
- * +6 to +20 %). V8's own collections mark incrementally while requests run and deoptimise nothing. The one way
- * to ask for one is V8's `--stress-marking=N` flag: while it is above 0, V8 starts incremental marking at its
- * next allocation-limit check once the old generation is N % (drawn at random, 0–N) of the way to the limit;
- * with 1, at once. The trimmer sets it to 1 when a collection is due and back to 0 as soon as V8 reports a full
- * collection, or after `timeoutMs` if none came. Measured: no deoptimisation, 1–2.5 ms final pauses.
- *
- * A collection is due once the old generation has grown `stepBytes` past the last full collection, if the
- * event loop was busy at most `maxUtilization` of the last second and the last one requested is at least
- * `minIntervalMs` old.
- * Under a heavy load the trimmer stays out of the way. `ROUTELENS_HEAP_TRIM=off` turns it off.
+ * about its live heap instead of up to 8 MB of garbage more (V8 waits for the old generation to grow at least 8 MB
+ * past what the last full collection left, and at a light load what reaches it is mostly garbage). Not `gc()`:
+ * an atomic collection between requests kills the hidden classes of per-request objects and deoptimises the code
+ * that checks them; V8's own collections mark incrementally while requests run. The one way to ask for one is the
+ * `--stress-marking=N` flag: while it is above 0, V8 starts incremental marking at its next allocation-limit check
+ * once the old generation is a random 0–N % of the way to its limit, so with 1 at once. The trimmer sets it to 1
+ * when a collection is due (the old generation grew `stepBytes`, the event loop was busy at most
+ * `maxUtilization` of the last second, the last request is `minIntervalMs` old) and back to 0 when V8 reports a
+ * full collection, or after `timeoutMs`. `ROUTELENS_HEAP_TRIM=off` turns it off. Measurements and the
+ * alternatives tried: docs/decisions/0002-heap-trimmer.md.
  */
 import * as v8 from 'node:v8';
 import { PerformanceObserver, constants, performance } from 'node:perf_hooks';
@@ -41,8 +33,8 @@ export interface HeapTrimOptions {
   maxUtilization: number;
 }
 
-// 5 s: at 50k spans/s the old generation grows 1 MiB in ≈ 4 s, and a collection (10–18 ms of marking in steps)
-// every 5 s is under 0.4 % of a core; 15 s left up to 3 MB of garbage (RSS +3 MiB, BENCHMARKS.md fourteenth round).
+// 5 s: the old generation can grow a step in less than 15 s (at 50k spans/s), and a collection every 5 s costs
+// under 0.4 % of a core (docs/decisions/0002-heap-trimmer.md).
 export const DEFAULT_HEAP_TRIM: HeapTrimOptions = { stepBytes: 1 << 20, minIntervalMs: 5_000, timeoutMs: 10_000, maxUtilization: 0.5 };
 
 const CHECK_INTERVAL_MS = 1000;

@@ -4,7 +4,7 @@
  * 5-byte message prefix and the request's parts go to the stream as they are, without first concatenating them
  * into one message and then copying that into a framed buffer (what a general gRPC client does). Those two
  * copies of every request were, with the garbage collection their external memory caused, the largest cost
- * left on routelens's forwarding path (BENCHMARKS.md).
+ * left on routelens's forwarding path (docs/decisions/0005-grpc-on-node-http2.md).
  *
  * Semantics follow gRPC's HTTP/2 protocol and grpc-js's client: `grpc-timeout` deadlines, gzip, status from
  * trailers (or a trailers-only response), HTTP status → gRPC code mapping, RST_STREAM REFUSED_STREAM → UNAVAILABLE,
@@ -81,8 +81,8 @@ interface Channel {
 
 /**
  * The request options with every priority default node:http2's request() would otherwise add to its copy of
- * them. Adding them was the largest single source of objects that outlived a scavenge (a sampling heap profile
- * of the survivors at 10k spans/s: about a quarter): with all present the copy gains no properties.
+ * them: adding them made that copy one of the largest sources of objects that outlive a scavenge, and with all
+ * present the copy gains no properties.
  */
 const REQUEST_OPTIONS: http2.ClientSessionRequestOptions = Object.freeze({ endStream: false, weight: 16, parent: 0, exclusive: false, silent: false });
 

@@ -9,7 +9,7 @@
  * - RSS was rejected: it includes code, thread stacks and memory the allocator keeps after a collection, so
  *   it does not fall when queues drain, and a limiter on RSS keeps refusing long after the data is gone. It
  *   is what the kernel's OOM killer sees, which is why the limits leave headroom (`limit_mib` below the pod
- *   limit, as with the Collector).
+ *   limit, as with the Collector). See docs/decisions/0009-memory-limiter-gc.md.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -54,12 +54,8 @@ export const STREAM_WINDOW = 1 << 20;
 /**
  * Flow-control window per connection: one default Python batch (512 spans ≈ 250 KB) arrives without waiting
  * for a WINDOW_UPDATE, where HTTP/2's initial 64 KiB took four round trips, each a wake-up of both sides. Not
- * more: window updates wait for the event loop to read, which is the back-pressure a busy process needs. In
- * `npm run bench -- --quick --only routelens --scenarios saturation,rate50k` (2 × 2 reps): 64 KiB → 256 KiB took
- * saturation from 350–400k to 490–560k spans/s at 1.4–1.6 instead of 1.7–1.8 s per million spans, p50 latency
- * at 50k spans/s 1.8–2.1 → 1.4–1.9 ms. With 10 sending-queue consumers, 512 KiB and more let clients outrun
- * forwarding at saturation (the queue filled: RSS 520 MiB, ≈ 1 s queueing, refusals); with 32, 1 MiB ran steady
- * but was no cheaper than 256 KiB at any rate.
+ * more: window updates wait for the event loop to read, which is the back-pressure a busy process needs (larger
+ * windows let clients outrun forwarding at saturation). Measurements: docs/decisions/0005-grpc-on-node-http2.md.
  */
 export const CONNECTION_WINDOW = 256 * 1024;
 

@@ -12,12 +12,11 @@
  * - **bookmarks** requested, **watch timeouts** of 5–10 minutes so a silently dead connection is replaced;
  * - **sync tracking** for `wait_for_metadata`: a resource is synced once its first list has been applied.
  *
- * Why not @kubernetes/client-node's informers (used until 2026-12): loading that library costs ≈ 70 MiB of
- * resident memory (its 2,500 generated API models), more than the whole OpenTelemetry Collector uses on the
- * same pipeline, and a full garbage collection of that heap every now and then. What routelens needs of it is
- * two GET requests and a line-delimited JSON stream (api-client.ts). client-node stays in the tests as the
- * reference: the fake API server is checked against its informer, and kubeconfig resolution against its
- * KubeConfig.
+ * Why not @kubernetes/client-node's informers: loading that library costs ≈ 70 MiB of resident memory (its
+ * 2,500 generated API models), more than the whole OpenTelemetry Collector uses on the same pipeline, while
+ * what routelens needs of it is two GET requests and a line-delimited JSON stream (api-client.ts). client-node
+ * stays in the tests as the reference: the fake API server is checked against its informer, and kubeconfig
+ * resolution against its KubeConfig (docs/decisions/0004-own-kubernetes-client.md).
  */
 import type { Logger } from 'pino';
 import type { Needs } from '../config';

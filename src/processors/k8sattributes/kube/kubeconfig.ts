@@ -11,7 +11,7 @@
  * - `none`: the in-cluster address without credentials and without verifying the server certificate.
  *
  * @kubernetes/client-node resolves the same settings (its KubeConfig is the reference of the differential test
- * beside this file), but loading it costs ≈ 70 MiB of memory; see informers.ts.
+ * beside this file), but loading it costs ≈ 70 MiB of memory (docs/decisions/0004-own-kubernetes-client.md).
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
