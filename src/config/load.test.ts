@@ -484,6 +484,36 @@ service:
       expect(cycle).to.deep.include({ path: 'service.pipelines.traces', message: 'uses connector "spancount" as both receiver and exporter (a cycle)' });
     });
 
+    it('rejects a cycle through several pipelines and connectors, once, with the way round', () => {
+      const issues = issuesOf(`${base}
+  spancount/2: {}
+  spancount/3: {}
+service:
+  pipelines:
+    traces/a: { receivers: [otlp, spancount/3], exporters: [spancount] }
+    traces/b: { receivers: [spancount], exporters: [spancount/2, debug] }
+    traces/c: { receivers: [spancount/2], exporters: [spancount/3] }
+    traces/d: { receivers: [spancount/2], exporters: [debug] }
+`);
+      expect(issues).to.deep.equal([
+        {
+          path: 'service.pipelines.traces/a',
+          message: 'is part of a cycle through connectors: traces/a → spancount → traces/b → spancount/2 → traces/c → spancount/3 → traces/a',
+        },
+      ]);
+      // A connector feeding several pipelines, one of them further down the same chain, is no cycle.
+      expect(
+        parse(`${base}
+  spancount/2: {}
+service:
+  pipelines:
+    traces/a: { receivers: [otlp], exporters: [spancount, spancount/2] }
+    traces/b: { receivers: [spancount], exporters: [spancount/2] }
+    traces/c: { receivers: [spancount/2], exporters: [debug] }
+`).pipelines.map((p) => p.id),
+      ).to.deep.equal(['traces/a', 'traces/b', 'traces/c']);
+    });
+
     it('rejects a connector or exporter listed in the wrong place, and an unknown connector type', () => {
       const issues = issuesOf(`
 receivers:

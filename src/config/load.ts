@@ -267,6 +267,9 @@ export function parseConfig(text: string, registry: Registry, env: NodeJS.Proces
         }
       }
     }
+    for (const cycle of connectorCycles(pipelines, connectors)) {
+      issues.add(join('service.pipelines', cycle[0] as string), `is part of a cycle through connectors: ${cycle.join(' → ')}`);
+    }
   }
 
   if (missing.length > 0) {
@@ -289,6 +292,44 @@ export function parseConfig(text: string, registry: Registry, env: NodeJS.Proces
     shutdownTimeoutMs,
     warnings: issues.items.filter((i) => i.path === '(env)').map((i) => i.message),
   };
+}
+
+/**
+ * Loops through two or more pipelines joined by connectors (a loop within one pipeline is reported on its own),
+ * each once, as the way round from the first of its pipelines in config order: `traces/a → c1 → traces/b → c2 →
+ * traces/a`. The service could not build them.
+ */
+function connectorCycles(pipelines: readonly PipelineConfig[], connectors: ReadonlyMap<string, unknown>): string[][] {
+  const out: string[][] = [];
+  const inCycle = new Set<string>();
+  pipelines.forEach((root, r) => {
+    if (inCycle.has(root.id)) return;
+    // Depth first from `root` through pipelines after it in config order, so each loop is found from its first.
+    const way: string[] = [root.id];
+    const seen = new Set<PipelineConfig>([root]);
+    const back = (p: PipelineConfig): boolean => {
+      for (const c of p.exporters) {
+        if (!connectors.has(c)) continue;
+        for (const q of pipelines.slice(r)) {
+          if (q === p || !q.receivers.includes(c)) continue;
+          if (q === root) {
+            way.push(c, root.id);
+            return true;
+          }
+          if (seen.has(q)) continue;
+          seen.add(q);
+          way.push(c, q.id);
+          if (back(q)) return true;
+          way.length -= 2;
+        }
+      }
+      return false;
+    };
+    if (!back(root)) return;
+    out.push(way);
+    for (let i = 0; i < way.length; i += 2) inCycle.add(way[i] as string);
+  });
+  return out;
 }
 
 /** Read and parse a config file. Throws ConfigError (path `(file)` when unreadable). */
