@@ -484,6 +484,20 @@ service:
       expect(cycle).to.deep.include({ path: 'service.pipelines.traces', message: 'uses connector "spancount" as both receiver and exporter (a cycle)' });
     });
 
+    it('rejects a metrics pipeline exporting to a connector (connectors consume traces)', () => {
+      expect(
+        issuesOf(`${base}
+service:
+  pipelines:
+    traces: { receivers: [otlp], exporters: [spancount] }
+    metrics: { receivers: [otlp], exporters: [debug, spancount] }
+    traces/out: { receivers: [spancount], exporters: [debug] }
+`),
+      ).to.deep.equal([
+        { path: 'service.pipelines.metrics.exporters[1]', message: 'connector "spancount" consumes traces; a metrics pipeline cannot export to it' },
+      ]);
+    });
+
     it('rejects a cycle through several pipelines and connectors, once, with the way round', () => {
       const issues = issuesOf(`${base}
   spancount/2: {}

@@ -240,6 +240,9 @@ export function parseConfig(text: string, registry: Registry, env: NodeJS.Proces
       if (p.receivers.length === 0) issues.add(join(path, 'receivers'), 'a pipeline needs at least one receiver or connector');
       if (p.exporters.length === 0) issues.add(join(path, 'exporters'), 'a pipeline needs at least one exporter or connector');
       p.exporters.forEach((id, i) => {
+        if (p.signal !== 'traces' && connectors.has(id)) {
+          issues.add(`${join(path, 'exporters')}[${i}]`, `connector ${JSON.stringify(id)} consumes traces; a ${p.signal} pipeline cannot export to it`);
+        }
         const ex = (sections.get('exporter') as Map<string, ComponentConfig>).get(id);
         if (ex === undefined) return;
         const f = ex.factory;
