@@ -104,6 +104,12 @@ export function workerConfig(config: ServiceConfig, index: number, count: number
 export async function runWorker(config: ServiceConfig, index: number, logger: Logger): Promise<number> {
   const count = Number(process.env.ROUTELENS_WORKER_COUNT ?? 1);
   const service = new Service(workerConfig(config, index, count), { logger: logger.child({ worker: index }) });
+  // When the primary dies (kill -9, OOM kill), the worker exits at once, as after a crash: it must not drain
+  // or keep acknowledging while a supervisor starts routelens again, whose workers take over the persistent
+  // queues (file_storage waits for an orphan still exiting: extensions/filestorage/lock.ts). Node's cluster
+  // module does this already (its own 'disconnect' listener, which runs first, calls process.exit); this
+  // listener states it, from before start, and keeps it so should that change.
+  process.once('disconnect', () => process.exit(0));
   startHeapTrim();
   registerProcessMetrics(service.telemetry, { resources: true, uptime: false });
   await service.start();
@@ -122,7 +128,6 @@ export async function runWorker(config: ServiceConfig, index: number, logger: Lo
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
-    process.once('disconnect', () => resolve()); // the primary died
   });
   process.off('message', onMessage);
   await service.shutdown();

@@ -63,6 +63,7 @@ export class FileStorageExtension implements Component, StorageExtension {
       dir: path.join(this.#config.directory, queueDirName(owner)),
       fsync: this.#config.fsync,
       maxBytes: Math.floor(this.#config.max_size_mib * 1024 * 1024),
+      lockTimeoutMs: this.#config.timeout,
       logger: this.#settings.logger.child({ queue: owner }),
       onCorrupt: (n) => this.#corrupt.add(n),
       ...(this.io === undefined ? {} : { io: this.io }),

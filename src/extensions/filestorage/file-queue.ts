@@ -9,7 +9,7 @@
  *   and a single cursor could not describe them.
  * - `cursor`: every record below this sequence number is acknowledged (8 bytes + CRC-32), written with
  *   write-temp-then-rename; it lets the journal be compacted to the entries of live segments.
- * - `LOCK`: the pid of the process using the queue.
+ * - `LOCK`: the process using the queue (lock.ts).
  *
  * `push` resolves once the record is written (and, with `fsync`, flushed to the device), so a receiver
  * answers its client only when the data would survive the process dying. After a crash, start-up replays
@@ -24,6 +24,7 @@ import { PipelineError } from '../../core/errors';
 import type { QueueItem, QueueStore } from '../../core/storage';
 import { bodyBytes } from '../../core/storage';
 import { crc32 } from './crc32';
+import { acquireLock, releaseLock, type LockOwner } from './lock';
 import { HEADER_BYTES, encodeHeader, recordAt, scanRecords } from './record';
 
 /** Low-level writes, replaceable in tests to simulate a full disk. */
@@ -74,6 +75,8 @@ export interface FileQueueOptions {
   /** Compact the ack journal when it holds more than this many entries beyond the live ones. @default 4096 */
   journalSlack?: number;
   logger: Logger;
+  /** How long to wait for a LOCK held by a routelens worker that is going away (lock.ts). @default 10 s */
+  lockTimeoutMs?: number;
   /** Called with the number of damaged records or journal entries skipped. */
   onCorrupt?: (n: number) => void;
   /** Called when the queue is closed. */
@@ -110,7 +113,6 @@ interface Entry {
 
 const SEGMENT_RE = /^(\d{20})\.seg$/;
 const ACK_ENTRY_BYTES = 12;
-const LOCK = 'LOCK';
 /** Queues open in this process, by real path (a second open would corrupt the files). */
 const openDirs = new Set<string>();
 
@@ -123,15 +125,6 @@ function ackEntry(seq: number): Buffer {
   b.writeBigUInt64LE(BigInt(seq), 0);
   b.writeUInt32LE(crc32(b.subarray(0, 8)), 8);
   return b;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export class FileQueueStore implements QueueStore {
@@ -156,18 +149,19 @@ export class FileQueueStore implements QueueStore {
   readonly #writes = new Set<Promise<unknown>>();
   #recovered = 0;
   #closed = false;
+  #owner: LockOwner | undefined;
   #lastWriteWarning = -Infinity;
   #writeFailures = 0;
 
   private constructor(options: FileQueueOptions) {
-    this.#o = { segmentBytes: 8 << 20, journalSlack: 4096, io: nodeQueueIo, ...options };
+    this.#o = { segmentBytes: 8 << 20, journalSlack: 4096, lockTimeoutMs: 10_000, io: nodeQueueIo, ...options };
     this.#dir = path.resolve(options.dir);
   }
 
   /** Open (creating or recovering) the queue in `options.dir`. */
   static async open(options: FileQueueOptions): Promise<FileQueueStore> {
     const q = new FileQueueStore(options);
-    q.#lock();
+    await q.#lock();
     try {
       q.#load();
       await q.#compact();
@@ -195,29 +189,23 @@ export class FileQueueStore implements QueueStore {
 
   // ---- open / recover ---------------------------------------------------------------------------------
 
-  #lock(): void {
+  async #lock(): Promise<void> {
     fs.mkdirSync(this.#dir, { recursive: true });
     const real = fs.realpathSync(this.#dir);
     if (openDirs.has(real)) throw new Error(`file_storage queue ${this.#dir} is already open in this process`);
-    const lockFile = path.join(this.#dir, LOCK);
-    let holder: number | undefined;
-    try {
-      holder = Number(fs.readFileSync(lockFile, 'utf8').trim());
-    } catch {
-      holder = undefined;
-    }
-    // Our own pid in a stale lock means a previous run in a fresh pid namespace (a restarted container).
-    if (holder !== undefined && Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
-      throw new Error(`file_storage queue ${this.#dir} is in use by process ${holder} (remove ${lockFile} if that process is not routelens)`);
-    }
-    fs.writeFileSync(lockFile, `${process.pid}\n`);
     openDirs.add(real);
+    try {
+      this.#owner = await acquireLock(this.#dir, { timeoutMs: this.#o.lockTimeoutMs, logger: this.#o.logger });
+    } catch (err) {
+      openDirs.delete(real);
+      throw err;
+    }
   }
 
   #release(): void {
     try {
       openDirs.delete(fs.realpathSync(this.#dir));
-      fs.rmSync(path.join(this.#dir, LOCK), { force: true });
+      if (this.#owner !== undefined) releaseLock(this.#dir, this.#owner);
     } catch {
       /* the directory may be gone */
     }
