@@ -34,6 +34,8 @@ export class OtlpSink {
   /** Requests that arrived while paused, waiting to be recorded and answered. */
   readonly #held: (() => void)[] = [];
   #paused = false;
+  /** Answer each accepted request this long after recording it (a slow destination: sends stay in flight). */
+  answerDelayMs = 0;
   #grpc: grpc.Server | undefined;
   #http: http.Server | undefined;
   grpcPort = 0;
@@ -63,7 +65,8 @@ export class OtlpSink {
           body: call.request,
           headers: Object.fromEntries(Object.entries(call.metadata.getMap()).map(([k, v]) => [k, String(v)])),
         });
-        cb(null, Buffer.alloc(0));
+        if (this.answerDelayMs > 0) setTimeout(() => cb(null, Buffer.alloc(0)), this.answerDelayMs);
+        else cb(null, Buffer.alloc(0));
       });
     for (const [svc, path] of [
       ['trace', '/opentelemetry.proto.collector.trace.v1.TraceService/Export'],
@@ -106,8 +109,12 @@ export class OtlpSink {
             body,
             headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
           });
-          res.writeHead(200, { 'content-type': 'application/x-protobuf' });
-          res.end();
+          const answer = (): void => {
+            res.writeHead(200, { 'content-type': 'application/x-protobuf' });
+            res.end();
+          };
+          if (this.answerDelayMs > 0) setTimeout(answer, this.answerDelayMs);
+          else answer();
         }),
       );
     });

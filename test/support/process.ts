@@ -28,8 +28,12 @@ export interface ProcessHandle {
   readonly running: boolean;
   /** SIGTERM, then SIGKILL if still running after `graceMs` (default 5000). */
   stop(graceMs?: number): Promise<ProcessExit>;
-  /** SIGKILL and wait for the exit. */
-  kill9(): Promise<ProcessExit>;
+  /**
+   * SIGKILL and wait for the exit. By default also for the end of its output, which processes it started and
+   * that outlive it (orphaned cluster workers) keep open; `{ output: false }` waits for the process alone, as a
+   * supervisor does before restarting it.
+   */
+  kill9(opts?: { output?: boolean }): Promise<ProcessExit>;
   /** Captured stdout+stderr (interleaved as received; bounded, keeps the tail). */
   output(): string;
 }
@@ -95,6 +99,7 @@ export function startProcess(cmd: string, args: readonly string[], opts: StartPr
   child.stderr?.on('data', append);
 
   let running = true;
+  const processExited = new Promise<ProcessExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const exited = new Promise<ProcessExit>((resolve) => {
     let spawnError: Error | undefined;
     child.on('error', (err) => {
@@ -115,9 +120,9 @@ export function startProcess(cmd: string, args: readonly string[], opts: StartPr
     });
   });
 
-  const kill9 = async (): Promise<ProcessExit> => {
+  const kill9 = async (opts: { output?: boolean } = {}): Promise<ProcessExit> => {
     if (running) child.kill('SIGKILL');
-    return exited;
+    return opts.output === false && child.pid !== undefined ? processExited : exited;
   };
 
   const stop = async (graceMs = 5000): Promise<ProcessExit> => {
@@ -144,6 +149,23 @@ export function startProcess(cmd: string, args: readonly string[], opts: StartPr
     kill9,
     output: () => (dropped ? `[... earlier output dropped ...]\n${buf}` : buf),
   };
+}
+
+/** Pids of the live children of `pid` (Linux: read from /proc). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(ppid) === pid && state !== 'Z') out.push(Number(entry));
+  }
+  return out;
 }
 
 /** The repository root: the nearest ancestor of this file holding package.json. */

@@ -53,6 +53,16 @@ async function queueHolder(dir: string, records: number): Promise<{ primary: Chi
   return { primary, primaryPid, worker };
 }
 
+/** A queue holder whose worker blocks its event loop, then whose primary is killed -9: a busy orphan. */
+async function orphanBusy(dir: string, records: number): Promise<{ primaryPid: number; worker: number }> {
+  const h = await queueHolder(dir, records);
+  process.kill(h.worker, 'SIGUSR2');
+  await waitFor(async () => (fs.existsSync(`${dir}.blocked`) ? true : undefined), { timeoutMs: 10_000, intervalMs: 10, what: 'the worker to block' });
+  h.primary.kill('SIGKILL');
+  await new Promise((resolve) => h.primary.once('exit', resolve));
+  return h;
+}
+
 function settle<T>(p: Promise<T>): { state: () => 'pending' | 'resolved' | 'rejected'; value: Promise<T> } {
   let state: 'pending' | 'resolved' | 'rejected' = 'pending';
   p.then(
@@ -148,11 +158,7 @@ describe('file_storage LOCK', () => {
 
     it('after kill -9 of its primary, a starter waits for the orphan (logged with its pid), then takes over what it persisted', async () => {
       const dir = path.join(tmpDir(), 'queue');
-      const h = await queueHolder(dir, 5);
-      process.kill(h.worker, 'SIGUSR2');
-      await waitFor(async () => (fs.existsSync(`${dir}.blocked`) ? true : undefined), { timeoutMs: 10_000, intervalMs: 10, what: 'the worker to block' });
-      h.primary.kill('SIGKILL');
-      await new Promise((resolve) => h.primary.once('exit', resolve));
+      const h = await orphanBusy(dir, 5);
 
       const { logger, logs } = capture();
       const opening = settle(FileQueueStore.open({ dir, fsync: false, maxBytes: 0, logger, lockTimeoutMs: 60_000 }));
@@ -186,11 +192,7 @@ describe('file_storage LOCK', () => {
 
     it('gives up after `timeout` on an orphan that does not stop, naming it', async () => {
       const dir = path.join(tmpDir(), 'queue');
-      const h = await queueHolder(dir, 1);
-      process.kill(h.worker, 'SIGUSR2');
-      await waitFor(async () => (fs.existsSync(`${dir}.blocked`) ? true : undefined), { timeoutMs: 10_000, intervalMs: 10, what: 'the worker to block' });
-      h.primary.kill('SIGKILL');
-      await new Promise((resolve) => h.primary.once('exit', resolve));
+      const h = await orphanBusy(dir, 1);
       const err = await FileQueueStore.open({ dir, fsync: false, maxBytes: 0, logger: silent, lockTimeoutMs: 300 }).then(
         () => undefined,
         (e: unknown) => e as Error,
