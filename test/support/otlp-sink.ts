@@ -71,6 +71,7 @@ export class OtlpSink {
     for (const [svc, path] of [
       ['trace', '/opentelemetry.proto.collector.trace.v1.TraceService/Export'],
       ['metrics', '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export'],
+      ['logs', '/opentelemetry.proto.collector.logs.v1.LogsService/Export'],
     ] as const) {
       grpcServer.addService(
         {
@@ -84,7 +85,7 @@ export class OtlpSink {
             responseDeserialize: identity,
           },
         },
-        { Export: handler(svc === 'trace' ? '/v1/traces' : '/v1/metrics') },
+        { Export: handler(svc === 'trace' ? '/v1/traces' : `/v1/${svc}`) },
       );
     }
     this.grpcPort = await new Promise<number>((resolve, reject) =>
@@ -171,6 +172,11 @@ export class OtlpSink {
       }
     }
     return out;
+  }
+
+  /** The bodies of the metrics requests received (ExportMetricsServiceRequest bytes), in arrival order. */
+  metricsBodies(transport?: 'grpc' | 'http'): Buffer[] {
+    return this.requests.filter((r) => r.path === '/v1/metrics' && (transport === undefined || r.transport === transport)).map((r) => r.body);
   }
 
   spanCount(transport?: 'grpc' | 'http'): number {

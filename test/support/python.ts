@@ -198,11 +198,17 @@ interface Started {
   child: ChildProcess;
 }
 
-async function startOnce(py: string, kind: PythonAppKind, env: Record<string, string>, opts: Required<StartOptions>): Promise<Started> {
+/** What to run: the command line for a port, and a name for messages. */
+interface Launch {
+  name: string;
+  argv(port: number): [string, ...string[]];
+}
+
+async function startOnce(launch: Launch, env: Record<string, string>, opts: Required<StartOptions>): Promise<Started> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const script = path.join(examplesDir, `${kind}_app.py`);
-  const child = spawn(py, [script], {
+  const [file, ...args] = launch.argv(port);
+  const child = spawn(file, args, {
     cwd: examplesDir,
     env: childEnv(env, port),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -264,7 +270,7 @@ async function startOnce(py: string, kind: PythonAppKind, env: Record<string, st
   for (;;) {
     if (exited) {
       const how = spawnError ? `failed to spawn: ${spawnError.message}` : `exited with ${child.exitCode ?? child.signalCode}`;
-      throw Object.assign(new Error(`${kind}_app.py ${how} before /healthz answered:\n${out.slice(-8000)}`), {
+      throw Object.assign(new Error(`${launch.name} ${how} before /healthz answered:\n${out.slice(-8000)}`), {
         output: out,
       });
     }
@@ -275,7 +281,7 @@ async function startOnce(py: string, kind: PythonAppKind, env: Record<string, st
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`${kind}_app.py not healthy after ${opts.readyTimeoutMs} ms:\n${out.slice(-8000)}`);
+      throw new Error(`${launch.name} not healthy after ${opts.readyTimeoutMs} ms:\n${out.slice(-8000)}`);
     }
     await sleep(100);
   }
@@ -289,16 +295,48 @@ async function startOnce(py: string, kind: PythonAppKind, env: Record<string, st
  * Resolves once GET /healthz returns 200.
  */
 export async function startPythonApp(app: PythonAppKind, env: Record<string, string>, options: StartOptions = {}): Promise<PythonApp> {
+  const py = await pythonBin();
+  const script = path.join(examplesDir, `${app}_app.py`);
+  return startWithRetry({ name: `${app}_app.py`, argv: () => [py, script] }, env, options);
+}
+
+export interface ZeroCodeOptions extends StartOptions {
+  /** Serve with gunicorn and this many worker processes instead of the app's own threaded server. */
+  gunicornWorkers?: number;
+}
+
+/**
+ * Start examples/python/runtime_app.py the zero-code way: `opentelemetry-instrument python runtime_app.py` (or
+ * `opentelemetry-instrument gunicorn --workers N runtime_app:app`) from the venv, so the distro configures
+ * traces, metrics and logs from OTEL_* variables alone. The environment is startPythonApp's, with the venv's bin
+ * first on PATH (opentelemetry-instrument runs the command it is given from PATH). Under plain python,
+ * `pid` is the app's process (opentelemetry-instrument replaces itself with it).
+ */
+export async function startZeroCodeApp(env: Record<string, string>, options: ZeroCodeOptions = {}): Promise<PythonApp> {
+  const py = await pythonBin();
+  const bin = path.dirname(py);
+  const instrument = path.join(bin, 'opentelemetry-instrument');
+  const workers = options.gunicornWorkers;
+  const launch: Launch =
+    workers === undefined
+      ? { name: 'opentelemetry-instrument python runtime_app.py', argv: () => [instrument, 'python', 'runtime_app.py'] }
+      : {
+          name: `opentelemetry-instrument gunicorn --workers ${workers} runtime_app:app`,
+          argv: (port) => [instrument, 'gunicorn', '--workers', String(workers), '--bind', `127.0.0.1:${port}`, '--no-control-socket', 'runtime_app:app'],
+        };
+  return startWithRetry(launch, { PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}`, ...env }, options);
+}
+
+async function startWithRetry(launch: Launch, env: Record<string, string>, options: StartOptions): Promise<PythonApp> {
   const opts: Required<StartOptions> = {
     readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
     stopTimeoutMs: options.stopTimeoutMs ?? 30_000,
   };
-  const py = await pythonBin();
   let lastError: unknown;
   // The free port can be taken between our probe and the app's bind: retry then.
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return (await startOnce(py, app, env, opts)).app;
+      return (await startOnce(launch, env, opts)).app;
     } catch (err) {
       lastError = err;
       const output = (err as { output?: unknown }).output;

@@ -1,0 +1,130 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { DecodeError } from '../core/errors';
+import { protoType, TYPES } from '../pdata/proto';
+import { readMetricsRequest } from './metrics-reader';
+
+const NAMES = ['process.cpu.time', 'process.memory.usage', 'cpython.gc.collections', 'http.server.duration', 'system.cpu.time', 'other'];
+const WANTED = new Set(NAMES.slice(0, 4));
+
+const attrValue = fc.oneof(
+  fc.string({ maxLength: 12 }).map((s) => ({ json: { stringValue: s }, value: s as string | number | boolean })),
+  fc.integer({ min: -1e9, max: 1e9 }).map((n) => ({ json: { intValue: String(n) }, value: n })),
+  fc.boolean().map((b) => ({ json: { boolValue: b }, value: b })),
+  fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => ({ json: { doubleValue: d }, value: d })),
+);
+const attrs = fc.dictionary(fc.constantFrom('type', 'http.route', 'cpython.gc.generation', 'k', 'service.name'), attrValue, { maxKeys: 4 });
+const nanos = fc.bigInt({ min: 0n, max: 2n ** 63n - 1n });
+const point = fc.record({
+  attrs,
+  start: nanos,
+  time: nanos,
+  value: fc.oneof(
+    fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }).map((n) => ({ asInt: String(n), n })),
+    fc.double({ noNaN: true }).map((d) => ({ asDouble: d, n: d })),
+  ),
+  count: fc.integer({ min: 0, max: 2 ** 53 - 1 }),
+  sum: fc.double({ noNaN: true }),
+  flags: fc.constantFrom(0, 1),
+});
+const metric = fc.record({
+  name: fc.constantFrom(...NAMES),
+  unit: fc.constantFrom('', 's', 'By', 'ms'),
+  kind: fc.constantFrom('gauge', 'sum', 'histogram', 'exponentialHistogram', 'summary'),
+  temporality: fc.constantFrom(0, 1, 2),
+  monotonic: fc.boolean(),
+  points: fc.array(point, { maxLength: 3 }),
+});
+const request = fc.array(fc.record({ resource: attrs, scope: fc.string({ maxLength: 8 }), metrics: fc.array(metric, { maxLength: 4 }) }), { maxLength: 3 });
+
+type Req = typeof request extends fc.Arbitrary<infer T> ? T : never;
+
+function toJson(r: Req): unknown {
+  const kv = (a: Record<string, { json: unknown }>) => Object.entries(a).map(([key, v]) => ({ key, value: v.json }));
+  return {
+    resourceMetrics: r.map((rm) => ({
+      resource: { attributes: kv(rm.resource) },
+      scopeMetrics: [
+        {
+          scope: { name: rm.scope },
+          metrics: rm.metrics.map((m) => {
+            const common = (p: (typeof m.points)[number]) => ({
+              attributes: kv(p.attrs),
+              startTimeUnixNano: p.start.toString(),
+              timeUnixNano: p.time.toString(),
+            });
+            const number = (p: (typeof m.points)[number]) => ({ ...common(p), ...p.value, n: undefined, flags: p.flags });
+            const hist = (p: (typeof m.points)[number]) => ({ ...common(p), count: String(p.count), sum: p.sum, flags: p.flags });
+            const data =
+              m.kind === 'gauge'
+                ? { gauge: { dataPoints: m.points.map(number) } }
+                : m.kind === 'sum'
+                  ? { sum: { dataPoints: m.points.map(number), aggregationTemporality: m.temporality, isMonotonic: m.monotonic } }
+                  : m.kind === 'histogram'
+                    ? { histogram: { dataPoints: m.points.map(hist), aggregationTemporality: m.temporality } }
+                    : m.kind === 'exponentialHistogram'
+                      ? { exponentialHistogram: { dataPoints: m.points.map(hist), aggregationTemporality: m.temporality } }
+                      : { summary: { dataPoints: m.points.map((p) => ({ ...common(p), count: String(p.count), sum: p.sum })) } };
+            return { name: m.name, unit: m.unit, ...data };
+          }),
+        },
+      ],
+    })),
+  };
+}
+
+describe('runtimeview: metrics reader', () => {
+  const type = protoType(TYPES.exportMetricsRequest);
+
+  it('reads what the protobufjs reference encodes: resources, wanted metrics, point times, values, attributes (property)', () => {
+    fc.assert(
+      fc.property(request, (r) => {
+        const bytes = type.encode(type.fromObject(toJson(r) as Record<string, unknown>)).finish();
+        const got = readMetricsRequest(bytes, (n) => WANTED.has(n));
+        expect(got).to.have.length(r.length);
+        r.forEach((rm, i) => {
+          const g = got[i]!;
+          expect(g.resource).to.deep.equal(Object.fromEntries(Object.entries(rm.resource).map(([k, v]) => [k, v.value])));
+          const wanted = rm.metrics.filter((m) => WANTED.has(m.name) && m.kind !== 'summary');
+          expect(g.metrics.map((m) => m.name)).to.deep.equal(wanted.map((m) => m.name));
+          wanted.forEach((m, j) => {
+            const gm = g.metrics[j]!;
+            expect(gm.scope).to.equal(rm.scope);
+            expect(gm.unit).to.equal(m.unit);
+            expect(gm.temporality).to.equal(m.kind === 'gauge' ? 0 : m.temporality);
+            expect(gm.monotonic).to.equal(m.kind === 'sum' && m.monotonic);
+            expect(gm.points).to.have.length(m.points.length);
+            m.points.forEach((p, k) => {
+              const gp = gm.points[k]!;
+              expect(gp.startMs).to.equal(Number(p.start) / 1e6);
+              expect(gp.timeMs).to.equal(Number(p.time) / 1e6);
+              const histogram = m.kind === 'histogram' || m.kind === 'exponentialHistogram';
+              if (histogram) {
+                expect(gp.value).to.equal(p.count);
+                expect(Object.is(gp.sum, p.sum) || gp.sum === p.sum).to.equal(true);
+              } else expect(Object.is(gp.value, p.value.n) || gp.value === p.value.n).to.equal(true);
+              expect(gp.noRecordedValue).to.equal(p.flags === 1);
+              expect(gp.attributes).to.deep.equal(Object.fromEntries(Object.entries(p.attrs).map(([key, v]) => [key, v.value])));
+            });
+          });
+        });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('throws DecodeError on truncated or mistyped input, never anything else (property)', () => {
+    fc.assert(
+      fc.property(request, fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 4 }), (r, cut, junk) => {
+        const bytes = type.encode(type.fromObject(toJson(r) as Record<string, unknown>)).finish();
+        const broken = Buffer.concat([bytes.subarray(0, cut % (bytes.length + 1)), junk]);
+        try {
+          readMetricsRequest(broken, () => true);
+        } catch (e) {
+          expect(e).to.be.instanceOf(DecodeError);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,0 +1,314 @@
+/**
+ * The runtime view's JSON API, as pure functions over a RuntimeState:
+ *
+ *   GET /api/v1/runtime?window=5m                     services with runtime metrics, their instance counts
+ *   GET /api/v1/services/{service}/runtime?window=5m  each instance's runtime, and per route the unsampled
+ *                                                      request and 5xx rates beside the span-based figures
+ *
+ * Span-based figures come from whoever serves the routes (the routelatency connector) through `SpanRoutes`, so
+ * this library knows nothing of how spans are kept.
+ */
+import { instanceFigures, type InstanceFigures, type RouteMetricFigures } from './compute';
+import type { RuntimeState } from './state';
+
+/** One route as the span-based analysis sees it over the same window. */
+export interface SpanRouteFigures {
+  method: string;
+  route: string;
+  count: number;
+  rate_per_s: number;
+  error_rate: number;
+  p95_ms: number | null;
+  p99_ms: number | null;
+}
+
+/** The span-based routes of a service over a window; undefined when spans never named that service. */
+export type SpanRoutes = (service: string, windowMs: number, nowMs: number) => SpanRouteFigures[] | undefined;
+
+export interface RuntimeInstanceJson {
+  instance: string;
+  instance_source: string;
+  namespace: string;
+  k8s: Record<string, string>;
+  host_name: string | null;
+  cpu_cores: number | null;
+  memory_rss_bytes: number | null;
+  memory_rss_slope_bytes_per_min: number | null;
+  gc_collections_per_min: number | null;
+  gc_gen2_per_min: number | null;
+  threads: number | null;
+  open_fds: number | null;
+  last_seen: string;
+  stale: boolean;
+  /** GC collections per minute by generation ("0", "1", "2"). */
+  gc_collections_per_min_by_generation: Record<string, number>;
+  memory_virtual_bytes: number | null;
+  involuntary_context_switches_per_s: number | null;
+  /** Points of the RSS series the slope rests on. */
+  memory_rss_slope_points: number;
+  /** Several processes write this instance's streams (pre-fork workers sharing one resource): levels are null, rates are their total. */
+  multi_writer: boolean;
+  writers: number;
+  /** Restarts seen in the window (a new start time after the previous one's last point). */
+  resets: number;
+  /** Median time between exports (null until two were seen; the Python SDK's default is 60 s). */
+  interval_s: number | null;
+  /** Seconds of the window covered by this instance's points. */
+  covered_s: number;
+  /** Exports (CPU points) inside the window. */
+  points: number;
+  /** Time of the newest point (the SDK's clock). */
+  last_point_time: string | null;
+  sources: { cpu: string | null; memory: string | null; threads: string | null };
+  resource: Record<string, string>;
+  routes: RouteMetricFigures[];
+}
+
+export interface RuntimeRouteJson {
+  method: string;
+  route: string;
+  /** From the HTTP server duration histograms of every instance: every request, sampled or not. */
+  metric: Omit<RouteMetricFigures, 'method' | 'route'> | null;
+  /** From server spans (after any sampling upstream). */
+  spans: Omit<SpanRouteFigures, 'method' | 'route'> | null;
+  /** Span rate / metric rate (null unless both are known). */
+  span_to_metric_ratio: number | null;
+  /** The two disagree by more than DIVERGENCE on enough requests: a sign of sampling upstream (null: too few to tell). */
+  diverges: boolean | null;
+}
+
+export interface ServiceRuntimeResponse {
+  service: string;
+  window: string;
+  generated_at: string;
+  instances: RuntimeInstanceJson[];
+  routes: RuntimeRouteJson[];
+}
+
+export interface RuntimeServicesResponse {
+  window: string;
+  generated_at: string;
+  services: { service: string; instances: number; stale_instances: number; multi_writer_instances: number }[];
+}
+
+/** Span and metric rates diverge when their ratio is outside [1 − DIVERGENCE, 1 / (1 − DIVERGENCE)]. */
+export const DIVERGENCE = 0.2;
+/** Fewer metric-counted requests than this in the window are not enough to call a divergence. */
+export const MIN_REQUESTS_FOR_DIVERGENCE = 20;
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+export function parseWindow(text: string): number | undefined {
+  const m = /^(\d+)(ms|s|m|h)$/.exec(text.trim());
+  return m === null ? undefined : Number(m[1]) * (UNITS[m[2] as string] as number);
+}
+
+export function formatWindow(ms: number): string {
+  for (const [u, f] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms % f === 0) return `${ms / f}${u}`;
+  }
+  return `${ms}ms`;
+}
+
+function num(x: number | null): number | null {
+  if (x === null || !Number.isFinite(x)) return null;
+  return x === 0 ? 0 : Number(x.toPrecision(6));
+}
+
+function instanceJson(f: InstanceFigures): RuntimeInstanceJson {
+  const k8s: Record<string, string> = {};
+  const resource: Record<string, string> = {};
+  for (const [k, v] of Object.entries(f.inst.resource)) {
+    if (k.startsWith('k8s.')) k8s[k] = v;
+    else resource[k] = v;
+  }
+  return {
+    instance: f.inst.instance,
+    instance_source: f.inst.source,
+    namespace: f.inst.namespace,
+    k8s,
+    host_name: f.inst.resource['host.name'] ?? null,
+    cpu_cores: f.cpuCores,
+    memory_rss_bytes: f.rssBytes,
+    memory_rss_slope_bytes_per_min: f.rssSlopeBytesPerMin,
+    gc_collections_per_min: f.gcPerMin,
+    gc_gen2_per_min: f.gcGen2PerMin,
+    threads: f.threads,
+    open_fds: f.openFds,
+    last_seen: new Date(f.inst.lastReceivedMs).toISOString(),
+    stale: f.stale,
+    gc_collections_per_min_by_generation: f.gcByGeneration,
+    memory_virtual_bytes: f.vmsBytes,
+    involuntary_context_switches_per_s: f.involuntaryCtxSwitchesPerS,
+    memory_rss_slope_points: f.rssSlopePoints,
+    multi_writer: f.multiWriter,
+    writers: f.writers,
+    resets: f.resets,
+    interval_s: f.intervalMs === null ? null : num(f.intervalMs / 1000),
+    covered_s: num(f.coveredMs / 1000) ?? 0,
+    points: f.points,
+    last_point_time: f.lastPointMs > 0 ? new Date(f.lastPointMs).toISOString() : null,
+    sources: { cpu: f.cpuSource, memory: f.memorySource, threads: f.threadsSource },
+    resource,
+    routes: f.routes,
+  };
+}
+
+/** Per route: the metric figures summed over instances beside the span figures. */
+function routesJson(instances: readonly InstanceFigures[], spans: readonly SpanRouteFigures[] | undefined): RuntimeRouteJson[] {
+  const byKey = new Map<string, RuntimeRouteJson>();
+  const entry = (method: string, route: string): RuntimeRouteJson => {
+    const key = JSON.stringify([method, route]);
+    let r = byKey.get(key);
+    if (r === undefined) byKey.set(key, (r = { method, route, metric: null, spans: null, span_to_metric_ratio: null, diverges: null }));
+    return r;
+  };
+  const sums = new Map<RuntimeRouteJson, { requests: number; rate: number | null; errors: number; errRate: number | null; sumMs: number; metric: string }>();
+  for (const f of instances) {
+    for (const r of f.routes) {
+      const e = entry(r.method, r.route);
+      let s = sums.get(e);
+      if (s === undefined) sums.set(e, (s = { requests: 0, rate: 0, errors: 0, errRate: 0, sumMs: 0, metric: r.metric }));
+      s.requests += r.requests;
+      s.errors += r.errors_5xx;
+      s.rate = s.rate === null || r.rate_per_s === null ? null : s.rate + r.rate_per_s;
+      s.errRate = s.errRate === null || r.errors_5xx_per_s === null ? null : s.errRate + r.errors_5xx_per_s;
+      s.sumMs += r.mean_ms === null ? NaN : r.mean_ms * r.requests;
+    }
+  }
+  for (const [e, s] of sums) {
+    e.metric = {
+      requests: num(s.requests) ?? 0,
+      rate_per_s: num(s.rate),
+      errors_5xx: num(s.errors) ?? 0,
+      errors_5xx_per_s: num(s.errRate),
+      error_5xx_ratio: s.requests > 0 ? num(s.errors / s.requests) : null,
+      mean_ms: s.requests > 0 ? num(s.sumMs / s.requests) : null,
+      metric: s.metric,
+    };
+  }
+  for (const sp of spans ?? []) {
+    const { method, route, ...rest } = sp;
+    entry(method, route).spans = rest;
+  }
+  for (const e of byKey.values()) {
+    const m = e.metric;
+    if (m === null || e.spans === null || m.rate_per_s === null || m.rate_per_s <= 0) continue;
+    e.span_to_metric_ratio = num(e.spans.rate_per_s / m.rate_per_s);
+    if (m.requests >= MIN_REQUESTS_FOR_DIVERGENCE) {
+      const ratio = e.spans.rate_per_s / m.rate_per_s;
+      e.diverges = ratio < 1 - DIVERGENCE || ratio > 1 / (1 - DIVERGENCE);
+    }
+  }
+  return [...byKey.values()].sort((a, b) => (a.route < b.route ? -1 : a.route > b.route ? 1 : a.method < b.method ? -1 : a.method > b.method ? 1 : 0));
+}
+
+export interface RuntimeQueryOptions {
+  /** The windows a query may ask for (ms), as the routes' windows. */
+  windowsMs: readonly number[];
+  spanRoutes?: SpanRoutes | undefined;
+}
+
+class BadRequest extends Error {
+  constructor(
+    readonly status: 400 | 404,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function resolveWindow(text: string | undefined, windowsMs: readonly number[]): number {
+  const expected = windowsMs.map(formatWindow).join(', ');
+  if (text === undefined) return windowsMs.includes(300_000) ? 300_000 : Math.min(...windowsMs);
+  const ms = parseWindow(text);
+  if (ms === undefined || !windowsMs.includes(ms)) throw new BadRequest(400, `unknown window ${JSON.stringify(text)}; expected one of ${expected}`);
+  return ms;
+}
+
+export function queryServiceRuntime(
+  state: RuntimeState,
+  service: string,
+  windowMs: number,
+  nowMs: number,
+  spanRoutes?: SpanRoutes,
+): ServiceRuntimeResponse | undefined {
+  const fromMs = nowMs - windowMs;
+  const figures: InstanceFigures[] = [];
+  let known = false;
+  for (const inst of state.instances.values()) {
+    if (inst.service !== service) continue;
+    known = true;
+    const f = instanceFigures(inst, fromMs, nowMs);
+    if (f !== undefined) figures.push(f);
+  }
+  const spans = spanRoutes?.(service, windowMs, nowMs);
+  if (!known && spans === undefined) return undefined;
+  figures.sort((a, b) => (a.inst.key < b.inst.key ? -1 : a.inst.key > b.inst.key ? 1 : 0));
+  return {
+    service,
+    window: formatWindow(windowMs),
+    generated_at: new Date(nowMs).toISOString(),
+    instances: figures.map(instanceJson),
+    routes: routesJson(figures, spans),
+  };
+}
+
+export function queryRuntimeServices(state: RuntimeState, windowMs: number, nowMs: number): RuntimeServicesResponse {
+  const fromMs = nowMs - windowMs;
+  const byService = new Map<string, RuntimeServicesResponse['services'][number]>();
+  for (const inst of state.instances.values()) {
+    const f = instanceFigures(inst, fromMs, nowMs);
+    if (f === undefined) continue;
+    let s = byService.get(inst.service);
+    if (s === undefined) byService.set(inst.service, (s = { service: inst.service, instances: 0, stale_instances: 0, multi_writer_instances: 0 }));
+    s.instances++;
+    if (f.stale) s.stale_instances++;
+    if (f.multiWriter) s.multi_writer_instances++;
+  }
+  const services = [...byService.values()].sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
+  return { window: formatWindow(windowMs), generated_at: new Date(nowMs).toISOString(), services };
+}
+
+const SERVICES_PREFIX = '/api/v1/services/';
+const RUNTIME_SUFFIX = '/runtime';
+
+/** Is this path one the runtime view answers? */
+export function isRuntimePath(pathname: string): boolean {
+  return (
+    pathname === '/api/v1/runtime' ||
+    (pathname.startsWith(SERVICES_PREFIX) && pathname.endsWith(RUNTIME_SUFFIX) && pathname.length > SERVICES_PREFIX.length + RUNTIME_SUFFIX.length)
+  );
+}
+
+/** Answers a runtime path (see isRuntimePath). Never throws on bad input: 400 / 404 with `{error}`. */
+export function handleRuntimeQuery(
+  state: RuntimeState,
+  pathname: string,
+  params: URLSearchParams,
+  nowMs: number,
+  o: RuntimeQueryOptions,
+): { status: number; body: unknown } {
+  try {
+    for (const k of params.keys()) if (k !== 'window') throw new BadRequest(400, `unknown parameter ${JSON.stringify(k)}; expected window`);
+    if (params.getAll('window').length > 1) throw new BadRequest(400, 'parameter "window" given more than once');
+    const windowMs = resolveWindow(params.get('window') ?? undefined, o.windowsMs);
+    if (pathname === '/api/v1/runtime') return { status: 200, body: queryRuntimeServices(state, windowMs, nowMs) };
+    let service: string;
+    try {
+      service = decodeURIComponent(pathname.slice(SERVICES_PREFIX.length, pathname.length - RUNTIME_SUFFIX.length));
+    } catch {
+      throw new BadRequest(400, `invalid percent-encoding in ${JSON.stringify(pathname)}`);
+    }
+    const body = queryServiceRuntime(state, service, windowMs, nowMs, o.spanRoutes);
+    if (body === undefined) throw new BadRequest(404, `service not found: ${JSON.stringify(service)} (no runtime metrics and no spans)`);
+    return { status: 200, body };
+  } catch (e) {
+    if (e instanceof BadRequest) return { status: e.status, body: { error: e.message } };
+    throw e;
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The runtime view against a real Python service instrumented the zero-code way (`opentelemetry-instrument`,
+ * system metrics every second): the metrics requests the SDK exports to an OTLP sink are fed to a RuntimeView as
+ * they arrive, and its figures are compared with what Linux says about the process (/proc) and with the
+ * requests the test sent.
+ */
+import { expect } from 'chai';
+import { instanceFigures } from '../../src/runtimeview/compute';
+import { RuntimeView } from '../../src/runtimeview/view';
+import { protoType, TYPES } from '../../src/pdata/proto';
+import { OtlpSink } from '../support/otlp-sink';
+import { ProcSampler } from '../support/proc';
+import { startZeroCodeApp, type PythonApp } from '../support/python';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function get(app: PythonApp, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`${app.baseUrl}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+/** Waits until the sink holds at least `n` more metrics requests than `from`. */
+async function exportsAfter(sink: OtlpSink, from: number, n: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (sink.metricsBodies().length < from + n) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${n} metrics exports in ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+function zeroCodeEnv(sink: OtlpSink, service: string): Record<string, string> {
+  return {
+    OTEL_SERVICE_NAME: service,
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.grpcPort}`,
+    OTEL_METRIC_EXPORT_INTERVAL: '1000',
+    OTEL_BSP_SCHEDULE_DELAY: '500',
+  };
+}
+
+/** Feeds the sink's metrics bodies to the view as they arrive. */
+function follow(sink: OtlpSink, view: RuntimeView): () => void {
+  let fed = 0;
+  const timer = setInterval(() => {
+    const bodies = sink.metricsBodies();
+    for (; fed < bodies.length; fed++) view.offer(bodies[fed] as Buffer);
+  }, 20);
+  return () => clearInterval(timer);
+}
+
+describe('runtime view: a real Python service (opentelemetry-instrument, system metrics)', function () {
+  this.timeout(180_000);
+  let sink: OtlpSink;
+  let app: PythonApp | undefined;
+
+  before(async () => {
+    sink = await new OtlpSink().start();
+  });
+  after(async () => {
+    await app?.stop();
+    await sink.stop();
+  });
+
+  it('CPU within 10 % of /proc/<pid>/stat for a route that burns CPU, RSS within 5 % of VmRSS, requests counted exactly', async () => {
+    app = await startZeroCodeApp(zeroCodeEnv(sink, 'orders'));
+    const pid = (JSON.parse((await get(app, '/healthz')).body) as { pid: number }).pid;
+    const proc = new ProcSampler(pid, 50);
+    const view = new RuntimeView({ windowsMs: [60_000, 300_000, 900_000, 3_600_000] });
+    const stopFollowing = follow(sink, view);
+    try {
+      await exportsAfter(sink, 0, 2);
+      const from = Date.now();
+      for (let i = 0; i < 10; i++) expect((await get(app, `/orders/${i + 1}`)).status).to.equal(200);
+      for (let i = 0; i < 5; i++) expect((await get(app, '/error')).status).to.equal(500);
+      // Six seconds of burning CPU in 200 ms slices of the request thread's CPU time, with 40 MiB kept halfway.
+      let burns = 0;
+      const burn = async (ms: number) => {
+        const until = Date.now() + ms;
+        while (Date.now() < until) {
+          expect((await get(app!, '/cpu?ms=200')).status).to.equal(200);
+          burns++;
+        }
+      };
+      await burn(3000);
+      // Well inside the window, so no export interval holding them is cut by its start.
+      for (let i = 0; i < 3; i++) expect((await get(app, '/gc')).status).to.equal(200);
+      expect((await get(app, '/memory?mb=40')).status).to.equal(200);
+      await burn(3000);
+      // Two more exports after the last request, so the view has seen all of it.
+      await exportsAfter(sink, sink.metricsBodies().length, 2);
+      await sleep(100);
+      stopFollowing();
+      await view.drained();
+      proc.stop();
+
+      expect(view.stats).to.include({ dropped: 0, decodeErrors: 0 });
+      const instances = [...view.state.instances.values()];
+      expect(instances.map((i) => [i.service, i.source])).to.deep.equal([['orders', 'service.instance.id']]);
+      const f = instanceFigures(instances[0]!, from, Date.now());
+      if (f === undefined) throw new Error('no figures');
+
+      // CPU: the same span of time measured by the kernel. The view's covered time ends at its last point.
+      const end = f.lastPointMs;
+      const start = end - f.coveredMs;
+      expect(start).to.be.at.least(from - 1);
+      const expectedCores = (proc.cpuAt(end) - proc.cpuAt(start)) / ((end - start) / 1000);
+      expect(expectedCores, 'the burn kept a core busy for a good part of the time').to.be.above(0.1);
+      expect(f.cpuCores).to.be.a('number');
+      expect(Math.abs((f.cpuCores as number) - expectedCores) / expectedCores, `view ${f.cpuCores} cores, /proc ${expectedCores}`).to.be.below(0.1);
+      expect(f.cpuSource).to.equal('process.cpu.time');
+
+      const atEnd = proc.nearest(end);
+      expect(Math.abs((f.rssBytes as number) - atEnd.rssBytes) / atEnd.rssBytes, `view ${f.rssBytes} B, VmRSS ${atEnd.rssBytes} B`).to.be.below(0.05);
+      expect(f.rssSlopeBytesPerMin, 'the 40 MiB kept by /memory makes RSS grow').to.be.above(0);
+      expect(Math.abs((f.threads as number) - atEnd.threads)).to.be.at.most(2);
+      expect(Math.abs((f.openFds as number) - atEnd.fds)).to.be.at.most(3);
+
+      // gc.collect() is one generation-2 collection; the interpreter may add one of its own.
+      const gen2 = ((f.gcByGeneration['2'] ?? 0) * f.coveredMs) / 60_000;
+      expect(gen2).to.be.within(2.99, 5.01);
+      expect(f.multiWriter).to.equal(false);
+      expect(f.stale).to.equal(false);
+      expect(f.intervalMs).to.be.within(800, 1600);
+
+      const route = (r: string) => f.routes.find((x) => x.route === r);
+      expect(route('/orders/<int:order_id>')).to.include({ method: 'GET', requests: 10, errors_5xx: 0, metric: 'http.server.duration' });
+      expect(route('/error')).to.include({ requests: 5, errors_5xx: 5, error_5xx_ratio: 1 });
+      expect(route('/gc')).to.include({ requests: 3 });
+      expect(route('/cpu')?.requests).to.equal(burns);
+
+      // The API answer carries the contract's names.
+      const res = view.query('/api/v1/services/orders/runtime', new URLSearchParams({ window: '1m' }));
+      expect(res.status).to.equal(200);
+      const body = res.body as { service: string; window: string; instances: Record<string, unknown>[] };
+      expect(body).to.include({ service: 'orders', window: '1m' });
+      expect(body.instances[0]).to.include.keys(
+        'instance',
+        'k8s',
+        'cpu_cores',
+        'memory_rss_bytes',
+        'memory_rss_slope_bytes_per_min',
+        'gc_collections_per_min',
+        'gc_gen2_per_min',
+        'threads',
+        'open_fds',
+        'last_seen',
+        'stale',
+      );
+      expect(app.output()).not.to.match(/Failed to export|Exception while exporting/);
+    } finally {
+      stopFollowing();
+      proc.stop();
+      await app.stop();
+      app = undefined;
+    }
+  });
+
+  it('two processes whose resources name one instance (as before SDK 1.43) are flagged as two writers, not averaged', async () => {
+    // Two real processes; their exports are rewritten to one service.instance.id, as an SDK without the
+    // instance-id detector (or a pre-fork server's workers sharing a resource) would send them.
+    sink.clear();
+    const a = await startZeroCodeApp(zeroCodeEnv(sink, 'pair'));
+    const b = await startZeroCodeApp(zeroCodeEnv(sink, 'pair'));
+    try {
+      const pids = await Promise.all([a, b].map(async (x) => (JSON.parse((await get(x, '/healthz')).body) as { pid: number }).pid));
+      const samplers = pids.map((p) => new ProcSampler(p, 50));
+      await exportsAfter(sink, 0, 4);
+      const from = Date.now();
+      const burn = async (x: PythonApp, ms: number) => {
+        for (let i = 0; i < 8; i++) await get(x, `/cpu?ms=${ms}`);
+      };
+      await Promise.all([burn(a, 150), burn(b, 75)]);
+      await exportsAfter(sink, sink.metricsBodies().length, 4);
+      for (const s of samplers) s.stop();
+
+      const type = protoType(TYPES.exportMetricsRequest);
+      const view = new RuntimeView({ windowsMs: [60_000] });
+      for (const body of sink.metricsBodies()) {
+        const msg = type.toObject(type.decode(body), { longs: String }) as {
+          resourceMetrics: { resource: { attributes: { key: string; value: { stringValue?: string } }[] } }[];
+        };
+        for (const rm of msg.resourceMetrics)
+          for (const kv of rm.resource.attributes) if (kv.key === 'service.instance.id') kv.value = { stringValue: 'pod-a' };
+        view.offer(type.encode(type.fromObject(msg)).finish());
+      }
+      await view.drained();
+      const instances = [...view.state.instances.values()];
+      expect(instances).to.have.length(1);
+      const f = instanceFigures(instances[0]!, from, Date.now());
+      if (f === undefined) throw new Error('no figures');
+      expect(f.multiWriter).to.equal(true);
+      expect(f.writers).to.equal(2);
+      expect(f.rssBytes).to.equal(null);
+      expect(f.threads).to.equal(null);
+      // Their start times differ, so each writer's increments are its own: the CPU figure is the two processes' total.
+      const end = f.lastPointMs;
+      const start = Math.max(from, end - f.coveredMs);
+      const total = samplers.reduce((sum, s) => sum + (s.cpuAt(end) - s.cpuAt(start)), 0) / ((end - start) / 1000);
+      expect(f.cpuCores).to.be.a('number');
+      expect(Math.abs((f.cpuCores as number) - total) / total, `view ${f.cpuCores}, /proc total ${total}`).to.be.below(0.15);
+      const json = view.query('/api/v1/services/pair/runtime', new URLSearchParams()).body as {
+        instances: { multi_writer: boolean; memory_rss_bytes: unknown }[];
+      };
+      expect(json.instances[0]).to.include({ multi_writer: true, memory_rss_bytes: null });
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+});
