@@ -65,6 +65,9 @@ service:
   return { workers, proc, ports, spawnedAt, readyAt: Date.now(), dir };
 }
 
+/** Every span sent (the same to each process): its route, ids and duration. */
+const SENT: { service: string; route: string; traceId: string; spanId: string; ms: number }[] = [];
+
 /** Ids from a counter, so every process gets the very same spans (and keeps the same exemplars). */
 class CountingIds {
   #n = 0;
@@ -77,7 +80,7 @@ class CountingIds {
 }
 
 /** The same spans to every process: per service one connection per route, so they spread over the workers. */
-async function send(r: Running, base: number): Promise<void> {
+async function send(r: Running, base: number, record: boolean): Promise<void> {
   const ids = new CountingIds();
   for (const service of SERVICES) {
     for (const [ri, route] of ROUTES.entries()) {
@@ -97,6 +100,7 @@ async function send(r: Running, base: number): Promise<void> {
         });
         if (i % 10 === 0) span.setStatus({ code: SpanStatusCode.ERROR });
         span.end(start + 3 + ri * 7 + i);
+        if (record) SENT.push({ service, route, traceId: span.spanContext().traceId, spanId: span.spanContext().spanId, ms: 3 + ri * 7 + i });
       }
       await provider.forceFlush();
       await provider.shutdown();
@@ -140,6 +144,22 @@ function checkTimes(r: Running, body: Record<string, unknown>, askedAt: number, 
     });
     expect((body.series as { count: number }[]).reduce((n, s) => n + s.count, 0)).to.equal((body.route as { count: number } | undefined)?.count ?? body.count);
   }
+  if (Array.isArray(body.exemplars)) {
+    // Each slot keeps its slowest spans, so which spans are kept depends on the slots they arrived in: every
+    // exemplar must be a span of this route with its own duration, slowest first, the slowest span among them.
+    const exemplars = body.exemplars as { trace_id: string; span_id: string; value_ms: number }[];
+    const route = (body.routes as { service: string; route: string }[])[0] as { service: string; route: string };
+    const sent = SENT.filter((x) => x.service === route.service && x.route === route.route);
+    expect(exemplars.length).to.be.greaterThan(0);
+    for (const e of exemplars) {
+      const span = sent.find((x) => x.traceId === e.trace_id && x.spanId === e.span_id);
+      expect(span, JSON.stringify(e)).to.not.equal(undefined);
+      expect(e.value_ms).to.equal(span?.ms);
+    }
+    expect(exemplars.map((e) => e.value_ms)).to.deep.equal([...exemplars.map((e) => e.value_ms)].sort((a, b) => b - a));
+    expect(exemplars[0]?.value_ms).to.equal(Math.max(...sent.map((x) => x.ms)));
+    out.exemplars = 'checked';
+  }
   return out;
 }
 
@@ -150,7 +170,7 @@ describe('rates under --workers: count over the covered time, in every mode', fu
   before(async () => {
     for (const workers of [1, 2, 4]) running.push(await start(workers));
     const base = Date.now() - 5_000;
-    await Promise.all(running.map((r) => send(r, base)));
+    await Promise.all(running.map((r, i) => send(r, base, i === 0)));
     // Let every process be up a few seconds, so a covered time of 1 s (the old defect) cannot pass.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
   });
