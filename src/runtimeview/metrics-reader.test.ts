@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { DecodeError } from '../core/errors';
+import { DecodeError } from '../pdata/errors';
 import { protoType, TYPES } from '../pdata/proto';
 import { readMetricsRequest } from './metrics-reader';
 

@@ -7,7 +7,7 @@
  * It checks the wire structure of what it reads (tags, wire types, lengths) and throws DecodeError on malformed
  * input; it is not the receiver's validation, which has already accepted the request.
  */
-import { DecodeError } from '../core/errors';
+import { DecodeError } from '../pdata/errors';
 import { WIRE_I64, WIRE_LEN, WIRE_VARINT, cursor, readDouble, readFixed32, readLen, readUint32, readVarint64, skipField, utf8 } from '../pdata/wire';
 
 export type AttrValue = string | number | boolean;

@@ -8,7 +8,7 @@
  *
  * The state is mergeable: `snapshot()` in each worker process, `merge()` in the primary, then `query()`.
  */
-import { DecodeError } from '../core/errors';
+import { DecodeError } from '../pdata/errors';
 import { handleRuntimeQuery, isRuntimePath, type SpanRoutes } from './query';
 import { RuntimeState, type RuntimeSnapshot, type RuntimeStateOptions } from './state';
 
