@@ -48,10 +48,23 @@ export interface QueuedSenderOptions {
   logger: Logger;
   telemetry: Telemetry;
   store?: QueueStore;
+  /** Time as the sender sees it (back-off waits, max_elapsed_time): the real one unless a test passes its own. */
+  clock?: SenderClock;
 }
+
+export interface SenderClock {
+  now(): number;
+  /** Wait `ms`, or less if `signal` aborts first (never rejects). */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+  /** A number in [0, 1): the jitter of back-offs. */
+  random(): number;
+}
+
+const realClock: SenderClock = { now: () => Date.now(), sleep, random: () => Math.random() };
 
 export class QueuedSender {
   readonly #o: QueuedSenderOptions;
+  readonly #clock: SenderClock;
   #store: QueueStore;
   readonly #sent: Counter;
   readonly #failed: Counter;
@@ -68,6 +81,7 @@ export class QueuedSender {
 
   constructor(options: QueuedSenderOptions) {
     this.#o = options;
+    this.#clock = options.clock ?? realClock;
     this.#store = options.store ?? new MemoryQueueStore();
     const labels = { exporter: options.id };
     const t = options.telemetry;
@@ -196,7 +210,7 @@ export class QueuedSender {
   /** Send with retries; true when delivered, false when dropped or interrupted. */
   async #deliver(item: QueueItem): Promise<boolean> {
     const r = this.#o.retry;
-    const started = Date.now();
+    const started = this.#clock.now();
     let interval = r.initial_interval;
     for (let attempt = 1; ; attempt++) {
       this.#inFlight++;
@@ -216,8 +230,11 @@ export class QueuedSender {
         return true;
       }
       const permanent = result.status === 'failure' || !r.enabled;
-      const elapsed = Date.now() - started;
-      let wait = result.status === 'retryable' && result.retryAfterMs !== undefined ? result.retryAfterMs : jitter(interval, r.randomization_factor);
+      const elapsed = this.#clock.now() - started;
+      let wait =
+        result.status === 'retryable' && result.retryAfterMs !== undefined
+          ? result.retryAfterMs
+          : jitter(interval, r.randomization_factor, this.#clock.random());
       const outOfTime = r.max_elapsed_time > 0 && elapsed + wait > r.max_elapsed_time;
       if (!permanent && !outOfTime && this.#abort.signal.aborted && this.#store.persistent === true) return false; // kept for the next start
       if (permanent || outOfTime || this.#abort.signal.aborted) {
@@ -230,7 +247,7 @@ export class QueuedSender {
       // One line per 10 s, not one per request and attempt: an outage must not flood the log.
       this.#retryLog.warn(this.#o.logger, 'retry', { attempt, retry_in_ms: Math.round(wait), err: result.error.message }, 'Exporting failed; will retry');
       wait = Math.max(0, wait);
-      await sleep(wait, this.#abort.signal);
+      await this.#clock.sleep(wait, this.#abort.signal);
       if (this.#abort.signal.aborted) {
         if (this.#store.persistent !== true) this.#failed.add(item.items);
         return false;
@@ -240,6 +257,7 @@ export class QueuedSender {
   }
 }
 
-function jitter(ms: number, factor: number): number {
-  return ms * (1 - factor + Math.random() * 2 * factor);
+/** `ms` times a factor in [1 - factor, 1 + factor], `random` in [0, 1) picking where. */
+function jitter(ms: number, factor: number, random: number): number {
+  return ms * (1 - factor + random * 2 * factor);
 }

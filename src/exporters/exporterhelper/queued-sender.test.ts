@@ -1,0 +1,428 @@
+/**
+ * The exporters' sending queue against a fake transport and fake time: the bound, num_consumers, retries with
+ * jittered exponential back-off or the server's hint, max_elapsed_time, drop-and-count, the shutdown deadline,
+ * and the release of each request's bytes exactly once.
+ */
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { capturedLogger } from '../../../test/support/captured-logs';
+import { deferred, stateOf, type Deferred } from '../../../test/support/deferred';
+import { FakeTimers, settle } from '../../../test/support/fake-timers';
+import { PipelineError } from '../../core/errors';
+import type { Body, QueueItem, QueueStore } from '../../core/storage';
+import { Telemetry } from '../../core/telemetry';
+import type { RetryConfig, SendingQueueConfig } from './config';
+import { MemoryQueueStore, QueuedSender } from './queued-sender';
+import type { SendResult, Transport } from './transport';
+
+const ID = 'otlp/test';
+
+/** Records what it is asked to send; answers with `respond` (a test replaces it). */
+class FakeTransport implements Transport {
+  /** The first byte of every body sent, in order: which request each attempt was. */
+  readonly sent: number[] = [];
+  readonly events: string[] = [];
+  respond: (request: number, attempt: number) => SendResult | Promise<SendResult> = () => ({ status: 'success' });
+  async send(body: Body): Promise<SendResult> {
+    const request = (body as Uint8Array)[0] as number;
+    this.sent.push(request);
+    this.events.push(`send ${request}`);
+    return this.respond(request, this.sent.filter((r) => r === request).length);
+  }
+  async close(): Promise<void> {
+    this.events.push('close');
+  }
+  /** Answer every send when the test settles its entry in the returned list. */
+  holdEverySend(): Deferred<SendResult>[] {
+    const holds: Deferred<SendResult>[] = [];
+    this.respond = () => {
+      const d = deferred<SendResult>();
+      holds.push(d);
+      return d.promise;
+    };
+    return holds;
+  }
+}
+
+const retryable = (retryAfterMs?: number): SendResult => ({ status: 'retryable', error: new Error('unavailable'), retryAfterMs });
+const failure = (): SendResult => ({ status: 'failure', error: new Error('bad request') });
+
+/** Request `id` of `spans` spans, counting the releases of its bytes in `released[id]`. */
+function request(id: number, spans: number, released: number[]): QueueItem {
+  released[id] = 0;
+  return { body: new Uint8Array([id]), items: spans, release: () => (released[id] = (released[id] ?? 0) + 1) };
+}
+
+function setup(o: { queue?: Partial<SendingQueueConfig>; retry?: Partial<RetryConfig>; store?: QueueStore; timers?: FakeTimers } = {}) {
+  const telemetry = new Telemetry();
+  const { logger, lines } = capturedLogger();
+  const transport = new FakeTransport();
+  const timers = o.timers ?? new FakeTimers({ autoAdvance: true });
+  const queue: SendingQueueConfig = { enabled: true, num_consumers: 1, queue_size: 100, storage: undefined, ...o.queue };
+  const sender = new QueuedSender({
+    id: ID,
+    unit: 'spans',
+    transport,
+    timeoutMs: 5000,
+    queue,
+    retry: { enabled: true, initial_interval: 1000, max_interval: 8000, max_elapsed_time: 300_000, multiplier: 2, randomization_factor: 0, ...o.retry },
+    logger,
+    telemetry,
+    clock: timers,
+    ...(o.store === undefined ? {} : { store: o.store }),
+  });
+  const counter = (what: 'sent' | 'send_failed' | 'enqueue_failed'): number => telemetry.counterValue(`otelcol_exporter_${what}_spans`, { exporter: ID });
+  const gauge = (name: string): number | undefined => telemetry.families().find((f) => f.name === name)?.samples[0]?.value;
+  const logged = (msg: string): Record<string, unknown>[] => lines.filter((l) => l.msg === msg);
+  return { sender, transport, timers, counter, gauge, logged };
+}
+
+async function refusal(p: Promise<unknown>): Promise<PipelineError | undefined> {
+  return p.then(
+    () => undefined,
+    (e: unknown) => e as PipelineError,
+  );
+}
+
+describe('QueuedSender (exporterhelper sending queue)', () => {
+  it('sends what is queued, counts it and releases its bytes once', async () => {
+    const { sender, transport, counter } = setup();
+    const released: number[] = [];
+    sender.start();
+    await sender.submit(request(1, 3, released));
+    await settle();
+    expect(transport.sent).to.deep.equal([1]);
+    expect(counter('sent')).to.equal(3);
+    expect(released[1]).to.equal(1);
+    await sender.shutdown();
+    expect(transport.events.at(-1)).to.equal('close');
+  });
+
+  describe('queue', () => {
+    it('is bounded: when full it refuses retryably, counts the refused spans, leaves their bytes to the caller and is unhealthy until a send succeeds', async () => {
+      const { sender, transport, counter, gauge } = setup({ queue: { queue_size: 2 } });
+      const hold = deferred<SendResult>();
+      transport.respond = () => hold.promise;
+      const released: number[] = [];
+      sender.start();
+      await sender.submit(request(1, 1, released));
+      await settle(); // taken: in flight, not queued
+      await sender.submit(request(2, 2, released));
+      await sender.submit(request(3, 3, released));
+      const err = await refusal(sender.submit(request(4, 4, released)));
+      expect(err).to.be.instanceOf(PipelineError);
+      expect(err?.code).to.equal('refused');
+      expect(err?.retryable).to.equal(true);
+      expect(err?.retryAfterMs).to.equal(1000);
+      expect(err?.message).to.equal('sending queue of exporter otlp/test is full (2 requests)');
+      expect(counter('enqueue_failed')).to.equal(4);
+      expect(released[4]).to.equal(0);
+      expect(sender.healthy()).to.equal(false);
+      expect([gauge('otelcol_exporter_queue_size'), gauge('otelcol_exporter_queue_capacity'), gauge('otelcol_exporter_in_flight_requests')]).to.deep.equal([
+        2, 2, 1,
+      ]);
+      hold.resolve({ status: 'success' });
+      await sender.shutdown();
+      expect(transport.sent).to.deep.equal([1, 2, 3]);
+      expect(counter('sent')).to.equal(6);
+      expect(sender.healthy()).to.equal(true);
+      expect(released).to.deep.equal([undefined, 1, 1, 1, 0]);
+    });
+
+    it('runs num_consumers sends at once and queues the rest', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 12 }), async (consumers, requests) => {
+          const { sender, transport, gauge } = setup({ queue: { num_consumers: consumers } });
+          const holds = transport.holdEverySend();
+          sender.start();
+          for (let i = 0; i < requests; i++) await sender.submit(request(i, 1, []));
+          await settle();
+          const busy = Math.min(consumers, requests);
+          expect(transport.sent).to.have.length(busy);
+          expect(gauge('otelcol_exporter_in_flight_requests')).to.equal(busy);
+          expect(sender.queueSize).to.equal(requests - busy);
+          // Each finished send frees its consumer for the next request.
+          transport.respond = () => ({ status: 'success' });
+          for (const h of holds) h.resolve({ status: 'success' });
+          await sender.shutdown();
+          expect([...transport.sent].sort((a, b) => a - b)).to.deep.equal([...Array(requests).keys()]);
+        }),
+        { numRuns: 40 },
+      );
+    });
+
+    it('with the queue disabled, sends in the caller’s time and refuses retryably what it could not send', async () => {
+      const { sender, transport, counter } = setup({ queue: { enabled: false } });
+      const released: number[] = [];
+      sender.start();
+      const hold = deferred<SendResult>();
+      transport.respond = () => hold.promise;
+      const sending = sender.submit(request(1, 2, released));
+      expect(await stateOf(sending)).to.equal('pending');
+      hold.resolve({ status: 'success' });
+      await sending;
+      expect(counter('sent')).to.equal(2);
+      transport.respond = () => failure();
+      const err = await refusal(sender.submit(request(2, 5, released)));
+      expect(err?.code).to.equal('unavailable');
+      expect(err?.retryable).to.equal(true);
+      expect(counter('send_failed')).to.equal(5);
+      expect(released).to.deep.equal([undefined, 1, 1]);
+      await sender.shutdown();
+    });
+  });
+
+  describe('retry', () => {
+    it('retries retryable failures with exponential back-off capped at max_interval, then delivers once', async () => {
+      const { sender, transport, timers, counter, logged } = setup({ retry: { initial_interval: 1000, multiplier: 2, max_interval: 5000 } });
+      transport.respond = (_r, attempt) => (attempt <= 5 ? retryable() : { status: 'success' });
+      const released: number[] = [];
+      sender.start();
+      await sender.submit(request(1, 4, released));
+      await sender.shutdown();
+      expect(timers.sleeps).to.deep.equal([1000, 2000, 4000, 5000, 5000]);
+      expect(transport.sent).to.deep.equal([1, 1, 1, 1, 1, 1]);
+      expect([counter('sent'), counter('send_failed')]).to.deep.equal([4, 0]);
+      expect(released[1]).to.equal(1);
+      // An outage logs one line per interval, not one per attempt.
+      expect(logged('Exporting failed; will retry')).to.have.length(1);
+    });
+
+    it('jitters each back-off to interval × (1 − f + 2f·random), within [1 − f, 1 + f] of the interval', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.double({ min: 0, max: 1, noNaN: true }),
+          fc.array(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), { minLength: 1, maxLength: 8 }),
+          async (factor, randoms) => {
+            const { sender, transport, timers } = setup({ retry: { initial_interval: 100, multiplier: 1.5, max_interval: 400, randomization_factor: factor } });
+            let draw = 0;
+            timers.setRandom(() => randoms[draw++] as number);
+            transport.respond = (_r, attempt) => (attempt <= randoms.length ? retryable() : { status: 'success' });
+            sender.start();
+            await sender.submit(request(1, 1, []));
+            await sender.shutdown();
+            expect(timers.sleeps).to.have.length(randoms.length);
+            let interval = 100;
+            timers.sleeps.forEach((wait, k) => {
+              expect(wait).to.be.closeTo(interval * (1 - factor + (randoms[k] as number) * 2 * factor), 1e-9);
+              expect(wait).to.be.within(interval * (1 - factor) - 1e-9, interval * (1 + factor) + 1e-9);
+              interval = Math.min(400, interval * 1.5);
+            });
+          },
+        ),
+        { numRuns: 100 },
+      );
+    });
+
+    it("waits as long as the server's RetryInfo / Retry-After says instead of its own back-off", async () => {
+      const { sender, transport, timers } = setup({ retry: { initial_interval: 1000, multiplier: 2, randomization_factor: 0.5 } });
+      timers.setRandom(() => 0.9);
+      transport.respond = (_r, attempt) => (attempt === 1 ? retryable(7000) : attempt === 2 ? retryable() : { status: 'success' });
+      sender.start();
+      await sender.submit(request(1, 1, []));
+      await sender.shutdown();
+      // The hint is used as it is; the back-off after it goes on from the second interval, jittered.
+      expect(timers.sleeps).to.deep.equal([7000, 2000 * (1 - 0.5 + 0.9 * 2 * 0.5)]);
+    });
+
+    it('gives up once the next wait would pass max_elapsed_time: drops, counts and logs the spans, releases their bytes once', async () => {
+      const { sender, transport, timers, counter, logged } = setup({
+        retry: { initial_interval: 1000, multiplier: 2, max_interval: 10_000, max_elapsed_time: 5000 },
+      });
+      transport.respond = () => retryable();
+      const released: number[] = [];
+      sender.start();
+      await sender.submit(request(1, 6, released));
+      await sender.shutdown();
+      // Attempts at 0, 1000 and 3000 ms; the next would start at 7000 > 5000.
+      expect(transport.sent).to.deep.equal([1, 1, 1]);
+      expect(timers.sleeps).to.deep.equal([1000, 2000]);
+      expect([counter('sent'), counter('send_failed')]).to.deep.equal([0, 6]);
+      expect(logged('Exporting failed; dropping data').map((l) => [l.spans, l.attempts, l.reason])).to.deep.equal([[6, 3, 'retries exhausted']]);
+      expect(released[1]).to.equal(1);
+      expect(sender.healthy()).to.equal(false);
+    });
+
+    it('with max_elapsed_time 0 retries for as long as it takes', async () => {
+      const { sender, transport, counter } = setup({ retry: { max_elapsed_time: 0, max_interval: 30_000 } });
+      transport.respond = (_r, attempt) => (attempt <= 200 ? retryable() : { status: 'success' });
+      sender.start();
+      await sender.submit(request(1, 2, []));
+      await sender.shutdown();
+      expect(transport.sent).to.have.length(201);
+      expect(counter('sent')).to.equal(2);
+    });
+
+    it('drops a permanent failure at once, and a retryable one when retry_on_failure is disabled', async () => {
+      for (const [retry, result] of [
+        [{}, failure()],
+        [{ enabled: false }, retryable()],
+      ] as const) {
+        const { sender, transport, timers, counter, logged } = setup({ retry });
+        transport.respond = () => result;
+        const released: number[] = [];
+        sender.start();
+        await sender.submit(request(1, 3, released));
+        await sender.shutdown();
+        expect(transport.sent).to.deep.equal([1]);
+        expect(timers.sleeps).to.deep.equal([]);
+        expect(counter('send_failed')).to.equal(3);
+        expect(logged('Exporting failed; dropping data').map((l) => l.reason)).to.deep.equal(['permanent error']);
+        expect(released[1]).to.equal(1);
+      }
+    });
+
+    it('counts the spans a partial success rejected as failed and the rest as sent', async () => {
+      const { sender, transport, counter, logged } = setup();
+      transport.respond = () => ({ status: 'success', rejected: 3, message: 'spans too old' });
+      sender.start();
+      await sender.submit(request(1, 10, []));
+      await sender.shutdown();
+      expect([counter('sent'), counter('send_failed')]).to.deep.equal([7, 3]);
+      expect(logged('Partial success: the destination rejected some data').map((l) => [l.rejected, l.message])).to.deep.equal([[3, 'spans too old']]);
+    });
+  });
+
+  describe('shutdown', () => {
+    it('refuses new data retryably once shutting down', async () => {
+      const { sender, counter } = setup();
+      sender.start();
+      await sender.shutdown();
+      const released: number[] = [];
+      const err = await refusal(sender.submit(request(1, 2, released)));
+      expect([err?.code, err?.retryable]).to.deep.equal(['shutting_down', true]);
+      expect(counter('enqueue_failed')).to.equal(2);
+      expect(released[1]).to.equal(0);
+    });
+
+    it('drains the queue, then closes the transport', async () => {
+      const { sender, transport } = setup({ queue: { num_consumers: 2 } });
+      const holds = transport.holdEverySend();
+      sender.start();
+      for (const id of [1, 2, 3]) await sender.submit(request(id, 1, []));
+      const stopping = sender.shutdown();
+      for (let i = 0; i < 3; i++) {
+        await settle();
+        expect(await stateOf(stopping)).to.equal('pending');
+        holds[i]?.resolve({ status: 'success' });
+      }
+      await stopping;
+      expect(transport.events).to.deep.equal(['send 1', 'send 2', 'send 3', 'close']);
+    });
+
+    it('at the deadline stops retrying: drops and counts the spans in flight, releases them once, logs what is left queued, closes the transport', async () => {
+      const timers = new FakeTimers();
+      const { sender, transport, counter, logged } = setup({ timers });
+      transport.respond = () => retryable();
+      const released: number[] = [];
+      sender.start();
+      await sender.submit(request(1, 5, released));
+      await settle();
+      expect(timers.pending).to.equal(1); // request 1 waits to retry
+      const deadline = new AbortController();
+      const stopping = sender.shutdown(deadline.signal);
+      await timers.advance(1000); // a retry before the deadline, still failing
+      expect(transport.sent).to.deep.equal([1, 1]);
+      expect(await stateOf(stopping)).to.equal('pending');
+      deadline.abort();
+      await stopping;
+      expect(transport.sent).to.deep.equal([1, 1]);
+      expect(counter('send_failed')).to.equal(5);
+      expect(released[1]).to.equal(1);
+      expect(transport.events.at(-1)).to.equal('close');
+      expect(logged('Shutdown deadline passed with data still queued')).to.deep.equal([]);
+    });
+
+    it('with a persistent store, keeps what the deadline interrupts for the next start instead of dropping it', async () => {
+      const store = new RecordingPersistentStore();
+      const timers = new FakeTimers();
+      const { sender, transport, counter } = setup({ timers, store });
+      transport.respond = () => retryable();
+      const released: number[] = [];
+      sender.start();
+      await sender.submit(request(1, 5, released));
+      // Written to the store: the caller's bytes are free at once.
+      expect(released[1]).to.equal(1);
+      await settle();
+      const deadline = new AbortController();
+      const stopping = sender.shutdown(deadline.signal);
+      deadline.abort();
+      await stopping;
+      expect(store.nacked).to.deep.equal([1]);
+      expect(store.acked).to.deep.equal([]);
+      expect(counter('send_failed')).to.equal(0);
+      expect(released[1]).to.equal(1);
+      expect(transport.events.at(-1)).to.equal('close');
+    });
+  });
+
+  it('releases the bytes of every queued request exactly once and counts every span as sent or failed, whatever the transport answers', async () => {
+    const outcome = fc.record({
+      spans: fc.integer({ min: 1, max: 50 }),
+      retries: fc.integer({ min: 0, max: 4 }),
+      end: fc.constantFrom('success', 'failure', 'retryable', 'partial'),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(outcome, { maxLength: 12 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 12 }),
+        async (requests, consumers, size) => {
+          // max_elapsed_time allows three attempts: a request whose retries outlast it is dropped.
+          const { sender, transport, counter } = setup({ queue: { num_consumers: consumers, queue_size: size }, retry: { max_elapsed_time: 3500 } });
+          transport.respond = (id, attempt) => {
+            const r = requests[id] as (typeof requests)[number];
+            if (attempt <= r.retries) return retryable();
+            if (r.end === 'success') return { status: 'success' };
+            if (r.end === 'partial') return { status: 'success', rejected: 1 };
+            return r.end === 'failure' ? failure() : retryable();
+          };
+          const released: number[] = [];
+          const accepted: number[] = [];
+          sender.start();
+          for (const [id, r] of requests.entries()) {
+            const err = await refusal(sender.submit(request(id, r.spans, released)));
+            if (err === undefined) accepted.push(id);
+            else expect(err.code).to.equal('refused');
+          }
+          await sender.shutdown();
+          for (const [id] of requests.entries()) expect(released[id]).to.equal(accepted.includes(id) ? 1 : 0);
+          const spans = (ids: number[]): number => ids.reduce((n, id) => n + (requests[id]?.spans ?? 0), 0);
+          expect(counter('sent') + counter('send_failed')).to.equal(spans(accepted));
+          expect(counter('enqueue_failed')).to.equal(spans([...requests.keys()].filter((id) => !accepted.includes(id))));
+          if (consumers > 1) return; // concurrent back-offs all move the one fake clock, so who runs out of time varies
+          const delivered = accepted.filter((id) => {
+            const r = requests[id] as (typeof requests)[number];
+            return r.retries <= 2 && (r.end === 'success' || r.end === 'partial');
+          });
+          expect(counter('sent')).to.equal(spans(delivered) - delivered.filter((id) => requests[id]?.end === 'partial').length);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});
+
+/** A store that keeps items across restarts as file_storage does: what it hands out is a copy read back, without a release. */
+class RecordingPersistentStore implements QueueStore {
+  readonly persistent = true;
+  readonly acked: number[] = [];
+  readonly nacked: number[] = [];
+  readonly #items = new MemoryQueueStore();
+  async push(item: QueueItem): Promise<void> {
+    await this.#items.push({ body: Uint8Array.from(item.body as Uint8Array), items: item.items });
+  }
+  take(): QueueItem | undefined {
+    return this.#items.take();
+  }
+  get size(): number {
+    return this.#items.size;
+  }
+  async ack(item: QueueItem): Promise<void> {
+    this.acked.push((item.body as Uint8Array)[0] as number);
+  }
+  async nack(item: QueueItem): Promise<void> {
+    this.nacked.push((item.body as Uint8Array)[0] as number);
+  }
+  async close(): Promise<void> {}
+}
