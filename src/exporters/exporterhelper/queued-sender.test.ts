@@ -333,10 +333,29 @@ describe('QueuedSender (exporterhelper sending queue)', () => {
       expect(logged('Shutdown deadline passed with data still queued')).to.deep.equal([]);
     });
 
+    it('at the deadline drops and counts what is still queued in memory, and releases its bytes once', async () => {
+      const timers = new FakeTimers();
+      const { sender, transport, counter, logged } = setup({ timers });
+      transport.respond = () => retryable();
+      const released: number[] = [];
+      sender.start();
+      await sender.submit(request(1, 5, released));
+      await settle();
+      await sender.submit(request(2, 7, released)); // behind request 1, never sent
+      const deadline = new AbortController();
+      const stopping = sender.shutdown(deadline.signal);
+      deadline.abort();
+      await stopping;
+      expect(transport.sent).to.deep.equal([1]);
+      expect(counter('send_failed')).to.equal(12);
+      expect(released).to.deep.equal([undefined, 1, 1]);
+      expect(logged('Shutdown deadline passed with data still queued').map((l) => [l.requests, l.spans])).to.deep.equal([[1, 7]]);
+    });
+
     it('with a persistent store, keeps what the deadline interrupts for the next start instead of dropping it', async () => {
       const store = new RecordingPersistentStore();
       const timers = new FakeTimers();
-      const { sender, transport, counter } = setup({ timers, store });
+      const { sender, transport, counter, logged } = setup({ timers, store });
       transport.respond = () => retryable();
       const released: number[] = [];
       sender.start();
@@ -344,6 +363,7 @@ describe('QueuedSender (exporterhelper sending queue)', () => {
       // Written to the store: the caller's bytes are free at once.
       expect(released[1]).to.equal(1);
       await settle();
+      await sender.submit(request(2, 7, released)); // behind request 1, never sent
       const deadline = new AbortController();
       const stopping = sender.shutdown(deadline.signal);
       deadline.abort();
@@ -351,7 +371,9 @@ describe('QueuedSender (exporterhelper sending queue)', () => {
       expect(store.nacked).to.deep.equal([1]);
       expect(store.acked).to.deep.equal([]);
       expect(counter('send_failed')).to.equal(0);
-      expect(released[1]).to.equal(1);
+      expect(released).to.deep.equal([undefined, 1, 1]);
+      expect(store.size).to.equal(1);
+      expect(logged('Shutdown deadline passed with data still queued').map((l) => [l.requests, l.spans])).to.deep.equal([[1, undefined]]);
       expect(transport.events.at(-1)).to.equal('close');
     });
   });

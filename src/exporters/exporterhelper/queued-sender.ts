@@ -180,7 +180,17 @@ export class QueuedSender {
     await Promise.all(this.#workers);
     signal?.removeEventListener('abort', onAbort);
     const left = this.#store.size;
-    if (left > 0) this.#o.logger.warn({ requests: left }, 'Shutdown deadline passed with data still queued');
+    if (left > 0 && this.#store.persistent === true) this.#o.logger.warn({ requests: left }, 'Shutdown deadline passed with data still queued');
+    else if (left > 0) {
+      // A memory queue ends here: what it still holds is dropped, so count it and let its bytes go.
+      let dropped = 0;
+      for (let item = this.#store.take(); item !== undefined; item = this.#store.take()) {
+        dropped += item.items;
+        item.release?.();
+      }
+      this.#failed.add(dropped);
+      this.#o.logger.warn({ requests: left, [this.#o.unit]: dropped }, 'Shutdown deadline passed with data still queued');
+    }
     await this.#store.close();
     await this.#o.transport.close();
   }
