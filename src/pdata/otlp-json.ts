@@ -146,6 +146,11 @@ export function metricsRequestFromJson(json: string | Uint8Array): Uint8Array {
   return fromJson(protoType(TYPES.exportMetricsRequest), json);
 }
 
+/** Convert an OTLP/JSON `ExportLogsServiceRequest` to protobuf bytes. */
+export function logsRequestFromJson(json: string | Uint8Array): Uint8Array {
+  return fromJson(protoType(TYPES.exportLogsRequest), json);
+}
+
 function idsToHex(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(idsToHex);
   if (value === null || typeof value !== 'object') return value;
@@ -159,7 +164,8 @@ function idsToHex(value: unknown): unknown {
 /** Decode protobuf bytes of the given OTLP message type into an OTLP/JSON object (ids hex, int64 as strings). */
 export function toOtlpJsonObject(typeName: string, bytes: Uint8Array): Record<string, unknown> {
   const type = protoType(typeName);
-  const obj = type.toObject(type.decode(bytes), { longs: String, enums: Number, bytes: String, defaults: false });
+  // json: NaN and ±Infinity become the strings proto3 JSON writes ("NaN", "Infinity"), not null.
+  const obj = type.toObject(type.decode(bytes), { longs: String, enums: Number, bytes: String, defaults: false, json: true });
   return idsToHex(obj) as Record<string, unknown>;
 }
 

@@ -25,6 +25,7 @@ export function protoRoot(): protobuf.Root {
       [
         'opentelemetry/proto/collector/trace/v1/trace_service.proto',
         'opentelemetry/proto/collector/metrics/v1/metrics_service.proto',
+        'opentelemetry/proto/collector/logs/v1/logs_service.proto',
         'google/rpc/status.proto',
       ],
       { keepCase: false },
@@ -44,6 +45,8 @@ export const TYPES = {
   exportTraceResponse: 'opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse',
   exportMetricsRequest: 'opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest',
   exportMetricsResponse: 'opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse',
+  exportLogsRequest: 'opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest',
+  exportLogsResponse: 'opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse',
   rpcStatus: 'google.rpc.Status',
   retryInfo: 'google.rpc.RetryInfo',
 } as const;
