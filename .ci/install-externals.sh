@@ -2,7 +2,8 @@
 # Installs/builds the real external components the end-to-end tests use:
 # Jaeger v2 (built from the Go module proxy), Prometheus (Debian package), and podman + runc + debootstrap
 # (Debian packages) for the container image tests (the image itself is built by the tests, from the tree), helm
-# (built from the Go module proxy) and the Kubernetes OpenAPI documents (module cache) for the chart tests.
+# (built from the Go module proxy) and the Kubernetes OpenAPI documents (module cache) for the chart tests, and
+# Chromium (Debian package) for the page's browser tests.
 # Both are cached outside the clone (${ROUTELENS_CACHE:-$HOME/.cache/routelens}
 # and /usr/bin), so a rerun takes well under a second.
 # The custom OpenTelemetry Collector (scripts/build-otelcol.sh) is only for the
@@ -23,9 +24,13 @@ helm=$(bash scripts/build-helm.sh | tail -n 1)
 openapi=$(bash scripts/kube-openapi.sh | tail -n 1)
 [[ -d "$openapi" ]] || { echo "install-externals: Kubernetes OpenAPI documents missing: $openapi" >&2; exit 1; }
 
+chromium=$(bash scripts/install-chromium.sh | tail -n 1)
+[[ -x "$chromium" ]] || { echo "install-externals: chromium binary missing: $chromium" >&2; exit 1; }
+
 echo "jaeger:     $jaeger ($("$jaeger" version 2>/dev/null | grep -o '"gitVersion":"[^"]*"' || true))"
 echo "prometheus: $prometheus ($("$prometheus" --version 2>&1 | head -n 1))"
 echo "podman:     $podman ($("$podman" --version))"
 echo "helm:       $helm ($("$helm" version --short))"
 echo "openapi:    $openapi"
+echo "chromium:   $chromium ($("$chromium" --version 2>/dev/null | head -n 1))"
 echo "externals ready in $(( $(date +%s) - t0 ))s"

@@ -31,8 +31,9 @@ Usage:
   routelens routes [--url http://localhost:8888] [--window 5m] [--service S] [--sort p99|p95|rate|errors]
                   [--limit N] [--json] [--watch] [--token T]
                                       Per-route latency table from a running routelens
-  routelens analyze FILE... [--json] [--sort K] [--limit N] [--service S]
-                                      The same table offline, from OTLP/JSON files (the file exporter's output)
+  routelens analyze FILE... [--json] [--sort K] [--limit N] [--service S] [--html OUT.html [--jaeger-url URL]]
+                                      The same table offline, from OTLP/JSON files (the file exporter's output);
+                                      --html also writes the page as one self-contained file
   routelens config-reference          Print the reference of every component's config keys (Markdown)
   routelens --version                 Print the version
   routelens --help                    This help
@@ -223,6 +224,8 @@ export async function main(argv: readonly string[]): Promise<number> {
           sort: str(args, 'sort'),
           limit: str(args, 'limit'),
           service: str(args, 'service'),
+          html: str(args, 'html'),
+          jaegerUrl: str(args, 'jaeger-url'),
           out: process.stdout,
           progress: process.stderr.isTTY ? process.stderr : undefined,
           color: process.stdout.isTTY === true && !args.flags.has('no-color'),

@@ -2,12 +2,25 @@
  * `routelens analyze FILE…`: the per-route table computed offline from OTLP/JSON captures: one
  * ExportTraceServiceRequest per line (what the `file` exporter writes), or a single JSON document per file.
  * Uses the same route keys and sketches as the live connector; the rate is over the captured time span.
+ * With `--html OUT`, also the page routequery serves, as one self-contained file with the answers embedded.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { routeLatencyConfigSchema } from '../connectors/routelatency/config';
-import { queryRoutes, type RoutesResponse } from '../connectors/routelatency/query';
+import {
+  queryCoverage,
+  queryRoute,
+  queryRoutes,
+  queryService,
+  queryServices,
+  routePath,
+  MAX_LIMIT,
+  type RoutesResponse,
+} from '../connectors/routelatency/query';
 import { RouteStore, routeStoreOptions } from '../connectors/routelatency/store';
+import { formatDuration, slotSizeFor } from '../connectors/routelatency/window';
+import { offlinePageHtml } from '../extensions/routequery/page-assets';
 import { ConfigErrorList } from '../core/schema';
 import { traceRequestFromJson } from '../pdata/otlp-json';
 import { TraceBatch } from '../pdata/trace-batch';
@@ -20,6 +33,10 @@ export interface AnalyzeOptions {
   sort?: string | undefined;
   limit?: string | undefined;
   service?: string | undefined;
+  /** Also write the page, with the answers embedded, to this file. */
+  html?: string | undefined;
+  /** Base URL of a Jaeger UI the offline page links slow traces to. */
+  jaegerUrl?: string | undefined;
   out: NodeJS.WritableStream;
   /** Progress bar destination (stderr when it is a terminal). */
   progress?: NodeJS.WriteStream | undefined;
@@ -63,7 +80,7 @@ export async function analyze(o: AnalyzeOptions): Promise<AnalyzeResult> {
       store.record(s, now);
     });
   };
-  const total = o.files.reduce((n, f) => n + statSize(f), 0);
+  const total = o.files.reduce((n, f) => n + statSize(f), 0) * (o.html === undefined ? 1 : 2);
   let done = 0;
   let lastDraw = 0;
   const draw = (final = false): void => {
@@ -76,12 +93,42 @@ export async function analyze(o: AnalyzeOptions): Promise<AnalyzeResult> {
     const filled = Math.round(frac * width);
     o.progress.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}%  ${spans} spans${final ? '\n' : ''}`);
   };
-  for (const file of o.files) {
-    const stream = fs.createReadStream(file);
-    stream.on('data', (c) => {
-      done += c.length;
+  await readCaptures(o.files, ingest, (n) => {
+    done += n;
+    draw();
+  });
+  draw(true);
+  if (requests === 0) {
+    throw new CommandError(`no OTLP/JSON trace requests found in ${o.files.join(', ')}${firstErrors.length ? `: ${firstErrors.join('; ')}` : ''}`);
+  }
+  const response = queryRoutes(store, { window: WINDOW, sort: o.sort, limit: o.limit, service: o.service }, now);
+  const seconds = Number.isFinite(minStart) && maxEnd > minStart ? (maxEnd - minStart) / 1000 : 0;
+  const captured = (r: RoutesResponse): RoutesResponse => {
+    for (const route of r.routes) route.rate_per_s = seconds > 0 ? route.count / seconds : 0;
+    r.window = seconds > 0 ? `${seconds.toFixed(1)}s captured` : 'capture';
+    r.generated_at = new Date().toISOString();
+    delete r.windows;
+    return r;
+  };
+  captured(response);
+  if (o.html !== undefined) {
+    const timeline = await timelineStore(o.files, minStart, maxEnd, (n) => {
+      done += n;
       draw();
     });
+    const data = embeddedAnswers(store, captured(queryRoutes(store, { window: WINDOW, limit: MAX_LIMIT, sort: 'p99' }, now)), timeline, seconds, o.jaegerUrl);
+    fs.writeFileSync(o.html, offlinePageHtml(data, `routelens: ${o.files.map((f) => path.basename(f)).join(', ')}`));
+  }
+  o.out.write(o.json ? `${JSON.stringify({ ...response, spans, requests, bad_lines: badLines }, null, 2)}\n` : formatRoutesTable(response, { color: o.color }));
+  if (badLines > 0) process.stderr.write(`routelens: skipped ${badLines} unreadable line(s); first: ${firstErrors.join('; ')}\n`);
+  return { response, spans, requests, badLines };
+}
+
+/** Calls `ingest` with each OTLP/JSON document of the files; `progress` with bytes read. */
+async function readCaptures(files: readonly string[], ingest: (json: string, where: string) => void, progress: (bytes: number) => void): Promise<void> {
+  for (const file of files) {
+    const stream = fs.createReadStream(file);
+    stream.on('data', (c) => progress(c.length));
     const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
     let lineNo = 0;
     let buffered: string[] | undefined;
@@ -105,18 +152,82 @@ export async function analyze(o: AnalyzeOptions): Promise<AnalyzeResult> {
     }
     if (buffered !== undefined) ingest(buffered.join('\n'), file);
   }
-  draw(true);
-  if (requests === 0) {
-    throw new CommandError(`no OTLP/JSON trace requests found in ${o.files.join(', ')}${firstErrors.length ? `: ${firstErrors.join('; ')}` : ''}`);
+}
+
+/** Windows the offline page may use: the first whose slots cover the capture is chosen. */
+const TIMELINE_WINDOWS_MS = [60_000, 300_000, 900_000, 3_600_000, 3 * 3_600_000, 6 * 3_600_000, 12 * 3_600_000, 24 * 3_600_000, 60 * 3_600_000];
+/** Routes whose detail (series, distribution, slowest traces) the offline page embeds, the busiest first. */
+const MAX_EMBEDDED_ROUTES = 300;
+
+/**
+ * A second pass over the files into a store whose clock is the spans' end time, so each route has a series over
+ * the capture (the first pass puts every span at one instant). The window is the smallest whose slots cover
+ * the capture; of a capture longer than 59 h the series keep the last 60 h.
+ */
+async function timelineStore(files: readonly string[], minStart: number, maxEnd: number, progress: (bytes: number) => void): Promise<RouteStore> {
+  const span = Number.isFinite(minStart) && maxEnd > minStart ? maxEnd - minStart : 0;
+  const windowMs =
+    TIMELINE_WINDOWS_MS.find((w) => {
+      const slot = slotSizeFor(w);
+      return typeof slot === 'number' && w - slot >= span;
+    }) ?? (TIMELINE_WINDOWS_MS[TIMELINE_WINDOWS_MS.length - 1] as number);
+  let now = Number.isFinite(minStart) ? minStart : 0;
+  const config = routeLatencyConfigSchema.parse(
+    { windows: [formatDuration(windowMs)], route_expiry: formatDuration(Math.max(windowMs, 3_600_000)) },
+    'analyze',
+    new ConfigErrorList(),
+  );
+  const store = new RouteStore(routeStoreOptions(config, { now: () => now }));
+  await readCaptures(
+    files,
+    (json) => {
+      let batch: TraceBatch;
+      try {
+        batch = TraceBatch.decode(traceRequestFromJson(json));
+      } catch {
+        return; // counted by the first pass
+      }
+      batch.forEachSpan((s) => {
+        if (s.endTimeMs > now) now = s.endTimeMs;
+        store.record(s, s.endTimeMs > 0 ? s.endTimeMs : now);
+      });
+    },
+    progress,
+  );
+  return store;
+}
+
+/** The API answers the offline page reads (its EmbeddedApi): routes and services of the whole capture, details from the timeline. */
+function embeddedAnswers(store: RouteStore, routes: RoutesResponse, timeline: RouteStore, seconds: number, jaegerUrl: string | undefined): unknown {
+  const window = formatDuration(timeline.windowsMs[0] as number);
+  const services = queryServices(store, { window: WINDOW }, 0);
+  services.window = routes.window;
+  for (const s of services.services) s.rate_per_s = seconds > 0 ? s.count / seconds : 0;
+  const answers: Record<string, unknown> = { 'api/v1/coverage': queryCoverage(store, 0) };
+  const busiest = [...routes.routes].sort((a, b) => b.count - a.count).slice(0, MAX_EMBEDDED_ROUTES);
+  for (const r of busiest) {
+    const key = routePath(r.service, r.method, r.route).slice(1);
+    if (key in answers) continue; // the dimension values of one route share its detail
+    try {
+      const d = queryRoute(timeline, { service: r.service, method: r.method === '' ? '-' : r.method, route: r.route }, { window });
+      d.route.rate_per_s = seconds > 0 ? d.route.count / seconds : 0;
+      d.window = routes.window;
+      answers[key] = d;
+    } catch {
+      // all its spans are older than the timeline's 60 h: no detail in the file
+    }
   }
-  const response = queryRoutes(store, { window: WINDOW, sort: o.sort, limit: o.limit, service: o.service }, now);
-  const seconds = Number.isFinite(minStart) && maxEnd > minStart ? (maxEnd - minStart) / 1000 : 0;
-  for (const r of response.routes) r.rate_per_s = seconds > 0 ? r.count / seconds : 0;
-  response.window = seconds > 0 ? `${seconds.toFixed(1)}s captured` : 'capture';
-  response.generated_at = new Date().toISOString();
-  o.out.write(o.json ? `${JSON.stringify({ ...response, spans, requests, bad_lines: badLines }, null, 2)}\n` : formatRoutesTable(response, { color: o.color }));
-  if (badLines > 0) process.stderr.write(`routelens: skipped ${badLines} unreadable line(s); first: ${firstErrors.join('; ')}\n`);
-  return { response, spans, requests, badLines };
+  for (const s of services.services) {
+    try {
+      const d = queryService(timeline, s.service, { window });
+      d.service.rate_per_s = seconds > 0 ? d.service.count / seconds : 0;
+      d.window = routes.window;
+      answers[`api/v1/services/${encodeURIComponent(s.service)}`] = d;
+    } catch {
+      // as above
+    }
+  }
+  return { routes, services, answers, settings: { jaeger_url: jaegerUrl ?? null } };
 }
 
 function statSize(f: string): number {

@@ -51,10 +51,13 @@ export class TraceBatch extends OtlpBatch {
 
   /**
    * Walk every span, or with `kinds` (a bit mask: bit k set for SpanKind k) only spans of those kinds. The view is
-   * reused: read it inside the callback only.
+   * reused: read it inside the callback only. With `skipped`, after each resource that had spans of other kinds,
+   * `skipped(service, counts)` gets their number by kind (`counts[k]` for SpanKind k; valid during the call only).
    */
-  forEachSpan(visit: (span: SpanView) => void, options?: { kinds?: number }): void {
+  forEachSpan(visit: (span: SpanView) => void, options?: { kinds?: number; skipped?: (service: string, counts: Uint32Array) => void }): void {
     const kinds = options?.kinds ?? -1;
+    const onSkipped = kinds === -1 ? undefined : options?.skipped;
+    const counts = onSkipped === undefined ? undefined : new Uint32Array(8);
     const view = new SpanView();
     const entries = this.entries;
     for (let r = 0; r < entries.length; r++) {
@@ -64,7 +67,10 @@ export class TraceBatch extends OtlpBatch {
       const service = entryAttribute(e, 'service.name');
       view.service = typeof service === 'string' && service !== '' ? service : 'unknown_service';
       view.setResource(e);
-      walkSpans(e.buf, e.start, e.end, view, visit, kinds);
+      if (walkSpans(e.buf, e.start, e.end, view, visit, kinds, counts) > 0 && counts !== undefined) {
+        (onSkipped as (service: string, counts: Uint32Array) => void)(view.service, counts);
+        counts.fill(0);
+      }
     }
   }
 }
@@ -377,7 +383,9 @@ function peekKind(buf: Uint8Array, start: number, end: number): number {
   return 0;
 }
 
-function walkSpans(buf: Uint8Array, start: number, end: number, view: SpanView, visit: (span: SpanView) => void, kinds: number): void {
+/** Visits the spans of one resource whose kind is in `kinds`; returns how many it skipped (by kind into `skipped`). */
+function walkSpans(buf: Uint8Array, start: number, end: number, view: SpanView, visit: (span: SpanView) => void, kinds: number, skipped?: Uint32Array): number {
+  let nSkipped = 0;
   let pos = start;
   while (pos < end) {
     const tag = readVarint32(buf, pos, end);
@@ -402,12 +410,22 @@ function walkSpans(buf: Uint8Array, start: number, end: number, view: SpanView, 
       }
       const spanEnd = readLen(buf, p, ssEnd);
       const spanStart = cursor.pos;
-      if (kinds === -1 || (kinds & (1 << peekKind(buf, spanStart, spanEnd))) !== 0) {
+      if (kinds === -1) {
         view.load(buf, spanStart, spanEnd);
         visit(view);
+      } else {
+        const kind = peekKind(buf, spanStart, spanEnd);
+        if ((kinds & (1 << kind)) !== 0) {
+          view.load(buf, spanStart, spanEnd);
+          visit(view);
+        } else {
+          nSkipped++;
+          if (skipped !== undefined) skipped[kind & 7] = (skipped[kind & 7] as number) + 1;
+        }
       }
       p = spanEnd;
     }
     pos = ssEnd;
   }
+  return nSkipped;
 }

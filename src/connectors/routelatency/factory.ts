@@ -34,6 +34,7 @@ export class RouteLatencyConnector implements Component, TracesConsumer, QuerySt
   #sweepTimer: NodeJS.Timeout | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
   #inFlight = new Set<Promise<void>>();
+  readonly #recordSkipped = (service: string, counts: Uint32Array): void => this.store.recordSkipped(service, counts);
   #stopped = false;
 
   constructor(
@@ -129,7 +130,7 @@ export class RouteLatencyConnector implements Component, TracesConsumer, QuerySt
       (span) => {
         if (store.record(span, now)) metrics.recordLast(span, now);
       },
-      { kinds: store.kindMask },
+      { kinds: store.kindMask, skipped: this.#recordSkipped },
     );
     if (this.#next.traces !== undefined) await this.#next.traces.consumeTraces(batch, ctx);
   }

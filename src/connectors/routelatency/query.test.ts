@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { handleQuery, openapiDocument, QueryError, queryRoutes, routePath } from './query';
-import type { RouteDetailResponse, RoutesResponse, ServicesResponse } from './query';
+import type { CoverageResponse, RouteDetailResponse, RoutesResponse, ServiceDetailResponse, ServicesResponse } from './query';
 import { RouteStore } from './store';
 import { ObjectSpanInput, SpanKind } from './span-input';
 import { FakeClock } from '../../../test/support/route-spans';
@@ -101,6 +101,23 @@ describe('route query API', () => {
       for (const key of ['p90', 'p95', 'p999', 'rate', 'error_rate']) expect(get(store, '/api/v1/routes', `sort=${key}`).status).to.equal(200);
     });
 
+    it('sorts by impact (rate × p95), searches service, method and route, and pages with a total', () => {
+      const { store } = fixture();
+      const page = (q: string): RoutesResponse => get(store, '/api/v1/routes', q).body as RoutesResponse;
+      const names = (q: string): string[] => page(q).routes.map((r) => r.service + r.route);
+      // 5m window, 30 s covered: /slow 4/30 per s × 900 ms, /login 2/30 × 20, /fast 5/30 × 3, Issue 1/30 × 5
+      expect(names('sort=impact')).to.deep.equal(['shop/slow', 'auth/login', 'shop/fast', 'authauth.v1.Tokens/Issue']);
+      expect(names('search=LOG')).to.deep.equal(['auth/login']);
+      expect(names('search=get%20/s')).to.deep.equal(['shop/slow']);
+      expect(names('search=auth&sort=route')).to.deep.equal(['auth/login', 'authauth.v1.Tokens/Issue']);
+      const p = page('sort=route&limit=2&offset=1');
+      expect([p.total, p.offset, p.routes.map((r) => r.service + r.route)]).to.deep.equal([4, 1, ['authauth.v1.Tokens/Issue', 'shop/fast']]);
+      expect([page('offset=9').total, page('offset=9').routes]).to.deep.equal([4, []]);
+      expect(page('service=shop&search=fast').total).to.equal(1);
+      const head = page('');
+      expect([head.windows, head.relative_error, head.total, head.offset]).to.deep.equal([['1m', '5m', '15m', '1h'], 0.00541516, 4, 0]);
+    });
+
     it('accepts any spelling of a configured window', () => {
       const { store } = fixture();
       expect((get(store, '/api/v1/routes', 'window=60s').body as RoutesResponse).window).to.equal('1m');
@@ -111,14 +128,16 @@ describe('route query API', () => {
       ['window=7m', 'unknown window "7m"; expected one of 1m, 5m, 15m, 1h'],
       ['window=soon', 'invalid window "soon"; expected one of 1m, 5m, 15m, 1h'],
       ['window=', 'invalid window ""'],
-      ['sort=p42', 'unknown sort key "p42"; expected one of p50, p90, p95, p99, p999, rate, count, errors, error_rate, route'],
+      ['sort=p42', 'unknown sort key "p42"; expected one of p50, p90, p95, p99, p999, rate, count, errors, error_rate, impact, route'],
+      ['offset=-1', 'invalid offset "-1"'],
+      ['offset=x', 'invalid offset "x"'],
       ['limit=0', 'invalid limit "0"; expected an integer from 1 to 10000'],
       ['limit=-1', 'invalid limit "-1"'],
       ['limit=2.5', 'invalid limit "2.5"'],
       ['limit=abc', 'invalid limit "abc"'],
       ['limit=10001', 'invalid limit "10001"'],
       ['service=', 'invalid service ""'],
-      ['sort_by=p99', 'unknown parameter "sort_by"; expected one of window, service, sort, limit'],
+      ['sort_by=p99', 'unknown parameter "sort_by"; expected one of window, service, sort, limit, offset, search'],
       ['window=1m&window=5m', 'parameter "window" given more than once'],
     ];
     for (const [query, message] of bad) {
@@ -174,7 +193,14 @@ describe('route query API', () => {
       expect(body.series.map((s) => s.count)).to.deep.equal([0, 0, 4, 0, 0, 0]);
       expect(body.series[2]).to.include({ start: new Date(T0).toISOString(), error_count: 1, max_ms: 900 });
       expect(body.series[0]?.p50_ms).to.equal(null);
+      expect(body.series[2]?.status_classes).to.deep.equal({ '2xx': 3, '5xx': 1 });
+      expect(body.series[0]?.status_classes).to.deep.equal({});
       expect(body.exemplars.map((e) => e.value_ms)).to.deep.equal([900, 300]);
+      // the distribution: the window's sketch, one span in each of the buckets of 100, 200, 300 and 900 ms
+      const d = body.distribution as NonNullable<RouteDetailResponse['distribution']>;
+      expect([d.scale, d.zero_count, d.counts.reduce((a, b) => a + b, 0)]).to.deep.equal([6, 0, 4]);
+      const filled = d.counts.flatMap((n, k) => (n > 0 ? [d.offset + k] : []));
+      expect(filled).to.deep.equal([100, 200, 300, 900].map((ms) => Math.ceil(Math.log2(ms) * 64) - 1));
     });
 
     it('decodes percent-encoded segments; "-" is the empty method', () => {
@@ -225,6 +251,82 @@ describe('route query API', () => {
     });
   });
 
+  describe('GET /api/v1/services/{service}', () => {
+    it('merges all routes of the service: totals, percentiles and a series', () => {
+      const { store } = fixture();
+      const res = get(store, '/api/v1/services/shop', 'window=1m');
+      expect(res.status).to.equal(200);
+      const body = res.body as ServiceDetailResponse;
+      expect(body.service).to.include({ service: 'shop', routes: 2, active_routes: 2, count: 9, error_count: 1, rate_per_s: 0.3, p99_ms: 900, max_ms: 900 });
+      expect(body.series.map((s) => s.count)).to.deep.equal([0, 0, 9, 0, 0, 0]);
+      expect(get(store, '/api/v1/services/nobody').status).to.equal(404);
+      expect(get(store, '/api/v1/services/shop/runtime').status).to.equal(404);
+      expect(get(store, '/api/v1/services/shop', 'window=3m').status).to.equal(400);
+    });
+  });
+
+  describe('GET /api/v1/coverage', () => {
+    it('counts spans skipped by kind and counted spans by the source of their route, per service', () => {
+      const { store } = fixture();
+      store.record(new ObjectSpanInput({ service: 'shop', kind: SpanKind.CLIENT, name: 'SELECT' }));
+      store.recordSkipped('db-only', [0, 2, 0, 3, 0, 0, 0, 0]);
+      store.record(new ObjectSpanInput({ service: 'shop', kind: SpanKind.SERVER, name: 'GET', attributes: { 'url.path': '/items/42', 'http.method': 'GET' } }));
+      const body = get(store, '/api/v1/coverage').body as CoverageResponse;
+      expect(body.span_kinds).to.deep.equal(['SPAN_KIND_SERVER', 'SPAN_KIND_CONSUMER']);
+      expect(body.since).to.equal(new Date(T0).toISOString());
+      expect(body.totals).to.deep.equal({ spans_seen: 19, spans_counted: 13, spans_skipped: 6, overflow_spans: 0 });
+      expect(body.services).to.deep.equal([
+        {
+          service: 'auth',
+          counted_spans: 3,
+          skipped_spans: {},
+          route_sources: { 'http.route': 2, span_name_fallback: 1 },
+          overflow_spans: 0,
+          routes: 2,
+          unmatched_routes: 0,
+        },
+        {
+          service: 'db-only',
+          counted_spans: 0,
+          skipped_spans: { SPAN_KIND_INTERNAL: 2, SPAN_KIND_CLIENT: 3 },
+          route_sources: {},
+          overflow_spans: 0,
+          routes: 0,
+          unmatched_routes: 0,
+        },
+        {
+          service: 'shop',
+          counted_spans: 10,
+          skipped_spans: { SPAN_KIND_CLIENT: 1 },
+          route_sources: { 'http.route': 9, 'url.path': 1 },
+          overflow_spans: 0,
+          routes: 3,
+          unmatched_routes: 0,
+        },
+      ]);
+    });
+
+    it('merges across stores as the routes do (a worker into the primary)', () => {
+      const a = fixture().store;
+      const b = fixture().store;
+      b.recordSkipped('shop', [0, 0, 0, 7]);
+      const merged = new RouteStore({ clock: new FakeClock(T0 + 60_000) });
+      merged.mergeSnapshot(a.snapshot());
+      merged.mergeSnapshot(b.snapshot());
+      const body = get(merged, '/api/v1/coverage').body as CoverageResponse;
+      expect(body.since).to.equal(new Date(T0).toISOString());
+      expect(body.totals).to.deep.equal({ spans_seen: 31, spans_counted: 24, spans_skipped: 7, overflow_spans: 0 });
+      expect(body.services.find((s) => s.service === 'shop')).to.deep.include({ counted_spans: 18, skipped_spans: { SPAN_KIND_CLIENT: 7 }, routes: 2 });
+    });
+
+    it('counts spans put into the __other__ route of a service over its cap', () => {
+      const store = new RouteStore({ clock: new FakeClock(T0), maxRoutesPerService: 1 });
+      for (const route of ['/a', '/b', '/c', '/b']) store.record(new ObjectSpanInput({ service: 's', name: 'x', attributes: { 'http.route': route } }));
+      const body = get(store, '/api/v1/coverage').body as CoverageResponse;
+      expect(body.services[0]).to.deep.include({ counted_spans: 4, overflow_spans: 3, route_sources: { 'http.route': 4 }, routes: 2 });
+    });
+  });
+
   describe('other paths', () => {
     it('404 for unknown paths', () => {
       const { store } = fixture();
@@ -237,7 +339,13 @@ describe('route query API', () => {
       expect(res.status).to.equal(200);
       const doc = res.body as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
       expect(doc.openapi).to.match(/^3\./);
-      expect(Object.keys(doc.paths)).to.have.members(['/api/v1/routes', '/api/v1/routes/{service}/{method}/{route}', '/api/v1/services']);
+      expect(Object.keys(doc.paths)).to.have.members([
+        '/api/v1/routes',
+        '/api/v1/routes/{service}/{method}/{route}',
+        '/api/v1/services',
+        '/api/v1/services/{service}',
+        '/api/v1/coverage',
+      ]);
       const refs = JSON.stringify(openapiDocument()).match(/#\/components\/schemas\/\w+/g) ?? [];
       expect(refs.length).to.be.greaterThan(5);
       for (const ref of refs) expect(doc.components.schemas, ref).to.have.property(ref.split('/').pop() as string);

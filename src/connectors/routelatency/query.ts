@@ -8,9 +8,13 @@
  *   GET /api/v1/openapi.json
  */
 import { parseDuration } from '../../core/schema';
-import type { RouteSource } from './route-key';
-import type { ResolvedWindow, RouteEntry, RouteStore, RouteWindowSummary } from './store';
+import { ROUTE_SOURCES, UNMATCHED_ROUTE, type RouteSource } from './route-key';
+import { SKIPPED_ASGI_EVENT, type ResolvedWindow, type RouteEntry, type RouteStore, type RouteWindowSummary } from './store';
 import { formatDuration, STATUS_CLASSES } from './window';
+import { relativeErrorAtScale, SKETCH_SCALE } from './expo-histogram';
+
+/** Largest relative error of every percentile the API reports (the sketch's bucket bound, 0.5415 % at scale 6). */
+export const RELATIVE_ERROR = Number(relativeErrorAtScale(SKETCH_SCALE).toPrecision(6));
 
 /** A bad request (400) or an unknown resource (404); `message` is meant for the client. */
 export class QueryError extends Error {
@@ -50,6 +54,13 @@ export interface RoutesResponse {
   generated_at: string;
   /** Seconds of wall time the window covers (see README: rates). */
   covered_s: number;
+  /** The configured windows, any of which `window` accepts. */
+  windows?: string[];
+  /** Largest relative error of each percentile (the sketch's bound). */
+  relative_error?: number;
+  /** Routes matching `service` and `search` before `offset` and `limit` applied. */
+  total?: number;
+  offset?: number;
   routes: RouteJson[];
 }
 
@@ -79,6 +90,8 @@ export interface SlotJson {
   count: number;
   rate_per_s: number;
   error_count: number;
+  /** Non-zero status classes only. */
+  status_classes: Record<string, number>;
   p50_ms: number | null;
   p95_ms: number | null;
   p99_ms: number | null;
@@ -92,19 +105,76 @@ export interface ExemplarJson {
   time: string;
 }
 
+/**
+ * The window's merged sketch: `counts[k]` spans fell in bucket `offset + k`, which covers
+ * `(2^((offset+k)/2^scale), 2^((offset+k+1)/2^scale)]` ms; `zero_count` spans took 0 ms.
+ */
+export interface DistributionJson {
+  scale: number;
+  zero_count: number;
+  offset: number;
+  counts: number[];
+}
+
 export interface RouteDetailResponse {
   window: string;
   generated_at: string;
   covered_s: number;
+  relative_error?: number;
   slot_s: number;
   /** Number of route entries (dimension combinations) merged into `route`. */
   entries: number;
   route: RouteJson;
   series: SlotJson[];
   exemplars: ExemplarJson[];
+  distribution?: DistributionJson;
 }
 
-export const SORT_KEYS = ['p50', 'p90', 'p95', 'p99', 'p999', 'rate', 'count', 'errors', 'error_rate', 'route'] as const;
+export interface ServiceDetailResponse {
+  window: string;
+  generated_at: string;
+  covered_s: number;
+  relative_error: number;
+  slot_s: number;
+  service: ServiceJson & { p50_ms: number | null; p95_ms: number | null; p99_ms: number | null; p999_ms: number | null; max_ms: number | null };
+  /** All routes of the service merged, per slot. */
+  series: SlotJson[];
+}
+
+/** Names of the skipped-span counters of /api/v1/coverage, by SpanKind (and the ASGI event index). */
+const SKIPPED_NAMES = [
+  'SPAN_KIND_UNSPECIFIED',
+  'SPAN_KIND_INTERNAL',
+  'SPAN_KIND_SERVER',
+  'SPAN_KIND_CLIENT',
+  'SPAN_KIND_PRODUCER',
+  'SPAN_KIND_CONSUMER',
+  'asgi_http_event',
+];
+
+export interface CoverageResponse {
+  generated_at: string;
+  /** Counts are since this time (the collector's start, the earliest worker's under --workers). */
+  since: string;
+  /** The kinds counted as requests. */
+  span_kinds: string[];
+  totals: { spans_seen: number; spans_counted: number; spans_skipped: number; overflow_spans: number };
+  services: {
+    service: string;
+    counted_spans: number;
+    /** Non-zero only: `SPAN_KIND_CLIENT`, …, and `asgi_http_event` (ASGI send/receive INTERNAL spans). */
+    skipped_spans: Record<string, number>;
+    /** Counted spans by the source that named their route (non-zero only): `http.route`, `span_name`, `url.path`, … */
+    route_sources: Record<string, number>;
+    /** Counted spans put into the service's `__other__` route (a cap was reached). */
+    overflow_spans: number;
+    /** Known routes now (overflow route included), and those of them that are `__unmatched__` 404s. */
+    routes: number;
+    unmatched_routes: number;
+  }[];
+}
+
+export const SORT_KEYS = ['p50', 'p90', 'p95', 'p99', 'p999', 'rate', 'count', 'errors', 'error_rate', 'impact', 'route'] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 10_000;
@@ -119,10 +189,7 @@ function num0(x: number): number {
 }
 
 export function routeJson(s: RouteWindowSummary): RouteJson {
-  const status_classes: Record<string, number> = {};
-  s.statusClasses.forEach((n, i) => {
-    if (n > 0) status_classes[STATUS_CLASSES[i] as string] = n;
-  });
+  const status_classes = statusClassesJson(s.statusClasses);
   return {
     service: s.service,
     method: s.method,
@@ -143,6 +210,14 @@ export function routeJson(s: RouteWindowSummary): RouteJson {
     mean_ms: num(s.mean),
     dimensions: { ...s.dimensions },
   };
+}
+
+function statusClassesJson(counts: readonly number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  counts.forEach((n, i) => {
+    if (n > 0) out[STATUS_CLASSES[i] as string] = n;
+  });
+  return out;
 }
 
 /** Reads the allowed parameters; unknown or repeated ones are a 400. */
@@ -194,9 +269,16 @@ function sortValue(r: RouteJson, key: SortKey): number {
       return r.error_count;
     case 'error_rate':
       return r.error_rate;
+    case 'impact':
+      return impact(r);
     case 'route':
       return 0;
   }
+}
+
+/** Time the route costs per second of wall time: rate × p95 (Jaeger's impact uses the mean; the p95 weighs slow routes). */
+function impact(r: RouteJson): number {
+  return r.p95_ms === null ? -1 : r.rate_per_s * r.p95_ms;
 }
 
 function byName(a: RouteJson, b: RouteJson): number {
@@ -211,11 +293,24 @@ export interface RoutesQuery {
   service?: string | undefined;
   sort?: string | undefined;
   limit?: string | number | undefined;
+  offset?: string | number | undefined;
+  /** Case-insensitive substring of the service, the method or the route. */
+  search?: string | undefined;
+}
+
+function intParam(name: string, v: string | number | undefined, min: number, max: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = typeof v === 'number' ? v : /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new QueryError(400, `invalid ${name} ${JSON.stringify(String(v))}; expected an integer from ${min} to ${max}`);
+  }
+  return n;
 }
 
 /**
  * GET /api/v1/routes: one row per route (per dimension combination) with at least one span in the window,
- * sorted by `sort` (descending; `route` ascending by service, route, method), at most `limit` rows.
+ * matching `service` and `search`, sorted by `sort` (descending; `route` ascending by service, route, method),
+ * `limit` rows from `offset`; `total` counts the matching rows.
  */
 export function queryRoutes(store: RouteStore, q: RoutesQuery = {}, nowMs = store.clock.now()): RoutesResponse {
   const win = resolveWindow(store, q.window, nowMs);
@@ -223,24 +318,27 @@ export function queryRoutes(store: RouteStore, q: RoutesQuery = {}, nowMs = stor
   if (!(SORT_KEYS as readonly string[]).includes(sort)) {
     throw new QueryError(400, `unknown sort key ${JSON.stringify(q.sort)}; expected one of ${SORT_KEYS.join(', ')}`);
   }
-  let limit = DEFAULT_LIMIT;
-  if (q.limit !== undefined) {
-    const n = typeof q.limit === 'number' ? q.limit : /^\d+$/.test(q.limit) ? Number(q.limit) : NaN;
-    if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) {
-      throw new QueryError(400, `invalid limit ${JSON.stringify(String(q.limit))}; expected an integer from 1 to ${MAX_LIMIT}`);
-    }
-    limit = n;
-  }
+  const limit = intParam('limit', q.limit, 1, MAX_LIMIT, DEFAULT_LIMIT);
+  const offset = intParam('offset', q.offset, 0, Number.MAX_SAFE_INTEGER, 0);
   if (q.service === '') throw new QueryError(400, 'invalid service ""; expected a service name');
+  const needle = q.search === undefined || q.search === '' ? undefined : q.search.toLowerCase();
   const rows: RouteJson[] = [];
   for (const e of store.entries()) {
     if (q.service !== undefined && e.service !== q.service) continue;
+    if (needle !== undefined && !`${e.service}\u0000${e.method} ${e.route}`.toLowerCase().includes(needle)) continue;
     const one = [e];
     if (!store.hasData(one, win)) continue;
     rows.push(routeJson(store.summarize(one, win)));
   }
   rows.sort(sort === 'route' ? byName : (a, b) => sortValue(b, sort) - sortValue(a, sort) || byName(a, b));
-  return { ...header(store, win, nowMs), routes: rows.slice(0, limit) };
+  return {
+    ...header(store, win, nowMs),
+    windows: store.windowsMs.map(formatDuration),
+    relative_error: RELATIVE_ERROR,
+    total: rows.length,
+    offset,
+    routes: rows.slice(offset, offset + limit),
+  };
 }
 
 /** GET /api/v1/services: per service its route counts and totals over the window, by service name. */
@@ -294,23 +392,123 @@ export function queryRoute(
     );
   }
   const route = routeJson(store.summarize(entries, win));
-  const series = store.series(entries, win, nowMs).map((s): SlotJson => ({
-    start: new Date(s.startMs).toISOString(),
-    count: s.count,
-    rate_per_s: num0(s.ratePerS),
-    error_count: s.errorCount,
-    p50_ms: num(s.p50),
-    p95_ms: num(s.p95),
-    p99_ms: num(s.p99),
-    max_ms: num(s.max),
-  }));
+  const series = store.series(entries, win, nowMs).map(slotJson);
   const exemplars = store.exemplars(entries, win, 10).map((x): ExemplarJson => ({
     trace_id: x.traceId,
     span_id: x.spanId,
     value_ms: num0(x.valueMs),
     time: new Date(x.timeMs).toISOString(),
   }));
-  return { ...header(store, win, nowMs), slot_s: win.slotMs / 1000, entries: entries.length, route, series, exemplars };
+  const sketch = store.windowSketch(entries, win).toOtlp();
+  const distribution: DistributionJson = {
+    scale: sketch.scale,
+    zero_count: sketch.zeroCount,
+    offset: sketch.positive.offset,
+    counts: sketch.positive.bucketCounts,
+  };
+  return {
+    ...header(store, win, nowMs),
+    relative_error: RELATIVE_ERROR,
+    slot_s: win.slotMs / 1000,
+    entries: entries.length,
+    route,
+    series,
+    exemplars,
+    distribution,
+  };
+}
+
+/** GET /api/v1/services/{service}: one service's totals and percentiles over the window, with a series of all its routes merged. */
+export function queryService(store: RouteStore, service: string, q: { window?: string | undefined } = {}, nowMs = store.clock.now()): ServiceDetailResponse {
+  const win = resolveWindow(store, q.window, nowMs);
+  const info = store.services().find((s) => s.service === service);
+  if (info === undefined) throw new QueryError(404, `service not found: ${JSON.stringify(service)}`);
+  const entries = [...store.entries()].filter((e) => e.service === service);
+  const active = entries.filter((e) => store.hasData([e], win));
+  const first = entries[0];
+  const series = first === undefined ? [] : store.series(entries, win, nowMs).map(slotJson);
+  const s = first === undefined ? undefined : store.summarize(entries, win);
+  const count = s?.count ?? 0;
+  const errors = s?.errorCount ?? 0;
+  return {
+    ...header(store, win, nowMs),
+    relative_error: RELATIVE_ERROR,
+    slot_s: win.slotMs / 1000,
+    service: {
+      service,
+      routes: info.routes,
+      active_routes: active.length,
+      count,
+      rate_per_s: num0(count / (win.coveredMs / 1000)),
+      error_count: errors,
+      error_rate: num0(count === 0 ? 0 : errors / count),
+      overflow_spans: info.overflowSpans,
+      p50_ms: num(s?.p50 ?? NaN),
+      p95_ms: num(s?.p95 ?? NaN),
+      p99_ms: num(s?.p99 ?? NaN),
+      p999_ms: num(s?.p999 ?? NaN),
+      max_ms: num(s?.max ?? NaN),
+    },
+    series,
+  };
+}
+
+/** GET /api/v1/coverage: per service, spans skipped by kind and counted spans by route source, since start. */
+export function queryCoverage(store: RouteStore, nowMs = store.clock.now()): CoverageResponse {
+  const { sinceMs, services } = store.coverage();
+  const routes = new Map<string, { routes: number; unmatched: number }>();
+  for (const e of store.entries()) {
+    let r = routes.get(e.service);
+    if (r === undefined) routes.set(e.service, (r = { routes: 0, unmatched: 0 }));
+    r.routes++;
+    if (e.route === UNMATCHED_ROUTE) r.unmatched++;
+  }
+  const totals = { spans_seen: 0, spans_counted: 0, spans_skipped: 0, overflow_spans: 0 };
+  const out: CoverageResponse['services'] = [];
+  for (const [service, c] of services) {
+    const skipped_spans: Record<string, number> = {};
+    c.skipped.forEach((n, i) => {
+      if (n > 0) skipped_spans[SKIPPED_NAMES[i] ?? `kind_${i}`] = n;
+    });
+    const route_sources: Record<string, number> = {};
+    let counted = 0;
+    c.sources.forEach((n, i) => {
+      counted += n;
+      if (n > 0) route_sources[ROUTE_SOURCES[i] as string] = n;
+    });
+    const skipped = c.skipped.reduce((a, b) => a + b, 0);
+    totals.spans_counted += counted;
+    totals.spans_skipped += skipped;
+    totals.overflow_spans += c.overflow;
+    const r = routes.get(service);
+    out.push({
+      service,
+      counted_spans: counted,
+      skipped_spans,
+      route_sources,
+      overflow_spans: c.overflow,
+      routes: r?.routes ?? 0,
+      unmatched_routes: r?.unmatched ?? 0,
+    });
+  }
+  totals.spans_seen = totals.spans_counted + totals.spans_skipped;
+  out.sort((a, b) => cmp(a.service, b.service));
+  const kinds = SKIPPED_NAMES.slice(0, SKIPPED_ASGI_EVENT).filter((_, k) => (store.kindMask & (1 << k)) !== 0);
+  return { generated_at: new Date(nowMs).toISOString(), since: new Date(sinceMs).toISOString(), span_kinds: kinds, totals, services: out };
+}
+
+function slotJson(s: ReturnType<RouteStore['series']>[number]): SlotJson {
+  return {
+    start: new Date(s.startMs).toISOString(),
+    count: s.count,
+    rate_per_s: num0(s.ratePerS),
+    error_count: s.errorCount,
+    status_classes: statusClassesJson(s.statusClasses),
+    p50_ms: num(s.p50),
+    p95_ms: num(s.p95),
+    p99_ms: num(s.p99),
+    max_ms: num(s.max),
+  };
 }
 
 /** URL path of a route's detail resource (inverse of the parsing in {@link handleQuery}). */
@@ -322,18 +520,35 @@ export function routePath(service: string, method: string, route: string): strin
 }
 
 const ROUTES_PREFIX = '/api/v1/routes/';
+const SERVICES_PREFIX = '/api/v1/services/';
 
 /** Dispatches one GET request. Never throws: errors become `{status: 400 | 404, body: {error}}`. */
 export function handleQuery(store: RouteStore, pathname: string, searchParams: URLSearchParams): { status: number; body: unknown } {
   try {
     const now = store.clock.now();
     if (pathname === '/api/v1/routes' || pathname === '/api/v1/routes/') {
-      const p = readParams(searchParams, ['window', 'service', 'sort', 'limit']);
-      return { status: 200, body: queryRoutes(store, { window: p.get('window'), service: p.get('service'), sort: p.get('sort'), limit: p.get('limit') }, now) };
+      const p = readParams(searchParams, ['window', 'service', 'sort', 'limit', 'offset', 'search']);
+      const q: RoutesQuery = {
+        window: p.get('window'),
+        service: p.get('service'),
+        sort: p.get('sort'),
+        limit: p.get('limit'),
+        offset: p.get('offset'),
+        search: p.get('search'),
+      };
+      return { status: 200, body: queryRoutes(store, q, now) };
     }
     if (pathname === '/api/v1/services' || pathname === '/api/v1/services/') {
       const p = readParams(searchParams, ['window']);
       return { status: 200, body: queryServices(store, { window: p.get('window') }, now) };
+    }
+    if (pathname.startsWith(SERVICES_PREFIX) && !pathname.slice(SERVICES_PREFIX.length).includes('/')) {
+      const p = readParams(searchParams, ['window']);
+      return { status: 200, body: queryService(store, decode(pathname.slice(SERVICES_PREFIX.length)), { window: p.get('window') }, now) };
+    }
+    if (pathname === '/api/v1/coverage') {
+      readParams(searchParams, []);
+      return { status: 200, body: queryCoverage(store, now) };
     }
     if (pathname === '/api/v1/openapi.json') {
       readParams(searchParams, []);
@@ -412,9 +627,23 @@ export function openapiDocument(): Record<string, unknown> {
               in: 'query',
               required: false,
               schema: { type: 'string', enum: [...SORT_KEYS], default: 'p99' },
-              description: 'Descending, except `route` (ascending by service, route, method).',
+              description: 'Descending, except `route` (ascending by service, route, method). `impact` is rate_per_s × p95_ms.',
             },
             { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT } },
+            {
+              name: 'offset',
+              in: 'query',
+              required: false,
+              schema: { type: 'integer', minimum: 0, default: 0 },
+              description: 'Rows to skip (paging; see `total`).',
+            },
+            {
+              name: 'search',
+              in: 'query',
+              required: false,
+              schema: { type: 'string' },
+              description: 'Case-insensitive substring of the service or of "METHOD route".',
+            },
           ],
           responses: {
             200: { description: 'Routes', content: { 'application/json': { schema: { $ref: '#/components/schemas/RoutesResponse' } } } },
@@ -450,6 +679,23 @@ export function openapiDocument(): Record<string, unknown> {
           },
         },
       },
+      '/api/v1/services/{service}': {
+        get: {
+          summary: 'One service: all its routes merged, with percentiles and a series per slot',
+          parameters: [{ name: 'service', in: 'path', required: true, schema: { type: 'string' } }, windowParam],
+          responses: {
+            200: { description: 'The service', content: { 'application/json': { schema: { $ref: '#/components/schemas/ServiceDetailResponse' } } } },
+            400: error,
+            404: error,
+          },
+        },
+      },
+      '/api/v1/coverage': {
+        get: {
+          summary: 'Why a route may be missing: per service since start, spans skipped by kind and counted spans by the source of their route name',
+          responses: { 200: { description: 'Coverage', content: { 'application/json': { schema: { $ref: '#/components/schemas/CoverageResponse' } } } } },
+        },
+      },
     },
     components: {
       schemas: {
@@ -483,7 +729,14 @@ export function openapiDocument(): Record<string, unknown> {
         },
         RoutesResponse: {
           type: 'object',
-          properties: { ...header, routes: { type: 'array', items: { $ref: '#/components/schemas/Route' } } },
+          properties: {
+            ...header,
+            windows: { type: 'array', items: { type: 'string' }, description: 'The configured windows.' },
+            relative_error: { type: 'number', description: 'Largest relative error of every percentile (the sketch bound, 0.0054).' },
+            total: { type: 'integer', description: 'Routes matching service and search, before offset and limit.' },
+            offset: { type: 'integer' },
+            routes: { type: 'array', items: { $ref: '#/components/schemas/Route' } },
+          },
         },
         Service: {
           type: 'object',
@@ -509,10 +762,71 @@ export function openapiDocument(): Record<string, unknown> {
             count: { type: 'integer' },
             rate_per_s: { type: 'number' },
             error_count: { type: 'integer' },
+            status_classes: { type: 'object', additionalProperties: { type: 'integer' } },
             p50_ms: nullableNumber,
             p95_ms: nullableNumber,
             p99_ms: nullableNumber,
             max_ms: nullableNumber,
+          },
+        },
+        Distribution: {
+          type: 'object',
+          description: 'The window sketch: counts[k] spans in bucket offset+k, which covers (2^((offset+k)/2^scale), 2^((offset+k+1)/2^scale)] ms.',
+          properties: {
+            scale: { type: 'integer' },
+            zero_count: { type: 'integer' },
+            offset: { type: 'integer' },
+            counts: { type: 'array', items: { type: 'integer' } },
+          },
+        },
+        ServiceDetailResponse: {
+          type: 'object',
+          properties: {
+            ...header,
+            relative_error: { type: 'number' },
+            slot_s: { type: 'number' },
+            service: {
+              allOf: [
+                { $ref: '#/components/schemas/Service' },
+                {
+                  type: 'object',
+                  properties: { p50_ms: nullableNumber, p95_ms: nullableNumber, p99_ms: nullableNumber, p999_ms: nullableNumber, max_ms: nullableNumber },
+                },
+              ],
+            },
+            series: { type: 'array', items: { $ref: '#/components/schemas/Slot' } },
+          },
+        },
+        CoverageResponse: {
+          type: 'object',
+          properties: {
+            generated_at: { type: 'string', format: 'date-time' },
+            since: { type: 'string', format: 'date-time' },
+            span_kinds: { type: 'array', items: { type: 'string' } },
+            totals: {
+              type: 'object',
+              properties: {
+                spans_seen: { type: 'integer' },
+                spans_counted: { type: 'integer' },
+                spans_skipped: { type: 'integer' },
+                overflow_spans: { type: 'integer' },
+              },
+            },
+            services: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  service: { type: 'string' },
+                  counted_spans: { type: 'integer' },
+                  skipped_spans: { type: 'object', additionalProperties: { type: 'integer' }, example: { SPAN_KIND_CLIENT: 40 } },
+                  route_sources: { type: 'object', additionalProperties: { type: 'integer' }, example: { 'http.route': 900, 'url.path': 12 } },
+                  overflow_spans: { type: 'integer' },
+                  routes: { type: 'integer' },
+                  unmatched_routes: { type: 'integer' },
+                },
+              },
+            },
           },
         },
         Exemplar: {
@@ -531,8 +845,10 @@ export function openapiDocument(): Record<string, unknown> {
             slot_s: { type: 'number' },
             entries: { type: 'integer' },
             route: { $ref: '#/components/schemas/Route' },
+            relative_error: { type: 'number' },
             series: { type: 'array', items: { $ref: '#/components/schemas/Slot' } },
             exemplars: { type: 'array', items: { $ref: '#/components/schemas/Exemplar' } },
+            distribution: { $ref: '#/components/schemas/Distribution' },
           },
         },
       },

@@ -75,6 +75,33 @@ export function routeStoreOptions(config: RouteLatencyConfig, clock?: Clock): Ro
 /** Name of the overflow service and route. */
 export const OVERFLOW_SERVICE = '__other__';
 
+/**
+ * Per service, what happened to its spans since the store started (the "why is a route missing" counts): spans
+ * skipped by kind, and counted spans by the route source that named them. Kept apart from the routes so that
+ * expiry does not lose them; bounded by `maxServices` like the services.
+ */
+export interface ServiceCoverage {
+  /** Spans not counted, by SpanKind 0..5 (index 6: ASGI `http send`/`http receive` events). */
+  readonly skipped: number[];
+  /** Counted spans by the index in {@link ROUTE_SOURCES} of the source that named their route. */
+  readonly sources: number[];
+  /** Counted spans that went to the service's `__other__` route. */
+  overflow: number;
+}
+
+/** Index of ASGI event spans in {@link ServiceCoverage.skipped}. */
+export const SKIPPED_ASGI_EVENT = 6;
+
+/** The coverage counts as plain data, part of the store snapshot merged across processes. */
+export interface CoverageSnapshot {
+  startedAtMs: number;
+  services: { service: string; skipped: number[]; sources: number[]; overflow: number }[];
+}
+
+function newCoverage(): ServiceCoverage {
+  return { skipped: [0, 0, 0, 0, 0, 0, 0], sources: ROUTE_SOURCES.map(() => 0), overflow: 0 };
+}
+
 /** Fixed bytes per route entry: the object, its key strings' headers, map entries on its key path. */
 const ENTRY_BYTES = 570;
 
@@ -96,6 +123,8 @@ export class RouteEntry {
   /** Spans recorded since the route was created. */
   totalCount = 0;
   totalErrors = 0;
+  /** The coverage counts of the route's service. */
+  readonly coverage: ServiceCoverage;
 
   constructor(init: {
     service: string;
@@ -106,7 +135,9 @@ export class RouteEntry {
     nowMs: number;
     overflow: boolean;
     keyPath: unknown[];
+    coverage: ServiceCoverage;
   }) {
+    this.coverage = init.coverage;
     this.service = init.service;
     this.method = init.method;
     this.route = init.route;
@@ -144,6 +175,8 @@ export interface StoreSnapshot {
   /** When the store started: rates divide by the time since the earliest start of the merged stores. */
   startedAtMs: number;
   routes: RouteSnapshot[];
+  /** Per service, spans skipped by kind and counted by route source (see RouteStore.coverage). */
+  coverage?: CoverageSnapshot;
 }
 
 /** One route as plain (JSON-safe) data. */
@@ -214,6 +247,8 @@ export interface SlotSummary {
   startMs: number;
   count: number;
   errorCount: number;
+  /** Counts of 1xx..5xx. */
+  statusClasses: number[];
   ratePerS: number;
   p50: number;
   p95: number;
@@ -283,6 +318,8 @@ export class RouteStore {
   readonly #scratch = newExtractedRoute();
   readonly #keys: unknown[];
   readonly #services = new Map<string, ServiceState>();
+  readonly #coverage = new Map<string, ServiceCoverage>();
+  #coverageSinceMs: number;
   readonly #entries = new Set<RouteEntry>();
   readonly #agg = new WindowAggregate();
   /** Computes bucket indices (same scale as every slot sketch). */
@@ -317,6 +354,7 @@ export class RouteStore {
     this.#extractor = new RouteExtractor(new PathTemplater(options.templating ?? []));
     this.#keys = new Array<unknown>(2 + this.dimensions.length).fill(undefined);
     this.#startedAtMs = this.clock.now();
+    this.#coverageSinceMs = this.#startedAtMs;
     this.#sweepEveryMs = Math.max(1000, Math.min(60_000, this.routeExpiryMs / 4));
     this.#nextSweepMs = this.startedAtMs + this.#sweepEveryMs;
   }
@@ -331,6 +369,9 @@ export class RouteStore {
     const kind = span.kind;
     if (kind < 0 || kind > 31 || (this.#kindMask & (1 << kind)) === 0 || (kind === SpanKind.INTERNAL && isAsgiEventSpan(span.name))) {
       this.#skipped++;
+      const skipped = this.coverageOf(span.service).skipped;
+      const i = (this.#kindMask & (1 << kind)) !== 0 ? SKIPPED_ASGI_EVENT : kind >= 0 && kind < SKIPPED_ASGI_EVENT ? kind : 0;
+      skipped[i] = (skipped[i] as number) + 1;
       return false;
     }
     let now = nowMs ?? this.clock.now();
@@ -351,7 +392,11 @@ export class RouteStore {
     entry.lastSeenMs = now;
     entry.totalCount++;
     if (isError) entry.totalErrors++;
+    const cov = entry.coverage;
     if (!entry.overflow) entry.sourceMask |= ex.sourceBit;
+    else cov.overflow++;
+    const si = 31 - Math.clz32(ex.sourceBit);
+    cov.sources[si] = (cov.sources[si] as number) + 1;
     const last = this.last;
     last.entry = entry;
     last.valueMs = valueMs;
@@ -413,6 +458,7 @@ export class RouteStore {
       nowMs: now,
       overflow: false,
       keyPath: keys.map((k) => (typeof k === 'string' ? detach(k) : k)),
+      coverage: this.coverageOf(svc.name),
     });
     node.set(entry.keyPath[last], entry);
     svc.routeCount++;
@@ -438,7 +484,7 @@ export class RouteStore {
         rings: e.rings.map((r) => r.snapshot()),
       });
     }
-    return { startedAtMs: this.#startedAtMs, routes: out };
+    return { startedAtMs: this.#startedAtMs, routes: out, coverage: this.#coverageSnapshot() };
   }
 
   /**
@@ -449,6 +495,7 @@ export class RouteStore {
   mergeSnapshot(snapshot: StoreSnapshot): void {
     const now = this.clock.now();
     if (snapshot.startedAtMs < this.#startedAtMs) this.#startedAtMs = snapshot.startedAtMs;
+    if (snapshot.coverage !== undefined) this.#mergeCoverage(snapshot.coverage);
     for (const r of snapshot.routes) {
       let entry: RouteEntry;
       let svc = this.#services.get(r.service);
@@ -483,6 +530,7 @@ export class RouteStore {
               nowMs: now,
               overflow: false,
               keyPath: keys,
+              coverage: this.coverageOf(svc.name),
             });
             node.set(keys[keys.length - 1], entry);
             svc.routeCount++;
@@ -496,6 +544,58 @@ export class RouteStore {
       entry.totalErrors += r.totalErrors;
       if (r.lastSeenMs > entry.lastSeenMs) entry.lastSeenMs = r.lastSeenMs;
       r.rings.forEach((slots, i) => entry.rings[i]?.mergeSnapshot(slots));
+    }
+  }
+
+  /**
+   * Spans of kinds the store does not count, skipped by the caller without reading them (TraceBatch.forEachSpan
+   * with `kinds`): `counts[k]` spans of SpanKind k from `service`.
+   */
+  recordSkipped(service: string, counts: ArrayLike<number>): void {
+    const skipped = this.coverageOf(service).skipped;
+    for (let k = 0; k < counts.length && k < SKIPPED_ASGI_EVENT; k++) {
+      const n = counts[k] as number;
+      if (n === 0) continue;
+      skipped[k] = (skipped[k] as number) + n;
+      this.#seen += n;
+      this.#skipped += n;
+    }
+  }
+
+  /** The coverage counts of a service (created on first use; past `maxServices` services, those of `__other__`). */
+  coverageOf(service: string): ServiceCoverage {
+    let c = this.#coverage.get(service);
+    if (c !== undefined) return c;
+    const name = this.#coverage.size >= this.maxServices ? OVERFLOW_SERVICE : detach(service);
+    c = this.#coverage.get(name);
+    if (c === undefined) this.#coverage.set(name, (c = newCoverage()));
+    return c;
+  }
+
+  /** Coverage counts by service, and since when they count. */
+  coverage(): { sinceMs: number; services: Map<string, ServiceCoverage> } {
+    return { sinceMs: this.#coverageSinceMs, services: this.#coverage };
+  }
+
+  #coverageSnapshot(): CoverageSnapshot {
+    return {
+      startedAtMs: this.#coverageSinceMs,
+      services: [...this.#coverage].map(([service, c]) => ({ service, skipped: [...c.skipped], sources: [...c.sources], overflow: c.overflow })),
+    };
+  }
+
+  /** Counts add; the earliest start wins. */
+  #mergeCoverage(snap: CoverageSnapshot): void {
+    if (snap.startedAtMs < this.#coverageSinceMs) this.#coverageSinceMs = snap.startedAtMs;
+    for (const s of snap.services) {
+      const c = this.coverageOf(s.service);
+      s.skipped.forEach((n, i) => {
+        if (i < c.skipped.length) c.skipped[i] = (c.skipped[i] as number) + n;
+      });
+      s.sources.forEach((n, i) => {
+        if (i < c.sources.length) c.sources[i] = (c.sources[i] as number) + n;
+      });
+      c.overflow += s.overflow;
     }
   }
 
@@ -521,6 +621,7 @@ export class RouteStore {
         nowMs: now,
         overflow: true,
         keyPath: [],
+        coverage: this.coverageOf(svc.name),
       });
       svc.overflow.sourceMask = SOURCE_BIT.overflow;
       this.#entries.add(svc.overflow);
@@ -699,6 +800,7 @@ export class RouteStore {
         startMs,
         count: s.count,
         errorCount: agg.errors,
+        statusClasses: [...agg.status],
         ratePerS: to <= from ? 0 : s.count / seconds,
         p50,
         p95,

@@ -1,15 +1,18 @@
 /**
  * The `routequery` extension: one HTTP server for people and scrapers.
+ * - GET /: the page (and its assets under /ui/), which reads everything from /api/v1
  * - GET /metrics: self-telemetry and route metrics (Prometheus text; OpenMetrics with exemplars on request)
  * - GET /healthz: 200 when every pipeline runs, else 503
- * - GET /api/v1/*: the route latency API of the routelatency connector
+ * - GET /api/v1/*: the route latency API of the routelatency connector, plus /api/v1/settings (what the page
+ *   needs to know of this config) and /api/v1/intake (requests refused before routing, from self-telemetry)
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Component, Host } from '../../core/component';
 import type { ExtensionFactory } from '../../consumer/factory';
 import { splitHostPort } from '../../core/schema';
-import { renderPrometheus } from '../../core/telemetry';
+import { renderPrometheus, type MetricFamily } from '../../core/telemetry';
+import { PAGE_CSP, pageAssets } from './page-assets';
 import { routeQueryConfigSchema, type RouteQueryConfig } from './config';
 import { isRouteQueryProvider, type RouteQueryProvider } from '../../core/query';
 
@@ -85,6 +88,8 @@ export class RouteQueryExtension implements Component {
       const ok = host.healthy();
       return send(ok ? 200 : 503, 'application/json', JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
     }
+    // The page holds no data (it asks /api/v1, with the token the user gives it), so it is served without auth.
+    if (url.pathname === '/' || url.pathname.startsWith('/ui/')) return this.#servePage(req, res, url.pathname, send);
     if (auth !== undefined) {
       const err = auth.authenticateHttp(req.headers);
       if (err !== undefined) {
@@ -98,6 +103,8 @@ export class RouteQueryExtension implements Component {
       const body = renderPrometheus(await this.#settings.telemetry.scrape(), om);
       return send(200, om ? 'application/openmetrics-text; version=1.0.0; charset=utf-8' : 'text/plain; version=0.0.4; charset=utf-8', body);
     }
+    if (url.pathname === '/api/v1/settings') return send(200, 'application/json', JSON.stringify({ jaeger_url: this.#config.jaeger_url ?? null }));
+    if (url.pathname === '/api/v1/intake') return send(200, 'application/json', JSON.stringify(intakeJson(await this.#settings.telemetry.scrape())));
     if (url.pathname.startsWith('/api/v1/') || url.pathname === '/api/v1') {
       const provider = this.#provider();
       if (provider === undefined)
@@ -110,14 +117,37 @@ export class RouteQueryExtension implements Component {
         return send(500, 'application/json', JSON.stringify({ error: 'internal error' }));
       }
     }
-    if (url.pathname === '/') {
-      return send(
-        200,
-        'text/plain; charset=utf-8',
-        'routelens\n\nGET /api/v1/routes?window=5m  per-route latency\nGET /api/v1/services\nGET /api/v1/openapi.json\nGET /metrics\nGET /healthz\n',
-      );
-    }
     return send(404, 'application/json', JSON.stringify({ error: `no such path ${url.pathname}` }));
+  }
+
+  #servePage(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, send: (status: number, type: string, body: string) => void): void {
+    let assets;
+    try {
+      assets = pageAssets();
+    } catch (err) {
+      this.#settings.logger.error({ err: String(err) }, 'Cannot serve the page');
+      return send(500, 'text/plain; charset=utf-8', `${String(err instanceof Error ? err.message : err)}\n`);
+    }
+    const a = assets.get(pathname);
+    if (a === undefined) return send(404, 'application/json', JSON.stringify({ error: `no such path ${pathname}` }));
+    const headers: http.OutgoingHttpHeaders = {
+      'content-type': a.type,
+      'cache-control': 'no-cache',
+      etag: a.etag,
+      vary: 'accept-encoding',
+      'content-security-policy': PAGE_CSP,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'x-frame-options': 'DENY',
+    };
+    if (req.headers['if-none-match'] === a.etag) {
+      res.writeHead(304, headers);
+      return void res.end();
+    }
+    const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+    const body = gzip ? a.gzip : a.body;
+    res.writeHead(200, { ...headers, 'content-length': body.length, ...(gzip ? { 'content-encoding': 'gzip' } : {}) });
+    res.end(req.method === 'HEAD' ? undefined : body);
   }
 
   async shutdown(): Promise<void> {
@@ -129,6 +159,68 @@ export class RouteQueryExtension implements Component {
       s.closeAllConnections();
     });
   }
+}
+
+/** Sum of a counter family's samples by the values of `keys`. */
+function sumBy(families: readonly MetricFamily[], name: string, keys: readonly string[]): Map<string, { labels: Record<string, string>; value: number }> {
+  const out = new Map<string, { labels: Record<string, string>; value: number }>();
+  for (const f of families) {
+    if (f.name !== name) continue;
+    for (const s of f.samples) {
+      const labels: Record<string, string> = {};
+      for (const k of keys) labels[k] = s.labels[k] ?? '';
+      const key = keys.map((k) => labels[k]).join('\u0000');
+      const prev = out.get(key);
+      if (prev === undefined) out.set(key, { labels, value: s.value });
+      else prev.value += s.value;
+    }
+  }
+  return out;
+}
+
+/** GET /api/v1/intake: spans and requests refused before any route saw them, per receiver, processor and exporter. */
+export function intakeJson(families: readonly MetricFamily[]): {
+  receivers: {
+    receiver: string;
+    transport: string;
+    accepted_spans: number;
+    refused_spans: number;
+    failed_spans: number;
+    malformed_requests: number;
+    unauthenticated_requests: number;
+  }[];
+  processors: { processor: string; refused_spans: number }[];
+  exporters: { exporter: string; enqueue_failed_spans: number }[];
+} {
+  const rk = ['receiver', 'transport'];
+  const series = {
+    accepted_spans: sumBy(families, 'otelcol_receiver_accepted_spans', rk),
+    refused_spans: sumBy(families, 'otelcol_receiver_refused_spans', rk),
+    failed_spans: sumBy(families, 'otelcol_receiver_failed_spans', rk),
+    malformed_requests: sumBy(families, 'routelens_receiver_malformed_requests', rk),
+    unauthenticated_requests: sumBy(families, 'routelens_receiver_unauthenticated_requests', rk),
+  };
+  const keys = new Map<string, Record<string, string>>();
+  for (const m of Object.values(series)) for (const [k, v] of m) keys.set(k, v.labels);
+  const receivers = [...keys].map(([k, l]) => ({
+    receiver: l.receiver ?? '',
+    transport: l.transport ?? '',
+    accepted_spans: series.accepted_spans.get(k)?.value ?? 0,
+    refused_spans: series.refused_spans.get(k)?.value ?? 0,
+    failed_spans: series.failed_spans.get(k)?.value ?? 0,
+    malformed_requests: series.malformed_requests.get(k)?.value ?? 0,
+    unauthenticated_requests: series.unauthenticated_requests.get(k)?.value ?? 0,
+  }));
+  receivers.sort((a, b) => (a.receiver + a.transport < b.receiver + b.transport ? -1 : 1));
+  const processors = [...sumBy(families, 'otelcol_processor_refused_spans', ['processor']).values()].map((v) => ({
+    processor: v.labels.processor ?? '',
+    refused_spans: v.value,
+  }));
+  const exporters = [...sumBy(families, 'otelcol_exporter_enqueue_failed_spans', ['exporter']).values()].map((v) => ({
+    exporter: v.labels.exporter ?? '',
+    enqueue_failed_spans: v.value,
+  }));
+  return { receivers, processors, exporters };
 }
 
 export const routeQueryExtensionFactory: ExtensionFactory<RouteQueryConfig> = {
