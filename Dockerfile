@@ -30,7 +30,8 @@ RUN --mount=type=secret,id=extra_ca_certs \
     npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.build.json
+# The page's browser scripts have their own tsconfig (DOM types, classic scripts): see src/extensions/routequery/README.md.
+RUN npx tsc -p tsconfig.build.json && npx tsc -p src/extensions/routequery/page
 
 FROM ${BASE}
 # scripts/build-image.sh adds org.opencontainers.image.version (`--label`).

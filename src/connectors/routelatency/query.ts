@@ -11,7 +11,7 @@ import { parseDuration } from '../../core/schema';
 import { ROUTE_SOURCES, UNMATCHED_ROUTE, type RouteSource } from './route-key';
 import { SKIPPED_ASGI_EVENT, type ResolvedWindow, type RouteEntry, type RouteStore, type RouteWindowSummary } from './store';
 import { formatDuration, STATUS_CLASSES } from './window';
-import { relativeErrorAtScale, SKETCH_SCALE } from './expo-histogram';
+import { relativeErrorAtScale, SKETCH_SCALE } from '../../pdata/expo-histogram';
 
 /** Largest relative error of every percentile the API reports (the sketch's bucket bound, 0.5415 % at scale 6). */
 export const RELATIVE_ERROR = Number(relativeErrorAtScale(SKETCH_SCALE).toPrecision(6));
