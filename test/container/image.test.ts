@@ -136,6 +136,10 @@ describe('container image (podman)', function () {
       { service: 'cart', method: 'POST', route: '/cart/items', count: 20, errors: 3, max: 24 },
       { service: 'orders', method: 'GET', route: '/orders/{id}', count: 30, errors: 0, max: 39 },
     ]);
+    // the page and its scripts are in the image (compiled by the page's own tsconfig)
+    const page = await fetch(`${queryUrl}/`);
+    expect([page.status, page.headers.get('content-security-policy')?.startsWith("default-src 'none'")]).to.deep.equal([200, true]);
+    for (const asset of ['/ui/main.js', '/ui/uPlot.iife.min.js']) expect((await fetch(`${queryUrl}${asset}`)).status, asset).to.equal(200);
 
     expect(await c.stop(30)).to.equal(0, 'exit code after SIGTERM (137 would mean it was killed after the grace period)');
     const logs = await c.logs();

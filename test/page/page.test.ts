@@ -21,6 +21,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { BrowserContext, Page, Response } from 'playwright-core';
 import { rng } from '../support/route-spans';
 import type { CoverageResponse, RouteDetailResponse, RoutesResponse } from '../../src/connectors/routelatency/query';
+import type { WhyAnswer } from '../../src/analysis/why';
 import { pageWeight } from '../../src/extensions/routequery/page-assets';
 import { startRoutelens, type RunningRoutelens } from '../support/routelens';
 import { artifactDir, launchChromium, type RunningBrowser } from '../support/browser';
@@ -211,6 +212,124 @@ const ROUTE_CHARTS = { 'chart-latency': '--c-p99', 'chart-distribution': '--c-ba
 function expectDrawn(pixels: Record<string, number>): void {
   for (const [id, n] of Object.entries(pixels)) expect(n, `pixels of the series colour in #${id}`).to.be.greaterThan(10);
 }
+
+const WHY_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+
+/** An answer of GET /api/v1/why as issue 28 documents it (typed by the analysis library's own contract). */
+const WHY: WhyAnswer = {
+  service: 'shop',
+  method: 'GET',
+  route: '/orders/{id}',
+  window: '5m',
+  count: 301,
+  p50_ms: 49.1,
+  p95_ms: 78.2,
+  p99_ms: 472,
+  analysed: 280,
+  error_count: 12,
+  breakdown: [
+    { category: 'db', target: 'postgresql shop-db', share: 0.71, p50_ms: 30, p95_ms: 60, p99_ms: 400, critical_path_share: 0.7, requests_share: 1 },
+    { category: 'self', target: '', share: 0.29, p50_ms: 12, p95_ms: 20, p99_ms: 60, critical_path_share: 0.3, requests_share: 1 },
+  ],
+  statements: [
+    {
+      fingerprint: 'SELECT * FROM order_items WHERE order_id = ?',
+      db_system: 'postgresql',
+      summary: 'SELECT order_items',
+      calls_per_request: 24,
+      p50_ms: 1.1,
+      p95_ms: 2.5,
+      p99_ms: 9,
+      share: 0.55,
+      requests_share: 0.63,
+      example_trace_id: WHY_TRACE,
+    },
+  ],
+  outbound: [],
+  n_plus_one: [
+    {
+      kind: 'db',
+      fingerprint: 'SELECT * FROM order_items WHERE order_id = ?',
+      system: 'postgresql',
+      repeats: 24,
+      max_repeats: 40,
+      requests_share: 0.63,
+      slow_requests_share: 0.9,
+      cost_ms: 31,
+      example_trace_id: WHY_TRACE,
+      example_span_ids: ['00f067aa0ba902b7'],
+    },
+  ],
+  slow_vs_fast: [
+    {
+      kind: 'attribute',
+      attribute: 'k8s.node.name',
+      value: 'node-3',
+      slow_count: 12,
+      slow_requests: 15,
+      fast_count: 20,
+      fast_requests: 140,
+      ratio: 5.6,
+      p_value: 0.0001,
+    },
+  ],
+  versions: [
+    {
+      version: '1.4.0',
+      first_seen: '2026-12-07T10:00:00Z',
+      last_seen: '2026-12-07T10:05:00Z',
+      count: 200,
+      error_count: 2,
+      p50_ms: 40,
+      p95_ms: 70,
+      p99_ms: 300,
+      vs_previous: null,
+    },
+    {
+      version: '1.5.0',
+      first_seen: '2026-12-07T10:05:00Z',
+      last_seen: '2026-12-07T10:10:00Z',
+      count: 101,
+      error_count: 10,
+      p50_ms: 60,
+      p95_ms: 140,
+      p99_ms: 480,
+      vs_previous: {
+        version: '1.4.0',
+        p95_change: 1,
+        p99_change: 0.6,
+        p_value: 0.001,
+        significant: true,
+        new_fingerprints: [],
+        vanished_fingerprints: [],
+        changed_calls: [],
+      },
+    },
+  ],
+  quality: { truncated_children: 0, children_outside_parent: 0, clock_skew_adjusted: 0, double_db_spans: 0, db_spans_without_statement: 0, dropped_entries: 0 },
+  summary: 'p99 472 ms; 71 % DB; N+1 on SELECT … × 24 in 63 % of requests; slow requests run 5.6× more often on node-3',
+};
+
+/** An answer of GET /api/v1/services/{service}/runtime as issue 27 item 5 documents it. */
+const RUNTIME = {
+  service: 'shop',
+  window: '5m',
+  instances: [
+    {
+      instance: 'shop-7d9f-abcde',
+      k8s: { 'k8s.pod.name': 'shop-7d9f-abcde' },
+      cpu_cores: 0.25,
+      memory_rss_bytes: 100_663_296,
+      memory_rss_slope_bytes_per_min: 1_048_576,
+      gc_collections_per_min: 12,
+      gc_gen2_per_min: 0.5,
+      threads: 9,
+      open_fds: 31,
+      last_seen: new Date().toISOString(),
+      stale: false,
+    },
+  ],
+};
 
 /** The trace analysis and runtime endpoints belong to other components: the page shows "not available" on a 404. */
 function isOptionalEndpoint404(text: string, url: string): boolean {
@@ -403,6 +522,40 @@ service:
     await page.waitForSelector('#intake table');
     expect(await page.$eval('#intake', (e) => e.textContent)).to.include('otlp (grpc)');
     await page.screenshot({ path: path.join(shots, '06-missing.png'), fullPage: true });
+  });
+
+  it('renders the trace analysis and the runtime view from answers of their documented shapes (issues 28, 27)', async () => {
+    // Served for real once those components answer; until then the browser is handed answers of the contract.
+    const realWhy =
+      (
+        await fetch(`${rl.queryUrl()}/api/v1/why?service=shop&method=GET&route=%2Forders%2F%7Bid%7D&window=5m`, {
+          headers: { authorization: `Bearer ${TOKEN}` },
+        })
+      ).status === 200;
+    const realRuntime =
+      (await fetch(`${rl.queryUrl()}/api/v1/services/shop/runtime?window=5m`, { headers: { authorization: `Bearer ${TOKEN}` } })).status === 200;
+    if (!realWhy) await page.route(/\/api\/v1\/why\?/, (r) => r.fulfill({ json: WHY }));
+    if (!realRuntime) await page.route(/\/api\/v1\/services\/shop\/runtime\?/, (r) => r.fulfill({ json: RUNTIME }));
+    try {
+      await page.goto(`${rl.queryUrl()}/#/route?service=shop&method=GET&route=%2Forders%2F%7Bid%7D`);
+      await page.waitForSelector('#why table');
+      const why = (await page.$eval('#why', (e) => e.textContent)) ?? '';
+      if (!realWhy) {
+        expect(why).to.include(WHY.summary).and.include('postgresql shop-db').and.include('71%').and.include('SELECT * FROM order_items WHERE order_id = ?');
+        expect(why).to.include('k8s.node.name = node-3').and.include('12 of 15').and.include('5.6×');
+        expect(why).to.include('1.5.0').and.include('+100%').and.include('yes (p 0.001)');
+        const links = await page.$$eval('#why a.trace', (as) => as.map((a) => (a as HTMLAnchorElement).href));
+        expect(links).to.include(`${JAEGER}/trace/${WHY_TRACE}`);
+      }
+      await page.screenshot({ path: path.join(shots, '04b-why.png'), fullPage: true });
+      await page.goto(`${rl.queryUrl()}/#/service?service=shop`);
+      await page.waitForSelector('#runtime table');
+      const runtime = (await page.$eval('#runtime', (e) => e.textContent)) ?? '';
+      if (!realRuntime) expect(runtime).to.include('shop-7d9f-abcde').and.include('0.25').and.include('96.0 MiB').and.include('+1.00 MiB');
+      await page.screenshot({ path: path.join(shots, '05b-runtime.png'), fullPage: true });
+    } finally {
+      await page.unrouteAll();
+    }
   });
 
   it('is usable from the keyboard, in the dark theme, and updates without a reload', async () => {

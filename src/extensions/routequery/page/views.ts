@@ -547,8 +547,17 @@ function renderExemplars(host: HTMLElement, d: RouteDetail): void {
 
 interface WhyResponse {
   count?: number;
+  analysed?: number;
   summary?: string;
-  breakdown?: { category: string; target?: string; share: number; p50_ms: number | null; p95_ms: number | null; p99_ms: number | null }[];
+  breakdown?: {
+    category: string;
+    target?: string;
+    share: number;
+    p50_ms: number | null;
+    p95_ms: number | null;
+    p99_ms: number | null;
+    critical_path_share?: number;
+  }[];
   statements?: {
     fingerprint: string;
     db_system?: string;
@@ -559,9 +568,39 @@ interface WhyResponse {
     share: number;
     example_trace_id?: string;
   }[];
+  outbound?: { fingerprint: string; calls_per_request: number; p95_ms: number | null; p99_ms: number | null; share: number; example_trace_id?: string }[];
   n_plus_one?: { kind: string; fingerprint: string; repeats: number; requests_share: number; cost_ms: number; example_trace_id?: string }[];
-  slow_vs_fast?: unknown[];
-  versions?: unknown[];
+  slow_vs_fast?: (
+    | {
+        kind: 'attribute';
+        attribute: string;
+        value: string;
+        slow_count: number;
+        slow_requests: number;
+        fast_count: number;
+        fast_requests: number;
+        ratio: number | null;
+        p_value: number;
+      }
+    | {
+        kind: 'statement';
+        fingerprint: string;
+        slow_calls_per_request: number;
+        fast_calls_per_request: number;
+        slow_requests: number;
+        fast_requests: number;
+        ratio: number | null;
+        p_value: number;
+      }
+    | { kind?: undefined }
+  )[];
+  versions?: {
+    version: string;
+    count: number;
+    p95_ms: number | null;
+    p99_ms: number | null;
+    vs_previous?: { version: string; p95_change: number | null; p99_change: number | null; p_value: number; significant: boolean } | null;
+  }[];
 }
 
 function notAvailable(host: HTMLElement, what: string, err: unknown): void {
@@ -654,15 +693,78 @@ async function renderWhy(host: HTMLElement, service: string, method: string, rou
       ),
     );
   }
+  if (w.outbound !== undefined && w.outbound.length > 0) {
+    parts.push(
+      simpleTable(
+        'Outbound HTTP calls (by share of the route’s time)',
+        ['Call', 'Calls/request', 'p95', 'p99', 'Share', 'Example'],
+        w.outbound
+          .slice(0, 10)
+          .map((o) => [
+            h('code', null, o.fingerprint),
+            num3(o.calls_per_request),
+            fmtMs(o.p95_ms),
+            fmtMs(o.p99_ms),
+            fmtPct(o.share),
+            o.example_trace_id === undefined ? '' : traceLink(o.example_trace_id),
+          ]),
+        [false, true, true, true, true, false],
+      ),
+    );
+  }
   if (w.slow_vs_fast !== undefined && w.slow_vs_fast.length > 0) {
     parts.push(
-      h('h3', null, 'What slow requests have that fast ones do not'),
-      h('ul', null, ...w.slow_vs_fast.slice(0, 10).map((x) => h('li', null, looseRow(x)))),
+      simpleTable(
+        'What slow requests (above p95) have that fast ones (under p50) do not — with the counts behind each claim',
+        ['Difference', 'Slow', 'Fast', 'Ratio', 'p'],
+        w.slow_vs_fast.slice(0, 10).map((x) => {
+          if (x.kind === 'attribute')
+            return [
+              `${x.attribute} = ${x.value}`,
+              `${fmtCount(x.slow_count)} of ${fmtCount(x.slow_requests)}`,
+              `${fmtCount(x.fast_count)} of ${fmtCount(x.fast_requests)}`,
+              x.ratio === null ? '∞' : `${num3(x.ratio)}×`,
+              num3(x.p_value),
+            ];
+          if (x.kind === 'statement')
+            return [
+              h('code', { class: 'sql' }, x.fingerprint),
+              `${num3(x.slow_calls_per_request)}/request (${fmtCount(x.slow_requests)})`,
+              `${num3(x.fast_calls_per_request)}/request (${fmtCount(x.fast_requests)})`,
+              x.ratio === null ? '∞' : `${num3(x.ratio)}×`,
+              num3(x.p_value),
+            ];
+          return [looseRow(x), '', '', '', ''];
+        }),
+        [false, true, true, true, true],
+      ),
     );
   }
   if (w.versions !== undefined && w.versions.length > 0) {
-    parts.push(h('h3', null, 'Versions'), h('ul', null, ...w.versions.slice(0, 10).map((x) => h('li', null, looseRow(x)))));
+    const change = (c: number | null | undefined): string => (c === null || c === undefined ? '–' : `${c >= 0 ? '+' : '−'}${fmtPct(Math.abs(c))}`);
+    parts.push(
+      simpleTable(
+        'Versions in the window',
+        ['Version', 'Requests', 'p95', 'p99', 'p95 vs previous', 'p99 vs previous', 'Significant'],
+        w.versions.map((v) => [
+          v.version,
+          fmtCount(v.count),
+          fmtMs(v.p95_ms),
+          fmtMs(v.p99_ms),
+          change(v.vs_previous?.p95_change),
+          change(v.vs_previous?.p99_change),
+          v.vs_previous === null || v.vs_previous === undefined
+            ? ''
+            : v.vs_previous.significant
+              ? `yes (p ${num3(v.vs_previous.p_value)})`
+              : `no (p ${num3(v.vs_previous.p_value)})`,
+        ]),
+        [false, true, true, true, true, true, false],
+      ),
+    );
   }
+  if (w.analysed !== undefined && w.count !== undefined)
+    parts.push(h('p', { class: 'muted note' }, `From ${fmtCount(w.analysed)} whole traces of ${fmtCount(w.count)} requests in the window.`));
   if (parts.length === 0) parts.push(h('p', { class: 'muted' }, 'No analysis yet for this route in the window.'));
   setChildren(host, ...parts);
 }
