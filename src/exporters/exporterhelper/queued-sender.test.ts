@@ -378,6 +378,25 @@ describe('QueuedSender (exporterhelper sending queue)', () => {
     });
   });
 
+  it('an exporter id serving traces and metrics reports each of its gauges once per data_type', () => {
+    const telemetry = new Telemetry();
+    for (const unit of ['spans', 'metric_points'] as const) {
+      const options = { id: 'otlp', unit, transport: new FakeTransport(), timeoutMs: 1000, logger: capturedLogger().logger, telemetry };
+      new QueuedSender({
+        ...options,
+        queue: { enabled: true, num_consumers: 1, queue_size: 10, storage: undefined },
+        retry: { enabled: false } as RetryConfig,
+      });
+    }
+    const gauges = telemetry.families().filter((f) => f.type === 'gauge');
+    expect(gauges.map((f) => f.name)).to.deep.equal(['otelcol_exporter_queue_size', 'otelcol_exporter_queue_capacity', 'otelcol_exporter_in_flight_requests']);
+    for (const f of gauges)
+      expect(f.samples.map((s) => s.labels)).to.deep.equal([
+        { exporter: 'otlp', data_type: 'traces' },
+        { exporter: 'otlp', data_type: 'metrics' },
+      ]);
+  });
+
   it('releases the bytes of every queued request exactly once and counts every span as sent or failed, whatever the transport answers', async () => {
     const outcome = fc.record({
       spans: fc.integer({ min: 1, max: 50 }),

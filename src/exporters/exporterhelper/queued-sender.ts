@@ -92,19 +92,11 @@ export class QueuedSender {
       `Number of ${options.unit} failed to be added to the sending queue.`,
       labels,
     );
-    t.gauge(
-      'otelcol_exporter_queue_size',
-      'Current size of the retry queue (in batches).',
-      { exporter: options.id, data_type: options.unit === 'spans' ? 'traces' : 'metrics' },
-      () => this.#store.size,
-    );
-    t.gauge(
-      'otelcol_exporter_queue_capacity',
-      'Fixed capacity of the retry queue (in batches).',
-      { exporter: options.id, data_type: options.unit === 'spans' ? 'traces' : 'metrics' },
-      () => options.queue.queue_size,
-    );
-    t.gauge('otelcol_exporter_in_flight_requests', 'Requests being sent.', { exporter: options.id }, () => this.#inFlight);
+    // A traces and a metrics exporter may share an id: data_type keeps their series apart.
+    const queueLabels = { exporter: options.id, data_type: options.unit === 'spans' ? 'traces' : 'metrics' };
+    t.gauge('otelcol_exporter_queue_size', 'Current size of the retry queue (in batches).', queueLabels, () => this.#store.size);
+    t.gauge('otelcol_exporter_queue_capacity', 'Fixed capacity of the retry queue (in batches).', queueLabels, () => options.queue.queue_size);
+    t.gauge('otelcol_exporter_in_flight_requests', 'Requests being sent.', queueLabels, () => this.#inFlight);
   }
 
   /** Replace the in-memory queue by a persistent one (before `start`). */
