@@ -3,9 +3,15 @@ import type { Logger } from 'pino';
 /** Logs a message at most once per interval per key, with the number suppressed in between. */
 export class RateLimitedLog {
   readonly #last = new Map<string, { at: number; suppressed: number }>();
-  constructor(readonly intervalMs = 10_000) {}
+  readonly #now: () => number;
+  constructor(
+    readonly intervalMs = 10_000,
+    now: () => number = Date.now,
+  ) {
+    this.#now = now;
+  }
   warn(logger: Logger, key: string, fields: Record<string, unknown>, msg: string): void {
-    const now = Date.now();
+    const now = this.#now();
     const e = this.#last.get(key);
     if (e !== undefined && now - e.at < this.intervalMs) {
       e.suppressed++;

@@ -1,0 +1,202 @@
+/**
+ * Self-telemetry: the registry (counters, gauges, collectors, before-scrape hooks) and its rendering in the
+ * Prometheus text format 0.0.4 and OpenMetrics 1.0, checked against known text, read back by a parser for any
+ * label value, and linted by the real promtool.
+ */
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { parseExposition } from '../../test/support/metrics-scrape';
+import { prometheusBinary } from '../../test/support/prometheus';
+import { Telemetry, labelKey, renderPrometheus, type MetricFamily } from './telemetry';
+
+/** A registry with one of everything, and the two renderings of it expected byte for byte. */
+function everything(): Telemetry {
+  const t = new Telemetry();
+  const c = t.counter('requests', 'Requests handled.', { code: '200' });
+  c.add(2);
+  c.add();
+  t.counter('requests', 'ignored: the first help stays', { code: '500' });
+  t.gauge('temperature', 'Line one\nline two \\ done.', { path: 'C:\\dir "q"\nx' }, () => 1.5);
+  t.collector((): MetricFamily[] => [
+    {
+      name: 'latency_seconds',
+      help: 'Latency.',
+      type: 'histogram',
+      unit: 'seconds',
+      samples: [
+        { suffix: '_bucket', labels: { le: '0.1' }, value: 1, exemplar: { labels: { trace_id: 'abc' }, value: 0.05, timestampS: 1_700_000_000.1234 } },
+        { suffix: '_bucket', labels: { le: '+Inf' }, value: 2 },
+        { suffix: '_sum', labels: {}, value: 0.3 },
+        { suffix: '_count', labels: {}, value: 2 },
+      ],
+    },
+    {
+      name: 'special',
+      help: 'Special values.',
+      type: 'gauge',
+      samples: [
+        { suffix: '', labels: { v: 'nan' }, value: NaN },
+        { suffix: '', labels: { v: 'inf' }, value: Infinity },
+        { suffix: '', labels: { v: '-inf' }, value: -Infinity },
+      ],
+    },
+  ]);
+  return t;
+}
+
+const TEXT_0_0_4 = `# HELP requests_total Requests handled.
+# TYPE requests_total counter
+requests_total{code="200"} 3
+requests_total{code="500"} 0
+# HELP temperature Line one\\nline two \\\\ done.
+# TYPE temperature gauge
+temperature{path="C:\\\\dir \\"q\\"\\nx"} 1.5
+# HELP latency_seconds Latency.
+# TYPE latency_seconds histogram
+latency_seconds_bucket{le="0.1"} 1
+latency_seconds_bucket{le="+Inf"} 2
+latency_seconds_sum 0.3
+latency_seconds_count 2
+# HELP special Special values.
+# TYPE special gauge
+special{v="nan"} NaN
+special{v="inf"} +Inf
+special{v="-inf"} -Inf
+`;
+
+const OPENMETRICS = `# HELP requests Requests handled.
+# TYPE requests counter
+requests_total{code="200"} 3
+requests_total{code="500"} 0
+# HELP temperature Line one\\nline two \\\\ done.
+# TYPE temperature gauge
+temperature{path="C:\\\\dir \\"q\\"\\nx"} 1.5
+# HELP latency_seconds Latency.
+# TYPE latency_seconds histogram
+# UNIT latency_seconds seconds
+latency_seconds_bucket{le="0.1"} 1 # {trace_id="abc"} 0.05 1700000000.123
+latency_seconds_bucket{le="+Inf"} 2
+latency_seconds_sum 0.3
+latency_seconds_count 2
+# HELP special Special values.
+# TYPE special gauge
+special{v="nan"} NaN
+special{v="inf"} +Inf
+special{v="-inf"} -Inf
+# EOF
+`;
+
+/** Families with arbitrary label values (quotes, backslashes, newlines, any Unicode) and values. */
+const families = fc
+  .uniqueArray(fc.constantFrom('a', 'b_bytes', 'c_seconds', 'd_requests'), { minLength: 1, maxLength: 4 })
+  .chain((names) =>
+    fc.tuple(
+      ...names.map((name) =>
+        fc.record({
+          name: fc.constant(name),
+          help: fc.string({ unit: 'grapheme', maxLength: 20 }).map((h) => `Help ${h}`),
+          type: fc.constantFrom<'counter' | 'gauge'>('counter', 'gauge'),
+          samples: fc.uniqueArray(
+            fc.record({
+              labels: fc.dictionary(fc.constantFrom('route', 'service', 'method'), fc.string({ unit: 'grapheme', maxLength: 12 }), { maxKeys: 3 }),
+              value: fc.oneof(fc.double(), fc.integer()),
+            }),
+            { selector: (s) => labelKey(s.labels), maxLength: 4 },
+          ),
+        }),
+      ),
+    ),
+  )
+  .map((fams) =>
+    fams.map((f): MetricFamily => ({
+      ...f,
+      samples: f.samples.map((s) => ({ suffix: f.type === 'counter' ? '_total' : '', labels: s.labels, value: s.value })),
+    })),
+  );
+
+function promtoolCheck(text: string): Promise<{ code: number; output: string }> {
+  return prometheusBinary().then(
+    (bin) =>
+      new Promise((resolve) => {
+        const child = execFile(path.join(path.dirname(bin), 'promtool'), ['check', 'metrics'], (err, stdout, stderr) =>
+          resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? -1), output: stdout + stderr }),
+        );
+        child.stdin?.end(text);
+      }),
+  );
+}
+
+describe('telemetry registry', () => {
+  it('gives one series per name and label set, whatever the label order, and sums counters by label subset', () => {
+    const t = new Telemetry();
+    const a = t.counter('spans', 'Spans.', { exporter: 'otlp', outcome: 'sent' });
+    const b = t.counter('spans', 'Spans.', { outcome: 'sent', exporter: 'otlp' });
+    t.counter('spans', 'Spans.', { exporter: 'otlp', outcome: 'failed' }).add(5);
+    t.counter('spans', 'Spans.', { exporter: 'jaeger', outcome: 'sent' }).add(7);
+    a.add(2);
+    b.add();
+    expect([a.value(), b.value()]).to.deep.equal([3, 3]);
+    expect(t.counterValue('spans', { exporter: 'otlp', outcome: 'sent' })).to.equal(3);
+    expect(t.counterValue('spans', { exporter: 'otlp' })).to.equal(8);
+    expect(t.counterValue('spans')).to.equal(15);
+    expect(t.counterValue('nothing')).to.equal(0);
+    expect(t.families()[0]?.samples).to.have.length(3);
+  });
+
+  it('reads gauges and collectors at each scrape, after the before-scrape hooks ran', async () => {
+    const t = new Telemetry();
+    let level = 1;
+    const order: string[] = [];
+    t.gauge('level', 'Level.', {}, () => (order.push('gauge'), level));
+    t.beforeScrape(async () => {
+      await new Promise((r) => setImmediate(r));
+      order.push('hook');
+      level = 2;
+    });
+    t.collector(() => (order.push('collector'), [{ name: 'x', help: 'X.', type: 'gauge', samples: [{ suffix: '', labels: {}, value: level * 10 }] }]));
+    const fams = await t.scrape();
+    expect(order).to.deep.equal(['hook', 'gauge', 'collector']);
+    expect(fams.map((f) => [f.name, f.samples[0]?.value])).to.deep.equal([
+      ['level', 2],
+      ['x', 20],
+    ]);
+    level = 3;
+    expect(t.families()[0]?.samples[0]?.value).to.equal(3);
+  });
+});
+
+describe('Prometheus and OpenMetrics rendering', () => {
+  it('renders the text format 0.0.4: counters named with _total, help and label values escaped, no exemplars', () => {
+    expect(renderPrometheus(everything().families())).to.equal(TEXT_0_0_4);
+  });
+
+  it('renders OpenMetrics 1.0: counter families named without _total, units, exemplars with millisecond timestamps, # EOF', () => {
+    expect(renderPrometheus(everything().families(), true)).to.equal(OPENMETRICS);
+  });
+
+  it('reads back every label value and sample value as it was, in both formats', () => {
+    fc.assert(
+      fc.property(families, fc.boolean(), (fams, openMetrics) => {
+        const parsed = parseExposition(renderPrometheus(fams, openMetrics));
+        // -0 is written as 0.
+        const expected = fams.flatMap((f) => f.samples.map((s) => ({ name: `${f.name}${s.suffix}`, labels: s.labels, value: s.value === 0 ? 0 : s.value })));
+        expect(parsed.samples.map((s) => ({ name: s.name, labels: s.labels, value: s.value }))).to.deep.equal(expected);
+        expect(parsed.eof).to.equal(openMetrics);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('passes promtool check metrics, for the known families and for random ones', async function () {
+    this.timeout(120_000);
+    const known = await promtoolCheck(TEXT_0_0_4);
+    expect(known, known.output).to.deep.include({ code: 0 });
+    const samples = fc.sample(families, { numRuns: 30, seed: 26 });
+    for (const fams of samples) {
+      const r = await promtoolCheck(renderPrometheus(fams));
+      expect(r, `${r.output}\n${renderPrometheus(fams)}`).to.deep.include({ code: 0 });
+    }
+  });
+});
