@@ -145,6 +145,28 @@ describe('telemetry registry', () => {
     expect(t.families()[0]?.samples).to.have.length(3);
   });
 
+  it('keys label sets apart whatever their values hold (a client sends route and service names)', () => {
+    // Values with the separators a naive key would use.
+    const a = { route: '/a\u0000service=x', service: 'y' };
+    const b = { route: '/a', service: 'x\u0000service=y' };
+    expect(labelKey(a)).to.not.equal(labelKey(b));
+    const t = new Telemetry();
+    t.counter('requests', 'Requests.', a).add(1);
+    t.counter('requests', 'Requests.', b).add(2);
+    expect(t.families()[0]?.samples.map((s) => [s.labels, s.value])).to.deep.equal([
+      [a, 1],
+      [b, 2],
+    ]);
+    const labels = fc.dictionary(fc.constantFrom('a', 'b', 'c', 'a=', '\u0000'), fc.string({ unit: 'binary', maxLength: 6 }), { maxKeys: 3 });
+    fc.assert(
+      fc.property(labels, labels, (x, y) => {
+        const same = Object.keys(x).length === Object.keys(y).length && Object.entries(x).every(([k, v]) => y[k] === v);
+        expect(labelKey(x) === labelKey(y)).to.equal(same);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('reads gauges and collectors at each scrape, after the before-scrape hooks ran', async () => {
     const t = new Telemetry();
     let level = 1;

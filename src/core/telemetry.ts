@@ -37,11 +37,13 @@ interface CounterFamily {
   series: Map<string, { labels: Labels; value: number }>;
 }
 
+/** The identity of a label set, whatever the order of its keys. Quoted, so no value can pass for a separator. */
 export function labelKey(labels: Labels): string {
-  return Object.keys(labels)
-    .sort()
-    .map((k) => `${k}=${labels[k]}`)
-    .join('\u0000');
+  return JSON.stringify(
+    Object.keys(labels)
+      .sort()
+      .map((k) => [k, labels[k]]),
+  );
 }
 
 export class Telemetry {
