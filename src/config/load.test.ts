@@ -498,6 +498,17 @@ service:
       ]);
     });
 
+    it('accepts a metrics pipeline exporting to a connector that consumes metrics (routelatency: the runtime view)', () => {
+      const c = parse(`${base}
+  routelatency: {}
+service:
+  pipelines:
+    traces: { receivers: [otlp], exporters: [routelatency] }
+    metrics: { receivers: [otlp], exporters: [debug, routelatency] }
+`);
+      expect(c.pipelines.find((p) => p.id === 'metrics')?.exporters).to.deep.equal(['debug', 'routelatency']);
+    });
+
     it('rejects a cycle through several pipelines and connectors, once, with the way round', () => {
       const issues = issuesOf(`${base}
   spancount/2: {}

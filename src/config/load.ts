@@ -240,7 +240,12 @@ export function parseConfig(text: string, registry: Registry, env: NodeJS.Proces
       if (p.receivers.length === 0) issues.add(join(path, 'receivers'), 'a pipeline needs at least one receiver or connector');
       if (p.exporters.length === 0) issues.add(join(path, 'exporters'), 'a pipeline needs at least one exporter or connector');
       p.exporters.forEach((id, i) => {
-        if (p.signal !== 'traces' && connectors.has(id)) {
+        const conn = connectors.get(id);
+        if (
+          p.signal !== 'traces' &&
+          conn !== undefined &&
+          !(p.signal === 'metrics' && conn.factory.kind === 'connector' && conn.factory.consumesMetrics === true)
+        ) {
           issues.add(`${join(path, 'exporters')}[${i}]`, `connector ${JSON.stringify(id)} consumes traces; a ${p.signal} pipeline cannot export to it`);
         }
         const ex = (sections.get('exporter') as Map<string, ComponentConfig>).get(id);

@@ -40,7 +40,13 @@ export interface ConnectorFactory<C> {
    * Create the connector. `nextTraces` are the trace pipelines it feeds (may be empty), `nextMetrics` the
    * metrics pipelines it feeds.
    */
-  create(settings: CreateSettings, config: C, next: { traces: TracesConsumer | undefined; metrics: MetricsConsumer | undefined }): Component & TracesConsumer;
+  create(
+    settings: CreateSettings,
+    config: C,
+    next: { traces: TracesConsumer | undefined; metrics: MetricsConsumer | undefined },
+  ): Component & TracesConsumer & Partial<MetricsConsumer>;
+  /** The connector may be an exporter of metrics pipelines too (its instances then implement consumeMetrics). */
+  consumesMetrics?: boolean;
   /**
    * Merge the query states of the connector's instances in several worker processes (each from
    * `snapshotQueryState()`, see src/core/query.ts), for the primary process to answer queries from. Connectors

@@ -26,7 +26,7 @@ export class Service implements Host {
   readonly #order: Started[] = [];
   readonly #traceExporters = new Map<string, Component & TracesConsumer>();
   readonly #metricExporters = new Map<string, Component & MetricsConsumer>();
-  readonly #connectors = new Map<string, Component & TracesConsumer>();
+  readonly #connectors = new Map<string, Component & TracesConsumer & Partial<MetricsConsumer>>();
   readonly #heads = new Map<string, TracesConsumer | MetricsConsumer>();
   readonly #building = new Set<string>();
   #running = false;
@@ -89,31 +89,45 @@ export class Service implements Host {
       }
       head = next;
     } else {
-      head = fanoutMetrics(p.exporters.map((id) => this.#metricsExporter(id)));
+      head = fanoutMetrics(p.exporters.map((id) => (this.#config.connectors.has(id) ? this.#metricsConnector(id) : this.#metricsExporter(id))));
     }
     this.#building.delete(p.id);
     this.#heads.set(p.id, head);
     return head;
   }
 
+  /** A connector listed as an exporter of a metrics pipeline (its factory says it consumes metrics). */
+  #metricsConnector(id: string): MetricsConsumer {
+    const instance = this.#connector(id);
+    if (instance.consumeMetrics === undefined) throw new Error(`connector ${id} does not consume metrics`);
+    return instance as MetricsConsumer;
+  }
+
   #tracesExporterOrConnector(id: string): TracesConsumer {
-    const conn = this.#config.connectors.get(id);
-    if (conn !== undefined) {
-      let instance = this.#connectors.get(id);
-      if (instance === undefined) {
-        if (conn.factory.kind !== 'connector') throw new Error('unreachable');
-        const fed = this.#config.pipelines.filter((q) => q.receivers.includes(id));
-        const traces = fed.filter((q) => q.signal === 'traces').map((q) => this.#head(q) as TracesConsumer);
-        const metrics = fed.filter((q) => q.signal === 'metrics').map((q) => this.#head(q) as MetricsConsumer);
-        instance = conn.factory.create(this.#settings(id, 'connector'), conn.config, {
-          traces: traces.length === 0 ? undefined : fanoutTraces(traces),
-          metrics: metrics.length === 0 ? undefined : fanoutMetrics(metrics),
-        });
-        this.#connectors.set(id, instance);
-        this.#register('connector', id, instance);
-      }
-      return instance;
+    if (this.#config.connectors.has(id)) return this.#connector(id);
+    return this.#tracesExporter(id);
+  }
+
+  /** The one instance of a connector, created the first time a pipeline exports to it. */
+  #connector(id: string): TracesConsumer & Partial<MetricsConsumer> {
+    let instance = this.#connectors.get(id);
+    if (instance === undefined) {
+      const conn = this.#config.connectors.get(id) as ComponentConfig;
+      if (conn.factory.kind !== 'connector') throw new Error('unreachable');
+      const fed = this.#config.pipelines.filter((q) => q.receivers.includes(id));
+      const traces = fed.filter((q) => q.signal === 'traces').map((q) => this.#head(q) as TracesConsumer);
+      const metrics = fed.filter((q) => q.signal === 'metrics').map((q) => this.#head(q) as MetricsConsumer);
+      instance = conn.factory.create(this.#settings(id, 'connector'), conn.config, {
+        traces: traces.length === 0 ? undefined : fanoutTraces(traces),
+        metrics: metrics.length === 0 ? undefined : fanoutMetrics(metrics),
+      });
+      this.#connectors.set(id, instance);
+      this.#register('connector', id, instance);
     }
+    return instance;
+  }
+
+  #tracesExporter(id: string): TracesConsumer {
     let ex = this.#traceExporters.get(id);
     if (ex === undefined) {
       const cc = this.#config.exporters.get(id) as ComponentConfig;

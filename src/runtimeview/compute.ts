@@ -5,7 +5,7 @@
  * (unsampled: every request is counted whatever the trace sampling decided).
  */
 import { countsFromStart, type Role } from './catalog';
-import { clip, increments, slope, unionLength, type Increment, type StreamEvidence } from './series';
+import { clip, increments, medianInterval, slope, unionLength, type Increment, type StreamEvidence } from './series';
 import type { InstanceState, StreamState } from './state';
 
 /** Default export interval of the Python SDK (OTEL_METRIC_EXPORT_INTERVAL), used until two exports were seen. */
@@ -166,7 +166,7 @@ export function instanceFigures(inst: InstanceState, fromMs: number, nowMs: numb
   const ctxRate = ctx.length > 0 ? rate(ctx).perMs : null;
   const threads = pick('threads', 'threads_fallback');
 
-  const intervalMs = inst.intervalMs > 0 ? inst.intervalMs : null;
+  const intervalMs = exportInterval(inst);
   const staleAfter = STALE_INTERVALS * (intervalMs ?? DEFAULT_EXPORT_INTERVAL_MS);
   return {
     inst,
@@ -194,6 +194,25 @@ export function instanceFigures(inst: InstanceState, fromMs: number, nowMs: numb
     points: cpu.length > 0 ? Math.max(...cpu.map((c) => c.inWindow)) : 0,
     routes: routeFigures(byRole, fromMs, coveredMs, inseparable),
   };
+}
+
+/** Exports of the recent past kept for the interval estimate. */
+const INTERVAL_POINTS = 10;
+
+/**
+ * The export interval: the median gap between the last points of the runtime stream with the most points (all
+ * runtime streams are collected at once; an HTTP stream of delta temporality reports only when it has requests).
+ * Read from the points, so a state merged from workers that each received some exports sees every gap.
+ */
+function exportInterval(inst: InstanceState): number | null {
+  let best: StreamState | undefined;
+  for (const st of inst.streams.values()) {
+    if (st.role === 'http_old' || st.role === 'http_new') continue;
+    if (best === undefined || st.t.length > best.t.length) best = st;
+  }
+  if (best === undefined || best.t.length < 2) return null;
+  const from = best.t[Math.max(0, best.t.length - 1 - INTERVAL_POINTS)] as number;
+  return medianInterval(best, from) ?? null;
 }
 
 /** Per (method, route): requests and 5xx from the new-convention histogram when present, else the old one. */

@@ -35,12 +35,6 @@ export interface InstanceState {
   resource: Record<string, string>;
   /** When a request about this instance last arrived (routelens clock, ms). */
   lastReceivedMs: number;
-  /** Median gap between consecutive exports as received (ms), before any thinning; 0 when not known yet. */
-  intervalMs: number;
-  /** Recent gaps between consecutive points of `gapStream` (ms). */
-  gaps: number[];
-  /** The stream whose gaps estimate the export interval: the first runtime (not HTTP) stream of the instance. */
-  gapStream: StreamState | undefined;
   streams: Map<string, StreamState>;
 }
 
@@ -85,7 +79,6 @@ export interface InstanceSnapshot {
   source: InstanceSource;
   resource: Record<string, string>;
   lastReceivedMs: number;
-  intervalMs: number;
   streams: StreamSnapshot[];
 }
 
@@ -116,8 +109,6 @@ const READ_ATTRS = [
   'http.status_code',
   'http.response.status_code',
 ];
-
-const GAPS_KEPT = 9;
 
 function streamKey(role: Role, scope: string, metric: string, temporality: Temporality, attributes: Record<string, AttrValue>): string {
   const keys = Object.keys(attributes).sort();
@@ -171,7 +162,7 @@ export class RuntimeState {
             st = { role, metric: m.name, unit: m.unit, attrs, delta, monotonic: m.monotonic || m.type === 'histogram', t: [], s: [], v: [], u: [] };
             inst.streams.set(key, st);
           }
-          this.#insert(inst, st, p);
+          this.#insert(st, p);
           stats.points++;
         }
       }
@@ -191,7 +182,7 @@ export class RuntimeState {
     let inst = this.instances.get(id.key);
     if (inst === undefined) {
       if (this.instances.size >= this.options.maxInstances) return undefined;
-      inst = { ...id, resource: {}, lastReceivedMs: receivedMs, intervalMs: 0, gaps: [], gapStream: undefined, streams: new Map() };
+      inst = { ...id, resource: {}, lastReceivedMs: receivedMs, streams: new Map() };
       this.instances.set(id.key, inst);
     }
     for (const [k, v] of Object.entries(resource)) if (describedBy(k)) inst.resource[k] = String(v);
@@ -199,7 +190,7 @@ export class RuntimeState {
     return inst;
   }
 
-  #insert(inst: InstanceState, st: StreamState, p: MetricPoint): void {
+  #insert(st: StreamState, p: MetricPoint): void {
     const n = st.t.length;
     const t = p.timeMs;
     const s = p.startMs;
@@ -208,7 +199,7 @@ export class RuntimeState {
       // Out of order (or a repeat): find its place; a point already held (same time and start) is ignored.
       while (i > 0 && (st.t[i - 1] as number) > t) i--;
       for (let j = i - 1; j >= 0 && st.t[j] === t; j--) if (st.s[j] === s) return;
-    } else if (n > 0) this.#gap(inst, st, t - (st.t[n - 1] as number));
+    }
     st.t.splice(i, 0, t);
     st.s.splice(i, 0, s);
     st.v.splice(i, 0, p.value);
@@ -220,19 +211,6 @@ export class RuntimeState {
       st.v.shift();
       st.u.shift();
     }
-  }
-
-  /**
-   * Export interval estimate from the gaps of one runtime stream (they are all collected at once; an HTTP stream
-   * of delta temporality reports only when it has requests).
-   */
-  #gap(inst: InstanceState, st: StreamState, gap: number): void {
-    if (inst.gapStream === undefined && st.role !== 'http_old' && st.role !== 'http_new') inst.gapStream = st;
-    if (inst.gapStream !== st) return;
-    inst.gaps.push(gap);
-    if (inst.gaps.length > GAPS_KEPT) inst.gaps.shift();
-    const sorted = [...inst.gaps].sort((a, b) => a - b);
-    inst.intervalMs = sorted[sorted.length >> 1] as number;
   }
 
   /** Drop points older than the retention, then streams and instances left empty or not heard of since. */
@@ -285,7 +263,6 @@ export class RuntimeState {
         source: inst.source,
         resource: { ...inst.resource },
         lastReceivedMs: inst.lastReceivedMs,
-        intervalMs: inst.intervalMs,
         streams,
       });
     }
@@ -294,8 +271,7 @@ export class RuntimeState {
 
   /**
    * Add another state's snapshot (a worker's) to this one: instances and streams by key, points by union (a
-   * point held by both, same time and start, once). Caps apply as on ingest. The export interval is the smaller
-   * estimate: a worker that received only some of an instance's exports sees longer gaps.
+   * point held by both, same time and start, once) thinned by the same rule. Caps apply as on ingest.
    */
   merge(snapshot: RuntimeSnapshot): void {
     for (const si of snapshot.instances) {
@@ -310,16 +286,12 @@ export class RuntimeState {
           source: si.source,
           resource: {},
           lastReceivedMs: si.lastReceivedMs,
-          intervalMs: si.intervalMs,
-          gaps: [],
-          gapStream: undefined,
           streams: new Map(),
         };
         this.instances.set(si.key, inst);
       }
       Object.assign(inst.resource, si.resource);
       inst.lastReceivedMs = Math.max(inst.lastReceivedMs, si.lastReceivedMs);
-      if (si.intervalMs > 0 && (inst.intervalMs === 0 || si.intervalMs < inst.intervalMs)) inst.intervalMs = si.intervalMs;
       for (const ss of si.streams) {
         let st = inst.streams.get(ss.key);
         if (st === undefined) {

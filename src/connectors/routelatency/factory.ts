@@ -17,14 +17,29 @@ import { RouteMetricsRecorder } from './metrics';
 import { collectMetricsRequest, encodeMetricsRequest } from './otlp-metrics';
 import { handleQuery } from './query';
 import { RouteStore, routeStoreOptions, type Clock, type StoreSnapshot } from './store';
+import { RuntimeView } from '../../runtimeview/view';
+import type { RuntimeSnapshot } from '../../runtimeview/state';
+import { runtimeViewFamilies, spanRoutesOf } from './runtime';
 
 /** The connector's query state as plain data (QueryStateSource): what the primary merges under `--workers`. */
 export interface RouteLatencySnapshot {
   store: StoreSnapshot;
+  runtime?: RuntimeSnapshot | undefined;
 }
 
-export class RouteLatencyConnector implements Component, TracesConsumer, QueryStateSource {
+/** Answers the route API from a store and the runtime API from a view, the runtime's routes beside the store's. */
+function queryProvider(store: RouteStore, runtime: RuntimeView): RouteQueryProvider {
+  const spans = spanRoutesOf(store);
+  return {
+    handleQuery: (pathname, params) =>
+      RuntimeView.handles(pathname) ? runtime.query(pathname, params, spans, store.clock.now()) : handleQuery(store, pathname, params),
+  };
+}
+
+export class RouteLatencyConnector implements Component, TracesConsumer, MetricsConsumer, QueryStateSource {
   readonly store: RouteStore;
+  /** The runtime of each service instance, fed by the metrics pipelines that export to this connector. */
+  readonly runtime: RuntimeView;
   readonly metrics: RouteMetricsRecorder;
   readonly routeQuery: RouteQueryProvider;
   readonly #next: { traces: TracesConsumer | undefined; metrics: MetricsConsumer | undefined };
@@ -48,13 +63,15 @@ export class RouteLatencyConnector implements Component, TracesConsumer, QuerySt
     this.#config = config;
     this.store = new RouteStore(routeStoreOptions(config, clock));
     this.metrics = new RouteMetricsRecorder(this.store, { config: config.metrics, exportSketches: next.metrics !== undefined });
-    this.routeQuery = { handleQuery: (pathname, params) => handleQuery(this.store, pathname, params) };
+    this.runtime = new RuntimeView({ windowsMs: config.windows, clock: this.store.clock });
+    this.routeQuery = queryProvider(this.store, this.runtime);
     const t = settings.telemetry;
     const labels = { connector: settings.id };
     t.gauge('routelens_routes', 'Routes currently tracked.', labels, () => this.store.stats().routes);
     t.gauge('routelens_route_memory_bytes', 'Estimated memory held by route sketches.', labels, () => this.store.stats().memoryBytes);
     t.gauge('routelens_route_overflow_spans', 'Spans recorded into an overflow (__other__) route since start.', labels, () => this.store.stats().overflowSpans);
     t.collector(() => this.metrics.families());
+    t.collector(() => runtimeViewFamilies(this.runtime, settings.id));
     const help = 'OTLP route metrics requests handed to the metrics pipelines, by outcome.';
     this.#flushes = {
       sent: t.counter('routelens_route_metrics_flushes', help, { ...labels, outcome: 'sent' }),
@@ -65,7 +82,10 @@ export class RouteLatencyConnector implements Component, TracesConsumer, QuerySt
   async start(): Promise<void> {
     this.#stopped = false;
     // Expire idle routes even when no spans arrive.
-    this.#sweepTimer = setInterval(() => this.store.sweep(), 60_000);
+    this.#sweepTimer = setInterval(() => {
+      this.store.sweep();
+      this.runtime.sweep();
+    }, 60_000);
     this.#sweepTimer.unref();
     if (this.#next.metrics !== undefined) {
       this.#flushTimer = setInterval(() => void this.flush(), this.#config.metrics.flush_interval);
@@ -118,7 +138,17 @@ export class RouteLatencyConnector implements Component, TracesConsumer, QuerySt
   }
 
   snapshotQueryState(): RouteLatencySnapshot {
-    return { store: this.store.snapshot() };
+    return { store: this.store.snapshot(), runtime: this.runtime.snapshot() };
+  }
+
+  /**
+   * As an exporter of a metrics pipeline: hands a copy of the request to the runtime view's bounded queue and
+   * returns at once. The view never refuses (a full queue drops the copy and counts it), so the pipeline's other
+   * exporters and its answer to the client are unaffected.
+   */
+  consumeMetrics(request: Uint8Array): Promise<void> {
+    this.runtime.offer(request);
+    return Promise.resolve();
   }
 
   async consumeTraces(batch: TraceBatch, ctx: PipelineContext): Promise<void> {
@@ -141,6 +171,7 @@ export const routeLatencyConnectorFactory: ConnectorFactory<RouteLatencyConfig> 
   type: 'routelatency',
   configSchema: routeLatencyConfigSchema,
   create: (settings, config, next) => new RouteLatencyConnector(settings, config, next),
+  consumesMetrics: true,
   mergeQueryStates: (config, snapshots) => mergeQueryStates(config, snapshots as readonly RouteLatencySnapshot[]),
 };
 
@@ -148,9 +179,11 @@ export const routeLatencyConnectorFactory: ConnectorFactory<RouteLatencyConfig> 
 export function mergeQueryStates(config: RouteLatencyConfig, snapshots: readonly RouteLatencySnapshot[], clock?: Clock): MergedQueryState {
   const store = new RouteStore(routeStoreOptions(config, clock));
   for (const s of snapshots) store.mergeSnapshot(s.store);
+  const runtime = new RuntimeView({ windowsMs: config.windows, clock: store.clock });
+  for (const s of snapshots) if (s.runtime !== undefined) runtime.merge(s.runtime);
   const recorder = new RouteMetricsRecorder(store, { config: config.metrics, exportSketches: false });
   return {
-    routeQuery: { handleQuery: (pathname, params) => handleQuery(store, pathname, params) },
+    routeQuery: queryProvider(store, runtime),
     metricFamilies: () => [recorder.quantileFamily()],
   };
 }
