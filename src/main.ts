@@ -13,6 +13,7 @@ import { defaultRegistry, factories } from './components';
 import { renderConfigReference } from './config/reference';
 import { analyze } from './cli/analyze';
 import { CommandError, routesCommand } from './cli/routes';
+import { servicesCommand } from './cli/services';
 import { loadConfigFile } from './config/load';
 import { ConfigError } from './core/schema';
 import { Service, pipelineSummary } from './pipeline/service';
@@ -31,6 +32,9 @@ Usage:
   routelens routes [--url http://localhost:8888] [--window 5m] [--service S] [--sort p99|p95|rate|errors]
                   [--limit N] [--json] [--watch] [--token T]
                                       Per-route latency table from a running routelens
+  routelens services [--url http://localhost:8888] [--window 5m] [--service S] [--json] [--token T]
+                                      Each service's instances with their runtime (CPU, RSS, GC, threads,
+                                      fds, from a metrics pipeline) beside its routes' p95/p99 and rates
   routelens analyze FILE... [--json] [--sort K] [--limit N] [--service S] [--html OUT.html [--jaeger-url URL]]
                                       The same table offline, from OTLP/JSON files (the file exporter's output);
                                       --html also writes the page as one self-contained file
@@ -209,6 +213,17 @@ export async function main(argv: readonly string[]): Promise<number> {
           token: str(args, 'token') ?? process.env.ROUTELENS_TOKEN,
           json: args.flags.has('json'),
           watch: args.flags.has('watch'),
+          color: process.stdout.isTTY === true && !args.flags.has('no-color'),
+          out: process.stdout,
+        });
+        return 0;
+      case 'services':
+        await servicesCommand({
+          url: str(args, 'url') ?? 'http://localhost:8888',
+          window: str(args, 'window'),
+          service: str(args, 'service'),
+          token: str(args, 'token') ?? process.env.ROUTELENS_TOKEN,
+          json: args.flags.has('json'),
           color: process.stdout.isTTY === true && !args.flags.has('no-color'),
           out: process.stdout,
         });
