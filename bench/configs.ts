@@ -88,7 +88,7 @@ const routelensExtension = (e: CollectorEnv): string => `extensions:
     endpoint: 127.0.0.1:${e.adminPort}
 `;
 
-/** Tried in this order by 'auto'. */
+/** Tried in this order by 'auto' (which skips 'bare': that is the other pipeline shape, chosen per scenario). */
 export const ROUTELENS_PIPELINES: readonly RoutelensPipeline[] = [
   {
     name: 'full',
@@ -102,6 +102,20 @@ ${routelensExporter(e)}${routelensExtension(e)}service:
     traces:
       receivers: [otlp]
       processors: [k8sattributes]
+      exporters: [otlp/sink, routelatency]
+`,
+  },
+  {
+    name: 'bare',
+    describe: 'otlp → [otlp/sink, routelatency]',
+    yaml: (e) => `${routelensReceiver(e)}connectors:
+  routelatency:
+    windows: [1m, 5m, 1h]
+${routelensExporter(e)}${routelensExtension(e)}service:
+  extensions: [routequery]
+  pipelines:
+    traces:
+      receivers: [otlp]
       exporters: [otlp/sink, routelatency]
 `,
   },
@@ -130,10 +144,18 @@ ${routelensExporter(e)}${routelensExtension(e)}service:
   },
 ];
 
-export const OTELCOL_PIPELINE_DESCRIPTION = 'otlp → k8s_attributes → [otlp_grpc/sink, span_metrics → prometheus]';
+/** The two pipeline shapes a scenario runs: with Kubernetes enrichment, and without (receive, forward, route latency). */
+export type PipelineShape = 'full' | 'bare';
+
+export const OTELCOL_PIPELINE_DESCRIPTIONS: Record<PipelineShape, string> = {
+  full: 'otlp → k8s_attributes → [otlp_grpc/sink, span_metrics → prometheus]',
+  bare: 'otlp → [otlp_grpc/sink, span_metrics → prometheus]',
+};
+export const OTELCOL_PIPELINE_DESCRIPTION = OTELCOL_PIPELINE_DESCRIPTIONS.full;
 
 /** The OpenTelemetry Collector's config (component names as of 0.161: k8s_attributes, span_metrics, otlp_grpc). */
-export function otelcolYaml(e: CollectorEnv): string {
+export function otelcolYaml(e: CollectorEnv, shape: PipelineShape = 'full'): string {
+  const processors = shape === 'full' ? '\n      processors: [k8s_attributes]' : '';
   return `receivers:
   otlp:
     protocols:
@@ -189,8 +211,7 @@ service:
                 port: ${e.adminPort}
   pipelines:
     traces:
-      receivers: [otlp]
-      processors: [k8s_attributes]
+      receivers: [otlp]${processors}
       exporters: [otlp_grpc/sink, span_metrics]
     metrics:
       receivers: [span_metrics]

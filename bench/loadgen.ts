@@ -18,7 +18,7 @@ import * as http2 from 'node:http2';
 import { GrpcStatus } from '../src/core/errors';
 import { serveIpc } from './ipc';
 import { TRACE_EXPORT_PATH } from './wire';
-import { buildPool, SPANS_PER_REQUEST, type Pool } from './workload';
+import { buildPool, type Pool } from './workload';
 
 /** One gRPC unary call's outcome: a grpc-status and its message. */
 interface CallResult {
@@ -87,6 +87,10 @@ export interface GenCounters {
   acceptedRequests: number;
   refusedRequests: number;
   failedRequests: number;
+  sentSpans: number;
+  acceptedSpans: number;
+  refusedSpans: number;
+  failedSpans: number;
   inflight: number;
   /** rate mode: most requests owed at once (the generator fell behind the schedule). */
   maxBacklog: number;
@@ -113,6 +117,8 @@ export interface ExactRoute {
 }
 
 let pool: Pool | undefined;
+/** Pools already built, by spans per request (a run switches between request shapes). */
+const pools = new Map<number, Pool>();
 /** Per route, the SERVER samples sorted by duration: [durationNs, poolIndex]. */
 let routeSamples: [number, number][][] = [];
 let acceptedPerPool = new Uint32Array(0);
@@ -130,7 +136,19 @@ let win: GenWindow | undefined;
 let winStart = 0n;
 
 function zeroCounters(): GenCounters {
-  return { sentRequests: 0, acceptedRequests: 0, refusedRequests: 0, failedRequests: 0, inflight: 0, maxBacklog: 0, lastError: '' };
+  return {
+    sentRequests: 0,
+    acceptedRequests: 0,
+    refusedRequests: 0,
+    failedRequests: 0,
+    sentSpans: 0,
+    acceptedSpans: 0,
+    refusedSpans: 0,
+    failedSpans: 0,
+    inflight: 0,
+    maxBacklog: 0,
+    lastError: '',
+  };
 }
 
 function send(onDone: (ok: boolean) => void): void {
@@ -144,18 +162,21 @@ function send(onDone: (ok: boolean) => void): void {
   req.bytes.writeBigUInt64LE(BigInt(seq), req.traceIdOffset);
   const sentAt = process.hrtime.bigint();
   req.bytes.writeBigUInt64LE(sentAt, req.spanIdOffset);
+  const spans = req.spans;
   counters.sentRequests++;
+  counters.sentSpans += spans;
   counters.inflight++;
   const w = win;
-  if (w !== undefined) w.sentSpans += SPANS_PER_REQUEST;
+  if (w !== undefined) w.sentSpans += spans;
   client.call(prefixes[idx] as Buffer, req.bytes, 30_000, (r) => {
     counters.inflight--;
     const cw = win;
     if (r.code === GrpcStatus.OK) {
       counters.acceptedRequests++;
+      counters.acceptedSpans += spans;
       acceptedPerPool[idx] = (acceptedPerPool[idx] ?? 0) + 1;
       if (cw !== undefined) {
-        cw.acceptedSpans += SPANS_PER_REQUEST;
+        cw.acceptedSpans += spans;
         cw.ackLatenciesMs.push(Number(process.hrtime.bigint() - sentAt) / 1e6);
       }
       onDone(true);
@@ -164,10 +185,12 @@ function send(onDone: (ok: boolean) => void): void {
     counters.lastError = `${r.code} ${r.details}`;
     if (r.code === GrpcStatus.UNAVAILABLE || r.code === GrpcStatus.RESOURCE_EXHAUSTED) {
       counters.refusedRequests++;
-      if (cw !== undefined) cw.refusedSpans += SPANS_PER_REQUEST;
+      counters.refusedSpans += spans;
+      if (cw !== undefined) cw.refusedSpans += spans;
     } else {
       counters.failedRequests++;
-      if (cw !== undefined) cw.failedSpans += SPANS_PER_REQUEST;
+      counters.failedSpans += spans;
+      if (cw !== undefined) cw.failedSpans += spans;
     }
     onDone(false);
   });
@@ -196,7 +219,7 @@ function start(a: StartArgs): void {
     for (let i = 0; i < a.concurrency; i++) loop();
     return;
   }
-  const perNs = (a.spansPerSec ?? 10_000) / SPANS_PER_REQUEST / 1e9;
+  const perNs = (a.spansPerSec ?? 10_000) / pool.spansPerRequest / 1e9;
   const t0 = process.hrtime.bigint();
   let issued = 0;
   timer = setInterval(() => {
@@ -255,8 +278,11 @@ function exact(): ExactRoute[] {
 serveIpc(async (cmd, args) => {
   switch (cmd) {
     case 'build': {
-      const { poolSize, seed } = args as { poolSize: number; seed: number };
-      pool = buildPool(poolSize, seed);
+      const { poolSize, seed, spansPerRequest } = args as { poolSize: number; seed: number; spansPerRequest: number };
+      if (running) throw new Error('stop before switching the request pool');
+      const key = spansPerRequest * 1e6 + poolSize;
+      pool = pools.get(key) ?? buildPool(poolSize, seed, spansPerRequest);
+      pools.set(key, pool);
       routeSamples = pool.routes.map(() => []);
       pool.requests.forEach((r, pi) => {
         for (const s of r.samples) routeSamples[s.route]?.push([s.durationNs, pi]);

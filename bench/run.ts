@@ -8,7 +8,17 @@
  *                               V8 optimises per call, so at 20 requests/s the first minute is still compiling
  *   --harness-node-args "…"     node flags for the generator and sink (default --no-memory-reducer)
  *   --harness-warmup S          generator → sink at saturation before the first scenario (default 3 s, --quick 1)
- *   --scenarios a,b             subset of rate10k, rate50k, saturation
+ *   --scenarios a,b             subset of rate10k, rate50k, saturation, or any scenario of the shape matrix by name
+ *                               (<lg|tg><spans>-<1k|10k|50k|sat>-<full|bare>, e.g. tg100-10k-bare; bench/scenarios.ts)
+ *   --matrix                    the shape matrix instead of the standard scenarios: 10-, 100-, 512- and 8192-span
+ *                               requests at 1k/10k/50k spans/s (and saturation), bare and full pipelines, from
+ *                               loadgen and telemetrygen; warm-up ≥ 10 s and 1200 requests, ≤ 30 s; 20 s windows
+ *   --sources / --shapes / --rates / --pipelines a,b   narrow the matrix (loadgen,telemetrygen / 10,100,512,8192 /
+ *                               1k,10k,50k,sat / bare,full)
+ *   --warmup-max S              the warm-up ends after S seconds even short of --warmup-requests (default: --warmup
+ *                               + 180; --matrix 30)
+ *   --first-window S            report CPU per span over the first S seconds of load, against the window (default 10)
+ *   --list                      print the scenarios the other options select and the run's estimated length, and exit
  *   --only routelens|otelcol    one collector (no ratios)
  *   --routelens-pipeline NAME   full | k8s | passthrough | auto (default: configs.ts ROUTELENS_PIPELINE)
  *   --profile                   one routelens saturation run (or the one --scenarios names) under `node --cpu-prof`;
@@ -33,17 +43,29 @@ import { FakeKubeApi } from '../test/support/fake-kube-api';
 import { workloadKubeObjects } from './kube-objects';
 import { freePorts } from '../test/support/free-port';
 import {
-  OTELCOL_PIPELINE_DESCRIPTION,
+  OTELCOL_PIPELINE_DESCRIPTIONS,
   otelcolEnv,
   otelcolYaml,
   ROUTELENS_PIPELINE,
   ROUTELENS_PIPELINES,
   type CollectorEnv,
+  type PipelineShape,
   type RoutelensPipeline,
 } from './configs';
 import { IpcClient } from './ipc';
 import type { ExactRoute, GenCounters, GenWindow, StartArgs } from './loadgen';
 import type { SinkStats, WindowResult } from './sink';
+import {
+  MATRIX_DEFAULT,
+  matrixScenarios,
+  scenarioByName,
+  STANDARD_SCENARIOS,
+  telemetrygenPlan,
+  type MatrixFilter,
+  type Scenario,
+  type Source,
+} from './scenarios';
+import { acceptedSpansOf, buildTelemetrygen, startTelemetrygen, stopTelemetrygen } from './telemetrygen';
 import { PODS, SERVICES, SPANS_PER_REQUEST } from './workload';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -56,19 +78,16 @@ const CLK_TCK = ((): number => {
 })();
 
 type CollectorName = 'routelens' | 'otelcol';
-type ScenarioName = 'rate10k' | 'rate50k' | 'saturation';
+type ScenarioName = string;
 
-interface Scenario {
-  name: ScenarioName;
-  label: string;
-  gen: Omit<StartArgs, 'target'>;
+/** A scenario's row label in the tables. */
+function labelOf(name: ScenarioName): string {
+  try {
+    return scenarioByName(name).label;
+  } catch {
+    return name;
+  }
 }
-
-const SCENARIOS: readonly Scenario[] = [
-  { name: 'rate10k', label: '10k spans/s', gen: { mode: 'rate', spansPerSec: 10_000, concurrency: 32, channels: 2 } },
-  { name: 'rate50k', label: '50k spans/s', gen: { mode: 'rate', spansPerSec: 50_000, concurrency: 32, channels: 2 } },
-  { name: 'saturation', label: 'saturation', gen: { mode: 'saturate', concurrency: 16, channels: 4 } },
-];
 
 interface Options {
   quick: boolean;
@@ -78,6 +97,16 @@ interface Options {
   warmupRequests: number;
   measureS: number;
   scenarios: ScenarioName[];
+  /** Run the shape matrix (narrowed by `filter`) instead of `scenarios`. */
+  matrix: boolean;
+  filter: MatrixFilter;
+  /** The warm-up ends after this many seconds of load even short of warmupRequests. */
+  warmupMaxS: number;
+  /** CPU per span over the first seconds of load, reported against the window's. */
+  firstWindowS: number;
+  /** Saturation load shape (channels × outstanding calls), when not the default. */
+  satStreams: { channels: number; concurrency: number } | undefined;
+  list: boolean;
   only: CollectorName | undefined;
   pipeline: string;
   profile: boolean;
@@ -95,6 +124,12 @@ interface Options {
   cores: number;
 }
 
+function listOf<T extends string>(v: string, known: readonly T[], flag: string): T[] {
+  const out = v.split(',') as T[];
+  for (const x of out) if (!known.includes(x)) throw new Error(`${flag}: unknown ${x}; known: ${known.join(', ')}`);
+  return out;
+}
+
 function parseArgs(argv: string[]): Options {
   const o: Options = {
     quick: false,
@@ -102,7 +137,13 @@ function parseArgs(argv: string[]): Options {
     warmupS: 5,
     warmupRequests: 1200,
     measureS: 30,
-    scenarios: ['rate10k', 'rate50k', 'saturation'],
+    scenarios: [...STANDARD_SCENARIOS],
+    matrix: false,
+    filter: { ...MATRIX_DEFAULT },
+    warmupMaxS: NaN,
+    firstWindowS: 10,
+    satStreams: undefined,
+    list: false,
     only: undefined,
     pipeline: ROUTELENS_PIPELINE,
     profile: false,
@@ -146,8 +187,39 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--scenarios':
         explicit.add('scenarios');
-        o.scenarios = val().split(',') as ScenarioName[];
-        for (const s of o.scenarios) if (!SCENARIOS.some((x) => x.name === s)) throw new Error(`unknown scenario ${s}`);
+        o.scenarios = val().split(',');
+        for (const s of o.scenarios) scenarioByName(s); // throws on an unknown name
+        break;
+      case '--matrix':
+        o.matrix = true;
+        break;
+      case '--list':
+        o.list = true;
+        break;
+      case '--sources':
+        o.filter.sources = listOf(val(), ['loadgen', 'telemetrygen'] as const, a);
+        break;
+      case '--shapes':
+        o.filter.shapes = val()
+          .split(',')
+          .map((x) => {
+            const n = Number(x);
+            if (!Number.isInteger(n) || n < 1 || n > 8192) throw new Error(`${a}: ${x} is not a number of spans per request (1–8192)`);
+            return n;
+          });
+        break;
+      case '--rates':
+        o.filter.rates = listOf(val(), ['1k', '10k', '50k', 'sat'] as const, a);
+        break;
+      case '--pipelines':
+        o.filter.pipelines = listOf(val(), ['bare', 'full'] as const, a);
+        break;
+      case '--warmup-max':
+        o.warmupMaxS = Number(val());
+        break;
+      case '--first-window':
+        o.firstWindowS = Number(val());
+        explicit.add('first-window');
         break;
       case '--only': {
         const v = val();
@@ -176,9 +248,7 @@ function parseArgs(argv: string[]): Options {
         // saturation load shape: CHANNELSxCONCURRENCY, e.g. 4x16
         const m = /^(\d+)x(\d+)$/.exec(val());
         if (m === null) throw new Error('--sat-streams expects CHANNELSxCONCURRENCY, e.g. 4x16');
-        const sat = SCENARIOS.find((x) => x.name === 'saturation') as Scenario;
-        sat.gen.channels = Number(m[1]);
-        sat.gen.concurrency = Number(m[2]);
+        o.satStreams = { channels: Number(m[1]), concurrency: Number(m[2]) };
         break;
       }
       case '--routelens-node-args':
@@ -205,12 +275,23 @@ function parseArgs(argv: string[]): Options {
         throw new Error(`unknown option ${a} (see the header of bench/run.ts)`);
     }
   }
+  if (o.matrix) {
+    if (explicit.has('scenarios'))
+      throw new Error('--matrix and --scenarios exclude each other (narrow the matrix with --sources, --shapes, --rates, --pipelines)');
+    o.scenarios = matrixScenarios(o.filter).map((sc) => sc.name);
+    if (o.scenarios.length === 0) throw new Error('the matrix filters leave no scenario');
+    if (!explicit.has('warmup')) o.warmupS = 10;
+    if (!explicit.has('measure')) o.measureS = 20;
+    if (Number.isNaN(o.warmupMaxS)) o.warmupMaxS = 30;
+  }
+  if (Number.isNaN(o.warmupMaxS)) o.warmupMaxS = o.warmupS + MAX_EXTRA_WARMUP_MS / 1000;
   if (o.quick) {
     if (!explicit.has('reps')) o.reps = 2;
     if (!explicit.has('warmup')) o.warmupS = 2;
     if (!explicit.has('warmup-requests')) o.warmupRequests = 0;
     if (!explicit.has('harness-warmup')) o.harnessWarmupS = 1;
     if (!explicit.has('measure')) o.measureS = 5;
+    if (!explicit.has('first-window')) o.firstWindowS = 5;
     o.poolSize = 64;
   }
   if (o.profile) {
@@ -482,13 +563,16 @@ interface RunResult {
   collector: RunTarget;
   scenario: ScenarioName;
   rep: number;
+  /** The routelens pipeline's name, `full` or `bare` for the Collector, `none` without a collector. */
   pipeline: string;
+  source: Source;
+  spans_per_request: number;
   window_s: number;
   cpu_s: number;
   core_utilisation: number;
   cpu_s_per_million_spans: number | null;
-  offered_spans_per_s: number;
-  accepted_spans_per_s: number;
+  offered_spans_per_s: number | null;
+  accepted_spans_per_s: number | null;
   delivered_spans_per_s: number;
   rss_mib: number;
   rss_hwm_mib: number;
@@ -499,14 +583,24 @@ interface RunResult {
   warmup_s: number;
   /** Collector CPU seconds from spawn to the measured window: start-up plus warm-up, JIT compilation included. */
   warmup_cpu_s: number | null;
+  /** Collector CPU seconds from spawn until it listened (before any load). */
+  startup_cpu_s: number | null;
+  /** Length of the first window: from the start of the load, `--first-window` seconds (or less in a short run). */
+  first_window_s: number | null;
+  /** Collector CPU per million spans delivered over that first window: start-up compilation at work. */
+  first_cpu_s_per_million_spans: number | null;
   ack_latency_p50_ms: number | null;
   ack_latency_p99_ms: number | null;
-  spans_sent: number;
-  spans_accepted: number;
-  spans_refused: number;
-  spans_failed: number;
+  /** Spans the generator sent (null for telemetrygen, which does not say). */
+  spans_sent: number | null;
+  spans_accepted: number | null;
+  spans_refused: number | null;
+  spans_failed: number | null;
+  /** Spans the collector counted as accepted (`otelcol_receiver_accepted_spans` on its /metrics), whole run. */
+  collector_accepted_spans: number | null;
   spans_received: number;
-  spans_lost: number;
+  /** Sent − received (loadgen), or accepted by the collector − received (telemetrygen), whole run. */
+  spans_lost: number | null;
   duplicate_markers: number;
   malformed_at_sink: number;
   enriched_fraction: number | null;
@@ -539,8 +633,10 @@ interface Harness {
   sinkPort: number;
   kubeconfig: string;
   otelcolBin: string;
+  /** Built on first use (the first telemetrygen scenario). */
+  telemetrygenBin: string | undefined;
   routelensBin: string;
-  routelensPipeline: RoutelensPipeline;
+  routelensPipelines: Record<PipelineShape, RoutelensPipeline>;
   tmp: string;
   pin: { collector: string | undefined; harness: string | undefined };
 }
@@ -598,13 +694,43 @@ async function percentileError(adminPort: number, gen: IpcClient): Promise<{ err
   return { err: missing === exact.length ? null : worst, detail };
 }
 
+/** The spans a collector says it accepted (its self-telemetry on the admin port); null when it cannot be read. */
+async function collectorAccepted(adminPort: number): Promise<number | null> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
+    return res.status === 200 ? acceptedSpansOf(await res.text()) : null;
+  } catch {
+    return null;
+  }
+}
+
 type RunTarget = CollectorName | 'direct';
+
+/** The saturation load shape, with --sat-streams applied. */
+function genArgs(h: Harness, sc: Scenario): Omit<StartArgs, 'target'> {
+  const s = h.opts.satStreams;
+  return sc.gen.mode === 'saturate' && s !== undefined ? { ...sc.gen, ...s } : sc.gen;
+}
+
+/** The loadgen's request pool for `sc`: at most ≈ 64 MiB of requests, and at least twice the outstanding calls. */
+async function usePool(h: Harness, spansPerRequest: number, concurrency: number): Promise<Built> {
+  const bytesPerRequest = spansPerRequest * 500;
+  const poolSize = Math.max(2 * concurrency, Math.min(h.opts.poolSize, Math.floor((64 * 2 ** 20) / bytesPerRequest)));
+  return h.gen.call<Built>('build', { poolSize, seed: 42, spansPerRequest });
+}
+
+interface Built {
+  routes: number;
+  spanBytes: number;
+  attributesPerSpan: number;
+  requestBytes: number;
+}
 
 /** Zero the generator's and the sink's counters, then start the scenario's load on `port`. */
 async function startLoad(h: Harness, sc: Scenario, port: number): Promise<void> {
   await h.sink.call('reset');
   await h.gen.call('reset');
-  await h.gen.call('start', { ...sc.gen, target: `127.0.0.1:${port}` } satisfies StartArgs);
+  await h.gen.call('start', { ...genArgs(h, sc), target: `127.0.0.1:${port}` } satisfies StartArgs);
 }
 
 /**
@@ -613,7 +739,8 @@ async function startLoad(h: Harness, sc: Scenario, port: number): Promise<void> 
  * on the harness CPU, and show up as latency of whichever collector runs then.
  */
 async function warmHarness(h: Harness): Promise<void> {
-  const sat = SCENARIOS.find((s) => s.name === 'saturation') as Scenario;
+  const sat = scenarioByName('saturation');
+  await usePool(h, sat.spansPerRequest, genArgs(h, sat).concurrency);
   await startLoad(h, sat, h.sinkPort);
   await sleep(h.opts.harnessWarmupS * 1000);
   await h.gen.call<GenCounters>('stop');
@@ -622,15 +749,29 @@ async function warmHarness(h: Harness): Promise<void> {
 /** A warm-up waiting for --warmup-requests gives up this long after --warmup (a collector refusing everything). */
 const MAX_EXTRA_WARMUP_MS = 180_000;
 
+/** CPU seconds of a set of processes (telemetrygen's), ignoring ones that are gone. */
+function sumCpu(pids: number[]): number {
+  let t = 0;
+  for (const p of pids) {
+    try {
+      t += cpuSeconds(p);
+    } catch {
+      /* exited */
+    }
+  }
+  return t;
+}
+
 async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: number, profileDir?: string): Promise<RunResult> {
   const [grpcPort, adminPort, metricsPort] = (await freePorts(3)) as [number, number, number];
   const env: CollectorEnv = { grpcPort, sinkPort: h.sinkPort, kubeconfig: h.kubeconfig, adminPort, metricsPort };
   const cfgFile = path.join(h.tmp, `${collector}-${sc.name}-${rep}.yaml`);
   const log = path.join(h.tmp, `${collector}-${sc.name}-${rep}.log`);
+  const routelensPipeline = h.routelensPipelines[sc.pipeline];
   let child: ChildProcess | undefined;
   let target = grpcPort;
   if (collector === 'routelens') {
-    fs.writeFileSync(cfgFile, h.routelensPipeline.yaml(env));
+    fs.writeFileSync(cfgFile, routelensPipeline.yaml(env));
     const nodeArgs = [
       ...shebangNodeFlags(h.routelensBin), // routelens runs as its bin runs it
       ...h.opts.routelensNodeArgs,
@@ -640,7 +781,7 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       log,
     });
   } else if (collector === 'otelcol') {
-    fs.writeFileSync(cfgFile, otelcolYaml(env));
+    fs.writeFileSync(cfgFile, otelcolYaml(env, sc.pipeline));
     child = spawnPinned(h.pin.collector, h.otelcolBin, ['--config', cfgFile], { log, env: otelcolEnv(env, h.opts.cores) });
   } else {
     target = h.sinkPort; // baseline: generator straight into the sink
@@ -654,82 +795,126 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
     await sleep(50);
   }
   const startup = (Date.now() - t0) / 1000;
+  const tg = sc.source === 'telemetrygen';
+  let tgProcs: ChildProcess[] = [];
+  const genPids = (): number[] => (tg ? tgProcs.map((p) => p.pid).filter((p): p is number => p !== undefined) : [h.genPid]);
   try {
-    await startLoad(h, sc, target);
-    await sleep(h.opts.warmupS * 1000);
-    const warmupDeadline = Date.now() + MAX_EXTRA_WARMUP_MS;
-    while ((await h.gen.call<GenCounters>('stats')).acceptedRequests < h.opts.warmupRequests && Date.now() < warmupDeadline) await sleep(250);
+    const cStart = pid === undefined ? null : treeCpuSeconds(pid);
+    if (tg) {
+      h.telemetrygenBin ??= buildTelemetrygen(ROOT);
+      await h.sink.call('reset');
+      tgProcs = startTelemetrygen(
+        h.telemetrygenBin,
+        sc,
+        `127.0.0.1:${target}`,
+        (cmd, args, tgEnv, tgLog) => spawnPinned(h.pin.harness, cmd, args, { env: tgEnv, log: tgLog }),
+        path.join(h.tmp, `telemetrygen-${collector}-${sc.name}-${rep}.log`),
+      );
+    } else {
+      await startLoad(h, sc, target);
+    }
+    const loadStart = Date.now();
+    // The first window: CPU per span while the collector is new to the load (compilation, first collections).
+    let first: { s: number; cpuPerM: number | null } | undefined;
+    const firstWindowMs = Math.min(h.opts.firstWindowS, h.opts.warmupS + h.opts.measureS) * 1000;
+    const checkFirst = async (): Promise<void> => {
+      if (first !== undefined || Date.now() - loadStart < firstWindowMs) return;
+      const st = await h.sink.call<SinkStats>('stats');
+      const cpu = pid === undefined || cStart === null ? null : treeCpuSeconds(pid) - cStart;
+      first = { s: (Date.now() - loadStart) / 1000, cpuPerM: cpu === null || st.spans === 0 ? null : cpu / (st.spans / 1e6) };
+    };
+    const requestsSoFar = async (): Promise<number> =>
+      tg ? (await h.sink.call<SinkStats>('stats')).requests : (await h.gen.call<GenCounters>('stats')).acceptedRequests;
+    const warmupUntil = loadStart + h.opts.warmupS * 1000;
+    const warmupDeadline = loadStart + h.opts.warmupMaxS * 1000;
+    while (Date.now() < warmupUntil || ((await requestsSoFar()) < h.opts.warmupRequests && Date.now() < warmupDeadline)) {
+      await sleep(250);
+      await checkFirst();
+    }
     const warmupS = (Date.now() - t0) / 1000 - startup;
 
     const c0 = pid === undefined ? 0 : treeCpuSeconds(pid);
-    const g0 = cpuSeconds(h.genPid);
+    const g0 = sumCpu(genPids());
     const s0 = cpuSeconds(h.sinkPid);
     const q0 = pid === undefined ? 0 : runqueueWaitSeconds(pid);
     const b0 = h.pin.collector === undefined ? undefined : cpuBusySeconds(h.pin.collector);
     const hb0 = h.pin.harness === undefined ? undefined : cpuBusySeconds(h.pin.harness);
-    const hq0 = runqueueWaitSeconds(h.genPid) + runqueueWaitSeconds(h.sinkPid);
-    await Promise.all([h.sink.call('windowStart'), h.gen.call('windowStart')]);
+    const hq0 = genPids().reduce((a, p) => a + runqueueWaitSeconds(p), 0) + runqueueWaitSeconds(h.sinkPid);
+    const a0 = pid === undefined ? null : await collectorAccepted(adminPort);
+    await Promise.all([h.sink.call('windowStart'), tg ? undefined : h.gen.call('windowStart')]);
     const w0 = process.hrtime.bigint();
     let rssMax = 0;
     const deadline = Date.now() + h.opts.measureS * 1000;
     while (Date.now() < deadline) {
       await sleep(Math.min(1000, Math.max(0, deadline - Date.now())));
+      await checkFirst();
       if (pid !== undefined) rssMax = Math.max(rssMax, treeMemory(pid).rss);
     }
-    const [sw, gw] = await Promise.all([h.sink.call<WindowResult>('windowEnd'), h.gen.call<GenWindow>('windowEnd')]);
+    const [sw, gw] = await Promise.all([h.sink.call<WindowResult>('windowEnd'), tg ? undefined : h.gen.call<GenWindow>('windowEnd')]);
     const windowS = Number(process.hrtime.bigint() - w0) / 1e9;
     const c1 = pid === undefined ? 0 : treeCpuSeconds(pid);
-    const g1 = cpuSeconds(h.genPid);
+    const g1 = sumCpu(genPids());
     const s1 = cpuSeconds(h.sinkPid);
     const q1 = pid === undefined ? 0 : runqueueWaitSeconds(pid);
     const b1 = h.pin.collector === undefined ? undefined : cpuBusySeconds(h.pin.collector);
     const hb1 = h.pin.harness === undefined ? undefined : cpuBusySeconds(h.pin.harness);
-    const hq1 = runqueueWaitSeconds(h.genPid) + runqueueWaitSeconds(h.sinkPid);
+    const hq1 = genPids().reduce((a, p) => a + runqueueWaitSeconds(p), 0) + runqueueWaitSeconds(h.sinkPid);
+    const a1 = pid === undefined ? null : await collectorAccepted(adminPort);
     const mem = pid === undefined ? { rss: 0, hwm: 0 } : treeMemory(pid);
 
-    const gc = await h.gen.call<GenCounters>('stop');
+    let gc: GenCounters | undefined;
+    if (tg) await stopTelemetrygen(tgProcs);
+    else gc = await h.gen.call<GenCounters>('stop');
     // Drain: wait until everything accepted has arrived, or nothing arrived for 1.5 s.
-    const acceptedSpans = gc.acceptedRequests * SPANS_PER_REQUEST;
+    let acceptedSpans = gc?.acceptedSpans ?? (pid === undefined ? null : await collectorAccepted(adminPort));
     let st = await h.sink.call<SinkStats>('stats');
     let lastChange = Date.now();
     let lastSpans = st.spans;
     const drainDeadline = Date.now() + 15_000;
-    while (st.spans < acceptedSpans && Date.now() - lastChange < 1500 && Date.now() < drainDeadline) {
+    while ((acceptedSpans === null || st.spans < acceptedSpans) && Date.now() - lastChange < 1500 && Date.now() < drainDeadline) {
       await sleep(100);
       st = await h.sink.call<SinkStats>('stats');
       if (st.spans !== lastSpans) {
         lastSpans = st.spans;
         lastChange = Date.now();
       }
+      if (tg && pid !== undefined) acceptedSpans = await collectorAccepted(adminPort);
     }
-    const pe = collector === 'routelens' ? await percentileError(adminPort, h.gen) : { err: null, detail: `n/a (${collector})` };
+    const collectorAcceptedSpans = pid === undefined ? null : await collectorAccepted(adminPort);
+    const pe =
+      collector === 'routelens' && !tg ? await percentileError(adminPort, h.gen) : { err: null, detail: tg ? 'n/a (telemetrygen)' : `n/a (${collector})` };
     const cpu = c1 - c0;
     const lat = sw.latenciesMs;
+    const gcw = gw;
     return {
       collector,
       scenario: sc.name,
       rep,
-      pipeline: collector === 'routelens' ? h.routelensPipeline.name : collector === 'otelcol' ? 'full' : 'none',
+      pipeline: collector === 'routelens' ? routelensPipeline.name : collector === 'otelcol' ? sc.pipeline : 'none',
+      source: sc.source,
+      spans_per_request: sc.spansPerRequest,
       window_s: round(windowS, 2) as number,
       cpu_s: round(cpu, 2) as number,
       core_utilisation: round(cpu / windowS) as number,
       cpu_s_per_million_spans: sw.spans > 0 ? round(cpu / (sw.spans / 1e6)) : null,
-      offered_spans_per_s: Math.round(gw.sentSpans / gw.elapsedS),
-      accepted_spans_per_s: Math.round(gw.acceptedSpans / gw.elapsedS),
+      offered_spans_per_s: gcw === undefined ? null : Math.round(gcw.sentSpans / gcw.elapsedS),
+      accepted_spans_per_s:
+        gcw !== undefined ? Math.round(gcw.acceptedSpans / gcw.elapsedS) : a0 !== null && a1 !== null ? Math.round((a1 - a0) / windowS) : null,
       delivered_spans_per_s: Math.round(sw.spans / windowS),
       rss_mib: round(Math.max(rssMax, mem.rss), 1) as number,
       rss_hwm_mib: round(mem.hwm, 1) as number,
       added_latency_p50_ms: round(percentile(lat, 0.5)),
       added_latency_p99_ms: round(percentile(lat, 0.99)),
       latency_samples: lat.length,
-      ack_latency_p50_ms: round(percentile(gw.ackLatenciesMs, 0.5)),
-      ack_latency_p99_ms: round(percentile(gw.ackLatenciesMs, 0.99)),
-      spans_sent: gc.sentRequests * SPANS_PER_REQUEST,
-      spans_accepted: acceptedSpans,
-      spans_refused: gc.refusedRequests * SPANS_PER_REQUEST,
-      spans_failed: gc.failedRequests * SPANS_PER_REQUEST,
+      ack_latency_p50_ms: gcw === undefined ? null : round(percentile(gcw.ackLatenciesMs, 0.5)),
+      ack_latency_p99_ms: gcw === undefined ? null : round(percentile(gcw.ackLatenciesMs, 0.99)),
+      spans_sent: gc?.sentSpans ?? null,
+      spans_accepted: gc?.acceptedSpans ?? collectorAcceptedSpans,
+      spans_refused: gc?.refusedSpans ?? null,
+      spans_failed: gc?.failedSpans ?? null,
+      collector_accepted_spans: collectorAcceptedSpans,
       spans_received: st.spans,
-      spans_lost: gc.sentRequests * SPANS_PER_REQUEST - st.spans,
+      spans_lost: gc !== undefined ? gc.sentSpans - st.spans : collectorAcceptedSpans === null ? null : collectorAcceptedSpans - st.spans,
       duplicate_markers: st.duplicateMarkers,
       malformed_at_sink: st.malformed,
       enriched_fraction: st.sampledResources > 0 ? round(st.enrichedResources / st.sampledResources) : null,
@@ -744,11 +929,15 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       startup_s: round(startup, 2) as number,
       warmup_s: round(warmupS, 1) as number,
       warmup_cpu_s: pid === undefined ? null : round(c0, 2),
-      generator_max_backlog: gc.maxBacklog,
-      last_error: gc.lastError,
+      startup_cpu_s: cStart === null ? null : round(cStart, 2),
+      first_window_s: first === undefined ? null : round(first.s, 1),
+      first_cpu_s_per_million_spans: first === undefined ? null : round(first.cpuPerM),
+      generator_max_backlog: gc?.maxBacklog ?? 0,
+      last_error: gc?.lastError ?? '',
     };
   } finally {
-    await h.gen.call('stop').catch(() => undefined);
+    if (tg) await stopTelemetrygen(tgProcs);
+    else await h.gen.call('stop').catch(() => undefined);
     if (child !== undefined) await stopProcess(child);
   }
 }
@@ -763,7 +952,7 @@ interface Summary {
   rss_hwm_mib: number | null;
   added_latency_p50_ms: number | null;
   added_latency_p99_ms: number | null;
-  spans_sent: number;
+  spans_sent: number | null;
   spans_received: number;
   percentile_max_rel_error: number | null;
 }
@@ -800,10 +989,10 @@ function aggregate(results: RunResult[], collector: RunTarget, sc: ScenarioName)
     added_latency_p99_ms: med((r) => r.added_latency_p99_ms),
     ack_latency_p50_ms: med((r) => r.ack_latency_p50_ms),
     ack_latency_p99_ms: med((r) => r.ack_latency_p99_ms),
-    spans_sent: rs.reduce((a, r) => a + r.spans_sent, 0),
-    spans_refused: rs.reduce((a, r) => a + r.spans_refused, 0),
+    spans_sent: sumOf(rs.map((r) => r.spans_sent)),
+    spans_refused: sumOf(rs.map((r) => r.spans_refused)),
     spans_received: rs.reduce((a, r) => a + r.spans_received, 0),
-    spans_lost: rs.reduce((a, r) => a + r.spans_lost, 0),
+    spans_lost: sumOf(rs.map((r) => r.spans_lost)),
     enriched_fraction: med((r) => r.enriched_fraction),
     generator_core_utilisation: round(maxOf(rs.map((r) => r.generator_core_utilisation))),
     sink_core_utilisation: round(maxOf(rs.map((r) => r.sink_core_utilisation))),
@@ -814,7 +1003,33 @@ function aggregate(results: RunResult[], collector: RunTarget, sc: ScenarioName)
     percentile_max_rel_error: round(maxOf(rs.map((r) => r.percentile_max_rel_error)), 4),
     warmup_s: med((r) => r.warmup_s),
     warmup_cpu_s: med((r) => r.warmup_cpu_s),
+    startup_cpu_s: med((r) => r.startup_cpu_s),
+    first_window_s: med((r) => r.first_window_s),
+    first_cpu_s_per_million_spans: med((r) => r.first_cpu_s_per_million_spans),
   };
+}
+
+/** The sum of values, or null when any is unknown (telemetrygen does not say what it sent). */
+function sumOf(values: readonly (number | null)[]): number | null {
+  let t = 0;
+  for (const v of values) {
+    if (v === null) return null;
+    t += v;
+  }
+  return t;
+}
+
+/**
+ * Per-pair ratios routelens / otelcol of one figure in one scenario: rep i of routelens against rep i of the
+ * Collector, which ran right after it, so the same drift of the machine hit both.
+ */
+function pairRatios(results: RunResult[], sc: ScenarioName, f: (r: RunResult) => number | null): (number | null)[] {
+  const of = (c: CollectorName): RunResult[] => results.filter((r) => r.collector === c && r.scenario === sc).sort((a, b) => a.rep - b.rep);
+  const rl = of('routelens');
+  const oc = of('otelcol');
+  const out: (number | null)[] = [];
+  for (let i = 0; i < Math.min(rl.length, oc.length); i++) out.push(ratio(f(rl[i] as RunResult), f(oc[i] as RunResult)));
+  return out;
 }
 
 function summarise(results: RunResult[], collector: CollectorName, pipeline: string): Summary | undefined {
@@ -831,7 +1046,7 @@ function summarise(results: RunResult[], collector: CollectorName, pipeline: str
     rss_hwm_mib: round(maxOf(rs.map((r) => r.rss_hwm_mib)), 1),
     added_latency_p50_ms: at('rate10k', (r) => r.added_latency_p50_ms),
     added_latency_p99_ms: at('rate10k', (r) => r.added_latency_p99_ms),
-    spans_sent: rs.reduce((a, r) => a + r.spans_sent, 0),
+    spans_sent: sumOf(rs.map((r) => r.spans_sent)),
     spans_received: rs.reduce((a, r) => a + r.spans_received, 0),
     percentile_max_rel_error: round(maxOf(rs.map((r) => r.percentile_max_rel_error)), 4),
   };
@@ -875,6 +1090,8 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
     ['percentile max rel. error', 'percentile_max_rel_error', ''],
     ['warm-up before the window, s', 'warmup_s', ''],
     ['CPU s before the window (start-up + warm-up)', 'warmup_cpu_s', 'lower'],
+    ['CPU s of start-up (spawn to listening)', 'startup_cpu_s', 'lower'],
+    ['CPU s per million spans, first seconds of load', 'first_cpu_s_per_million_spans', 'lower'],
     ['generator / sink core (max)', 'harness', ''],
     ['generator + sink run-queue wait (max)', 'harness_runqueue_wait', ''],
     ['other load on the harness CPU (max)', 'harness_core_foreign_load', ''],
@@ -905,7 +1122,7 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
     'harness',
   ]);
   for (const sc of scenarios) {
-    const label = SCENARIOS.find((s) => s.name === sc)?.label ?? sc;
+    const label = labelOf(sc);
     const r = per[sc]?.routelens;
     const o = per[sc]?.otelcol;
     const d = per[sc]?.direct;
@@ -956,7 +1173,7 @@ function headlineTable(per: PerScenario, scenarios: ScenarioName[]): string {
     ['RSS MiB (largest VmRSS of the reps)', 'rss_mib'],
     ['spans lost (sent − received)', 'spans_lost'],
   ];
-  const labels = scenarios.map((sc) => SCENARIOS.find((s) => s.name === sc)?.label ?? sc);
+  const labels = scenarios.map(labelOf);
   const lines = [`| routelens / otelcol (ratio) | ${labels.join(' | ')} |`, `|---|${scenarios.map(() => '---:').join('|')}|`];
   const cell = (sc: ScenarioName, key: string): string => {
     const r = per[sc]?.routelens?.[key] as number | null | undefined;
@@ -998,7 +1215,7 @@ function resultsMarkdown(out: ResultsFile): { header: string; headline: string; 
     `Command: \`${out.command}\` (${o.reps} reps × ${o.measure_s} s measured after a warm-up of at least ${o.warmup_s} s${warmupRequests > 0 ? ` and ${fmt(warmupRequests)} accepted requests` : ''} per collector and scenario, alternating; harness node flags: ${(o.harness_node_args ?? []).join(' ') || 'none'}, harness warm-up ${o.harness_warmup_s ?? 0} s), ${out.generated_at}, routelens ${m.routelens_commit}.\n` +
     `Workload: ${w.spans_per_request} spans/request, ${w.bytes_per_span} B/span, ${w.attributes_per_span} attributes/span, ${w.routes} routes, ${w.services} services, ${w.pods} pods.\n` +
     `Pipelines: routelens ${out.pipelines.routelens}; otelcol ${out.pipelines.otelcol}.`;
-  const scenarios = SCENARIOS.map((s) => s.name).filter((sc) => out.scenarios[sc] !== undefined);
+  const scenarios = Object.keys(out.scenarios);
   return { header, headline: headlineTable(out.scenarios, scenarios), detail: table(out.scenarios, scenarios) };
 }
 
@@ -1009,6 +1226,109 @@ function writeBenchmarksMd(md: { header: string; headline: string; detail: strin
   const re = /<!-- bench:latest:start[^]*?<!-- bench:latest:end -->/;
   fs.writeFileSync(file, re.test(prev) ? prev.replace(re, () => section) : `${prev.trimEnd()}\n\n${section}\n`);
   console.log('updated: BENCHMARKS.md');
+}
+
+/**
+ * Seconds a run of `sc` takes: start-up, warm-up (by time and requests, capped), window, drain and stop. The
+ * saturation and request-count estimates assume the offered rate is met.
+ */
+function estimatedRunS(o: Options, sc: Scenario): number {
+  const requestsPerS = (sc.spansPerSec ?? 200_000) / sc.spansPerRequest;
+  const warmup = Math.min(o.warmupMaxS, Math.max(o.warmupS, o.warmupRequests / requestsPerS));
+  return 3 + warmup + o.measureS + 3;
+}
+
+function listScenarios(o: Options): void {
+  const collectors = o.only === undefined ? 2 : 1;
+  let total = o.harnessWarmupS;
+  for (const name of o.scenarios) {
+    const sc = scenarioByName(name);
+    const run = estimatedRunS(o, sc);
+    const runs = collectors * o.reps + (o.baseline ? 1 : 0);
+    total += runs * run;
+    console.log(`${name.padEnd(18)} ${sc.label.padEnd(34)} ${runs} runs × ≈ ${run.toFixed(0)} s`);
+  }
+  console.log(`${o.scenarios.length} scenarios, ≈ ${(total / 60).toFixed(0)} min (${(total / 3600).toFixed(1)} h) on a quiet machine`);
+}
+
+// ---- the shape table ---------------------------------------------------------------------------------------
+
+/** What a shape run's results file holds beyond ResultsFile: per-pair ratios per scenario. */
+interface ShapesFile extends Omit<ResultsFile, 'workload' | 'pipelines'> {
+  options: ResultsFile['options'] & { warmup_max_s?: number; first_window_s?: number };
+  workloads: Record<string, string>;
+  pipelines: Record<string, string>;
+  pairs: Record<string, { cpu: (number | null)[]; rss: (number | null)[] }>;
+}
+
+/** The CPU per span target of issue 31 for a scenario, as a ratio to the Collector's, where it sets one. */
+function cpuTarget(sc: Scenario): number | undefined {
+  if (sc.spansPerSec !== 10_000 && sc.spansPerSec !== 50_000) return undefined;
+  if (sc.spansPerRequest === 10) return 0.75;
+  if (sc.spansPerRequest === 100 || sc.spansPerRequest === 512) return 0.5;
+  return undefined;
+}
+
+/** The shape table: one row per scenario, routelens / Collector side by side. */
+function shapesMarkdown(out: ShapesFile): { header: string; table: string } {
+  const { machine: m, options: o } = out;
+  const header =
+    `Machine: ${m.nproc} × ${m.cpu_model}, ${m.mem_gib} GiB, Linux ${m.kernel}; Node ${m.node}; ${m.otelcol}.\n` +
+    `Pinning: ${m.pinning}. Load average ${m.load_average_start} at the start, ${m.load_average_end} at the end.\n` +
+    `Command: \`${out.command}\` (${o.reps} pairs × ${o.measure_s} s windows, alternating; warm-up at least ${o.warmup_s} s and ${fmt(o.warmup_requests ?? 0)} requests, at most ${o.warmup_max_s ?? '?'} s; first window ${o.first_window_s ?? '?'} s), ${out.generated_at}, routelens ${m.routelens_commit}.\n` +
+    `Load: ${Object.entries(out.workloads)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('; ')}.\n` +
+    `Pipelines: ${Object.entries(out.pipelines)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('; ')}.`;
+  const lines = [
+    '| scenario | CPU s/M spans routelens / otelcol | ratio (per pair) | target | RSS MiB (ratio) | p99 ms (harness alone) | accepted spans/s | first window ÷ steady CPU/span | start-up CPU s | lost | other load on CPU 1 |',
+    '|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const [name, per] of Object.entries(out.scenarios)) {
+    const r = per?.routelens;
+    const c = per?.otelcol;
+    const d = per?.direct;
+    const v = (x: Record<string, number | null | string> | undefined, k: string): number | null => (x?.[k] as number | null | undefined) ?? null;
+    const pair = (k: string, digits?: number): string => {
+      const a = v(r, k);
+      const b = v(c, k);
+      return `${digits === undefined ? fmt(a) : a === null ? '—' : a.toFixed(digits)} / ${digits === undefined ? fmt(b) : b === null ? '—' : b.toFixed(digits)}`;
+    };
+    const cpuRatio = ratio(v(r, 'cpu_s_per_million_spans'), v(c, 'cpu_s_per_million_spans'));
+    const pairs = out.pairs[name]?.cpu ?? [];
+    let sc: Scenario | undefined;
+    try {
+      sc = scenarioByName(name);
+    } catch {
+      sc = undefined;
+    }
+    const target = sc === undefined ? undefined : cpuTarget(sc);
+    const met = target === undefined || cpuRatio === null ? '' : `≤ ${target.toFixed(2)}×: ${cpuRatio <= target ? 'met' : 'not met'}`;
+    const first = (x: Record<string, number | null | string> | undefined): string => {
+      const f = ratio(v(x, 'first_cpu_s_per_million_spans'), v(x, 'cpu_s_per_million_spans'));
+      return f === null ? '—' : f.toFixed(2);
+    };
+    const rssRatio = ratio(v(r, 'rss_mib'), v(c, 'rss_mib'));
+    const lost = `${fmt(v(r, 'spans_lost'))} / ${fmt(v(c, 'spans_lost'))}`;
+    const foreign = maxOf([v(r, 'collector_core_foreign_load'), v(c, 'collector_core_foreign_load')]);
+    lines.push(
+      `| ${sc?.label ?? name} | ${pair('cpu_s_per_million_spans')} | ${cpuRatio === null ? '—' : `${cpuRatio.toFixed(2)}×`} (${pairs.map((x) => (x === null ? '—' : x.toFixed(2))).join(', ')}) | ${met} | ` +
+        `${pair('rss_mib')} (${rssRatio === null ? '—' : `${rssRatio.toFixed(2)}×`}) | ${pair('added_latency_p99_ms')} (${fmt(v(d, 'added_latency_p99_ms'))}) | ${pair('accepted_spans_per_s')} | ` +
+        `${first(r)} / ${first(c)} | ${pair('startup_cpu_s', 2)} | ${lost} | ${fmt(foreign)} |`,
+    );
+  }
+  return { header, table: lines.join('\n') };
+}
+
+function writeShapesMd(md: { header: string; table: string }): void {
+  const file = path.join(ROOT, 'BENCHMARKS.md');
+  const section = `<!-- bench:shapes:start (written by bench/run.ts) -->\n${md.header}\n\n${md.table}\n<!-- bench:shapes:end -->`;
+  const prev = fs.readFileSync(file, 'utf8');
+  const re = /<!-- bench:shapes:start[^]*?<!-- bench:shapes:end -->/;
+  fs.writeFileSync(file, re.test(prev) ? prev.replace(re, () => section) : `${prev.trimEnd()}\n\n${section}\n`);
+  console.log('updated: BENCHMARKS.md (shape table)');
 }
 
 // ---- profile summary ---------------------------------------------------------------------------------------
@@ -1125,10 +1445,16 @@ async function main(): Promise<void> {
   if (process.argv[2] === '--render-md') {
     const f = process.argv[3];
     if (f === undefined) throw new Error('--render-md FILE.json (a results file written by a run of both collectors)');
-    writeBenchmarksMd(resultsMarkdown(JSON.parse(fs.readFileSync(path.resolve(f), 'utf8')) as ResultsFile));
+    const parsed = JSON.parse(fs.readFileSync(path.resolve(f), 'utf8')) as ResultsFile | ShapesFile;
+    if ('pairs' in parsed) writeShapesMd(shapesMarkdown(parsed));
+    else writeBenchmarksMd(resultsMarkdown(parsed));
     return;
   }
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.list) {
+    listScenarios(opts);
+    return;
+  }
   const started = Date.now();
   const log = (msg: string): void => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${msg}`);
   fs.mkdirSync(RESULTS, { recursive: true });
@@ -1162,20 +1488,20 @@ async function main(): Promise<void> {
   const sink = helper('sink.js');
   const gen = helper('loadgen.js');
   const sinkPort = await sink.client.call<number>('port');
-  const built = await gen.client.call<{ routes: number; spanBytes: number; attributesPerSpan: number; requestBytes: number }>('build', {
-    poolSize: opts.poolSize,
-    seed: 42,
-  });
-  log(
-    `workload: ${opts.poolSize} distinct requests of ${SPANS_PER_REQUEST} spans (${(built.requestBytes / 1024).toFixed(0)} KiB, ${built.spanBytes.toFixed(0)} B/span, ` +
-      `${built.attributesPerSpan.toFixed(1)} attributes/span), ${built.routes} routes, ${SERVICES.length} services, ${PODS.length} pods`,
-  );
+  const scenarios = opts.scenarios.map(scenarioByName);
+  const standard = opts.scenarios.every((n) => (STANDARD_SCENARIOS as readonly string[]).includes(n));
 
   const routelensBin = snapshotRoutelens(tmp);
   const probeEnv: CollectorEnv = { grpcPort: 4317, sinkPort, kubeconfig, adminPort: 8888, metricsPort: 8889 };
+  const bare = ROUTELENS_PIPELINES.find((p) => p.name === 'bare') as RoutelensPipeline;
   const routelensPipeline =
-    opts.only === 'otelcol' ? (ROUTELENS_PIPELINES[0] as RoutelensPipeline) : await chooseRoutelensPipeline(routelensBin, opts.pipeline, probeEnv, tmp, log);
-  log(`routelens pipeline: ${routelensPipeline.name} (${routelensPipeline.describe}); otelcol: ${OTELCOL_PIPELINE_DESCRIPTION}`);
+    opts.only === 'otelcol' || !scenarios.some((sc) => sc.pipeline === 'full')
+      ? (ROUTELENS_PIPELINES[0] as RoutelensPipeline)
+      : await chooseRoutelensPipeline(routelensBin, opts.pipeline, probeEnv, tmp, log);
+  const routelensPipelines: Record<PipelineShape, RoutelensPipeline> = { full: routelensPipeline, bare };
+  for (const shape of new Set(scenarios.map((sc) => sc.pipeline))) {
+    log(`${shape} pipeline: routelens ${routelensPipelines[shape].describe}; otelcol ${OTELCOL_PIPELINE_DESCRIPTIONS[shape]}`);
+  }
 
   const h: Harness = {
     opts,
@@ -1186,11 +1512,15 @@ async function main(): Promise<void> {
     sinkPort,
     kubeconfig,
     otelcolBin,
+    telemetrygenBin: undefined,
     routelensBin,
-    routelensPipeline,
+    routelensPipelines,
     tmp,
     pin,
   };
+  /** What each request shape of the loadgen looks like, for the results header. */
+  const workloads: Record<string, string> = {};
+  let built: Built | undefined;
   const collectors: CollectorName[] = opts.only === undefined ? ['routelens', 'otelcol'] : [opts.only];
   const results: RunResult[] = [];
   const profileDir = opts.profile ? RESULTS : undefined;
@@ -1200,13 +1530,27 @@ async function main(): Promise<void> {
     log(`harness warmed up: ${opts.harnessWarmupS} s of generator → sink at saturation`);
   }
 
-  for (const scName of opts.scenarios) {
-    const sc = SCENARIOS.find((s) => s.name === scName) as Scenario;
+  for (const sc of scenarios) {
+    if (sc.source === 'loadgen') {
+      const b = await usePool(h, sc.spansPerRequest, genArgs(h, sc).concurrency);
+      if (sc.spansPerRequest === SPANS_PER_REQUEST) built = b;
+      const key = `loadgen ${sc.spansPerRequest} spans/request`;
+      if (workloads[key] === undefined) {
+        workloads[key] =
+          `${(b.requestBytes / 1024).toFixed(b.requestBytes < 10240 ? 1 : 0)} KiB, ${b.spanBytes.toFixed(0)} B/span, ${b.attributesPerSpan.toFixed(1)} attributes/span`;
+        log(`workload: ${key}: ${workloads[key]}, ${b.routes} routes, ${SERVICES.length} services, ${PODS.length} pods`);
+      }
+    } else {
+      const plan = telemetrygenPlan(sc);
+      const key = `telemetrygen ${sc.spansPerRequest} spans/request`;
+      workloads[key] ??=
+        `traces of 1 CLIENT + 10 SERVER spans, 4 attributes/span; ${plan.processes} process(es) × ${plan.workersPerProcess} worker(s) at ${fmt(plan.ratePerWorker)} spans/s`;
+    }
     if (opts.baseline) {
       const b = await runOne(h, 'direct', sc, 1);
       results.push(b);
       log(
-        `${sc.label.padEnd(12)} baseline (generator → sink, no collector): accepted ${fmt(b.accepted_spans_per_s)}/s, delivered ${fmt(b.delivered_spans_per_s)}/s, ` +
+        `${sc.label.padEnd(12)} baseline (${sc.source} → sink, no collector): accepted ${fmt(b.accepted_spans_per_s)}/s, delivered ${fmt(b.delivered_spans_per_s)}/s, ` +
           `lat p50/p99 ${fmt(b.added_latency_p50_ms)}/${fmt(b.added_latency_p99_ms)} ms, gen/sink core ${fmt(b.generator_core_utilisation)}/${fmt(b.sink_core_utilisation)}`,
       );
     }
@@ -1217,7 +1561,8 @@ async function main(): Promise<void> {
         log(
           `${sc.label.padEnd(12)} ${c.padEnd(9)} rep ${rep}: cpu ${fmt(r.cpu_s_per_million_spans)} s/M spans (${fmt(r.core_utilisation)} core), ` +
             `accepted ${fmt(r.accepted_spans_per_s)}/s, delivered ${fmt(r.delivered_spans_per_s)}/s, lat p50/p99 ${fmt(r.added_latency_p50_ms)}/${fmt(r.added_latency_p99_ms)} ms, ` +
-            `RSS ${fmt(r.rss_mib)} MiB, warm-up ${fmt(r.warmup_s)} s / ${fmt(r.warmup_cpu_s)} CPU s, lost ${r.spans_lost}, refused ${r.spans_refused}, gen/sink core ${fmt(r.generator_core_utilisation)}/${fmt(r.sink_core_utilisation)}, ` +
+            `RSS ${fmt(r.rss_mib)} MiB, start-up ${fmt(r.startup_cpu_s)} CPU s, first ${fmt(r.first_window_s)} s ${fmt(r.first_cpu_s_per_million_spans)} s/M, ` +
+            `warm-up ${fmt(r.warmup_s)} s / ${fmt(r.warmup_cpu_s)} CPU s, lost ${fmt(r.spans_lost)}, refused ${fmt(r.spans_refused)}, gen/sink core ${fmt(r.generator_core_utilisation)}/${fmt(r.sink_core_utilisation)}, ` +
             `run-queue wait collector ${fmt(r.collector_runqueue_wait)} harness ${fmt(r.harness_runqueue_wait)}, ` +
             `other load on CPU collector ${fmt(r.collector_core_foreign_load)} harness ${fmt(r.harness_core_foreign_load)}` +
             (c === 'routelens' ? `, pct err ${fmt(r.percentile_max_rel_error)} (${r.percentile_detail})` : '') +
@@ -1257,51 +1602,82 @@ async function main(): Promise<void> {
       if (a !== undefined) (per[sc] as Partial<Record<RunTarget, Record<string, number | null | string>>>)[c] = a;
     }
   }
-  const rl = summarise(results, 'routelens', routelensPipeline.name);
-  const oc = summarise(results, 'otelcol', 'full');
-  const ratios: Record<string, number | null> = {};
-  for (const k of SUMMARY_FIGURES) ratios[k] = ratio(rl?.[k], oc?.[k]);
-
   const command = `npm run bench --${process.argv.slice(2).length > 0 ? ` ${process.argv.slice(2).join(' ')}` : ''}`.replace(/ --$/, '');
-  const out = {
-    generated_at: new Date().toISOString(),
-    command,
-    machine,
-    options: {
-      quick: opts.quick,
-      reps: opts.reps,
-      warmup_s: opts.warmupS,
-      warmup_requests: opts.warmupRequests,
-      harness_warmup_s: opts.harnessWarmupS,
-      measure_s: opts.measureS,
-      pool_size: opts.poolSize,
-      routelens_node_args: opts.routelensNodeArgs,
-      harness_node_args: opts.harnessNodeArgs,
-      saturation_streams: `${SCENARIOS[2]?.gen.channels ?? '?'}x${SCENARIOS[2]?.gen.concurrency ?? '?'}`,
-    },
-    workload: {
-      spans_per_request: SPANS_PER_REQUEST,
-      bytes_per_span: round(built.spanBytes, 0),
-      attributes_per_span: round(built.attributesPerSpan, 1),
-      routes: built.routes,
-      services: SERVICES.length,
-      pods: PODS.length,
-    },
-    pipelines: { routelens: `${routelensPipeline.name}: ${routelensPipeline.describe}`, otelcol: OTELCOL_PIPELINE_DESCRIPTION },
-    summary_basis: SUMMARY_BASIS,
-    routelens: rl ?? null,
-    otelcol: oc ?? null,
-    ratios,
-    scenarios: per,
-    runs: results,
+  const sat = scenarioByName('saturation');
+  const options = {
+    quick: opts.quick,
+    reps: opts.reps,
+    warmup_s: opts.warmupS,
+    warmup_requests: opts.warmupRequests,
+    warmup_max_s: opts.warmupMaxS,
+    first_window_s: opts.firstWindowS,
+    harness_warmup_s: opts.harnessWarmupS,
+    measure_s: opts.measureS,
+    pool_size: opts.poolSize,
+    routelens_node_args: opts.routelensNodeArgs,
+    harness_node_args: opts.harnessNodeArgs,
+    saturation_streams: `${genArgs(h, sat).channels}x${genArgs(h, sat).concurrency}`,
   };
   // Only a run of both collectors is "the latest result"; partial runs (--only) go elsewhere (bench/.gitignore).
-  const jsonFile = path.join(RESULTS, opts.only === undefined ? 'latest.json' : `partial-${opts.only}.json`);
-  fs.writeFileSync(jsonFile, `${JSON.stringify(out, null, 2)}\n`);
-
-  const md = resultsMarkdown(out);
-  console.log(`\n${md.header}\n\n${md.headline}\n\n${md.detail}\n\nwritten: ${path.relative(ROOT, jsonFile)}`);
-  if (opts.writeMd && opts.only === undefined) writeBenchmarksMd(md);
+  const partial = opts.only === undefined ? '' : `partial-${opts.only}-`;
+  if (!standard) {
+    const pairs: ShapesFile['pairs'] = {};
+    for (const sc of opts.scenarios) {
+      pairs[sc] = { cpu: pairRatios(results, sc, (r) => r.cpu_s_per_million_spans), rss: pairRatios(results, sc, (r) => r.rss_mib) };
+    }
+    const pipelines: Record<string, string> = {};
+    for (const shape of new Set(scenarios.map((sc) => sc.pipeline))) {
+      pipelines[shape] = `routelens ${routelensPipelines[shape].describe}, otelcol ${OTELCOL_PIPELINE_DESCRIPTIONS[shape]}`;
+    }
+    const out: ShapesFile & { runs: RunResult[] } = {
+      generated_at: new Date().toISOString(),
+      command,
+      machine,
+      options,
+      workloads,
+      pipelines,
+      scenarios: per,
+      pairs,
+      runs: results,
+    };
+    const jsonFile = path.join(RESULTS, opts.only === undefined ? 'shapes-latest.json' : `${partial}shapes.json`);
+    fs.writeFileSync(jsonFile, `${JSON.stringify(out, null, 2)}\n`);
+    const md = shapesMarkdown(out);
+    console.log(`\n${md.header}\n\n${md.table}\n\n${table(per, opts.scenarios)}\n\nwritten: ${path.relative(ROOT, jsonFile)}`);
+    if (opts.writeMd && opts.only === undefined) writeShapesMd(md);
+  } else {
+    const rl = summarise(results, 'routelens', routelensPipeline.name);
+    const oc = summarise(results, 'otelcol', 'full');
+    const ratios: Record<string, number | null> = {};
+    for (const k of SUMMARY_FIGURES) ratios[k] = ratio(rl?.[k], oc?.[k]);
+    const b = built as Built;
+    const out = {
+      generated_at: new Date().toISOString(),
+      command,
+      machine,
+      options,
+      workload: {
+        spans_per_request: SPANS_PER_REQUEST,
+        bytes_per_span: round(b.spanBytes, 0),
+        attributes_per_span: round(b.attributesPerSpan, 1),
+        routes: b.routes,
+        services: SERVICES.length,
+        pods: PODS.length,
+      },
+      pipelines: { routelens: `${routelensPipeline.name}: ${routelensPipeline.describe}`, otelcol: OTELCOL_PIPELINE_DESCRIPTIONS.full },
+      summary_basis: SUMMARY_BASIS,
+      routelens: rl ?? null,
+      otelcol: oc ?? null,
+      ratios,
+      scenarios: per,
+      runs: results,
+    };
+    const jsonFile = path.join(RESULTS, opts.only === undefined ? 'latest.json' : `partial-${opts.only}.json`);
+    fs.writeFileSync(jsonFile, `${JSON.stringify(out, null, 2)}\n`);
+    const md = resultsMarkdown(out);
+    console.log(`\n${md.header}\n\n${md.headline}\n\n${md.detail}\n\nwritten: ${path.relative(ROOT, jsonFile)}`);
+    if (opts.writeMd && opts.only === undefined) writeBenchmarksMd(md);
+  }
   // Configs, collector logs and the routelens snapshot; kept on failure and with --keep-tmp.
   if (opts.keepTmp) log(`kept ${tmp}`);
   else fs.rmSync(tmp, { recursive: true, force: true });

@@ -9,9 +9,15 @@
  */
 import { keyValue, MARKER_MAGIC, MARKER_SPAN_ID_PLACEHOLDER, PbWriter, type AttrValue } from './wire';
 
+/** The standard request: what the Python SDK's BatchSpanProcessor sends at its default size. */
 export const SPANS_PER_REQUEST = 512;
-export const RESOURCES_PER_REQUEST = 4;
-const SPANS_PER_RESOURCE = SPANS_PER_REQUEST / RESOURCES_PER_REQUEST;
+/** At most this many spans per resource: a request of 512 spans carries 4 resources, an agent's 8192-span batch 64. */
+const MAX_SPANS_PER_RESOURCE = 128;
+
+/** How many resources a request of `spans` spans carries (one per pod it came from). */
+export function resourcesPerRequest(spans: number): number {
+  return Math.max(1, Math.ceil(spans / MAX_SPANS_PER_RESOURCE));
+}
 
 type Framework = 'flask' | 'fastapi';
 
@@ -152,10 +158,13 @@ export interface PooledRequest {
   traceIdOffset: number;
   spanIdOffset: number;
   samples: ServerSample[];
+  /** Spans in the request. */
+  spans: number;
 }
 
 export interface Pool {
   requests: PooledRequest[];
+  spansPerRequest: number;
   /** Route keys, indexed by ServerSample.route. */
   routes: string[];
   spanBytes: number;
@@ -367,11 +376,13 @@ function resourceAttrs(pod: PodDef): [string, AttrValue][] {
 }
 
 /**
- * Build `count` distinct requests of SPANS_PER_REQUEST spans each: RESOURCES_PER_REQUEST pods per request
- * (rotating through all pods), traces of the pods' service with routes drawn by weight and log-normal
- * durations. The first span of every request is the marker (see wire.ts).
+ * Build `count` distinct requests of `spansPerRequest` spans each: `resourcesPerRequest` pods per request
+ * (rotating through all pods; a request of up to 128 spans comes from one pod, as an SDK sends it), traces of
+ * the pods' service with routes drawn by weight and log-normal durations. The first span of every request is the
+ * marker (see wire.ts).
  */
-export function buildPool(count: number, seed = 42): Pool {
+export function buildPool(count: number, seed = 42, spansPerRequest = SPANS_PER_REQUEST): Pool {
+  const resources = resourcesPerRequest(spansPerRequest);
   const rng = new Rng(seed);
   const routes: string[] = [];
   const routeIndex = new Map<string, number>();
@@ -383,13 +394,15 @@ export function buildPool(count: number, seed = 42): Pool {
   for (let n = 0; n < count; n++) {
     const req = new PbWriter();
     const samples: ServerSample[] = [];
-    for (let ri = 0; ri < RESOURCES_PER_REQUEST; ri++) {
+    for (let ri = 0; ri < resources; ri++) {
+      // The spans are spread over the resources as evenly as they divide.
+      const spansHere = Math.floor(spansPerRequest / resources) + (ri < spansPerRequest % resources ? 1 : 0);
       const pod = PODS[podCursor++ % PODS.length] as PodDef;
       const svc = pod.service;
       const defs = routesFor(svc.framework);
       const totalWeight = defs.reduce((a, d) => a + d.weight, 0);
       const spans: SpanSpec[] = [];
-      while (spans.length < SPANS_PER_RESOURCE) {
+      while (spans.length < spansHere) {
         let pick = rng.next() * totalWeight;
         let r = defs[0] as RouteDef;
         for (const d of defs) {
@@ -401,7 +414,7 @@ export function buildPool(count: number, seed = 42): Pool {
         }
         const durNs = Math.max(1000, Math.round(r.medianMs * 1e6 * Math.exp(r.sigma * rng.normal())));
         const trace = traceSpans(svc, pod, r, rng, baseNs, durNs);
-        const room = SPANS_PER_RESOURCE - spans.length;
+        const room = spansHere - spans.length;
         spans.push(...trace.slice(0, room));
         const key = routeKey(svc.name, r.method, r.route);
         let idx = routeIndex.get(key);
@@ -439,8 +452,8 @@ export function buildPool(count: number, seed = 42): Pool {
     if (traceIdOffset < 0 || spanIdOffset < 0 || bytes.indexOf(MARKER_MAGIC, traceIdOffset + 1) >= 0) {
       throw new Error('workload: marker not found exactly once');
     }
-    requests.push({ bytes, traceIdOffset: traceIdOffset + 8, spanIdOffset, samples });
+    requests.push({ bytes, traceIdOffset: traceIdOffset + 8, spanIdOffset, samples, spans: spansPerRequest });
   }
   const totalBytes = requests.reduce((a, r) => a + r.bytes.length, 0);
-  return { requests, routes, spanBytes: totalBytes / spanCount, attributesPerSpan: attrCount / spanCount };
+  return { requests, spansPerRequest, routes, spanBytes: totalBytes / spanCount, attributesPerSpan: attrCount / spanCount };
 }

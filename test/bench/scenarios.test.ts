@@ -1,0 +1,93 @@
+import { strict as assert } from 'node:assert';
+import fc from 'fast-check';
+import { MATRIX_DEFAULT, matrixScenarios, scenarioByName, telemetrygenPlan, TG_CHILD_SPANS } from '../../bench/scenarios';
+import { acceptedSpansOf } from '../../bench/telemetrygen';
+import { buildPool, resourcesPerRequest } from '../../bench/workload';
+import { countSpans } from '../../bench/wire';
+
+describe('bench scenarios', () => {
+  it('keeps the standard scenarios as they were: 512-span loadgen requests on the full pipeline', () => {
+    assert.deepEqual(
+      ['rate10k', 'rate50k', 'saturation'].map((n) => {
+        const sc = scenarioByName(n);
+        return [sc.name, sc.label, sc.source, sc.spansPerRequest, sc.pipeline, sc.gen];
+      }),
+      [
+        ['rate10k', '10k spans/s', 'loadgen', 512, 'full', { mode: 'rate', spansPerSec: 10_000, concurrency: 32, channels: 2 }],
+        ['rate50k', '50k spans/s', 'loadgen', 512, 'full', { mode: 'rate', spansPerSec: 50_000, concurrency: 32, channels: 2 }],
+        ['saturation', 'saturation', 'loadgen', 512, 'full', { mode: 'saturate', concurrency: 16, channels: 4 }],
+      ],
+    );
+  });
+
+  it('reads what a matrix name says', () => {
+    const sc = scenarioByName('tg100-50k-bare');
+    assert.deepEqual(
+      [sc.source, sc.spansPerRequest, sc.spansPerSec, sc.pipeline, sc.label],
+      ['telemetrygen', 100, 50_000, 'bare', 'tg 100 × 50k spans/s bare'],
+    );
+    const big = scenarioByName('lg8192-10k-full');
+    assert.deepEqual([big.source, big.spansPerRequest, big.gen.concurrency], ['loadgen', 8192, 8]);
+    for (const bad of ['tg100-sat-bare', 'lg0-10k-bare', 'lg100-20k-bare', 'lg100-10k', 'rate5k', 'lg9000-10k-full']) {
+      assert.throws(() => scenarioByName(bad), Error, bad);
+    }
+  });
+
+  it('names every matrix scenario so that the name reads back as the same scenario', () => {
+    const all = matrixScenarios(MATRIX_DEFAULT);
+    assert.equal(all.length, 44);
+    assert.equal(new Set(all.map((s) => s.name)).size, all.length);
+    for (const sc of all) assert.deepEqual(scenarioByName(sc.name), sc);
+    // The left-out combinations stay out.
+    assert.ok(!all.some((s) => s.spansPerRequest === 8192 && (s.source === 'telemetrygen' || s.spansPerSec === 1_000)));
+    assert.ok(!all.some((s) => s.source === 'telemetrygen' && s.spansPerSec === undefined));
+    const narrowed = matrixScenarios({ sources: ['telemetrygen'], shapes: [10], rates: ['10k'], pipelines: ['full'] });
+    assert.deepEqual(
+      narrowed.map((s) => s.name),
+      ['tg10-10k-full'],
+    );
+  });
+
+  it('plans telemetrygen so that its processes and workers offer the scenario rate', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(10, 100, 512), fc.constantFrom('1k', '10k', '50k'), (shape, rate) => {
+        const sc = scenarioByName(`tg${shape}-${rate}-bare`);
+        const p = telemetrygenPlan(sc);
+        assert.ok(Math.abs(p.processes * p.workersPerProcess * p.ratePerWorker - (sc.spansPerSec as number)) < 1e-6);
+        assert.ok(p.ratePerWorker <= 200);
+        assert.ok(p.processes >= 1 && p.processes <= 16);
+        const args = p.args('127.0.0.1:4317');
+        assert.equal(args[args.indexOf('--batch-size') + 1], String(shape));
+        assert.equal(args[args.indexOf('--child-spans') + 1], String(TG_CHILD_SPANS));
+        assert.equal(args[args.indexOf('--otlp-endpoint') + 1], '127.0.0.1:4317');
+      }),
+    );
+  });
+
+  it('sums the accepted-spans counter in both collectors’ renderings and only that counter', () => {
+    const routelens = [
+      '# TYPE otelcol_receiver_accepted_spans_total counter',
+      'otelcol_receiver_accepted_spans_total{receiver="otlp",transport="grpc"} 1200',
+      'otelcol_receiver_accepted_spans_total{receiver="otlp",transport="http"} 34',
+      'otelcol_receiver_accepted_spans_totalish 99',
+      'otelcol_receiver_refused_spans_total{receiver="otlp",transport="grpc"} 5',
+    ].join('\n');
+    assert.equal(acceptedSpansOf(routelens), 1234);
+    const otelcol = 'otelcol_receiver_accepted_spans{receiver="otlp",transport="grpc"} 1928\notelcol_receiver_failed_spans{receiver="otlp"} 0\n';
+    assert.equal(acceptedSpansOf(otelcol), 1928);
+    assert.equal(acceptedSpansOf('otelcol_receiver_accepted_spans 7 1700000000000\n'), 7);
+    assert.equal(acceptedSpansOf('# nothing received yet\n'), null);
+  });
+
+  it('builds requests of any shape with exactly that many spans, one marker, and as many resources as it says', () => {
+    for (const spans of [1, 10, 100, 129, 512, 8192]) {
+      const pool = buildPool(spans === 8192 ? 2 : 4, 7, spans);
+      for (const req of pool.requests) {
+        assert.equal(req.spans, spans);
+        const markers: number[] = [];
+        const counted = countSpans(req.bytes, (seq) => markers.push(seq), false);
+        assert.deepEqual([counted.spans, counted.resources, markers.length], [spans, resourcesPerRequest(spans), 1]);
+      }
+    }
+  });
+});
