@@ -31,6 +31,8 @@ export interface K8sAttributesOptions {
   env?: NodeJS.ProcessEnv;
   /** Informer restart backoff. @default { initialMs: 500, maxMs: 30000 } */
   backoff?: { initialMs: number; maxMs: number };
+  /** Server-side timeout of each watch (KubeWatcherOptions.watchTimeout). @default 300–600 s */
+  watchTimeout?: { minSeconds: number; maxSeconds: number };
   /** Monotonic clock (ms), for the deleted-pod grace period. */
   now?: () => number;
   /** Interval of the sweep of expired deleted pods. @default 10000 */
@@ -174,6 +176,7 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
         logger: log,
         metrics: { restart: (r, why) => this.#restart(r, why), relist: (r) => this.#relist(r) },
         ...(this.#opts.backoff === undefined ? {} : { backoff: this.#opts.backoff }),
+        ...(this.#opts.watchTimeout === undefined ? {} : { watchTimeout: this.#opts.watchTimeout }),
       });
     } catch (err) {
       await this.shutdown();

@@ -58,6 +58,11 @@ export interface KubeWatcherOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Page size of lists. @default 500 */
   pageSize?: number;
+  /**
+   * Server-side timeout of each watch, drawn uniformly from [minSeconds, maxSeconds), after which the server ends
+   * the watch and it is resumed (the API server sends a bookmark 2 s before). @default { minSeconds: 300, maxSeconds: 600 }
+   */
+  watchTimeout?: { minSeconds: number; maxSeconds: number };
 }
 
 interface ResourceSpec<T extends { metadata: SlimMeta }> {
@@ -105,6 +110,7 @@ class ResourceInformer<T extends { metadata: SlimMeta }> {
   readonly #client: KubeApiClient;
   readonly #backoff: Backoff;
   readonly #pageSize: number;
+  readonly #watchTimeout: { minSeconds: number; maxSeconds: number };
   readonly #signal: AbortSignal;
   /** What the last list and the events since say exists, by uid. */
   #known = new Map<string, T>();
@@ -118,6 +124,7 @@ class ResourceInformer<T extends { metadata: SlimMeta }> {
     signal: AbortSignal,
     backoff: { initialMs: number; maxMs: number },
     pageSize: number,
+    watchTimeout: { minSeconds: number; maxSeconds: number },
   ) {
     this.#spec = spec;
     this.#owner = owner;
@@ -125,6 +132,7 @@ class ResourceInformer<T extends { metadata: SlimMeta }> {
     this.#signal = signal;
     this.#backoff = new Backoff(backoff);
     this.#pageSize = pageSize;
+    this.#watchTimeout = watchTimeout;
     this.status = { name: spec.name, synced: false, errorRestarts: 0, lists: 0, lastError: undefined };
   }
 
@@ -177,7 +185,7 @@ class ResourceInformer<T extends { metadata: SlimMeta }> {
     return {
       resourceVersion: this.#resourceVersion,
       allowWatchBookmarks: true,
-      timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+      timeoutSeconds: this.#watchTimeout.minSeconds + Math.floor(Math.random() * (this.#watchTimeout.maxSeconds - this.#watchTimeout.minSeconds)),
       labelSelector: this.#spec.labelSelector,
       fieldSelector: this.#spec.fieldSelector,
     };
@@ -336,11 +344,14 @@ export class KubeWatcher {
     const ns = filter.namespace;
     const backoff = this.#opts.backoff ?? { initialMs: 500, maxMs: 30_000 };
     const pageSize = this.#opts.pageSize ?? 500;
+    const watchTimeout = this.#opts.watchTimeout ?? { minSeconds: 300, maxSeconds: 600 };
     const nsPath = (group: string, plural: string): string =>
       ns === undefined ? `${group}/${plural}` : `${group}/namespaces/${encodeURIComponent(ns)}/${plural}`;
     const add = <T extends { metadata: SlimMeta }>(spec: ResourceSpec<T>): void => {
       this.#informers.push(
-        new ResourceInformer(spec, this, this.#client, this.#abort.signal, backoff, pageSize) as unknown as ResourceInformer<{ metadata: SlimMeta }>,
+        new ResourceInformer(spec, this, this.#client, this.#abort.signal, backoff, pageSize, watchTimeout) as unknown as ResourceInformer<{
+          metadata: SlimMeta;
+        }>,
       );
     };
 
