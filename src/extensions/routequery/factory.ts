@@ -59,7 +59,15 @@ export class RouteQueryExtension implements Component {
       'Query API requests refused for missing or bad credentials.',
       { extension: this.#settings.id },
     );
-    this.#server = http.createServer((req, res) => void this.#handle(req, res, host, auth, rejected));
+    this.#server = http.createServer((req, res) => {
+      // A failing scrape or query costs one request: left unhandled, the rejection would end the process.
+      this.#handle(req, res, host, auth, rejected).catch((err: unknown) => {
+        this.#settings.logger.error({ err: String(err), path: req.url }, 'Request failed');
+        if (res.headersSent) return void res.destroy();
+        res.writeHead(500, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(JSON.stringify({ error: 'internal error' }));
+      });
+    });
     this.#server.headersTimeout = 10_000;
     this.#server.requestTimeout = 30_000;
     const hp = splitHostPort(this.#config.endpoint) as { host: string; port: number };
@@ -78,11 +86,16 @@ export class RouteQueryExtension implements Component {
     auth: HttpAuthenticator | undefined,
     rejected: { add(n?: number): void },
   ): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
     const send = (status: number, type: string, body: string): void => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return send(400, 'application/json', JSON.stringify({ error: `cannot parse the request target ${JSON.stringify(req.url)}` }));
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'application/json', JSON.stringify({ error: `method ${req.method} not allowed` }));
     if (url.pathname === '/healthz') {
       const ok = host.healthy();

@@ -5,6 +5,7 @@
  * be made to do on demand (turn unhealthy, throw).
  */
 import { expect } from 'chai';
+import * as net from 'node:net';
 import pino from 'pino';
 import { capturedLogger } from '../../../test/support/captured-logs';
 import { defaultRegistry } from '../../components';
@@ -60,6 +61,18 @@ async function alone(host: Partial<Host> & { connectors?: Map<string, Component>
 async function get(url: string, init: RequestInit = {}): Promise<{ status: number; type: string | null; text: string; headers: Headers }> {
   const res = await fetch(url, init);
   return { status: res.status, type: res.headers.get('content-type'), text: await res.text(), headers: res.headers };
+}
+
+/** Send raw bytes and return the status line of the answer ('' when the connection closed without one). */
+function rawStatusLine(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const s = net.connect(port, '127.0.0.1', () => s.write(request));
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    s.on('close', () => resolve(got.split('\r\n')[0] ?? ''));
+    s.on('error', reject);
+    s.setTimeout(5000, () => s.destroy());
+  });
 }
 
 describe('routequery extension', () => {
@@ -146,6 +159,12 @@ describe('routequery extension', () => {
         expect([r.status, JSON.parse(r.text)]).to.deep.equal([404, { error: `no such path ${p}` }]);
       }
     });
+
+    it('answers 400 to a request target it cannot parse, and keeps serving', async () => {
+      const port = Number(new URL(url).port);
+      expect(await rawStatusLine(port, 'GET //[ HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n')).to.equal('HTTP/1.1 400 Bad Request');
+      expect((await get(`${url}/healthz`)).status).to.equal(200);
+    });
   });
 
   it('without auth, serves /metrics and /api to anyone', async () => {
@@ -231,6 +250,26 @@ describe('routequery extension', () => {
     const e = await get(`${bad.url}/api/v1/routes`);
     expect([e.status, JSON.parse(e.text)]).to.deep.equal([500, { error: 'internal error' }]);
     expect(bad.lines.filter((l) => l.msg === 'Query failed').map((l) => [l.err, l.path])).to.deep.equal([['Error: sketch corrupted', '/api/v1/routes']]);
+  });
+
+  it('runs the before-scrape hooks for each /metrics, and answers 500 (logged) when one fails, then keeps serving', async () => {
+    const { ext, url, telemetry, lines } = await alone({});
+    stops.push(() => ext.shutdown());
+    let scrapes = 0;
+    let fail = false;
+    telemetry.beforeScrape(async () => {
+      scrapes++;
+      if (fail) throw new Error('worker gone');
+    });
+    telemetry.gauge('scrapes', 'Scrapes so far.', {}, () => scrapes);
+    expect((await get(`${url}/metrics`)).text).to.include('\nscrapes 1\n');
+    expect((await get(`${url}/metrics`)).text).to.include('\nscrapes 2\n');
+    fail = true;
+    const r = await get(`${url}/metrics`);
+    expect([r.status, JSON.parse(r.text)]).to.deep.equal([500, { error: 'internal error' }]);
+    expect(lines.some((l) => l.msg === 'Request failed' && l.err === 'Error: worker gone')).to.equal(true);
+    fail = false;
+    expect((await get(`${url}/healthz`)).status).to.equal(200);
   });
 
   it('stops listening at shutdown, and shuts down safely twice or before start', async () => {
