@@ -312,3 +312,147 @@ export function handleRuntimeQuery(
     throw e;
   }
 }
+
+/** OpenAPI 3.0 paths and schemas of the runtime API, for the document of whoever serves it. */
+export function runtimeOpenapi(
+  windowParam: Record<string, unknown>,
+  error: Record<string, unknown>,
+): { paths: Record<string, unknown>; schemas: Record<string, unknown> } {
+  const nnum = { type: 'number', nullable: true };
+  const route = {
+    type: 'object',
+    properties: {
+      method: { type: 'string' },
+      route: { type: 'string' },
+      metric: {
+        type: 'object',
+        nullable: true,
+        description: 'From the HTTP server duration histograms: every request, sampled or not.',
+        properties: {
+          requests: { type: 'number' },
+          rate_per_s: nnum,
+          errors_5xx: { type: 'number' },
+          errors_5xx_per_s: nnum,
+          error_5xx_ratio: nnum,
+          mean_ms: nnum,
+          metric: { type: 'string', enum: ['http.server.duration', 'http.server.request.duration'] },
+        },
+      },
+      spans: {
+        type: 'object',
+        nullable: true,
+        description: 'From server spans over the same window.',
+        properties: { count: { type: 'integer' }, rate_per_s: { type: 'number' }, error_rate: { type: 'number' }, p95_ms: nnum, p99_ms: nnum },
+      },
+      span_to_metric_ratio: nnum,
+      diverges: {
+        type: 'boolean',
+        nullable: true,
+        description: `Span rate outside ${1 - DIVERGENCE}–${Number((1 / (1 - DIVERGENCE)).toFixed(2))}× the metric rate with at least ${MIN_REQUESTS_FOR_DIVERGENCE} requests: a sign of sampling upstream.`,
+      },
+    },
+  };
+  const instance = {
+    type: 'object',
+    required: [
+      'instance',
+      'k8s',
+      'cpu_cores',
+      'memory_rss_bytes',
+      'memory_rss_slope_bytes_per_min',
+      'gc_collections_per_min',
+      'gc_gen2_per_min',
+      'threads',
+      'open_fds',
+      'last_seen',
+      'stale',
+    ],
+    properties: {
+      instance: { type: 'string', description: 'service.instance.id, else k8s.pod.uid, k8s.pod.name, host.name (see instance_source).' },
+      instance_source: { type: 'string', enum: ['service.instance.id', 'k8s.pod.uid', 'k8s.pod.name', 'host.name', 'none'] },
+      namespace: { type: 'string', description: 'service.namespace' },
+      k8s: { type: 'object', additionalProperties: { type: 'string' } },
+      host_name: { type: 'string', nullable: true },
+      cpu_cores: { ...nnum, description: 'CPU seconds per second from process.cpu.time (null: fewer than two exports, or writers that cannot be told apart).' },
+      memory_rss_bytes: { ...nnum, description: 'Last process.memory.usage (null under several writers).' },
+      memory_rss_slope_bytes_per_min: { ...nnum, description: 'Least-squares slope of RSS over the window (a leak hint).' },
+      gc_collections_per_min: { ...nnum, description: 'cpython.gc.collections of all generations per minute.' },
+      gc_gen2_per_min: nnum,
+      gc_collections_per_min_by_generation: { type: 'object', additionalProperties: { type: 'number' } },
+      threads: nnum,
+      open_fds: nnum,
+      memory_virtual_bytes: nnum,
+      involuntary_context_switches_per_s: nnum,
+      last_seen: { type: 'string', format: 'date-time', description: 'When routelens last received metrics of this instance.' },
+      stale: { type: 'boolean', description: 'Nothing received for three export intervals.' },
+      multi_writer: { type: 'boolean', description: 'Several processes write this instance’s streams: levels null, rates their total.' },
+      writers: { type: 'integer' },
+      resets: { type: 'integer' },
+      interval_s: nnum,
+      covered_s: { type: 'number' },
+      points: { type: 'integer', description: 'Exports inside the window the CPU figure rests on.' },
+      last_point_time: { type: 'string', format: 'date-time', nullable: true },
+      sources: { type: 'object', additionalProperties: { type: 'string', nullable: true } },
+      resource: { type: 'object', additionalProperties: { type: 'string' } },
+      routes: { type: 'array', items: { type: 'object' } },
+    },
+  };
+  return {
+    paths: {
+      '/api/v1/services/{service}/runtime': {
+        get: {
+          summary: 'The runtime of each instance of a service (from a metrics pipeline) and, per route, unsampled request rates beside the span figures',
+          parameters: [{ name: 'service', in: 'path', required: true, schema: { type: 'string' } }, windowParam],
+          responses: {
+            200: { description: 'The service’s runtime', content: { 'application/json': { schema: { $ref: '#/components/schemas/ServiceRuntimeResponse' } } } },
+            400: error,
+            404: error,
+          },
+        },
+      },
+      '/api/v1/runtime': {
+        get: {
+          summary: 'Services that send runtime metrics, with their instance counts',
+          parameters: [windowParam],
+          responses: {
+            200: { description: 'Services', content: { 'application/json': { schema: { $ref: '#/components/schemas/RuntimeServicesResponse' } } } },
+            400: error,
+          },
+        },
+      },
+    },
+    schemas: {
+      RuntimeInstance: instance,
+      RuntimeRoute: route,
+      ServiceRuntimeResponse: {
+        type: 'object',
+        properties: {
+          service: { type: 'string' },
+          window: { type: 'string' },
+          generated_at: { type: 'string', format: 'date-time' },
+          instances: { type: 'array', items: { $ref: '#/components/schemas/RuntimeInstance' } },
+          routes: { type: 'array', items: { $ref: '#/components/schemas/RuntimeRoute' } },
+        },
+      },
+      RuntimeServicesResponse: {
+        type: 'object',
+        properties: {
+          window: { type: 'string' },
+          generated_at: { type: 'string', format: 'date-time' },
+          services: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                service: { type: 'string' },
+                instances: { type: 'integer' },
+                stale_instances: { type: 'integer' },
+                multi_writer_instances: { type: 'integer' },
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+}

@@ -344,6 +344,8 @@ describe('route query API', () => {
         '/api/v1/routes/{service}/{method}/{route}',
         '/api/v1/services',
         '/api/v1/services/{service}',
+        '/api/v1/services/{service}/runtime',
+        '/api/v1/runtime',
         '/api/v1/coverage',
       ]);
       const refs = JSON.stringify(openapiDocument()).match(/#\/components\/schemas\/\w+/g) ?? [];

@@ -7,6 +7,7 @@
  *   GET /api/v1/services?window=5m
  *   GET /api/v1/openapi.json
  */
+import { runtimeOpenapi } from '../../runtimeview/query';
 import { parseDuration } from '../../core/schema';
 import { ROUTE_SOURCES, UNMATCHED_ROUTE, type RouteSource } from './route-key';
 import { SKIPPED_ASGI_EVENT, type ResolvedWindow, type RouteEntry, type RouteStore, type RouteWindowSummary } from './store';
@@ -608,6 +609,7 @@ export function openapiDocument(): Record<string, unknown> {
     generated_at: { type: 'string', format: 'date-time' },
     covered_s: { type: 'number', description: 'Wall time the window covers: now − max(start of its oldest slot, collector start), at least 1 s.' },
   };
+  const runtime = runtimeOpenapi(windowParam, error);
   return {
     openapi: '3.0.3',
     info: {
@@ -690,6 +692,7 @@ export function openapiDocument(): Record<string, unknown> {
           },
         },
       },
+      ...runtime.paths,
       '/api/v1/coverage': {
         get: {
           summary: 'Why a route may be missing: per service since start, spans skipped by kind and counted spans by the source of their route name',
@@ -699,6 +702,7 @@ export function openapiDocument(): Record<string, unknown> {
     },
     components: {
       schemas: {
+        ...runtime.schemas,
         Error: { type: 'object', required: ['error'], properties: { error: { type: 'string' } } },
         Route: {
           type: 'object',
