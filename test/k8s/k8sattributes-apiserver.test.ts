@@ -232,7 +232,11 @@ describe('k8sattributes against a real kube-apiserver and etcd', function () {
     const watches = cluster
       .auditEvents()
       .filter((e) => e.verb === 'watch' && e.objectRef?.resource === 'pods' && e.objectRef.namespace === ns && e.stage === 'ResponseStarted');
-    for (const w of watches) expect(new URL(w.requestURI, 'https://x').searchParams.get('allowWatchBookmarks')).to.equal('true');
+    for (const w of watches) {
+      const q = new URL(w.requestURI, 'https://x').searchParams;
+      expect(q.get('allowWatchBookmarks')).to.equal('true');
+      expect(['4', '5']).to.include(q.get('timeoutSeconds'));
+    }
     expect(Math.max(...resumedFrom())).to.be.at.most(await cluster.etcdRevision());
     expect(podsLists(p)).to.equal(1, 'no relist');
     expect(enrich(p, '10.3.0.4')).to.deep.equal({ 'k8s.pod.ip': '10.3.0.4', ...expectedGateway(pod, { deployment: 'web', clusterUid, team: undefined }) });
