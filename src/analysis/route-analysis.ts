@@ -3,23 +3,26 @@
  * time slots, like the latency store's. Everything here adds up exactly, so worker processes and replicas
  * merge: `snapshot()` → plain data → `mergeSnapshot()` → query (see why.ts).
  *
- * A slot holds, for the requests analysed in its period: their count and total duration; per (category, target)
- * a sketch of per-request time and sums of union, equal-split and critical-path time; per statement fingerprint
- * and outbound call template a sketch of call durations, call and request counts (also among slow and fast
- * requests) and the costliest example; per N+1 pattern the requests affected, repeats and cost; per attribute
- * value the slow and fast requests carrying it; per version a latency sketch, its requests and calls per
- * fingerprint; and instrumentation-quality counters.
+ * A slot holds, for the requests analysed in its period: their count, total duration and counts by latency
+ * bucket; per (category, target) a sketch of per-request time and sums of union, equal-split and critical-path
+ * time; per statement fingerprint and outbound call template a sketch of call durations, call and request
+ * counts, its calls by the latency of the request that made them, and the costliest example; per N+1 pattern the
+ * requests affected (by latency), repeats and cost; per attribute value the requests carrying it by latency; per
+ * version a latency sketch, its requests and calls per fingerprint; and instrumentation-quality counters.
+ * Counting by latency bucket (latency-counts.ts) rather than classing requests slow or fast as they come lets a
+ * query decide against the window's own percentiles, identically in one process or merged from several.
  *
  * Windows: the connector's windows, each served by the smallest slot size of 10 s, 1 min, 5 min, 15 min, 1 h
  * that divides it into at most 12 slots (defaults: 10 s × 6 for 1m, 1 min × 5 for 5m, 5 min × 3 and × 12 for
  * 15m and 1h): coarser than the latency rings, since an answer to "why" needs no 10-second resolution over an
  * hour, and each slot holds many sketches. Slots are picked by receive time, epoch-aligned.
  *
- * Bounds: per slot at most 32 targets, 64 call keys, 16 N+1 patterns, 256 attribute values and 8 versions;
+ * Bounds: per slot at most 32 targets, 64 call keys, 16 N+1 patterns, 128 attribute values and 8 versions;
  * beyond them targets and calls go to an `__other__` entry and the rest is counted as dropped. Routes: at most
  * `maxRoutes` (further routes are not analysed, counted), idle ones expire with the latency store's expiry.
  */
 import { ExpoHistogram, type OtlpExponentialHistogram } from '../pdata/expo-histogram';
+import { addCount, latencyBucket, mergeCounts, type LatencyCounts } from './latency-counts';
 import type { Category } from './span-record';
 import type { RequestAnalysis } from './trace';
 
@@ -28,13 +31,10 @@ export const MAX_SLOTS_PER_WINDOW = 12;
 const MAX_TARGETS = 32;
 const MAX_CALLS = 64;
 const MAX_NPLUSONE = 16;
-const MAX_ATTRIBUTES = 256;
+const MAX_ATTRIBUTES = 128;
 const MAX_VERSIONS = 8;
 const MAX_EXAMPLE_SPANS = 10;
 export const OTHER = '__other__';
-
-/** How a request compares with its route's live latency when it was analysed. */
-export type LatencyClass = 'slow' | 'fast' | 'middle';
 
 export interface TargetAcc {
   category: Category;
@@ -57,8 +57,8 @@ export interface CallAcc {
   calls: number;
   requests: number;
   sumMs: number;
-  slowCalls: number;
-  fastCalls: number;
+  /** Calls by the latency bucket of the request that made them. */
+  callsByLatency: LatencyCounts;
   /** The request where this key cost the most, and that cost. */
   exampleTrace: string;
   exampleMs: number;
@@ -69,7 +69,8 @@ export interface NPlusOneAcc {
   fingerprint: string;
   system: string;
   requests: number;
-  slowRequests: number;
+  /** Affected requests by latency bucket. */
+  requestsByLatency: LatencyCounts;
   repeats: number;
   maxRepeats: number;
   costMs: number;
@@ -104,13 +105,13 @@ export class SlotData {
   requests = 0;
   errors = 0;
   durationMs = 0;
-  slow = 0;
-  fast = 0;
+  /** Requests by latency bucket. */
+  readonly latency: LatencyCounts = [];
   readonly targets = new Map<string, TargetAcc>();
   readonly calls = new Map<string, CallAcc>();
   readonly nPlusOne = new Map<string, NPlusOneAcc>();
   /** `key\u0000value` → [slow requests, fast requests]. */
-  readonly attributes = new Map<string, [number, number]>();
+  readonly attributes = new Map<string, LatencyCounts>();
   readonly versions = new Map<string, VersionAcc>();
   readonly quality: QualityCounters = { truncated: 0, outside: 0, skewAdjusted: 0, doubleSpans: 0, dbWithoutStatement: 0, dropped: 0 };
   constructor(readonly wide = false) {}
@@ -134,12 +135,11 @@ export interface SlotSnapshot {
   requests: number;
   errors: number;
   durationMs: number;
-  slow: number;
-  fast: number;
+  latency: number[];
   targets: (Omit<TargetAcc, 'sketch'> & { sketch: OtlpExponentialHistogram })[];
   calls: (Omit<CallAcc, 'sketch'> & { sketch: OtlpExponentialHistogram })[];
   nPlusOne: NPlusOneAcc[];
-  attributes: [string, number, number][];
+  attributes: [string, number[]][];
   versions: (Omit<VersionAcc, 'sketch' | 'calls'> & { sketch: OtlpExponentialHistogram; calls: [string, number][] })[];
   quality: QualityCounters;
 }
@@ -270,7 +270,7 @@ export class RouteAnalysisStore {
   }
 
   /** Adds one analysed request (its route key is `req.route`, see routeKeyOf) at receive time `nowMs`. */
-  record(req: RequestAnalysis, latency: LatencyClass, nowMs: number): void {
+  record(req: RequestAnalysis, nowMs: number): void {
     const e = this.#entry(req.route, undefined);
     if (e === undefined) {
       this.#overflow++;
@@ -280,7 +280,7 @@ export class RouteAnalysisStore {
     e.lastSeenMs = Math.max(e.lastSeenMs, nowMs);
     for (const ring of e.rings) {
       const slot = ring.slotFor(Math.floor(nowMs / ring.slotMs));
-      if (slot !== undefined) addRequest(slot, req, latency, nowMs);
+      if (slot !== undefined) addRequest(slot, req, nowMs);
     }
   }
 
@@ -371,14 +371,12 @@ function sketch(wide: boolean): ExpoHistogram {
   return new ExpoHistogram({ wide });
 }
 
-function addRequest(slot: SlotData, req: RequestAnalysis, latency: LatencyClass, nowMs: number): void {
+function addRequest(slot: SlotData, req: RequestAnalysis, nowMs: number): void {
   slot.requests++;
   if (req.isError) slot.errors++;
   slot.durationMs += req.durationMs;
-  const slow = latency === 'slow';
-  const fast = latency === 'fast';
-  if (slow) slot.slow++;
-  if (fast) slot.fast++;
+  const bucket = latencyBucket(req.durationMs);
+  addCount(slot.latency, bucket);
   for (const t of req.targets) {
     const key = `${t.category}\u0000${t.target}`;
     let acc = slot.targets.get(key);
@@ -417,8 +415,7 @@ function addRequest(slot: SlotData, req: RequestAnalysis, latency: LatencyClass,
           calls: 0,
           requests: 0,
           sumMs: 0,
-          slowCalls: 0,
-          fastCalls: 0,
+          callsByLatency: [],
           exampleTrace: '',
           exampleMs: -1,
         };
@@ -433,8 +430,7 @@ function addRequest(slot: SlotData, req: RequestAnalysis, latency: LatencyClass,
     acc.calls += c.durations.length;
     acc.requests++;
     acc.sumMs += cost;
-    if (slow) acc.slowCalls += c.durations.length;
-    if (fast) acc.fastCalls += c.durations.length;
+    addCount(acc.callsByLatency, bucket, c.durations.length);
     if (cost > acc.exampleMs) {
       acc.exampleMs = cost;
       acc.exampleTrace = req.traceId;
@@ -455,7 +451,7 @@ function addRequest(slot: SlotData, req: RequestAnalysis, latency: LatencyClass,
           fingerprint: f.fingerprint,
           system: f.system,
           requests: 0,
-          slowRequests: 0,
+          requestsByLatency: [],
           repeats: 0,
           maxRepeats: 0,
           costMs: 0,
@@ -466,7 +462,7 @@ function addRequest(slot: SlotData, req: RequestAnalysis, latency: LatencyClass,
       );
     }
     acc.requests++;
-    if (slow) acc.slowRequests++;
+    addCount(acc.requestsByLatency, bucket);
     acc.repeats += f.repeats;
     acc.maxRepeats = Math.max(acc.maxRepeats, f.repeats);
     acc.costMs += f.costMs;
@@ -476,19 +472,17 @@ function addRequest(slot: SlotData, req: RequestAnalysis, latency: LatencyClass,
       acc.exampleSpans = f.spanIds.slice(0, MAX_EXAMPLE_SPANS);
     }
   }
-  if (slow || fast) {
-    for (const [k, v] of req.attributes) {
-      const key = `${k}\u0000${v}`;
-      let acc = slot.attributes.get(key);
-      if (acc === undefined) {
-        if (slot.attributes.size >= MAX_ATTRIBUTES) {
-          slot.quality.dropped++;
-          continue;
-        }
-        slot.attributes.set(key, (acc = [0, 0]));
+  for (const [k, v] of req.attributes) {
+    const key = `${k}\u0000${v}`;
+    let acc = slot.attributes.get(key);
+    if (acc === undefined) {
+      if (slot.attributes.size >= MAX_ATTRIBUTES) {
+        slot.quality.dropped++;
+        continue;
       }
-      acc[slow ? 0 : 1]++;
+      slot.attributes.set(key, (acc = []));
     }
+    addCount(acc, bucket);
   }
   let v = slot.versions.get(req.version);
   if (v === undefined) {
@@ -522,8 +516,7 @@ export function mergeSlot(a: SlotData, b: SlotData): void {
   a.requests += b.requests;
   a.errors += b.errors;
   a.durationMs += b.durationMs;
-  a.slow += b.slow;
-  a.fast += b.fast;
+  mergeCounts(a.latency, b.latency);
   for (const [k, t] of b.targets) {
     const acc = a.targets.get(k);
     if (acc === undefined) a.targets.set(k, { ...t, sketch: t.sketch.clone({ wide: a.wide }) });
@@ -537,14 +530,13 @@ export function mergeSlot(a: SlotData, b: SlotData): void {
   }
   for (const [k, c] of b.calls) {
     const acc = a.calls.get(k);
-    if (acc === undefined) a.calls.set(k, { ...c, sketch: c.sketch.clone({ wide: a.wide }) });
+    if (acc === undefined) a.calls.set(k, { ...c, sketch: c.sketch.clone({ wide: a.wide }), callsByLatency: [...c.callsByLatency] });
     else {
       acc.sketch.merge(c.sketch);
       acc.calls += c.calls;
       acc.requests += c.requests;
       acc.sumMs += c.sumMs;
-      acc.slowCalls += c.slowCalls;
-      acc.fastCalls += c.fastCalls;
+      mergeCounts(acc.callsByLatency, c.callsByLatency);
       if (c.exampleMs > acc.exampleMs) {
         acc.exampleMs = c.exampleMs;
         acc.exampleTrace = c.exampleTrace;
@@ -553,10 +545,10 @@ export function mergeSlot(a: SlotData, b: SlotData): void {
   }
   for (const [k, n] of b.nPlusOne) {
     const acc = a.nPlusOne.get(k);
-    if (acc === undefined) a.nPlusOne.set(k, { ...n, exampleSpans: [...n.exampleSpans] });
+    if (acc === undefined) a.nPlusOne.set(k, { ...n, exampleSpans: [...n.exampleSpans], requestsByLatency: [...n.requestsByLatency] });
     else {
       acc.requests += n.requests;
-      acc.slowRequests += n.slowRequests;
+      mergeCounts(acc.requestsByLatency, n.requestsByLatency);
       acc.repeats += n.repeats;
       acc.maxRepeats = Math.max(acc.maxRepeats, n.maxRepeats);
       acc.costMs += n.costMs;
@@ -567,13 +559,10 @@ export function mergeSlot(a: SlotData, b: SlotData): void {
       }
     }
   }
-  for (const [k, [s, f]] of b.attributes) {
+  for (const [k, counts] of b.attributes) {
     const acc = a.attributes.get(k);
-    if (acc === undefined) a.attributes.set(k, [s, f]);
-    else {
-      acc[0] += s;
-      acc[1] += f;
-    }
+    if (acc === undefined) a.attributes.set(k, [...counts]);
+    else mergeCounts(acc, counts);
   }
   for (const [k, v] of b.versions) {
     const acc = a.versions.get(k);
@@ -596,12 +585,11 @@ function slotSnapshot(s: Slot): SlotSnapshot {
     requests: s.requests,
     errors: s.errors,
     durationMs: s.durationMs,
-    slow: s.slow,
-    fast: s.fast,
+    latency: [...s.latency],
     targets: [...s.targets.values()].map((t) => ({ ...t, sketch: t.sketch.toOtlp() })),
-    calls: [...s.calls.values()].map((c) => ({ ...c, sketch: c.sketch.toOtlp() })),
-    nPlusOne: [...s.nPlusOne.values()].map((n) => ({ ...n, exampleSpans: [...n.exampleSpans] })),
-    attributes: [...s.attributes].map(([k, [a, b]]) => [k, a, b]),
+    calls: [...s.calls.values()].map((c) => ({ ...c, sketch: c.sketch.toOtlp(), callsByLatency: [...c.callsByLatency] })),
+    nPlusOne: [...s.nPlusOne.values()].map((n) => ({ ...n, exampleSpans: [...n.exampleSpans], requestsByLatency: [...n.requestsByLatency] })),
+    attributes: [...s.attributes].map(([k, counts]) => [k, [...counts]]),
     versions: [...s.versions.values()].map((v) => ({ ...v, sketch: v.sketch.toOtlp(), calls: [...v.calls] })),
     quality: { ...s.quality },
   };
@@ -612,12 +600,13 @@ function slotFromSnapshot(snap: SlotSnapshot): SlotData {
   s.requests = snap.requests;
   s.errors = snap.errors;
   s.durationMs = snap.durationMs;
-  s.slow = snap.slow;
-  s.fast = snap.fast;
+  mergeCounts(s.latency, snap.latency);
   for (const t of snap.targets) s.targets.set(`${t.category}\u0000${t.target}`, { ...t, sketch: ExpoHistogram.fromOtlp(t.sketch) });
-  for (const c of snap.calls) s.calls.set(`${c.kind}\u0000${c.system}\u0000${c.text}`, { ...c, sketch: ExpoHistogram.fromOtlp(c.sketch) });
-  for (const n of snap.nPlusOne) s.nPlusOne.set(`${n.kind}\u0000${n.fingerprint}`, { ...n, exampleSpans: [...n.exampleSpans] });
-  for (const [k, a, b] of snap.attributes) s.attributes.set(k, [a, b]);
+  for (const c of snap.calls)
+    s.calls.set(`${c.kind}\u0000${c.system}\u0000${c.text}`, { ...c, sketch: ExpoHistogram.fromOtlp(c.sketch), callsByLatency: [...c.callsByLatency] });
+  for (const n of snap.nPlusOne)
+    s.nPlusOne.set(`${n.kind}\u0000${n.fingerprint}`, { ...n, exampleSpans: [...n.exampleSpans], requestsByLatency: [...n.requestsByLatency] });
+  for (const [k, counts] of snap.attributes) s.attributes.set(k, [...counts]);
   for (const v of snap.versions) s.versions.set(v.version, { ...v, sketch: ExpoHistogram.fromOtlp(v.sketch), calls: new Map(v.calls) });
   Object.assign(s.quality, snap.quality);
   return s;

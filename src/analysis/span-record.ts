@@ -95,9 +95,9 @@ export function words2hex(hi: number, lo: number): string {
   return (hi >>> 0).toString(16).padStart(8, '0') + (lo >>> 0).toString(16).padStart(8, '0');
 }
 
-/** 53-bit map key of an 8-byte id given as two words (the top 11 bits of the high word are dropped). */
+/** 53-bit map key of an 8-byte id given as two words (the high word's top 11 bits folded into its low 21). */
 export function idKey(hi: number, lo: number): number {
-  return (hi & 0x1fffff) * 4294967296 + (lo >>> 0);
+  return ((hi & 0x1fffff) ^ (hi >>> 21)) * 4294967296 + (lo >>> 0);
 }
 
 /** Resource keys that identify a clock, in order of preference: host, then node (pods on a node share its clock), then pod, then process. */
@@ -148,11 +148,17 @@ const ASGI_EVENT = / http (send|receive)$/;
 
 /**
  * Copies a span out of a view. `route` is the caller's route key when the span is a request it counted
- * (SERVER/CONSUMER), else ''. `words` is scratch space of 8 words.
+ * (SERVER/CONSUMER), else ''. `words` is scratch space of 8 words (already filled when `mask` is given).
  */
-export function recordFromView(view: SpanView, resource: ResourceInfo, route: string, receivedMs: number, words: Uint32Array): SpanRecord {
+export function recordFromView(
+  view: SpanView,
+  resource: ResourceInfo,
+  route: string,
+  receivedMs: number,
+  words: Uint32Array,
+  mask = view.readIdWords(words),
+): SpanRecord {
   const r = new SpanRecord();
-  const mask = view.readIdWords(words);
   r.idHi = words[4] as number;
   r.idLo = words[5] as number;
   r.key = idKey(r.idHi, r.idLo);

@@ -99,14 +99,34 @@ describe('trace analysis: where a request’s time goes', () => {
   });
 
   it('missing parents: orphans are counted, not analysed; a request with a remote parent is a request', () => {
-    const a = analyzeTrace(T, [
-      server(1, 0, 50, { route: 'svc GET /a' }),
-      rec({ id: 9, kind: 'server', parent: 77, start: 0, end: 40, route: 'svc GET /b' }),
-      db(10, 88, 5, 10, 'SELECT 1 FROM t', { service: 'worker' }),
-    ]);
+    const a = analyzeTrace(
+      T,
+      [
+        server(1, 0, 50, { route: 'svc GET /a' }),
+        rec({ id: 9, kind: 'server', parent: 77, start: 0, end: 40, route: 'svc GET /b' }),
+        db(10, 88, 5, 10, 'SELECT 1 FROM t', { service: 'worker' }),
+      ],
+      {},
+      { countOrphans: true },
+    );
     expect(a.requests.map((r) => r.route).sort()).to.deep.equal(['svc GET /a', 'svc GET /b']);
     expect(a.orphans).to.equal(1);
     expect(a.orphanServices).to.deep.equal(['worker']);
+    expect(a.used.size).to.equal(2);
+  });
+
+  it('only the selected requests are analysed; their subtrees (not nested requests) are reported used', () => {
+    const spans = [
+      server(1, 0, 100, { route: 'front GET /' }),
+      http(2, 1, 10, 90, 'http://back/x'),
+      server(3, 20, 80, { route: 'back GET /x', parent: 2, service: 'back' }),
+      db(4, 3, 30, 40, 'SELECT 1 FROM t'),
+    ];
+    const onlyBack = analyzeTrace(T, spans, {}, { requests: new Set([spans[2]!]) });
+    expect(onlyBack.requests.map((r) => r.route)).to.deep.equal(['back GET /x']);
+    expect([...onlyBack.used].map((s) => s.idLo).sort()).to.deep.equal([3, 4]);
+    const all = analyzeTrace(T, spans);
+    expect([...all.used].map((s) => s.idLo).sort()).to.deep.equal([1, 2, 3, 4]);
   });
 
   it('duplicate span ids (a retried export) are counted once', () => {

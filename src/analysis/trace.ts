@@ -103,6 +103,8 @@ export interface TraceAnalysis {
   orphanServices: string[];
   /** Spans whose computed skew correction exceeded the maximum and was not applied. */
   skewRefused: number;
+  /** Spans of the analysed requests, and duplicates: what the caller no longer needs to keep. */
+  used: Set<SpanRecord>;
 }
 
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 10_000;
@@ -127,61 +129,83 @@ interface CpNode {
 
 const defaultFingerprints = new FingerprintCache();
 
-export function analyzeTrace(traceId: string, spans: readonly SpanRecord[], options: AnalyzerOptions = {}): TraceAnalysis {
+/**
+ * Analyses the request spans of a trace (all those with a route, or the ones `select` names) from the spans
+ * assembled so far. `used` returns every span that belongs to an analysed request (its subtree, leaves' own
+ * children included) and every duplicate: the caller may drop them. With `countOrphans` (the trace's last call)
+ * spans whose parent is missing and that no analysed request used are counted as orphans.
+ */
+export function analyzeTrace(
+  traceId: string,
+  spans: readonly SpanRecord[],
+  options: AnalyzerOptions = {},
+  select?: { requests?: ReadonlySet<SpanRecord>; countOrphans?: boolean },
+): TraceAnalysis {
   const maxSkew = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
   const fingerprints = options.fingerprints ?? defaultFingerprints;
   const byKey = new Map<number, SpanRecord>();
+  const used = new Set<SpanRecord>();
   let duplicates = 0;
   for (const s of spans) {
-    if (byKey.has(s.key)) duplicates++;
-    else byKey.set(s.key, s);
+    if (byKey.has(s.key)) {
+      duplicates++;
+      used.add(s);
+    } else byKey.set(s.key, s);
   }
   const children = new Map<number, SpanRecord[]>();
-  const roots: SpanRecord[] = [];
-  let orphans = 0;
-  const orphanServices: string[] = [];
   for (const s of byKey.values()) {
     const parent = s.parentKey < 0 ? undefined : byKey.get(s.parentKey);
-    if (parent === undefined || parent === s) {
-      roots.push(s);
-      if (s.parentKey >= 0 && s.cls !== SpanClass.Request) {
-        orphans++;
-        orphanServices.push(s.resource.service);
-      }
-      continue;
-    }
+    if (parent === undefined || parent === s) continue;
     let list = children.get(parent.key);
     if (list === undefined) children.set(parent.key, (list = []));
     list.push(s);
   }
-  const skewRefused = adjustClockSkew(roots, children, maxSkew);
+  let skewRefused = 0;
   const requests: RequestAnalysis[] = [];
   for (const s of byKey.values()) {
-    if (s.cls === SpanClass.Request && s.route !== '') requests.push(analyzeRequest(traceId, s, children, fingerprints, options));
+    if (s.cls !== SpanClass.Request || s.route === '' || (select?.requests !== undefined && !select.requests.has(s))) continue;
+    skewRefused += adjustSubtree(s, children, maxSkew, used);
+    requests.push(analyzeRequest(traceId, s, children, fingerprints, options));
   }
-  return { requests, spans: spans.length, duplicates, orphans, orphanServices, skewRefused };
+  let orphans = 0;
+  const orphanServices: string[] = [];
+  if (select?.countOrphans === true) {
+    for (const s of byKey.values()) {
+      if (used.has(s) || s.parentKey < 0 || s.cls === SpanClass.Request || byKey.has(s.parentKey)) continue;
+      orphans++;
+      orphanServices.push(s.resource.service);
+    }
+  }
+  return { requests, spans: spans.length, duplicates, orphans, orphanServices, skewRefused, used };
 }
 
-/** Jaeger's clock-skew adjuster over every tree of the trace; returns the corrections refused as too large. */
-function adjustClockSkew(roots: readonly SpanRecord[], children: ReadonlyMap<number, SpanRecord[]>, maxSkew: number): number {
+/**
+ * Jaeger's clock-skew adjuster over one request's subtree (down to, not into, nested requests), the request span
+ * being the reference; adds every span of the subtree to `used`. Returns the corrections refused as too large.
+ */
+function adjustSubtree(root: SpanRecord, children: ReadonlyMap<number, SpanRecord[]>, maxSkew: number, used: Set<SpanRecord>): number {
   let refused = 0;
-  const stack: [SpanRecord, SpanRecord | undefined, number, string][] = roots.map((r) => [r, undefined, 0, r.resource.clock]);
+  used.add(root);
+  const stack: [SpanRecord, SpanRecord, number, string][] = [];
+  for (const c of children.get(root.key) ?? []) stack.push([c, root, 0, root.resource.clock]);
   while (stack.length > 0) {
-    const [node, parent, inherited, clock] = stack.pop() as [SpanRecord, SpanRecord | undefined, number, string];
+    const [node, parent, inherited, clock] = stack.pop() as [SpanRecord, SpanRecord, number, string];
+    if (node.cls === SpanClass.Request) continue; // another request: analysed on its own
+    used.add(node);
     let delta = inherited;
     let nodeClock = clock;
-    if (parent !== undefined && node.resource.clock !== clock) {
+    if (node.resource.clock !== clock) {
       nodeClock = node.resource.clock;
-      delta = skewOf(node, parent);
+      delta = node.skewMs !== 0 ? 0 : skewOf(node, parent);
       if (Math.abs(delta) > maxSkew) {
         refused++;
         delta = 0;
       }
     }
-    if (delta !== 0) {
+    if (delta !== 0 && node.skewMs === 0) {
       node.startMs += delta;
       node.endMs += delta;
-      node.skewMs += delta;
+      node.skewMs = delta;
     }
     for (const c of children.get(node.key) ?? []) stack.push([c, node, delta, nodeClock]);
   }

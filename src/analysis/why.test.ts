@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { db, server } from '../../test/support/span-records';
 import type { SpanRecord } from './span-record';
-import { RouteAnalysisStore, routeKeyOf, type LatencyClass } from './route-analysis';
+import { RouteAnalysisStore, routeKeyOf } from './route-analysis';
 import { analyzeTrace, type RequestAnalysis } from './trace';
 import { buildWhy, type WhyAnswer } from './why';
 
@@ -37,25 +37,25 @@ function slow(i: number, node: string, version = '1.0'): RequestAnalysis {
 
 interface Recorded {
   req: RequestAnalysis;
-  cls: LatencyClass;
   at: number;
 }
 
 function workload(): Recorded[] {
   const out: Recorded[] = [];
-  for (let i = 0; i < 80; i++) out.push({ req: fast(i, 'node-1'), cls: 'fast', at: T0 + i * 100 });
-  for (let i = 0; i < 20; i++) out.push({ req: slow(100 + i, i < 15 ? 'node-3' : 'node-1'), cls: 'slow', at: T0 + i * 100 + 50 });
+  for (let i = 0; i < 80; i++) out.push({ req: fast(i, 'node-1'), at: T0 + i * 100 });
+  for (let i = 0; i < 20; i++) out.push({ req: slow(100 + i, i < 15 ? 'node-3' : 'node-1'), at: T0 + i * 100 + 50 });
   return out;
 }
 
-function answer(store: RouteAnalysisStore, now: number, latency = { count: 100, p50: 50, p95: 400, p99: 400 }): WhyAnswer {
+/** The latency store's view of the window: slow is above 300 ms, fast at or under 60 ms. */
+function answer(store: RouteAnalysisStore, now: number, latency = { count: 100, p50: 60, p95: 300, p99: 400 }): WhyAnswer {
   return buildWhy({ ...ROUTE, window: '5m', latency, errorCount: 0, data: store.aggregate(ROUTE, 300_000, now) });
 }
 
 describe('why: per-route analysis answers', () => {
   it('a route with an N+1 on its slow requests, exact figures', () => {
     const store = new RouteAnalysisStore({ windowsMs: [60_000, 300_000] });
-    for (const r of workload()) store.record(r.req, r.cls, r.at);
+    for (const r of workload()) store.record(r.req, r.at);
     const a = answer(store, T0 + 20_000);
     expect(a).to.include({
       service: 'orders',
@@ -63,8 +63,8 @@ describe('why: per-route analysis answers', () => {
       route: '/orders/{id}',
       window: '5m',
       count: 100,
-      p50_ms: 50,
-      p95_ms: 400,
+      p50_ms: 60,
+      p95_ms: 300,
       p99_ms: 400,
       analysed: 100,
     });
@@ -105,14 +105,14 @@ describe('why: per-route analysis answers', () => {
       ['attribute', 'k8s.node.name', 'node-3', 15, 20, 0, 80, null],
     ]);
     expect(a.summary).to.equal(
-      'p99 400 ms (p50 50 ms, 100 requests); 53 % in its own code, 47 % DB (sqlite); N+1 on SELECT items.id, items.sku FROM items WHERE items.order_id = ? × 24 in 100 % of slow requests; slow requests run on k8s.node.name=node-3 (15 of 20 slow, none of 80 fast).',
+      'p99 400 ms (p50 60 ms, 100 requests); 53 % in its own code, 47 % DB (sqlite); N+1 on SELECT items.id, items.sku FROM items WHERE items.order_id = ? × 24 in 100 % of slow requests; slow requests run on k8s.node.name=node-3 (15 of 20 slow, none of 80 fast).',
     );
   });
 
   it('windows: requests older than the window are out of it', () => {
     const store = new RouteAnalysisStore({ windowsMs: [60_000, 300_000] });
-    store.record(fast(1, 'n'), 'fast', T0);
-    store.record(fast(2, 'n'), 'fast', T0 + 200_000);
+    store.record(fast(1, 'n'), T0);
+    store.record(fast(2, 'n'), T0 + 200_000);
     expect(store.aggregate(ROUTE, 300_000, T0 + 200_000)?.requests).to.equal(2);
     expect(store.aggregate(ROUTE, 60_000, T0 + 200_000)?.requests).to.equal(1);
     expect(store.aggregate(ROUTE, 300_000, T0 + 600_000)?.requests).to.equal(0);
@@ -120,8 +120,8 @@ describe('why: per-route analysis answers', () => {
 
   it('versions: a new version with a slower p95 and a new statement, against the one before it', () => {
     const store = new RouteAnalysisStore({ windowsMs: [300_000] });
-    for (let i = 0; i < 40; i++) store.record(fast(i, 'n', '1.0'), 'middle', T0 + i * 10);
-    for (let i = 0; i < 40; i++) store.record(slow(100 + i, 'n', '1.1'), 'middle', T0 + 1000 + i * 10);
+    for (let i = 0; i < 40; i++) store.record(fast(i, 'n', '1.0'), T0 + i * 10);
+    for (let i = 0; i < 40; i++) store.record(slow(100 + i, 'n', '1.1'), T0 + 1000 + i * 10);
     const a = answer(store, T0 + 2000);
     expect(a.versions.map((v) => [v.version, v.count])).to.deep.equal([
       ['1.1', 40],
@@ -153,8 +153,8 @@ describe('why: per-route analysis answers', () => {
         const one = new RouteAnalysisStore({ windowsMs: [60_000, 300_000] });
         const parts = [0, 1, 2].map(() => new RouteAnalysisStore({ windowsMs: [60_000, 300_000] }));
         all.forEach((r, i) => {
-          one.record(r.req, r.cls, r.at);
-          parts[owner[i] as number]!.record(r.req, r.cls, r.at);
+          one.record(r.req, r.at);
+          parts[owner[i] as number]!.record(r.req, r.at);
         });
         const merged = new RouteAnalysisStore({ windowsMs: [60_000, 300_000] });
         for (const p of parts) merged.mergeSnapshot(JSON.parse(JSON.stringify(p.snapshot())) as ReturnType<typeof p.snapshot>);

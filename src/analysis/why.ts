@@ -12,6 +12,7 @@
 import type { ExpoHistogram } from '../pdata/expo-histogram';
 import type { CallAcc, SlotData, VersionAcc } from './route-analysis';
 import { OTHER } from './route-analysis';
+import { slowFast } from './latency-counts';
 import { fisherGreater, mannWhitney, poissonRateGreater } from './stats';
 
 export interface LatencySummary {
@@ -170,6 +171,8 @@ export interface WhyAnswer {
 
 const MAX_STATEMENTS = 50;
 const MAX_SLOW_VS_FAST = 12;
+/** A window with fewer requests (in the latency store) has no slow or fast requests: its percentiles are noise. */
+export const MIN_REQUESTS = 20;
 /** Attribute over-representations reported need at least this many slow requests carrying the value. */
 const MIN_SLOW_COUNT = 3;
 const P_REPORT = 0.05;
@@ -256,6 +259,7 @@ export function buildWhy(input: WhyInput): WhyAnswer {
     }
     statements.sort((a, b) => b.share - a.share || b.calls_per_request - a.calls_per_request);
     statements.splice(MAX_STATEMENTS);
+    const cut = latencyCut(d, input.latency);
     outbound.sort((a, b) => b.share - a.share || b.calls_per_request - a.calls_per_request);
     outbound.splice(MAX_STATEMENTS);
     for (const f of d.nPlusOne.values()) {
@@ -266,14 +270,14 @@ export function buildWhy(input: WhyInput): WhyAnswer {
         repeats: num0(f.repeats / f.requests),
         max_repeats: f.maxRepeats,
         requests_share: num0(f.requests / n),
-        slow_requests_share: d.slow > 0 ? num0(f.slowRequests / d.slow) : null,
+        slow_requests_share: cut === undefined || cut.slow === 0 ? null : num0(slowFast(f.requestsByLatency, cut.p95, cut.p50)[0] / cut.slow),
         cost_ms: num0(f.costMs / f.requests),
         example_trace_id: f.exampleTrace,
         example_span_ids: [...f.exampleSpans],
       });
     }
     nPlusOne.sort((a, b) => b.requests_share * b.cost_ms - a.requests_share * a.cost_ms);
-    slowVsFast = compareSlowFast(d, calls);
+    slowVsFast = cut === undefined ? [] : compareSlowFast(d, calls, cut);
     versions.push(...compareVersions(d.versions));
   }
   const q = d?.quality;
@@ -308,12 +312,28 @@ export function buildWhy(input: WhyInput): WhyAnswer {
   return answer;
 }
 
-function compareSlowFast(d: SlotData, calls: readonly CallAcc[]): SlowVsFastJson[] {
-  const S = d.slow;
-  const F = d.fast;
+/** The route's slow and fast requests: above its p95, at or under its p50 (of the latency store, for the window). */
+interface LatencyCut {
+  p50: number;
+  p95: number;
+  slow: number;
+  fast: number;
+}
+
+/** Undefined when the window has too few requests to call any slow or fast. */
+function latencyCut(d: SlotData, latency: LatencySummary): LatencyCut | undefined {
+  if (latency.count < MIN_REQUESTS || !Number.isFinite(latency.p50) || !Number.isFinite(latency.p95)) return undefined;
+  const [slow, fast] = slowFast(d.latency, latency.p95, latency.p50);
+  return { p50: latency.p50, p95: latency.p95, slow, fast };
+}
+
+function compareSlowFast(d: SlotData, calls: readonly CallAcc[], cut: LatencyCut): SlowVsFastJson[] {
+  const S = cut.slow;
+  const F = cut.fast;
   if (S === 0 || F === 0) return [];
   const out: SlowVsFastJson[] = [];
-  for (const [key, [s, f]] of d.attributes) {
+  for (const [key, counts] of d.attributes) {
+    const [s, f] = slowFast(counts, cut.p95, cut.p50);
     if (s < MIN_SLOW_COUNT || s / S <= f / F) continue;
     const p = fisherGreater(s, S - s, f, F - f);
     if (p >= P_REPORT) continue;
@@ -332,10 +352,11 @@ function compareSlowFast(d: SlotData, calls: readonly CallAcc[]): SlowVsFastJson
   }
   for (const c of calls) {
     if (c.kind !== 'db' || c.text === OTHER) continue;
-    const rs = c.slowCalls / S;
-    const rf = c.fastCalls / F;
-    if (rs <= rf || c.slowCalls < MIN_SLOW_COUNT) continue;
-    const p = poissonRateGreater(c.slowCalls, S, c.fastCalls, F);
+    const [slowCalls, fastCalls] = slowFast(c.callsByLatency, cut.p95, cut.p50);
+    const rs = slowCalls / S;
+    const rf = fastCalls / F;
+    if (rs <= rf || slowCalls < MIN_SLOW_COUNT) continue;
+    const p = poissonRateGreater(slowCalls, S, fastCalls, F);
     if (p >= P_REPORT) continue;
     out.push({
       kind: 'statement',

@@ -172,6 +172,61 @@ const metricsField = obj(routeLatencyMetricsFields, {
   doc: "Metrics of the routes: spanmetrics-compatible and routelens series on the routequery extension's /metrics, and OTLP exponential histograms sent every `flush_interval` to the metrics pipelines the connector feeds.",
 });
 
+/** The `analysis` section: live trace analysis (why is this route slow). */
+export const routeLatencyAnalysisFields = {
+  enabled: bool({
+    default: true,
+    doc: 'Assemble traces and analyse every request of the routes (`GET /api/v1/why`). `false` turns it off: no span is copied, nothing is held.',
+  }),
+  decision_wait: duration({
+    default: '2s',
+    doc: 'How long after a request span arrives its analysis waits for the rest of its subtree (spans of its own service, which its exporter sends no later than the request span; the wait absorbs reordering between concurrent exports). At most 10s.',
+  }),
+  max_trace_wait: duration({
+    default: '15s',
+    doc: 'Spans not yet used by an analysed request are kept until their trace has had no new span for this long (a request span may come in its service’s next export, 5 s later with the SDK defaults); then they are counted as orphans or unrooted and dropped.',
+  }),
+  max_traces: num({ integer: true, min: 1, default: 20_000, doc: 'Traces held at once; beyond it the oldest is analysed at once (counted as evicted).' }),
+  max_spans_per_trace: num({ integer: true, min: 1, default: 1000, doc: 'Spans held per trace; further spans are dropped (counted).' }),
+  max_memory_mib: num({
+    min: 1,
+    default: 64,
+    doc: 'Estimated memory of the held span records, MiB; beyond it the oldest traces are analysed at once (counted).',
+  }),
+  max_clock_skew: duration({
+    default: '10s',
+    doc: 'Largest clock-skew correction applied to a span from another host; larger ones are not applied (counted).',
+  }),
+  max_routes: num({ integer: true, min: 1, default: 10_000, doc: 'Routes analysed; requests of further routes are counted, not analysed.' }),
+  n_plus_one: obj(
+    {
+      min_repeats: num({
+        integer: true,
+        min: 2,
+        default: 5,
+        doc: 'Repeats of one statement (or HTTP call template) under one parent needed for an N+1 (Sentry: 5).',
+      }),
+      min_total: duration({ default: '50ms', doc: 'Union of the repeats’ intervals needed (Sentry: 50ms).' }),
+    },
+    { doc: 'N+1 thresholds.' },
+  ),
+};
+
+const analysisField = refine(
+  obj(routeLatencyAnalysisFields, {
+    doc: 'Live trace analysis: where each route’s time goes, statements, N+1, slow vs fast requests, versions (see src/analysis/README.md).',
+  }),
+  (a, path, issues) => {
+    if (a.decision_wait > 10_000)
+      issues.add(join(path, 'decision_wait'), `invalid value ${JSON.stringify(formatDuration(a.decision_wait))}; expected at most 10s`);
+    if (a.max_trace_wait < a.decision_wait)
+      issues.add(
+        join(path, 'max_trace_wait'),
+        `invalid value ${JSON.stringify(formatDuration(a.max_trace_wait))}; expected at least decision_wait (${formatDuration(a.decision_wait)})`,
+      );
+  },
+);
+
 /** The keys. */
 export const routeLatencyConfigFields = {
   windows: windowsField,
@@ -210,6 +265,7 @@ export const routeLatencyConfigFields = {
     doc: 'Rules applied to raw paths before the built-in id rules (digits, UUIDs, long hex … → `{id}`).',
   }),
   metrics: metricsField,
+  analysis: analysisField,
 };
 
 /** Labels the metrics set themselves; a dimension must not map to one of them. */

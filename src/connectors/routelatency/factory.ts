@@ -20,19 +20,30 @@ import { RouteStore, routeStoreOptions, type Clock, type StoreSnapshot } from '.
 import { RuntimeView } from '../../runtimeview/view';
 import type { RuntimeSnapshot } from '../../runtimeview/state';
 import { runtimeViewFamilies, spanRoutesOf } from './runtime';
+import { RouteAnalysisStore, type RouteAnalysisSnapshot } from '../../analysis/route-analysis';
+import { RouteAnalyzer } from './analyzer';
+import { handleWhy, WHY_PATH } from './why-query';
 
 /** The connector's query state as plain data (QueryStateSource): what the primary merges under `--workers`. */
 export interface RouteLatencySnapshot {
   store: StoreSnapshot;
   runtime?: RuntimeSnapshot | undefined;
+  /** Per-route trace analysis (absent when `analysis.enabled` is false). */
+  analysis?: RouteAnalysisSnapshot[];
 }
 
-/** Answers the route API from a store and the runtime API from a view, the runtime's routes beside the store's. */
-function queryProvider(store: RouteStore, runtime: RuntimeView): RouteQueryProvider {
+/**
+ * Answers the route API from a store, the runtime API from a view (the runtime's routes beside the store's) and
+ * `why` from the analysis store.
+ */
+function queryProvider(store: RouteStore, runtime: RuntimeView, analysis: RouteAnalysisStore | undefined): RouteQueryProvider {
   const spans = spanRoutesOf(store);
   return {
-    handleQuery: (pathname, params) =>
-      RuntimeView.handles(pathname) ? runtime.query(pathname, params, spans, store.clock.now()) : handleQuery(store, pathname, params),
+    handleQuery: (pathname, params) => {
+      if (RuntimeView.handles(pathname)) return runtime.query(pathname, params, spans, store.clock.now());
+      if (pathname === WHY_PATH || pathname === `${WHY_PATH}/`) return handleWhy(store, analysis, params);
+      return handleQuery(store, pathname, params);
+    },
   };
 }
 
@@ -42,6 +53,8 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
   readonly runtime: RuntimeView;
   readonly metrics: RouteMetricsRecorder;
   readonly routeQuery: RouteQueryProvider;
+  /** Trace analysis, unless `analysis.enabled` is false. */
+  readonly analyzer: RouteAnalyzer | undefined;
   readonly #next: { traces: TracesConsumer | undefined; metrics: MetricsConsumer | undefined };
   readonly #settings: CreateSettings;
   readonly #config: RouteLatencyConfig;
@@ -64,9 +77,11 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
     this.store = new RouteStore(routeStoreOptions(config, clock));
     this.metrics = new RouteMetricsRecorder(this.store, { config: config.metrics, exportSketches: next.metrics !== undefined });
     this.runtime = new RuntimeView({ windowsMs: config.windows, clock: this.store.clock });
-    this.routeQuery = queryProvider(this.store, this.runtime);
+    this.analyzer = config.analysis.enabled ? new RouteAnalyzer(this.store, config.analysis) : undefined;
+    this.routeQuery = queryProvider(this.store, this.runtime, this.analyzer?.analysis);
     const t = settings.telemetry;
     const labels = { connector: settings.id };
+    if (this.analyzer !== undefined) registerAnalysisTelemetry(t, labels, this.analyzer);
     t.gauge('routelens_routes', 'Routes currently tracked.', labels, () => this.store.stats().routes);
     t.gauge('routelens_route_memory_bytes', 'Estimated memory held by route sketches.', labels, () => this.store.stats().memoryBytes);
     t.gauge('routelens_route_overflow_spans', 'Spans recorded into an overflow (__other__) route since start.', labels, () => this.store.stats().overflowSpans);
@@ -85,8 +100,10 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
     this.#sweepTimer = setInterval(() => {
       this.store.sweep();
       this.runtime.sweep();
+      this.analyzer?.analysis.sweep(this.store.clock.now());
     }, 60_000);
     this.#sweepTimer.unref();
+    this.analyzer?.start();
     if (this.#next.metrics !== undefined) {
       this.#flushTimer = setInterval(() => void this.flush(), this.#config.metrics.flush_interval);
       this.#flushTimer.unref();
@@ -94,6 +111,7 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
   }
 
   async shutdown(): Promise<void> {
+    this.analyzer?.stop();
     if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
     const started = this.#flushTimer !== undefined;
@@ -138,7 +156,8 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
   }
 
   snapshotQueryState(): RouteLatencySnapshot {
-    return { store: this.store.snapshot(), runtime: this.runtime.snapshot() };
+    const analysis = this.analyzer?.analysis.snapshot();
+    return { store: this.store.snapshot(), runtime: this.runtime.snapshot(), ...(analysis === undefined ? {} : { analysis }) };
   }
 
   /**
@@ -155,13 +174,27 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
     const now = this.store.clock.now();
     const store = this.store;
     const metrics = this.metrics;
-    // Spans of other kinds are skipped without being read.
-    batch.forEachSpan(
-      (span) => {
-        if (store.record(span, now)) metrics.recordLast(span, now);
-      },
-      { kinds: store.kindMask, skipped: this.#recordSkipped },
-    );
+    const analyzer = this.analyzer;
+    if (analyzer === undefined) {
+      // Spans of other kinds are skipped without being read.
+      batch.forEachSpan(
+        (span) => {
+          if (store.record(span, now)) metrics.recordLast(span, now);
+        },
+        { kinds: store.kindMask, skipped: this.#recordSkipped },
+      );
+    } else {
+      // Analysis needs every span of a trace; the store counts the kinds it does not record as skipped.
+      analyzer.beginBatch();
+      batch.forEachSpan((span) => {
+        let entry;
+        if (store.record(span, now)) {
+          metrics.recordLast(span, now);
+          entry = store.last.entry;
+        }
+        analyzer.copy(span, entry, now);
+      });
+    }
     if (this.#next.traces !== undefined) await this.#next.traces.consumeTraces(batch, ctx);
   }
 }
@@ -181,9 +214,48 @@ export function mergeQueryStates(config: RouteLatencyConfig, snapshots: readonly
   for (const s of snapshots) store.mergeSnapshot(s.store);
   const runtime = new RuntimeView({ windowsMs: config.windows, clock: store.clock });
   for (const s of snapshots) if (s.runtime !== undefined) runtime.merge(s.runtime);
+  let analysis: RouteAnalysisStore | undefined;
+  if (config.analysis.enabled) {
+    analysis = new RouteAnalysisStore({ windowsMs: store.windowsMs, maxRoutes: config.analysis.max_routes, routeExpiryMs: store.routeExpiryMs });
+    for (const s of snapshots) analysis.mergeSnapshot(s.analysis ?? []);
+  }
   const recorder = new RouteMetricsRecorder(store, { config: config.metrics, exportSketches: false });
   return {
-    routeQuery: queryProvider(store, runtime),
+    routeQuery: queryProvider(store, runtime, analysis),
     metricFamilies: () => [recorder.quantileFamily()],
   };
+}
+
+function registerAnalysisTelemetry(t: CreateSettings['telemetry'], labels: Record<string, string>, analyzer: RouteAnalyzer): void {
+  type Stats = ReturnType<RouteAnalyzer['stats']>;
+  const stat = (k: keyof Stats) => (): number => analyzer.stats()[k];
+  t.gauge(
+    'routelens_analysis_traces_in_flight',
+    'Traces held by trace analysis, waiting for spans or for their requests to be analysed.',
+    labels,
+    stat('tracesInFlight'),
+  );
+  t.gauge('routelens_analysis_spans_in_flight', 'Span records held by trace analysis.', labels, stat('spansInFlight'));
+  t.gauge('routelens_analysis_memory_bytes', 'Estimated memory of the span records held by trace analysis.', labels, stat('bytesInFlight'));
+  t.gauge('routelens_analysis_routes', 'Routes with analysis state.', labels, stat('routes'));
+  // Cumulative figures are counters, brought up to date from the analyzer's totals before each scrape.
+  const unusedHelp =
+    'Spans trace analysis did not use, by reason: late (their request was analysed before they came), dropped (max_spans_per_trace), orphan (parent never arrived), unrooted (trace without a request span), duplicate (span id seen twice).';
+  const counters: [keyof Stats, ReturnType<typeof t.counter>][] = [
+    ['requestsAnalysed', t.counter('routelens_analysis_requests', 'Requests analysed.', labels)],
+    ['evictedTraces', t.counter('routelens_analysis_evicted_traces', 'Traces analysed early because max_traces or max_memory_mib was reached.', labels)],
+    ['overflowRequests', t.counter('routelens_analysis_overflow_requests', 'Requests not analysed because max_routes was reached.', labels)],
+    ['lateSpans', t.counter('routelens_analysis_unused_spans', unusedHelp, { ...labels, reason: 'late' })],
+    ['droppedSpans', t.counter('routelens_analysis_unused_spans', unusedHelp, { ...labels, reason: 'dropped' })],
+    ['orphanSpans', t.counter('routelens_analysis_unused_spans', unusedHelp, { ...labels, reason: 'orphan' })],
+    ['unrootedSpans', t.counter('routelens_analysis_unused_spans', unusedHelp, { ...labels, reason: 'unrooted' })],
+    ['duplicateSpans', t.counter('routelens_analysis_unused_spans', unusedHelp, { ...labels, reason: 'duplicate' })],
+  ];
+  t.beforeScrape(async () => {
+    const s = analyzer.stats();
+    for (const [k, c] of counters) {
+      const d = s[k] - c.value();
+      if (d > 0) c.add(d);
+    }
+  });
 }

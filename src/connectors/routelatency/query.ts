@@ -222,7 +222,7 @@ function statusClassesJson(counts: readonly number[]): Record<string, number> {
 }
 
 /** Reads the allowed parameters; unknown or repeated ones are a 400. */
-function readParams(params: URLSearchParams, allowed: readonly string[], allowPrefix?: string): Map<string, string> {
+export function readParams(params: URLSearchParams, allowed: readonly string[], allowPrefix?: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const [k, v] of params) {
     if (!allowed.includes(k) && !(allowPrefix !== undefined && k.startsWith(allowPrefix) && k.length > allowPrefix.length)) {
@@ -238,7 +238,7 @@ function defaultWindowMs(store: RouteStore): number {
   return store.windowsMs.includes(300_000) ? 300_000 : Math.min(...store.windowsMs);
 }
 
-function resolveWindow(store: RouteStore, text: string | undefined, nowMs: number): ResolvedWindow {
+export function resolveWindow(store: RouteStore, text: string | undefined, nowMs: number): ResolvedWindow {
   const expected = store.windowsMs.map(formatDuration).join(', ');
   const ms = text === undefined ? defaultWindowMs(store) : parseDuration(text);
   if (ms === undefined) throw new QueryError(400, `invalid window ${JSON.stringify(text)}; expected one of ${expected}`);
@@ -693,6 +693,28 @@ export function openapiDocument(): Record<string, unknown> {
         },
       },
       ...runtime.paths,
+      '/api/v1/why': {
+        get: {
+          summary: 'Why a route is slow: where its time goes, statements, N+1, slow vs fast requests, versions (src/analysis/README.md)',
+          parameters: [
+            { name: 'service', in: 'query', required: true, schema: { type: 'string' } },
+            { name: 'route', in: 'query', required: true, schema: { type: 'string', example: '/orders/{id}' } },
+            {
+              name: 'method',
+              in: 'query',
+              required: false,
+              description: 'HTTP method; may be left out when the route has only one ("-" for none).',
+              schema: { type: 'string', example: 'GET' },
+            },
+            windowParam,
+          ],
+          responses: {
+            200: { description: 'The answer', content: { 'application/json': { schema: { $ref: '#/components/schemas/Why' } } } },
+            400: error,
+            404: error,
+          },
+        },
+      },
       '/api/v1/coverage': {
         get: {
           summary: 'Why a route may be missing: per service since start, spans skipped by kind and counted spans by the source of their route name',
@@ -704,6 +726,51 @@ export function openapiDocument(): Record<string, unknown> {
       schemas: {
         ...runtime.schemas,
         Error: { type: 'object', required: ['error'], properties: { error: { type: 'string' } } },
+        Why: {
+          type: 'object',
+          required: [
+            'service',
+            'method',
+            'route',
+            'window',
+            'count',
+            'p50_ms',
+            'p95_ms',
+            'p99_ms',
+            'breakdown',
+            'statements',
+            'n_plus_one',
+            'slow_vs_fast',
+            'versions',
+            'summary',
+          ],
+          properties: {
+            service: { type: 'string' },
+            method: { type: 'string' },
+            route: { type: 'string' },
+            window: { type: 'string' },
+            count: { type: 'integer' },
+            p50_ms: { type: 'number', nullable: true },
+            p95_ms: { type: 'number', nullable: true },
+            p99_ms: { type: 'number', nullable: true },
+            analysed: { type: 'integer' },
+            error_count: { type: 'integer' },
+            breakdown: { type: 'array', items: { type: 'object', required: ['category', 'target', 'share', 'p50_ms', 'p95_ms', 'p99_ms'] } },
+            statements: {
+              type: 'array',
+              items: { type: 'object', required: ['fingerprint', 'db_system', 'calls_per_request', 'p50_ms', 'p95_ms', 'p99_ms', 'share', 'example_trace_id'] },
+            },
+            outbound: { type: 'array', items: { type: 'object' } },
+            n_plus_one: {
+              type: 'array',
+              items: { type: 'object', required: ['kind', 'fingerprint', 'repeats', 'requests_share', 'cost_ms', 'example_trace_id', 'example_span_ids'] },
+            },
+            slow_vs_fast: { type: 'array', items: { type: 'object', required: ['kind', 'p_value'] } },
+            versions: { type: 'array', items: { type: 'object', required: ['version', 'count', 'vs_previous'] } },
+            quality: { type: 'object' },
+            summary: { type: 'string' },
+          },
+        },
         Route: {
           type: 'object',
           required: ['service', 'method', 'route', 'route_source', 'count', 'rate_per_s', 'error_rate', 'error_count', 'status_classes', 'dimensions'],

@@ -1,0 +1,322 @@
+/**
+ * Trace assembly for analysis: span records gathered by trace id across requests and batches, each request span
+ * analysed `decisionWaitMs` after it arrived, with whatever of its trace has arrived by then.
+ *
+ * Why per request and not per trace: a request's subtree is its own service's spans (see trace.ts), and a
+ * service's exporter sends a span's children no later than the span itself (the SDKs' batch processors export
+ * spans in the order they end, and children end first). So when a request span has arrived, its subtree has
+ * too, up to reordering between concurrent exports, which the decision wait absorbs. A trace that crosses
+ * services is analysed request by request as each one arrives; a request span that comes seconds after its
+ * children (the next export of its service) still finds them, since unused spans stay until their trace has
+ * been quiet for `maxTraceWaitMs`. Spans no request used by then are dropped: orphans (parent never arrived)
+ * are counted per service, spans of traces without any request span (batch jobs, scripts) as unrooted.
+ *
+ * Late spans: the ids of the request and own (non-leaf) spans of analysed requests are remembered (the last
+ * `lateKeys` to twice that many, at a fixed memory; see RecentKeys); a span whose parent is one of
+ * them arrives after its request was analysed without it: it is counted as late and dropped. A late span whose
+ * parent was a leaf, or was forgotten, waits like any other and ends up counted as an orphan.
+ *
+ * Bounds: `maxTraces` in flight, `maxSpansPerTrace`, `maxBytes` estimated in all. Past a bound the oldest traces
+ * are analysed at once (counted as evicted) or the span is dropped (counted); nothing waits.
+ */
+import type { SpanRecord } from './span-record';
+import { SpanClass } from './span-record';
+import { analyzeTrace, type AnalyzerOptions, type TraceAnalysis } from './trace';
+
+export interface AssemblyOptions extends AnalyzerOptions {
+  /** After a request span arrives, how long to wait for the rest of its subtree. @default 2000 */
+  decisionWaitMs?: number;
+  /** Spans not yet used are kept until their trace has had no new span for this long. @default 15000 */
+  maxTraceWaitMs?: number;
+  /** Analysed span ids are remembered at least this long (unless more than `lateKeys` arrive). @default 30000 */
+  lateWindowMs?: number;
+  /** Analysed span ids remembered per generation (two generations). @default 65536 */
+  lateKeys?: number;
+  /** @default 20000 */
+  maxTraces?: number;
+  /** @default 1000 */
+  maxSpansPerTrace?: number;
+  /** Estimated bytes of all records held. @default 64 MiB */
+  maxBytes?: number;
+}
+
+export interface AssemblyStats {
+  tracesInFlight: number;
+  spansInFlight: number;
+  /** Estimated bytes of the records held. */
+  bytesInFlight: number;
+  spansReceived: number;
+  requestsAnalysed: number;
+  /** Spans arriving after the request they belong to was analysed (their parent is remembered). */
+  lateSpans: number;
+  /** Spans dropped because their trace had `maxSpansPerTrace` already. */
+  droppedSpans: number;
+  /** Traces analysed early because `maxTraces` or `maxBytes` was reached. */
+  evictedTraces: number;
+  /** Spans whose parent never arrived (not used by any request). */
+  orphanSpans: number;
+  /** Spans of traces that had no request span at all. */
+  unrootedSpans: number;
+  duplicateSpans: number;
+  skewRefused: number;
+}
+
+/** Estimated heap bytes of one record (object, its fields, its share of strings), measured on Node 20. */
+export const RECORD_BYTES = 240;
+const TRACE_BYTES = 200;
+
+class Trace {
+  spans: SpanRecord[] = [];
+  /** Request spans waiting for their analysis, with their due time. */
+  pending: SpanRecord[] = [];
+  lastArrivalMs = 0;
+  bytes = TRACE_BYTES;
+  /** Position in the quiet queue (for the max-wait check). */
+  constructor(
+    readonly key: number,
+    readonly hi: number,
+    readonly id: string,
+  ) {}
+}
+
+/** What the assembler hands back: analyses to record, at their receive time. */
+export type AnalysisSink = (analysis: TraceAnalysis, nowMs: number) => void;
+
+export class TraceAssembler {
+  readonly decisionWaitMs: number;
+  readonly maxTraceWaitMs: number;
+  readonly lateWindowMs: number;
+  readonly maxTraces: number;
+  readonly maxSpansPerTrace: number;
+  readonly maxBytes: number;
+  readonly #options: AnalyzerOptions;
+  readonly #sink: AnalysisSink;
+  /** Traces in flight, in insertion order (Map order): the oldest first for eviction. */
+  readonly #traces = new Map<number, Trace>();
+  /** Request spans in arrival order with their trace: due at arrival + decision wait. */
+  readonly #due: { trace: Trace; span: SpanRecord; at: number }[] = [];
+  #dueHead = 0;
+  /** Span keys of analysed requests' non-leaf spans, to recognise late children. */
+  readonly #recent: RecentKeys;
+  #bytes = 0;
+  #spans = 0;
+  readonly #stats: Omit<AssemblyStats, 'tracesInFlight' | 'spansInFlight' | 'bytesInFlight'> = {
+    spansReceived: 0,
+    requestsAnalysed: 0,
+    lateSpans: 0,
+    droppedSpans: 0,
+    evictedTraces: 0,
+    orphanSpans: 0,
+    unrootedSpans: 0,
+    duplicateSpans: 0,
+    skewRefused: 0,
+  };
+
+  constructor(sink: AnalysisSink, options: AssemblyOptions = {}) {
+    this.#sink = sink;
+    this.#options = options;
+    this.decisionWaitMs = options.decisionWaitMs ?? 2000;
+    this.maxTraceWaitMs = options.maxTraceWaitMs ?? 15_000;
+    this.lateWindowMs = options.lateWindowMs ?? 30_000;
+    this.maxTraces = options.maxTraces ?? 20_000;
+    this.maxSpansPerTrace = options.maxSpansPerTrace ?? 1000;
+    this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+    this.#recent = new RecentKeys(options.lateKeys ?? 65_536, this.lateWindowMs);
+  }
+
+  /**
+   * Adds a span of trace `key` (53 bits of the trace id; `hi` another 32 bits to tell colliding ids apart;
+   * `traceId()` gives the hex id, called once per new trace).
+   */
+  add(key: number, hi: number, traceId: () => string, rec: SpanRecord, nowMs: number): void {
+    this.#stats.spansReceived++;
+    let t = this.#traces.get(key);
+    if (t !== undefined && t.hi !== hi) {
+      this.#stats.droppedSpans++; // two trace ids share 53 bits: too rare to handle otherwise
+      return;
+    }
+    if (rec.parentKey >= 0 && this.#recent.has(rec.parentKey)) {
+      this.#stats.lateSpans++;
+      return;
+    }
+    if (t === undefined) {
+      if (this.#traces.size >= this.maxTraces) this.#evictOldest(nowMs);
+      t = new Trace(key, hi, traceId());
+      this.#traces.set(key, t);
+      this.#bytes += TRACE_BYTES;
+    } else if (t.spans.length >= this.maxSpansPerTrace) {
+      this.#stats.droppedSpans++;
+      return;
+    } else {
+      // keep insertion order = order of last activity, so the oldest quiet trace is first
+      this.#traces.delete(key);
+      this.#traces.set(key, t);
+    }
+    t.spans.push(rec);
+    t.lastArrivalMs = nowMs;
+    const b = RECORD_BYTES + rec.statement.length + rec.url.length;
+    t.bytes += b;
+    this.#bytes += b;
+    this.#spans++;
+    if (rec.cls === SpanClass.Request && rec.route !== '') {
+      t.pending.push(rec);
+      this.#due.push({ trace: t, span: rec, at: nowMs + this.decisionWaitMs });
+    }
+    while (this.#bytes > this.maxBytes && this.#traces.size > 1) this.#evictOldest(nowMs);
+  }
+
+  /** Analyses what is due at `nowMs` and drops traces quiet for longer than the max wait. */
+  expire(nowMs: number): void {
+    const due = this.#due;
+    const ready = new Map<Trace, Set<SpanRecord>>();
+    while (this.#dueHead < due.length) {
+      const d = due[this.#dueHead] as { trace: Trace; span: SpanRecord; at: number };
+      if (d.at > nowMs) break;
+      this.#dueHead++;
+      if (this.#traces.get(d.trace.key) !== d.trace || !d.trace.pending.includes(d.span)) continue; // analysed already
+      let set = ready.get(d.trace);
+      if (set === undefined) ready.set(d.trace, (set = new Set()));
+      set.add(d.span);
+    }
+    if (this.#dueHead > 1024 && this.#dueHead * 2 > due.length) {
+      due.splice(0, this.#dueHead);
+      this.#dueHead = 0;
+    }
+    for (const [t, requests] of ready) this.#analyse(t, requests, false, nowMs);
+    // quiet traces: the map is in order of last activity
+    for (const t of this.#traces.values()) {
+      if (nowMs - t.lastArrivalMs < this.maxTraceWaitMs) break;
+      this.#analyse(t, undefined, true, nowMs);
+    }
+  }
+
+  /** Analyses everything held now (shutdown, offline analysis). */
+  flush(nowMs: number): void {
+    for (const t of [...this.#traces.values()]) this.#analyse(t, undefined, true, nowMs);
+    this.#due.length = 0;
+    this.#dueHead = 0;
+  }
+
+  stats(): AssemblyStats {
+    return { tracesInFlight: this.#traces.size, spansInFlight: this.#spans, bytesInFlight: this.#bytes, ...this.#stats };
+  }
+
+  #evictOldest(nowMs: number): void {
+    const oldest = this.#traces.values().next().value as Trace | undefined;
+    if (oldest === undefined) return;
+    this.#stats.evictedTraces++;
+    this.#analyse(oldest, undefined, true, nowMs);
+  }
+
+  /**
+   * Analyses `requests` of the trace (all its pending ones when undefined); with `final` the trace is done:
+   * leftovers are counted and it is forgotten.
+   */
+  #analyse(t: Trace, requests: Set<SpanRecord> | undefined, final: boolean, nowMs: number): void {
+    const select = requests ?? new Set(t.pending);
+    if (select.size > 0 || final) {
+      const a = analyzeTrace(t.id, t.spans, this.#options, { requests: select, countOrphans: final });
+      this.#stats.requestsAnalysed += a.requests.length;
+      this.#stats.duplicateSpans += a.duplicates;
+      this.#stats.skewRefused += a.skewRefused;
+      this.#stats.orphanSpans += a.orphans;
+      if (a.requests.length > 0 || a.orphans > 0) this.#sink(a, nowMs);
+      if (select.size > 0) t.pending = t.pending.filter((s) => !select.has(s));
+      if (a.used.size > 0) {
+        const kept = t.spans.filter((s) => !a.used.has(s));
+        this.#spans -= t.spans.length - kept.length;
+        let freed = 0;
+        for (const s of a.used) {
+          freed += RECORD_BYTES + s.statement.length + s.url.length;
+          if (s.cls === SpanClass.Request || s.cls === SpanClass.Own) this.#recent.add(s.key, nowMs);
+        }
+        t.bytes -= freed;
+        this.#bytes -= freed;
+        t.spans = kept;
+      }
+      if (final) this.#stats.unrootedSpans += t.spans.length - a.orphans;
+    }
+    if (final || (t.spans.length === 0 && t.pending.length === 0)) {
+      this.#traces.delete(t.key);
+      this.#spans -= t.spans.length;
+      this.#bytes -= t.bytes;
+    }
+  }
+}
+
+/**
+ * A set of recent 53-bit keys in two generations of open-addressing tables (8 bytes a slot, half full at most):
+ * a generation is retired once it holds `capacity` keys and is `minAgeMs` old, or holds 1.5 × `capacity` keys.
+ * So a key is remembered for at least `capacity` further insertions, and for `minAgeMs` unless keys arrive faster
+ * than 1.5 × `capacity` in that time; memory is fixed at 2 tables × 2 × capacity × 8 bytes.
+ */
+export class RecentKeys {
+  #cur: Float64Array;
+  #old: Float64Array;
+  #count = 0;
+  #startedMs = -Infinity;
+  readonly #capacity: number;
+  readonly #minAgeMs: number;
+  readonly #mask: number;
+
+  constructor(capacity: number, minAgeMs: number) {
+    let size = 16;
+    while (size < capacity * 2) size *= 2;
+    this.#capacity = Math.floor(size / 2);
+    this.#mask = size - 1;
+    this.#minAgeMs = minAgeMs;
+    this.#cur = new Float64Array(size);
+    this.#old = new Float64Array(size);
+  }
+
+  add(key: number, nowMs: number): void {
+    if (this.#count === 0) this.#startedMs = nowMs;
+    if (this.#count >= this.#capacity) {
+      if (nowMs - this.#startedMs < this.#minAgeMs && this.#count < this.#capacity * 1.5) {
+        // young: keep filling (up to 75 % load) so the window is not cut short
+      } else {
+        const t = this.#old;
+        this.#old = this.#cur;
+        t.fill(0);
+        this.#cur = t;
+        this.#count = 0;
+        this.#startedMs = nowMs;
+      }
+    }
+    if (insert(this.#cur, key + 1, this.#mask)) this.#count++;
+  }
+
+  has(key: number): boolean {
+    return contains(this.#cur, key + 1, this.#mask) || contains(this.#old, key + 1, this.#mask);
+  }
+}
+
+function slotOf(k: number, mask: number): number {
+  // mix the low and high words (keys are random ids; this only spreads sequential test ids)
+  const lo = k >>> 0;
+  const hi = Math.floor(k / 4294967296);
+  return (Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b) >>> 0) & mask;
+}
+
+function insert(table: Float64Array, k: number, mask: number): boolean {
+  let i = slotOf(k, mask);
+  for (;;) {
+    const v = table[i] as number;
+    if (v === 0) {
+      table[i] = k;
+      return true;
+    }
+    if (v === k) return false;
+    i = (i + 1) & mask;
+  }
+}
+
+function contains(table: Float64Array, k: number, mask: number): boolean {
+  let i = slotOf(k, mask);
+  for (;;) {
+    const v = table[i] as number;
+    if (v === 0) return false;
+    if (v === k) return true;
+    i = (i + 1) & mask;
+  }
+}
