@@ -111,7 +111,7 @@ const RESOURCE_SKIP =
 const SPAN_SKIP =
   /^(http\.(url|target|route|host|server_name|scheme|flavor|request_content_length|response_content_length|user_agent|client_ip)|url\.|net\.(peer|host|sock)|client\.|server\.(address|port)|network\.(peer|local)|user_agent\.|http\.request\.(body|header)|http\.response\.(body|header)|thread\.|code\.)/;
 
-/** Most attribute values of one kind kept per request (long values are cut). */
+/** Most attribute values of one kind kept per request (long values are cut); at most this many times 4 are read. */
 const MAX_ATTRIBUTES = 40;
 const MAX_VALUE_CHARS = 80;
 
@@ -131,17 +131,23 @@ function firstOf(get: (k: string) => AttrValue | undefined, keys: readonly strin
 export function resourceInfo(view: SpanView): ResourceInfo {
   const get = (k: string): AttrValue | undefined => view.resourceAttribute(k);
   const attributes: [string, string][] = [];
-  view.forEachResourceAttribute((k, v) => {
-    if (attributes.length >= MAX_ATTRIBUTES || RESOURCE_SKIP.test(k)) return;
-    const s = String(v);
-    attributes.push([k, s.length > MAX_VALUE_CHARS ? s.slice(0, MAX_VALUE_CHARS) : s]);
-  });
+  let seen = 0;
+  view.forEachResourceAttribute((k, v) => keep(attributes, k, v, RESOURCE_SKIP, ++seen));
   return {
     service: view.service,
     clock: firstOf(get, CLOCK_KEYS) || view.service,
     version: firstOf(get, ['service.version', 'k8s.replicaset.name']),
     attributes,
   };
+}
+
+/** Keeps an attribute unless skipped; false (stop) once enough are kept or enough were read. */
+function keep(out: [string, string][], k: string, v: AttrValue, skip: RegExp, seen: number): boolean {
+  if (!skip.test(k)) {
+    const s = String(v);
+    out.push([k, s.length > MAX_VALUE_CHARS ? s.slice(0, MAX_VALUE_CHARS) : s]);
+  }
+  return out.length < MAX_ATTRIBUTES && seen < 4 * MAX_ATTRIBUTES;
 }
 
 const ASGI_EVENT = / http (send|receive)$/;
@@ -179,11 +185,8 @@ export function recordFromView(
   classify(r, (k) => view.attribute(k));
   if (r.cls === SpanClass.Request) {
     const attributes: [string, string][] = [];
-    view.forEachAttribute((k, v) => {
-      if (attributes.length >= MAX_ATTRIBUTES || SPAN_SKIP.test(k)) return;
-      const s = String(v);
-      attributes.push([k, s.length > MAX_VALUE_CHARS ? s.slice(0, MAX_VALUE_CHARS) : s]);
-    });
+    let seen = 0;
+    view.forEachAttribute((k, v) => keep(attributes, k, v, SPAN_SKIP, ++seen));
     r.attributes = attributes;
   }
   return r;

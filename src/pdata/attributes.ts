@@ -71,7 +71,13 @@ export function anyValueOfKey(buf: Uint8Array, pos: number, end: number, key: Ui
 }
 
 /** Visit the KeyValue fields numbered `fieldNo` of the message `[pos, end)` whose value is a scalar. */
-export function forEachScalarKeyValue(buf: Uint8Array, pos: number, end: number, fieldNo: number, visit: (key: string, value: AttrValue) => void): void {
+export function forEachScalarKeyValue(
+  buf: Uint8Array,
+  pos: number,
+  end: number,
+  fieldNo: number,
+  visit: (key: string, value: AttrValue) => boolean | void,
+): boolean {
   const wantTag = (fieldNo << 3) | WIRE_LEN;
   while (pos < end) {
     const tag = readVarint32(buf, pos, end);
@@ -97,9 +103,10 @@ export function forEachScalarKeyValue(buf: Uint8Array, pos: number, end: number,
         p = e;
       } else p = skipField(buf, t & 7, p, kvEnd);
     }
-    if (value !== undefined) visit(key, value);
+    if (value !== undefined && visit(key, value) === false) return false;
     pos = kvEnd;
   }
+  return true;
 }
 
 /** Read a scalar AnyValue from its content range; arrays, maps, bytes and empty values read as undefined. */

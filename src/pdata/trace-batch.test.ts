@@ -279,8 +279,8 @@ describe('TraceBatch vs protobufjs (differential)', function () {
         TraceBatch.decode(bytes).forEachSpan((s) => {
           const attributes: [string, AttrValue][] = [];
           const resource: [string, AttrValue][] = [];
-          s.forEachAttribute((k, v) => attributes.push([k, v]));
-          s.forEachResourceAttribute((k, v) => resource.push([k, v]));
+          s.forEachAttribute((k, v) => void attributes.push([k, v]));
+          s.forEachResourceAttribute((k, v) => void resource.push([k, v]));
           const mask = s.readIdWords(words);
           got.push({ scope: s.scopeName, mask, words: [...words], attributes, resource });
         });
@@ -288,6 +288,23 @@ describe('TraceBatch vs protobufjs (differential)', function () {
       }),
       { numRuns: runs(300) },
     );
+  });
+
+  it('forEachAttribute and forEachResourceAttribute stop when the visitor returns false', () => {
+    const bytes = encodeRequest({
+      resourceSpans: [
+        {
+          resource: { attributes: ['a', 'b', 'c'].map((key) => ({ key, value: { stringValue: key } })) },
+          scopeSpans: [{ spans: [{ name: 's', attributes: ['x', 'y', 'z'].map((key) => ({ key, value: { intValue: '1' } })) }] }],
+        },
+      ],
+    });
+    const keys: string[] = [];
+    TraceBatch.decode(bytes).forEachSpan((s) => {
+      s.forEachAttribute((k) => (keys.push(k), k !== 'y'));
+      s.forEachResourceAttribute((k) => (keys.push(k), k !== 'a'));
+    });
+    expect(keys).to.deep.equal(['x', 'y', 'a']);
   });
 
   it('reads the resource attributes protobufjs reads', () => {

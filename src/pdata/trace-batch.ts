@@ -279,21 +279,27 @@ export class SpanView {
     return mask;
   }
 
-  /** Every span attribute with a scalar value, in wire order (arrays, maps and bytes are passed over). */
-  forEachAttribute(visit: (key: string, value: AttrValue) => void): void {
+  /**
+   * Every span attribute with a scalar value, in wire order (arrays, maps and bytes are passed over), until `visit`
+   * returns false.
+   */
+  forEachAttribute(visit: (key: string, value: AttrValue) => boolean | void): void {
     forEachScalarKeyValue(this.#buf, this.#start, this.#end, 9, visit);
   }
 
-  /** Every scalar attribute of the span's resource, appended ones included (a replaced value is not visited). */
-  forEachResourceAttribute(visit: (key: string, value: AttrValue) => void): void {
+  /**
+   * Every scalar attribute of the span's resource, appended ones included (a replaced value is not visited), until
+   * `visit` returns false.
+   */
+  forEachResourceAttribute(visit: (key: string, value: AttrValue) => boolean | void): void {
     const e = this.#resource;
     if (e === undefined) return;
     const replaced = e.replaced;
-    const filtered = replaced === undefined ? visit : (k: string, v: AttrValue): void => (replaced.has(k) ? undefined : visit(k, v));
+    const filtered = replaced === undefined ? visit : (k: string, v: AttrValue): boolean | void => (replaced.has(k) ? undefined : visit(k, v));
     for (let f = 0; f < e.resourceFields.length; f += 4) {
-      forEachScalarKeyValue(e.buf, e.resourceFields[f + 2] as number, e.resourceFields[f + 3] as number, 1, filtered);
+      if (!forEachScalarKeyValue(e.buf, e.resourceFields[f + 2] as number, e.resourceFields[f + 3] as number, 1, filtered)) return;
     }
-    for (const kv of e.extra ?? []) forEachScalarKeyValue(kv, 0, kv.length, 1, visit);
+    for (const kv of e.extra ?? []) if (!forEachScalarKeyValue(kv, 0, kv.length, 1, visit)) return;
   }
 
   get name(): string {

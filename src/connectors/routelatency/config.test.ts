@@ -18,7 +18,7 @@ describe('routelatency config', () => {
   it('has the documented defaults', () => {
     const { config, errors } = parse(undefined);
     expect(errors).to.deep.equal([]);
-    const { metrics, ...rest } = config;
+    const { metrics, analysis, ...rest } = config;
     expect(rest).to.deep.equal({
       windows: [60_000, 300_000, 900_000, 3_600_000],
       dimensions: [],
@@ -28,6 +28,7 @@ describe('routelatency config', () => {
       templating: [],
     });
     expect(metrics.namespace).to.equal('traces.span.metrics'); // the metrics section: metrics.test.ts
+    expect(analysis.enabled).to.equal(true); // the analysis section: analyzer.test.ts
   });
 
   it('reads every key, accepting SERVER and SPAN_KIND_SERVER forms', () => {

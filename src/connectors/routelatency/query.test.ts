@@ -347,6 +347,7 @@ describe('route query API', () => {
         '/api/v1/services/{service}/runtime',
         '/api/v1/runtime',
         '/api/v1/coverage',
+        '/api/v1/why',
       ]);
       const refs = JSON.stringify(openapiDocument()).match(/#\/components\/schemas\/\w+/g) ?? [];
       expect(refs.length).to.be.greaterThan(5);
