@@ -30,8 +30,9 @@ Usage:
                                       share the ports (default: one per CPU, or $ROUTELENS_WORKERS)
   routelens validate [--config FILE]  Check a config; prints every problem with its YAML path (exit 2 if invalid)
   routelens routes [--url http://localhost:8888] [--window 5m] [--service S] [--sort p99|p95|rate|errors]
-                  [--limit N] [--json] [--watch] [--token T]
-                                      Per-route latency table from a running routelens
+                  [--limit N] [--json] [--watch] [--token T] [--cluster]
+                                      Per-route latency table from a running routelens (--cluster: merged
+                                      from every peer of its routequery cluster, saying which did not answer)
   routelens services [--url http://localhost:8888] [--window 5m] [--service S] [--json] [--token T]
                                       Each service's instances with their runtime (CPU, RSS, GC, threads,
                                       fds, from a metrics pipeline) beside its routes' p95/p99 and rates
@@ -75,7 +76,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   return { command, flags, positionals };
 }
 
-const BOOLEAN_FLAGS = new Set(['help', 'version', 'json', 'watch', 'no-color']);
+const BOOLEAN_FLAGS = new Set(['help', 'version', 'json', 'watch', 'no-color', 'cluster']);
 
 function str(args: ParsedArgs, name: string): string | undefined {
   const v = args.flags.get(name);
@@ -213,6 +214,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           token: str(args, 'token') ?? process.env.ROUTELENS_TOKEN,
           json: args.flags.has('json'),
           watch: args.flags.has('watch'),
+          cluster: args.flags.has('cluster'),
           color: process.stdout.isTTY === true && !args.flags.has('no-color'),
           out: process.stdout,
         });

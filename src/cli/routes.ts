@@ -12,6 +12,8 @@ export interface RoutesCommandOptions {
   limit?: string | undefined;
   json: boolean;
   watch: boolean;
+  /** Ask for the whole cluster (`scope=cluster`): every peer's routes merged. */
+  cluster?: boolean;
   /** Bearer token for a protected query API. */
   token?: string | undefined;
   color: boolean;
@@ -34,6 +36,7 @@ export async function fetchRoutes(o: RoutesCommandOptions): Promise<RoutesRespon
   ] as const) {
     if (v !== undefined) u.searchParams.set(k, v);
   }
+  if (o.cluster === true) u.searchParams.set('scope', 'cluster');
   let res: Response;
   try {
     res = await fetch(u, { headers: o.token === undefined ? {} : { authorization: `Bearer ${o.token}` } });
@@ -52,10 +55,31 @@ export async function fetchRoutes(o: RoutesCommandOptions): Promise<RoutesRespon
   return body as RoutesResponse;
 }
 
+/** What a cluster-wide answer adds (see the routequery extension). */
+interface ClusterFields {
+  partial?: boolean;
+  peers?: { peer: string; ok: boolean; error: string | null }[];
+}
+
+/**
+ * The line under a cluster-wide table: how many peers answered and, when some did not, which and why. A partial
+ * answer is never shown without saying so.
+ */
+export function clusterLine(r: ClusterFields, color = false): string {
+  const peers = r.peers ?? [];
+  const ok = peers.filter((p) => p.ok).length;
+  if (r.partial !== true) return `cluster: all ${ok} peers answered\n`;
+  const missing = peers.filter((p) => !p.ok).map((p) => `  ${p.peer}: ${p.error ?? 'no answer'}\n`);
+  const head = `PARTIAL: ${ok} of ${peers.length} peers answered${missing.length === 0 ? ' (no peer was found besides this one)' : '; missing:'}`;
+  return `${color ? `\u001b[31m${head}\u001b[0m` : head}\n${missing.join('')}`;
+}
+
 export async function routesCommand(o: RoutesCommandOptions): Promise<void> {
   const render = async (): Promise<string> => {
     const r = await fetchRoutes(o);
-    return o.json ? `${JSON.stringify(r, null, 2)}\n` : formatRoutesTable(r, { color: o.color });
+    if (o.json) return `${JSON.stringify(r, null, 2)}\n`;
+    const table = formatRoutesTable(r, { color: o.color });
+    return o.cluster === true ? table + clusterLine(r as ClusterFields, o.color) : table;
   };
   if (!o.watch) {
     o.out.write(await render());

@@ -11,13 +11,14 @@
  * memory_limiter limit.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { Component, ComponentKind, Host } from '../core/component';
 import type { ServiceConfig } from '../config/load';
-import { isQueryStateSource, type MergedQueryState } from '../core/query';
+import type { MergedQueryState, QueryStateHost, QueryStateSnapshot } from '../core/query';
 import { Service } from '../pipeline/service';
 import { missingV8Flags } from '../v8/flags';
 import { startHeapTrim } from '../v8/heap-trim';
@@ -72,7 +73,18 @@ interface SnapshotReply {
   families: MetricFamily[];
   /** Query states by component id (QueryStateSource), in the component's own format. */
   states: Record<string, unknown>;
+  /** The worker's Service instance: the source of its states. */
+  source: string;
+  takenAtMs: number;
   healthy: boolean;
+}
+
+/** A worker's query state after its shutdown. */
+interface FinalState {
+  type: 'final';
+  states: Record<string, unknown>;
+  source: string;
+  takenAtMs: number;
 }
 
 // ---- worker -----------------------------------------------------------------------------------------------
@@ -117,9 +129,8 @@ export async function runWorker(config: ServiceConfig, index: number, logger: Lo
     if (m.type !== 'snapshot' || typeof m.id !== 'number') return;
     const id = m.id;
     void service.telemetry.scrape().then((families) => {
-      const states: Record<string, unknown> = {};
-      for (const [cid, c] of service.components('connector')) if (isQueryStateSource(c)) states[cid] = c.snapshotQueryState();
-      const reply: SnapshotReply = { type: 'snapshot', id, families, states, healthy: service.healthy() };
+      const states = service.snapshotQueryStates();
+      const reply: SnapshotReply = { type: 'snapshot', id, families, states, source: service.instance, takenAtMs: Date.now(), healthy: service.healthy() };
       process.send?.(reply);
     });
   };
@@ -131,6 +142,9 @@ export async function runWorker(config: ServiceConfig, index: number, logger: Lo
   });
   process.off('message', onMessage);
   await service.shutdown();
+  // The windows as they are after the pipelines drained: what the primary hands to a peer (routequery cluster).
+  const final: FinalState = { type: 'final', states: service.snapshotQueryStates(), source: service.instance, takenAtMs: Date.now() };
+  if (process.connected) await new Promise<void>((resolve) => process.send?.(final, undefined, {}, () => resolve()));
   return 0;
 }
 
@@ -193,6 +207,8 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
   let merged: MetricFamily[] = [];
   const workers = new Map<number, Worker>();
   const healthy = new Map<number, boolean>();
+  /** Query states of workers that shut down (by index), for the hand-off once all have stopped. */
+  const finals = new Map<number, QueryStateSnapshot>();
   let stopping = false;
   let nextId = 0;
   const pending = new Map<number, { replies: SnapshotReply[]; want: number; done: () => void }>();
@@ -250,10 +266,22 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
   }
 
   const extensions = new Map<string, Component>();
-  const host: Host = {
+  const host: Host & QueryStateHost = {
     getExtension: (id) => extensions.get(id),
     components: (kind: ComponentKind) => (kind === 'connector' ? connectors : kind === 'extension' ? extensions : new Map()),
     healthy: () => !stopping && workers.size === o.workers && [...workers.keys()].every((i) => healthy.get(i) !== false),
+    // Cluster-wide queries (routequery `cluster`): each worker is a source of its own.
+    instance: randomUUID(),
+    localQueryStates: async (): Promise<QueryStateSnapshot[]> => {
+      const live = (await gather()).map((r) => ({ index: r.id, snapshot: { source: r.source, takenAtMs: r.takenAtMs, states: r.states } }));
+      const answered = new Set(live.map((l) => l.index));
+      return [...live.map((l) => l.snapshot), ...[...finals].filter(([i]) => !answered.has(i)).map(([, f]) => f)];
+    },
+    mergeQueryStates: (id, snapshots) => {
+      const cc = config.connectors.get(id);
+      if (cc?.factory.kind !== 'connector' || cc.factory.mergeQueryStates === undefined) return undefined;
+      return cc.factory.mergeQueryStates(cc.config, snapshots);
+    },
   };
   for (const id of config.enabledExtensions) {
     const cc = config.extensions.get(id);
@@ -270,6 +298,10 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
       workers.set(index, w);
       w.on('message', (m: { type?: string; id?: number }) => {
         if (m.type === 'ready') resolve();
+        if (m.type === 'final') {
+          const f = m as unknown as FinalState;
+          finals.set(index, { source: f.source, takenAtMs: f.takenAtMs, states: f.states });
+        }
         if (m.type === 'snapshot' && typeof m.id === 'number') {
           const p = pending.get(m.id);
           if (p !== undefined) {

@@ -42,3 +42,32 @@ export interface MergedQueryState {
    */
   metricFamilies(): MetricFamily[];
 }
+
+/**
+ * The query state of one process at one moment: one routelens process, or one worker of it under
+ * `--workers N`. `source` is unique per process start, so the same state reaching a cluster query twice (from
+ * its process and from the peer it was handed to) is merged once.
+ */
+export interface QueryStateSnapshot {
+  source: string;
+  takenAtMs: number;
+  /** Each component's `snapshotQueryState()`, by component id. */
+  states: Record<string, unknown>;
+}
+
+/**
+ * What a host offers the query extension for cluster-wide answers: this process's snapshots (its own, or its
+ * workers') and the merge of snapshots from anywhere by the component's factory.
+ */
+export interface QueryStateHost {
+  /** Unique per process start; peers use it to recognise themselves among the resolved addresses. */
+  readonly instance: string;
+  localQueryStates(): Promise<QueryStateSnapshot[]>;
+  /** The merge of `snapshots` of component `id` by its factory; undefined when it has no mergeable state. */
+  mergeQueryStates(id: string, snapshots: readonly unknown[]): MergedQueryState | undefined;
+}
+
+export function isQueryStateHost(h: unknown): h is QueryStateHost {
+  const q = h as Partial<QueryStateHost> | undefined;
+  return typeof q?.localQueryStates === 'function' && typeof q.mergeQueryStates === 'function' && typeof q.instance === 'string';
+}

@@ -4,8 +4,10 @@
  * `service.shutdown_timeout`. Exporters and connectors are shared between the pipelines that list them;
  * processors are instantiated per pipeline, as in the Collector.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Component, ComponentKind, CreateSettings, Host } from '../core/component';
+import { isQueryStateSource, type MergedQueryState, type QueryStateHost, type QueryStateSnapshot } from '../core/query';
 import type { MetricsConsumer, TracesConsumer } from '../consumer/consumer';
 import { ConfigError } from '../core/schema';
 import type { ComponentConfig, PipelineConfig, ServiceConfig } from '../config/load';
@@ -18,8 +20,10 @@ interface Started {
   component: Component;
 }
 
-export class Service implements Host {
+export class Service implements Host, QueryStateHost {
   readonly telemetry: Telemetry;
+  /** Unique per process start (see QueryStateHost). */
+  readonly instance: string;
   readonly #config: ServiceConfig;
   readonly #logger: Logger;
   readonly #byKind = new Map<ComponentKind, Map<string, Component>>();
@@ -32,9 +36,10 @@ export class Service implements Host {
   #running = false;
   #stopped = false;
 
-  constructor(config: ServiceConfig, opts: { logger: Logger; telemetry?: Telemetry }) {
+  constructor(config: ServiceConfig, opts: { logger: Logger; telemetry?: Telemetry; instance?: string }) {
     this.#config = config;
     this.#logger = opts.logger;
+    this.instance = opts.instance ?? randomUUID();
     this.telemetry = opts.telemetry ?? new Telemetry();
     for (const k of ['receiver', 'processor', 'exporter', 'connector', 'extension'] as const) this.#byKind.set(k, new Map());
     this.#build();
@@ -164,6 +169,24 @@ export class Service implements Host {
   healthy(): boolean {
     if (!this.#running) return false;
     return this.#order.every((s) => s.component.healthy?.() !== false);
+  }
+
+  /** This process's query state: one snapshot holding each connector's (QueryStateSource). */
+  async localQueryStates(): Promise<QueryStateSnapshot[]> {
+    return [{ source: this.instance, takenAtMs: Date.now(), states: this.snapshotQueryStates() }];
+  }
+
+  /** Each connector's query state by id. */
+  snapshotQueryStates(): Record<string, unknown> {
+    const states: Record<string, unknown> = {};
+    for (const [id, c] of this.components('connector')) if (isQueryStateSource(c)) states[id] = c.snapshotQueryState();
+    return states;
+  }
+
+  mergeQueryStates(id: string, snapshots: readonly unknown[]): MergedQueryState | undefined {
+    const cc = this.#config.connectors.get(id);
+    if (cc?.factory.kind !== 'connector' || cc.factory.mergeQueryStates === undefined) return undefined;
+    return cc.factory.mergeQueryStates(cc.config, snapshots);
   }
 
   /** A running receiver by id (tests use it to find bound ports). */

@@ -4,7 +4,6 @@
  * Also the `routes` and `analyze` commands, and the `file` exporter feeding `analyze`.
  */
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,17 +14,11 @@ import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trac
 import { distributions, rng } from '../support/route-spans';
 import type { RoutesResponse } from '../../src/connectors/routelatency/query';
 import { startRoutelens, type RunningRoutelens } from '../support/routelens';
-
-const root = path.resolve(__dirname, '../../..');
+import { runRoutelensCli } from '../support/process';
 
 /** Run the CLI without blocking this process's event loop (routelens runs in-process here). */
-function cli(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(root, 'bin/routelens.js'), ...args], { encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
-    });
-  });
-}
+const cli = runRoutelensCli;
+
 const QUANTILES: [string, number][] = [
   ['p50_ms', 0.5],
   ['p90_ms', 0.9],

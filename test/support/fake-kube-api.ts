@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { makeTestCerts, type TestCerts } from './test-certs';
 
-export type FakeKind = 'pods' | 'replicasets' | 'namespaces' | 'nodes' | 'jobs';
+export type FakeKind = 'pods' | 'replicasets' | 'namespaces' | 'nodes' | 'jobs' | 'endpointslices';
 
 interface KindInfo {
   group: string; // '' for the core group
@@ -38,6 +38,7 @@ const KINDS: Record<FakeKind, KindInfo> = {
   namespaces: { group: '', version: 'v1', kind: 'Namespace', namespaced: false },
   nodes: { group: '', version: 'v1', kind: 'Node', namespaced: false },
   jobs: { group: 'batch', version: 'v1', kind: 'Job', namespaced: true },
+  endpointslices: { group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', namespaced: true },
 };
 
 /** A Kubernetes object as JSON. */
@@ -58,6 +59,19 @@ export interface KubeObject {
   };
   spec?: Record<string, unknown>;
   status?: Record<string, unknown>;
+  /** EndpointSlice fields (discovery.k8s.io/v1 keeps them at the top level). */
+  addressType?: string;
+  endpoints?: EndpointSliceEndpoint[];
+  ports?: { name?: string; port: number; protocol?: string }[];
+}
+
+export interface EndpointSliceEndpoint {
+  addresses: string[];
+  conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
+  hostname?: string;
+  nodeName?: string;
+  zone?: string;
+  targetRef?: { kind: string; name: string; namespace?: string; uid?: string };
 }
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -673,6 +687,36 @@ export function makeJob(j: { name: string; namespace?: string; uid?: string; cro
     },
     spec: {},
     status: {},
+  };
+}
+
+/**
+ * An EndpointSlice of Service `service` (labelled `kubernetes.io/service-name`, as the EndpointSlice controller
+ * does), one endpoint per entry. A Service has several slices once it has more endpoints than fit in one.
+ */
+export function makeEndpointSlice(e: {
+  name: string;
+  service: string;
+  namespace?: string;
+  addressType?: 'IPv4' | 'IPv6' | 'FQDN';
+  endpoints: { ip: string; ready?: boolean; serving?: boolean; terminating?: boolean; hostname?: string }[];
+  ports?: { name?: string; port: number }[];
+}): KubeObject {
+  return {
+    metadata: {
+      name: e.name,
+      namespace: e.namespace ?? 'default',
+      labels: { 'kubernetes.io/service-name': e.service, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
+    },
+    addressType: e.addressType ?? 'IPv4',
+    endpoints: e.endpoints.map((p) => {
+      const conditions: EndpointSliceEndpoint['conditions'] = {};
+      if (p.ready !== undefined) conditions.ready = p.ready;
+      if (p.serving !== undefined) conditions.serving = p.serving;
+      if (p.terminating !== undefined) conditions.terminating = p.terminating;
+      return { addresses: [p.ip], conditions, ...(p.hostname === undefined ? {} : { hostname: p.hostname }) };
+    }),
+    ports: (e.ports ?? [{ name: 'query', port: 8888 }]).map((p) => ({ ...p, protocol: 'TCP' })),
   };
 }
 

@@ -227,3 +227,12 @@ export function parseLogs(output: string): Record<string, unknown>[] {
   }
   return out;
 }
+
+/** Run `routelens ARGS…` (bin/routelens.js) to completion; the exit status and both outputs. */
+export function runRoutelensCli(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(repoRoot(), 'bin/routelens.js'), ...args], { encoding: 'utf8' }, (err, stdout, stderr) => {
+      resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
+    });
+  });
+}

@@ -15,6 +15,8 @@ import { renderPrometheus, type MetricFamily } from '../../core/telemetry';
 import { PAGE_CSP, pageAssets } from './page-assets';
 import { routeQueryConfigSchema, type RouteQueryConfig } from './config';
 import { isRouteQueryProvider, type RouteQueryProvider } from '../../core/query';
+import { ClusterView, HANDOFF_PATH, queryScope, sendJson, STATES_PATH, withoutScope } from './cluster';
+import { withScopeParameter } from './openapi';
 
 /** Authenticates a request; returns an error message or undefined when allowed. */
 export interface HttpAuthenticator {
@@ -27,10 +29,12 @@ export class RouteQueryExtension implements Component {
   #server: http.Server | undefined;
   #host: Host | undefined;
   #port = 0;
+  readonly #cluster: ClusterView | undefined;
 
   constructor(settings: Parameters<ExtensionFactory<RouteQueryConfig>['create']>[0], config: RouteQueryConfig) {
     this.#settings = settings;
     this.#config = config;
+    this.#cluster = config.cluster === undefined ? undefined : new ClusterView(settings, config.cluster);
   }
 
   get port(): number {
@@ -77,6 +81,7 @@ export class RouteQueryExtension implements Component {
       server.listen(hp.port, hp.host === '' ? undefined : hp.host, () => resolve());
     });
     this.#port = (server.address() as AddressInfo).port;
+    await this.#cluster?.start(host, this.#port, this.#config.endpoint, this.#config.auth.authenticator);
   }
 
   async #handle(
@@ -96,7 +101,9 @@ export class RouteQueryExtension implements Component {
     } catch {
       return send(400, 'application/json', JSON.stringify({ error: `cannot parse the request target ${JSON.stringify(req.url)}` }));
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'application/json', JSON.stringify({ error: `method ${req.method} not allowed` }));
+    const post = req.method === 'POST' && url.pathname === HANDOFF_PATH;
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !post)
+      return send(405, 'application/json', JSON.stringify({ error: `method ${req.method} not allowed` }));
     if (url.pathname === '/healthz') {
       const ok = host.healthy();
       return send(ok ? 200 : 503, 'application/json', JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
@@ -118,12 +125,39 @@ export class RouteQueryExtension implements Component {
     }
     if (url.pathname === '/api/v1/settings') return send(200, 'application/json', JSON.stringify({ jaeger_url: this.#config.jaeger_url ?? null }));
     if (url.pathname === '/api/v1/intake') return send(200, 'application/json', JSON.stringify(intakeJson(await this.#settings.telemetry.scrape())));
+    if (url.pathname === STATES_PATH || url.pathname === HANDOFF_PATH) {
+      const cluster = this.#cluster;
+      if (cluster === undefined)
+        return send(404, 'application/json', JSON.stringify({ error: `no cluster is configured (extensions.${this.#settings.id}.cluster)` }));
+      try {
+        if (post) {
+          const r = await cluster.receiveHandoff(req);
+          return await sendJson(req, res, r.status, r.body);
+        }
+        return await sendJson(req, res, 200, await cluster.states());
+      } catch (err) {
+        this.#settings.logger.error({ err: String(err), path: url.pathname }, 'Cluster request failed');
+        return send(500, 'application/json', JSON.stringify({ error: 'internal error' }));
+      }
+    }
     if (url.pathname.startsWith('/api/v1/') || url.pathname === '/api/v1') {
       const provider = this.#provider();
       if (provider === undefined)
         return send(404, 'application/json', JSON.stringify({ error: 'no routelatency connector is configured in a running pipeline' }));
+      const scope = queryScope(url.searchParams);
+      if (scope === undefined) return send(400, 'application/json', JSON.stringify({ error: 'invalid scope; expected "local" or "cluster"' }));
+      if (scope === 'cluster' && this.#cluster === undefined)
+        return send(
+          400,
+          'application/json',
+          JSON.stringify({ error: `scope=cluster needs a cluster: configure extensions.${this.#settings.id}.cluster.resolver` }),
+        );
       try {
-        const r = await provider.handleQuery(url.pathname, url.searchParams);
+        const r =
+          scope === 'cluster'
+            ? await (this.#cluster as ClusterView).query(url.pathname, url.searchParams)
+            : await provider.handleQuery(url.pathname, withoutScope(url.searchParams));
+        if (url.pathname === '/api/v1/openapi.json' && r.status === 200) return send(200, 'application/json', JSON.stringify(withScopeParameter(r.body)));
         return send(r.status, 'application/json', JSON.stringify(r.body));
       } catch (err) {
         this.#settings.logger.error({ err: String(err), path: url.pathname }, 'Query failed');
@@ -164,6 +198,11 @@ export class RouteQueryExtension implements Component {
   }
 
   async shutdown(): Promise<void> {
+    // Extensions stop last: the connectors' windows are complete, and this server still answers meanwhile.
+    if (this.#cluster !== undefined) {
+      await this.#cluster.handOff().catch((err: unknown) => this.#settings.logger.warn({ err: String(err) }, 'Hand-off failed'));
+      await this.#cluster.stop();
+    }
     const s = this.#server;
     this.#server = undefined;
     if (s === undefined) return;

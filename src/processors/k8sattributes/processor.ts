@@ -15,7 +15,7 @@ import { needs, requiredRbac, type K8sAttributesConfig } from './config';
 import { podIpCandidate } from './kube/ip';
 import { podSelectors, type ResourceName, type RestartReason, type WatchFilter } from './kube/informers';
 import { KubeWatcher } from './kube/informers';
-import { KubeConfigError, resolveConnection } from './kube/kubeconfig';
+import { KubeConfigError, resolveConnection } from '../../kube/kubeconfig';
 import { KubeMetadata, type Attr } from './kube/metadata';
 
 /** What enrichment needs of a batch (TraceBatch implements it; tests may use a fake). */
