@@ -14,6 +14,8 @@ import { renderConfigReference } from './config/reference';
 import { analyze } from './cli/analyze';
 import { CommandError, routesCommand } from './cli/routes';
 import { servicesCommand } from './cli/services';
+import { analyzeWhy } from './cli/analyze-why';
+import { formatWhy, splitMethod, whyCommand } from './cli/why';
 import { loadConfigFile } from './config/load';
 import { ConfigError } from './core/schema';
 import { Service, pipelineSummary } from './pipeline/service';
@@ -36,9 +38,15 @@ Usage:
   routelens services [--url http://localhost:8888] [--window 5m] [--service S] [--json] [--token T]
                                       Each service's instances with their runtime (CPU, RSS, GC, threads,
                                       fds, from a metrics pipeline) beside its routes' p95/p99 and rates
+  routelens why SERVICE ROUTE [--method M] [--url http://localhost:8888] [--window 5m] [--json] [--token T]
+                                      Why the route is slow: where its time goes, statements, N+1, what slow
+                                      requests have that fast ones do not, versions (ROUTE may be "GET /x/{id}")
   routelens analyze FILE... [--json] [--sort K] [--limit N] [--service S] [--html OUT.html [--jaeger-url URL]]
                                       The same table offline, from OTLP/JSON files (the file exporter's output);
                                       --html also writes the page as one self-contained file
+  routelens analyze FILE... --why [--service S] [--route R] [--json] [--fail-on n+1]
+                                      The why answer of every route offline; --fail-on n+1 exits 3 when a
+                                      route has an N+1 (for CI)
   routelens config-reference          Print the reference of every component's config keys (Markdown)
   routelens --version                 Print the version
   routelens --help                    This help
@@ -76,7 +84,10 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   return { command, flags, positionals };
 }
 
-const BOOLEAN_FLAGS = new Set(['help', 'version', 'json', 'watch', 'no-color', 'cluster']);
+const BOOLEAN_FLAGS = new Set(['help', 'version', 'json', 'watch', 'no-color', 'cluster', 'why']);
+
+/** `--fail-on` conditions of `analyze --why`. */
+const FAIL_ON = ['n+1'];
 
 function str(args: ParsedArgs, name: string): string | undefined {
   const v = args.flags.get(name);
@@ -187,6 +198,33 @@ function validate(args: ParsedArgs): number {
   return 0;
 }
 
+/** `routelens analyze FILE… --why`: prints every route's answer; exit 3 when a `--fail-on` condition holds. */
+async function analyzeWhyCommand(args: ParsedArgs): Promise<number> {
+  const failOn = str(args, 'fail-on');
+  if (args.flags.has('fail-on') && (failOn === undefined || !FAIL_ON.includes(failOn))) {
+    process.stderr.write(`routelens analyze: --fail-on: expected one of ${FAIL_ON.join(', ')}\n`);
+    return 2;
+  }
+  const route = str(args, 'route');
+  const split = route === undefined ? { method: str(args, 'method'), route: undefined } : splitMethod(route, str(args, 'method'));
+  const { answers } = await analyzeWhy({ files: args.positionals, service: str(args, 'service'), route: split.route, method: split.method });
+  const color = process.stdout.isTTY === true && !args.flags.has('no-color');
+  process.stdout.write(args.flags.has('json') ? `${JSON.stringify({ routes: answers }, null, 2)}\n` : answers.map((a) => formatWhy(a, { color })).join('\n'));
+  if (failOn === 'n+1') {
+    const found = answers.filter((a) => a.n_plus_one.length > 0);
+    if (found.length > 0) {
+      for (const a of found) {
+        for (const n of a.n_plus_one)
+          process.stderr.write(
+            `routelens: N+1 in ${a.service} ${a.method} ${a.route}: ${n.fingerprint} × ${n.repeats} (${n.kind}, example trace ${n.example_trace_id})\n`,
+          );
+      }
+      return 3;
+    }
+  }
+  return 0;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv);
   if (args.flags.has('version')) {
@@ -230,11 +268,31 @@ export async function main(argv: readonly string[]): Promise<number> {
           out: process.stdout,
         });
         return 0;
+      case 'why': {
+        const [service, ...route] = args.positionals;
+        if (service === undefined || route.length === 0) {
+          process.stderr.write('routelens why: give a service and a route, e.g. routelens why orders "GET /orders/{id}"\n');
+          return 2;
+        }
+        await whyCommand({
+          url: str(args, 'url') ?? 'http://localhost:8888',
+          service,
+          route: route.join(' '),
+          method: str(args, 'method'),
+          window: str(args, 'window'),
+          token: str(args, 'token') ?? process.env.ROUTELENS_TOKEN,
+          json: args.flags.has('json'),
+          color: process.stdout.isTTY === true && !args.flags.has('no-color'),
+          out: process.stdout,
+        });
+        return 0;
+      }
       case 'analyze':
         if (args.positionals.length === 0) {
           process.stderr.write('routelens analyze: give one or more OTLP/JSON files (one ExportTraceServiceRequest per line)\n');
           return 2;
         }
+        if (args.flags.has('why')) return await analyzeWhyCommand(args);
         await analyze({
           files: args.positionals,
           json: args.flags.has('json'),

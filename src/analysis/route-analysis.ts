@@ -269,8 +269,12 @@ export class RouteAnalysisStore {
     return e;
   }
 
-  /** Adds one analysed request (its route key is `req.route`, see routeKeyOf) at receive time `nowMs`. */
-  record(req: RequestAnalysis, nowMs: number): void {
+  /**
+   * Adds one analysed request (its route key is `req.route`, see routeKeyOf) at receive time `nowMs`, which picks
+   * the slots; `seenMs` (default `nowMs`) is when its version counts as seen (offline analysis records a whole
+   * capture in one slot but orders versions by the capture's own clock).
+   */
+  record(req: RequestAnalysis, nowMs: number, seenMs = nowMs): void {
     const e = this.#entry(req.route, undefined);
     if (e === undefined) {
       this.#overflow++;
@@ -280,7 +284,7 @@ export class RouteAnalysisStore {
     e.lastSeenMs = Math.max(e.lastSeenMs, nowMs);
     for (const ring of e.rings) {
       const slot = ring.slotFor(Math.floor(nowMs / ring.slotMs));
-      if (slot !== undefined) addRequest(slot, req, nowMs);
+      if (slot !== undefined) addRequest(slot, req, seenMs);
     }
   }
 

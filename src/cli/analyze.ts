@@ -125,7 +125,7 @@ export async function analyze(o: AnalyzeOptions): Promise<AnalyzeResult> {
 }
 
 /** Calls `ingest` with each OTLP/JSON document of the files; `progress` with bytes read. */
-async function readCaptures(files: readonly string[], ingest: (json: string, where: string) => void, progress: (bytes: number) => void): Promise<void> {
+export async function readCaptures(files: readonly string[], ingest: (json: string, where: string) => void, progress: (bytes: number) => void): Promise<void> {
   for (const file of files) {
     const stream = fs.createReadStream(file);
     stream.on('data', (c) => progress(c.length));

@@ -30,13 +30,19 @@ export class RouteAnalyzer {
   readonly assembler: TraceAssembler;
   readonly #store: RouteStore;
   readonly #routeKeys = new WeakMap<RouteEntry, string>();
+  readonly #recordAtMs: number | undefined;
   readonly #words = new Uint32Array(8);
   /** Resource facts of the batch being walked, by resource index. */
   #resources: ResourceInfo[] = [];
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(store: RouteStore, config: AnalysisConfig) {
+  /**
+   * `recordAtMs`: the time analysed requests are recorded at, instead of when they were analysed (offline
+   * analysis puts a whole capture in one slot, as its latency store does).
+   */
+  constructor(store: RouteStore, config: AnalysisConfig, options: { recordAtMs?: number } = {}) {
     this.#store = store;
+    this.#recordAtMs = options.recordAtMs;
     this.analysis = new RouteAnalysisStore({ windowsMs: store.windowsMs, maxRoutes: config.max_routes, routeExpiryMs: store.routeExpiryMs });
     this.assembler = new TraceAssembler((a, now) => this.#record(a, now), {
       decisionWaitMs: config.decision_wait,
@@ -56,11 +62,11 @@ export class RouteAnalyzer {
     this.#timer.unref();
   }
 
-  /** Analyses everything still held (shutdown). */
-  stop(): void {
+  /** Analyses everything still held (shutdown; the end of a capture). */
+  stop(nowMs = this.#store.clock.now()): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
-    this.assembler.flush(this.#store.clock.now());
+    this.assembler.flush(nowMs);
   }
 
   expire(nowMs: number): void {
@@ -103,7 +109,8 @@ export class RouteAnalyzer {
   }
 
   #record(a: TraceAnalysis, nowMs: number): void {
-    for (const req of a.requests) this.analysis.record(req, nowMs);
+    const at = this.#recordAtMs ?? nowMs;
+    for (const req of a.requests) this.analysis.record(req, at, nowMs);
   }
 }
 
