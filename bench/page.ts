@@ -67,7 +67,7 @@ service:
     const tracer = provider.getTracer('bench-page');
     for (let r = 0; r < perService && s * perService + r < routes; r++) {
       for (let k = 0; k < 3; k++) {
-        const route = `/api/resource-${r}/{id}/item-${k % 2}`;
+        const route = `/api/resource-${r}/{id}`;
         tracer
           .startSpan(`GET ${route}`, {
             kind: SpanKind.SERVER,

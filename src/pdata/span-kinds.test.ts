@@ -1,4 +1,7 @@
-/** forEachSpan with a kind mask visits exactly the spans of those kinds, read as a full walk reads them. */
+/**
+ * forEachSpan with a kind mask visits exactly the spans of those kinds, read as a full walk reads them, and reports
+ * the others by kind per resource.
+ */
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { TYPES, protoType } from './proto';
@@ -50,6 +53,34 @@ describe('TraceBatch.forEachSpan kinds', () => {
         };
         const all = read();
         expect(read(mask)).to.deep.equal(all.filter((x) => (mask & (1 << ((x as number[])[0] as number))) !== 0));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reports the spans it skipped by kind, per resource, with the resource service (property)', () => {
+    const resource = fc.record({ service: fc.constantFrom('a', 'b', ''), kinds: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 12 }) });
+    fc.assert(
+      fc.property(fc.array(resource, { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 63 }), (resources, mask) => {
+        const bytes = Req.encode(
+          Req.fromObject({
+            resourceSpans: resources.map((r) => ({
+              resource: { attributes: r.service === '' ? [] : [{ key: 'service.name', value: { stringValue: r.service } }] },
+              scopeSpans: [{ spans: r.kinds.map((kind, i) => ({ traceId: Buffer.alloc(16, 7), spanId: Buffer.alloc(8, i + 1), name: 'x', kind })) }],
+            })),
+          }),
+        ).finish();
+        const reported: [string, number[]][] = [];
+        let visited = 0;
+        TraceBatch.decode(bytes).forEachSpan(() => visited++, { kinds: mask, skipped: (service, counts) => reported.push([service, [...counts.slice(0, 6)]]) });
+        const expected: [string, number[]][] = [];
+        for (const r of resources) {
+          const counts = [0, 0, 0, 0, 0, 0];
+          for (const k of r.kinds) if ((mask & (1 << k)) === 0) counts[k] = (counts[k] as number) + 1;
+          if (counts.some((n) => n > 0)) expected.push([r.service === '' ? 'unknown_service' : r.service, counts]);
+        }
+        expect(reported).to.deep.equal(expected);
+        expect(visited).to.equal(resources.reduce((n, r) => n + r.kinds.filter((k) => (mask & (1 << k)) !== 0).length, 0));
       }),
       { numRuns: 300 },
     );

@@ -117,6 +117,13 @@ function mount(): void {
   void refresh(true);
 }
 
+let pendingSettings: Promise<void> | undefined;
+
+/** Resolves once /api/v1/settings (the Jaeger URL) has been read, if it is being read. */
+function settingsReady(): Promise<void> {
+  return pendingSettings?.catch(() => undefined) ?? Promise.resolve();
+}
+
 /** Fetch the current view's data; `first` after a navigation (focus moves to the heading for screen readers). */
 async function refresh(first = false): Promise<void> {
   const v = app.view;
@@ -124,12 +131,20 @@ async function refresh(first = false): Promise<void> {
   app.busy = true;
   document.documentElement.removeAttribute('data-ready');
   try {
-    if (app.settings === null && app.api.live)
-      app.settings = await app.api.get<Settings>('api/v1/settings').catch((err: unknown) => {
-        if (err instanceof AuthRequired) throw err;
-        return { jaeger_url: null };
-      });
-    await v.refresh();
+    // in parallel with the view's requests; views that link traces wait for it (settingsReady)
+    if (app.settings === null && app.api.live && pendingSettings === undefined) {
+      pendingSettings = app.api
+        .get<Settings>('api/v1/settings')
+        .catch((err: unknown): Settings => {
+          if (err instanceof AuthRequired) throw err;
+          return { jaeger_url: null };
+        })
+        .then((s) => {
+          app.settings = s;
+        })
+        .finally(() => (pendingSettings = undefined));
+    }
+    await Promise.all([v.refresh(), pendingSettings]);
     showError(undefined);
     app.lastOk = Date.now();
     byId('updated').textContent = app.api.live ? `updated ${fmtClock(app.lastOk)}` : 'offline copy';

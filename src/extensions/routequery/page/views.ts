@@ -498,6 +498,7 @@ function routeView(p: URLSearchParams): View {
           `Bars: 8 per doubling of latency, from the sketch's 64.${d.distribution.zero_count > 0 ? ` ${fmtCount(d.distribution.zero_count)} spans took 0 ms.` : ''}`,
         );
       }
+      await settingsReady();
       renderExemplars(exemplars, d);
       await renderWhy(why, service, method, route);
     },
