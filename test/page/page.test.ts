@@ -580,6 +580,43 @@ service:
     await page.click('#theme'); // dark → auto
   });
 
+  it('passes axe-core (WCAG 2 A and AA) on every view, light and dark', async () => {
+    const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+    const found: string[] = [];
+    const backgrounds = new Set<string>();
+    for (const theme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme: theme });
+      for (const view of ['#/routes', '#/route?service=shop&method=GET&route=%2Forders%2F%7Bid%7D', '#/services', '#/service?service=shop', '#/missing']) {
+        await page.goto(`${rl.queryUrl()}/${view}`);
+        await page.waitForFunction(() => document.documentElement.dataset.ready !== undefined && document.querySelector('main h1') !== null);
+        await page.waitForTimeout(200);
+        // evaluated through the DevTools protocol, which the page's CSP does not govern
+        await page.evaluate(axeSource);
+        const result = await page.evaluate(async () => {
+          type Rule = { id: string; impact: string; nodes: { target: string[] }[] };
+          const axe = (window as unknown as { axe: { run(ctx: Document, o: unknown): Promise<{ violations: Rule[]; passes: Rule[] }> } }).axe;
+          const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+          const where = (v: Rule): string =>
+            v.nodes
+              .slice(0, 3)
+              .map((n) => n.target.join(' '))
+              .join(', ');
+          return {
+            passes: r.passes.length,
+            violations: r.violations.map((v) => `${v.id} (${v.impact}): ${where(v)}`),
+            background: getComputedStyle(document.documentElement).backgroundColor,
+          };
+        });
+        expect(result.passes, `rules axe found satisfied on ${view}`).to.be.greaterThan(10);
+        backgrounds.add(result.background);
+        for (const v of result.violations) found.push(`${theme} ${view}: ${v}`);
+      }
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
+    expect([...backgrounds].sort()).to.deep.equal(['rgb(17, 20, 24)', 'rgb(255, 255, 255)']);
+    expect(found).to.deep.equal([]);
+  });
+
   it('made no request to another origin and broke no CSP rule', () => {
     expect(foreign).to.deep.equal([]);
     expect(cspViolations).to.deep.equal([]);
