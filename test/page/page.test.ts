@@ -329,6 +329,16 @@ const RUNTIME = {
       stale: false,
     },
   ],
+  routes: [
+    {
+      method: 'GET',
+      route: '/orders/{id}',
+      metric: { requests: 3010, rate_per_s: 10.0, errors_5xx: 120, errors_5xx_per_s: 0.4, error_5xx_ratio: 0.04, mean_ms: 60, metric: 'http.server.duration' },
+      spans: { count: 301, rate_per_s: 1.0, error_rate: 0.04, p95_ms: 78.2, p99_ms: 472 },
+      span_to_metric_ratio: 0.1,
+      diverges: true,
+    },
+  ],
 };
 
 /** The trace analysis and runtime endpoints belong to other components: the page shows "not available" on a 404. */
@@ -490,20 +500,22 @@ service:
     const stat = await page.$eval('[data-stat="p99"] .stat-value', (e) => e.textContent);
     expect(stat).to.not.equal('–');
     expect(await page.$eval('[data-stat="count"] .stat-value', (e) => e.textContent?.replace(/\s/g, ''))).to.equal(String(body.route.count));
-    // the trace analysis is another component's endpoint: shown as not available when it answers 404
     await page.waitForSelector('#why p, #why table');
+    // the trace analysis is another component's endpoint: a 404 reads as "not available"
+    const whyStatus = (
+      await fetch(`${rl.queryUrl()}/api/v1/why?service=shop&method=GET&route=%2Forders%2F%7Bid%7D&window=5m`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).status;
+    if (whyStatus === 404) expect(await page.$eval('#why', (e) => e.textContent)).to.match(/not available/);
     await page.screenshot({ path: path.join(shots, '04-route.png'), fullPage: true });
   });
 
-  it('shows a service with its routes and a clear state for the runtime view it cannot read', async () => {
+  it('shows a service: its routes merged over time and its routes by impact', async () => {
     await page.click('nav.crumbs a[href^="#/service"]');
     await page.waitForSelector('#runtime p, #runtime table');
     await page.waitForFunction(() => document.querySelectorAll('.charts canvas').length >= 2);
     expectDrawn(await seriesPixels(page, { 'chart-service-latency': '--c-p99', 'chart-service-rate': '--c-rate' }));
     const routes = await page.$$eval('table.routes tbody tr[data-route]', (trs) => trs.map((tr) => (tr as HTMLElement).dataset.route));
     expect(routes).to.include.members(['/orders/{id}', '/orders', '/health', '/items/{id}', '__unmatched__']);
-    const runtime = await api<unknown>(rl, '/api/v1/services/shop/runtime').catch(() => undefined);
-    if (runtime === undefined) expect(await page.$eval('#runtime', (e) => e.textContent)).to.match(/not available/);
     await page.screenshot({ path: path.join(shots, '05-service.png'), fullPage: true });
   });
 
@@ -524,18 +536,28 @@ service:
     await page.screenshot({ path: path.join(shots, '06-missing.png'), fullPage: true });
   });
 
-  it('renders the trace analysis and the runtime view from answers of their documented shapes (issues 28, 27)', async () => {
-    // Served for real once those components answer; until then the browser is handed answers of the contract.
+  it('shows the runtime view as the API answers it, and says so when a service has no runtime metrics', async () => {
+    const res = await fetch(`${rl.queryUrl()}/api/v1/services/shop/runtime?window=5m`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(res.status).to.equal(200);
+    const body = (await res.json()) as { instances: { instance: string }[] };
+    await page.goto(`${rl.queryUrl()}/#/service?service=shop`);
+    await page.waitForSelector('#runtime p, #runtime table');
+    const text = (await page.$eval('#runtime', (e) => e.textContent)) ?? '';
+    if (body.instances.length === 0) expect(text).to.match(/No runtime metrics/);
+    else for (const i of body.instances) expect(text).to.include(i.instance);
+  });
+
+  it('renders the trace analysis and a runtime instance from answers of their documented shapes (issues 28, 27)', async () => {
+    // The browser is handed answers of the contracts: the analysis is not served by a connector yet, and the
+    // runtime view has no instance until the receiver takes OTLP metrics.
     const realWhy =
       (
         await fetch(`${rl.queryUrl()}/api/v1/why?service=shop&method=GET&route=%2Forders%2F%7Bid%7D&window=5m`, {
           headers: { authorization: `Bearer ${TOKEN}` },
         })
       ).status === 200;
-    const realRuntime =
-      (await fetch(`${rl.queryUrl()}/api/v1/services/shop/runtime?window=5m`, { headers: { authorization: `Bearer ${TOKEN}` } })).status === 200;
     if (!realWhy) await page.route(/\/api\/v1\/why\?/, (r) => r.fulfill({ json: WHY }));
-    if (!realRuntime) await page.route(/\/api\/v1\/services\/shop\/runtime\?/, (r) => r.fulfill({ json: RUNTIME }));
+    await page.route(/\/api\/v1\/services\/shop\/runtime\?/, (r) => r.fulfill({ json: RUNTIME }));
     try {
       await page.goto(`${rl.queryUrl()}/#/route?service=shop&method=GET&route=%2Forders%2F%7Bid%7D`);
       await page.waitForSelector('#why table');
@@ -551,7 +573,8 @@ service:
       await page.goto(`${rl.queryUrl()}/#/service?service=shop`);
       await page.waitForSelector('#runtime table');
       const runtime = (await page.$eval('#runtime', (e) => e.textContent)) ?? '';
-      if (!realRuntime) expect(runtime).to.include('shop-7d9f-abcde').and.include('0.25').and.include('96.0 MiB').and.include('+1.00 MiB');
+      expect(runtime).to.include('shop-7d9f-abcde').and.include('0.25').and.include('96.0 MiB').and.include('+1.00 MiB');
+      expect(runtime).to.include('GET /orders/{id}').and.include('10.0').and.include('diverge');
       await page.screenshot({ path: path.join(shots, '05b-runtime.png'), fullPage: true });
     } finally {
       await page.unrouteAll();

@@ -43,7 +43,10 @@ function timeChart(host: HTMLElement, specs: readonly SeriesSpec[], data: uPlot.
     height: CHART_HEIGHT,
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.08 : 1] } },
-    axes: [{ ...axisStyle() }, { ...axisStyle(), size: 56, values: (_u, splits) => splits.map((v) => (v === null ? '' : fmt(v))) }],
+    axes: [
+      { ...axisStyle(), space: 70, values: (_u, splits) => splits.map((v) => (v === null ? '' : fmtClock(v * 1000))) },
+      { ...axisStyle(), size: 56, values: (_u, splits) => splits.map((v) => (v === null ? '' : fmt(v))) },
+    ],
     series: [
       { label: 'time', value: (_u, v) => (v === null ? '–' : fmtClock(v * 1000)) },
       ...specs.map((s): uPlot.Series => ({

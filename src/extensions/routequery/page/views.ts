@@ -939,10 +939,40 @@ function serviceView(p: URLSearchParams): View {
   };
 }
 
+interface RuntimeRoute {
+  method: string;
+  route: string;
+  metric: { rate_per_s: number | null; error_5xx_ratio: number | null } | null;
+  spans: { rate_per_s: number } | null;
+  span_to_metric_ratio: number | null;
+  diverges: boolean | null;
+}
+
+/** The service's own HTTP metrics (every request) beside its spans (after any sampling), per route. */
+function runtimeRoutes(routes: readonly RuntimeRoute[]): HTMLElement | null {
+  const both = routes.filter((r) => r.metric !== null);
+  if (both.length === 0) return null;
+  return simpleTable(
+    'Requests from the service’s own HTTP metrics beside its spans: a gap is a sign of sampling before routelens',
+    ['Route', 'Rate/s (metrics)', 'Rate/s (spans)', 'Spans ÷ metrics', '5xx (metrics)', ''],
+    both.map((r) => [
+      `${methodLabel(r.method)}${r.route}`,
+      r.metric?.rate_per_s === null || r.metric?.rate_per_s === undefined ? '–' : fmtRate(r.metric.rate_per_s),
+      r.spans === null ? '–' : fmtRate(r.spans.rate_per_s),
+      r.span_to_metric_ratio === null ? '–' : fmtPct(r.span_to_metric_ratio),
+      r.metric?.error_5xx_ratio === null || r.metric?.error_5xx_ratio === undefined ? '–' : fmtPct(r.metric.error_5xx_ratio),
+      r.diverges === true ? h('span', { class: 'badge warn' }, 'diverge') : '',
+    ]),
+    [false, true, true, true, true, false],
+  );
+}
+
 async function renderRuntime(host: HTMLElement, service: string): Promise<void> {
-  let r: { instances?: RuntimeInstance[] };
+  let r: { instances?: RuntimeInstance[]; routes?: RuntimeRoute[] };
   try {
-    r = await app.api.get<{ instances?: RuntimeInstance[] }>(`api/v1/services/${encodeURIComponent(service)}/runtime`, { window: app.window });
+    r = await app.api.get<{ instances?: RuntimeInstance[]; routes?: RuntimeRoute[] }>(`api/v1/services/${encodeURIComponent(service)}/runtime`, {
+      window: app.window,
+    });
   } catch (err) {
     if (err instanceof AuthRequired) throw err;
     notAvailable(host, 'The runtime view (GET /api/v1/services/{service}/runtime)', err);
@@ -980,6 +1010,7 @@ async function renderRuntime(host: HTMLElement, service: string): Promise<void> 
       ]),
       [false, true, true, true, true, true, true, true, false],
     ),
+    runtimeRoutes(r.routes ?? []),
   );
 }
 
