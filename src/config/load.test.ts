@@ -25,6 +25,8 @@ const fakeConnector: ConnectorFactory<Record<string, never>> = {
   kind: 'connector',
   type: 'spancount',
   configSchema: obj({}) as unknown as Field<Record<string, never>>,
+  consumes: ['traces'],
+  produces: ['traces', 'metrics'],
   create: (_s, _c, next) => ({
     start: async () => undefined,
     shutdown: async () => undefined,
@@ -235,14 +237,14 @@ service:
       'service.pipelines.traces.exporter',
       'service.pipelines.traces.exporters',
       'service.pipelines.trace/x',
-      'service.pipelines.logs',
     ]);
+    // Logs pipelines are pipelines like the others.
+    expect(paths.filter((p) => p.startsWith('service.pipelines.logs'))).to.deep.equal([]);
     expect(issues.find((i) => i.path === 'service.extensions[1]')?.message).to.equal(
       'references extension "health_check" which is not configured in extensions; configured: routequery',
     );
     expect(issues.find((i) => i.path === 'service.pipelines.traces.exporters')?.message).to.equal('a pipeline needs at least one exporter or connector');
     expect(issues.find((i) => i.path === 'service.pipelines.trace/x')?.message).to.match(/invalid pipeline id "trace\/x"/);
-    expect(issues.find((i) => i.path === 'service.pipelines.logs')?.message).to.match(/logs pipelines are not supported/);
   });
 
   it('requires a pipeline and a receiver protocol', () => {
@@ -431,6 +433,63 @@ ${minimalPipeline}`);
     });
   });
 
+  describe('metrics and logs pipelines', () => {
+    it('take the shipped receivers, processors and exporters, with the Collector shape (metrics, logs, metrics/<name>)', () => {
+      const config = parseConfig(
+        `
+receivers: { otlp: { protocols: { grpc: {}, http: {} } } }
+processors: { memory_limiter: { limit_mib: 100 }, k8sattributes: { passthrough: true }, resourcedetection: {} }
+exporters:
+  otlp: { endpoint: collector:4317 }
+  otlphttp: { endpoint: http://collector:4318 }
+  debug: {}
+  file: { path: /tmp/out.json }
+service:
+  pipelines:
+    traces: { receivers: [otlp], processors: [memory_limiter, k8sattributes], exporters: [otlp] }
+    metrics: { receivers: [otlp], processors: [memory_limiter, k8sattributes, resourcedetection], exporters: [otlp, otlphttp] }
+    metrics/debug: { receivers: [otlp], exporters: [debug, file] }
+    logs: { receivers: [otlp], processors: [memory_limiter, k8sattributes], exporters: [otlphttp, debug, file] }
+`,
+        registry,
+        {},
+      );
+      expect(config.pipelines.map((p) => [p.id, p.signal])).to.deep.equal([
+        ['traces', 'traces'],
+        ['metrics', 'metrics'],
+        ['metrics/debug', 'metrics'],
+        ['logs', 'logs'],
+      ]);
+    });
+
+    it('name the YAML path of a component in a pipeline of a signal it does not support, and of an otlphttp exporter without a URL for the signal', () => {
+      expect(
+        issuesOf(`
+receivers: { otlp: { protocols: { grpc: {} } } }
+exporters:
+  otlphttp: { traces_endpoint: http://collector:4318/v1/traces }
+  debug: {}
+connectors: { routelatency: {} }
+service:
+  pipelines:
+    traces: { receivers: [otlp], exporters: [routelatency, otlphttp] }
+    logs/in: { receivers: [otlp], exporters: [debug, routelatency] }
+    logs: { receivers: [routelatency], exporters: [otlphttp] }
+`),
+      ).to.deep.equal([
+        {
+          path: 'service.pipelines.logs/in.exporters[1]',
+          message: 'connector "routelatency" is in a logs pipeline but consumes traces and metrics; list it in a traces or metrics pipeline instead',
+        },
+        {
+          path: 'service.pipelines.logs.receivers[0]',
+          message: 'connector "routelatency" is in a logs pipeline but produces traces and metrics; list it in a traces or metrics pipeline instead',
+        },
+        { path: 'service.pipelines.logs.exporters[0]', message: 'exporter "otlphttp" has no URL for logs: set endpoint or logs_endpoint' },
+      ]);
+    });
+  });
+
   describe('connectors', () => {
     const base = `
 receivers:
@@ -494,7 +553,10 @@ service:
     traces/out: { receivers: [spancount], exporters: [debug] }
 `),
       ).to.deep.equal([
-        { path: 'service.pipelines.metrics.exporters[1]', message: 'connector "spancount" consumes traces; a metrics pipeline cannot export to it' },
+        {
+          path: 'service.pipelines.metrics.exporters[1]',
+          message: 'connector "spancount" is in a metrics pipeline but consumes traces; list it in a traces pipeline instead',
+        },
       ]);
     });
 

@@ -4,7 +4,8 @@
  */
 import * as fs from 'node:fs';
 import * as YAML from 'yaml';
-import type { AnyFactory } from '../consumer/factory';
+import type { Signal } from '../consumer/consumer';
+import { supportedSignals, supports, type AnyFactory } from '../consumer/factory';
 import type { ComponentKind } from '../core/component';
 import { ConfigError, ConfigErrorList, duration, join, obj, oneOf, type Infer } from '../core/schema';
 
@@ -18,7 +19,7 @@ export interface ComponentConfig {
   config: unknown;
 }
 
-export type PipelineSignal = 'traces' | 'metrics';
+export type PipelineSignal = Signal;
 
 export interface PipelineConfig {
   /** `traces`, `traces/name`, `metrics`… */
@@ -198,11 +199,7 @@ export function parseConfig(text: string, registry: Registry, env: NodeJS.Proces
       const path = join('service.pipelines', pid);
       const m = /^(traces|metrics|logs)(?:\/[^/\s]+)?$/.exec(pid);
       if (m === null) {
-        issues.add(path, `invalid pipeline id ${JSON.stringify(pid)}; expected "traces", "metrics" or "<signal>/<name>"`);
-        continue;
-      }
-      if (m[1] === 'logs') {
-        issues.add(path, 'logs pipelines are not supported; routelens handles traces and metrics');
+        issues.add(path, `invalid pipeline id ${JSON.stringify(pid)}; expected "traces", "metrics", "logs" or "<signal>/<name>"`);
         continue;
       }
       const p: PipelineConfig = { id: pid, signal: m[1] as PipelineSignal, receivers: [], processors: [], exporters: [] };
@@ -239,25 +236,30 @@ export function parseConfig(text: string, registry: Registry, env: NodeJS.Proces
       p.exporters = refs('exporters', [sections.get('exporter') as Map<string, ComponentConfig>, connectors], 'exporter or connector');
       if (p.receivers.length === 0) issues.add(join(path, 'receivers'), 'a pipeline needs at least one receiver or connector');
       if (p.exporters.length === 0) issues.add(join(path, 'exporters'), 'a pipeline needs at least one exporter or connector');
+      // Every component must support the pipeline's signal (the factory says which it creates).
+      const checkSignal = (key: 'receivers' | 'processors' | 'exporters', ids: string[]): void => {
+        const role = key === 'receivers' ? 'receiver' : key === 'processors' ? 'processor' : 'exporter';
+        ids.forEach((id, i) => {
+          const cc = connectors.get(id) ?? sections.get(role)?.get(id);
+          if (cc === undefined || supports(cc.factory, role, p.signal)) return;
+          const what = cc.kind === 'connector' ? `connector ${JSON.stringify(id)}` : `${role} ${JSON.stringify(id)}`;
+          const can = supportedSignals(cc.factory, role);
+          const verb = cc.kind === 'connector' ? (role === 'receiver' ? 'produces' : 'consumes') : 'supports';
+          issues.add(
+            `${join(path, key)}[${i}]`,
+            `${what} is in a ${p.signal} pipeline but ${verb} ${can.length === 0 ? 'no signal' : can.join(' and ')}; list it in a ${can.join(' or ')} pipeline instead`,
+          );
+        });
+      };
+      checkSignal('receivers', p.receivers);
+      checkSignal('processors', p.processors);
+      checkSignal('exporters', p.exporters);
       p.exporters.forEach((id, i) => {
-        const conn = connectors.get(id);
-        if (
-          p.signal !== 'traces' &&
-          conn !== undefined &&
-          !(p.signal === 'metrics' && conn.factory.kind === 'connector' && conn.factory.consumesMetrics === true)
-        ) {
-          issues.add(`${join(path, 'exporters')}[${i}]`, `connector ${JSON.stringify(id)} consumes traces; a ${p.signal} pipeline cannot export to it`);
-        }
-        const ex = (sections.get('exporter') as Map<string, ComponentConfig>).get(id);
-        if (ex === undefined) return;
-        const f = ex.factory;
-        if (f.kind === 'exporter' && ((p.signal === 'traces' && f.createTraces === undefined) || (p.signal === 'metrics' && f.createMetrics === undefined))) {
-          issues.add(`${join(path, 'exporters')}[${i}]`, `exporter ${JSON.stringify(id)} does not support ${p.signal}`);
-        }
+        const cc = sections.get('exporter')?.get(id);
+        if (cc?.factory.kind !== 'exporter' || !supports(cc.factory, 'exporter', p.signal)) return;
+        const problem = cc.factory.checkSignal?.(cc.config, p.signal);
+        if (problem !== undefined) issues.add(`${join(path, 'exporters')}[${i}]`, `exporter ${JSON.stringify(id)} ${problem}`);
       });
-      if (p.signal === 'metrics' && p.processors.length > 0) {
-        issues.add(join(path, 'processors'), 'processors are not supported in metrics pipelines yet');
-      }
       pipelines.push(p);
     }
     // A connector must be used as an exporter in one pipeline and as a receiver in another.

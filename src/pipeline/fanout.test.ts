@@ -1,12 +1,17 @@
-/** Fan-out: every consumer gets the data (its own copy but the last), and the result waits for all of them. */
+/** Fan-out, for every signal: every consumer gets the data (its own copy but the last), and the result waits for all of them. */
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { deferred, stateOf, type Deferred } from '../../test/support/deferred';
+import { logsRequest, metricsRequest } from '../../test/support/signal-requests';
 import { spanIds, traceRequest } from '../../test/support/trace-requests';
-import type { MetricsConsumer, TracesConsumer } from '../consumer/consumer';
+import { AnySignalConsumer, forward, type AnyConsumer, type TracesConsumer } from '../consumer/consumer';
+import type { PipelineContext } from '../core/component';
 import { PipelineError } from '../core/errors';
+import { LogsBatch } from '../pdata/logs-batch';
+import { MetricsBatch } from '../pdata/metrics-batch';
+import type { OtlpBatch } from '../pdata/otlp-batch';
 import { TraceBatch } from '../pdata/trace-batch';
-import { fanoutMetrics, fanoutTraces } from './fanout';
+import { fanout } from './fanout';
 
 type Outcome = 'accept' | 'refuse' | 'fail';
 
@@ -43,56 +48,58 @@ async function outcomeOf(p: Promise<void>): Promise<string | undefined> {
   );
 }
 
-describe('fan-out', () => {
-  it('traces: settles after every consumer did, accepted only if all accepted, else with the first refusal in consumer order', async () => {
-    const request = traceRequest(spanIds(7, 3));
-    await fc.assert(
-      fc.asyncProperty(scenario, async ([outs, order]) => {
-        const pending = outs.map(() => deferred());
-        const got: TraceBatch[] = [];
-        const consumers: TracesConsumer[] = pending.map((d) => ({
-          consumeTraces: (b) => {
-            got.push(b);
-            return d.promise;
-          },
-        }));
-        const original = TraceBatch.decode(request);
-        const result = fanoutTraces(consumers).consumeTraces(original, {});
-        await settleInOrder(result, pending, outs, order);
-        expect(await outcomeOf(result)).to.equal(expectedError(outs));
-        // Every consumer got the data; each but the last its own copy, so one changing it cannot affect another.
-        expect(got).to.have.length(outs.length);
-        expect(new Set(got).size).to.equal(outs.length);
-        expect(got.at(-1)).to.equal(original);
-        for (const b of got) expect(Buffer.from(b.encode()).equals(Buffer.from(request))).to.equal(true);
-      }),
-      { numRuns: 150 },
-    );
-  });
+/** A consumer of any signal that records what it got and settles when the test says. */
+class Pending extends AnySignalConsumer {
+  constructor(
+    readonly got: OtlpBatch[],
+    readonly settled: Promise<void>,
+  ) {
+    super();
+  }
+  consume(batch: OtlpBatch, _ctx: PipelineContext): Promise<void> {
+    this.got.push(batch);
+    return this.settled;
+  }
+}
 
-  it('metrics: the same, with the one request handed to every consumer', async () => {
-    const request = new Uint8Array([1, 2, 3]);
-    await fc.assert(
-      fc.asyncProperty(scenario, async ([outs, order]) => {
-        const pending = outs.map(() => deferred());
-        const got: Uint8Array[] = [];
-        const consumers: MetricsConsumer[] = pending.map((d) => ({
-          consumeMetrics: (r) => {
-            got.push(r);
-            return d.promise;
-          },
-        }));
-        const result = fanoutMetrics(consumers).consumeMetrics(request, {});
-        await settleInOrder(result, pending, outs, order);
-        expect(await outcomeOf(result)).to.equal(expectedError(outs));
-        expect(got).to.deep.equal(outs.map(() => request));
-      }),
-      { numRuns: 150 },
-    );
-  });
+const cases = [
+  { signal: 'traces', request: traceRequest(spanIds(7, 3)), decode: (b: Uint8Array): OtlpBatch => TraceBatch.decode(b) },
+  { signal: 'metrics', request: metricsRequest(4), decode: (b: Uint8Array): OtlpBatch => MetricsBatch.decode(b) },
+  { signal: 'logs', request: logsRequest(5), decode: (b: Uint8Array): OtlpBatch => LogsBatch.decode(b) },
+] as const;
+
+describe('fan-out', () => {
+  for (const c of cases) {
+    it(`${c.signal}: settles after every consumer did, accepted only if all accepted, else with the first refusal in consumer order; each consumer but the last gets its own copy`, async () => {
+      await fc.assert(
+        fc.asyncProperty(scenario, async ([outs, order]) => {
+          const pending = outs.map(() => deferred());
+          const got: OtlpBatch[] = [];
+          const consumers: AnyConsumer[] = pending.map((d) => new Pending(got, d.promise));
+          const original = c.decode(c.request);
+          const result = forward(fanout(consumers), original, {});
+          await settleInOrder(result, pending, outs, order);
+          expect(await outcomeOf(result)).to.equal(expectedError(outs));
+          expect(got).to.have.length(outs.length);
+          expect(new Set(got).size).to.equal(outs.length);
+          expect(got.at(-1)).to.equal(original);
+          for (const b of got) {
+            expect(b.signal).to.equal(c.signal);
+            expect(Buffer.from(b.encode()).equals(Buffer.from(c.request))).to.equal(true);
+          }
+          // A change by one consumer (a processor adding attributes) does not show in another's copy.
+          if (got.length > 1) {
+            got[0]!.addResourceAttributes(0, [['k8s.pod.name', 'only-in-the-first']]);
+            expect(got.at(-1)!.resourceAttribute(0, 'k8s.pod.name')).to.equal(undefined);
+          }
+        }),
+        { numRuns: 100 },
+      );
+    });
+  }
 
   it('a single consumer is used as it is', () => {
     const only: TracesConsumer = { consumeTraces: async () => undefined };
-    expect(fanoutTraces([only])).to.equal(only);
+    expect(fanout([only])).to.equal(only);
   });
 });

@@ -6,12 +6,16 @@
 import { expect } from 'chai';
 import pino from 'pino';
 import { deferred, stateOf } from '../../test/support/deferred';
+import { logsRequest, metricsRequest } from '../../test/support/signal-requests';
 import { spanIds, traceRequest } from '../../test/support/trace-requests';
 import { defaultRegistry } from '../components';
 import { parseConfig, type PipelineConfig } from '../config/load';
 import type { Component, ComponentKind, PipelineContext } from '../core/component';
 import type { ConnectorFactory, ExporterFactory, ExtensionFactory, ProcessorFactory, ReceiverFactory } from '../consumer/factory';
-import type { MetricsConsumer, TracesConsumer } from '../consumer/consumer';
+import { AnySignalConsumer, forward, type SignalConsumers } from '../consumer/consumer';
+import { LogsBatch } from '../pdata/logs-batch';
+import { MetricsBatch } from '../pdata/metrics-batch';
+import type { OtlpBatch } from '../pdata/otlp-batch';
 import { PipelineError } from '../core/errors';
 import { ConfigError, obj, str, type Field } from '../core/schema';
 import { TraceBatch } from '../pdata/trace-batch';
@@ -22,20 +26,23 @@ const silent = pino({ level: 'silent' });
 /** What every fake component does, in order, across the whole service: `start exporter fake/a`. */
 let events: string[] = [];
 
-/** A component of any kind that records its lifecycle and what it consumed, with behaviour a test can change. */
-class Fake implements Component, TracesConsumer, MetricsConsumer {
+/** A component of any kind and signal that records its lifecycle and what it consumed, with behaviour a test can change. */
+class Fake extends AnySignalConsumer implements Component {
   readonly traces: TraceBatch[] = [];
-  readonly metrics: Uint8Array[] = [];
+  readonly metrics: MetricsBatch[] = [];
+  readonly logs: LogsBatch[] = [];
   onStart: () => Promise<void> = async () => undefined;
   onShutdown: (signal?: AbortSignal) => Promise<void> = async () => undefined;
-  onConsume: (batch: TraceBatch) => Promise<void> = async () => undefined;
+  onConsume: (batch: OtlpBatch) => Promise<void> = async () => undefined;
   isHealthy = true;
   constructor(
     readonly kind: ComponentKind,
     readonly id: string,
-    readonly next: { traces?: TracesConsumer | undefined; metrics?: MetricsConsumer | undefined } = {},
+    readonly next: SignalConsumers = {},
     readonly tag?: string,
-  ) {}
+  ) {
+    super();
+  }
   async start(): Promise<void> {
     events.push(`start ${this.kind} ${this.id}`);
     await this.onStart();
@@ -47,20 +54,19 @@ class Fake implements Component, TracesConsumer, MetricsConsumer {
   healthy(): boolean {
     return this.isHealthy;
   }
-  async consumeTraces(batch: TraceBatch, ctx: PipelineContext): Promise<void> {
+  async consume(batch: OtlpBatch, ctx: PipelineContext): Promise<void> {
     // A tagging processor changes the batch in place, as resource processors do.
     if (this.tag !== undefined) for (let i = 0; i < batch.resourceCount; i++) batch.setResourceAttributes(i, [['team', this.tag]]);
-    this.traces.push(batch);
+    (this[batch.signal] as OtlpBatch[]).push(batch);
     await this.onConsume(batch);
-    await this.next.traces?.consumeTraces(batch, ctx);
-  }
-  async consumeMetrics(request: Uint8Array, ctx: PipelineContext): Promise<void> {
-    this.metrics.push(request);
-    await this.next.metrics?.consumeMetrics(request, ctx);
+    const next = this.next[batch.signal];
+    if (next !== undefined) await forward(next, batch, ctx);
   }
   /** For a receiver: hand a request to the pipelines it feeds. */
-  push(batch: TraceBatch): Promise<void> {
-    return (this.next.traces as TracesConsumer).consumeTraces(batch, {});
+  push(batch: OtlpBatch): Promise<void> {
+    const next = this.next[batch.signal];
+    if (next === undefined) throw new Error(`no ${batch.signal} pipeline`);
+    return forward(next, batch, {});
   }
 }
 
@@ -73,24 +79,39 @@ const factories = [
     kind: 'receiver',
     type: 'fake',
     configSchema: noConfig,
-    createTraces: (s, _c, next) => made(new Fake('receiver', s.id, { traces: next })),
+    signals: ['traces', 'metrics', 'logs'],
+    create: (s, _c, next) => made(new Fake('receiver', s.id, next)),
   } satisfies ReceiverFactory<Record<string, never>>,
   {
     kind: 'processor',
     type: 'fake',
     configSchema: obj({ tag: str({ default: '' }) }),
     createTraces: (s, c, next) => made(new Fake('processor', s.id, { traces: next }, c.tag === '' ? undefined : c.tag)),
+    createMetrics: (s, c, next) => made(new Fake('processor', s.id, { metrics: next }, c.tag === '' ? undefined : c.tag)),
+    createLogs: (s, c, next) => made(new Fake('processor', s.id, { logs: next }, c.tag === '' ? undefined : c.tag)),
   } satisfies ProcessorFactory<{ tag: string }>,
+  {
+    kind: 'processor',
+    type: 'tracesonly',
+    configSchema: noConfig,
+    createTraces: (s, _c, next) => made(new Fake('processor', s.id, { traces: next })),
+  } satisfies ProcessorFactory<Record<string, never>>,
   {
     kind: 'exporter',
     type: 'fake',
     configSchema: noConfig,
     createTraces: (s) => made(new Fake('exporter', s.id)),
     createMetrics: (s) => made(new Fake('exporter', s.id)),
+    createLogs: (s) => made(new Fake('exporter', s.id)),
   } satisfies ExporterFactory<Record<string, never>>,
-  { kind: 'connector', type: 'fake', configSchema: noConfig, create: (s, _c, next) => made(new Fake('connector', s.id, next)) } satisfies ConnectorFactory<
-    Record<string, never>
-  >,
+  {
+    kind: 'connector',
+    type: 'fake',
+    configSchema: noConfig,
+    consumes: ['traces'],
+    produces: ['traces', 'metrics'],
+    create: (s, _c, next) => made(new Fake('connector', s.id, next)),
+  } satisfies ConnectorFactory<Record<string, never>>,
   { kind: 'extension', type: 'fake', configSchema: noConfig, create: (s) => made(new Fake('extension', s.id)) } satisfies ExtensionFactory<
     Record<string, never>
   >,
@@ -255,6 +276,69 @@ service:
       expect(get(s, 'exporter', 'fake/shared').traces).to.have.length(2); // one per pipeline
       expect(get(s, 'exporter', 'fake/only-b').traces).to.have.length(1);
       await s.shutdown();
+    });
+
+    it('runs metrics and logs pipelines as traces ones: a processor per pipeline, an exporter per id and signal, each batch to the pipelines of its signal only', async () => {
+      const s = service(`
+receivers: { fake: {} }
+processors: { fake/t: { tag: t }, fake/m: { tag: m } }
+exporters: { fake/shared: {}, fake/logs: {} }
+service:
+  pipelines:
+    traces: { receivers: [fake], processors: [fake/t], exporters: [fake/shared] }
+    metrics: { receivers: [fake], processors: [fake/m], exporters: [fake/shared] }
+    metrics/raw: { receivers: [fake], exporters: [fake/shared] }
+    logs: { receivers: [fake], processors: [fake/t, fake/m], exporters: [fake/shared, fake/logs] }
+`);
+      expect([...s.components('exporter').keys()]).to.deep.equal(['fake/shared', 'fake/shared#metrics', 'fake/shared#logs', 'fake/logs#logs']);
+      expect([...s.components('processor').keys()].sort()).to.deep.equal(['fake/m@logs', 'fake/m@metrics', 'fake/t@logs', 'fake/t@traces']);
+      await s.start();
+      const receiver = get(s, 'receiver', 'fake');
+      await receiver.push(MetricsBatch.decode(metricsRequest(3)));
+      await receiver.push(LogsBatch.decode(logsRequest(2)));
+      const metricsOut = get(s, 'exporter', 'fake/shared#metrics');
+      // One batch from each metrics pipeline (in either order): the processed one and the raw one.
+      expect(metricsOut.metrics.map((b) => `${b.dataPointCount} ${String(b.resourceAttribute(0, 'team'))}`).sort()).to.deep.equal(['3 m', '3 undefined']);
+      expect(metricsOut.traces.length + metricsOut.logs.length).to.equal(0);
+      const logsOut = [get(s, 'exporter', 'fake/shared#logs'), get(s, 'exporter', 'fake/logs#logs')];
+      for (const e of logsOut) expect(e.logs.map((b) => [b.logRecordCount, b.resourceAttribute(0, 'team')])).to.deep.equal([[2, 'm']]);
+      expect(logsOut[0]!.logs[0]).to.not.equal(logsOut[1]!.logs[0]);
+      expect(get(s, 'exporter', 'fake/shared').traces).to.have.length(0);
+      await s.shutdown();
+    });
+
+    it('refuses, naming the YAML path, a component in a pipeline of a signal it does not support', () => {
+      let err: unknown;
+      try {
+        service(`
+receivers: { fake: {} }
+processors: { tracesonly: {} }
+exporters: { fake: {} }
+connectors: { fake/c: {} }
+service:
+  pipelines:
+    traces: { receivers: [fake], exporters: [fake/c] }
+    metrics: { receivers: [fake], processors: [tracesonly], exporters: [fake, fake/c] }
+    logs: { receivers: [fake/c], exporters: [fake] }
+`);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).to.be.instanceOf(ConfigError);
+      expect((err as ConfigError).issues).to.deep.equal([
+        {
+          path: 'service.pipelines.metrics.processors[0]',
+          message: 'processor "tracesonly" is in a metrics pipeline but supports traces; list it in a traces pipeline instead',
+        },
+        {
+          path: 'service.pipelines.metrics.exporters[1]',
+          message: 'connector "fake/c" is in a metrics pipeline but consumes traces; list it in a traces pipeline instead',
+        },
+        {
+          path: 'service.pipelines.logs.receivers[0]',
+          message: 'connector "fake/c" is in a logs pipeline but produces traces and metrics; list it in a traces or metrics pipeline instead',
+        },
+      ]);
     });
 
     it('creates a processor per pipeline that lists it, and a change a processor makes in one pipeline is not seen in another', async () => {

@@ -8,16 +8,25 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Component, ComponentKind, CreateSettings, Host } from '../core/component';
 import { isQueryStateSource, type MergedQueryState, type QueryStateHost, type QueryStateSnapshot } from '../core/query';
-import type { MetricsConsumer, TracesConsumer } from '../consumer/consumer';
+import type { AnyConsumer, LogsConsumer, MetricsConsumer, Signal, SignalConsumers, TracesConsumer } from '../consumer/consumer';
+import type { ExporterFactory, ProcessorFactory } from '../consumer/factory';
 import { ConfigError } from '../core/schema';
 import type { ComponentConfig, PipelineConfig, ServiceConfig } from '../config/load';
 import { Telemetry } from '../core/telemetry';
-import { fanoutMetrics, fanoutTraces } from './fanout';
+import { fanout, fanoutOrNone } from './fanout';
 
 interface Started {
   kind: ComponentKind;
   id: string;
   component: Component;
+}
+
+type Create = (settings: CreateSettings, config: unknown, next?: AnyConsumer) => (Component & AnyConsumer) | undefined;
+
+/** The factory function that makes a processor or exporter for `signal` (undefined: not supported). */
+function creator(factory: ProcessorFactory<unknown> | ExporterFactory<unknown>, signal: Signal): Create | undefined {
+  const f = signal === 'traces' ? factory.createTraces : signal === 'metrics' ? factory.createMetrics : factory.createLogs;
+  return f === undefined ? undefined : (f.bind(factory) as Create);
 }
 
 export class Service implements Host, QueryStateHost {
@@ -28,10 +37,10 @@ export class Service implements Host, QueryStateHost {
   readonly #logger: Logger;
   readonly #byKind = new Map<ComponentKind, Map<string, Component>>();
   readonly #order: Started[] = [];
-  readonly #traceExporters = new Map<string, Component & TracesConsumer>();
-  readonly #metricExporters = new Map<string, Component & MetricsConsumer>();
-  readonly #connectors = new Map<string, Component & TracesConsumer & Partial<MetricsConsumer>>();
-  readonly #heads = new Map<string, TracesConsumer | MetricsConsumer>();
+  /** Exporters by `id#signal`: one instance per signal, shared by the pipelines of that signal. */
+  readonly #exporters = new Map<string, Component & AnyConsumer>();
+  readonly #connectors = new Map<string, Component & AnyConsumer>();
+  readonly #heads = new Map<string, AnyConsumer>();
   readonly #building = new Set<string>();
   #running = false;
   #stopped = false;
@@ -69,89 +78,65 @@ export class Service implements Host, QueryStateHost {
         continue;
       }
       if (cc.factory.kind !== 'receiver') continue;
-      const next = fanoutTraces(pipelines.filter((p) => p.signal === 'traces').map((p) => this.#head(p) as TracesConsumer));
-      this.#register('receiver', id, cc.factory.createTraces(this.#settings(id, 'receiver'), cc.config, next));
+      this.#register('receiver', id, cc.factory.create(this.#settings(id, 'receiver'), cc.config, this.#feeds(pipelines)));
     }
   }
 
+  /** The consumer of each signal for a receiver or connector listed in `pipelines`. */
+  #feeds(pipelines: readonly PipelineConfig[]): SignalConsumers {
+    const heads = (signal: Signal): AnyConsumer[] => pipelines.filter((p) => p.signal === signal).map((p) => this.#head(p));
+    return {
+      traces: fanoutOrNone(heads('traces') as TracesConsumer[]),
+      metrics: fanoutOrNone(heads('metrics') as MetricsConsumer[]),
+      logs: fanoutOrNone(heads('logs') as LogsConsumer[]),
+    };
+  }
+
   /** The first consumer of a pipeline: its processors chained in front of the fan-out to its exporters. */
-  #head(p: PipelineConfig): TracesConsumer | MetricsConsumer {
+  #head(p: PipelineConfig): AnyConsumer {
     const existing = this.#heads.get(p.id);
     if (existing !== undefined) return existing;
     if (this.#building.has(p.id)) throw new ConfigError([{ path: `service.pipelines.${p.id}`, message: 'is part of a cycle through connectors' }]);
     this.#building.add(p.id);
-    let head: TracesConsumer | MetricsConsumer;
-    if (p.signal === 'traces') {
-      const consumers = p.exporters.map((id) => this.#tracesExporterOrConnector(id));
-      let next: TracesConsumer = fanoutTraces(consumers);
-      for (const procId of [...p.processors].reverse()) {
-        const cc = this.#config.processors.get(procId) as ComponentConfig;
-        if (cc.factory.kind !== 'processor') continue;
-        const instanceId = `${procId}@${p.id}`;
-        const proc = cc.factory.createTraces(this.#settings(procId, 'processor'), cc.config, next);
-        this.#register('processor', instanceId, proc);
-        next = proc;
-      }
-      head = next;
-    } else {
-      head = fanoutMetrics(p.exporters.map((id) => (this.#config.connectors.has(id) ? this.#metricsConnector(id) : this.#metricsExporter(id))));
+    let next = fanout(p.exporters.map((id) => this.#exporterOrConnector(id, p.signal)));
+    for (const procId of [...p.processors].reverse()) {
+      const cc = this.#config.processors.get(procId) as ComponentConfig;
+      if (cc.factory.kind !== 'processor') continue;
+      const create = creator(cc.factory, p.signal);
+      // The loader refuses a processor in a pipeline of a signal it does not support.
+      if (create === undefined) throw new Error(`processor ${procId} does not support ${p.signal}`);
+      const proc = create(this.#settings(procId, 'processor'), cc.config, next) as Component & AnyConsumer;
+      this.#register('processor', `${procId}@${p.id}`, proc);
+      next = proc;
     }
     this.#building.delete(p.id);
-    this.#heads.set(p.id, head);
-    return head;
+    this.#heads.set(p.id, next);
+    return next;
   }
 
-  /** A connector listed as an exporter of a metrics pipeline (its factory says it consumes metrics). */
-  #metricsConnector(id: string): MetricsConsumer {
-    const instance = this.#connector(id);
-    if (instance.consumeMetrics === undefined) throw new Error(`connector ${id} does not consume metrics`);
-    return instance as MetricsConsumer;
-  }
-
-  #tracesExporterOrConnector(id: string): TracesConsumer {
-    if (this.#config.connectors.has(id)) return this.#connector(id);
-    return this.#tracesExporter(id);
-  }
-
-  /** The one instance of a connector, created the first time a pipeline exports to it. */
-  #connector(id: string): TracesConsumer & Partial<MetricsConsumer> {
-    let instance = this.#connectors.get(id);
-    if (instance === undefined) {
-      const conn = this.#config.connectors.get(id) as ComponentConfig;
-      if (conn.factory.kind !== 'connector') throw new Error('unreachable');
-      const fed = this.#config.pipelines.filter((q) => q.receivers.includes(id));
-      const traces = fed.filter((q) => q.signal === 'traces').map((q) => this.#head(q) as TracesConsumer);
-      const metrics = fed.filter((q) => q.signal === 'metrics').map((q) => this.#head(q) as MetricsConsumer);
-      instance = conn.factory.create(this.#settings(id, 'connector'), conn.config, {
-        traces: traces.length === 0 ? undefined : fanoutTraces(traces),
-        metrics: metrics.length === 0 ? undefined : fanoutMetrics(metrics),
-      });
-      this.#connectors.set(id, instance);
-      this.#register('connector', id, instance);
+  #exporterOrConnector(id: string, signal: Signal): AnyConsumer {
+    const conn = this.#config.connectors.get(id);
+    if (conn !== undefined) {
+      let instance = this.#connectors.get(id);
+      if (instance === undefined) {
+        if (conn.factory.kind !== 'connector') throw new Error('unreachable');
+        const fed = this.#config.pipelines.filter((q) => q.receivers.includes(id));
+        instance = conn.factory.create(this.#settings(id, 'connector'), conn.config, this.#feeds(fed));
+        this.#connectors.set(id, instance);
+        this.#register('connector', id, instance);
+      }
+      return instance;
     }
-    return instance;
-  }
-
-  #tracesExporter(id: string): TracesConsumer {
-    let ex = this.#traceExporters.get(id);
+    const key = `${id}#${signal}`;
+    let ex = this.#exporters.get(key);
     if (ex === undefined) {
       const cc = this.#config.exporters.get(id) as ComponentConfig;
-      if (cc.factory.kind !== 'exporter' || cc.factory.createTraces === undefined) throw new Error(`exporter ${id} does not support traces`);
-      ex = cc.factory.createTraces(this.#settings(id, 'exporter'), cc.config);
-      this.#traceExporters.set(id, ex);
-      this.#register('exporter', id, ex);
-    }
-    return ex;
-  }
-
-  #metricsExporter(id: string): MetricsConsumer {
-    let ex = this.#metricExporters.get(id);
-    if (ex === undefined) {
-      const cc = this.#config.exporters.get(id) as ComponentConfig;
-      if (cc.factory.kind !== 'exporter' || cc.factory.createMetrics === undefined) throw new Error(`exporter ${id} does not support metrics`);
-      ex = cc.factory.createMetrics(this.#settings(id, 'exporter'), cc.config);
-      this.#metricExporters.set(id, ex);
-      this.#register('exporter', `${id}#metrics`, ex);
+      const create = cc.factory.kind === 'exporter' ? creator(cc.factory, signal) : undefined;
+      if (create === undefined) throw new Error(`exporter ${id} does not support ${signal}`);
+      ex = create(this.#settings(id, 'exporter'), cc.config) as Component & AnyConsumer;
+      this.#exporters.set(key, ex);
+      // The traces instance keeps the plain id (health and tests find it by it); the others are `id#signal`.
+      this.#register('exporter', signal === 'traces' ? id : key, ex);
     }
     return ex;
   }

@@ -5,7 +5,15 @@
  */
 import { expect } from 'chai';
 import { Telemetry } from '../../src/core/telemetry';
+import { LogsBatch } from '../../src/pdata/logs-batch';
+import { MetricsBatch } from '../../src/pdata/metrics-batch';
+import type { OtlpBatch } from '../../src/pdata/otlp-batch';
+import { TraceBatch } from '../../src/pdata/trace-batch';
+import { k8sAttributesFactory } from '../../src/processors/k8sattributes/factory';
 import { K8sAttributesProcessor, type K8sAttributesOptions } from '../../src/processors/k8sattributes/processor';
+import { rawFields } from '../support/otlp-arbitraries';
+import { RecordingConsumer, logsRequest, metricsRequest } from '../support/signal-requests';
+import { spanIds, traceRequest } from '../support/trace-requests';
 import { FakeKubeApi, makeJob, makeNamespace, makeNode, makePod, makeReplicaSet } from '../support/fake-kube-api';
 import { eventually, FakeBatch, k8sConfig, settings, sleep, TracesSink } from '../support/k8s';
 
@@ -447,5 +455,66 @@ describe('k8sattributes informers against a fake API server', function () {
     await synced(p);
     expect(p.metadata.pods.byUid('j')).to.equal(undefined);
     expect(p.metadata.pods.byUid('a')).to.not.equal(undefined);
+  });
+
+  it('enriches metrics and logs with the same association rules as traces; the pipelines of one processor id share one pod cache and one set of watches', async () => {
+    api.addPod(makePod({ name: 'web-0', namespace: 'shop', uid: 'pod-1', ip: '10.20.0.5', node: 'node-a' }));
+    api.addPod(makePod({ name: 'worker-0', namespace: 'shop', uid: 'pod-2', ip: '10.20.0.6', node: 'node-b' }));
+    const cfg = k8sConfig({
+      auth_type: 'kubeConfig',
+      kube_config_path: api.writeKubeconfig(),
+      pod_association: [
+        { sources: [{ from: 'resource_attribute', name: 'k8s.pod.uid' }] },
+        { sources: [{ from: 'resource_attribute', name: 'k8s.pod.ip' }] },
+        { sources: [{ from: 'connection' }] },
+      ],
+    });
+    const telemetry = new Telemetry();
+    const sinks = { traces: new RecordingConsumer(), metrics: new RecordingConsumer(), logs: new RecordingConsumer() };
+    const f = k8sAttributesFactory;
+    const made = [
+      f.createTraces!(settings('k8sattributes', telemetry), cfg, sinks.traces),
+      f.createMetrics!(settings('k8sattributes', telemetry), cfg, sinks.metrics),
+      f.createLogs!(settings('k8sattributes', telemetry), cfg, sinks.logs),
+    ] as K8sAttributesProcessor[];
+    processors.push(...made);
+    const [t, m, l] = made as [K8sAttributesProcessor, K8sAttributesProcessor, K8sAttributesProcessor];
+    expect(m.source).to.equal(t.source);
+    expect(l.source).to.equal(t.source);
+    // Another service (another telemetry registry) gets its own.
+    const other = f.createMetrics!(settings('k8sattributes', new Telemetry()), cfg, new RecordingConsumer()) as K8sAttributesProcessor;
+    expect(other.source).to.not.equal(t.source);
+    await other.shutdown();
+    for (const p of made) await p.start();
+    await eventually(() => t.synced, 5000, 'informers synced');
+    await api.waitFor(() => api.activeWatches('pods') === 1, 5000, 'one pod watch for the three pipelines');
+    // By connection address, by k8s.pod.ip, by k8s.pod.uid: as for spans.
+    await t.consumeTraces(TraceBatch.decode(traceRequest(spanIds(1, 2))), { clientAddress: '10.20.0.5' });
+    await m.consumeMetrics(MetricsBatch.decode(metricsRequest(3)), { clientAddress: '10.20.0.5' });
+    await m.consumeMetrics(MetricsBatch.decode(metricsRequest(1, { resourceAttributes: { 'k8s.pod.ip': '10.20.0.6' } })), { clientAddress: '10.20.0.5' });
+    await l.consumeLogs(LogsBatch.decode(logsRequest(2, { resourceAttributes: { 'k8s.pod.uid': 'pod-2' } })), { clientAddress: '10.20.0.5' });
+    const pod = (b: OtlpBatch): unknown[] => ['k8s.pod.name', 'k8s.namespace.name', 'k8s.node.name'].map((k) => b.resourceAttribute(0, k));
+    expect(sinks.traces.batches.map(pod)).to.deep.equal([['web-0', 'shop', 'node-a']]);
+    expect(sinks.metrics.batches.map(pod)).to.deep.equal([
+      ['web-0', 'shop', 'node-a'],
+      ['worker-0', 'shop', 'node-b'],
+    ]);
+    expect(sinks.logs.batches.map(pod)).to.deep.equal([['worker-0', 'shop', 'node-b']]);
+    expect(sinks.metrics.batches.map((b) => b.itemCount)).to.deep.equal([3, 1]);
+    // Only the resource changed: the scope-level bytes are the ones that came in.
+    const scopes = (request: Uint8Array): Buffer[] =>
+      rawFields(request)
+        .filter((f) => f.no === 1)
+        .flatMap((r) => rawFields(r.content).filter((f) => f.no === 2))
+        .map((f) => Buffer.from(f.whole));
+    expect(scopes(sinks.metrics.batches[0]!.encode())).to.deep.equal(scopes(metricsRequest(3)));
+    // The first pipeline to shut down leaves the others enriching; the last one stops the watches.
+    await t.shutdown();
+    expect(api.activeWatches('pods')).to.equal(1);
+    await l.consumeLogs(LogsBatch.decode(logsRequest(1)), { clientAddress: '10.20.0.6' });
+    expect(pod(sinks.logs.batches[1]!)).to.deep.equal(['worker-0', 'shop', 'node-b']);
+    await m.shutdown();
+    await l.shutdown();
+    await api.waitFor(() => api.activeWatches('pods') === 0, 5000, 'watches closed');
   });
 });

@@ -207,9 +207,13 @@ describe('malformed requests against a running routelens', function () {
       expect(get.status).to.equal(405);
       expect(get.headers.allow).to.equal('POST');
       expect(statusOf(get).message).to.equal('method GET not allowed; use POST');
-      const missing = await httpRequest(rl.httpPort(), '/v1/metrics', buildRequest('x', 1).bytes, PROTO);
+      const missing = await httpRequest(rl.httpPort(), '/v2/traces', buildRequest('x', 1).bytes, PROTO);
       expect(missing.status).to.equal(404);
-      expect(statusOf(missing).message).to.equal('no OTLP endpoint at /v1/metrics; traces are accepted at POST /v1/traces');
+      expect(statusOf(missing).message).to.equal('no OTLP endpoint at /v2/traces; this receiver accepts traces at POST /v1/traces');
+      // A signal without a pipeline (test/receivers/signals.test.ts covers it in full): 404 with the fix.
+      const noPipeline = await httpRequest(rl.httpPort(), '/v1/metrics', buildRequest('x', 1).bytes, PROTO);
+      expect(noPipeline.status).to.equal(404);
+      expect(statusOf(noPipeline).message).to.match(/^no metrics pipeline takes OTLP metrics at \/v1\/metrics\. Add a metrics pipeline/);
       const root = await httpRequest(rl.httpPort(), '/', undefined, {}, { method: 'GET' });
       expect(root.status).to.equal(404);
     });

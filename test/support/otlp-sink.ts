@@ -179,6 +179,11 @@ export class OtlpSink {
     return this.requests.filter((r) => r.path === '/v1/metrics' && (transport === undefined || r.transport === transport)).map((r) => r.body);
   }
 
+  /** The bodies of every logs request received (protobuf). */
+  logsBodies(transport?: 'grpc' | 'http'): Buffer[] {
+    return this.requests.filter((r) => r.path === '/v1/logs' && (transport === undefined || r.transport === transport)).map((r) => r.body);
+  }
+
   spanCount(transport?: 'grpc' | 'http'): number {
     return this.spans(transport).length;
   }

@@ -9,6 +9,8 @@ import * as http from 'node:http';
 import { TYPES, protoType } from '../../src/pdata/proto';
 
 export const TRACE_EXPORT = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+export const METRICS_EXPORT = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
+export const LOGS_EXPORT = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
 
 export interface HttpResult {
   status: number;
@@ -78,10 +80,11 @@ export class RawGrpcClient {
       'grpc.max_send_message_length': -1,
     });
   }
-  export(body: Uint8Array, timeoutMs = 10_000): Promise<GrpcResult> {
+  /** Call `method` (the trace service's Export unless told otherwise) with `body` and `metadata`. */
+  export(body: Uint8Array, timeoutMs = 10_000, method = TRACE_EXPORT, metadata = new grpc.Metadata()): Promise<GrpcResult> {
     const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     return new Promise((resolve) => {
-      this.#client.makeUnaryRequest(TRACE_EXPORT, identity, identity, buf, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err) => {
+      this.#client.makeUnaryRequest(method, identity, identity, buf, metadata, { deadline: Date.now() + timeoutMs }, (err) => {
         if (err === null || err === undefined) resolve({ code: grpc.status.OK, details: '', metadata: undefined });
         else resolve({ code: err.code, details: err.details, metadata: err.metadata });
       });

@@ -8,7 +8,8 @@
  */
 import type { Component, CreateSettings, PipelineContext } from '../../core/component';
 import type { ConnectorFactory } from '../../consumer/factory';
-import type { MetricsConsumer, TracesConsumer } from '../../consumer/consumer';
+import type { MetricsConsumer, SignalConsumers, TracesConsumer } from '../../consumer/consumer';
+import { MetricsBatch } from '../../pdata/metrics-batch';
 import type { TraceBatch } from '../../pdata/trace-batch';
 import type { MergedQueryState, QueryStateSource, RouteQueryProvider } from '../../core/query';
 import type { Counter } from '../../core/telemetry';
@@ -55,7 +56,7 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
   readonly routeQuery: RouteQueryProvider;
   /** Trace analysis, unless `analysis.enabled` is false. */
   readonly analyzer: RouteAnalyzer | undefined;
-  readonly #next: { traces: TracesConsumer | undefined; metrics: MetricsConsumer | undefined };
+  readonly #next: SignalConsumers;
   readonly #settings: CreateSettings;
   readonly #config: RouteLatencyConfig;
   readonly #flushes: { sent: Counter; failed: Counter };
@@ -65,12 +66,7 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
   readonly #recordSkipped = (service: string, counts: Uint32Array): void => this.store.recordSkipped(service, counts);
   #stopped = false;
 
-  constructor(
-    settings: CreateSettings,
-    config: RouteLatencyConfig,
-    next: { traces: TracesConsumer | undefined; metrics: MetricsConsumer | undefined },
-    clock?: Clock,
-  ) {
+  constructor(settings: CreateSettings, config: RouteLatencyConfig, next: SignalConsumers, clock?: Clock) {
     this.#next = next;
     this.#settings = settings;
     this.#config = config;
@@ -131,18 +127,18 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
   flush(): Promise<void> {
     const next = this.#next.metrics;
     if (next === undefined) return Promise.resolve();
-    let body: Uint8Array;
+    let batch: MetricsBatch;
     try {
       const request = collectMetricsRequest(this.metrics, this.store.clock.now(), this.#settings.id);
       if (request === undefined) return Promise.resolve();
-      body = encodeMetricsRequest(request);
+      batch = MetricsBatch.decode(encodeMetricsRequest(request));
     } catch (err) {
       this.#flushes.failed.add();
       this.#settings.logger.error({ err: String(err) }, 'Cannot build the route metrics request');
       return Promise.resolve();
     }
     const p = next
-      .consumeMetrics(body, {})
+      .consumeMetrics(batch, {})
       .then(
         () => this.#flushes.sent.add(),
         (err: unknown) => {
@@ -165,8 +161,10 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
    * returns at once. The view never refuses (a full queue drops the copy and counts it), so the pipeline's other
    * exporters and its answer to the client are unaffected.
    */
-  consumeMetrics(request: Uint8Array): Promise<void> {
-    this.runtime.offer(request);
+  consumeMetrics(batch: MetricsBatch): Promise<void> {
+    // The request as it stands after the pipeline's processors (the very bytes received when none changed it);
+    // offer() copies it before this returns.
+    this.runtime.offer(batch.encode());
     return Promise.resolve();
   }
 
@@ -203,8 +201,9 @@ export const routeLatencyConnectorFactory: ConnectorFactory<RouteLatencyConfig> 
   kind: 'connector',
   type: 'routelatency',
   configSchema: routeLatencyConfigSchema,
+  consumes: ['traces', 'metrics'],
+  produces: ['traces', 'metrics'],
   create: (settings, config, next) => new RouteLatencyConnector(settings, config, next),
-  consumesMetrics: true,
   mergeQueryStates: (config, snapshots) => mergeQueryStates(config, snapshots as readonly RouteLatencySnapshot[]),
 };
 

@@ -200,7 +200,7 @@ describe('route metrics over OTLP', () => {
       const got: Uint8Array[] = [];
       const { conn, telemetry } = connector(
         { flush_interval: '100ms', aggregation_temporality: 'AGGREGATION_TEMPORALITY_DELTA' },
-        { consumeMetrics: async (b) => void got.push(b) },
+        { consumeMetrics: async (b) => void got.push(b.encode()) },
       );
       await conn.start();
       try {
@@ -227,7 +227,7 @@ describe('route metrics over OTLP', () => {
 
     it('shutdown flushes what the timer has not sent yet', async () => {
       const got: Uint8Array[] = [];
-      const { conn } = connector({ flush_interval: '1h' }, { consumeMetrics: async (b) => void got.push(b) });
+      const { conn } = connector({ flush_interval: '1h' }, { consumeMetrics: async (b) => void got.push(b.encode()) });
       await conn.start();
       await conn.consumeTraces(batch(4, 3), {});
       expect(got).to.have.length(0);

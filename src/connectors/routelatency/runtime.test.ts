@@ -12,6 +12,7 @@ import { RouteLatencyConnector, mergeQueryStates } from './factory';
 import { FakeClock, MutableSpan } from '../../../test/support/route-spans';
 import { metricsRequest, processMetrics } from '../../../test/support/otlp-metrics';
 import type { ServiceRuntimeResponse } from '../../runtimeview/query';
+import { MetricsBatch } from '../../pdata/metrics-batch';
 
 const config = routeLatencyConfigSchema.parse({}, 'connectors.routelatency', new ConfigErrorList());
 const T0 = Date.UTC(2026, 11, 1, 12, 0, 0);
@@ -65,7 +66,7 @@ describe('routelatency: the runtime view behind a metrics pipeline', () => {
     const clock = new FakeClock(T0 - MIN);
     const telemetry = new Telemetry();
     const c = connector(clock, telemetry);
-    for (let i = 0; i < 4; i++) await c.consumeMetrics(exportOf('a', i));
+    for (let i = 0; i < 4; i++) await c.consumeMetrics(MetricsBatch.decode(exportOf('a', i)));
     await c.runtime.drained();
     // A tenth of the requests were traced (sampling upstream).
     recordSpans(c, 24, T0);
@@ -99,9 +100,9 @@ describe('routelatency: the runtime view behind a metrics pipeline', () => {
     for (let i = 0; i < 6; i++) {
       for (const id of ['a', 'b']) {
         const bytes = exportOf(id, i);
-        await single.consumeMetrics(bytes);
+        await single.consumeMetrics(MetricsBatch.decode(bytes));
         // Exports of one instance land on either worker (new connections are handed out round-robin).
-        await workers[(i + (id === 'a' ? 0 : 1)) % 2]!.consumeMetrics(bytes);
+        await workers[(i + (id === 'a' ? 0 : 1)) % 2]!.consumeMetrics(MetricsBatch.decode(bytes));
       }
     }
     await Promise.all([single, ...workers].map((c) => c.runtime.drained()));

@@ -1,21 +1,28 @@
 /** The exporter the `otlp` and `otlphttp` factories build: a wire transport behind a bounded sending queue with retries. */
 import { type ClientAuthBinding } from '../../core/auth';
-import type { Component, CreateSettings } from '../../core/component';
-import type { MetricsConsumer, TracesConsumer } from '../../consumer/consumer';
-import type { TraceBatch } from '../../pdata/trace-batch';
+import type { Component, CreateSettings, PipelineContext } from '../../core/component';
+import { AnySignalConsumer, type Signal } from '../../consumer/consumer';
+import type { OtlpBatch } from '../../pdata/otlp-batch';
 import type { ExporterHelperConfig } from './config';
-import { QueuedSender } from './queued-sender';
+import { QueuedSender, type SenderUnit } from './queued-sender';
 import { resolveQueueStore } from './storage';
 import type { Transport } from './transport';
 
-/** An exporter built from a transport and a queued sender; shared by the gRPC and HTTP exporters. */
-export class OtlpExporter implements Component, TracesConsumer, MetricsConsumer {
+/** The Collector's exporter counter suffix of each signal. */
+export const UNIT_OF_SIGNAL: Readonly<Record<Signal, SenderUnit>> = { traces: 'spans', metrics: 'metric_points', logs: 'log_records' };
+
+/**
+ * An exporter built from a transport and a queued sender; shared by the gRPC and HTTP exporters. One instance
+ * carries one signal (its transport speaks that signal's method or URL).
+ */
+export class OtlpExporter extends AnySignalConsumer implements Component {
   readonly #sender: QueuedSender;
   readonly #settings: CreateSettings;
   readonly #storage: string | undefined;
   readonly #auth: ClientAuthBinding | undefined;
   #started = false;
   constructor(settings: CreateSettings, sender: QueuedSender, storage: string | undefined, auth?: ClientAuthBinding) {
+    super();
     this.#settings = settings;
     this.#sender = sender;
     this.#storage = storage;
@@ -27,18 +34,15 @@ export class OtlpExporter implements Component, TracesConsumer, MetricsConsumer 
     this.#sender.start();
     this.#started = true;
   }
-  async consumeTraces(batch: TraceBatch): Promise<void> {
+  async consume(batch: OtlpBatch, _ctx: PipelineContext): Promise<void> {
     // The parts are slices of the received (pooled) bytes: keep them until the queue is done with them.
     const release = batch.retainBytes();
     try {
-      await this.#sender.submit({ body: batch.encodeParts(), items: batch.spanCount, release });
+      await this.#sender.submit({ body: batch.encodeParts(), items: batch.itemCount, release });
     } catch (err) {
       release();
       throw err;
     }
-  }
-  async consumeMetrics(request: Uint8Array): Promise<void> {
-    await this.#sender.submit({ body: request, items: 1 });
   }
   async shutdown(signal?: AbortSignal): Promise<void> {
     if (!this.#started) return;
@@ -50,17 +54,17 @@ export class OtlpExporter implements Component, TracesConsumer, MetricsConsumer 
   }
 }
 
-/** An OTLP exporter over `transport`, behind a bounded sending queue with retries. */
+/** An OTLP exporter of `signal` over `transport`, behind a bounded sending queue with retries. */
 export function queuedOtlpExporter(
   settings: CreateSettings,
   config: ExporterHelperConfig,
-  signal: 'traces' | 'metrics',
+  signal: Signal,
   transport: Transport,
   auth: ClientAuthBinding,
 ): OtlpExporter {
   const sender = new QueuedSender({
     id: settings.id,
-    unit: signal === 'traces' ? 'spans' : 'metric_points',
+    unit: UNIT_OF_SIGNAL[signal],
     transport,
     timeoutMs: config.timeout,
     queue: config.sending_queue,

@@ -37,10 +37,15 @@ export class MemoryQueueStore implements QueueStore {
   async close(): Promise<void> {}
 }
 
+export type SenderUnit = 'spans' | 'metric_points' | 'log_records';
+
+/** The `data_type` label of the queue gauges (the Collector's), by unit. */
+const DATA_TYPE: Readonly<Record<SenderUnit, string>> = { spans: 'traces', metric_points: 'metrics', log_records: 'logs' };
+
 export interface QueuedSenderOptions {
   id: string;
-  /** `spans` or `metric_points`: the suffix of the exporter counters. */
-  unit: 'spans' | 'metric_points';
+  /** What the queue carries, the suffix of the exporter counters: `spans`, `metric_points` or `log_records`. */
+  unit: SenderUnit;
   transport: Transport;
   timeoutMs: number;
   queue: SendingQueueConfig;
@@ -84,6 +89,7 @@ export class QueuedSender {
     this.#clock = options.clock ?? realClock;
     this.#store = options.store ?? new MemoryQueueStore();
     const labels = { exporter: options.id };
+    const queueLabels = { exporter: options.id, data_type: DATA_TYPE[options.unit] };
     const t = options.telemetry;
     this.#sent = t.counter(`otelcol_exporter_sent_${options.unit}`, `Number of ${options.unit} successfully sent to destination.`, labels);
     this.#failed = t.counter(`otelcol_exporter_send_failed_${options.unit}`, `Number of ${options.unit} in failed attempts to send to destination.`, labels);
@@ -92,8 +98,6 @@ export class QueuedSender {
       `Number of ${options.unit} failed to be added to the sending queue.`,
       labels,
     );
-    // A traces and a metrics exporter may share an id: data_type keeps their series apart.
-    const queueLabels = { exporter: options.id, data_type: options.unit === 'spans' ? 'traces' : 'metrics' };
     t.gauge('otelcol_exporter_queue_size', 'Current size of the retry queue (in batches).', queueLabels, () => this.#store.size);
     t.gauge('otelcol_exporter_queue_capacity', 'Fixed capacity of the retry queue (in batches).', queueLabels, () => options.queue.queue_size);
     t.gauge('otelcol_exporter_in_flight_requests', 'Requests being sent.', queueLabels, () => this.#inFlight);
@@ -156,8 +160,8 @@ export class QueuedSender {
     return this.#store.size;
   }
 
-  /** What the queue carries: `spans` (traces) or `metric_points` (metrics). */
-  get unit(): 'spans' | 'metric_points' {
+  /** What the queue carries: `spans`, `metric_points` or `log_records`. */
+  get unit(): SenderUnit {
     return this.#o.unit;
   }
 

@@ -8,7 +8,8 @@ export async function resolveQueueStore(sender: QueuedSender, storage: string | 
   const ext = host.getExtension(storage);
   if (!isStorageExtension(ext))
     throw new Error(`sending_queue.storage of ${settings.id}: extension ${JSON.stringify(storage)} is not a running storage extension`);
-  // A traces and a metrics exporter may share an id: each gets its own queue.
-  const owner = sender.unit === 'spans' ? settings.id : `${settings.id}#metrics`;
+  // The traces, metrics and logs instances of one exporter id each get their own queue (the traces one keeps the
+  // plain id, as before there were other signals, so its queue survives an upgrade).
+  const owner = sender.unit === 'spans' ? settings.id : `${settings.id}#${sender.unit === 'metric_points' ? 'metrics' : 'logs'}`;
   sender.useStore(await ext.openQueue(owner));
 }

@@ -16,9 +16,10 @@ function checkUrl(v: string | undefined, path: string, issues: { add(p: string, 
 
 export const otlpHttpExporterConfigSchema = refine(
   obj({
-    endpoint: refine(str({ doc: 'Base URL; `/v1/traces` and `/v1/metrics` are appended.' }), checkUrl),
+    endpoint: refine(str({ doc: 'Base URL; `/v1/traces`, `/v1/metrics` and `/v1/logs` are appended.' }), checkUrl),
     traces_endpoint: refine(optStr({ doc: 'Full URL for traces, used as is (overrides endpoint).' }), checkUrl),
     metrics_endpoint: refine(optStr({ doc: 'Full URL for metrics, used as is (overrides endpoint).' }), checkUrl),
+    logs_endpoint: refine(optStr({ doc: 'Full URL for logs, used as is (overrides endpoint).' }), checkUrl),
     tls: tlsClientSchema,
     headers: record(str(), { doc: 'HTTP headers sent with every request.' }),
     compression: oneOf(['gzip', 'none', ''] as const, { default: 'gzip', doc: 'Request body compression.' }),
@@ -29,8 +30,8 @@ export const otlpHttpExporterConfigSchema = refine(
     auth: authSettingsSchema,
   }),
   (c, path, issues) => {
-    if (c.endpoint === '' && c.traces_endpoint === undefined && c.metrics_endpoint === undefined) {
-      issues.add(`${path}.endpoint`, 'is required (or traces_endpoint / metrics_endpoint)');
+    if (c.endpoint === '' && c.traces_endpoint === undefined && c.metrics_endpoint === undefined && c.logs_endpoint === undefined) {
+      issues.add(`${path}.endpoint`, 'is required (or traces_endpoint / metrics_endpoint / logs_endpoint)');
     }
   },
 );

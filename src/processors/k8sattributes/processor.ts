@@ -5,12 +5,13 @@
  * unchanged and is counted as a miss.
  *
  * It must run before anything that merges batches from several clients (`batch`), since the connection
- * address is per request.
+ * address is per request. It works on traces, metrics and logs alike, with the same association rules; the
+ * pipelines that list one processor id share one pod cache and one set of informers (K8sMetadataSource).
  */
 import type { Component, CreateSettings, Host, PipelineContext } from '../../core/component';
-import type { TracesConsumer } from '../../consumer/consumer';
-import type { TraceBatch } from '../../pdata/trace-batch';
-import type { Counter } from '../../core/telemetry';
+import { AnySignalConsumer, forward, type AnyConsumer } from '../../consumer/consumer';
+import type { OtlpBatch } from '../../pdata/otlp-batch';
+import type { Counter, Telemetry } from '../../core/telemetry';
 import { needs, requiredRbac, type K8sAttributesConfig } from './config';
 import { podIpCandidate } from './kube/ip';
 import { podSelectors, type ResourceName, type RestartReason, type WatchFilter } from './kube/informers';
@@ -18,7 +19,7 @@ import { KubeWatcher } from './kube/informers';
 import { KubeConfigError, resolveConnection } from '../../kube/kubeconfig';
 import { KubeMetadata, type Attr } from './kube/metadata';
 
-/** What enrichment needs of a batch (TraceBatch implements it; tests may use a fake). */
+/** What enrichment needs of a batch (every OtlpBatch implements it; tests may use a fake). */
 export interface ResourceBatch {
   readonly resourceCount: number;
   resourceAttribute(i: number, key: string): string | number | boolean | undefined;
@@ -43,10 +44,15 @@ function str(v: string | number | boolean | undefined): string | undefined {
   return v === undefined ? undefined : String(v);
 }
 
-export class K8sAttributesProcessor implements Component, TracesConsumer {
+/**
+ * The pod metadata of one processor id and the informers that keep it: shared by the pipelines (signals) that
+ * list the processor, started by the first of them and stopped when the last shuts down.
+ */
+export class K8sMetadataSource {
   readonly metadata: KubeMetadata;
+  /** Processors using this source and not shut down yet. */
+  users = 0;
   readonly #cfg: K8sAttributesConfig;
-  readonly #next: TracesConsumer;
   readonly #settings: CreateSettings;
   readonly #opts: K8sAttributesOptions;
   readonly #lookups = new Map<string, Counter>();
@@ -60,11 +66,12 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
   #sweepTimer: NodeJS.Timeout | undefined;
   #started = false;
   #stopped = false;
+  /** Called when the last processor using the source shuts down (the registry forgets it). */
+  onLastRelease: (() => void) | undefined;
 
-  constructor(settings: CreateSettings, cfg: K8sAttributesConfig, next: TracesConsumer, opts: K8sAttributesOptions = {}) {
+  constructor(settings: CreateSettings, cfg: K8sAttributesConfig, opts: K8sAttributesOptions = {}) {
     this.#settings = settings;
     this.#cfg = cfg;
-    this.#next = next;
     this.#opts = opts;
     const t = settings.telemetry;
     const id = settings.id;
@@ -216,15 +223,6 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
     await this.#watcher?.stop();
   }
 
-  healthy(): boolean {
-    return true;
-  }
-
-  async consumeTraces(batch: TraceBatch, ctx: PipelineContext): Promise<void> {
-    this.enrich(batch, ctx);
-    await this.#next.consumeTraces(batch, ctx);
-  }
-
   /** Add the attributes of each resource's pod to `batch`, in place. */
   enrich(batch: ResourceBatch, ctx: PipelineContext): void {
     const n = batch.resourceCount;
@@ -265,5 +263,85 @@ export class K8sAttributesProcessor implements Component, TracesConsumer {
       }
       if (add.length > 0) batch.addResourceAttributes(i, add);
     }
+  }
+}
+
+/** The sources of the processors a factory made, by telemetry (one per service) and processor id. */
+export class K8sMetadataSources {
+  readonly #byService = new WeakMap<Telemetry, Map<string, K8sMetadataSource>>();
+
+  /** The source of `settings.id` in its service, made on first use (the first pipeline's config and options). */
+  acquire(settings: CreateSettings, cfg: K8sAttributesConfig, opts: K8sAttributesOptions): K8sMetadataSource {
+    let byId = this.#byService.get(settings.telemetry);
+    if (byId === undefined) this.#byService.set(settings.telemetry, (byId = new Map()));
+    let source = byId.get(settings.id);
+    if (source === undefined) {
+      source = new K8sMetadataSource(settings, cfg, opts);
+      const sources = byId;
+      const id = settings.id;
+      source.onLastRelease = () => {
+        if (sources.get(id) === source) sources.delete(id);
+      };
+      byId.set(settings.id, source);
+    }
+    return source;
+  }
+}
+
+/** The processor of one pipeline: enriches each batch from its (possibly shared) metadata source, then hands it on. */
+export class K8sAttributesProcessor extends AnySignalConsumer implements Component {
+  readonly source: K8sMetadataSource;
+  readonly #next: AnyConsumer;
+  #released = false;
+
+  constructor(settings: CreateSettings, cfg: K8sAttributesConfig, next: AnyConsumer, opts: K8sAttributesOptions = {}, sources?: K8sMetadataSources) {
+    super();
+    this.#next = next;
+    this.source = sources === undefined ? new K8sMetadataSource(settings, cfg, opts) : sources.acquire(settings, cfg, opts);
+    this.source.users++;
+  }
+
+  get metadata(): KubeMetadata {
+    return this.source.metadata;
+  }
+
+  /** All needed Kubernetes resources have been listed (always true in passthrough mode). */
+  get synced(): boolean {
+    return this.source.synced;
+  }
+
+  /** The informers (undefined before start and in passthrough mode). */
+  get watcher(): KubeWatcher | undefined {
+    return this.source.watcher;
+  }
+
+  resolveFilter(): WatchFilter {
+    return this.source.resolveFilter();
+  }
+
+  start(host?: Host): Promise<void> {
+    return this.source.start(host);
+  }
+
+  async shutdown(signal?: AbortSignal): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    if (--this.source.users > 0) return;
+    this.source.onLastRelease?.();
+    await this.source.shutdown(signal);
+  }
+
+  healthy(): boolean {
+    return true;
+  }
+
+  async consume(batch: OtlpBatch, ctx: PipelineContext): Promise<void> {
+    this.source.enrich(batch, ctx);
+    await forward(this.#next, batch, ctx);
+  }
+
+  /** Add the attributes of each resource's pod to `batch`, in place. */
+  enrich(batch: ResourceBatch, ctx: PipelineContext): void {
+    this.source.enrich(batch, ctx);
   }
 }

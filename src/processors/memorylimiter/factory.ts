@@ -8,10 +8,10 @@
  */
 import type { Component, CreateSettings, PipelineContext } from '../../core/component';
 import type { ProcessorFactory } from '../../consumer/factory';
-import type { TracesConsumer } from '../../consumer/consumer';
+import { AnySignalConsumer, forward, type AnyConsumer, type Signal } from '../../consumer/consumer';
 import { PipelineError } from '../../core/errors';
 import { requestBuffers } from '../../pdata/buffer-pool';
-import type { TraceBatch } from '../../pdata/trace-batch';
+import type { OtlpBatch } from '../../pdata/otlp-batch';
 import type { Counter, Telemetry } from '../../core/telemetry';
 import { memoryLimiterConfigSchema, type MemoryLimiterConfig } from './config';
 import { v8FullGc } from '../../v8/full-gc';
@@ -41,10 +41,16 @@ const defaultSources: MemorySources = {
   now: () => Date.now(),
 };
 
+/** The Collector's processor counter suffix of each signal. */
+const REFUSED_UNIT = { traces: 'spans', metrics: 'metric_points', logs: 'log_records' } as const;
+
 /** The measurement loop shared by the pipelines using one processor id. */
 class SharedLimiter {
   readonly checker: MemoryChecker;
-  readonly refused: Counter;
+  /** Items refused, by signal (the Collector's otelcol_processor_refused_{spans,metric_points,log_records}). */
+  readonly #refused: Partial<Record<Signal, Counter>> = {};
+  readonly #telemetry: Telemetry;
+  readonly #labels: Record<string, string>;
   readonly #timer: NodeJS.Timeout;
   users = 0;
 
@@ -62,7 +68,9 @@ class SharedLimiter {
     });
     const labels = { processor: settings.id };
     const t = settings.telemetry;
-    this.refused = t.counter('otelcol_processor_refused_spans', 'Number of spans refused by the processor (memory limiter over its soft limit).', labels);
+    this.#telemetry = t;
+    this.#labels = labels;
+    this.refused('traces');
     t.gauge('routelens_memory_limiter_used_bytes', 'Memory the limiter measures (V8 heap used + external), read at scrape time.', labels, sources.read);
     t.gauge('routelens_memory_limiter_peak_bytes', 'Largest memory use seen by the limiter at its checks.', labels, () => this.checker.peak);
     t.gauge(
@@ -94,6 +102,19 @@ class SharedLimiter {
     this.#timer.unref();
   }
 
+  refused(signal: Signal): Counter {
+    let c = this.#refused[signal];
+    if (c === undefined) {
+      const unit = REFUSED_UNIT[signal];
+      this.#refused[signal] = c = this.#telemetry.counter(
+        `otelcol_processor_refused_${unit}`,
+        `Number of ${unit.replace('_', ' ')} refused by the processor (memory limiter over its soft limit).`,
+        this.#labels,
+      );
+    }
+    return c;
+  }
+
   stop(): void {
     clearInterval(this.#timer);
   }
@@ -101,14 +122,15 @@ class SharedLimiter {
 
 const shared = new WeakMap<Telemetry, Map<string, SharedLimiter>>();
 
-export class MemoryLimiterProcessor implements Component, TracesConsumer {
+export class MemoryLimiterProcessor extends AnySignalConsumer implements Component {
   readonly #settings: CreateSettings;
   readonly #config: MemoryLimiterConfig;
-  readonly #next: TracesConsumer;
+  readonly #next: AnyConsumer;
   readonly #sources: MemorySources;
   #limiter: SharedLimiter | undefined;
 
-  constructor(settings: CreateSettings, config: MemoryLimiterConfig, next: TracesConsumer, sources: MemorySources = defaultSources) {
+  constructor(settings: CreateSettings, config: MemoryLimiterConfig, next: AnyConsumer, sources: MemorySources = defaultSources) {
+    super();
     this.#settings = settings;
     this.#config = config;
     this.#next = next;
@@ -136,16 +158,16 @@ export class MemoryLimiterProcessor implements Component, TracesConsumer {
     this.#limiter = l;
   }
 
-  async consumeTraces(batch: TraceBatch, ctx: PipelineContext): Promise<void> {
+  async consume(batch: OtlpBatch, ctx: PipelineContext): Promise<void> {
     const l = this.#limiter;
     // Also check on each request, not only every check_interval: a burst of large requests between two checks
     // must not carry memory past the hard limit. check() rate-limits the GCs it forces.
     if (l !== undefined && !l.checker.refusing) l.checker.check();
     if (l !== undefined && l.checker.refusing) {
-      l.refused.add(batch.spanCount);
+      l.refused(batch.signal).add(batch.itemCount);
       throw new PipelineError('refused', 'data refused due to high memory usage', { retryAfterMs: Math.max(1000, this.#config.check_interval) });
     }
-    await this.#next.consumeTraces(batch, ctx);
+    await forward(this.#next, batch, ctx);
   }
 
   async shutdown(): Promise<void> {
@@ -163,4 +185,6 @@ export const memoryLimiterProcessorFactory: ProcessorFactory<MemoryLimiterConfig
   type: 'memory_limiter',
   configSchema: memoryLimiterConfigSchema,
   createTraces: (settings, config, next) => new MemoryLimiterProcessor(settings, config, next),
+  createMetrics: (settings, config, next) => new MemoryLimiterProcessor(settings, config, next),
+  createLogs: (settings, config, next) => new MemoryLimiterProcessor(settings, config, next),
 };

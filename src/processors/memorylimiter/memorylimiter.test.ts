@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import pino from 'pino';
+import { RecordingConsumer, logsRequest, metricsRequest } from '../../../test/support/signal-requests';
 import { spanIds, traceRequest } from '../../../test/support/trace-requests';
 import { defaultRegistry } from '../../components';
 import type { PipelineContext } from '../../core/component';
@@ -11,6 +12,8 @@ import type { TracesConsumer } from '../../consumer/consumer';
 import { parseConfig } from '../../config/load';
 import { ConfigError, ConfigErrorList } from '../../core/schema';
 import { PipelineError } from '../../core/errors';
+import { LogsBatch } from '../../pdata/logs-batch';
+import { MetricsBatch } from '../../pdata/metrics-batch';
 import { TraceBatch } from '../../pdata/trace-batch';
 import { Telemetry } from '../../core/telemetry';
 import { memoryLimiterConfigSchema, type MemoryLimiterConfig } from './config';
@@ -277,6 +280,42 @@ describe('MemoryLimiterProcessor', () => {
     await c.start();
     expect(c.checker).to.not.equal(a.checker);
     await c.shutdown();
+  });
+
+  it('refuses metrics and logs as it refuses spans, counting refused data points and log records', async () => {
+    const { telemetry, mem } = setup();
+    const sources: MemorySources = { read: () => mem.used, available: () => 0, gc: () => undefined, now: () => 0 };
+    const cfg = config({ limit_mib: 100, check_interval: '1h' });
+    const downstream = new RecordingConsumer();
+    const settings = { id: 'memory_limiter', logger: silent, telemetry };
+    const m = memoryLimiterProcessorFactory.createMetrics!(settings, cfg, downstream) as MemoryLimiterProcessor;
+    const l = new MemoryLimiterProcessor(settings, cfg, downstream, sources);
+    await l.start();
+    await m.start();
+    expect(m.checker).to.equal(l.checker); // one limiter per id, whatever the signal
+    mem.used = 10 * MiB;
+    l.checker?.check();
+    await m.consumeMetrics(MetricsBatch.decode(metricsRequest(3)), {});
+    await l.consumeLogs(LogsBatch.decode(logsRequest(2)), {});
+    expect(downstream.batches.map((b) => [b.signal, b.itemCount])).to.deep.equal([
+      ['metrics', 3],
+      ['logs', 2],
+    ]);
+    mem.used = 90 * MiB;
+    l.checker?.check();
+    const refusal = (p: Promise<void>): Promise<unknown> =>
+      p.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(await refusal(m.consumeMetrics(MetricsBatch.decode(metricsRequest(5)), {}))).to.be.instanceOf(PipelineError);
+    expect(await refusal(l.consumeLogs(LogsBatch.decode(logsRequest(7)), {}))).to.be.instanceOf(PipelineError);
+    expect(downstream.batches).to.have.length(2);
+    expect(telemetry.counterValue('otelcol_processor_refused_metric_points', { processor: 'memory_limiter' })).to.equal(5);
+    expect(telemetry.counterValue('otelcol_processor_refused_log_records', { processor: 'memory_limiter' })).to.equal(7);
+    expect(telemetry.counterValue('otelcol_processor_refused_spans', { processor: 'memory_limiter' })).to.equal(0);
+    await m.shutdown();
+    await l.shutdown();
   });
 
   it('is safe to shut down without start', async () => {

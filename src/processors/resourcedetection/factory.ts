@@ -10,4 +10,6 @@ export const resourceDetectionFactory: ProcessorFactory<ResourceDetectionConfig>
   type: RESOURCE_DETECTION_TYPE,
   configSchema,
   createTraces: (settings, config, next) => new ResourceDetectionProcessor(settings, config, next),
+  createMetrics: (settings, config, next) => new ResourceDetectionProcessor(settings, config, next),
+  createLogs: (settings, config, next) => new ResourceDetectionProcessor(settings, config, next),
 };

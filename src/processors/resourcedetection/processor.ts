@@ -1,15 +1,16 @@
 /**
  * The `resourcedetection` processor: detects attributes of the collector's own environment once at start
  * (`env`: OTEL_RESOURCE_ATTRIBUTES; `k8s_downward`: downward-API variables) and adds each to every resource
- * that does not have it. Attributes a client sent are never replaced.
+ * that does not have it, for traces, metrics and logs alike. Attributes a client sent are never replaced (unless
+ * `override`).
  */
 import type { Component, CreateSettings, Host, PipelineContext } from '../../core/component';
-import type { TracesConsumer } from '../../consumer/consumer';
-import type { TraceBatch } from '../../pdata/trace-batch';
+import { AnySignalConsumer, forward, type AnyConsumer } from '../../consumer/consumer';
+import type { OtlpBatch } from '../../pdata/otlp-batch';
 import type { ResourceDetectionConfig } from './config';
 import { detect, type Attr } from './detectors';
 
-/** What enrichment needs of a batch (TraceBatch implements it). */
+/** What enrichment needs of a batch (every OtlpBatch implements it). */
 export interface ResourceBatch {
   readonly resourceCount: number;
   hasResourceAttribute(i: number, key: string): boolean;
@@ -17,14 +18,15 @@ export interface ResourceBatch {
   setResourceAttributes(i: number, attrs: ReadonlyArray<readonly [string, string]>): void;
 }
 
-export class ResourceDetectionProcessor implements Component, TracesConsumer {
+export class ResourceDetectionProcessor extends AnySignalConsumer implements Component {
   readonly #settings: CreateSettings;
   readonly #cfg: ResourceDetectionConfig;
-  readonly #next: TracesConsumer;
+  readonly #next: AnyConsumer;
   readonly #env: NodeJS.ProcessEnv;
   #attrs: readonly Attr[] = [];
 
-  constructor(settings: CreateSettings, cfg: ResourceDetectionConfig, next: TracesConsumer, opts: { env?: NodeJS.ProcessEnv } = {}) {
+  constructor(settings: CreateSettings, cfg: ResourceDetectionConfig, next: AnyConsumer, opts: { env?: NodeJS.ProcessEnv } = {}) {
+    super();
     this.#settings = settings;
     this.#cfg = cfg;
     this.#next = next;
@@ -49,9 +51,9 @@ export class ResourceDetectionProcessor implements Component, TracesConsumer {
     return Promise.resolve();
   }
 
-  async consumeTraces(batch: TraceBatch, ctx: PipelineContext): Promise<void> {
+  async consume(batch: OtlpBatch, ctx: PipelineContext): Promise<void> {
     this.enrich(batch);
-    await this.#next.consumeTraces(batch, ctx);
+    await forward(this.#next, batch, ctx);
   }
 
   /** Add the detected attributes each resource lacks (or set them all with `override`), in place. */

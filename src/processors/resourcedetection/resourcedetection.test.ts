@@ -2,6 +2,9 @@ import { expect } from 'chai';
 import pino from 'pino';
 import { ConfigErrorList } from '../../core/schema';
 import { Telemetry } from '../../core/telemetry';
+import { RecordingConsumer, logsRequest, metricsRequest } from '../../../test/support/signal-requests';
+import { LogsBatch } from '../../pdata/logs-batch';
+import { MetricsBatch } from '../../pdata/metrics-batch';
 import { configSchema, type ResourceDetectionConfig } from './config';
 import { detect, parseResourceAttributes } from './detectors';
 import { ResourceDetectionProcessor, type ResourceBatch } from './processor';
@@ -105,6 +108,24 @@ describe('resourcedetection', () => {
     ]);
     p.enrich(b);
     expect(Object.fromEntries(b.resources[0] ?? [])).to.deep.equal({ 'service.name': 'a', 'k8s.pod.name': 'sidecar-pod', 'k8s.namespace.name': 'shop' });
+    await p.shutdown();
+  });
+
+  it('does the same to metrics and logs batches, and hands them on', async () => {
+    const downstream = new RecordingConsumer();
+    const p = new ResourceDetectionProcessor(
+      { id: 'resourcedetection', logger: pino({ level: 'silent' }), telemetry: new Telemetry() },
+      cfg({ detectors: ['k8s_downward'] }),
+      downstream,
+      { env: { K8S_POD_NAME: 'sidecar-pod', K8S_NAMESPACE: 'shop' } },
+    );
+    await p.start();
+    await p.consumeMetrics(MetricsBatch.decode(metricsRequest(2)), {});
+    await p.consumeLogs(LogsBatch.decode(logsRequest(1, { resourceAttributes: { 'k8s.pod.name': 'sdk-set' } })), {});
+    expect(downstream.batches.map((b) => [b.signal, b.resourceAttribute(0, 'k8s.pod.name'), b.resourceAttribute(0, 'k8s.namespace.name')])).to.deep.equal([
+      ['metrics', 'sidecar-pod', 'shop'],
+      ['logs', 'sdk-set', 'shop'],
+    ]);
     await p.shutdown();
   });
 });

@@ -1,7 +1,7 @@
 /** Config of the `otlp` receiver, in the Collector's shape: `protocols.grpc` and `protocols.http`. */
 import { authSettingsSchema } from '../../config/auth';
 import { tlsServerSchema } from '../../config/tls';
-import { bool, duration, endpoint, num, obj, optional, refine, str, type Infer } from '../../core/schema';
+import { bool, duration, endpoint, num, obj, optional, refine, str, type Field, type Infer } from '../../core/schema';
 
 export const grpcServerSchema = obj({
   endpoint: endpoint({ default: 'localhost:4317', doc: 'Listen address `host:port`. Use `0.0.0.0:4317` to accept other hosts (pods).' }),
@@ -16,6 +16,12 @@ export const grpcServerSchema = obj({
   auth: authSettingsSchema,
 });
 
+function urlPath(def: string, what: string): Field<string> {
+  return refine(str({ default: def, doc: `URL path for ${what} exports.` }), (v, path, issues) => {
+    if (!v.startsWith('/')) issues.add(path, `invalid value ${JSON.stringify(v)}; expected a path starting with "/"`);
+  });
+}
+
 export const httpServerSchema = obj({
   endpoint: endpoint({ default: 'localhost:4318', doc: 'Listen address `host:port`.' }),
   max_request_body_size: num({
@@ -24,9 +30,9 @@ export const httpServerSchema = obj({
     integer: true,
     doc: 'Largest accepted body in bytes, compressed and decompressed; larger ones get 413.',
   }),
-  traces_url_path: refine(str({ default: '/v1/traces', doc: 'URL path for trace exports.' }), (v, path, issues) => {
-    if (!v.startsWith('/')) issues.add(path, `invalid value ${JSON.stringify(v)}; expected a path starting with "/"`);
-  }),
+  traces_url_path: urlPath('/v1/traces', 'trace'),
+  metrics_url_path: urlPath('/v1/metrics', 'metrics'),
+  logs_url_path: urlPath('/v1/logs', 'logs'),
   include_metadata: bool({ default: false, doc: 'Pass request headers to the pipeline context.' }),
   read_header_timeout: duration({ default: '1m', doc: 'Time allowed to receive request headers (slow clients are cut).' }),
   idle_timeout: duration({ default: '1m', doc: 'Keep-alive idle time before a connection is closed.' }),

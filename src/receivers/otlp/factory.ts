@@ -1,12 +1,12 @@
-/** The `otlp` receiver: OTLP/gRPC and OTLP/HTTP servers feeding one pipeline consumer. */
+/** The `otlp` receiver: OTLP/gRPC and OTLP/HTTP servers for traces, metrics and logs, feeding the pipelines of each. */
 import { resolveServerAuthenticator } from '../../core/auth';
-import type { Component, Host } from '../../core/component';
+import type { Component, CreateSettings, Host } from '../../core/component';
 import type { ReceiverFactory } from '../../consumer/factory';
-import type { TracesConsumer } from '../../consumer/consumer';
+import type { SignalConsumers } from '../../consumer/consumer';
 import { otlpReceiverConfigSchema, type OtlpReceiverConfig } from './config';
 import { OtlpGrpcServer } from './grpc';
 import { OtlpHttpServer } from './http';
-import { TraceIntake } from './intake';
+import { Intake } from './intake';
 
 export class OtlpReceiver implements Component {
   readonly grpc: OtlpGrpcServer | undefined;
@@ -16,14 +16,14 @@ export class OtlpReceiver implements Component {
   readonly #id: string;
   readonly #config: OtlpReceiverConfig;
 
-  constructor(settings: Parameters<ReceiverFactory<OtlpReceiverConfig>['createTraces']>[0], config: OtlpReceiverConfig, next: TracesConsumer) {
+  constructor(settings: CreateSettings, config: OtlpReceiverConfig, next: SignalConsumers) {
     this.#logger = settings.logger;
     this.#id = settings.id;
     this.#config = config;
     const { grpc, http } = config.protocols;
     const common = { id: settings.id, next, logger: this.#logger, telemetry: settings.telemetry };
-    this.grpc = grpc === undefined ? undefined : new OtlpGrpcServer(grpc, new TraceIntake({ ...common, transport: 'grpc' }), this.#logger);
-    this.http = http === undefined ? undefined : new OtlpHttpServer(http, new TraceIntake({ ...common, transport: 'http' }), this.#logger);
+    this.grpc = grpc === undefined ? undefined : new OtlpGrpcServer(grpc, new Intake({ ...common, transport: 'grpc' }), this.#logger);
+    this.http = http === undefined ? undefined : new OtlpHttpServer(http, new Intake({ ...common, transport: 'http' }), this.#logger);
   }
 
   async start(host: Host): Promise<void> {
@@ -48,5 +48,6 @@ export const otlpReceiverFactory: ReceiverFactory<OtlpReceiverConfig> = {
   kind: 'receiver',
   type: 'otlp',
   configSchema: otlpReceiverConfigSchema,
-  createTraces: (settings, config, next) => new OtlpReceiver(settings, config, next),
+  signals: ['traces', 'metrics', 'logs'],
+  create: (settings, config, next) => new OtlpReceiver(settings, config, next),
 };

@@ -24,9 +24,19 @@ import { requestBuffers } from '../../pdata/buffer-pool';
 import { encodeRetryInfo, encodeRpcStatus } from '../../pdata/rpc-status';
 import type { GrpcServerConfig } from './config';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log';
-import { normaliseAddress, type TraceIntake } from './intake';
+import type { Signal } from '../../consumer/consumer';
+import { normaliseAddress, type Intake } from './intake';
 
 export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+export const METRICS_EXPORT_PATH = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
+export const LOGS_EXPORT_PATH = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
+
+/** The signal of each OTLP gRPC method. */
+const SIGNAL_OF_PATH: ReadonlyMap<string, Signal> = new Map([
+  [TRACE_EXPORT_PATH, 'traces'],
+  [METRICS_EXPORT_PATH, 'metrics'],
+  [LOGS_EXPORT_PATH, 'logs'],
+]);
 
 /** An empty ExportTraceServiceResponse, framed: not compressed, length 0. */
 const EMPTY_RESPONSE_FRAME = Buffer.from([0, 0, 0, 0, 0]);
@@ -61,7 +71,7 @@ export const CONNECTION_WINDOW = 256 * 1024;
 
 export class OtlpGrpcServer {
   readonly #config: GrpcServerConfig;
-  readonly #intake: TraceIntake;
+  readonly #intake: Intake;
   readonly #logger: Logger;
   readonly #maxBytes: number;
   readonly #h2: http2.Http2Server | http2.Http2SecureServer;
@@ -75,7 +85,7 @@ export class OtlpGrpcServer {
   #port = 0;
   #closing = false;
 
-  constructor(config: GrpcServerConfig, intake: TraceIntake, logger: Logger) {
+  constructor(config: GrpcServerConfig, intake: Intake, logger: Logger) {
     this.#config = config;
     this.#intake = intake;
     this.#logger = logger;
@@ -216,8 +226,20 @@ export class OtlpGrpcServer {
       stream.end('expected content-type application/grpc\n');
       return;
     }
-    if (headers[':method'] !== 'POST' || headers[':path'] !== TRACE_EXPORT_PATH) {
-      this.#respondError(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${String(headers[':path'])}; this receiver serves ${TRACE_EXPORT_PATH}`);
+    const path = String(headers[':path']);
+    const signal = SIGNAL_OF_PATH.get(path);
+    if (headers[':method'] !== 'POST' || signal === undefined) {
+      const served = this.#intake.signals.map((sig) => [...SIGNAL_OF_PATH].find(([, s]) => s === sig)?.[0]);
+      this.#respondError(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}; this receiver serves ${served.join(', ')}`);
+      stream.resume();
+      return;
+    }
+    const intake = this.#intake.of(signal);
+    if (intake === undefined) {
+      // As grpc-go answers for a service that is not registered (the Collector registers a signal's service only
+      // when a pipeline takes it), plus the fix: the Python exporter logs this message and drops the data.
+      const fix = this.#intake.unimplemented(signal, ctx);
+      this.#respondError(stream, GrpcStatus.UNIMPLEMENTED, `unknown service ${path.split('/')[1] ?? path}: routelens has no ${signal} pipeline. ${fix}`);
       stream.resume();
       return;
     }
@@ -271,7 +293,7 @@ export class OtlpGrpcServer {
       // A compressed request was inflated into a buffer of its own: the pooled one is free at once.
       const pooled = message.buffer === body.buffer;
       if (!pooled) lease.release();
-      this.#intake.consume(message, ctx, pooled ? lease : undefined).then(
+      intake.consume(message, ctx, pooled ? lease : undefined).then(
         () => {
           if (pooled) lease.release();
           this.#respondOk(stream);

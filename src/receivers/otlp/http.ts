@@ -14,12 +14,12 @@ import type { ServerAuthenticator } from '../../core/auth';
 import type { PipelineContext } from '../../core/component';
 import { PipelineError, asPipelineError, toGrpcStatus, toHttpStatus } from '../../core/errors';
 import { requestBuffers, type BufferLease } from '../../pdata/buffer-pool';
-import { traceRequestFromJson } from '../../pdata/otlp-json';
 import { encodeRpcStatus } from '../../pdata/rpc-status';
 import type { HttpServerConfig } from './config';
 import { sniffConnection } from './grpc';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log';
-import { normaliseAddress, type TraceIntake } from './intake';
+import type { Signal } from '../../consumer/consumer';
+import { normaliseAddress, type Intake } from './intake';
 
 type Encoding = 'proto' | 'json';
 
@@ -93,7 +93,9 @@ export function decompress(body: Buffer, encoding: string | undefined, limit: nu
 export class OtlpHttpServer {
   readonly #server: http.Server;
   readonly #config: HttpServerConfig;
-  readonly #intake: TraceIntake;
+  readonly #intake: Intake;
+  /** The signal of each URL path. */
+  readonly #paths: ReadonlyMap<string, Signal>;
   readonly #log = new RateLimitedLog(30_000);
   readonly #logger: Logger;
   readonly #tlsMaterial: ServerTlsMaterial | undefined;
@@ -101,9 +103,14 @@ export class OtlpHttpServer {
   #port = 0;
   #closing = false;
 
-  constructor(config: HttpServerConfig, intake: TraceIntake, logger: Logger) {
+  constructor(config: HttpServerConfig, intake: Intake, logger: Logger) {
     this.#config = config;
     this.#intake = intake;
+    this.#paths = new Map<string, Signal>([
+      [config.logs_url_path, 'logs'],
+      [config.metrics_url_path, 'metrics'],
+      [config.traces_url_path, 'traces'],
+    ]);
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.#handle(req, res);
     this.#logger = logger;
     this.#tlsMaterial = config.tls === undefined ? undefined : new ServerTlsMaterial(config.tls);
@@ -197,13 +204,17 @@ export class OtlpHttpServer {
       req.resume();
       return;
     }
-    if (url !== this.#config.traces_url_path) {
-      this.#reply(
-        res,
-        404,
-        encoding,
-        new PipelineError('malformed', `no OTLP endpoint at ${url}; traces are accepted at POST ${this.#config.traces_url_path}`),
-      );
+    const signal = this.#paths.get(url ?? '');
+    const intake = signal === undefined ? undefined : this.#intake.of(signal);
+    if (intake === undefined) {
+      const accepted = this.#intake.signals.map((sig) => `${sig} at POST ${[...this.#paths].find(([, s]) => s === sig)?.[0] ?? ''}`);
+      // A signal no pipeline takes: 404, as the Collector (which registers a signal's path only when a pipeline
+      // takes it), counted and logged with the fix; the Python exporter logs this body and drops the data.
+      const message =
+        signal === undefined
+          ? `no OTLP endpoint at ${url}; this receiver accepts ${accepted.join(', ')}`
+          : `no ${signal} pipeline takes OTLP ${signal} at ${url}. ${this.#intake.unimplemented(signal, ctx)}`;
+      this.#reply(res, 404, encoding, new PipelineError('malformed', message));
       req.resume();
       return;
     }
@@ -253,7 +264,7 @@ export class OtlpHttpServer {
     const pooled = body.buffer === lease.bytes.buffer;
     if (!pooled) lease.release();
     try {
-      await this.#intake.consume(type === 'json' ? () => traceRequestFromJson(body) : body, ctx, pooled && type === 'proto' ? lease : undefined);
+      await intake.consume(type === 'json' ? () => intake.spec.fromJson(body) : body, ctx, pooled && type === 'proto' ? lease : undefined);
       if (type === 'json') {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end('{}');
