@@ -303,6 +303,31 @@ export async function startPythonApp(app: PythonAppKind, env: Record<string, str
 export interface ZeroCodeOptions extends StartOptions {
   /** Serve with gunicorn and this many worker processes instead of the app's own threaded server. */
   gunicornWorkers?: number;
+  /**
+   * Record every request the app's OTLP exporters send, and whether it was acknowledged, under this directory
+   * (test/python-e2e/pyhooks/export_log.py; read with readExportLog). Plain python only.
+   */
+  exportLogDir?: string;
+}
+
+export interface ExportLogEntry {
+  ok: boolean;
+  /** The encoded Export*ServiceRequest. */
+  request: Buffer;
+}
+
+/** What a zero-code app started with `exportLogDir` exported of `signal`, in order. */
+export function readExportLog(dir: string, signal: 'traces' | 'metrics' | 'logs'): ExportLogEntry[] {
+  const file = path.join(dir, `${signal}.jsonl`);
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      const e = JSON.parse(l) as { ok: boolean; request: string };
+      return { ok: e.ok, request: Buffer.from(e.request, 'base64') };
+    });
 }
 
 /**
@@ -317,14 +342,19 @@ export async function startZeroCodeApp(env: Record<string, string>, options: Zer
   const bin = path.dirname(py);
   const instrument = path.join(bin, 'opentelemetry-instrument');
   const workers = options.gunicornWorkers;
+  const hook = path.join(repoRoot, 'test', 'python-e2e', 'pyhooks', 'export_log.py');
+  const logged = options.exportLogDir;
   const launch: Launch =
     workers === undefined
-      ? { name: 'opentelemetry-instrument python runtime_app.py', argv: () => [instrument, 'python', 'runtime_app.py'] }
+      ? logged === undefined
+        ? { name: 'opentelemetry-instrument python runtime_app.py', argv: () => [instrument, 'python', 'runtime_app.py'] }
+        : { name: 'opentelemetry-instrument python export_log.py runtime_app.py', argv: () => [instrument, 'python', hook, 'runtime_app.py'] }
       : {
           name: `opentelemetry-instrument gunicorn --workers ${workers} runtime_app:app`,
           argv: (port) => [instrument, 'gunicorn', '--workers', String(workers), '--bind', `127.0.0.1:${port}`, '--no-control-socket', 'runtime_app:app'],
         };
-  return startWithRetry(launch, { PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}`, ...env }, options);
+  const hookEnv: Record<string, string> = logged === undefined ? {} : { ROUTELENS_EXPORT_LOG_DIR: logged };
+  return startWithRetry(launch, { PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}`, ...hookEnv, ...env }, options);
 }
 
 async function startWithRetry(launch: Launch, env: Record<string, string>, options: StartOptions): Promise<PythonApp> {
