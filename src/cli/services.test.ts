@@ -32,6 +32,7 @@ function instance(over: Partial<RuntimeInstanceJson>): RuntimeInstanceJson {
     interval_s: 60,
     covered_s: 240,
     points: 5,
+    same_process_as: [],
     last_point_time: null,
     sources: { cpu: 'process.cpu.time', memory: 'process.memory.usage', threads: 'process.thread.count' },
     resource: {},

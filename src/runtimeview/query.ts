@@ -57,6 +57,12 @@ export interface RuntimeInstanceJson {
   covered_s: number;
   /** Exports (CPU points) inside the window. */
   points: number;
+  /**
+   * Other instances of the service that reported the very same RSS and CPU seconds at SAME_PROCESS_EXPORTS or more
+   * exports in the window: they report one process. Under a pre-fork server the system-metrics instrumentation
+   * reports the process that loaded it (the arbiter) from every worker.
+   */
+  same_process_as: string[];
   /** Time of the newest point (the SDK's clock). */
   last_point_time: string | null;
   sources: { cpu: string | null; memory: string | null; threads: string | null };
@@ -151,6 +157,7 @@ function instanceJson(f: InstanceFigures): RuntimeInstanceJson {
     interval_s: f.intervalMs === null ? null : num(f.intervalMs / 1000),
     covered_s: num(f.coveredMs / 1000) ?? 0,
     points: f.points,
+    same_process_as: [],
     last_point_time: f.lastPointMs > 0 ? new Date(f.lastPointMs).toISOString() : null,
     sources: { cpu: f.cpuSource, memory: f.memorySource, threads: f.threadsSource },
     resource,
@@ -249,13 +256,60 @@ export function queryServiceRuntime(
   const spans = spanRoutes?.(service, windowMs, nowMs);
   if (!known && spans === undefined) return undefined;
   figures.sort((a, b) => (a.inst.key < b.inst.key ? -1 : a.inst.key > b.inst.key ? 1 : 0));
+  const instances = figures.map(instanceJson);
+  markSameProcess(figures, instances, fromMs);
   return {
     service,
     window: formatWindow(windowMs),
     generated_at: new Date(nowMs).toISOString(),
-    instances: figures.map(instanceJson),
+    instances,
     routes: routesJson(figures, spans),
   };
+}
+
+/** Exports at which two instances must report the same process state to be taken for one process. */
+export const SAME_PROCESS_EXPORTS = 2;
+/** Instances of one service compared pairwise at most (beyond, no instance is marked). */
+const SAME_PROCESS_MAX_INSTANCES = 200;
+
+/**
+ * Per export of an instance inside the window, its process state as one string: RSS to the byte and CPU seconds
+ * by type (10 ms resolution). Two processes hardly ever agree on all of them at once; one process seen through
+ * two instances does at every export between two of its changes.
+ */
+function processStates(f: InstanceFigures, fromMs: number): string[] {
+  const byTime = new Map<number, string[]>();
+  for (const st of f.inst.streams.values()) {
+    if (st.role !== 'rss' && st.role !== 'cpu') continue;
+    const label = st.role === 'rss' ? 'rss' : `cpu.${st.attrs['type'] ?? st.attrs['cpu.mode'] ?? ''}`;
+    for (let i = 0; i < st.t.length; i++) {
+      const t = st.t[i] as number;
+      if (t < fromMs) continue;
+      let parts = byTime.get(t);
+      if (parts === undefined) byTime.set(t, (parts = []));
+      parts.push(`${label}=${st.v[i] as number}`);
+    }
+  }
+  const out: string[] = [];
+  for (const parts of byTime.values()) if (parts.some((p) => p.startsWith('rss=')) && parts.some((p) => p.startsWith('cpu.'))) out.push(parts.sort().join(' '));
+  return out;
+}
+
+/** Sets `same_process_as` on instances that report one process (see RuntimeInstanceJson). */
+function markSameProcess(figures: readonly InstanceFigures[], out: RuntimeInstanceJson[], fromMs: number): void {
+  if (figures.length < 2 || figures.length > SAME_PROCESS_MAX_INSTANCES) return;
+  const states = figures.map((f) => processStates(f, fromMs));
+  const sets = states.map((s) => new Set(s));
+  for (let a = 0; a < figures.length; a++) {
+    for (let b = a + 1; b < figures.length; b++) {
+      const other = sets[b] as Set<string>;
+      let shared = 0;
+      for (const s of states[a] as string[]) if (other.has(s)) shared++;
+      if (shared < SAME_PROCESS_EXPORTS) continue;
+      (out[a] as RuntimeInstanceJson).same_process_as.push((out[b] as RuntimeInstanceJson).instance);
+      (out[b] as RuntimeInstanceJson).same_process_as.push((out[a] as RuntimeInstanceJson).instance);
+    }
+  }
 }
 
 export function queryRuntimeServices(state: RuntimeState, windowMs: number, nowMs: number): RuntimeServicesResponse {
@@ -391,6 +445,12 @@ export function runtimeOpenapi(
       interval_s: nnum,
       covered_s: { type: 'number' },
       points: { type: 'integer', description: 'Exports inside the window the CPU figure rests on.' },
+      same_process_as: {
+        type: 'array',
+        items: { type: 'string' },
+        description:
+          'Instances whose RSS went through the same byte counts: they report one process (system-metrics under a pre-fork server reports the arbiter from every worker).',
+      },
       last_point_time: { type: 'string', format: 'date-time', nullable: true },
       sources: { type: 'object', additionalProperties: { type: 'string', nullable: true } },
       resource: { type: 'object', additionalProperties: { type: 'string' } },

@@ -138,3 +138,41 @@ describe('runtimeview: RuntimeView', () => {
     expect(whole.routes[1]).to.include({ span_to_metric_ratio: 0.95, diverges: false });
   });
 });
+
+describe('runtimeview: instances that report one process', () => {
+  it('marks instances whose RSS and CPU seconds agree at two or more exports, and no others', async () => {
+    const view = new RuntimeView({ windowsMs: [5 * MIN] });
+    const send = (id: string, i: number, cpuUser: number, rss: number) =>
+      view.offer(
+        metricsRequest([
+          {
+            attrs: { 'service.name': 'pf', 'service.instance.id': id },
+            metrics: processMetrics({
+              time: T0 + i * MIN + (id === 'w2' ? 700 : 0),
+              start: T0 - 1000,
+              cpuUser,
+              cpuSystem: 0.2,
+              rss,
+              threads: 3,
+              fds: 5,
+              gc: [0, 0, 0],
+            }),
+          },
+        ]),
+      );
+    for (let i = 0; i < 3; i++) {
+      // w1 and w2 both report the arbiter's state (0.8 + 0.01 i s, 99 MB + 4 KiB i); w3 is a process of its own that
+      // agrees with them once.
+      send('w1', i, 0.8 + 0.01 * i, 99e6 + 4096 * i);
+      send('w2', i, 0.8 + 0.01 * i, 99e6 + 4096 * i);
+      send('w3', i, i === 0 ? 0.8 : 0.3 + i, i === 0 ? 99e6 : 50e6);
+    }
+    await view.drained();
+    const body = view.query('/api/v1/services/pf/runtime', new URLSearchParams(), undefined, T0 + 3 * MIN).body as ServiceRuntimeResponse;
+    expect(body.instances.map((i) => [i.instance, i.same_process_as])).to.deep.equal([
+      ['w1', ['w2']],
+      ['w2', ['w1']],
+      ['w3', []],
+    ]);
+  });
+});

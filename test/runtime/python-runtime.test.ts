@@ -7,9 +7,10 @@
 import { expect } from 'chai';
 import { instanceFigures } from '../../src/runtimeview/compute';
 import { RuntimeView } from '../../src/runtimeview/view';
+import type { ServiceRuntimeResponse } from '../../src/runtimeview/query';
 import { protoType, TYPES } from '../../src/pdata/proto';
 import { OtlpSink } from '../support/otlp-sink';
-import { ProcSampler } from '../support/proc';
+import { ProcSampler, readProc } from '../support/proc';
 import { startZeroCodeApp, type PythonApp } from '../support/python';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -203,6 +204,69 @@ describe('runtime view: a real Python service (opentelemetry-instrument, system 
       expect(json.instances[0]).to.include({ multi_writer: true, memory_rss_bytes: null });
     } finally {
       await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  it("gunicorn workers under opentelemetry-instrument: one instance each, reporting the arbiter's process, marked as one process", async () => {
+    // Now and then one of the three processes never exports (the SDK's reader thread and fork); one more try then.
+    for (let attempt = 1; ; attempt++) {
+      sink.clear();
+      const g = await startZeroCodeApp(zeroCodeEnv(sink, 'prefork'), { gunicornWorkers: 2 });
+      try {
+        // Requests go to whichever worker accepts them; each worker counts its own in its HTTP histogram.
+        for (let i = 0; i < 40; i++) expect((await get(g, `/orders/${i + 1}`)).status).to.equal(200);
+        const workerPids = new Set<number>();
+        for (let i = 0; i < 20; i++) workerPids.add((JSON.parse((await get(g, '/healthz')).body) as { pid: number }).pid);
+        expect(workerPids.size, 'both workers served requests').to.equal(2);
+        // Until the arbiter and both workers have each exported three times since the requests.
+        const since = Date.now();
+        const view = new RuntimeView({ windowsMs: [60_000] });
+        let fed = 0;
+        let ready = false;
+        for (const deadline = Date.now() + 30_000; ;) {
+          const bodies = sink.metricsBodies();
+          for (; fed < bodies.length; fed++) view.offer(bodies[fed] as Buffer);
+          await view.drained();
+          const recent = [...view.state.instances.values()].map((inst) =>
+            Math.max(...[...inst.streams.values()].map((st) => st.t.filter((t) => t > since).length)),
+          );
+          if ((ready = recent.length >= 3 && recent.every((n) => n >= 3)) || Date.now() > deadline) {
+            if (!ready && attempt >= 2) throw new Error(`exports since the requests per instance: ${JSON.stringify(recent)}`);
+            break;
+          }
+          await sleep(200);
+        }
+        if (!ready) continue;
+        // opentelemetry-instrument replaced itself with gunicorn: the arbiter is the process started.
+        const arbiterCpu = readProc(g.pid).cpuSeconds;
+        const body = view.query('/api/v1/services/prefork/runtime', new URLSearchParams({ window: '1m' })).body as ServiceRuntimeResponse;
+        // The arbiter and two workers, each with its own service.instance.id (the SDK makes a new one after fork).
+        expect(body.instances).to.have.length(3);
+        expect(body.instances.every((i) => !i.multi_writer)).to.equal(true);
+        // Two instances report the very same process state at every export: the workers, both showing the arbiter.
+        const marked = body.instances.filter((i) => i.same_process_as.length > 0);
+        expect(marked).to.have.length(2);
+        expect(marked[0]!.same_process_as).to.deep.equal([marked[1]!.instance]);
+        const lastCpu = (instance: string): number => {
+          const inst = [...view.state.instances.values()].find((x) => x.instance === instance)!;
+          let sum = 0;
+          for (const st of inst.streams.values()) if (st.role === 'cpu') sum += st.v[st.v.length - 1] as number;
+          return sum;
+        };
+        const ownCpu = Math.max(...[...workerPids].map((p) => readProc(p).cpuSeconds));
+        for (const m of marked) {
+          // A forked worker's own CPU time starts at zero; what it reports is the arbiter's (interpreter start included).
+          expect(Math.abs(lastCpu(m.instance) - arbiterCpu), `${m.instance} reports ${lastCpu(m.instance)} s, the arbiter used ${arbiterCpu} s`).to.be.below(
+            0.1,
+          );
+          expect(lastCpu(m.instance), `a worker used at most ${ownCpu} s`).to.be.above(ownCpu + 0.2);
+        }
+        // Every request counted once, by the worker that served it.
+        expect(body.routes.find((r) => r.route === '/orders/<int:order_id>')?.metric?.requests).to.equal(40);
+        return;
+      } finally {
+        await g.stop();
+      }
     }
   });
 });
