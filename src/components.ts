@@ -4,6 +4,7 @@ import { routeLatencyConnectorFactory } from './connectors/routelatency/factory'
 import { registryKey, type Registry } from './config/load';
 import { debugExporterFactory } from './exporters/debug/factory';
 import { fileExporterFactory } from './exporters/file/factory';
+import { loadBalancingExporterFactory } from './exporters/loadbalancing/factory';
 import { otlpExporterFactory } from './exporters/otlp/factory';
 import { otlpHttpExporterFactory } from './exporters/otlphttp/factory';
 import { bearerTokenAuthExtensionFactory } from './extensions/bearertokenauth/factory';
@@ -20,6 +21,7 @@ export const factories: readonly AnyFactory[] = [
   otlpHttpExporterFactory,
   debugExporterFactory,
   fileExporterFactory,
+  loadBalancingExporterFactory,
   routeQueryExtensionFactory,
   memoryLimiterProcessorFactory,
   routeLatencyConnectorFactory,
@@ -36,6 +38,7 @@ const aliases: Record<string, string> = {
   k8s_attributes: 'k8sattributes',
   resource_detection: 'resourcedetection',
   memorylimiter: 'memory_limiter',
+  load_balancing: 'loadbalancing',
 };
 
 export function defaultRegistry(extra: readonly AnyFactory[] = []): Registry {

@@ -222,6 +222,11 @@ export abstract class OtlpBatch {
     return this.#entry(i).itemCount;
   }
 
+  /** A batch of this signal over `entries` taken from this one (its buffers stay leased). */
+  protected derived(entries: ResourceEntry[]): this {
+    return this.derive(entries, undefined, this.#leases);
+  }
+
   /** Split into batches of whole resource-level messages, each with at most about `maxItems` items. */
   split(maxItems: number): this[] {
     if (this.itemCount <= maxItems) return [this];

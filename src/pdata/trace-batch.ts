@@ -6,9 +6,11 @@
 import { anyValueOfKey, findAttribute, forEachScalarKeyValue, keyBytes, readAnyValue, type AttrValue } from './attributes';
 import type { BufferLease } from './buffer-pool';
 import { OtlpBatch, TRACES, entryAttribute, type ResourceEntry, type SignalLayout } from './otlp-batch';
+import { partitionEntry, type SpanOwner } from './trace-partition';
 import { WIRE_I64, WIRE_LEN, WIRE_VARINT, bytesEqual, cursor, hex, readFixed32, readLen, readVarint32, skipField, utf8Interned } from './wire';
 
 export type { AttrValue } from './attributes';
+export type { SpanOwner, TraceIdRef } from './trace-partition';
 export { MAX_NESTING_DEPTH } from './validate';
 
 export class TraceBatch extends OtlpBatch {
@@ -47,6 +49,40 @@ export class TraceBatch extends OtlpBatch {
   /** Spans under resource `i`. */
   resourceSpanCount(i: number): number {
     return this.resourceItemCount(i);
+  }
+
+  /**
+   * Split the spans among destinations, `owner` choosing each span's (a small integer) from its trace id (see
+   * trace-partition.ts): element `i` holds destination `i`'s spans, undefined when it has none. A batch whose
+   * spans all go to one destination is returned as it is. Resources without spans are dropped.
+   */
+  partitionBySpan(owner: SpanOwner): (TraceBatch | undefined)[] {
+    const parts: (ResourceEntry[] | undefined)[] = [];
+    this.entries.forEach((e, i) => partitionEntry(e, i, owner, parts));
+    return this.#assemble(parts);
+  }
+
+  /** Split whole resources among destinations, `owner` choosing each resource's from its index. */
+  partitionByResource(owner: (resource: number) => number): (TraceBatch | undefined)[] {
+    const parts: (ResourceEntry[] | undefined)[] = [];
+    this.entries.forEach((e, i) => {
+      if (e.itemCount > 0) (parts[owner(i)] ??= []).push(e);
+    });
+    return this.#assemble(parts);
+  }
+
+  #assemble(parts: (ResourceEntry[] | undefined)[]): (TraceBatch | undefined)[] {
+    let used = 0;
+    for (const p of parts) if (p !== undefined) used++;
+    const out: (TraceBatch | undefined)[] = [];
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      if (p === undefined) out.push(undefined);
+      // Everything to one destination, nothing rebuilt: the batch itself (its bytes forwarded as received).
+      else if (used === 1 && p.length === this.entries.length && p.every((e, k) => e === this.entries[k])) out.push(this);
+      else out.push(this.derived(p));
+    }
+    return out;
   }
 
   /**

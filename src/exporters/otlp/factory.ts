@@ -5,7 +5,7 @@ import type { Signal } from '../../consumer/consumer';
 import type { ExporterFactory } from '../../consumer/factory';
 import { type OtlpExporter, queuedOtlpExporter } from '../exporterhelper/otlp-exporter';
 import { otlpExporterConfigSchema, type OtlpExporterConfig } from './config';
-import { GrpcTransport } from './grpc-transport';
+import { GrpcTransport } from '../exporterhelper/grpc-transport';
 
 /** The OTLP gRPC method of each signal. */
 const METHODS: Readonly<Record<Signal, string>> = {

@@ -12,7 +12,7 @@ import * as zlib from 'node:zlib';
 import { encodeRpcStatus } from '../../pdata/rpc-status';
 import { TYPES, protoType } from '../../pdata/proto';
 import { freePort } from '../../../test/support/free-port';
-import type { SendResult } from '../exporterhelper/transport';
+import type { SendResult } from './transport';
 import { GrpcTransport, grpcCodeOfHttpStatus, type GrpcTransportOptions } from './grpc-transport';
 
 const METHOD = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';

@@ -23,7 +23,7 @@ import { installLeanAsyncResourceBind } from '../../v8/async-resource-bind';
 import { GrpcStatus } from '../../core/errors';
 import { decodePartialSuccess, decodeRpcStatus } from '../../pdata/rpc-status';
 import { bodyBytes, type Body } from '../../core/storage';
-import { type SendResult, type Transport } from '../exporterhelper/transport';
+import { type SendResult, type Transport } from './transport';
 
 const gzip = promisify(zlib.gzip);
 
