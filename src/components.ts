@@ -13,6 +13,7 @@ import { routeQueryExtensionFactory } from './extensions/routequery/factory';
 import { k8sAttributesFactory } from './processors/k8sattributes/factory';
 import { memoryLimiterProcessorFactory } from './processors/memorylimiter/factory';
 import { resourceDetectionFactory } from './processors/resourcedetection/factory';
+import { tailCaptureFactory } from './processors/tailcapture/factory';
 import { otlpReceiverFactory } from './receivers/otlp/factory';
 
 export const factories: readonly AnyFactory[] = [
@@ -27,6 +28,7 @@ export const factories: readonly AnyFactory[] = [
   routeLatencyConnectorFactory,
   k8sAttributesFactory,
   resourceDetectionFactory,
+  tailCaptureFactory,
   fileStorageExtensionFactory,
   bearerTokenAuthExtensionFactory,
 ];

@@ -36,7 +36,8 @@ import {
 } from '../../test/support/otlp-arbitraries';
 import { OtlpSink } from '../../test/support/otlp-sink';
 import { TYPES, protoType } from './proto';
-import { MAX_NESTING_DEPTH, TraceBatch, type AttrValue } from './trace-batch';
+import { MAX_NESTING_DEPTH, TraceBatch, encodeSpans, type AttrValue, type SpanLocation } from './trace-batch';
+import { encodeDoubleKeyValueField, encodeStringKeyValueField } from './wire';
 
 const RequestType = protoType(TYPES.exportTraceRequest);
 // ---- plain object model (protobufjs fromObject / toObject shape, camelCase) ------------------------------
@@ -305,6 +306,52 @@ describe('TraceBatch vs protobufjs (differential)', function () {
       s.forEachResourceAttribute((k) => (keys.push(k), k !== 'a'));
     });
     expect(keys).to.deep.equal(['x', 'y', 'a']);
+  });
+
+  it('encodeSpans: any subset of spans, with their resources (added attributes too) and scopes, and the extra attributes on each span', () => {
+    fc.assert(
+      fc.property(requestArb, fc.array(fc.boolean(), { maxLength: 200 }), fc.boolean(), (obj, picks, addAttr) => {
+        const bytes = encodeRequest(obj);
+        const ref = refDecode(bytes);
+        const batch = TraceBatch.decode(bytes);
+        if (addAttr && batch.resourceCount > 0) batch.addResourceAttributes(0, [['k8s.pod.name', 'pod-1']]);
+        const picked: SpanLocation[] = [];
+        let i = 0;
+        batch.forEachSpan((s) => {
+          if (picks[i++ % Math.max(1, picks.length)] === true) picked.push(s.location());
+        });
+        const extra = Buffer.concat([
+          encodeDoubleKeyValueField(9, 'routelens.sampling.weight', 2.5),
+          encodeStringKeyValueField(9, 'routelens.capture.reason', 'slow'),
+        ]);
+        const got = refDecode(encodeSpans(picked, extra));
+        const want: RequestObj = { resourceSpans: [] };
+        let j = 0;
+        (ref.resourceSpans ?? []).forEach((rs, ri) => {
+          const scopes = (rs.scopeSpans ?? []).flatMap((ss) => {
+            const spans = (ss.spans ?? []).filter(() => picks[j++ % Math.max(1, picks.length)] === true);
+            if (spans.length === 0) return [];
+            const added = spans.map((sp) => ({
+              ...sp,
+              attributes: [
+                ...(sp.attributes ?? []),
+                { key: 'routelens.sampling.weight', value: { doubleValue: 2.5 } },
+                { key: 'routelens.capture.reason', value: { stringValue: 'slow' } },
+              ],
+            }));
+            return [{ ...ss, spans: added }];
+          });
+          if (scopes.length === 0) return;
+          const resource =
+            addAttr && ri === 0
+              ? { ...(rs.resource ?? {}), attributes: [...(rs.resource?.attributes ?? []), { key: 'k8s.pod.name', value: { stringValue: 'pod-1' } }] }
+              : rs.resource;
+          want.resourceSpans!.push({ ...rs, ...(resource === undefined ? {} : { resource }), scopeSpans: scopes });
+        });
+        expect(got).to.deep.equal(refDecode(encodeRequest(want)));
+      }),
+      { numRuns: runs(300) },
+    );
   });
 
   it('reads the resource attributes protobufjs reads', () => {

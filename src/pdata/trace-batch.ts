@@ -7,7 +7,21 @@ import { anyValueOfKey, findAttribute, forEachScalarKeyValue, keyBytes, readAnyV
 import type { BufferLease } from './buffer-pool';
 import { OtlpBatch, TRACES, entryAttribute, type ResourceEntry, type SignalLayout } from './otlp-batch';
 import { partitionEntry, type SpanOwner } from './trace-partition';
-import { WIRE_I64, WIRE_LEN, WIRE_VARINT, bytesEqual, cursor, hex, readFixed32, readLen, readVarint32, skipField, utf8Interned } from './wire';
+import {
+  WIRE_I64,
+  WIRE_LEN,
+  WIRE_VARINT,
+  bytesEqual,
+  cursor,
+  hex,
+  readFixed32,
+  readLen,
+  readVarint32,
+  skipField,
+  utf8Interned,
+  varintSize,
+  writeVarint,
+} from './wire';
 
 export type { AttrValue } from './attributes';
 export type { SpanOwner, TraceIdRef } from './trace-partition';
@@ -140,6 +154,8 @@ export class SpanView {
   #resource: ResourceEntry | undefined;
   #scopeStart = 0;
   #scopeEnd = 0;
+  #scopeSpansStart = 0;
+  #scopeSpansEnd = 0;
   /**
    * Index of the span's attributes, filled by `load`: per attribute [key start, key length, KeyValue end].
    * Lookups compare key bytes against it instead of re-walking the span. -1 in slot 0 of an entry marks a
@@ -268,6 +284,27 @@ export class SpanView {
   setScope(start: number, end: number): void {
     this.#scopeStart = start;
     this.#scopeEnd = end;
+  }
+
+  /** @internal the content range of the ScopeSpans message holding the spans that follow. */
+  setScopeSpans(start: number, end: number): void {
+    this.#scopeSpansStart = start;
+    this.#scopeSpansEnd = end;
+  }
+
+  /**
+   * Where this span lives: enough to write it out again later with its resource and scope (encodeSpans), without
+   * decoding it. Valid as long as the batch's bytes are (see retainBytes).
+   */
+  location(): SpanLocation {
+    return {
+      entry: this.#resource as ResourceEntry,
+      buf: this.#buf,
+      scopeSpansStart: this.#scopeSpansStart,
+      scopeSpansEnd: this.#scopeSpansEnd,
+      start: this.#start,
+      end: this.#end,
+    };
   }
 
   /** Name of the span's instrumentation scope (`opentelemetry.instrumentation.sqlalchemy`), '' when absent. */
@@ -439,6 +476,7 @@ function walkSpans(buf: Uint8Array, start: number, end: number, view: SpanView, 
     const ssEnd = readLen(buf, pos, end);
     let p = cursor.pos;
     view.setScope(0, 0);
+    view.setScopeSpans(p, ssEnd);
     while (p < ssEnd) {
       const t = readVarint32(buf, p, ssEnd);
       p = cursor.pos;
@@ -470,4 +508,121 @@ function walkSpans(buf: Uint8Array, start: number, end: number, view: SpanView, 
     pos = ssEnd;
   }
   return nSkipped;
+}
+
+// ---- writing selected spans --------------------------------------------------------------------------------
+
+/** A span's place in a received batch (SpanView.location). */
+export interface SpanLocation {
+  /** @internal */
+  readonly entry: ResourceEntry;
+  /** @internal */
+  readonly buf: Uint8Array;
+  /** @internal content range of its ScopeSpans */
+  readonly scopeSpansStart: number;
+  readonly scopeSpansEnd: number;
+  /** @internal content range of the span */
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * An `ExportTraceServiceRequest` of the given spans, each under its own resource (with the attributes processors
+ * added to it) and its own scope, grouped as they were received: one ResourceSpans per received resource, one
+ * ScopeSpans per received ScopeSpans, in first-seen order. `extra` (encoded KeyValue fields, tag 9 of Span) is
+ * appended to every span: protobuf allows a repeated field's entries anywhere in the message.
+ */
+export function encodeSpans(spans: readonly SpanLocation[], extra?: Uint8Array): Uint8Array {
+  const resources = new Map<ResourceEntry, Map<number, SpanLocation[]>>();
+  for (const s of spans) {
+    let scopes = resources.get(s.entry);
+    if (scopes === undefined) resources.set(s.entry, (scopes = new Map()));
+    let list = scopes.get(s.scopeSpansStart);
+    if (list === undefined) scopes.set(s.scopeSpansStart, (list = []));
+    list.push(s);
+  }
+  const extraLen = extra?.length ?? 0;
+  const parts: Uint8Array[] = [];
+  for (const [entry, scopes] of resources) {
+    // The ResourceSpans's own fields but scope_spans: its resource (re-encoded when attributes were added) and schema_url.
+    const head: Uint8Array[] = [];
+    resourceFieldParts(entry, head);
+    copyFieldsExcept(entry.buf, entry.start, entry.end, [1, 2], head);
+    const scopeParts: Uint8Array[] = [];
+    for (const list of scopes.values()) {
+      const first = list[0] as SpanLocation;
+      const inner: Uint8Array[] = [];
+      copyFieldsExcept(first.buf, first.scopeSpansStart, first.scopeSpansEnd, [2], inner);
+      for (const s of list) {
+        const len = s.end - s.start + extraLen;
+        inner.push(fieldHeader(2, len), s.buf.subarray(s.start, s.end));
+        if (extra !== undefined) inner.push(extra);
+      }
+      scopeParts.push(fieldHeader(2, sum(inner)), ...inner);
+    }
+    const body = [...head, ...scopeParts];
+    parts.push(fieldHeader(1, sum(body)), ...body);
+  }
+  return Buffer.concat(parts);
+}
+
+function sum(parts: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
+}
+
+function fieldHeader(fieldNo: number, len: number): Uint8Array {
+  const tag = (fieldNo << 3) | WIRE_LEN;
+  const out = new Uint8Array(varintSize(tag) + varintSize(len));
+  writeVarint(out, writeVarint(out, 0, tag), len);
+  return out;
+}
+
+/** The fields of message content `[pos, end)` whose numbers are not in `skip`, as slices. */
+function copyFieldsExcept(buf: Uint8Array, pos: number, end: number, skip: readonly number[], out: Uint8Array[]): void {
+  while (pos < end) {
+    const fieldStart = pos;
+    const tag = readVarint32(buf, pos, end);
+    const fieldEnd = skipField(buf, tag & 7, cursor.pos, end);
+    if (!skip.includes(tag >>> 3)) out.push(buf.subarray(fieldStart, fieldEnd));
+    pos = fieldEnd;
+  }
+}
+
+/** The `resource` field of an entry: as received, or re-encoded with the attributes processors added. */
+function resourceFieldParts(e: ResourceEntry, out: Uint8Array[]): void {
+  if (e.extra === undefined || e.extra.length === 0) {
+    for (let f = 0; f < e.resourceFields.length; f += 4) out.push(e.buf.subarray(e.resourceFields[f] as number, e.resourceFields[f + 1] as number));
+    return;
+  }
+  const kept: Uint8Array[] = [];
+  for (let f = 0; f < e.resourceFields.length; f += 4) {
+    const from = e.resourceFields[f + 2] as number;
+    const to = e.resourceFields[f + 3] as number;
+    if (e.replaced === undefined) kept.push(e.buf.subarray(from, to));
+    else keepUnreplaced(e.buf, from, to, e.replaced, kept);
+  }
+  kept.push(...e.extra);
+  out.push(fieldHeader(1, sum(kept)), ...kept);
+}
+
+/** Resource content `[from, to)` minus the attributes whose key was replaced. */
+function keepUnreplaced(buf: Uint8Array, from: number, to: number, replaced: ReadonlySet<string>, out: Uint8Array[]): void {
+  const keys = [...replaced].map(keyBytes);
+  let pos = from;
+  while (pos < to) {
+    const fieldStart = pos;
+    const tag = readVarint32(buf, pos, to);
+    const valueStart = cursor.pos;
+    const fieldEnd = skipField(buf, tag & 7, valueStart, to);
+    let drop = false;
+    if (tag === ((1 << 3) | WIRE_LEN)) {
+      const kvEnd = readLen(buf, valueStart, to);
+      const kvStart = cursor.pos;
+      drop = keys.some((k) => anyValueOfKey(buf, kvStart, kvEnd, k) >= 0);
+    }
+    if (!drop) out.push(buf.subarray(fieldStart, fieldEnd));
+    pos = fieldEnd;
+  }
 }

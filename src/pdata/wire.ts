@@ -231,6 +231,26 @@ function encodeKeyValue(fieldNumber: number, key: string, value: string): Uint8A
   return out;
 }
 
+/** A KeyValue field numbered `fieldNumber` with a double value (`AnyValue.double_value`). */
+export function encodeDoubleKeyValueField(fieldNumber: number, key: string, value: number): Uint8Array {
+  const k = textEncoder.encode(key);
+  const anyValueLen = 9; // double_value = 4, fixed64
+  const kvLen = 1 + varintSize(k.length) + k.length + 1 + varintSize(anyValueLen) + anyValueLen;
+  const tag = (fieldNumber << 3) | WIRE_LEN;
+  const out = new Uint8Array(varintSize(tag) + varintSize(kvLen) + kvLen);
+  let p = writeVarint(out, 0, tag);
+  p = writeVarint(out, p, kvLen);
+  out[p++] = (1 << 3) | WIRE_LEN;
+  p = writeVarint(out, p, k.length);
+  out.set(k, p);
+  p += k.length;
+  out[p++] = (2 << 3) | WIRE_LEN;
+  p = writeVarint(out, p, anyValueLen);
+  out[p++] = (4 << 3) | WIRE_I64;
+  new DataView(out.buffer, out.byteOffset + p, 8).setFloat64(0, value, true);
+  return out;
+}
+
 /** Compare `buf[start, end)` with `bytes`. */
 export function bytesEqual(buf: Uint8Array, start: number, end: number, bytes: Uint8Array): boolean {
   if (end - start !== bytes.length) return false;

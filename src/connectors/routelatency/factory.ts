@@ -12,6 +12,8 @@ import type { MetricsConsumer, SignalConsumers, TracesConsumer } from '../../con
 import { MetricsBatch } from '../../pdata/metrics-batch';
 import type { TraceBatch } from '../../pdata/trace-batch';
 import type { MergedQueryState, QueryStateSource, RouteQueryProvider } from '../../core/query';
+import type { LiveRouteLatency } from '../../core/route-latency';
+import type { SpanInput } from './span-input';
 import type { Counter } from '../../core/telemetry';
 import { routeLatencyConfigSchema, type RouteLatencyConfig } from './config';
 import { RouteMetricsRecorder } from './metrics';
@@ -56,6 +58,8 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
   readonly routeQuery: RouteQueryProvider;
   /** Trace analysis, unless `analysis.enabled` is false. */
   readonly analyzer: RouteAnalyzer | undefined;
+  /** The routes' live latency, for the tail_capture processor (`routes_from`). */
+  readonly liveLatency: LiveRouteLatency;
   readonly #next: SignalConsumers;
   readonly #settings: CreateSettings;
   readonly #config: RouteLatencyConfig;
@@ -75,6 +79,7 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
     this.runtime = new RuntimeView({ windowsMs: config.windows, clock: this.store.clock });
     this.analyzer = config.analysis.enabled ? new RouteAnalyzer(this.store, config.analysis) : undefined;
     this.routeQuery = queryProvider(this.store, this.runtime, this.analyzer?.analysis);
+    this.liveLatency = liveLatency(this.store);
     const t = settings.telemetry;
     const labels = { connector: settings.id };
     if (this.analyzer !== undefined) registerAnalysisTelemetry(t, labels, this.analyzer);
@@ -257,4 +262,34 @@ function registerAnalysisTelemetry(t: CreateSettings['telemetry'], labels: Recor
       if (d > 0) c.add(d);
     }
   });
+}
+
+/**
+ * LiveRouteLatency over a store: route keys are `service NUL method NUL route`; quantiles merge the route's
+ * entries (all dimension values) over the window, cached for a second per route, window and quantile.
+ */
+function liveLatency(store: RouteStore): LiveRouteLatency {
+  const cache = new Map<string, { atMs: number; valueMs: number; count: number }>();
+  return {
+    windowsMs: store.windowsMs,
+    routeOf(span) {
+      const r = store.routeOf(span as SpanInput);
+      return r === undefined ? undefined : `${r.service}\u0000${r.method}\u0000${r.route}`;
+    },
+    quantile(route, q, windowMs, nowMs) {
+      const key = `${route}\u0000${windowMs}\u0000${q}`;
+      const hit = cache.get(key);
+      if (hit !== undefined && nowMs - hit.atMs < 1000) return hit;
+      const [service = '', method = '', name = ''] = route.split('\u0000');
+      const entries = store.find(service, method, name);
+      let out = { atMs: nowMs, valueMs: NaN, count: 0 };
+      if (entries.length > 0) {
+        const agg = store.aggregate(entries, store.resolveWindow(windowMs, nowMs));
+        out = { atMs: nowMs, valueMs: agg.sketch.quantile(q), count: agg.sketch.count };
+      }
+      if (cache.size > 100_000) cache.clear();
+      cache.set(key, out);
+      return out;
+    },
+  };
 }

@@ -407,6 +407,17 @@ export class RouteStore {
     return true;
   }
 
+  /**
+   * The (service, method, route) a span would be counted under, without counting it; undefined for a span of a
+   * kind the store does not count. Caps are not applied: a route past them has no entry to find.
+   */
+  routeOf(span: SpanInput): { service: string; method: string; route: string } | undefined {
+    const kind = span.kind;
+    if (kind < 0 || kind > 31 || (this.#kindMask & (1 << kind)) === 0 || (kind === SpanKind.INTERNAL && isAsgiEventSpan(span.name))) return undefined;
+    const ex = this.#extractor.extract(span, this.#scratch);
+    return { service: span.service, method: ex.method, route: ex.route };
+  }
+
   #entryFor(span: SpanInput, now: number): RouteEntry {
     const ex = this.#scratch;
     let svc = this.#services.get(span.service);

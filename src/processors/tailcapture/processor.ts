@@ -1,0 +1,391 @@
+/**
+ * The `tail_capture` processor: holds each trace's spans (as places in the received bytes, not copies) until a
+ * decision wait after its root span arrives, then forwards the whole trace to the pipeline's exporters when a
+ * policy keeps it — its root slower than the route's live percentile (from the routelatency connector, which
+ * counts every span), a span with an error status, or the route's baseline draw — and drops it otherwise.
+ *
+ * Every forwarded span carries `routelens.sampling.weight` (how many traces it stands for: 1 for slow and error
+ * traces, which are all kept; 1/p for a baseline trace drawn with probability p) and `routelens.capture.reason`
+ * (the policy's name), and a slow trace `routelens.capture.threshold_ms` (the percentile it exceeded). Summing the
+ * weights of the kept traces of a route estimates its traffic.
+ *
+ * The client's request is acknowledged at once: forwarding never waits for a decision, and a refusal downstream
+ * is counted, not returned. Late spans of a decided trace follow its decision (decision caches). Bounds:
+ * `num_traces`, `max_spans_per_trace`, `max_memory_mib` of retained request bytes; past them the oldest trace is
+ * decided at once, or the span dropped (counted).
+ *
+ * Under `--workers`, each worker decides on the spans it received: a trace whose services export to different
+ * workers is decided per worker (its root's worker keeps its part when slow; the others only on an error or a
+ * baseline draw), as with several Collectors without trace-id routing in front.
+ */
+import type { Component, CreateSettings, Host, PipelineContext } from '../../core/component';
+import type { TracesConsumer } from '../../consumer/consumer';
+import type { Counter } from '../../core/telemetry';
+import { liveRouteLatencyOf, type LiveRouteLatency } from '../../core/route-latency';
+import { RecentKeys } from '../../analysis/assembly';
+import { idKey } from '../../analysis/span-record';
+import { TraceBatch, encodeSpans, type SpanLocation, type SpanView } from '../../pdata/trace-batch';
+import { encodeDoubleKeyValueField, encodeStringKeyValueField } from '../../pdata/wire';
+import { relativeErrorAtScale, SKETCH_SCALE } from '../../pdata/expo-histogram';
+import type { TailCaptureConfig, TailCapturePolicy } from './config';
+
+export const WEIGHT_ATTRIBUTE = 'routelens.sampling.weight';
+export const REASON_ATTRIBUTE = 'routelens.capture.reason';
+export const THRESHOLD_ATTRIBUTE = 'routelens.capture.threshold_ms';
+
+const STATUS = { UNSET: 0, OK: 1, ERROR: 2 } as const;
+const SKETCH_ERROR = relativeErrorAtScale(SKETCH_SCALE);
+
+/** A received request whose bytes are retained while some of its spans wait for a decision. */
+interface Retained {
+  release: () => void;
+  pending: number;
+  bytes: number;
+}
+
+interface HeldSpan {
+  loc: SpanLocation;
+  from: Retained;
+}
+
+class Trace {
+  spans: HeldSpan[] = [];
+  /** Status codes seen (bit per code). */
+  statuses = 0;
+  rootRoute: string | undefined;
+  rootMs = NaN;
+  hasRoot = false;
+  /** A request span to judge the trace by when no root arrives: the earliest-starting one. */
+  fallbackRoute: string | undefined;
+  fallbackMs = NaN;
+  fallbackStart = Infinity;
+  constructor(
+    readonly key: number,
+    readonly hi: number,
+  ) {}
+}
+
+/** A FIFO of traces with the time each is due; times grow along it (arrival time + a constant). */
+interface DueQueue {
+  items: { trace: Trace; at: number }[];
+  head: number;
+}
+
+interface Decision {
+  weight: number;
+  reason: string;
+  extra: Uint8Array;
+}
+
+export interface TailCaptureStats {
+  tracesInFlight: number;
+  spansInFlight: number;
+  retainedBytes: number;
+}
+
+/** Baseline draws of one route: the previous minute's count sets this minute's probability. */
+interface RouteMinute {
+  minute: number;
+  count: number;
+  previous: number;
+}
+
+export class TailCaptureProcessor implements Component, TracesConsumer {
+  readonly #settings: CreateSettings;
+  readonly #config: TailCaptureConfig;
+  readonly #next: TracesConsumer;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  #latency: LiveRouteLatency | undefined;
+  readonly #traces = new Map<number, Trace>();
+  /** Traces by root arrival + decision wait, and by first span + max wait: each trace is decided at the earlier. */
+  readonly #byRoot: DueQueue = { items: [], head: 0 };
+  readonly #byFirst: DueQueue = { items: [], head: 0 };
+  #spans = 0;
+  #bytes = 0;
+  /** Kept trace keys → their decision, two generations. */
+  #kept = new Map<number, Decision>();
+  #keptOld = new Map<number, Decision>();
+  readonly #dropped: RecentKeys | undefined;
+  readonly #routes = new Map<string, RouteMinute>();
+  readonly #inFlight = new Set<Promise<void>>();
+  #timer: NodeJS.Timeout | undefined;
+  readonly #words = new Uint32Array(8);
+  readonly #counters: {
+    kept: Map<string, Counter>;
+    dropped: Counter;
+    lateForwarded: Counter;
+    lateDropped: Counter;
+    evicted: Counter;
+    droppedSpans: Counter;
+    sendFailed: Counter;
+  };
+
+  constructor(settings: CreateSettings, config: TailCaptureConfig, next: TracesConsumer, options: { now?: () => number; random?: () => number } = {}) {
+    this.#settings = settings;
+    this.#config = config;
+    this.#next = next;
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+    const dc = config.decision_cache;
+    this.#dropped = dc.non_sampled_cache_size > 0 ? new RecentKeys(dc.non_sampled_cache_size, 0) : undefined;
+    const t = settings.telemetry;
+    const labels = { processor: settings.id };
+    const help = 'Traces decided by tail_capture, by outcome and, for kept traces, the policy that kept them.';
+    this.#counters = {
+      kept: new Map(config.policies.map((p) => [p.name, t.counter('routelens_tail_capture_traces', help, { ...labels, outcome: 'kept', policy: p.name })])),
+      dropped: t.counter('routelens_tail_capture_traces', help, { ...labels, outcome: 'dropped', policy: '' }),
+      lateForwarded: t.counter(
+        'routelens_tail_capture_late_spans',
+        'Spans that came after their trace was decided, by outcome (forwarded with a kept trace, or dropped).',
+        { ...labels, outcome: 'forwarded' },
+      ),
+      lateDropped: t.counter(
+        'routelens_tail_capture_late_spans',
+        'Spans that came after their trace was decided, by outcome (forwarded with a kept trace, or dropped).',
+        { ...labels, outcome: 'dropped' },
+      ),
+      evicted: t.counter('routelens_tail_capture_evicted_traces', 'Traces decided early because num_traces or max_memory_mib was reached.', labels),
+      droppedSpans: t.counter('routelens_tail_capture_dropped_spans', 'Spans dropped: over max_spans_per_trace, or without a trace id.', labels),
+      sendFailed: t.counter('routelens_tail_capture_send_failures', 'Kept traces the next consumer refused (their spans are lost).', labels),
+    };
+    t.gauge('routelens_tail_capture_traces_in_flight', 'Traces held by tail_capture, undecided.', labels, () => this.#traces.size);
+    t.gauge('routelens_tail_capture_spans_in_flight', 'Spans of undecided traces.', labels, () => this.#spans);
+    t.gauge('routelens_tail_capture_retained_bytes', 'Received request bytes retained for undecided traces.', labels, () => this.#bytes);
+  }
+
+  async start(host: Host): Promise<void> {
+    if (this.#config.policies.some((p) => p.type === 'route_latency' || p.type === 'baseline')) {
+      const connectors = host.components('connector');
+      const id = this.#config.routes_from;
+      let source: LiveRouteLatency | undefined;
+      if (id !== undefined) {
+        source = liveRouteLatencyOf(connectors.get(id));
+        if (source === undefined)
+          throw new Error(`${this.#settings.id}: routes_from: ${JSON.stringify(id)} is not a routelatency connector of this configuration`);
+      } else {
+        const found = [...connectors.values()].map(liveRouteLatencyOf).filter((l): l is LiveRouteLatency => l !== undefined);
+        if (found.length !== 1) {
+          throw new Error(
+            `${this.#settings.id}: route_latency and baseline policies need the routes' live latency: ${found.length === 0 ? 'configure a routelatency connector in a traces pipeline' : 'several routelatency connectors: name one with routes_from'}`,
+          );
+        }
+        source = found[0];
+      }
+      for (const p of this.#config.policies) {
+        if (p.type === 'route_latency' && !source?.windowsMs.includes(p.route_latency.window)) {
+          throw new Error(`${this.#settings.id}: policy ${JSON.stringify(p.name)}: route_latency.window is not one of the routelatency connector's windows`);
+        }
+      }
+      this.#latency = source;
+    }
+    this.#timer = setInterval(() => this.expire(this.#now()), 250);
+    this.#timer.unref();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    // Undecided traces are decided now with what they have (tail_sampling's drop_pending_traces_on_shutdown: false).
+    const now = this.#now();
+    for (const t of [...this.#traces.values()]) this.#decide(t, now);
+    await Promise.all([...this.#inFlight]);
+  }
+
+  stats(): TailCaptureStats {
+    return { tracesInFlight: this.#traces.size, spansInFlight: this.#spans, retainedBytes: this.#bytes };
+  }
+
+  consumeTraces(batch: TraceBatch, _ctx: PipelineContext): Promise<void> {
+    const now = this.#now();
+    const retained: Retained = { release: batch.retainBytes(), pending: 0, bytes: batch.byteLength };
+    const late = new Map<Decision, SpanLocation[]>();
+    batch.forEachSpan((span) => this.#hold(span, retained, late, now));
+    if (retained.pending === 0) retained.release();
+    else this.#bytes += retained.bytes;
+    for (const [d, locs] of late) this.#send(locs, d);
+    this.#enforceBounds(now);
+    return Promise.resolve();
+  }
+
+  #hold(span: SpanView, retained: Retained, late: Map<Decision, SpanLocation[]>, now: number): void {
+    const w = this.#words;
+    if ((span.readIdWords(w) & 1) === 0) {
+      this.#counters.droppedSpans.add();
+      return;
+    }
+    const key = idKey(w[2] as number, w[3] as number);
+    const hi = w[0] as number;
+    let t = this.#traces.get(key);
+    if (t === undefined || t.hi !== hi) {
+      const d = this.#kept.get(key) ?? this.#keptOld.get(key);
+      if (d !== undefined) {
+        let list = late.get(d);
+        if (list === undefined) late.set(d, (list = []));
+        list.push(span.location());
+        this.#counters.lateForwarded.add();
+        return;
+      }
+      if (this.#dropped?.has(key) === true) {
+        this.#counters.lateDropped.add();
+        return;
+      }
+      if (t !== undefined) {
+        this.#counters.droppedSpans.add(); // two trace ids share 53 bits
+        return;
+      }
+      t = new Trace(key, hi);
+      this.#traces.set(key, t);
+      this.#byFirst.items.push({ trace: t, at: now + this.#config.max_trace_wait });
+    }
+    if (t.spans.length >= this.#config.max_spans_per_trace) {
+      this.#counters.droppedSpans.add();
+      return;
+    }
+    t.spans.push({ loc: span.location(), from: retained });
+    retained.pending++;
+    this.#spans++;
+    t.statuses |= 1 << span.statusCode;
+    if (!span.hasParent) {
+      if (!t.hasRoot) {
+        t.hasRoot = true;
+        t.rootRoute = this.#latency?.routeOf(span);
+        t.rootMs = span.durationNs / 1e6;
+        this.#byRoot.items.push({ trace: t, at: now + this.#config.decision_wait });
+      }
+    } else if ((span.kind === 2 || span.kind === 5) && span.startTimeMs < t.fallbackStart) {
+      const route = this.#latency?.routeOf(span);
+      if (route !== undefined) {
+        t.fallbackStart = span.startTimeMs;
+        t.fallbackRoute = route;
+        t.fallbackMs = span.durationNs / 1e6;
+      }
+    }
+  }
+
+  /** Decides the traces that are due. */
+  expire(now: number): void {
+    for (const q of [this.#byRoot, this.#byFirst]) {
+      while (q.head < q.items.length) {
+        const d = q.items[q.head] as { trace: Trace; at: number };
+        if (this.#traces.get(d.trace.key) === d.trace && d.at > now) break;
+        q.head++;
+        if (this.#traces.get(d.trace.key) === d.trace) this.#decide(d.trace, now);
+      }
+      if (q.head > 1024 && q.head * 2 > q.items.length) {
+        q.items.splice(0, q.head);
+        q.head = 0;
+      }
+    }
+  }
+
+  #enforceBounds(now: number): void {
+    const maxBytes = this.#config.max_memory_mib * 1024 * 1024;
+    while ((this.#traces.size > this.#config.num_traces || this.#bytes > maxBytes) && this.#traces.size > 0) {
+      const oldest = this.#traces.values().next().value as Trace;
+      this.#counters.evicted.add();
+      this.#decide(oldest, now);
+    }
+  }
+
+  #decide(t: Trace, now: number): void {
+    this.#traces.delete(t.key);
+    let decision: Decision | undefined;
+    const route = t.hasRoot ? t.rootRoute : t.fallbackRoute;
+    const rootMs = t.hasRoot ? t.rootMs : t.fallbackMs;
+    let minuteOf: RouteMinute | undefined;
+    if (route !== undefined) {
+      minuteOf = this.#minute(route, now);
+      minuteOf.count++;
+    }
+    for (const p of this.#config.policies) {
+      decision = this.#evaluate(p, t, route, rootMs, minuteOf, now);
+      if (decision !== undefined) break;
+    }
+    this.#spans -= t.spans.length;
+    if (decision === undefined) {
+      this.#counters.dropped.add();
+      this.#dropped?.add(t.key, now);
+    } else {
+      this.#counters.kept.get(decision.reason)?.add();
+      if (this.#config.decision_cache.sampled_cache_size > 0) {
+        if (this.#kept.size >= this.#config.decision_cache.sampled_cache_size) {
+          this.#keptOld = this.#kept;
+          this.#kept = new Map();
+        }
+        this.#kept.set(t.key, decision);
+      }
+      // encodeSpans copies the spans out of the received bytes: they can be released after it
+      this.#send(
+        t.spans.map((s) => s.loc),
+        decision,
+      );
+    }
+    for (const s of t.spans) {
+      const r = s.from;
+      if (--r.pending === 0) {
+        this.#bytes -= r.bytes;
+        r.release();
+      }
+    }
+  }
+
+  #evaluate(p: TailCapturePolicy, t: Trace, route: string | undefined, rootMs: number, minute: RouteMinute | undefined, now: number): Decision | undefined {
+    switch (p.type) {
+      case 'status_code': {
+        for (const code of p.status_code.status_codes) if ((t.statuses & (1 << STATUS[code as keyof typeof STATUS])) !== 0) return this.#decision(p.name, 1);
+        return undefined;
+      }
+      case 'route_latency': {
+        if (route === undefined || this.#latency === undefined || !(rootMs >= 0)) return undefined;
+        const q = this.#latency.quantile(route, p.route_latency.percentile / 100, p.route_latency.window, now);
+        // The percentile is a sketch bucket's representative: slower means beyond that bucket's error.
+        if (q.count < p.route_latency.min_requests || !(rootMs > q.valueMs * (1 + SKETCH_ERROR))) return undefined;
+        return this.#decision(p.name, 1, q.valueMs);
+      }
+      case 'baseline': {
+        if (minute === undefined || p.baseline.traces_per_minute <= 0) return undefined;
+        // The probability of this minute from the previous minute's traces of the route (the current one's so far
+        // while there was none): K of them on average.
+        const expected = Math.max(minute.previous, minute.count, 1);
+        const prob = Math.min(1, p.baseline.traces_per_minute / expected);
+        if (this.#random() >= prob) return undefined;
+        return this.#decision(p.name, 1 / prob);
+      }
+    }
+  }
+
+  #decision(reason: string, weight: number, thresholdMs?: number): Decision {
+    const parts = [encodeDoubleKeyValueField(9, WEIGHT_ATTRIBUTE, weight), encodeStringKeyValueField(9, REASON_ATTRIBUTE, reason)];
+    if (thresholdMs !== undefined) parts.push(encodeDoubleKeyValueField(9, THRESHOLD_ATTRIBUTE, Number(thresholdMs.toPrecision(6))));
+    return { weight, reason, extra: Buffer.concat(parts) };
+  }
+
+  #minute(route: string, now: number): RouteMinute {
+    const minute = Math.floor(now / 60_000);
+    let m = this.#routes.get(route);
+    if (m === undefined) {
+      if (this.#routes.size >= 100_000) this.#routes.clear();
+      this.#routes.set(route, (m = { minute, count: 0, previous: 0 }));
+    } else if (m.minute !== minute) {
+      m.previous = m.minute === minute - 1 ? m.count : 0;
+      m.minute = minute;
+      m.count = 0;
+    }
+    return m;
+  }
+
+  /** Writes the spans with the decision's attributes and hands them on; a refusal is counted, never waited for. */
+  #send(locs: readonly SpanLocation[], d: Decision): void {
+    if (locs.length === 0) return;
+    const batch = TraceBatch.decode(encodeSpans(locs, d.extra));
+    const p = this.#next
+      .consumeTraces(batch, {})
+      .catch((err: unknown) => {
+        this.#counters.sendFailed.add();
+        this.#settings.logger.warn({ err: String(err), spans: batch.spanCount }, 'A kept trace was refused by the next consumer; its spans are lost');
+      })
+      .finally(() => this.#inFlight.delete(p));
+    this.#inFlight.add(p);
+  }
+}

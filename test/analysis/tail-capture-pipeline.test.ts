@@ -1,0 +1,91 @@
+/**
+ * tail_capture in a running routelens, configured as a user would: one pipeline counts every span
+ * (routelatency), another forwards through tail_capture to an OTLP/HTTP backend. Only the slow trace and the
+ * error trace reach the backend, whole, marked with their weight and reason, while /api/v1/routes counts every
+ * request. The slow request comes last: while a route has fewer than 100 requests its p99 is its slowest one.
+ */
+import { expect } from 'chai';
+import { traceRequestFromJson } from '../../src/pdata/otlp-json';
+import { waitFor } from '../support/free-port';
+import { OtlpSink } from '../support/otlp-sink';
+import { spanHex, traceHex, traceJson, type OtlpSpanSpec } from '../support/otlp-traces';
+import { startRoutelens, type RunningRoutelens } from '../support/routelens';
+import { postTraces } from '../support/trace-requests';
+
+function request(ms: number, error = false): OtlpSpanSpec[] {
+  return [
+    {
+      id: 1,
+      kind: 'server',
+      name: 'GET /items/{id}',
+      start: 0,
+      end: ms,
+      attrs: { 'http.method': 'GET', 'http.route': '/items/{id}', 'http.status_code': error ? 500 : 200 },
+    },
+    { id: 2, parent: 1, kind: 'client', name: 'SELECT', start: 1, end: ms - 1, attrs: { 'db.system': 'sqlite', 'db.statement': 'SELECT 1 FROM t' }, error },
+  ];
+}
+
+describe('tail_capture in a pipeline', function () {
+  this.timeout(60_000);
+  let sink: OtlpSink;
+  let rl: RunningRoutelens;
+
+  before(async () => {
+    sink = await new OtlpSink().start();
+    rl = await startRoutelens(`
+receivers:
+  otlp:
+    protocols:
+      http: { endpoint: 127.0.0.1:0 }
+processors:
+  tail_capture:
+    decision_wait: 500ms
+    policies:
+      - { name: slow, type: route_latency, route_latency: { percentile: 99, window: 5m, min_requests: 20 } }
+      - { name: errors, type: status_code, status_code: { status_codes: [ERROR] } }
+connectors:
+  routelatency: {}
+exporters:
+  otlphttp:
+    endpoint: ${sink.httpEndpoint}
+    compression: none
+extensions:
+  routequery: { endpoint: 127.0.0.1:0 }
+service:
+  extensions: [routequery]
+  pipelines:
+    traces/all: { receivers: [otlp], exporters: [routelatency] }
+    traces/sampled: { receivers: [otlp], processors: [tail_capture], exporters: [otlphttp] }
+`);
+  });
+
+  after(async () => {
+    await rl.stop();
+    await sink.stop();
+  });
+
+  it('forwards only the slow and the error trace, whole and marked; the routes count every request', async () => {
+    const url = `http://127.0.0.1:${rl.httpPort()}/v1/traces`;
+    for (let t = 1; t <= 150; t++) {
+      const ms = t === 150 ? 400 : 10 + (t % 5);
+      const r = await postTraces(url, traceRequestFromJson(traceJson(t, [{ service: 'shop', spans: request(ms, t === 30) }])));
+      expect(r.status).to.equal(200);
+    }
+    await waitFor(async () => (sink.spans().length >= 4 ? true : undefined), { timeoutMs: 20_000, what: 'the kept traces at the backend' });
+    await new Promise((r) => setTimeout(r, 1500)); // nothing else comes
+    const got = sink.spans().map((s) => {
+      const attr = (k: string): unknown => Object.values(s.attributes?.find((a) => a.key === k)?.value ?? {})[0];
+      return [s.traceId, s.spanId, attr('routelens.capture.reason'), attr('routelens.sampling.weight')];
+    });
+    got.sort((a, b) => String(a[0]).localeCompare(String(b[0])) || String(a[1]).localeCompare(String(b[1])));
+    expect(got).to.deep.equal([
+      [traceHex(30), spanHex(30, 1), 'errors', 1],
+      [traceHex(30), spanHex(30, 2), 'errors', 1],
+      [traceHex(150), spanHex(150, 1), 'slow', 1],
+      [traceHex(150), spanHex(150, 2), 'slow', 1],
+    ]);
+    const routes = (await (await fetch(`${rl.queryUrl()}/api/v1/routes`)).json()) as { routes: { route: string; count: number }[] };
+    expect(routes.routes.find((r) => r.route === '/items/{id}')?.count).to.equal(150);
+  });
+});
