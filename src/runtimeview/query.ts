@@ -77,9 +77,9 @@ export interface RuntimeRouteJson {
   metric: Omit<RouteMetricFigures, 'method' | 'route'> | null;
   /** From server spans (after any sampling upstream). */
   spans: Omit<SpanRouteFigures, 'method' | 'route'> | null;
-  /** Span rate / metric rate (null unless both are known). */
+  /** Spans counted / requests counted by the metrics, carried on to now at each instance's rate (null unless both are known). */
   span_to_metric_ratio: number | null;
-  /** The two disagree by more than DIVERGENCE on enough requests: a sign of sampling upstream (null: too few to tell). */
+  /** The ratio is outside [1 − DIVERGENCE, 1 / (1 − DIVERGENCE)] with enough requests: a sign of sampling upstream (null: too few to tell). */
   diverges: boolean | null;
 }
 
@@ -166,7 +166,13 @@ function instanceJson(f: InstanceFigures): RuntimeInstanceJson {
 }
 
 /** Per route: the metric figures summed over instances beside the span figures. */
-function routesJson(instances: readonly InstanceFigures[], spans: readonly SpanRouteFigures[] | undefined): RuntimeRouteJson[] {
+/**
+ * Per route: the metric figures summed over instances beside the span figures. The two are compared as counts:
+ * the spans counted in the window against the requests the histograms counted, each instance's carried on at its
+ * own rate from its last export to now (the metrics lag by up to one export interval; an instance that started
+ * inside the window had no requests before, so rates over different spans of time would not compare).
+ */
+function routesJson(instances: readonly InstanceFigures[], spans: readonly SpanRouteFigures[] | undefined, nowMs: number): RuntimeRouteJson[] {
   const byKey = new Map<string, RuntimeRouteJson>();
   const entry = (method: string, route: string): RuntimeRouteJson => {
     const key = JSON.stringify([method, route]);
@@ -174,13 +180,17 @@ function routesJson(instances: readonly InstanceFigures[], spans: readonly SpanR
     if (r === undefined) byKey.set(key, (r = { method, route, metric: null, spans: null, span_to_metric_ratio: null, diverges: null }));
     return r;
   };
-  const sums = new Map<RuntimeRouteJson, { requests: number; rate: number | null; errors: number; errRate: number | null; sumMs: number; metric: string }>();
+  const sums = new Map<
+    RuntimeRouteJson,
+    { requests: number; expected: number; rate: number | null; errors: number; errRate: number | null; sumMs: number; metric: string }
+  >();
   for (const f of instances) {
     for (const r of f.routes) {
       const e = entry(r.method, r.route);
       let s = sums.get(e);
-      if (s === undefined) sums.set(e, (s = { requests: 0, rate: 0, errors: 0, errRate: 0, sumMs: 0, metric: r.metric }));
+      if (s === undefined) sums.set(e, (s = { requests: 0, expected: 0, rate: 0, errors: 0, errRate: 0, sumMs: 0, metric: r.metric }));
       s.requests += r.requests;
+      s.expected += r.requests + (r.rate_per_s ?? NaN) * (Math.max(0, nowMs - f.lastPointMs) / 1000);
       s.errors += r.errors_5xx;
       s.rate = s.rate === null || r.rate_per_s === null ? null : s.rate + r.rate_per_s;
       s.errRate = s.errRate === null || r.errors_5xx_per_s === null ? null : s.errRate + r.errors_5xx_per_s;
@@ -202,14 +212,11 @@ function routesJson(instances: readonly InstanceFigures[], spans: readonly SpanR
     const { method, route, ...rest } = sp;
     entry(method, route).spans = rest;
   }
-  for (const e of byKey.values()) {
-    const m = e.metric;
-    if (m === null || e.spans === null || m.rate_per_s === null || m.rate_per_s <= 0) continue;
-    e.span_to_metric_ratio = num(e.spans.rate_per_s / m.rate_per_s);
-    if (m.requests >= MIN_REQUESTS_FOR_DIVERGENCE) {
-      const ratio = e.spans.rate_per_s / m.rate_per_s;
-      e.diverges = ratio < 1 - DIVERGENCE || ratio > 1 / (1 - DIVERGENCE);
-    }
+  for (const [e, s] of sums) {
+    if (e.spans === null || !(s.expected > 0)) continue;
+    const ratio = e.spans.count / s.expected;
+    e.span_to_metric_ratio = num(ratio);
+    if (s.requests >= MIN_REQUESTS_FOR_DIVERGENCE) e.diverges = ratio < 1 - DIVERGENCE || ratio > 1 / (1 - DIVERGENCE);
   }
   return [...byKey.values()].sort((a, b) => (a.route < b.route ? -1 : a.route > b.route ? 1 : a.method < b.method ? -1 : a.method > b.method ? 1 : 0));
 }
@@ -263,7 +270,7 @@ export function queryServiceRuntime(
     window: formatWindow(windowMs),
     generated_at: new Date(nowMs).toISOString(),
     instances,
-    routes: routesJson(figures, spans),
+    routes: routesJson(figures, spans, nowMs),
   };
 }
 

@@ -112,7 +112,7 @@ describe('runtimeview: RuntimeView', () => {
     await view.drained();
     const now = T0 + 3 * MIN;
     const spanRoutes = (rate: number) => (): SpanRouteFigures[] => [
-      { method: 'GET', route: '/orders/<int:order_id>', count: rate * 300, rate_per_s: rate, error_rate: 0, p95_ms: 12, p99_ms: 20 },
+      { method: 'GET', route: '/orders/<int:order_id>', count: rate * 240, rate_per_s: rate, error_rate: 0, p95_ms: 12, p99_ms: 20 },
       { method: 'GET', route: '/only-spans', count: 5, rate_per_s: 0.1, error_rate: 0, p95_ms: 1, p99_ms: 1 },
     ];
     const sampled = view.query('/api/v1/services/orders/runtime', new URLSearchParams(), spanRoutes(0.1), now).body as ServiceRuntimeResponse;
@@ -129,7 +129,7 @@ describe('runtimeview: RuntimeView', () => {
         method: 'GET',
         route: '/orders/<int:order_id>',
         metric: { requests: 240, rate_per_s: 1, errors_5xx: 0, errors_5xx_per_s: 0, error_5xx_ratio: 0, mean_ms: 10, metric: 'http.server.duration' },
-        spans: { count: 30, rate_per_s: 0.1, error_rate: 0, p95_ms: 12, p99_ms: 20 },
+        spans: { count: 24, rate_per_s: 0.1, error_rate: 0, p95_ms: 12, p99_ms: 20 },
         span_to_metric_ratio: 0.1,
         diverges: true,
       },
