@@ -81,3 +81,12 @@ export function resolverSchema(o: { defaultPort: number | undefined; portDoc: st
 }
 
 export type ResolverConfig = Infer<ReturnType<typeof resolverSchema>>;
+
+/**
+ * The Kubernetes permissions a resolver needs: get, list, watch on the EndpointSlices of its Service's namespace
+ * (`undefined` namespace: routelens's own), or nothing for `static` and `dns`.
+ */
+export function resolverRbac(config: ResolverConfig): { apiGroup: string; resource: string; verbs: readonly string[]; namespace: string | undefined }[] {
+  if (config.k8s === undefined) return [];
+  return [{ apiGroup: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['get', 'list', 'watch'], namespace: config.k8s.service.split('.')[1] }];
+}

@@ -13,6 +13,7 @@ import * as YAML from 'yaml';
 import { defaultRegistry } from '../../src/components';
 import { splitHostPort } from '../../src/core/schema';
 import { parseConfig, type ServiceConfig } from '../../src/config/load';
+import { resolverRbac, type ResolverConfig } from '../../src/discovery/config';
 import { requiredRbac, type K8sAttributesConfig } from '../../src/processors/k8sattributes/config';
 import { k8sAttributesFactory } from '../../src/processors/k8sattributes/factory';
 import type { ResourceDetectionConfig } from '../../src/processors/resourcedetection/config';
@@ -224,6 +225,70 @@ export function checkRbac(docs: Obj[], workloads: Workload[]): number {
   }
   for (const [role, needed] of neededByRole) {
     expect([...grantsOf(role)].sort(), `ClusterRole ${role} grants exactly what the configs need`).to.deep.equal([...needed].sort());
+  }
+  return checked;
+}
+
+/** The `resolver` sections of a workload's config: routequery's `cluster` and each loadbalancing exporter's. */
+export function resolversOf(w: Workload): { where: string; resolver: ResolverConfig }[] {
+  const out: { where: string; resolver: ResolverConfig }[] = [];
+  for (const [id, e] of w.config.extensions) {
+    const cluster = (e.config as { cluster?: { resolver: ResolverConfig } }).cluster;
+    if (e.type === 'routequery' && cluster !== undefined) out.push({ where: `extensions.${id}.cluster`, resolver: cluster.resolver });
+  }
+  for (const [id, e] of w.config.exporters)
+    if (e.type === 'loadbalancing') out.push({ where: `exporters.${id}`, resolver: (e.config as { resolver: ResolverConfig }).resolver });
+  return out;
+}
+
+/**
+ * Each workload whose config resolves peers from EndpointSlices is bound (RoleBinding) to a Role in the Service's
+ * namespace granting get/list/watch on endpointslices, and each such Role grants exactly what its workloads need;
+ * returns how many resolvers were checked.
+ */
+export function checkEndpointSliceRbac(docs: Obj[], workloads: Workload[]): number {
+  const key = (g: string, r: string, v: string): string => `${g}/${r}:${v}`;
+  const neededByRole = new Map<string, Set<string>>();
+  let checked = 0;
+  for (const w of workloads) {
+    const sa = w.podSpec['serviceAccountName'] as string | undefined;
+    for (const { where, resolver } of resolversOf(w)) {
+      for (const need of resolverRbac(resolver)) {
+        checked++;
+        const at = `${w.doc['kind']}/${w.doc['metadata']['name']} ${where}`;
+        expect(resolver.k8s?.auth_type, `${at}: in-cluster auth`).to.equal('serviceAccount');
+        const ns = need.namespace ?? w.namespace;
+        const bindings = docs.filter(
+          (d) =>
+            d['kind'] === 'RoleBinding' &&
+            d['metadata']['namespace'] === ns &&
+            d['roleRef']['kind'] === 'Role' &&
+            (d['subjects'] as Obj[]).some((s) => s['kind'] === 'ServiceAccount' && s['name'] === sa && s['namespace'] === w.namespace),
+        );
+        expect(bindings, `${at}: a RoleBinding in ${ns} for ${sa}`).to.have.length.greaterThan(0);
+        const granted = new Set<string>();
+        for (const b of bindings) {
+          const role = docs.find((d) => d['kind'] === 'Role' && d['metadata']['name'] === b['roleRef']['name'] && d['metadata']['namespace'] === ns);
+          expect(role, `${at}: Role ${b['roleRef']['name']} in ${ns}`).to.not.equal(undefined);
+          const roleKey = `${ns}/${role?.['metadata']['name']}`;
+          for (const rule of role?.['rules'] as Obj[])
+            for (const g of rule['apiGroups'] as string[])
+              for (const r of rule['resources'] as string[]) for (const v of rule['verbs'] as string[]) granted.add(key(g, r, v));
+          const needed = neededByRole.get(roleKey) ?? new Set<string>();
+          for (const v of need.verbs) needed.add(key(need.apiGroup, need.resource, v));
+          neededByRole.set(roleKey, needed);
+        }
+        for (const v of need.verbs) expect([...granted], at).to.include(key(need.apiGroup, need.resource, v));
+      }
+    }
+  }
+  for (const [roleKey, needed] of neededByRole) {
+    const [ns, name] = roleKey.split('/');
+    const role = docs.find((d) => d['kind'] === 'Role' && d['metadata']['name'] === name && d['metadata']['namespace'] === ns) as Obj;
+    const grants = (role['rules'] as Obj[]).flatMap((rule) =>
+      (rule['apiGroups'] as string[]).flatMap((g) => (rule['resources'] as string[]).flatMap((r) => (rule['verbs'] as string[]).map((v) => key(g, r, v)))),
+    );
+    expect(grants.sort(), `Role ${roleKey} grants exactly what the resolvers need`).to.deep.equal([...needed].sort());
   }
   return checked;
 }
