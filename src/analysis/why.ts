@@ -460,7 +460,7 @@ export function summarize(a: WhyAnswer): string {
     parts.push(`N+1 on ${short(n1.fingerprint, 80)} × ${Math.round(n1.repeats)} in ${where}`);
   } else {
     const s = a.statements[0];
-    if (s !== undefined && s.share >= 0.2) parts.push(`${short(s.fingerprint)} takes ${pct(s.share)} of the time (p95 ${ms(s.p95_ms)})`);
+    if (s !== undefined && s.share >= 0.2) parts.push(`${short(s.fingerprint, 80)} takes ${pct(s.share)} of the time (p95 ${ms(s.p95_ms)})`);
   }
   const sf = a.slow_vs_fast.find((x) => x.kind === 'attribute' || x.fingerprint !== n1?.fingerprint);
   if (sf !== undefined) {

@@ -301,6 +301,8 @@ export async function startPythonApp(app: PythonAppKind, env: Record<string, str
 }
 
 export interface ZeroCodeOptions extends StartOptions {
+  /** The app under examples/python to run (plain python only). @default 'runtime_app.py' */
+  script?: string;
   /** Serve with gunicorn and this many worker processes instead of the app's own threaded server. */
   gunicornWorkers?: number;
   /**
@@ -344,11 +346,12 @@ export async function startZeroCodeApp(env: Record<string, string>, options: Zer
   const workers = options.gunicornWorkers;
   const hook = path.join(repoRoot, 'test', 'python-e2e', 'pyhooks', 'export_log.py');
   const logged = options.exportLogDir;
+  const script = options.script ?? 'runtime_app.py';
   const launch: Launch =
     workers === undefined
       ? logged === undefined
-        ? { name: 'opentelemetry-instrument python runtime_app.py', argv: () => [instrument, 'python', 'runtime_app.py'] }
-        : { name: 'opentelemetry-instrument python export_log.py runtime_app.py', argv: () => [instrument, 'python', hook, 'runtime_app.py'] }
+        ? { name: `opentelemetry-instrument python ${script}`, argv: () => [instrument, 'python', script] }
+        : { name: `opentelemetry-instrument python export_log.py ${script}`, argv: () => [instrument, 'python', hook, script] }
       : {
           name: `opentelemetry-instrument gunicorn --workers ${workers} runtime_app:app`,
           argv: (port) => [instrument, 'gunicorn', '--workers', String(workers), '--bind', `127.0.0.1:${port}`, '--no-control-socket', 'runtime_app:app'],
