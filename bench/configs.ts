@@ -229,3 +229,70 @@ service:
 export function otelcolEnv(e: CollectorEnv, gomaxprocs: number): NodeJS.ProcessEnv {
   return { ...process.env, GOMAXPROCS: String(gomaxprocs), KUBECONFIG: e.kubeconfig, KUBE_FEATURE_WatchListClient: 'false' };
 }
+
+/**
+ * The metrics and logs scenarios' pipeline, the same in both collectors: otlp → k8sattributes → otlp/sink for the
+ * one signal (association by k8s.pod.ip, the default metadata, export as for traces).
+ */
+export const SIGNAL_PIPELINE_DESCRIPTION = 'otlp → k8sattributes → otlp/sink';
+
+export function routelensSignalYaml(e: CollectorEnv, signal: 'metrics' | 'logs'): string {
+  return `${routelensReceiver(e)}${routelensK8s(e)}${routelensExporter(e)}${routelensExtension(e)}service:
+  extensions: [routequery]
+  pipelines:
+    ${signal}:
+      receivers: [otlp]
+      processors: [k8sattributes]
+      exporters: [otlp/sink]
+`;
+}
+
+export function otelcolSignalYaml(e: CollectorEnv, signal: 'metrics' | 'logs'): string {
+  return `receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:${e.grpcPort}
+processors:
+  k8s_attributes:
+    auth_type: kubeConfig
+    passthrough: false
+    wait_for_metadata: true
+    wait_for_metadata_timeout: 30s
+    pod_association:
+      - sources:
+          - from: resource_attribute
+            name: k8s.pod.ip
+    extract:
+      metadata: [${K8S_METADATA.join(', ')}]
+exporters:
+  otlp_grpc/sink:
+    endpoint: 127.0.0.1:${e.sinkPort}
+    tls:
+      insecure: true
+    compression: none
+    sending_queue:
+      enabled: true
+      num_consumers: 32
+      queue_size: 1000
+    retry_on_failure:
+      enabled: true
+service:
+  telemetry:
+    logs:
+      level: warn
+    metrics:
+      level: normal
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: ${e.adminPort}
+  pipelines:
+    ${signal}:
+      receivers: [otlp]
+      processors: [k8s_attributes]
+      exporters: [otlp_grpc/sink]
+`;
+}

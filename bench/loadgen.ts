@@ -17,7 +17,8 @@
 import * as http2 from 'node:http2';
 import { GrpcStatus } from '../src/core/errors';
 import { serveIpc } from './ipc';
-import { TRACE_EXPORT_PATH } from './wire';
+import { buildSignalPool, type AppSignal } from './signals-workload';
+import { LOGS_EXPORT_PATH, METRICS_EXPORT_PATH, TRACE_EXPORT_PATH } from './wire';
 import { buildPool, type Pool } from './workload';
 
 /** One gRPC unary call's outcome: a grpc-status and its message. */
@@ -35,7 +36,7 @@ class Channel {
     this.#authority = `http://${target}`;
   }
 
-  call(prefix: Buffer, body: Buffer, timeoutMs: number, done: (r: CallResult) => void): void {
+  call(path: string, prefix: Buffer, body: Buffer, timeoutMs: number, done: (r: CallResult) => void): void {
     if (this.#session === undefined || this.#session.closed || this.#session.destroyed) {
       // Writes waiting for the collector's flow-control window count against maxSessionMemory (MB).
       this.#session = http2.connect(this.#authority, { maxSessionMemory: 1024 });
@@ -43,7 +44,7 @@ class Channel {
     }
     let stream: http2.ClientHttp2Stream;
     try {
-      stream = this.#session.request({ ':method': 'POST', ':path': TRACE_EXPORT_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+      stream = this.#session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
     } catch (e) {
       this.#session = undefined;
       done({ code: GrpcStatus.UNAVAILABLE, details: (e as Error).message });
@@ -117,8 +118,10 @@ export interface ExactRoute {
 }
 
 let pool: Pool | undefined;
-/** Pools already built, by spans per request (a run switches between request shapes). */
-const pools = new Map<number, Pool>();
+/** The Export method the pool's requests go to (traces, or the metrics or logs of the app-signal scenarios). */
+let exportPath = TRACE_EXPORT_PATH;
+/** Pools already built, by signal, spans per request and size (a run switches between request shapes). */
+const pools = new Map<string, Pool>();
 /** Per route, the SERVER samples sorted by duration: [durationNs, poolIndex]. */
 let routeSamples: [number, number][][] = [];
 let acceptedPerPool = new Uint32Array(0);
@@ -159,16 +162,19 @@ function send(onDone: (ok: boolean) => void): void {
   if (req === undefined) throw new Error('empty pool');
   const client = clients[seq % clients.length] as Channel;
   seq++;
-  req.bytes.writeBigUInt64LE(BigInt(seq), req.traceIdOffset);
   const sentAt = process.hrtime.bigint();
-  req.bytes.writeBigUInt64LE(sentAt, req.spanIdOffset);
+  // Metrics and logs requests carry no marker (offsets -1).
+  if (req.traceIdOffset >= 0) {
+    req.bytes.writeBigUInt64LE(BigInt(seq), req.traceIdOffset);
+    req.bytes.writeBigUInt64LE(sentAt, req.spanIdOffset);
+  }
   const spans = req.spans;
   counters.sentRequests++;
   counters.sentSpans += spans;
   counters.inflight++;
   const w = win;
   if (w !== undefined) w.sentSpans += spans;
-  client.call(prefixes[idx] as Buffer, req.bytes, 30_000, (r) => {
+  client.call(exportPath, prefixes[idx] as Buffer, req.bytes, 30_000, (r) => {
     counters.inflight--;
     const cw = win;
     if (r.code === GrpcStatus.OK) {
@@ -278,11 +284,12 @@ function exact(): ExactRoute[] {
 serveIpc(async (cmd, args) => {
   switch (cmd) {
     case 'build': {
-      const { poolSize, seed, spansPerRequest } = args as { poolSize: number; seed: number; spansPerRequest: number };
+      const { poolSize, seed, spansPerRequest, signal } = args as { poolSize: number; seed: number; spansPerRequest: number; signal?: AppSignal };
       if (running) throw new Error('stop before switching the request pool');
-      const key = spansPerRequest * 1e6 + poolSize;
-      pool = pools.get(key) ?? buildPool(poolSize, seed, spansPerRequest);
+      const key = `${signal ?? 'traces'} ${spansPerRequest} ${poolSize}`;
+      pool = pools.get(key) ?? (signal === undefined ? buildPool(poolSize, seed, spansPerRequest) : buildSignalPool(signal, poolSize, spansPerRequest));
       pools.set(key, pool);
+      exportPath = signal === 'metrics' ? METRICS_EXPORT_PATH : signal === 'logs' ? LOGS_EXPORT_PATH : TRACE_EXPORT_PATH;
       routeSamples = pool.routes.map(() => []);
       pool.requests.forEach((r, pi) => {
         for (const s of r.samples) routeSamples[s.route]?.push([s.durationNs, pi]);

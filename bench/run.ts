@@ -45,7 +45,10 @@ import { freePorts } from '../test/support/free-port';
 import {
   OTELCOL_PIPELINE_DESCRIPTIONS,
   otelcolEnv,
+  otelcolSignalYaml,
   otelcolYaml,
+  routelensSignalYaml,
+  SIGNAL_PIPELINE_DESCRIPTION,
   ROUTELENS_PIPELINE,
   ROUTELENS_PIPELINES,
   type CollectorEnv,
@@ -713,10 +716,10 @@ function genArgs(h: Harness, sc: Scenario): Omit<StartArgs, 'target'> {
 }
 
 /** The loadgen's request pool for `sc`: at most ≈ 64 MiB of requests, and at least twice the outstanding calls. */
-async function usePool(h: Harness, spansPerRequest: number, concurrency: number): Promise<Built> {
-  const bytesPerRequest = spansPerRequest * 500;
+async function usePool(h: Harness, spansPerRequest: number, concurrency: number, signal: Scenario['signal'] = 'traces'): Promise<Built> {
+  const bytesPerRequest = spansPerRequest * (signal === 'traces' ? 500 : 100);
   const poolSize = Math.max(2 * concurrency, Math.min(h.opts.poolSize, Math.floor((64 * 2 ** 20) / bytesPerRequest)));
-  return h.gen.call<Built>('build', { poolSize, seed: 42, spansPerRequest });
+  return h.gen.call<Built>('build', { poolSize, seed: 42, spansPerRequest, ...(signal === 'traces' ? {} : { signal }) });
 }
 
 interface Built {
@@ -771,7 +774,7 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
   let child: ChildProcess | undefined;
   let target = grpcPort;
   if (collector === 'routelens') {
-    fs.writeFileSync(cfgFile, routelensPipeline.yaml(env));
+    fs.writeFileSync(cfgFile, sc.signal === 'traces' ? routelensPipeline.yaml(env) : routelensSignalYaml(env, sc.signal));
     const nodeArgs = [
       ...shebangNodeFlags(h.routelensBin), // routelens runs as its bin runs it
       ...h.opts.routelensNodeArgs,
@@ -781,7 +784,7 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       log,
     });
   } else if (collector === 'otelcol') {
-    fs.writeFileSync(cfgFile, otelcolYaml(env, sc.pipeline));
+    fs.writeFileSync(cfgFile, sc.signal === 'traces' ? otelcolYaml(env, sc.pipeline) : otelcolSignalYaml(env, sc.signal));
     child = spawnPinned(h.pin.collector, h.otelcolBin, ['--config', cfgFile], { log, env: otelcolEnv(env, h.opts.cores) });
   } else {
     target = h.sinkPort; // baseline: generator straight into the sink
@@ -890,7 +893,14 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       collector,
       scenario: sc.name,
       rep,
-      pipeline: collector === 'routelens' ? routelensPipeline.name : collector === 'otelcol' ? sc.pipeline : 'none',
+      pipeline:
+        sc.signal !== 'traces' && collector !== 'direct'
+          ? `${sc.signal}: ${SIGNAL_PIPELINE_DESCRIPTION}`
+          : collector === 'routelens'
+            ? routelensPipeline.name
+            : collector === 'otelcol'
+              ? sc.pipeline
+              : 'none',
       source: sc.source,
       spans_per_request: sc.spansPerRequest,
       window_s: round(windowS, 2) as number,
@@ -1502,6 +1512,8 @@ async function main(): Promise<void> {
   for (const shape of new Set(scenarios.map((sc) => sc.pipeline))) {
     log(`${shape} pipeline: routelens ${routelensPipelines[shape].describe}; otelcol ${OTELCOL_PIPELINE_DESCRIPTIONS[shape]}`);
   }
+  if (scenarios.some((sc) => sc.signal !== 'traces'))
+    log(`metrics and logs scenarios: both collectors ${SIGNAL_PIPELINE_DESCRIPTION}, one pipeline of the signal`);
 
   const h: Harness = {
     opts,
@@ -1532,9 +1544,12 @@ async function main(): Promise<void> {
 
   for (const sc of scenarios) {
     if (sc.source === 'loadgen') {
-      const b = await usePool(h, sc.spansPerRequest, genArgs(h, sc).concurrency);
-      if (sc.spansPerRequest === SPANS_PER_REQUEST) built = b;
-      const key = `loadgen ${sc.spansPerRequest} spans/request`;
+      const b = await usePool(h, sc.spansPerRequest, genArgs(h, sc).concurrency, sc.signal);
+      if (sc.spansPerRequest === SPANS_PER_REQUEST && sc.signal === 'traces') built = b;
+      const key =
+        sc.signal === 'traces'
+          ? `loadgen ${sc.spansPerRequest} spans/request`
+          : `loadgen Python ${sc.signal}, ${sc.spansPerRequest} ${sc.signal === 'metrics' ? 'points' : 'records'}/request`;
       if (workloads[key] === undefined) {
         workloads[key] =
           `${(b.requestBytes / 1024).toFixed(b.requestBytes < 10240 ? 1 : 0)} KiB, ${b.spanBytes.toFixed(0)} B/span, ${b.attributesPerSpan.toFixed(1)} attributes/span`;

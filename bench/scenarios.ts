@@ -12,9 +12,14 @@
  *   pipeline  full = otlp → k8sattributes → [otlp/sink, routelatency]; bare = otlp → [otlp/sink, routelatency]
  *
  * The shape matrix (`--matrix`) is every combination below, narrowed by --sources, --shapes, --rates, --pipelines.
+ *
+ * Metrics and logs (`metrics10k`, `metrics50k`, `logs10k`, `logs50k`): Python-shaped requests from loadgen
+ * (bench/signals-workload.ts) at 10k or 50k data points or log records per second, on otlp → k8sattributes →
+ * otlp/sink in both collectors; the `spans` figures of those rows count data points or log records.
  */
 import type { PipelineShape } from './configs';
 import type { StartArgs } from './loadgen';
+import type { AppSignal } from './signals-workload';
 import { SPANS_PER_REQUEST } from './workload';
 
 export type Source = 'loadgen' | 'telemetrygen';
@@ -22,6 +27,8 @@ export type Source = 'loadgen' | 'telemetrygen';
 export interface Scenario {
   name: string;
   label: string;
+  /** The signal sent: traces, or the metrics or logs of a Python service (items then count as spans). */
+  signal: 'traces' | AppSignal;
   source: Source;
   spansPerRequest: number;
   pipeline: PipelineShape;
@@ -62,6 +69,7 @@ function make(source: Source, spansPerRequest: number, rate: string, pipeline: P
   return {
     name: name ?? `${source === 'loadgen' ? 'lg' : 'tg'}${spansPerRequest}-${rate}-${pipeline}`,
     label,
+    signal: 'traces',
     source,
     spansPerRequest,
     pipeline,
@@ -70,15 +78,40 @@ function make(source: Source, spansPerRequest: number, rate: string, pipeline: P
   };
 }
 
+/** Data points in one export of the fixture's Python process (bench/signals-workload.ts). */
+export const METRIC_POINTS_PER_REQUEST = 159;
+/** Log records per request: a busy service's batch (the SDK exports every second, up to 512 records). */
+export const LOG_RECORDS_PER_REQUEST = 128;
+
+/** The metrics and logs scenarios, in their table order. */
+export const SIGNAL_SCENARIOS = ['metrics10k', 'metrics50k', 'logs10k', 'logs50k'] as const;
+
+function signalScenario(signal: AppSignal, rate: '10k' | '50k'): Scenario {
+  const itemsPerRequest = signal === 'metrics' ? METRIC_POINTS_PER_REQUEST : LOG_RECORDS_PER_REQUEST;
+  const perSec = RATES[rate] as number;
+  return {
+    name: `${signal}${rate}`,
+    label: `${signal} ${rate} ${signal === 'metrics' ? 'points' : 'records'}/s`,
+    signal,
+    source: 'loadgen',
+    spansPerRequest: itemsPerRequest,
+    pipeline: 'full',
+    spansPerSec: perSec,
+    gen: { mode: 'rate', spansPerSec: perSec, concurrency: 32, channels: 2 },
+  };
+}
+
 /** The scenario a name stands for (a standard name, or `<source><spans>-<rate>-<pipeline>`). */
 export function scenarioByName(name: string): Scenario {
+  const sig = /^(metrics|logs)(10k|50k)$/.exec(name);
+  if (sig !== null) return signalScenario(sig[1] as AppSignal, sig[2] as '10k' | '50k');
   if (name === 'rate10k') return make('loadgen', SPANS_PER_REQUEST, '10k', 'full', name);
   if (name === 'rate50k') return make('loadgen', SPANS_PER_REQUEST, '50k', 'full', name);
   if (name === 'saturation') return make('loadgen', SPANS_PER_REQUEST, 'sat', 'full', name);
   const m = /^(lg|tg)(\d+)-(1k|10k|50k|sat)-(full|bare)$/.exec(name);
   if (m === null) {
     throw new Error(
-      `unknown scenario ${name}: expected one of ${STANDARD_SCENARIOS.join(', ')} or <lg|tg><spans>-<1k|10k|50k|sat>-<full|bare>, e.g. tg100-10k-bare`,
+      `unknown scenario ${name}: expected one of ${[...STANDARD_SCENARIOS, ...SIGNAL_SCENARIOS].join(', ')} or <lg|tg><spans>-<1k|10k|50k|sat>-<full|bare>, e.g. tg100-10k-bare`,
     );
   }
   const spans = Number(m[2]);

@@ -1,8 +1,10 @@
 /**
  * The counting OTLP sink both collectors export to (a child process of bench/run.ts, pinned to the load
- * generator's core). gRPC TraceService/Export and MetricsService/Export on a bare HTTP/2 server: a trace
- * request is walked once by `countSpans` (tags and lengths only) to count spans exactly and find the marker spans
- * whose send time gives the end-to-end latency; every 16th request is also checked for k8s enrichment.
+ * generator's core). gRPC TraceService/Export, MetricsService/Export and LogsService/Export on a bare HTTP/2
+ * server: a trace request is walked once by `countSpans` (tags and lengths only) to count spans exactly and find
+ * the marker spans whose send time gives the end-to-end latency; a metrics or logs request (the app-signal
+ * scenarios) is counted by routelens's own validating reader (data points, log records), which the `spans`
+ * figures then stand for; every 16th request is also checked for k8s enrichment.
  *
  * IPC commands: reset, windowStart, windowEnd (→ latencies of markers that arrived in the window), stats.
  */
@@ -10,7 +12,10 @@ import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import * as zlib from 'node:zlib';
 import { serveIpc } from './ipc';
-import { countSpans, METRICS_EXPORT_PATH, TRACE_EXPORT_PATH } from './wire';
+import { LogsBatch } from '../src/pdata/logs-batch';
+import { MetricsBatch } from '../src/pdata/metrics-batch';
+import type { OtlpBatch } from '../src/pdata/otlp-batch';
+import { countSpans, LOGS_EXPORT_PATH, METRICS_EXPORT_PATH, TRACE_EXPORT_PATH } from './wire';
 
 export interface SinkStats {
   requests: number;
@@ -94,6 +99,22 @@ function onTraces(buf: Buffer): void {
   }
 }
 
+/** A metrics or logs request: its items count as the run's "spans". */
+function onAppSignal(batch: OtlpBatch, bytes: number): void {
+  stats.requests++;
+  stats.bytes += bytes;
+  stats.lastArrivalNs = Number(process.hrtime.bigint());
+  stats.spans += batch.itemCount;
+  if (stats.requests % 16 === 1) {
+    stats.sampledResources += batch.resourceCount;
+    for (let i = 0; i < batch.resourceCount; i++) if (batch.resourceAttribute(i, 'k8s.pod.name') !== undefined) stats.enrichedResources++;
+  }
+  if (inWindow) {
+    windowSpans += batch.itemCount;
+    windowRequests++;
+  }
+}
+
 /** Content of a gRPC length-prefixed message body (one message per unary request). */
 function grpcMessage(body: Buffer): Buffer {
   if (body.length < 5) throw new Error('short gRPC frame');
@@ -114,7 +135,10 @@ async function main(): Promise<void> {
     maxSessionMemory: 4096, // MiB
   });
   server.on('session', (session) => {
-    session.once('localSettings', () => session.setLocalWindowSize(WINDOW));
+    // A client may be gone before its settings were acknowledged (a collector stopped at the end of a run).
+    session.once('localSettings', () => {
+      if (!session.destroyed) session.setLocalWindowSize(WINDOW);
+    });
   });
   server.on('stream', (stream, headers) => {
     const path = headers[':path'];
@@ -129,6 +153,11 @@ async function main(): Promise<void> {
         else if (path === METRICS_EXPORT_PATH) {
           stats.metricsRequests++;
           stats.metricsBytes += body.length;
+          const msg = grpcMessage(body);
+          onAppSignal(MetricsBatch.decode(msg), msg.length);
+        } else if (path === LOGS_EXPORT_PATH) {
+          const msg = grpcMessage(body);
+          onAppSignal(LogsBatch.decode(msg), msg.length);
         } else {
           status = '12';
           message = `unknown method ${String(path)}`;

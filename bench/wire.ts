@@ -12,6 +12,7 @@
 
 export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 export const METRICS_EXPORT_PATH = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
+export const LOGS_EXPORT_PATH = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
 
 /** 8 bytes no random id will realistically start with. */
 export const MARKER_MAGIC = Buffer.from('52c0de5bb0a7e11e', 'hex');
