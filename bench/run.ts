@@ -365,12 +365,12 @@ function childPids(pid: number): number[] {
   return out;
 }
 
-/** CPU seconds of a process and its children (workers), read from /proc. */
-function treeCpuSeconds(pid: number): number {
-  let total = cpuSeconds(pid);
+/** CPU seconds of a process and its children (workers), read from /proc; `system` counts kernel time only. */
+function treeCpuSeconds(pid: number, system = false): number {
+  let total = cpuSeconds(pid, system);
   for (const c of childPids(pid)) {
     try {
-      total += cpuSeconds(c);
+      total += cpuSeconds(c, system);
     } catch {
       /* gone */
     }
@@ -393,11 +393,11 @@ function treeMemory(pid: number): { rss: number; hwm: number } {
   return m;
 }
 
-function cpuSeconds(pid: number): number {
+function cpuSeconds(pid: number, system = false): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state); utime is field 14, stime field 15.
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  return ((system ? 0 : Number(fields[11])) + Number(fields[12])) / CLK_TCK;
 }
 
 /**
@@ -573,6 +573,8 @@ interface RunResult {
   window_s: number;
   cpu_s: number;
   core_utilisation: number;
+  /** Kernel time (stime) as a share of the window's CPU: syscalls, and on loopback the peer's TCP receive work. */
+  cpu_system_share: number | null;
   cpu_s_per_million_spans: number | null;
   offered_spans_per_s: number | null;
   accepted_spans_per_s: number | null;
@@ -837,6 +839,7 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
     const warmupS = (Date.now() - t0) / 1000 - startup;
 
     const c0 = pid === undefined ? 0 : treeCpuSeconds(pid);
+    const k0 = pid === undefined ? 0 : treeCpuSeconds(pid, true);
     const g0 = sumCpu(genPids());
     const s0 = cpuSeconds(h.sinkPid);
     const q0 = pid === undefined ? 0 : runqueueWaitSeconds(pid);
@@ -856,6 +859,7 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
     const [sw, gw] = await Promise.all([h.sink.call<WindowResult>('windowEnd'), tg ? undefined : h.gen.call<GenWindow>('windowEnd')]);
     const windowS = Number(process.hrtime.bigint() - w0) / 1e9;
     const c1 = pid === undefined ? 0 : treeCpuSeconds(pid);
+    const k1 = pid === undefined ? 0 : treeCpuSeconds(pid, true);
     const g1 = sumCpu(genPids());
     const s1 = cpuSeconds(h.sinkPid);
     const q1 = pid === undefined ? 0 : runqueueWaitSeconds(pid);
@@ -906,6 +910,7 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       window_s: round(windowS, 2) as number,
       cpu_s: round(cpu, 2) as number,
       core_utilisation: round(cpu / windowS) as number,
+      cpu_system_share: cpu > 0 ? round((k1 - k0) / cpu) : null,
       cpu_s_per_million_spans: sw.spans > 0 ? round(cpu / (sw.spans / 1e6)) : null,
       offered_spans_per_s: gcw === undefined ? null : Math.round(gcw.sentSpans / gcw.elapsedS),
       accepted_spans_per_s:
@@ -990,6 +995,7 @@ function aggregate(results: RunResult[], collector: RunTarget, sc: ScenarioName)
     pipeline: rs[0]?.pipeline ?? '',
     cpu_s_per_million_spans: med((r) => r.cpu_s_per_million_spans),
     core_utilisation: med((r) => r.core_utilisation),
+    cpu_system_share: med((r) => r.cpu_system_share),
     offered_spans_per_s: med((r) => r.offered_spans_per_s),
     accepted_spans_per_s: med((r) => r.accepted_spans_per_s),
     delivered_spans_per_s: med((r) => r.delivered_spans_per_s),
@@ -1083,6 +1089,7 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
   const rows: [string, string, string][] = [
     ['CPU s per million spans', 'cpu_s_per_million_spans', 'lower'],
     ['collector core utilisation', 'core_utilisation', ''],
+    ['kernel share of the collector CPU', 'cpu_system_share', ''],
     ['collector run-queue wait (Σ threads, core fraction)', 'collector_runqueue_wait', ''],
     ['other load on the collector CPU (max)', 'collector_core_foreign_load', ''],
     ['offered spans/s', 'offered_spans_per_s', ''],
@@ -1574,7 +1581,7 @@ async function main(): Promise<void> {
         const r = await runOne(h, c, sc, rep, profileDir);
         results.push(r);
         log(
-          `${sc.label.padEnd(12)} ${c.padEnd(9)} rep ${rep}: cpu ${fmt(r.cpu_s_per_million_spans)} s/M spans (${fmt(r.core_utilisation)} core), ` +
+          `${sc.label.padEnd(12)} ${c.padEnd(9)} rep ${rep}: cpu ${fmt(r.cpu_s_per_million_spans)} s/M spans (${fmt(r.core_utilisation)} core, kernel ${fmt(r.cpu_system_share)}), ` +
             `accepted ${fmt(r.accepted_spans_per_s)}/s, delivered ${fmt(r.delivered_spans_per_s)}/s, lat p50/p99 ${fmt(r.added_latency_p50_ms)}/${fmt(r.added_latency_p99_ms)} ms, ` +
             `RSS ${fmt(r.rss_mib)} MiB, start-up ${fmt(r.startup_cpu_s)} CPU s, first ${fmt(r.first_window_s)} s ${fmt(r.first_cpu_s_per_million_spans)} s/M, ` +
             `warm-up ${fmt(r.warmup_s)} s / ${fmt(r.warmup_cpu_s)} CPU s, lost ${fmt(r.spans_lost)}, refused ${fmt(r.spans_refused)}, gen/sink core ${fmt(r.generator_core_utilisation)}/${fmt(r.sink_core_utilisation)}, ` +
