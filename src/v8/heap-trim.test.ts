@@ -79,6 +79,32 @@ describe('HeapTrimmer', () => {
     expect(trimmer.collections).to.equal(0);
   });
 
+  it('a full collection V8 ran on its own and did not report (nobody observes while not asking) restarts the count at the next check', () => {
+    const { p, trimmer } = fakeProcess();
+    // Busy: the heap grows 4 MB and nothing is asked.
+    p.utilization = 0.9;
+    for (p.now = 20_000; p.now <= 24_000; p.now += 1000) {
+      p.used += MB;
+      trimmer.check();
+    }
+    expect(p.requests).to.deep.equal([]);
+    // V8 collects on its own and leaves 2.5 MB more live than before: use falls, unreported.
+    p.live += 2.5 * MB;
+    p.used = p.live;
+    p.utilization = 0.05;
+    trimmer.check();
+    expect(p.marking).to.equal(false);
+    // Growing less than a step past the new live size asks for nothing; a step past it does.
+    p.used = p.live + MB / 2;
+    p.now += 1000;
+    trimmer.check();
+    expect(p.marking).to.equal(false);
+    p.used = p.live + 1.5 * MB;
+    p.now += 1000;
+    trimmer.check();
+    expect(p.marking).to.equal(true);
+  });
+
   it('random runs: asks only when idle enough and grown a step, minIntervalMs apart, never left asking', () => {
     let seed = 12345;
     const random = (): number => {
@@ -122,31 +148,45 @@ describe('HeapTrimmer', () => {
       const t = new HeapTrimmer({ requestMarking: requestV8Marking, oldGenerationUsed, loopUtilization: () => 0, now: Date.now },
         { stepBytes: 0, minIntervalMs: 0, timeoutMs: 60000, maxUtilization: 0.5 });
       t.start();
-      // stepBytes 0: due at the first check, whatever V8 collected on its own while the garbage was live.
-      let garbage = [];
-      // Kept across scavenges until promoted, then dropped.
-      const until = Date.now() + 300;
-      while (Date.now() < until || garbage.length < 200000) garbage.push({ i: garbage.length, s: 'x' + garbage.length });
-      garbage = undefined;
-      // Let the observer report any collection V8 ran on its own during the loop before asking.
-      setTimeout(() => {
+      // stepBytes 0: due at the first check. Garbage kept across scavenges until promoted, then dropped; made
+      // again when V8 collected it on its own before the request (nothing would be left to give back).
+      const makeGarbage = () => {
+        let garbage = [];
+        const until = Date.now() + 300;
+        while (Date.now() < until || garbage.length < 200000) garbage.push({ i: garbage.length, s: 'x' + garbage.length });
+        garbage = undefined;
+      };
+      let attempts = 0;
+      const ask = () => {
+        if (oldGenerationUsed() < 12 * 2 ** 20 && ++attempts < 20) {
+          makeGarbage();
+          return setTimeout(ask, 100);
+        }
+        const observingBefore = t.observing;
         const before = oldGenerationUsed();
         t.check();
         const pending = t.pending;
-        // Requests go on allocating: V8 marks a little at each allocation step, then finishes.
-        let churn = 0;
+        const observingWhileAsking = t.observing;
+        // Requests go on allocating, and some of it outlives a scavenge (as a request in flight does): V8 checks
+        // its old-generation limit, where the request starts marking, only when something is promoted.
+        const ring = new Array(100000);
+        let k = 0;
         const tick = setInterval(() => {
-          for (let i = 0; i < 20000; i++) churn += ({ i }).i;
+          for (let i = 0; i < 20000; i++) ring[k++ % ring.length] = { i };
           if (t.collections > 0 || t.withdrawn > 0) {
             clearInterval(tick);
+            const observingAfter = t.observing;
             t.stop();
-            process.stdout.write(JSON.stringify({ pending, before, after: oldGenerationUsed(), collections: t.collections, withdrawn: t.withdrawn }));
+            process.stdout.write(JSON.stringify({ pending, observingBefore, observingWhileAsking, observingAfter, before, after: oldGenerationUsed(), collections: t.collections, withdrawn: t.withdrawn }));
           }
         }, 5);
-      }, 100);
+      };
+      ask();
     `;
     const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120_000 })) as Record<string, number | boolean>;
     expect(out.pending).to.equal(true);
+    // The gc observer (a performance entry for every scavenge) is connected only while V8 is asked.
+    expect([out.observingBefore, out.observingWhileAsking, out.observingAfter], JSON.stringify(out)).to.deep.equal([false, true, false]);
     expect(out.collections, JSON.stringify(out)).to.equal(1);
     expect((out.before as number) - (out.after as number), JSON.stringify(out)).to.be.greaterThan(4 * MB);
   });

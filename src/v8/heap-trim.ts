@@ -10,6 +10,12 @@
  * `maxUtilization` of the last second, the last request is `minIntervalMs` old) and back to 0 when V8 reports a
  * full collection, or after `timeoutMs`. `ROUTELENS_HEAP_TRIM=off` turns it off. Measurements and the
  * alternatives tried: docs/decisions/0002-heap-trimmer.md.
+ *
+ * V8 reports collections to a `gc` PerformanceObserver, and while one observes Node builds a performance entry
+ * for every collection, scavenges included (a few a second at a light load). So the observer is connected only
+ * while a collection is asked for; the full collections V8 runs on its own are seen at the next check instead, as
+ * a fall in the old generation's use (only a full collection frees old-generation space)
+ * (docs/decisions/0013-heap-trim-observes-only-when-asking.md).
  */
 import * as v8 from 'node:v8';
 import { PerformanceObserver, constants, performance } from 'node:perf_hooks';
@@ -45,6 +51,8 @@ export class HeapTrimmer {
   /** Old generation in use right after the last full collection. */
   #floor: number;
   #requestedAt = -Infinity;
+  /** Old generation in use at the previous check. */
+  #lastUsed: number;
   #pending = false;
   #timer: NodeJS.Timeout | undefined;
   #observer: PerformanceObserver | undefined;
@@ -57,6 +65,7 @@ export class HeapTrimmer {
     this.#s = sources;
     this.#o = options;
     this.#floor = sources.oldGenerationUsed();
+    this.#lastUsed = this.#floor;
   }
 
   /** True while V8 is asked for a collection. */
@@ -64,10 +73,19 @@ export class HeapTrimmer {
     return this.#pending;
   }
 
+  /** True while the `gc` PerformanceObserver is connected (only while a collection is asked for). */
+  get observing(): boolean {
+    return this.#observing;
+  }
+
+  #observing = false;
+
   /** Called once a second. */
   check(): void {
     const used = this.#s.oldGenerationUsed();
-    if (used < this.#floor) this.#floor = used;
+    // A fall since the last check: a full collection ran (V8's own, unreported while not observing).
+    if (used < this.#floor || used < this.#lastUsed) this.#floor = used;
+    this.#lastUsed = used;
     const now = this.#s.now();
     // Read at every check, pending or not, so that it always covers the last second only.
     const busy = this.#s.loopUtilization() > this.#o.maxUtilization;
@@ -76,22 +94,35 @@ export class HeapTrimmer {
         this.#pending = false;
         this.withdrawn++;
         this.#s.requestMarking(false);
+        this.#observe(false);
       }
       return;
     }
     if (busy || used - this.#floor < this.#o.stepBytes || now - this.#requestedAt < this.#o.minIntervalMs) return;
     this.#pending = true;
     this.#requestedAt = now;
+    this.#observe(true);
     this.#s.requestMarking(true);
   }
 
   /** V8 finished a full collection (its PerformanceObserver `gc` entry). */
   majorCollectionDone(): void {
     this.#floor = this.#s.oldGenerationUsed();
+    this.#lastUsed = this.#floor;
     if (!this.#pending) return;
     this.#pending = false;
     this.collections++;
     this.#s.requestMarking(false);
+    this.#observe(false);
+  }
+
+  /** Connect the `gc` observer (once started) while a collection is asked for, and only then. */
+  #observe(on: boolean): void {
+    const o = this.#observer;
+    if (o === undefined || on === this.#observing) return;
+    if (on) o.observe({ entryTypes: ['gc'] });
+    else o.disconnect();
+    this.#observing = on;
   }
 
   start(): void {
@@ -102,13 +133,13 @@ export class HeapTrimmer {
         if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) this.majorCollectionDone();
       }
     });
-    this.#observer.observe({ entryTypes: ['gc'] });
+    if (this.#pending) this.#observe(true);
   }
 
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    this.#observer?.disconnect();
+    this.#observe(false);
     this.#observer = undefined;
     if (this.#pending) this.#s.requestMarking(false);
     this.#pending = false;
