@@ -66,6 +66,21 @@ service:
     expect(c.processors.get('memory_limiter/tiny')?.config).to.include({ limit_mib: 1, spike_limit_mib: 0 });
   });
 
+  it('returns a new config and leaves the one it is given as it was: each worker derives its own from the same one', () => {
+    const given = parseConfig(yaml, defaultRegistry(), {});
+    const configs = (c: typeof given): string =>
+      JSON.stringify([c.enabledExtensions, ...[...c.processors, ...c.extensions].map(([id, cc]) => [id, cc.config])]);
+    const before = configs(given);
+    const first = workerConfig(given, 0, 4);
+    expect(configs(given)).to.equal(before);
+    const second = workerConfig(given, 1, 4);
+    expect(configs(given)).to.equal(before);
+    expect(first.processors.get('memory_limiter')?.config).to.include({ limit_mib: 250, spike_limit_mib: 50 });
+    expect(second.processors.get('memory_limiter')?.config).to.include({ limit_mib: 250, spike_limit_mib: 50 });
+    expect((first.extensions.get('file_storage')?.config as { directory: string }).directory).to.equal('/var/lib/routelens/worker-0');
+    expect((second.extensions.get('file_storage')?.config as { directory: string }).directory).to.equal('/var/lib/routelens/worker-1');
+  });
+
   it('leaves the limits alone for a single worker', () => {
     const c = workerConfig(parseConfig(yaml, defaultRegistry(), {}), 0, 1);
     expect(c.processors.get('memory_limiter')?.config).to.include({ limit_mib: 1000, spike_limit_mib: 200 });

@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { Component, ComponentKind, Host } from '../core/component';
-import type { ServiceConfig } from '../config/load';
+import type { ComponentConfig, ServiceConfig } from '../config/load';
 import type { MergedQueryState, QueryStateHost, QueryStateSnapshot } from '../core/query';
 import { Service } from '../pipeline/service';
 import { missingV8Flags } from '../v8/flags';
@@ -90,26 +90,38 @@ interface FinalState {
 // ---- worker -----------------------------------------------------------------------------------------------
 
 /**
- * Adapt the config for worker `index` of `count`: no query endpoint, per-worker storage directories, and the
- * memory limits shared out (each worker is its own process with its own heap; together they must stay within
- * what was configured for routelens).
+ * The config for worker `index` of `count`: no query endpoint, per-worker storage directories, and the memory
+ * limits shared out (each worker is its own process with its own heap; together they must stay within what was
+ * configured for routelens). A new config: `config` is left as it is.
  */
 export function workerConfig(config: ServiceConfig, index: number, count: number): ServiceConfig {
-  for (const cc of config.processors.values()) {
-    if (cc.type !== 'memory_limiter' || count <= 1) continue;
-    const c = cc.config as { limit_mib: number; spike_limit_mib: number; limit_percentage: number; spike_limit_percentage: number };
-    if (c.limit_mib > 0) c.limit_mib = Math.max(1, Math.floor(c.limit_mib / count));
-    c.spike_limit_mib = Math.floor(c.spike_limit_mib / count);
-    c.limit_percentage /= count;
-    c.spike_limit_percentage /= count;
-  }
-  for (const cc of config.extensions.values()) {
-    if (cc.type === 'file_storage') {
+  const processors = new Map(
+    [...config.processors].map(([id, cc]): [string, ComponentConfig] => {
+      if (cc.type !== 'memory_limiter' || count <= 1) return [id, cc];
+      const c = cc.config as { limit_mib: number; spike_limit_mib: number; limit_percentage: number; spike_limit_percentage: number };
+      const shared = {
+        ...c,
+        limit_mib: c.limit_mib > 0 ? Math.max(1, Math.floor(c.limit_mib / count)) : c.limit_mib,
+        spike_limit_mib: Math.floor(c.spike_limit_mib / count),
+        limit_percentage: c.limit_percentage / count,
+        spike_limit_percentage: c.spike_limit_percentage / count,
+      };
+      return [id, { ...cc, config: shared }];
+    }),
+  );
+  const extensions = new Map(
+    [...config.extensions].map(([id, cc]): [string, ComponentConfig] => {
+      if (cc.type !== 'file_storage') return [id, cc];
       const c = cc.config as { directory: string };
-      c.directory = path.join(c.directory, `worker-${index}`);
-    }
-  }
-  return { ...config, enabledExtensions: config.enabledExtensions.filter((id) => config.extensions.get(id)?.type !== 'routequery') };
+      return [id, { ...cc, config: { ...c, directory: path.join(c.directory, `worker-${index}`) } }];
+    }),
+  );
+  return {
+    ...config,
+    processors,
+    extensions,
+    enabledExtensions: config.enabledExtensions.filter((id) => config.extensions.get(id)?.type !== 'routequery'),
+  };
 }
 
 /** Run the pipeline in a worker process until the primary (or a signal) stops it. Resolves with the exit code. */
