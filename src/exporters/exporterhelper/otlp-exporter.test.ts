@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import pino from 'pino';
-import { deferred } from '../../../test/support/deferred';
+import { deferred, stateOf } from '../../../test/support/deferred';
 import { FakeTimers, settle } from '../../../test/support/fake-timers';
 import { spanIds, traceRequest } from '../../../test/support/trace-requests';
 import type { Host } from '../../core/component';
@@ -96,5 +96,18 @@ describe('OtlpExporter with pooled request buffers', () => {
       lease.release();
       await e.shutdown();
     }
+  });
+
+  it('shuts down safely twice: the second call returns once the queue has drained, not before', async () => {
+    const sending = deferred<SendResult>();
+    const e = await exporter({}, () => sending.promise);
+    await e.consumeTraces(received(new BufferPool(), request).batch);
+    await settle();
+    const first = e.shutdown();
+    const second = e.shutdown();
+    await settle();
+    expect(await stateOf(second)).to.equal('pending');
+    sending.resolve({ status: 'success' });
+    await Promise.all([first, second]);
   });
 });

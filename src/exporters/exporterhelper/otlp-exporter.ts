@@ -45,8 +45,8 @@ export class OtlpExporter extends AnySignalConsumer implements Component {
     }
   }
   async shutdown(signal?: AbortSignal): Promise<void> {
+    // Again after the first call: the sender's second shutdown waits for the first to finish draining.
     if (!this.#started) return;
-    this.#started = false;
     await this.#sender.shutdown(signal);
   }
   healthy(): boolean {

@@ -310,6 +310,40 @@ describe('QueuedSender (exporterhelper sending queue)', () => {
       expect(transport.events).to.deep.equal(['send 1', 'send 2', 'send 3', 'close']);
     });
 
+    it('is safe twice: a second call waits for the first to finish draining, and its deadline counts too', async () => {
+      const timers = new FakeTimers();
+      const { sender, transport, counter } = setup({ timers });
+      const holds = transport.holdEverySend();
+      sender.start();
+      for (const id of [1, 2]) await sender.submit(request(id, 1, []));
+      await settle();
+      const first = sender.shutdown();
+      const second = sender.shutdown();
+      await settle();
+      expect([await stateOf(first), await stateOf(second)]).to.deep.equal(['pending', 'pending']);
+      holds[0]?.resolve({ status: 'success' });
+      await settle();
+      expect([await stateOf(first), await stateOf(second)]).to.deep.equal(['pending', 'pending']);
+      holds[1]?.resolve({ status: 'success' });
+      await Promise.all([first, second]);
+      expect(transport.events).to.deep.equal(['send 1', 'send 2', 'close']);
+      expect(counter('sent')).to.equal(2);
+
+      // A deadline given to the second call stops the drain the first one started.
+      const later = setup({ timers: new FakeTimers() });
+      later.transport.respond = () => retryable();
+      later.sender.start();
+      await later.sender.submit(request(3, 4, []));
+      await settle();
+      const draining = later.sender.shutdown();
+      const deadline = new AbortController();
+      const again = later.sender.shutdown(deadline.signal);
+      deadline.abort();
+      await Promise.all([draining, again]);
+      expect(later.counter('send_failed')).to.equal(4);
+      expect(later.transport.events.at(-1)).to.equal('close');
+    });
+
     it('at the deadline stops retrying: drops and counts the spans in flight, releases them once, logs what is left queued, closes the transport', async () => {
       const timers = new FakeTimers();
       const { sender, transport, counter, logged } = setup({ timers });

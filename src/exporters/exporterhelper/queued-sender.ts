@@ -77,6 +77,8 @@ export class QueuedSender {
   #inFlight = 0;
   #running = false;
   #stopping = false;
+  /** The first shutdown's drain, which later calls wait for. */
+  #stopped: Promise<void> | undefined;
   /** Aborted when the shutdown deadline passes: senders stop retrying. */
   readonly #abort = new AbortController();
   readonly #wake: (() => void)[] = [];
@@ -165,16 +167,26 @@ export class QueuedSender {
     return this.#o.unit;
   }
 
-  /** Stop accepting, drain the queue until `signal` aborts, then stop. */
+  /**
+   * Stop accepting, drain the queue until `signal` aborts, then stop. A second call waits for the first to finish
+   * (its `signal` is a deadline too).
+   */
   async shutdown(signal?: AbortSignal): Promise<void> {
-    if (this.#stopping) return;
-    this.#stopping = true;
     const onAbort = (): void => this.#abort.abort();
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      this.#stopped ??= this.#stop();
+      await this.#stopped;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopping = true;
     for (const w of this.#wake.splice(0)) w();
     await Promise.all(this.#workers);
-    signal?.removeEventListener('abort', onAbort);
     const left = this.#store.size;
     if (left > 0 && this.#store.persistent === true) this.#o.logger.warn({ requests: left }, 'Shutdown deadline passed with data still queued');
     else if (left > 0) {
