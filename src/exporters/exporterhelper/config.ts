@@ -9,7 +9,10 @@ export const sendingQueueSchema = obj({
 });
 
 export const retrySchema = obj({
-  enabled: bool({ default: true, doc: 'Retry retryable failures with exponential back-off.' }),
+  enabled: bool({
+    default: true,
+    doc: "Retry retryable failures with exponential back-off; a server's RetryInfo / Retry-After lengthens a wait, never shortens it.",
+  }),
   initial_interval: duration({ default: '5s', doc: 'First back-off.' }),
   max_interval: duration({ default: '30s', doc: 'Largest back-off between attempts.' }),
   max_elapsed_time: duration({ default: '300s', doc: 'Give up (drop and count) after this long; 0 retries forever.' }),

@@ -214,15 +214,60 @@ describe('QueuedSender (exporterhelper sending queue)', () => {
       );
     });
 
-    it("waits as long as the server's RetryInfo / Retry-After says instead of its own back-off", async () => {
+    it("waits as long as the server's RetryInfo / Retry-After says when that is longer than its own back-off", async () => {
       const { sender, transport, timers } = setup({ retry: { initial_interval: 1000, multiplier: 2, randomization_factor: 0.5 } });
       timers.setRandom(() => 0.9);
       transport.respond = (_r, attempt) => (attempt === 1 ? retryable(7000) : attempt === 2 ? retryable() : { status: 'success' });
       sender.start();
       await sender.submit(request(1, 1, []));
       await sender.shutdown();
-      // The hint is used as it is; the back-off after it goes on from the second interval, jittered.
+      // The back-off after the hint goes on from the second interval, jittered.
       expect(timers.sleeps).to.deep.equal([7000, 2000 * (1 - 0.5 + 0.9 * 2 * 0.5)]);
+    });
+
+    it('never waits less than its own back-off, whatever the hint (0 s included): the longer of the two, as the Collector', async () => {
+      const { sender, transport, timers } = setup({ retry: { initial_interval: 1000, multiplier: 2, max_interval: 8000, randomization_factor: 0 } });
+      const hints = [0, 0, 500, 3000, 0, 20_000, 1];
+      transport.respond = (_r, attempt) => (attempt <= hints.length ? retryable(hints[attempt - 1]) : { status: 'success' });
+      sender.start();
+      await sender.submit(request(1, 1, []));
+      await sender.shutdown();
+      expect(timers.sleeps).to.deep.equal([1000, 2000, 4000, 8000, 8000, 20_000, 8000]);
+    });
+
+    it('waits max(hint, jittered back-off) before each attempt, the back-off growing as without hints (property)', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(
+            fc.record({
+              hint: fc.option(fc.integer({ min: 0, max: 5000 }), { nil: undefined }),
+              random: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+            }),
+            {
+              minLength: 1,
+              maxLength: 8,
+            },
+          ),
+          async (attempts) => {
+            const { sender, transport, timers } = setup({ retry: { initial_interval: 100, multiplier: 1.5, max_interval: 1000, randomization_factor: 0.5 } });
+            let draw = 0;
+            timers.setRandom(() => attempts[draw++]?.random as number);
+            transport.respond = (_r, attempt) => (attempt <= attempts.length ? retryable(attempts[attempt - 1]?.hint) : { status: 'success' });
+            sender.start();
+            await sender.submit(request(1, 1, []));
+            await sender.shutdown();
+            let interval = 100;
+            expect(timers.sleeps).to.have.length(attempts.length);
+            timers.sleeps.forEach((wait, k) => {
+              const { hint, random } = attempts[k] as { hint: number | undefined; random: number };
+              const backOff = interval * (0.5 + random);
+              expect(wait).to.be.closeTo(Math.max(backOff, hint ?? 0), 1e-9);
+              interval = Math.min(1000, interval * 1.5);
+            });
+          },
+        ),
+        { numRuns: 100 },
+      );
     });
 
     it('gives up once the next wait would pass max_elapsed_time: drops, counts and logs the spans, releases their bytes once', async () => {

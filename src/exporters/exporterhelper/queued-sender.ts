@@ -1,6 +1,6 @@
 /**
  * The exporter side of a pipeline: a bounded queue drained by `num_consumers` senders, each retrying
- * retryable failures with jittered exponential back-off (or the server's RetryInfo / Retry-After hint).
+ * retryable failures with jittered exponential back-off (longer when the server's RetryInfo / Retry-After says so).
  * A full queue refuses new data with a retryable PipelineError; the receiver turns it into UNAVAILABLE / 503
  * so the client retries. Each exporter has its own queue, so a dead exporter never stalls another.
  */
@@ -249,10 +249,7 @@ export class QueuedSender {
       }
       const permanent = result.status === 'failure' || !r.enabled;
       const elapsed = this.#clock.now() - started;
-      let wait =
-        result.status === 'retryable' && result.retryAfterMs !== undefined
-          ? result.retryAfterMs
-          : jitter(interval, r.randomization_factor, this.#clock.random());
+      const wait = retryWait(interval, r.randomization_factor, this.#clock.random(), result.status === 'retryable' ? result.retryAfterMs : undefined);
       const outOfTime = r.max_elapsed_time > 0 && elapsed + wait > r.max_elapsed_time;
       if (!permanent && !outOfTime && this.#abort.signal.aborted && this.#store.persistent === true) return false; // kept for the next start
       if (permanent || outOfTime || this.#abort.signal.aborted) {
@@ -264,7 +261,6 @@ export class QueuedSender {
       }
       // One line per 10 s, not one per request and attempt: an outage must not flood the log.
       this.#retryLog.warn(this.#o.logger, 'retry', { attempt, retry_in_ms: Math.round(wait), err: result.error.message }, 'Exporting failed; will retry');
-      wait = Math.max(0, wait);
       await this.#clock.sleep(wait, this.#abort.signal);
       if (this.#abort.signal.aborted) {
         if (this.#store.persistent !== true) this.#failed.add(item.items);
@@ -275,7 +271,13 @@ export class QueuedSender {
   }
 }
 
-/** `ms` times a factor in [1 - factor, 1 + factor], `random` in [0, 1) picking where. */
-function jitter(ms: number, factor: number, random: number): number {
-  return ms * (1 - factor + random * 2 * factor);
+/**
+ * The wait before the next attempt, as the Collector's retry sender computes it: the back-off `intervalMs` jittered
+ * to a factor in [1 - factor, 1 + factor] (`random` in [0, 1) picking where), or the server's hint (RetryInfo,
+ * Retry-After) when that is longer. A hint never shortens the back-off: a server saying 0 s would otherwise get
+ * an attempt per round trip for as long as it refuses.
+ */
+export function retryWait(intervalMs: number, factor: number, random: number, hintMs?: number): number {
+  const backOff = intervalMs * (1 - factor + random * 2 * factor);
+  return hintMs === undefined ? backOff : Math.max(backOff, hintMs);
 }

@@ -29,7 +29,7 @@ import { TraceBatch, type TraceIdRef } from '../../pdata/trace-batch';
 import { createResolver, type Membership, type Resolver } from '../../discovery/resolver';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log';
 import { GrpcTransport } from '../exporterhelper/grpc-transport';
-import { MemoryQueueStore } from '../exporterhelper/queued-sender';
+import { MemoryQueueStore, retryWait } from '../exporterhelper/queued-sender';
 import type { LoadBalancingConfig } from './config';
 import { hashBytes, hashString } from './ring';
 import { TraceRouter } from './router';
@@ -394,7 +394,7 @@ export class LoadBalancingExporter implements Component, TracesConsumer {
   /** Wait a back-off, then route `part` again to its current owner; drops it when the retry time is spent. */
   async #retryLater(part: TraceBatch, attempt: Attempt, err: Error, endpoint?: string, retryAfterMs?: number): Promise<boolean> {
     const r = this.#config.retry_on_failure;
-    const wait = retryAfterMs ?? attempt.intervalMs * (1 - r.randomization_factor + Math.random() * 2 * r.randomization_factor);
+    const wait = retryWait(attempt.intervalMs, r.randomization_factor, Math.random(), retryAfterMs);
     const elapsed = this.#now() - attempt.startedMs;
     if (r.max_elapsed_time > 0 && elapsed + wait > r.max_elapsed_time) {
       this.#metrics.failed.add(part.spanCount);

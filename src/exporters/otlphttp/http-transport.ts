@@ -1,6 +1,6 @@
 /**
  * OTLP/HTTP transport: POSTs already-encoded protobuf bodies (gzip by default) over a keep-alive agent.
- * 429/502/503/504 are retryable (honouring Retry-After), other non-2xx statuses are permanent.
+ * 429/502/503/504 are retryable (with Retry-After as the server's hint), other non-2xx statuses are permanent.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
