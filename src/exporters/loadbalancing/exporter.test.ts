@@ -1,13 +1,15 @@
 /**
  * The loadbalancing exporter alone, in front of backends the test controls: the wait before a retry when the
- * backend sends a RetryInfo hint. (Routing, ring changes and restarts run in a whole routelens:
- * test/cluster/loadbalancing.test.ts.)
+ * backend sends a RetryInfo hint, and shutdown called twice. (Routing, ring changes and restarts run in a whole
+ * routelens: test/cluster/loadbalancing.test.ts.)
  */
 import { expect } from 'chai';
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { capturedLogger } from '../../../test/support/captured-logs';
+import { stateOf } from '../../../test/support/deferred';
 import { until } from '../../../test/support/raw-clients';
+import { OtlpSink } from '../../../test/support/otlp-sink';
 import { spanIds, traceRequest } from '../../../test/support/trace-requests';
 import type { Host } from '../../core/component';
 import { GrpcStatus } from '../../core/errors';
@@ -74,6 +76,25 @@ describe('loadbalancing exporter', () => {
     } finally {
       await e.shutdown();
       await backend.close();
+    }
+  });
+
+  it('shuts down safely twice: the second call returns once what was queued is delivered, not before', async () => {
+    const sink = await new OtlpSink().start();
+    const { e } = await exporter(sink.grpcEndpoint, {});
+    try {
+      sink.pause();
+      await e.consumeTraces(TraceBatch.decode(traceRequest(spanIds(2, 3))));
+      await until(() => sink.heldCount === 1, 'the request held at the backend');
+      const first = e.shutdown();
+      const second = e.shutdown();
+      expect(await stateOf(second)).to.equal('pending');
+      sink.resume();
+      await Promise.all([first, second]);
+      expect(sink.spanCount()).to.equal(3);
+    } finally {
+      sink.resume();
+      await sink.stop();
     }
   });
 });

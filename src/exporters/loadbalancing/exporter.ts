@@ -133,6 +133,8 @@ export class LoadBalancingExporter implements Component, TracesConsumer {
   #store: QueueStore = new MemoryQueueStore();
   #resolver: Resolver | undefined;
   #stopping = false;
+  /** The first shutdown's drain, which later calls wait for. */
+  #stopped: Promise<void> | undefined;
   #started = false;
   #healthy = true;
 
@@ -425,17 +427,27 @@ export class LoadBalancingExporter implements Component, TracesConsumer {
     return this.#route(part, next, true);
   }
 
-  /** Stop accepting, send what is queued until `signal` aborts, then stop. */
+  /**
+   * Stop accepting, send what is queued until `signal` aborts, then stop. A second call waits for the first to
+   * finish (its `signal` is a deadline too).
+   */
   async shutdown(signal?: AbortSignal): Promise<void> {
-    if (this.#stopping) return;
-    this.#stopping = true;
     const onAbort = (): void => this.#abort.abort();
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      this.#stopped ??= this.#stop();
+      await this.#stopped;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopping = true;
     this.#wake.splice(0).forEach((w) => w());
     await Promise.all(this.#workers);
     while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
-    signal?.removeEventListener('abort', onAbort);
     if (this.#store.size > 0) this.#logger.warn({ requests: this.#store.size }, 'Shutdown deadline passed with data still queued');
     if (this.#started) await this.#store.close();
     await this.#resolver?.stop();
