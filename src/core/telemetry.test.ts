@@ -18,7 +18,7 @@ function everything(): Telemetry {
   c.add(2);
   c.add();
   t.counter('requests', 'ignored: the first help stays', { code: '500' });
-  t.gauge('temperature', 'Line one\nline two \\ done.', { path: 'C:\\dir "q"\nx' }, () => 1.5);
+  t.gauge('temperature', 'Line one\nline two \\ "done".', { path: 'C:\\dir "q"\nx' }, () => 1.5);
   t.collector((): MetricFamily[] => [
     {
       name: 'latency_seconds',
@@ -50,7 +50,7 @@ const TEXT_0_0_4 = `# HELP requests_total Requests handled.
 # TYPE requests_total counter
 requests_total{code="200"} 3
 requests_total{code="500"} 0
-# HELP temperature Line one\\nline two \\\\ done.
+# HELP temperature Line one\\nline two \\\\ "done".
 # TYPE temperature gauge
 temperature{path="C:\\\\dir \\"q\\"\\nx"} 1.5
 # HELP latency_seconds Latency.
@@ -70,7 +70,7 @@ const OPENMETRICS = `# HELP requests Requests handled.
 # TYPE requests counter
 requests_total{code="200"} 3
 requests_total{code="500"} 0
-# HELP temperature Line one\\nline two \\\\ done.
+# HELP temperature Line one\\nline two \\\\ \\"done\\".
 # TYPE temperature gauge
 temperature{path="C:\\\\dir \\"q\\"\\nx"} 1.5
 # HELP latency_seconds Latency.
@@ -96,7 +96,9 @@ const families = fc
       ...names.map((name) =>
         fc.record({
           name: fc.constant(name),
-          help: fc.string({ unit: 'grapheme', maxLength: 20 }).map((h) => `Help ${h}`),
+          help: fc
+            .array(fc.oneof(fc.string({ unit: 'grapheme', maxLength: 4 }), fc.constantFrom('"', '\\', '\n', '\\n', '\\"')), { maxLength: 8 })
+            .map((parts) => `Help ${parts.join('')}`),
           type: fc.constantFrom<'counter' | 'gauge'>('counter', 'gauge'),
           samples: fc.uniqueArray(
             fc.record({
@@ -198,7 +200,7 @@ describe('Prometheus and OpenMetrics rendering', () => {
     expect(renderPrometheus(everything().families(), true)).to.equal(OPENMETRICS);
   });
 
-  it('reads back every label value and sample value as it was, in both formats', () => {
+  it('reads back every label value, sample value and help text as it was, in both formats', () => {
     fc.assert(
       fc.property(families, fc.boolean(), (fams, openMetrics) => {
         const parsed = parseExposition(renderPrometheus(fams, openMetrics));
@@ -206,6 +208,9 @@ describe('Prometheus and OpenMetrics rendering', () => {
         const expected = fams.flatMap((f) => f.samples.map((s) => ({ name: `${f.name}${s.suffix}`, labels: s.labels, value: s.value === 0 ? 0 : s.value })));
         expect(parsed.samples.map((s) => ({ name: s.name, labels: s.labels, value: s.value }))).to.deep.equal(expected);
         expect(parsed.eof).to.equal(openMetrics);
+        // HELP texts too, unescaped as each format says (OpenMetrics escapes `"`; 0.0.4 must not).
+        const head = (f: MetricFamily): string => (!openMetrics && f.type === 'counter' ? `${f.name}_total` : f.name);
+        expect(Object.fromEntries(parsed.helps)).to.deep.equal(Object.fromEntries(fams.map((f) => [head(f), f.help])));
       }),
       { numRuns: 300 },
     );

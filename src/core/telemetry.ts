@@ -134,8 +134,19 @@ export class Telemetry {
   }
 }
 
+/** A label value, in both formats: `\\`, `\n` and `"` escaped. */
 function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+/**
+ * A HELP text. The text format 0.0.4 escapes `\\` and `\n` only (its spec names no other escape, and parsers of
+ * it before UTF-8 names refuse `\"`); OpenMetrics writes it as an escaped-string, as label values: `"` is escaped
+ * too.
+ */
+function escapeHelp(v: string, openMetrics: boolean): string {
+  const text = v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+  return openMetrics ? text.replace(/"/g, '\\"') : text;
 }
 
 function formatLabels(labels: Labels): string {
@@ -160,7 +171,7 @@ export function renderPrometheus(families: MetricFamily[], openMetrics = false):
   for (const fam of families) {
     // OpenMetrics names a counter family without its `_total` suffix; the 0.0.4 text format with it.
     const head = !openMetrics && fam.type === 'counter' ? `${fam.name}_total` : fam.name;
-    lines.push(`# HELP ${head} ${fam.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`);
+    lines.push(`# HELP ${head} ${escapeHelp(fam.help, openMetrics)}`);
     lines.push(`# TYPE ${head} ${fam.type}`);
     if (openMetrics && fam.unit !== undefined) lines.push(`# UNIT ${head} ${fam.unit}`);
     for (const s of fam.samples) {

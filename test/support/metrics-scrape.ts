@@ -1,6 +1,6 @@
 /**
  * Test helpers for route metrics: a strict-enough parser of the Prometheus text format 0.0.4 and OpenMetrics 1.0
- * (samples, label values with escapes, exemplars, TYPE/UNIT lines), and OTLP metrics request decoding.
+ * (samples, label values with escapes, exemplars, TYPE/UNIT/HELP lines), and OTLP metrics request decoding.
  */
 import { protoType, TYPES } from '../../src/pdata/proto';
 import { ExpoHistogram } from '../../src/pdata/expo-histogram';
@@ -17,7 +17,32 @@ export interface ParsedExposition {
   /** Family name → type, from `# TYPE`. */
   types: Map<string, string>;
   units: Map<string, string>;
+  /** Family name → help text, unescaped as its format says (`# HELP`). */
+  helps: Map<string, string>;
   eof: boolean;
+}
+
+/**
+ * Unescape a HELP text. The text format 0.0.4 escapes only `\\` and `\n` in it (a `"` stands as it is);
+ * OpenMetrics 1.0 writes it as an escaped-string, where `"` must be `\"` as in label values. Anything else is an
+ * error, as in a strict parser.
+ */
+function unescapeHelp(text: string, openMetrics: boolean): string {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (c === '"' && openMetrics) throw new Error(`unescaped " in the OpenMetrics HELP text ${JSON.stringify(text)}`);
+    if (c !== '\\') {
+      out += c;
+      continue;
+    }
+    const n = text[++i];
+    if (n === '\\') out += '\\';
+    else if (n === 'n') out += '\n';
+    else if (n === '"' && openMetrics) out += '"';
+    else throw new Error(`invalid escape \\${n ?? ''} in the ${openMetrics ? 'OpenMetrics' : '0.0.4'} HELP text ${JSON.stringify(text)}`);
+  }
+  return out;
 }
 
 function parseLabels(text: string, at: number): { labels: Record<string, string>; end: number } {
@@ -56,7 +81,9 @@ function num(s: string): number {
 }
 
 export function parseExposition(text: string): ParsedExposition {
-  const out: ParsedExposition = { samples: [], types: new Map(), units: new Map(), eof: false };
+  const out: ParsedExposition = { samples: [], types: new Map(), units: new Map(), helps: new Map(), eof: false };
+  // OpenMetrics ends with # EOF; the text format 0.0.4 has none.
+  const openMetrics = /(^|\n)# EOF\n?$/.test(text);
   for (const line of text.split('\n')) {
     if (line === '') continue;
     if (out.eof) throw new Error(`content after # EOF: ${line}`);
@@ -69,6 +96,7 @@ export function parseExposition(text: string): ParsedExposition {
       if (m === null) throw new Error(`bad comment line ${line}`);
       if (m[1] === 'TYPE') out.types.set(m[2] as string, m[3] as string);
       if (m[1] === 'UNIT') out.units.set(m[2] as string, m[3] as string);
+      if (m[1] === 'HELP') out.helps.set(m[2] as string, unescapeHelp(m[3] as string, openMetrics));
       continue;
     }
     const nm = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line);
