@@ -23,6 +23,8 @@
  * - self-telemetry on for both (the Collector's default "normal" level on a loopback port).
  */
 
+import * as YAML from 'yaml';
+
 /** Ports and files a collector instance is configured with. */
 export interface CollectorEnv {
   grpcPort: number;
@@ -295,4 +297,24 @@ service:
       processors: [k8s_attributes]
       exporters: [otlp_grpc/sink]
 `;
+}
+
+/**
+ * `yaml` (either collector's traces config) with pipelines `metrics/app` and `logs/app` beside its traces pipeline:
+ * the same receivers and processors, and the sink exporter (the `-beside` scenarios). `/app`, because the
+ * Collector's config already has a `metrics` pipeline (span_metrics → prometheus).
+ */
+export function withAppSignalPipelines(yaml: string): string {
+  const doc = YAML.parse(yaml) as { service: { pipelines: Record<string, { receivers: string[]; processors?: string[]; exporters: string[] }> } };
+  const traces = doc.service.pipelines['traces'];
+  const sink = traces?.exporters.find((e) => e.endsWith('/sink'));
+  if (traces === undefined || sink === undefined) throw new Error('withAppSignalPipelines: no traces pipeline exporting to a sink');
+  for (const signal of ['metrics', 'logs']) {
+    doc.service.pipelines[`${signal}/app`] = {
+      receivers: traces.receivers,
+      ...(traces.processors === undefined ? {} : { processors: traces.processors }),
+      exporters: [sink],
+    };
+  }
+  return YAML.stringify(doc);
 }

@@ -9,7 +9,9 @@
  *   --harness-node-args "…"     node flags for the generator and sink (default --no-memory-reducer)
  *   --harness-warmup S          generator → sink at saturation before the first scenario (default 3 s, --quick 1)
  *   --scenarios a,b             subset of rate10k, rate50k, saturation, or any scenario of the shape matrix by name
- *                               (<lg|tg><spans>-<1k|10k|50k|sat>-<full|bare>, e.g. tg100-10k-bare; bench/scenarios.ts)
+ *                               (<lg|tg><spans>-<1k|10k|50k|sat>-<full|bare>, e.g. tg100-10k-bare; bench/scenarios.ts),
+ *                               metrics10k, logs10k, …, or rate10k-beside / rate50k-beside (traces with a Python
+ *                               fleet's metrics and logs beside them)
  *   --matrix                    the shape matrix instead of the standard scenarios: 10-, 100-, 512- and 8192-span
  *                               requests at 1k/10k/50k spans/s (and saturation), bare and full pipelines, from
  *                               loadgen and telemetrygen; warm-up ≥ 10 s and 1200 requests, ≤ 30 s; 20 s windows
@@ -51,6 +53,7 @@ import {
   SIGNAL_PIPELINE_DESCRIPTION,
   ROUTELENS_PIPELINE,
   ROUTELENS_PIPELINES,
+  withAppSignalPipelines,
   type CollectorEnv,
   type PipelineShape,
   type RoutelensPipeline,
@@ -58,12 +61,14 @@ import {
 import { IpcClient } from './ipc';
 import type { ExactRoute, GenCounters, GenWindow, StartArgs } from './loadgen';
 import type { SinkStats, WindowResult } from './sink';
+import type { AppSignal } from './signals-workload';
 import {
   MATRIX_DEFAULT,
   matrixScenarios,
   scenarioByName,
   STANDARD_SCENARIOS,
   telemetrygenPlan,
+  type BesideLoad,
   type MatrixFilter,
   type Scenario,
   type Source,
@@ -627,6 +632,10 @@ interface RunResult {
   /** rate scenarios: most requests the generator owed at once (it fell behind its schedule when > 1). */
   generator_max_backlog: number;
   last_error: string;
+  /** `-beside` scenarios: metric points + log records per second delivered to the sink in the window. */
+  beside_items_per_s: number | null;
+  /** `-beside` scenarios: metric points + log records sent − received, whole run. */
+  beside_items_lost: number | null;
 }
 
 interface Harness {
@@ -644,6 +653,16 @@ interface Harness {
   routelensPipelines: Record<PipelineShape, RoutelensPipeline>;
   tmp: string;
   pin: { collector: string | undefined; harness: string | undefined };
+  /** Starts a harness child (loadgen.js, sink.js) pinned to the harness CPU. */
+  helper: (script: string) => HarnessChild;
+  /** Generators of the metrics and logs sent beside traces, started on first use. */
+  besideGens: Map<AppSignal, HarnessChild>;
+}
+
+interface HarnessChild {
+  client: IpcClient;
+  pid: number;
+  child: ChildProcess;
 }
 
 async function percentileError(adminPort: number, gen: IpcClient): Promise<{ err: number | null; detail: string }> {
@@ -733,9 +752,25 @@ interface Built {
 
 /** Zero the generator's and the sink's counters, then start the scenario's load on `port`. */
 async function startLoad(h: Harness, sc: Scenario, port: number): Promise<void> {
-  await h.sink.call('reset');
+  await h.sink.call('reset', sc.beside === undefined ? undefined : { appSignalsApart: true });
   await h.gen.call('reset');
   await h.gen.call('start', { ...genArgs(h, sc), target: `127.0.0.1:${port}` } satisfies StartArgs);
+}
+
+/** The generators of a `-beside` scenario's metrics and logs, each with its pool built and its counters zeroed. */
+async function besideGenerators(h: Harness, sc: Scenario): Promise<{ load: BesideLoad; gen: HarnessChild }[]> {
+  const out: { load: BesideLoad; gen: HarnessChild }[] = [];
+  for (const load of sc.beside ?? []) {
+    let gen = h.besideGens.get(load.signal);
+    if (gen === undefined) {
+      gen = h.helper('loadgen.js');
+      h.besideGens.set(load.signal, gen);
+    }
+    await gen.client.call<Built>('build', { poolSize: 64, seed: 7, spansPerRequest: load.itemsPerRequest, signal: load.signal });
+    await gen.client.call('reset');
+    out.push({ load, gen });
+  }
+  return out;
 }
 
 /**
@@ -776,7 +811,8 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
   let child: ChildProcess | undefined;
   let target = grpcPort;
   if (collector === 'routelens') {
-    fs.writeFileSync(cfgFile, sc.signal === 'traces' ? routelensPipeline.yaml(env) : routelensSignalYaml(env, sc.signal));
+    const yaml = sc.signal === 'traces' ? routelensPipeline.yaml(env) : routelensSignalYaml(env, sc.signal);
+    fs.writeFileSync(cfgFile, sc.beside === undefined ? yaml : withAppSignalPipelines(yaml));
     const nodeArgs = [
       ...shebangNodeFlags(h.routelensBin), // routelens runs as its bin runs it
       ...h.opts.routelensNodeArgs,
@@ -786,7 +822,8 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       log,
     });
   } else if (collector === 'otelcol') {
-    fs.writeFileSync(cfgFile, sc.signal === 'traces' ? otelcolYaml(env, sc.pipeline) : otelcolSignalYaml(env, sc.signal));
+    const yaml = sc.signal === 'traces' ? otelcolYaml(env, sc.pipeline) : otelcolSignalYaml(env, sc.signal);
+    fs.writeFileSync(cfgFile, sc.beside === undefined ? yaml : withAppSignalPipelines(yaml));
     child = spawnPinned(h.pin.collector, h.otelcolBin, ['--config', cfgFile], { log, env: otelcolEnv(env, h.opts.cores) });
   } else {
     target = h.sinkPort; // baseline: generator straight into the sink
@@ -802,7 +839,11 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
   const startup = (Date.now() - t0) / 1000;
   const tg = sc.source === 'telemetrygen';
   let tgProcs: ChildProcess[] = [];
-  const genPids = (): number[] => (tg ? tgProcs.map((p) => p.pid).filter((p): p is number => p !== undefined) : [h.genPid]);
+  const beside = await besideGenerators(h, sc);
+  const genPids = (): number[] => [
+    ...(tg ? tgProcs.map((p) => p.pid).filter((p): p is number => p !== undefined) : [h.genPid]),
+    ...beside.map((b) => b.gen.pid),
+  ];
   try {
     const cStart = pid === undefined ? null : treeCpuSeconds(pid);
     if (tg) {
@@ -817,6 +858,15 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       );
     } else {
       await startLoad(h, sc, target);
+    }
+    for (const b of beside) {
+      await b.gen.client.call('start', {
+        mode: 'rate',
+        spansPerSec: b.load.itemsPerSec,
+        concurrency: 8,
+        channels: 1,
+        target: `127.0.0.1:${target}`,
+      } satisfies StartArgs);
     }
     const loadStart = Date.now();
     // The first window: CPU per span while the collector is new to the load (compilation, first collections).
@@ -872,17 +922,23 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
     let gc: GenCounters | undefined;
     if (tg) await stopTelemetrygen(tgProcs);
     else gc = await h.gen.call<GenCounters>('stop');
+    const besideSent =
+      beside.length === 0 ? null : (await Promise.all(beside.map((b) => b.gen.client.call<GenCounters>('stop')))).reduce((a, c) => a + c.sentSpans, 0);
     // Drain: wait until everything accepted has arrived, or nothing arrived for 1.5 s.
     let acceptedSpans = gc?.acceptedSpans ?? (pid === undefined ? null : await collectorAccepted(adminPort));
     let st = await h.sink.call<SinkStats>('stats');
     let lastChange = Date.now();
-    let lastSpans = st.spans;
+    let lastSpans = st.spans + st.appItems;
     const drainDeadline = Date.now() + 15_000;
-    while ((acceptedSpans === null || st.spans < acceptedSpans) && Date.now() - lastChange < 1500 && Date.now() < drainDeadline) {
+    while (
+      (acceptedSpans === null || st.spans < acceptedSpans || (besideSent !== null && st.appItems < besideSent)) &&
+      Date.now() - lastChange < 1500 &&
+      Date.now() < drainDeadline
+    ) {
       await sleep(100);
       st = await h.sink.call<SinkStats>('stats');
-      if (st.spans !== lastSpans) {
-        lastSpans = st.spans;
+      if (st.spans + st.appItems !== lastSpans) {
+        lastSpans = st.spans + st.appItems;
         lastChange = Date.now();
       }
       if (tg && pid !== undefined) acceptedSpans = await collectorAccepted(adminPort);
@@ -949,10 +1005,13 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       first_cpu_s_per_million_spans: first === undefined ? null : round(first.cpuPerM),
       generator_max_backlog: gc?.maxBacklog ?? 0,
       last_error: gc?.lastError ?? '',
+      beside_items_per_s: besideSent === null ? null : Math.round(sw.appItems / windowS),
+      beside_items_lost: besideSent === null ? null : besideSent - st.appItems,
     };
   } finally {
     if (tg) await stopTelemetrygen(tgProcs);
     else await h.gen.call('stop').catch(() => undefined);
+    for (const b of beside) await b.gen.client.call('stop').catch(() => undefined);
     if (child !== undefined) await stopProcess(child);
   }
 }
@@ -1022,6 +1081,8 @@ function aggregate(results: RunResult[], collector: RunTarget, sc: ScenarioName)
     startup_cpu_s: med((r) => r.startup_cpu_s),
     first_window_s: med((r) => r.first_window_s),
     first_cpu_s_per_million_spans: med((r) => r.first_cpu_s_per_million_spans),
+    beside_items_per_s: med((r) => r.beside_items_per_s),
+    beside_items_lost: sumOf(rs.map((r) => r.beside_items_lost)),
   };
 }
 
@@ -1103,6 +1164,8 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
     ['spans refused', 'spans_refused', ''],
     ['spans received', 'spans_received', ''],
     ['spans lost (sent − received)', 'spans_lost', ''],
+    ['metric points + log records/s beside (sink)', 'beside_items_per_s', ''],
+    ['metric points + log records lost beside', 'beside_items_lost', ''],
     ['enriched resources (sampled)', 'enriched_fraction', ''],
     ['percentile max rel. error', 'percentile_max_rel_error', ''],
     ['warm-up before the window, s', 'warmup_s', ''],
@@ -1126,6 +1189,8 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
     'spans_lost',
     'enriched_fraction',
     'offered_spans_per_s',
+    'beside_items_per_s',
+    'beside_items_lost',
   ]);
   const baselineKeys = new Set([
     'harness_core_foreign_load',
@@ -1153,6 +1218,7 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
       }
       const rv = r?.[key] as number | null | undefined;
       const ov = o?.[key] as number | null | undefined;
+      if (key.startsWith('beside_') && (rv ?? null) === null && (ov ?? null) === null) continue;
       if (key === 'percentile_max_rel_error') {
         lines.push(`| ${label} | ${name} | ${fmt(rv)} | n/a | | |`);
         continue;
@@ -1498,7 +1564,7 @@ async function main(): Promise<void> {
   const kube = await startKube();
   const kubeconfig = kube.writeKubeconfig({ file: path.join(tmp, 'kubeconfig.yaml') });
 
-  const helper = (script: string): { client: IpcClient; pid: number; child: ChildProcess } => {
+  const helper = (script: string): HarnessChild => {
     const child = spawnPinned(pin.harness, process.execPath, [...opts.harnessNodeArgs, path.join(__dirname, script)], { ipc: true });
     return { client: new IpcClient(child, script), pid: child.pid as number, child };
   };
@@ -1536,6 +1602,8 @@ async function main(): Promise<void> {
     routelensPipelines,
     tmp,
     pin,
+    helper,
+    besideGens: new Map(),
   };
   /** What each request shape of the loadgen looks like, for the results header. */
   const workloads: Record<string, string> = {};
@@ -1596,6 +1664,7 @@ async function main(): Promise<void> {
 
   await gen.client.call('stop').catch(() => undefined);
   gen.child.disconnect();
+  for (const b of h.besideGens.values()) b.child.disconnect();
   sink.child.disconnect();
   await kube.close();
   machine.load_average_end = loadAverage();

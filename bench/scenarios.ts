@@ -16,6 +16,11 @@
  * Metrics and logs (`metrics10k`, `metrics50k`, `logs10k`, `logs50k`): Python-shaped requests from loadgen
  * (bench/signals-workload.ts) at 10k or 50k data points or log records per second, on otlp → k8sattributes →
  * otlp/sink in both collectors; the `spans` figures of those rows count data points or log records.
+ *
+ * Traces beside metrics and logs (`rate10k-beside`, `rate50k-beside`): the standard scenario, plus metrics and logs
+ * pipelines in both collectors (otlp → the traces pipeline's processors → the sink) and two more generators sending
+ * one data point and one log record per 10 spans. The trace figures are read as in the standard scenario (CPU per
+ * span then includes the other signals' work); the items beside are counted apart.
  */
 import type { PipelineShape } from './configs';
 import type { StartArgs } from './loadgen';
@@ -36,6 +41,18 @@ export interface Scenario {
   spansPerSec: number | undefined;
   /** The loadgen's arguments (telemetrygen derives its own from spansPerSec and spansPerRequest). */
   gen: Omit<StartArgs, 'target'>;
+  /**
+   * Metrics and logs sent to the same collector at the same time by generators of their own (the `-beside`
+   * scenarios): the trace figures are read as usual, and these items are counted apart at the sink.
+   */
+  beside?: BesideLoad[];
+}
+
+/** A Python service's metrics or logs offered beside a trace load. */
+export interface BesideLoad {
+  signal: AppSignal;
+  itemsPerSec: number;
+  itemsPerRequest: number;
 }
 
 /** Names of the standard scenarios, in their table order. */
@@ -101,8 +118,32 @@ function signalScenario(signal: AppSignal, rate: '10k' | '50k'): Scenario {
   };
 }
 
+/** The standard trace scenarios with a Python fleet's metrics and logs beside them, in their table order. */
+export const BESIDE_SCENARIOS = ['rate10k-beside', 'rate50k-beside'] as const;
+
+/**
+ * Beside every 10 spans/s, one metric point/s and one log record/s: a zero-code Python service exports ~160 points
+ * a minute and logs at a fraction of its request rate, so this is a generous share of the other two signals.
+ */
+const BESIDE_SHARE = 0.1;
+
+function besideScenario(base: 'rate10k' | 'rate50k'): Scenario {
+  const sc = scenarioByName(base);
+  const itemsPerSec = (sc.spansPerSec as number) * BESIDE_SHARE;
+  return {
+    ...sc,
+    name: `${base}-beside`,
+    label: `${sc.label} + metrics, logs`,
+    beside: [
+      { signal: 'metrics', itemsPerSec, itemsPerRequest: METRIC_POINTS_PER_REQUEST },
+      { signal: 'logs', itemsPerSec, itemsPerRequest: LOG_RECORDS_PER_REQUEST },
+    ],
+  };
+}
+
 /** The scenario a name stands for (a standard name, or `<source><spans>-<rate>-<pipeline>`). */
 export function scenarioByName(name: string): Scenario {
+  if (name === 'rate10k-beside' || name === 'rate50k-beside') return besideScenario(name === 'rate10k-beside' ? 'rate10k' : 'rate50k');
   const sig = /^(metrics|logs)(10k|50k)$/.exec(name);
   if (sig !== null) return signalScenario(sig[1] as AppSignal, sig[2] as '10k' | '50k');
   if (name === 'rate10k') return make('loadgen', SPANS_PER_REQUEST, '10k', 'full', name);
@@ -111,7 +152,7 @@ export function scenarioByName(name: string): Scenario {
   const m = /^(lg|tg)(\d+)-(1k|10k|50k|sat)-(full|bare)$/.exec(name);
   if (m === null) {
     throw new Error(
-      `unknown scenario ${name}: expected one of ${[...STANDARD_SCENARIOS, ...SIGNAL_SCENARIOS].join(', ')} or <lg|tg><spans>-<1k|10k|50k|sat>-<full|bare>, e.g. tg100-10k-bare`,
+      `unknown scenario ${name}: expected one of ${[...STANDARD_SCENARIOS, ...SIGNAL_SCENARIOS, ...BESIDE_SCENARIOS].join(', ')} or <lg|tg><spans>-<1k|10k|50k|sat>-<full|bare>, e.g. tg100-10k-bare`,
     );
   }
   const spans = Number(m[2]);

@@ -6,7 +6,9 @@
  * scenarios) is counted by routelens's own validating reader (data points, log records), which the `spans`
  * figures then stand for; every 16th request is also checked for k8s enrichment.
  *
- * IPC commands: reset, windowStart, windowEnd (→ latencies of markers that arrived in the window), stats.
+ * IPC commands: reset ({ appSignalsApart: true }: metrics and logs items are counted as `appItems`, not as spans,
+ * for the traces-beside-metrics-and-logs scenarios), windowStart, windowEnd (→ latencies of markers that arrived
+ * in the window), stats.
  */
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +31,8 @@ export interface SinkStats {
   enrichedResources: number;
   metricsRequests: number;
   metricsBytes: number;
+  /** Data points and log records when they are counted apart from spans (reset with appSignalsApart). */
+  appItems: number;
   /** hrtime ns of the last trace request. */
   lastArrivalNs: number;
 }
@@ -38,6 +42,8 @@ export interface WindowResult {
   latenciesMs: number[];
   spans: number;
   requests: number;
+  /** Data points and log records in the window, when counted apart. */
+  appItems: number;
 }
 
 function zero(): SinkStats {
@@ -52,6 +58,7 @@ function zero(): SinkStats {
     enrichedResources: 0,
     metricsRequests: 0,
     metricsBytes: 0,
+    appItems: 0,
     lastArrivalNs: 0,
   };
 }
@@ -62,6 +69,8 @@ let inWindow = false;
 let windowLatencies: number[] = [];
 let windowSpans = 0;
 let windowRequests = 0;
+let windowAppItems = 0;
+let appSignalsApart = false;
 
 function onTraces(buf: Buffer): void {
   const now = Number(process.hrtime.bigint());
@@ -99,11 +108,16 @@ function onTraces(buf: Buffer): void {
   }
 }
 
-/** A metrics or logs request: its items count as the run's "spans". */
+/** A metrics or logs request: its items count as the run's "spans", or apart from them (appSignalsApart). */
 function onAppSignal(batch: OtlpBatch, bytes: number): void {
   stats.requests++;
   stats.bytes += bytes;
   stats.lastArrivalNs = Number(process.hrtime.bigint());
+  if (appSignalsApart) {
+    stats.appItems += batch.itemCount;
+    if (inWindow) windowAppItems += batch.itemCount;
+    return;
+  }
   stats.spans += batch.itemCount;
   if (stats.requests % 16 === 1) {
     stats.sampledResources += batch.resourceCount;
@@ -179,11 +193,12 @@ async function main(): Promise<void> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
   });
-  serveIpc((cmd) => {
+  serveIpc((cmd, args) => {
     switch (cmd) {
       case 'port':
         return port;
       case 'reset':
+        appSignalsApart = (args as { appSignalsApart?: boolean } | undefined)?.appSignalsApart === true;
         stats = zero();
         seen = new Set();
         inWindow = false;
@@ -194,10 +209,11 @@ async function main(): Promise<void> {
         windowLatencies = [];
         windowSpans = 0;
         windowRequests = 0;
+        windowAppItems = 0;
         return true;
       case 'windowEnd': {
         inWindow = false;
-        const r: WindowResult = { latenciesMs: windowLatencies, spans: windowSpans, requests: windowRequests };
+        const r: WindowResult = { latenciesMs: windowLatencies, spans: windowSpans, requests: windowRequests, appItems: windowAppItems };
         windowLatencies = [];
         return r;
       }

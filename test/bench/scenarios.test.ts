@@ -1,5 +1,9 @@
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
+import * as YAML from 'yaml';
+import { otelcolYaml, ROUTELENS_PIPELINES, withAppSignalPipelines, type CollectorEnv } from '../../bench/configs';
+import { defaultRegistry } from '../../src/components';
+import { parseConfig } from '../../src/config/load';
 import { MATRIX_DEFAULT, matrixScenarios, scenarioByName, telemetrygenPlan, TG_CHILD_SPANS } from '../../bench/scenarios';
 import { acceptedSpansOf } from '../../bench/telemetrygen';
 import { buildPool, resourcesPerRequest } from '../../bench/workload';
@@ -88,6 +92,59 @@ describe('bench scenarios', () => {
         const counted = countSpans(req.bytes, (seq) => markers.push(seq), false);
         assert.deepEqual([counted.spans, counted.resources, markers.length], [spans, resourcesPerRequest(spans), 1]);
       }
+    }
+  });
+});
+
+describe('bench: traces beside metrics and logs', () => {
+  const env: CollectorEnv = { grpcPort: 4317, sinkPort: 4999, kubeconfig: '/tmp/kubeconfig', adminPort: 8888, metricsPort: 8889 };
+  type Pipelines = Record<string, { receivers: string[]; processors?: string[]; exporters: string[] }>;
+  const pipelinesOf = (yaml: string): Pipelines => (YAML.parse(yaml) as { service: { pipelines: Pipelines } }).service.pipelines;
+
+  it('names the standard trace scenario it extends and offers one point and one record per 10 spans', () => {
+    for (const [name, base] of [
+      ['rate10k-beside', 'rate10k'],
+      ['rate50k-beside', 'rate50k'],
+    ] as const) {
+      const sc = scenarioByName(name);
+      const { beside, ...rest } = sc;
+      const { name: _n, label: _l, ...same } = rest;
+      const { name: _bn, label: _bl, ...baseSame } = scenarioByName(base);
+      assert.deepEqual(same, baseSame);
+      assert.deepEqual(
+        beside?.map((b) => [b.signal, b.itemsPerSec]),
+        [
+          ['metrics', (sc.spansPerSec as number) / 10],
+          ['logs', (sc.spansPerSec as number) / 10],
+        ],
+      );
+    }
+  });
+
+  it('adds metrics and logs pipelines with the traces pipeline’s receivers and processors and its sink, in both collectors', () => {
+    const configs: [string, string, string][] = [
+      ...ROUTELENS_PIPELINES.filter((p) => p.name === 'full' || p.name === 'bare').map((p): [string, string, string] => [
+        `routelens ${p.name}`,
+        p.yaml(env),
+        'otlp/sink',
+      ]),
+      ['otelcol full', otelcolYaml(env, 'full'), 'otlp_grpc/sink'],
+      ['otelcol bare', otelcolYaml(env, 'bare'), 'otlp_grpc/sink'],
+    ];
+    for (const [what, yaml, sink] of configs) {
+      const before = pipelinesOf(yaml);
+      const after = pipelinesOf(withAppSignalPipelines(yaml));
+      const traces = before['traces'];
+      assert.ok(traces !== undefined, what);
+      const expected = { receivers: traces.receivers, ...(traces.processors === undefined ? {} : { processors: traces.processors }), exporters: [sink] };
+      assert.deepEqual(after, { ...before, 'metrics/app': expected, 'logs/app': expected }, what);
+    }
+  });
+
+  it('gives routelens a config it accepts', () => {
+    for (const p of ROUTELENS_PIPELINES.filter((p) => p.name === 'full' || p.name === 'bare')) {
+      const cfg = parseConfig(withAppSignalPipelines(p.yaml(env)), defaultRegistry(), {});
+      assert.deepEqual(cfg.pipelines.map((x) => `${x.id} ${x.signal}`).sort(), ['logs/app logs', 'metrics/app metrics', 'traces traces'], p.name);
     }
   });
 });
