@@ -49,3 +49,31 @@ export interface CreateSettings {
   logger: Logger;
   telemetry: Telemetry;
 }
+
+/**
+ * A graceful stop that runs once. Every caller waits for that one run, and any caller's `signal` (its deadline)
+ * aborts `deadline`, which the run watches to cut short what it still waits for: a second shutdown with a
+ * shorter deadline shortens the first instead of returning before it is done.
+ */
+export class StopOnce {
+  readonly #deadline: AbortController;
+  readonly #run: () => Promise<void>;
+  #running: Promise<void> | undefined;
+
+  constructor(deadline: AbortController, run: () => Promise<void>) {
+    this.#deadline = deadline;
+    this.#run = run;
+  }
+
+  async stop(signal?: AbortSignal): Promise<void> {
+    const onAbort = (): void => this.#deadline.abort();
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      this.#running ??= this.#run();
+      await this.#running;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}

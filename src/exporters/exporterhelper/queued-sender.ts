@@ -5,6 +5,7 @@
  * so the client retries. Each exporter has its own queue, so a dead exporter never stalls another.
  */
 import type { Logger } from 'pino';
+import { StopOnce } from '../../core/component';
 import { PipelineError } from '../../core/errors';
 import type { Counter, Telemetry } from '../../core/telemetry';
 import type { RetryConfig, SendingQueueConfig } from './config';
@@ -78,9 +79,9 @@ export class QueuedSender {
   #running = false;
   #stopping = false;
   /** The first shutdown's drain, which later calls wait for. */
-  #stopped: Promise<void> | undefined;
   /** Aborted when the shutdown deadline passes: senders stop retrying. */
   readonly #abort = new AbortController();
+  readonly #shutdown = new StopOnce(this.#abort, () => this.#stop());
   readonly #wake: (() => void)[] = [];
   readonly #workers: Promise<void>[] = [];
   #healthy = true;
@@ -171,16 +172,8 @@ export class QueuedSender {
    * Stop accepting, drain the queue until `signal` aborts, then stop. A second call waits for the first to finish
    * (its `signal` is a deadline too).
    */
-  async shutdown(signal?: AbortSignal): Promise<void> {
-    const onAbort = (): void => this.#abort.abort();
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      this.#stopped ??= this.#stop();
-      await this.#stopped;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
+  shutdown(signal?: AbortSignal): Promise<void> {
+    return this.#shutdown.stop(signal);
   }
 
   async #stop(): Promise<void> {

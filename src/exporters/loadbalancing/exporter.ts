@@ -18,7 +18,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { ClientAuthBinding } from '../../core/auth';
-import type { Component, CreateSettings, Host } from '../../core/component';
+import { StopOnce, type Component, type CreateSettings, type Host } from '../../core/component';
 import { PipelineError } from '../../core/errors';
 import { sleep } from '../../core/sleep';
 import { bodyBytes, isStorageExtension, type QueueItem, type QueueStore } from '../../core/storage';
@@ -126,6 +126,7 @@ export class LoadBalancingExporter implements Component, TracesConsumer {
   /** Batches of items queued in memory, so they are not decoded again when sent. */
   readonly #batches = new WeakMap<QueueItem, TraceBatch>();
   readonly #abort = new AbortController();
+  readonly #shutdown = new StopOnce(this.#abort, () => this.#stop());
   readonly #wake: (() => void)[] = [];
   readonly #workers: Promise<void>[] = [];
   readonly #inFlight = new Set<Promise<void>>();
@@ -134,7 +135,6 @@ export class LoadBalancingExporter implements Component, TracesConsumer {
   #resolver: Resolver | undefined;
   #stopping = false;
   /** The first shutdown's drain, which later calls wait for. */
-  #stopped: Promise<void> | undefined;
   #started = false;
   #healthy = true;
 
@@ -431,16 +431,8 @@ export class LoadBalancingExporter implements Component, TracesConsumer {
    * Stop accepting, send what is queued until `signal` aborts, then stop. A second call waits for the first to
    * finish (its `signal` is a deadline too).
    */
-  async shutdown(signal?: AbortSignal): Promise<void> {
-    const onAbort = (): void => this.#abort.abort();
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      this.#stopped ??= this.#stop();
-      await this.#stopped;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
+  shutdown(signal?: AbortSignal): Promise<void> {
+    return this.#shutdown.stop(signal);
   }
 
   async #stop(): Promise<void> {
