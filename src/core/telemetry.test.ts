@@ -189,6 +189,87 @@ describe('telemetry registry', () => {
     level = 3;
     expect(t.families()[0]?.samples[0]?.value).to.equal(3);
   });
+
+  it('refuses a gauge series registered again with another reading; the same reading again changes nothing', () => {
+    const t = new Telemetry();
+    const read = (): number => 1;
+    t.gauge('queue_size', 'Queue size.', { exporter: 'otlp' }, read);
+    t.gauge('queue_size', 'Queue size.', { exporter: 'otlp' }, read);
+    expect(() => t.gauge('queue_size', 'Queue size.', { exporter: 'otlp' }, () => 2)).to.throw(
+      'gauge queue_size{exporter="otlp"} is already registered with another reading',
+    );
+    t.gauge('queue_size', 'Queue size.', { exporter: 'jaeger' }, () => 3);
+    expect(renderPrometheus(t.families())).to.equal(
+      '# HELP queue_size Queue size.\n# TYPE queue_size gauge\nqueue_size{exporter="otlp"} 1\nqueue_size{exporter="jaeger"} 3\n',
+    );
+  });
+
+  it('registers a gauge series again once the first is removed (a component stopped and created again)', () => {
+    const t = new Telemetry();
+    const remove = t.gauge('in_flight', 'In flight.', { processor: 'p' }, () => 1);
+    remove();
+    expect(t.families()).to.deep.equal([]);
+    t.gauge('in_flight', 'In flight.', { processor: 'p' }, () => 2);
+    remove(); // removing twice leaves the new series alone
+    expect(t.families().map((f) => f.samples.map((s) => s.value))).to.deep.equal([[2]]);
+  });
+
+  it('refuses a counter or gauge name taken by the other type, as named or as the 0.0.4 format writes it', () => {
+    const t = new Telemetry();
+    t.counter('spans', 'Spans.');
+    t.gauge('level', 'Level.', {}, () => 1);
+    t.gauge('sent_total', 'Sent.', {}, () => 1);
+    expect(() => t.gauge('spans', 'Spans.', {}, () => 1)).to.throw('cannot register gauge spans: the counter spans is registered');
+    expect(() => t.gauge('spans_total', 'Spans.', {}, () => 1)).to.throw('cannot register gauge spans_total: the counter spans is registered');
+    expect(() => t.counter('level', 'Level.')).to.throw('cannot register counter level: the gauge level is registered');
+    expect(() => t.counter('sent', 'Sent.')).to.throw('cannot register counter sent: the gauge sent_total is registered');
+    expect(t.families().map((f) => `${f.type} ${f.name}`)).to.deep.equal(['counter spans', 'gauge level', 'gauge sent_total']);
+  });
+
+  it('writes families of one name from several collectors as one family, and refuses them under two types', () => {
+    const t = new Telemetry();
+    const fam = (connector: string, type: MetricFamily['type'] = 'gauge'): MetricFamily => ({
+      name: 'routes',
+      help: 'Routes.',
+      type,
+      samples: [{ suffix: '', labels: { connector }, value: connector.length }],
+    });
+    t.collector(() => [fam('a')]);
+    t.collector(() => [fam('bb')]);
+    expect(renderPrometheus(t.families())).to.equal('# HELP routes Routes.\n# TYPE routes gauge\nroutes{connector="a"} 1\nroutes{connector="bb"} 2\n');
+    t.collector(() => [fam('ccc', 'counter')]);
+    expect(() => t.families()).to.throw('metric family routes (counter) clashes with the gauge routes');
+  });
+
+  it('never writes a family name twice, whatever is registered in whatever order (property)', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('counter' as const), name: fc.constantFrom('a', 'b', 'a_total'), label: fc.constantFrom('x', 'y') }),
+      fc.record({
+        kind: fc.constant('gauge' as const),
+        name: fc.constantFrom('a', 'b', 'a_total'),
+        label: fc.constantFrom('x', 'y'),
+        reading: fc.constantFrom(0, 1),
+      }),
+    );
+    const readings = [(): number => 0, (): number => 1];
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 12 }), fc.boolean(), (ops, openMetrics) => {
+        const t = new Telemetry();
+        for (const o of ops) {
+          try {
+            if (o.kind === 'counter') t.counter(o.name, 'Help.', { l: o.label }).add();
+            else t.gauge(o.name, 'Help.', { l: o.label }, readings[o.reading] as () => number);
+          } catch (err) {
+            expect((err as Error).message).to.match(/^(cannot register|gauge .* is already registered)/);
+          }
+        }
+        // The strict parser refuses a second TYPE line for a name and a series written twice.
+        const parsed = parseExposition(renderPrometheus(t.families(), openMetrics));
+        expect(parsed.samples.length).to.equal(new Set(parsed.samples.map((s) => `${s.name} ${JSON.stringify(s.labels)}`)).size);
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
 
 describe('Prometheus and OpenMetrics rendering', () => {

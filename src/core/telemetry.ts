@@ -48,14 +48,18 @@ export function labelKey(labels: Labels): string {
 
 export class Telemetry {
   readonly #counters = new Map<string, CounterFamily>();
-  readonly #gauges = new Map<string, { help: string; series: { labels: Labels; read: () => number }[] }>();
+  readonly #gauges = new Map<string, { help: string; series: Map<string, { labels: Labels; read: () => number }> }>();
   readonly #collectors: Collector[] = [];
   readonly #beforeScrape: (() => Promise<void>)[] = [];
 
-  /** A monotonically increasing counter. `name` carries no `_total`; it is added when rendering. */
+  /**
+   * A monotonically increasing counter. `name` carries no `_total`; it is added when rendering. Asking again for a
+   * name and label set gives the same series (components of one id in several pipelines count together).
+   */
   counter(name: string, help: string, labels: Labels = {}): Counter {
     let fam = this.#counters.get(name);
     if (fam === undefined) {
+      this.#refuseClash(name, 'counter');
       fam = { help, series: new Map() };
       this.#counters.set(name, fam);
     }
@@ -74,14 +78,41 @@ export class Telemetry {
     };
   }
 
-  /** A gauge read at scrape time. */
-  gauge(name: string, help: string, labels: Labels, read: () => number): void {
+  /**
+   * A gauge read at scrape time. Registering a name and label set again with the same `read` changes nothing;
+   * with another `read` it is refused (two readings of one series would be two samples of it in the exposition).
+   * Returns a function that removes the series, for a component that stops and may be created again.
+   */
+  gauge(name: string, help: string, labels: Labels, read: () => number): () => void {
     let fam = this.#gauges.get(name);
     if (fam === undefined) {
-      fam = { help, series: [] };
+      this.#refuseClash(name, 'gauge');
+      fam = { help, series: new Map() };
       this.#gauges.set(name, fam);
     }
-    fam.series.push({ labels, read });
+    const key = labelKey(labels);
+    const existing = fam.series.get(key);
+    if (existing !== undefined && existing.read !== read) {
+      throw new Error(`gauge ${name}${formatLabels(labels)} is already registered with another reading: remove it first, or give it other labels`);
+    }
+    const series = existing ?? { labels, read };
+    fam.series.set(key, series);
+    const family = fam;
+    return () => {
+      if (family.series.get(key) === series) family.series.delete(key);
+      if (family.series.size === 0 && this.#gauges.get(name) === family) this.#gauges.delete(name);
+    };
+  }
+
+  /**
+   * A new counter or gauge name must not be taken by the other type: neither the family name (OpenMetrics writes a
+   * counter `x` as family `x`) nor the name the text format 0.0.4 writes (`x_total` for that counter).
+   */
+  #refuseClash(name: string, type: 'counter' | 'gauge'): void {
+    const other = type === 'counter' ? 'gauge' : 'counter';
+    const taken =
+      type === 'counter' ? [name, `${name}_total`].find((n) => this.#gauges.has(n)) : [name, name.replace(/_total$/, '')].find((n) => this.#counters.has(n));
+    if (taken !== undefined) throw new Error(`cannot register ${type} ${name}: the ${other} ${taken} is registered, and both would be written as one family`);
   }
 
   /** Register a producer of metric families (e.g. route latency histograms). */
@@ -111,27 +142,41 @@ export class Telemetry {
     return total;
   }
 
+  /**
+   * Every family, once: families of one name (registered, or from several collectors, e.g. one per connector id)
+   * are written as one, their samples together. Families of different types under one name cannot be written at
+   * all, and are an error.
+   */
   families(): MetricFamily[] {
-    const out: MetricFamily[] = [];
+    const byName = new Map<string, MetricFamily>();
+    // The text format 0.0.4 names a counter family with `_total`: a counter `x` and a gauge `x_total` are one name there.
+    const byWritten = new Map<string, MetricFamily>();
+    const add = (f: MetricFamily): void => {
+      const prev = byName.get(f.name) ?? byWritten.get(writtenName(f));
+      if (prev === undefined) {
+        const fam = { ...f, samples: [...f.samples] };
+        byName.set(f.name, fam);
+        byWritten.set(writtenName(f), fam);
+      } else if (prev.type !== f.type || prev.name !== f.name) {
+        throw new Error(`metric family ${f.name} (${f.type}) clashes with the ${prev.type} ${prev.name}: they would be written as one family`);
+      } else {
+        prev.samples.push(...f.samples);
+      }
+    };
     for (const [name, fam] of this.#counters) {
-      out.push({
-        name,
-        help: fam.help,
-        type: 'counter',
-        samples: [...fam.series.values()].map((s) => ({ suffix: '_total', labels: s.labels, value: s.value })),
-      });
+      add({ name, help: fam.help, type: 'counter', samples: [...fam.series.values()].map((s) => ({ suffix: '_total', labels: s.labels, value: s.value })) });
     }
     for (const [name, fam] of this.#gauges) {
-      out.push({
-        name,
-        help: fam.help,
-        type: 'gauge',
-        samples: fam.series.map((s) => ({ suffix: '', labels: s.labels, value: s.read() })),
-      });
+      add({ name, help: fam.help, type: 'gauge', samples: [...fam.series.values()].map((s) => ({ suffix: '', labels: s.labels, value: s.read() })) });
     }
-    for (const c of this.#collectors) out.push(...c());
-    return out;
+    for (const c of this.#collectors) for (const f of c()) add(f);
+    return [...byName.values()];
   }
+}
+
+/** The name of a family's `# TYPE` line in the text format 0.0.4 (counters with `_total`). */
+function writtenName(f: MetricFamily): string {
+  return f.type === 'counter' ? `${f.name}_total` : f.name;
 }
 
 /** A label value, in both formats: `\\`, `\n` and `"` escaped. */

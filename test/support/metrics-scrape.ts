@@ -84,6 +84,7 @@ export function parseExposition(text: string): ParsedExposition {
   const out: ParsedExposition = { samples: [], types: new Map(), units: new Map(), helps: new Map(), eof: false };
   // OpenMetrics ends with # EOF; the text format 0.0.4 has none.
   const openMetrics = /(^|\n)# EOF\n?$/.test(text);
+  const seen = new Set<string>();
   for (const line of text.split('\n')) {
     if (line === '') continue;
     if (out.eof) throw new Error(`content after # EOF: ${line}`);
@@ -94,7 +95,10 @@ export function parseExposition(text: string): ParsedExposition {
     if (line.startsWith('#')) {
       const m = /^# (TYPE|UNIT|HELP) (\S+) ?(.*)$/.exec(line);
       if (m === null) throw new Error(`bad comment line ${line}`);
-      if (m[1] === 'TYPE') out.types.set(m[2] as string, m[3] as string);
+      if (m[1] === 'TYPE') {
+        if (out.types.has(m[2] as string)) throw new Error(`second TYPE line for ${m[2]}: a family is written once`);
+        out.types.set(m[2] as string, m[3] as string);
+      }
       if (m[1] === 'UNIT') out.units.set(m[2] as string, m[3] as string);
       if (m[1] === 'HELP') out.helps.set(m[2] as string, unescapeHelp(m[3] as string, openMetrics));
       continue;
@@ -112,6 +116,9 @@ export function parseExposition(text: string): ParsedExposition {
       const parts = exemplarPart.slice(e.end).trim().split(' ');
       sample.exemplar = { labels: e.labels, value: num(parts[0] as string), ...(parts[1] === undefined ? {} : { timestampS: num(parts[1]) }) };
     }
+    const series = `${sample.name}${JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))}`;
+    if (seen.has(series)) throw new Error(`series written twice: ${line}`);
+    seen.add(series);
     out.samples.push(sample);
   }
   return out;

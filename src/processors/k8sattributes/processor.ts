@@ -62,6 +62,7 @@ export class K8sMetadataSource {
   /** Lookup counters per association rule (by `rule.index`) and for resources no rule applied to. */
   readonly #ruleLookups: readonly { hit: Counter; miss: Counter }[];
   readonly #noRuleMiss: Counter;
+  readonly #gauges: (() => void)[];
   #watcher: KubeWatcher | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #started = false;
@@ -89,12 +90,15 @@ export class K8sMetadataSource {
     this.#ruleLookups = this.metadata.rules.map((rule) => ({ hit: this.#lookup(rule.label, 'hit'), miss: this.#lookup(rule.label, 'miss') }));
     this.#noRuleMiss = this.#lookup('none', 'miss');
     const pods = this.metadata.pods;
-    t.gauge('otelcol_otelsvc_k8s_pod_table_size', 'Pods in the k8sattributes cache', { processor: id }, () => pods.size);
-    t.gauge('routelens_k8sattributes_pods_cached', 'Pods in the k8sattributes cache by state', { processor: id, state: 'live' }, () => pods.liveCount);
-    t.gauge('routelens_k8sattributes_pods_cached', 'Pods in the k8sattributes cache by state', { processor: id, state: 'deleted' }, () => pods.deletedCount);
-    t.gauge('routelens_k8sattributes_synced', 'Whether the Kubernetes metadata has been listed (1) or not yet (0)', { processor: id }, () =>
-      this.synced ? 1 : 0,
-    );
+    // Removed at shutdown: the id's next source (its pipelines started again) registers its own.
+    this.#gauges = [
+      t.gauge('otelcol_otelsvc_k8s_pod_table_size', 'Pods in the k8sattributes cache', { processor: id }, () => pods.size),
+      t.gauge('routelens_k8sattributes_pods_cached', 'Pods in the k8sattributes cache by state', { processor: id, state: 'live' }, () => pods.liveCount),
+      t.gauge('routelens_k8sattributes_pods_cached', 'Pods in the k8sattributes cache by state', { processor: id, state: 'deleted' }, () => pods.deletedCount),
+      t.gauge('routelens_k8sattributes_synced', 'Whether the Kubernetes metadata has been listed (1) or not yet (0)', { processor: id }, () =>
+        this.synced ? 1 : 0,
+      ),
+    ];
   }
 
   /** All needed Kubernetes resources have been listed (always true in passthrough mode). */
@@ -219,6 +223,7 @@ export class K8sMetadataSource {
   async shutdown(_signal?: AbortSignal): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    for (const remove of this.#gauges) remove();
     if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
     await this.#watcher?.stop();
   }

@@ -52,6 +52,7 @@ class SharedLimiter {
   readonly #telemetry: Telemetry;
   readonly #labels: Record<string, string>;
   readonly #timer: NodeJS.Timeout;
+  readonly #gauges: (() => void)[];
   users = 0;
 
   constructor(settings: CreateSettings, config: MemoryLimiterConfig, sources: MemorySources) {
@@ -71,23 +72,26 @@ class SharedLimiter {
     this.#telemetry = t;
     this.#labels = labels;
     this.refused('traces');
-    t.gauge('routelens_memory_limiter_used_bytes', 'Memory the limiter measures (V8 heap used + external), read at scrape time.', labels, sources.read);
-    t.gauge('routelens_memory_limiter_peak_bytes', 'Largest memory use seen by the limiter at its checks.', labels, () => this.checker.peak);
-    t.gauge(
-      'routelens_memory_limiter_limit_bytes',
-      'Soft limit of the memory limiter (data is refused above it).',
-      { ...labels, limit: 'soft' },
-      () => limits.softBytes,
-    );
-    t.gauge('routelens_memory_limiter_limit_bytes', 'Hard limit of the memory limiter.', { ...labels, limit: 'hard' }, () => limits.hardBytes);
-    t.gauge(
-      'routelens_memory_limiter_used_after_gc_bytes',
-      'Memory measured right after the last forced GC: what garbage collection could not free.',
-      labels,
-      () => this.checker.usedAfterGc,
-    );
-    t.gauge('routelens_memory_limiter_refusing', '1 while the memory limiter refuses data.', labels, () => (this.checker.refusing ? 1 : 0));
-    t.gauge('routelens_memory_limiter_forced_gcs', 'Garbage collections forced by the memory limiter.', labels, () => this.checker.gcCount);
+    // Removed at stop: the id's next limiter (the pipelines started again) registers its own.
+    this.#gauges = [
+      t.gauge('routelens_memory_limiter_used_bytes', 'Memory the limiter measures (V8 heap used + external), read at scrape time.', labels, sources.read),
+      t.gauge('routelens_memory_limiter_peak_bytes', 'Largest memory use seen by the limiter at its checks.', labels, () => this.checker.peak),
+      t.gauge(
+        'routelens_memory_limiter_limit_bytes',
+        'Soft limit of the memory limiter (data is refused above it).',
+        { ...labels, limit: 'soft' },
+        () => limits.softBytes,
+      ),
+      t.gauge('routelens_memory_limiter_limit_bytes', 'Hard limit of the memory limiter.', { ...labels, limit: 'hard' }, () => limits.hardBytes),
+      t.gauge(
+        'routelens_memory_limiter_used_after_gc_bytes',
+        'Memory measured right after the last forced GC: what garbage collection could not free.',
+        labels,
+        () => this.checker.usedAfterGc,
+      ),
+      t.gauge('routelens_memory_limiter_refusing', '1 while the memory limiter refuses data.', labels, () => (this.checker.refusing ? 1 : 0)),
+      t.gauge('routelens_memory_limiter_forced_gcs', 'Garbage collections forced by the memory limiter.', labels, () => this.checker.gcCount),
+    ];
     settings.logger.info(
       {
         soft_limit_mib: limits.softBytes / 1048576,
@@ -117,6 +121,7 @@ class SharedLimiter {
 
   stop(): void {
     clearInterval(this.#timer);
+    for (const remove of this.#gauges) remove();
   }
 }
 

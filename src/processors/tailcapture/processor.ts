@@ -20,7 +20,7 @@
  */
 import type { Component, CreateSettings, Host, PipelineContext } from '../../core/component';
 import type { TracesConsumer } from '../../consumer/consumer';
-import type { Counter } from '../../core/telemetry';
+import type { Counter, Telemetry } from '../../core/telemetry';
 import { liveRouteLatencyOf, type LiveRouteLatency } from '../../core/route-latency';
 import { RecentKeys } from '../../analysis/assembly';
 import { idKey } from '../../analysis/span-record';
@@ -90,6 +90,42 @@ interface RouteMinute {
   previous: number;
 }
 
+/**
+ * The in-flight gauges of one processor id: one series per id, the sum over its instances (the service makes one
+ * per pipeline listing the id), registered while any of them runs.
+ */
+const gaugeUsers = new WeakMap<Telemetry, Map<string, { processors: Set<TailCaptureProcessor>; remove: (() => void)[] }>>();
+
+function joinGauges(settings: CreateSettings, processor: TailCaptureProcessor): void {
+  let byId = gaugeUsers.get(settings.telemetry);
+  if (byId === undefined) gaugeUsers.set(settings.telemetry, (byId = new Map()));
+  let entry = byId.get(settings.id);
+  if (entry === undefined) {
+    const processors = new Set<TailCaptureProcessor>();
+    const sum = (key: keyof TailCaptureStats) => (): number => [...processors].reduce((total, p) => total + p.stats()[key], 0);
+    const t = settings.telemetry;
+    const labels = { processor: settings.id };
+    entry = {
+      processors,
+      remove: [
+        t.gauge('routelens_tail_capture_traces_in_flight', 'Traces held by tail_capture, undecided.', labels, sum('tracesInFlight')),
+        t.gauge('routelens_tail_capture_spans_in_flight', 'Spans of undecided traces.', labels, sum('spansInFlight')),
+        t.gauge('routelens_tail_capture_retained_bytes', 'Received request bytes retained for undecided traces.', labels, sum('retainedBytes')),
+      ],
+    };
+    byId.set(settings.id, entry);
+  }
+  entry.processors.add(processor);
+}
+
+function leaveGauges(settings: CreateSettings, processor: TailCaptureProcessor): void {
+  const byId = gaugeUsers.get(settings.telemetry);
+  const entry = byId?.get(settings.id);
+  if (entry === undefined || !entry.processors.delete(processor) || entry.processors.size > 0) return;
+  for (const remove of entry.remove) remove();
+  byId?.delete(settings.id);
+}
+
 export class TailCaptureProcessor implements Component, TracesConsumer {
   readonly #settings: CreateSettings;
   readonly #config: TailCaptureConfig;
@@ -149,9 +185,7 @@ export class TailCaptureProcessor implements Component, TracesConsumer {
       droppedSpans: t.counter('routelens_tail_capture_dropped_spans', 'Spans dropped: over max_spans_per_trace, or without a trace id.', labels),
       sendFailed: t.counter('routelens_tail_capture_send_failures', 'Kept traces the next consumer refused (their spans are lost).', labels),
     };
-    t.gauge('routelens_tail_capture_traces_in_flight', 'Traces held by tail_capture, undecided.', labels, () => this.#traces.size);
-    t.gauge('routelens_tail_capture_spans_in_flight', 'Spans of undecided traces.', labels, () => this.#spans);
-    t.gauge('routelens_tail_capture_retained_bytes', 'Received request bytes retained for undecided traces.', labels, () => this.#bytes);
+    joinGauges(settings, this);
   }
 
   async start(host: Host): Promise<void> {
@@ -186,6 +220,7 @@ export class TailCaptureProcessor implements Component, TracesConsumer {
   async shutdown(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    leaveGauges(this.#settings, this);
     // Undecided traces are decided now with what they have (tail_sampling's drop_pending_traces_on_shutdown: false).
     const now = this.#now();
     for (const t of [...this.#traces.values()]) this.#decide(t, now);

@@ -214,6 +214,33 @@ describe('tail_capture', () => {
     expect(r.tail.stats().tracesInFlight).to.equal(2);
   });
 
+  it('the in-flight gauges are one series per id, summed over its instances (one per pipeline), gone when all stop', async () => {
+    const telemetry = new Telemetry();
+    const make = (): TailCaptureProcessor =>
+      new TailCaptureProcessor(
+        { id: 'tail_capture', logger: pino({ level: 'silent' }), telemetry },
+        parseConfig({ policies: [{ name: 'errors', type: 'status_code' }] }),
+        new Collect(),
+      );
+    const [a, b] = [make(), make()];
+    const host: Host = { getExtension: () => undefined, components: () => new Map(), healthy: () => true };
+    await a.start(host);
+    await b.start(host);
+    await a.consumeTraces(traceBatch(1, [{ service: 'shop', spans: request(20) }]), {});
+    await b.consumeTraces(traceBatch(2, [{ service: 'shop', spans: request(20) }]), {});
+    await b.consumeTraces(traceBatch(3, [{ service: 'shop', spans: request(20) }]), {});
+    const inFlight = (): number[][] =>
+      telemetry
+        .families()
+        .filter((f) => f.name === 'routelens_tail_capture_traces_in_flight')
+        .map((f) => f.samples.map((s) => s.value));
+    expect(inFlight()).to.deep.equal([[3]]);
+    await b.shutdown();
+    expect(inFlight()).to.deep.equal([[1]]);
+    await a.shutdown();
+    expect(inFlight()).to.deep.equal([]);
+  });
+
   it('a route_latency policy without a routelatency connector fails at start, naming what to do', async () => {
     const tail = new TailCaptureProcessor(
       { id: 'tail_capture', logger: pino({ level: 'silent' }), telemetry: new Telemetry() },
