@@ -11,6 +11,14 @@ export class RateLimitedLog {
     this.#now = now;
   }
   warn(logger: Logger, key: string, fields: Record<string, unknown>, msg: string): void {
+    this.#write('warn', logger, key, fields, msg);
+  }
+
+  error(logger: Logger, key: string, fields: Record<string, unknown>, msg: string): void {
+    this.#write('error', logger, key, fields, msg);
+  }
+
+  #write(level: 'warn' | 'error', logger: Logger, key: string, fields: Record<string, unknown>, msg: string): void {
     const now = this.#now();
     const e = this.#last.get(key);
     if (e !== undefined && now - e.at < this.intervalMs) {
@@ -19,6 +27,6 @@ export class RateLimitedLog {
     }
     if (this.#last.size > 1000) this.#last.clear();
     this.#last.set(key, { at: now, suppressed: 0 });
-    logger.warn({ ...fields, ...(e?.suppressed ? { suppressed_since_last: e.suppressed } : {}) }, msg);
+    logger[level]({ ...fields, ...(e?.suppressed ? { suppressed_since_last: e.suppressed } : {}) }, msg);
   }
 }

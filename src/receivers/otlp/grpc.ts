@@ -40,6 +40,8 @@ const SIGNAL_OF_PATH: ReadonlyMap<string, Signal> = new Map([
 
 /** An empty ExportTraceServiceResponse, framed: not compressed, length 0. */
 const EMPTY_RESPONSE_FRAME = Buffer.from([0, 0, 0, 0, 0]);
+/** The grpc-encoding values requests may use, as the grpc-accept-encoding header names them. */
+const ACCEPTED_ENCODINGS: readonly string[] = ['identity', 'gzip', 'deflate'];
 
 /** Percent-encode a grpc-message value as the gRPC spec requires. */
 export function encodeGrpcMessage(msg: string): string {
@@ -103,7 +105,7 @@ export class OtlpGrpcServer {
         ? http2.createServer(opts)
         : http2.createSecureServer({ ...opts, ...this.#tlsMaterial.serverOptions(), ALPNProtocols: ['h2'] });
     this.#tlsMaterial?.onReload((o) => (this.#h2 as http2.Http2SecureServer).setSecureContext(o));
-    this.#h2.on('stream', (stream, headers) => this.#onStream(stream, headers));
+    this.#h2.on('stream', (stream, headers) => this.#guarded(stream, () => this.#onStream(stream, headers)));
     this.#h2.on('session', (session) => {
       this.#sessions.add(session);
       session.setLocalWindowSize(CONNECTION_WINDOW);
@@ -256,6 +258,15 @@ export class OtlpGrpcServer {
       return;
     }
     const encoding = String(headers['grpc-encoding'] ?? 'identity');
+    if (!ACCEPTED_ENCODINGS.includes(encoding)) {
+      // As gRPC specifies (and grpc-go answers): UNIMPLEMENTED, whatever the message's compressed flag, with
+      // grpc-accept-encoding naming what this server inflates.
+      const message = `unsupported grpc-encoding ${JSON.stringify(encoding)}; supported: ${ACCEPTED_ENCODINGS.join(', ')}`;
+      this.#intake.rejected(new PipelineError('malformed', message), ctx);
+      this.#respondError(stream, GrpcStatus.UNIMPLEMENTED, message);
+      stream.resume();
+      return;
+    }
     const chunks: Buffer[] = [];
     let received = 0;
     let failed = false;
@@ -277,33 +288,53 @@ export class OtlpGrpcServer {
       if (received > this.#maxBytes + 5) return fail(new PipelineError('too_large', `received message larger than max (more than ${this.#maxBytes} bytes)`));
       chunks.push(c);
     });
-    stream.on('end', () => {
-      if (failed) return;
-      // The request is assembled in a pooled buffer, reused once the pipeline is done with it (buffer-pool.ts).
-      const lease = requestBuffers.gather(chunks, received);
-      const body = lease.bytes;
-      chunks.length = 0;
-      let message: Buffer;
+    stream.on('end', () =>
+      this.#guarded(stream, () => {
+        if (failed) return;
+        // The request is assembled in a pooled buffer, reused once the pipeline is done with it (buffer-pool.ts).
+        const lease = requestBuffers.gather(chunks, received);
+        const body = lease.bytes;
+        chunks.length = 0;
+        let message: Buffer;
+        try {
+          message = this.#unframe(body, encoding);
+        } catch (err) {
+          lease.release();
+          return fail(asPipelineError(err));
+        }
+        // A compressed request was inflated into a buffer of its own: the pooled one is free at once.
+        const pooled = message.buffer === body.buffer;
+        if (!pooled) lease.release();
+        intake.consume(message, ctx, pooled ? lease : undefined).then(
+          () => {
+            if (pooled) lease.release();
+            this.#respondOk(stream);
+          },
+          (err: unknown) => {
+            if (pooled) lease.release();
+            this.#respondPipelineError(stream, asPipelineError(err));
+          },
+        );
+      }),
+    );
+  }
+
+  /**
+   * Run a stream handler; an exception where nothing should throw is counted, logged with its stack and answered
+   * INTERNAL, rather than left to take the process down or the call unanswered.
+   */
+  #guarded(stream: http2.ServerHttp2Stream, handle: () => void): void {
+    try {
+      handle();
+    } catch (err) {
       try {
-        message = this.#unframe(body, encoding);
-      } catch (err) {
-        lease.release();
-        return fail(asPipelineError(err));
+        this.#intake.internalError(err, { transport: 'grpc', clientAddress: normaliseAddress(stream.session?.socket?.remoteAddress) });
+        this.#respondError(stream, GrpcStatus.INTERNAL, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+        stream.resume();
+      } catch {
+        stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       }
-      // A compressed request was inflated into a buffer of its own: the pooled one is free at once.
-      const pooled = message.buffer === body.buffer;
-      if (!pooled) lease.release();
-      intake.consume(message, ctx, pooled ? lease : undefined).then(
-        () => {
-          if (pooled) lease.release();
-          this.#respondOk(stream);
-        },
-        (err: unknown) => {
-          if (pooled) lease.release();
-          this.#respondPipelineError(stream, asPipelineError(err));
-        },
-      );
-    });
+    }
   }
 
   /** Extract the single message of a unary request, decompressing it if flagged. */
@@ -316,6 +347,7 @@ export class OtlpGrpcServer {
     const payload = body.subarray(5);
     if (compressed === 0) return payload;
     if (compressed !== 1) throw new PipelineError('malformed', `invalid gRPC compressed flag ${compressed}`);
+    if (encoding === 'identity') throw new PipelineError('malformed', 'a message flagged compressed, with grpc-encoding identity (or none)');
     const opts = { maxOutputLength: this.#maxBytes };
     try {
       if (encoding === 'gzip') return zlib.gunzipSync(payload, opts);
@@ -325,13 +357,13 @@ export class OtlpGrpcServer {
         throw new PipelineError('too_large', `decompressed message larger than max (${this.#maxBytes} bytes)`);
       throw new PipelineError('malformed', `invalid ${encoding} message: ${err instanceof Error ? err.message : String(err)}`);
     }
-    throw new PipelineError('malformed', `unsupported grpc-encoding ${JSON.stringify(encoding)}; supported: gzip, deflate, identity`);
+    throw new Error(`grpc-encoding ${JSON.stringify(encoding)} passed the check of accepted encodings but has no inflater`);
   }
 
   #respondOk(stream: http2.ServerHttp2Stream): void {
     if (stream.destroyed || stream.headersSent) return;
     stream.respond(
-      { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity,gzip,deflate', 'grpc-encoding': 'identity' },
+      { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': ACCEPTED_ENCODINGS.join(','), 'grpc-encoding': 'identity' },
       { waitForTrailers: true },
     );
     stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GrpcStatus.OK), 'grpc-message': '' }));
@@ -349,6 +381,7 @@ export class OtlpGrpcServer {
     const headers: http2.OutgoingHttpHeaders = {
       ':status': 200,
       'content-type': 'application/grpc',
+      'grpc-accept-encoding': ACCEPTED_ENCODINGS.join(','),
       'grpc-status': String(code),
       'grpc-message': encodeGrpcMessage(message),
       'grpc-status-details-bin': Buffer.from(encodeRpcStatus(code, message, retryAfterMs))

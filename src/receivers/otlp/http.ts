@@ -111,7 +111,9 @@ export class OtlpHttpServer {
       [config.metrics_url_path, 'metrics'],
       [config.traces_url_path, 'traces'],
     ]);
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.#handle(req, res);
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      this.#handle(req, res).catch((err: unknown) => this.#internalError(req, res, err));
+    };
     this.#logger = logger;
     this.#tlsMaterial = config.tls === undefined ? undefined : new ServerTlsMaterial(config.tls);
     // Node enforces headersTimeout only when it sweeps connections, every connectionsCheckingInterval (30 s by
@@ -277,6 +279,24 @@ export class OtlpHttpServer {
       this.#fail(res, type, asPipelineError(err), ctx, false);
     } finally {
       if (pooled) lease.release();
+    }
+  }
+
+  /**
+   * A request whose handling threw where nothing should: counted, logged with the stack, and answered 500 with a
+   * google.rpc.Status in the request's encoding, so that the client neither waits for an answer nor sees the
+   * connection reset.
+   */
+  #internalError(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
+    try {
+      this.#intake.internalError(err, { transport: 'http', clientAddress: normaliseAddress(req.socket.remoteAddress) });
+      const message = `internal error: ${err instanceof Error ? err.message : String(err)}`;
+      if (!res.headersSent) this.#reply(res, 500, mediaType(req.headers['content-type']) ?? 'json', new PipelineError('internal', message));
+      else if (!res.writableEnded) res.end();
+      req.resume();
+    } catch {
+      // Answering failed too: end the exchange rather than leave the client waiting.
+      res.destroy();
     }
   }
 

@@ -137,6 +137,7 @@ export class Intake implements Shared {
   readonly #signals: Partial<Record<Signal, SignalIntake>> = {};
   readonly #malformed: Counter;
   readonly #unauthenticated: Counter;
+  readonly #internal: Counter;
   readonly #unimplemented: Partial<Record<Signal, Counter>> = {};
   readonly #receiver: string;
   readonly #log = new RateLimitedLog();
@@ -158,6 +159,11 @@ export class Intake implements Shared {
     this.#unauthenticated = t.counter(
       'routelens_receiver_unauthenticated_requests',
       'Export requests refused by the authenticator before their data was read.',
+      l,
+    );
+    this.#internal = t.counter(
+      'routelens_receiver_internal_errors',
+      'Export requests answered 500 / INTERNAL because routelens failed where it should not have (a bug: the log has its stack).',
       l,
     );
     for (const signal of ['traces', 'metrics', 'logs'] as const) {
@@ -190,6 +196,21 @@ export class Intake implements Shared {
       `unauthenticated:${ctx.clientAddress ?? ''}`,
       { transport: this.transport, client: ctx.clientAddress, err: reason },
       'Refused an unauthenticated export request',
+    );
+  }
+
+  /**
+   * Count and log a request the transport failed to handle for a reason of its own (an exception no check
+   * expected): answered 500 / INTERNAL, with the stack in the log so the bug can be found.
+   */
+  internalError(err: unknown, ctx: PipelineContext): void {
+    this.#internal.add();
+    this.requests.failure.add();
+    this.#log.error(
+      this.logger,
+      `internal:${ctx.clientAddress ?? ''}`,
+      { transport: this.transport, client: ctx.clientAddress, err },
+      'Failed to handle an export request (an internal error): answered it with an internal error',
     );
   }
 

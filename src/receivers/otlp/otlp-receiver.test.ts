@@ -12,7 +12,9 @@ import { OtlpSink } from '../../../test/support/otlp-sink';
 import { buildRequest, httpRequest, until, type HttpResult } from '../../../test/support/raw-clients';
 import { grpcFrame, h2Call, type H2Answer } from '../../../test/support/raw-grpc';
 import { metricValue, startRoutelens, type RunningRoutelens } from '../../../test/support/routelens';
+import type { ExtensionFactory } from '../../consumer/factory';
 import { GrpcStatus } from '../../core/errors';
+import { obj } from '../../core/schema';
 import { requestBuffers } from '../../pdata/buffer-pool';
 import { decodeRetryInfo, decodeRpcStatus } from '../../pdata/rpc-status';
 import { encodeGrpcMessage } from './grpc';
@@ -188,12 +190,6 @@ describe('otlp receiver', function () {
         /^invalid gRPC compressed flag 2$/,
       ],
       [
-        'a grpc-encoding it does not know',
-        () => ({ body: grpcFrame(request(1).bytes, { compressed: 1 }), headers: { 'grpc-encoding': 'snappy' } }),
-        GrpcStatus.INVALID_ARGUMENT,
-        /^unsupported grpc-encoding "snappy"; supported: gzip, deflate, identity$/,
-      ],
-      [
         'a gzip message that is not gzip',
         () => ({ body: grpcFrame(Buffer.from('not gzip at all'), { compressed: 1 }), headers: { 'grpc-encoding': 'gzip' } }),
         GrpcStatus.INVALID_ARGUMENT,
@@ -231,6 +227,25 @@ describe('otlp receiver', function () {
       });
     }
 
+    it('a grpc-encoding it does not know → UNIMPLEMENTED whatever the flag, grpc-accept-encoding naming what it takes, counted, nothing read', async () => {
+      const before = await rl.metricsText();
+      const mark = await poolMark();
+      for (const compressed of [1, 0]) {
+        const a = await h2Call(port.grpc(), grpcFrame(request(1).bytes, { compressed }), { headers: { 'grpc-encoding': 'snappy' } });
+        const e = grpcError(a);
+        const message = 'unsupported grpc-encoding "snappy"; supported: identity, gzip, deflate';
+        expect([e.code, e.message, e.details, a?.headers['grpc-accept-encoding']]).to.deep.equal([
+          GrpcStatus.UNIMPLEMENTED,
+          message,
+          { code: GrpcStatus.UNIMPLEMENTED, message, retryAfterMs: undefined },
+          'identity,gzip,deflate',
+        ]);
+      }
+      const counted = (text: string): number => metricValue(text, 'routelens_receiver_malformed_requests_total', { receiver: 'otlp', transport: 'grpc' });
+      expect(counted(await rl.metricsText())).to.equal(counted(before) + 2);
+      await expectAllReturned(mark, 0);
+    });
+
     it('follows the framing rules for any frame: flag, declared length, encoding and payload (property)', async () => {
       const valid = request(1).bytes;
       const frame = fc.record({
@@ -253,7 +268,8 @@ describe('otlp receiver', function () {
           const a = await h2Call(port.grpc(), body, { headers: { 'grpc-encoding': f.encoding } });
           // The rules, in the order the receiver applies them.
           let expected: GrpcStatus;
-          if (f.lengthDelta !== 0) expected = GrpcStatus.INVALID_ARGUMENT;
+          if (f.encoding === 'br') expected = GrpcStatus.UNIMPLEMENTED;
+          else if (f.lengthDelta !== 0) expected = GrpcStatus.INVALID_ARGUMENT;
           else if (f.flag === 0) expected = f.payload === 'valid' ? GrpcStatus.OK : GrpcStatus.INVALID_ARGUMENT;
           else if (f.flag !== 1) expected = GrpcStatus.INVALID_ARGUMENT;
           else if (f.encoding === f.payload) expected = GrpcStatus.OK;
@@ -403,5 +419,94 @@ describe('otlp receiver', function () {
       expect((await h2Call(port.grpc(), grpcFrame(request(1).bytes)))?.grpcStatus).to.equal(GrpcStatus.OK);
       await expectAllReturned(mark, 1);
     });
+  });
+});
+
+/**
+ * An authenticator that throws when a request carries `x-break`: a fault where the receiver calls code it does not
+ * expect to fail, as a bug would (the receiver's own checks leave nothing else that throws on purpose).
+ */
+const breakingAuthFactory: ExtensionFactory<Record<string, never>> = {
+  kind: 'extension',
+  type: 'breakingauth',
+  configSchema: obj({}),
+  create: () => ({
+    start: async () => undefined,
+    shutdown: async () => undefined,
+    authenticateHttp: (headers: Readonly<Record<string, string | string[] | undefined>>): string | undefined => {
+      if (headers['x-break'] !== undefined) throw new TypeError('the authenticator broke');
+      return undefined;
+    },
+  }),
+};
+
+describe('otlp receiver: a failure of its own', function () {
+  this.timeout(60_000);
+  let sink: OtlpSink;
+  let rl: RunningRoutelens;
+
+  before(async () => {
+    sink = await new OtlpSink().start();
+    rl = await startRoutelens(
+      `
+receivers:
+  otlp:
+    protocols:
+      grpc: { endpoint: 127.0.0.1:0, auth: { authenticator: breakingauth } }
+      http: { endpoint: 127.0.0.1:0, auth: { authenticator: breakingauth } }
+exporters:
+  otlp: { endpoint: ${sink.grpcEndpoint}, tls: { insecure: true } }
+extensions:
+  breakingauth: {}
+  routequery: { endpoint: 127.0.0.1:0 }
+service:
+  extensions: [breakingauth, routequery]
+  pipelines:
+    traces: { receivers: [otlp], exporters: [otlp] }
+`,
+      { extraFactories: [breakingAuthFactory as ExtensionFactory<unknown>] },
+    );
+  });
+  after(async () => {
+    await rl.stop();
+    await sink.stop();
+  });
+
+  const internalErrors = async (transport: string): Promise<number> =>
+    metricValue(await rl.metricsText(), 'routelens_receiver_internal_errors_total', { receiver: 'otlp', transport });
+  const failures = async (transport: string): Promise<number> =>
+    metricValue(await rl.metricsText(), 'otelcol_receiver_requests_total', { receiver: 'otlp', transport, outcome: 'failure' });
+  const message = 'internal error: the authenticator broke';
+
+  it('HTTP: 500 with a google.rpc.Status INTERNAL in the request’s encoding, counted and logged with its stack; the next request is served', async () => {
+    const r = buildRequest('internal-error-test', 1);
+    const json = JSON.stringify({ resourceSpans: [] });
+    const answers: [number, string, { code: number; message: string } | undefined][] = [];
+    for (const [body, type] of [
+      [r.bytes, 'application/x-protobuf'],
+      [json, 'application/json'],
+    ] as const) {
+      const a = await httpRequest(rl.httpPort(), '/v1/traces', body, { 'content-type': type, 'x-break': '1' });
+      answers.push([a.status, String(a.headers['content-type']), statusBody(a)]);
+    }
+    expect(answers).to.deep.equal([
+      [500, 'application/x-protobuf', { code: GrpcStatus.INTERNAL, message }],
+      [500, 'application/json', { code: GrpcStatus.INTERNAL, message }],
+    ]);
+    expect([await internalErrors('http'), await failures('http')]).to.deep.equal([2, 2]);
+    const logged = rl.logs.filter((l) => l.msg === 'Failed to handle an export request (an internal error): answered it with an internal error');
+    expect(logged.length).to.be.at.least(1);
+    expect(String((logged[0]?.err as { stack?: string } | undefined)?.stack)).to.match(/^TypeError: the authenticator broke\n\s+at /);
+    const ok = await httpRequest(rl.httpPort(), '/v1/traces', r.bytes, { 'content-type': 'application/x-protobuf' });
+    expect(ok.status).to.equal(200);
+    await until(() => sink.spans().some((s) => s.spanId === r.spanIds[0]), 'the span at the sink');
+  });
+
+  it('gRPC: INTERNAL, trailers-only, counted; the process keeps serving', async () => {
+    const r = buildRequest('internal-error-test', 1);
+    const e = grpcError(await h2Call(rl.grpcPort(), grpcFrame(r.bytes), { headers: { 'x-break': '1' } }));
+    expect([e.code, e.message, e.details]).to.deep.equal([GrpcStatus.INTERNAL, message, { code: GrpcStatus.INTERNAL, message, retryAfterMs: undefined }]);
+    expect([await internalErrors('grpc'), await failures('grpc')]).to.deep.equal([1, 1]);
+    expect((await h2Call(rl.grpcPort(), grpcFrame(r.bytes)))?.grpcStatus).to.equal(GrpcStatus.OK);
   });
 });
