@@ -2,11 +2,11 @@
  * `routelens analyze FILE…`: the per-route table computed offline from OTLP/JSON captures: one
  * ExportTraceServiceRequest per line (what the `file` exporter writes), or a single JSON document per file.
  * Uses the same route keys and sketches as the live connector; the rate is over the captured time span.
- * With `--html OUT`, also the page routequery serves, as one self-contained file with the answers embedded.
+ * With `--html OUT`, also the page routequery serves, as one self-contained file with the answers embedded
+ * (the why answers of `analyze --why` among them: the trace analysis reads the spans in the first pass).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 import { routeLatencyConfigSchema } from '../connectors/routelatency/config';
 import {
   queryCoverage,
@@ -23,7 +23,9 @@ import { formatDuration, slotSizeFor } from '../connectors/routelatency/window';
 import { offlinePageHtml } from '../extensions/routequery/page-assets';
 import { ConfigErrorList } from '../core/schema';
 import { traceRequestFromJson } from '../pdata/otlp-json';
-import { TraceBatch } from '../pdata/trace-batch';
+import { TraceBatch, type SpanView } from '../pdata/trace-batch';
+import { CaptureAnalysis, OFFLINE_NOW, OFFLINE_WINDOW, offlineConfig, offlineStore } from './analyze-why';
+import { readCaptures } from './captures';
 import { formatRoutesTable } from './routes-table';
 import { CommandError } from './routes';
 
@@ -50,13 +52,15 @@ export interface AnalyzeResult {
   badLines: number;
 }
 
-const WINDOW = '1h';
+const WINDOW = OFFLINE_WINDOW;
 
 export async function analyze(o: AnalyzeOptions): Promise<AnalyzeResult> {
-  const config = routeLatencyConfigSchema.parse({ windows: [WINDOW] }, 'analyze', new ConfigErrorList());
+  const config = offlineConfig();
   // Every span lands in one slot of one window at a fixed "now"; the time span comes from the spans.
-  const now = 0;
-  const store = new RouteStore(routeStoreOptions(config, { now: () => now }));
+  const now = OFFLINE_NOW;
+  const store = offlineStore(config);
+  // The page shows each route's why answer: the analysis reads the spans in the same pass.
+  const analysis = o.html === undefined ? undefined : new CaptureAnalysis(store, config);
   let minStart = Infinity;
   let maxEnd = -Infinity;
   let spans = 0;
@@ -73,12 +77,17 @@ export async function analyze(o: AnalyzeOptions): Promise<AnalyzeResult> {
       return;
     }
     requests++;
-    batch.forEachSpan((s) => {
+    const each = (s: SpanView): void => {
       spans++;
       if (s.startTimeMs > 0 && s.startTimeMs < minStart) minStart = s.startTimeMs;
       if (s.endTimeMs > maxEnd) maxEnd = s.endTimeMs;
-      store.record(s, now);
-    });
+    };
+    if (analysis !== undefined) analysis.record(batch, each);
+    else
+      batch.forEachSpan((s) => {
+        each(s);
+        store.record(s, now);
+      });
   };
   const total = o.files.reduce((n, f) => n + statSize(f), 0) * (o.html === undefined ? 1 : 2);
   let done = 0;
@@ -111,47 +120,24 @@ export async function analyze(o: AnalyzeOptions): Promise<AnalyzeResult> {
     return r;
   };
   captured(response);
-  if (o.html !== undefined) {
+  if (o.html !== undefined && analysis !== undefined) {
     const timeline = await timelineStore(o.files, minStart, maxEnd, (n) => {
       done += n;
       draw();
     });
-    const data = embeddedAnswers(store, captured(queryRoutes(store, { window: WINDOW, limit: MAX_LIMIT, sort: 'p99' }, now)), timeline, seconds, o.jaegerUrl);
+    const data = embeddedAnswers(
+      store,
+      captured(queryRoutes(store, { window: WINDOW, limit: MAX_LIMIT, sort: 'p99' }, now)),
+      timeline,
+      seconds,
+      o.jaegerUrl,
+      analysis,
+    );
     fs.writeFileSync(o.html, offlinePageHtml(data, `routelens: ${o.files.map((f) => path.basename(f)).join(', ')}`));
   }
   o.out.write(o.json ? `${JSON.stringify({ ...response, spans, requests, bad_lines: badLines }, null, 2)}\n` : formatRoutesTable(response, { color: o.color }));
   if (badLines > 0) process.stderr.write(`routelens: skipped ${badLines} unreadable line(s); first: ${firstErrors.join('; ')}\n`);
   return { response, spans, requests, badLines };
-}
-
-/** Calls `ingest` with each OTLP/JSON document of the files; `progress` with bytes read. */
-export async function readCaptures(files: readonly string[], ingest: (json: string, where: string) => void, progress: (bytes: number) => void): Promise<void> {
-  for (const file of files) {
-    const stream = fs.createReadStream(file);
-    stream.on('data', (c) => progress(c.length));
-    const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
-    let lineNo = 0;
-    let buffered: string[] | undefined;
-    try {
-      for await (const line of lines) {
-        lineNo++;
-        if (buffered !== undefined) {
-          buffered.push(line);
-          continue;
-        }
-        if (line.trim() === '') continue;
-        // A pretty-printed single document does not parse line by line: collect the whole file.
-        if (lineNo === 1 && !isJsonLine(line)) {
-          buffered = [line];
-          continue;
-        }
-        ingest(line, `${file}:${lineNo}`);
-      }
-    } catch (err) {
-      throw new CommandError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    if (buffered !== undefined) ingest(buffered.join('\n'), file);
-  }
 }
 
 /** Windows the offline page may use: the first whose slots cover the capture is chosen. */
@@ -197,8 +183,19 @@ async function timelineStore(files: readonly string[], minStart: number, maxEnd:
   return store;
 }
 
-/** The API answers the offline page reads (its EmbeddedApi): routes and services of the whole capture, details from the timeline. */
-function embeddedAnswers(store: RouteStore, routes: RoutesResponse, timeline: RouteStore, seconds: number, jaegerUrl: string | undefined): unknown {
+/**
+ * The API answers the offline page reads (its EmbeddedApi): routes and services of the whole capture, details
+ * from the timeline, and the why answer of each route whose detail is embedded (`analyze --why`'s, by key
+ * whyAnswerKey).
+ */
+function embeddedAnswers(
+  store: RouteStore,
+  routes: RoutesResponse,
+  timeline: RouteStore,
+  seconds: number,
+  jaegerUrl: string | undefined,
+  analysis: CaptureAnalysis,
+): unknown {
   const window = formatDuration(timeline.windowsMs[0] as number);
   const services = queryServices(store, { window: WINDOW }, 0);
   services.window = routes.window;
@@ -208,6 +205,7 @@ function embeddedAnswers(store: RouteStore, routes: RoutesResponse, timeline: Ro
   for (const r of busiest) {
     const key = routePath(r.service, r.method, r.route).slice(1);
     if (key in answers) continue; // the dimension values of one route share its detail
+    answers[whyAnswerKey(r.service, r.method, r.route)] = analysis.answer(r.service, r.method, r.route);
     try {
       const d = queryRoute(timeline, { service: r.service, method: r.method === '' ? '-' : r.method, route: r.route }, { window });
       d.route.rate_per_s = seconds > 0 ? d.route.count / seconds : 0;
@@ -230,19 +228,18 @@ function embeddedAnswers(store: RouteStore, routes: RoutesResponse, timeline: Ro
   return { routes, services, answers, settings: { jaeger_url: jaegerUrl ?? null } };
 }
 
+/**
+ * Where the offline page finds the answer of GET /api/v1/why for a route: the same key its EmbeddedApi builds
+ * from the request's parameters (page/api.ts whyKey).
+ */
+export function whyAnswerKey(service: string, method: string, route: string): string {
+  return `api/v1/why?${new URLSearchParams({ service, method: method === '' ? '-' : method, route }).toString()}`;
+}
+
 function statSize(f: string): number {
   try {
     return fs.statSync(f).size;
   } catch {
     throw new CommandError(`cannot read ${f}: no such file`);
-  }
-}
-
-function isJsonLine(line: string): boolean {
-  try {
-    JSON.parse(line);
-    return true;
-  } catch {
-    return false;
   }
 }

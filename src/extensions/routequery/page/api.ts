@@ -92,8 +92,13 @@ class HttpApi implements Api {
 interface EmbeddedData {
   routes: RoutesResponse;
   services: unknown;
-  /** By API path (see routeApiPath / serviceApiPath). */
+  /** By API path (see routeApiPath / serviceApiPath); why answers by whyKey. */
   answers: Record<string, unknown>;
+}
+
+/** Key of a route's why answer in the offline file (the CLI's whyAnswerKey; the window is the whole capture). */
+function whyKey(service: string, method: string, route: string): string {
+  return `api/v1/why?${new URLSearchParams({ service, method: method === '' ? '-' : method, route }).toString()}`;
 }
 
 class EmbeddedApi implements Api {
@@ -107,8 +112,9 @@ class EmbeddedApi implements Api {
   async get<T>(path: string, params: Params = {}): Promise<T> {
     if (path === 'api/v1/routes') return this.#routes(params) as T;
     if (path === 'api/v1/services') return this.#data.services as T;
-    const hit = this.#data.answers[path];
-    if (hit === undefined) throw new ApiError(404, `not in this file: ${path}`);
+    const key = path === 'api/v1/why' ? whyKey(String(params.service ?? ''), String(params.method ?? ''), String(params.route ?? '')) : path;
+    const hit = this.#data.answers[key];
+    if (hit === undefined) throw new ApiError(404, `not in this file: ${key}`);
     return hit as T;
   }
 

@@ -540,7 +540,15 @@ function renderExemplars(host: HTMLElement, d: RouteDetail): void {
         ),
       ),
     ),
-    noJaeger ? h('p', { class: 'muted' }, 'Set jaeger_url in the routequery extension to link these to Jaeger.') : null,
+    noJaeger
+      ? h(
+          'p',
+          { class: 'muted' },
+          app.api.live
+            ? 'Set jaeger_url in the routequery extension to link these to Jaeger.'
+            : 'Write this file with routelens analyze --html OUT --jaeger-url URL to link these to Jaeger.',
+        )
+      : null,
   );
 }
 
@@ -611,18 +619,49 @@ function notAvailable(host: HTMLElement, what: string, err: unknown): void {
   setChildren(host, h('p', { class: 'unavailable', 'data-unavailable': 'true' }, reason));
 }
 
+/** A cell showing `text` for a raw value of the API's answer, kept in data-value (what the browser test compares). */
+interface ValueCell {
+  text: string | Node;
+  value: string | number | boolean | null | undefined;
+}
+
+type Cell = string | Node | ValueCell;
+
+function val(value: ValueCell['value'], text: string | Node): ValueCell {
+  return { text, value };
+}
+
+function isValueCell(c: Cell): c is ValueCell {
+  return typeof c === 'object' && !(c instanceof Node);
+}
+
+/**
+ * A plain table. `part` names it (data-part) and `keys` name its columns (data-col on each cell, the field of
+ * the API's answer the column shows), so tests can read it back.
+ */
 function simpleTable(
   caption: string,
   head: readonly string[],
-  rows: readonly (readonly (string | Node)[])[],
+  rows: readonly (readonly Cell[])[],
   numeric: readonly boolean[] = [],
+  opts: { part?: string; keys?: readonly (string | null)[] } = {},
 ): HTMLTableElement {
+  const cell = (c: Cell, i: number): HTMLTableCellElement =>
+    h(
+      'td',
+      {
+        class: numeric[i] === true ? 'num' : '',
+        'data-col': opts.keys?.[i] ?? undefined,
+        'data-value': isValueCell(c) ? (c.value === null || c.value === undefined ? '' : String(c.value)) : undefined,
+      },
+      isValueCell(c) ? c.text : c,
+    );
   return h(
     'table',
-    { class: 'plain' },
+    { class: 'plain', 'data-part': opts.part },
     h('caption', null, caption),
     h('thead', null, h('tr', null, ...head.map((t, i) => h('th', { scope: 'col', class: numeric[i] === true ? 'num' : '' }, t)))),
-    h('tbody', null, ...rows.map((r) => h('tr', null, ...r.map((c, i) => h('td', { class: numeric[i] === true ? 'num' : '' }, c))))),
+    h('tbody', null, ...rows.map((r) => h('tr', null, ...r.map(cell)))),
   );
 }
 
@@ -646,6 +685,9 @@ async function renderWhy(host: HTMLElement, service: string, method: string, rou
     notAvailable(host, 'Trace analysis (GET /api/v1/why)', err);
     return;
   }
+  const ms = (v: number | null): ValueCell => val(v, fmtMs(v));
+  const pct = (v: number): ValueCell => val(v, fmtPct(v));
+  const example = (id: string | undefined): ValueCell => val(id, id === undefined ? '' : traceLink(id));
   const parts: Node[] = [];
   if (w.summary !== undefined) parts.push(h('p', { class: 'summary' }, w.summary));
   if (w.breakdown !== undefined && w.breakdown.length > 0) {
@@ -653,8 +695,9 @@ async function renderWhy(host: HTMLElement, service: string, method: string, rou
       simpleTable(
         'Where the time goes (share of request time)',
         ['Category', 'Target', 'Share', 'p50', 'p95', 'p99'],
-        w.breakdown.map((b) => [b.category, b.target ?? '', fmtPct(b.share), fmtMs(b.p50_ms), fmtMs(b.p95_ms), fmtMs(b.p99_ms)]),
+        w.breakdown.map((b) => [b.category, b.target ?? '', pct(b.share), ms(b.p50_ms), ms(b.p95_ms), ms(b.p99_ms)]),
         [false, false, true, true, true, true],
+        { part: 'breakdown', keys: ['category', 'target', 'share', 'p50_ms', 'p95_ms', 'p99_ms'] },
       ),
     );
   }
@@ -665,15 +708,16 @@ async function renderWhy(host: HTMLElement, service: string, method: string, rou
         ['Statement', 'Calls/request', 'p95', 'p99', 'Share', 'Example'],
         w.statements
           .slice(0, 10)
-          .map((s) => [
-            h('code', { class: 'sql' }, s.fingerprint),
-            String(Number(s.calls_per_request.toPrecision(3))),
-            fmtMs(s.p95_ms),
-            fmtMs(s.p99_ms),
-            fmtPct(s.share),
-            s.example_trace_id === undefined ? '' : traceLink(s.example_trace_id),
+          .map((x) => [
+            h('code', { class: 'sql' }, x.fingerprint),
+            val(x.calls_per_request, num3(x.calls_per_request)),
+            ms(x.p95_ms),
+            ms(x.p99_ms),
+            pct(x.share),
+            example(x.example_trace_id),
           ]),
         [false, true, true, true, true, false],
+        { part: 'statements', keys: ['fingerprint', 'calls_per_request', 'p95_ms', 'p99_ms', 'share', 'example_trace_id'] },
       ),
     );
   }
@@ -685,12 +729,13 @@ async function renderWhy(host: HTMLElement, service: string, method: string, rou
         w.n_plus_one.map((n) => [
           n.kind,
           h('code', { class: 'sql' }, n.fingerprint),
-          fmtCount(n.repeats),
-          fmtPct(n.requests_share),
-          fmtMs(n.cost_ms),
-          n.example_trace_id === undefined ? '' : traceLink(n.example_trace_id),
+          val(n.repeats, fmtCount(n.repeats)),
+          pct(n.requests_share),
+          ms(n.cost_ms),
+          example(n.example_trace_id),
         ]),
         [false, false, true, true, true, false],
+        { part: 'n_plus_one', keys: ['kind', 'fingerprint', 'repeats', 'requests_share', 'cost_ms', 'example_trace_id'] },
       ),
     );
   }
@@ -703,17 +748,19 @@ async function renderWhy(host: HTMLElement, service: string, method: string, rou
           .slice(0, 10)
           .map((o) => [
             h('code', null, o.fingerprint),
-            num3(o.calls_per_request),
-            fmtMs(o.p95_ms),
-            fmtMs(o.p99_ms),
-            fmtPct(o.share),
-            o.example_trace_id === undefined ? '' : traceLink(o.example_trace_id),
+            val(o.calls_per_request, num3(o.calls_per_request)),
+            ms(o.p95_ms),
+            ms(o.p99_ms),
+            pct(o.share),
+            example(o.example_trace_id),
           ]),
         [false, true, true, true, true, false],
+        { part: 'outbound', keys: ['fingerprint', 'calls_per_request', 'p95_ms', 'p99_ms', 'share', 'example_trace_id'] },
       ),
     );
   }
   if (w.slow_vs_fast !== undefined && w.slow_vs_fast.length > 0) {
+    const ratio = (r: number | null): ValueCell => val(r, r === null ? '∞' : `${num3(r)}×`);
     parts.push(
       simpleTable(
         'What slow requests (above p95) have that fast ones (under p50) do not — with the counts behind each claim',
@@ -721,46 +768,46 @@ async function renderWhy(host: HTMLElement, service: string, method: string, rou
         w.slow_vs_fast.slice(0, 10).map((x) => {
           if (x.kind === 'attribute')
             return [
-              `${x.attribute} = ${x.value}`,
-              `${fmtCount(x.slow_count)} of ${fmtCount(x.slow_requests)}`,
-              `${fmtCount(x.fast_count)} of ${fmtCount(x.fast_requests)}`,
-              x.ratio === null ? '∞' : `${num3(x.ratio)}×`,
-              num3(x.p_value),
+              val(`${x.attribute}=${x.value}`, `${x.attribute} = ${x.value}`),
+              val(`${x.slow_count}/${x.slow_requests}`, `${fmtCount(x.slow_count)} of ${fmtCount(x.slow_requests)}`),
+              val(`${x.fast_count}/${x.fast_requests}`, `${fmtCount(x.fast_count)} of ${fmtCount(x.fast_requests)}`),
+              ratio(x.ratio),
+              val(x.p_value, num3(x.p_value)),
             ];
           if (x.kind === 'statement')
             return [
-              h('code', { class: 'sql' }, x.fingerprint),
-              `${num3(x.slow_calls_per_request)}/request (${fmtCount(x.slow_requests)})`,
-              `${num3(x.fast_calls_per_request)}/request (${fmtCount(x.fast_requests)})`,
-              x.ratio === null ? '∞' : `${num3(x.ratio)}×`,
-              num3(x.p_value),
+              val(x.fingerprint, h('code', { class: 'sql' }, x.fingerprint)),
+              val(`${x.slow_calls_per_request}/${x.slow_requests}`, `${num3(x.slow_calls_per_request)}/request (${fmtCount(x.slow_requests)})`),
+              val(`${x.fast_calls_per_request}/${x.fast_requests}`, `${num3(x.fast_calls_per_request)}/request (${fmtCount(x.fast_requests)})`),
+              ratio(x.ratio),
+              val(x.p_value, num3(x.p_value)),
             ];
           return [looseRow(x), '', '', '', ''];
         }),
         [false, true, true, true, true],
+        { part: 'slow_vs_fast', keys: ['difference', 'slow', 'fast', 'ratio', 'p_value'] },
       ),
     );
   }
   if (w.versions !== undefined && w.versions.length > 0) {
-    const change = (c: number | null | undefined): string => (c === null || c === undefined ? '–' : `${c >= 0 ? '+' : '−'}${fmtPct(Math.abs(c))}`);
+    const change = (c: number | null | undefined): ValueCell => val(c, c === null || c === undefined ? '–' : `${c >= 0 ? '+' : '−'}${fmtPct(Math.abs(c))}`);
     parts.push(
       simpleTable(
         'Versions in the window',
         ['Version', 'Requests', 'p95', 'p99', 'p95 vs previous', 'p99 vs previous', 'Significant'],
         w.versions.map((v) => [
           v.version,
-          fmtCount(v.count),
-          fmtMs(v.p95_ms),
-          fmtMs(v.p99_ms),
+          val(v.count, fmtCount(v.count)),
+          ms(v.p95_ms),
+          ms(v.p99_ms),
           change(v.vs_previous?.p95_change),
           change(v.vs_previous?.p99_change),
           v.vs_previous === null || v.vs_previous === undefined
             ? ''
-            : v.vs_previous.significant
-              ? `yes (p ${num3(v.vs_previous.p_value)})`
-              : `no (p ${num3(v.vs_previous.p_value)})`,
+            : val(v.vs_previous.significant, v.vs_previous.significant ? `yes (p ${num3(v.vs_previous.p_value)})` : `no (p ${num3(v.vs_previous.p_value)})`),
         ]),
         [false, true, true, true, true, true, false],
+        { part: 'versions', keys: ['version', 'count', 'p95_ms', 'p99_ms', 'p95_change', 'p99_change', 'significant'] },
       ),
     );
   }
@@ -952,18 +999,21 @@ interface RuntimeRoute {
 function runtimeRoutes(routes: readonly RuntimeRoute[]): HTMLElement | null {
   const both = routes.filter((r) => r.metric !== null);
   if (both.length === 0) return null;
+  const rate = (v: number | null | undefined): ValueCell => val(v, v === null || v === undefined ? '–' : fmtRate(v));
+  const pct = (v: number | null | undefined): ValueCell => val(v, v === null || v === undefined ? '–' : fmtPct(v));
   return simpleTable(
     'Requests from the service’s own HTTP metrics beside its spans: a gap is a sign of sampling before routelens',
     ['Route', 'Rate/s (metrics)', 'Rate/s (spans)', 'Spans ÷ metrics', '5xx (metrics)', ''],
     both.map((r) => [
-      `${methodLabel(r.method)}${r.route}`,
-      r.metric?.rate_per_s === null || r.metric?.rate_per_s === undefined ? '–' : fmtRate(r.metric.rate_per_s),
-      r.spans === null ? '–' : fmtRate(r.spans.rate_per_s),
-      r.span_to_metric_ratio === null ? '–' : fmtPct(r.span_to_metric_ratio),
-      r.metric?.error_5xx_ratio === null || r.metric?.error_5xx_ratio === undefined ? '–' : fmtPct(r.metric.error_5xx_ratio),
-      r.diverges === true ? h('span', { class: 'badge warn' }, 'diverge') : '',
+      val(`${r.method} ${r.route}`, `${methodLabel(r.method)}${r.route}`),
+      rate(r.metric?.rate_per_s),
+      rate(r.spans?.rate_per_s),
+      pct(r.span_to_metric_ratio),
+      pct(r.metric?.error_5xx_ratio),
+      val(r.diverges, r.diverges === true ? h('span', { class: 'badge warn' }, 'diverge') : ''),
     ]),
     [false, true, true, true, true, false],
+    { part: 'runtime-routes', keys: ['route', 'metric.rate_per_s', 'spans.rate_per_s', 'span_to_metric_ratio', 'metric.error_5xx_ratio', 'diverges'] },
   );
 }
 
@@ -990,25 +1040,39 @@ async function renderRuntime(host: HTMLElement, service: string): Promise<void> 
     );
     return;
   }
+  const n = (v: number | null | undefined): ValueCell => val(v, num3(v));
+  const slope = (v: number | null | undefined): ValueCell => val(v, v === null || v === undefined ? '–' : `${v > 0 ? '+' : ''}${fmtBytes(v)}`);
   setChildren(
     host,
     simpleTable(
       'Instances',
       ['Instance', 'CPU (cores)', 'RSS', 'RSS slope/min', 'GC/min', 'Gen 2 GC/min', 'Threads', 'Open fds', 'Last seen'],
       instances.map((i) => [
-        h('span', null, i.instance, i.stale === true ? h('span', { class: 'badge warn' }, 'stale') : null),
-        num3(i.cpu_cores),
-        fmtBytes(i.memory_rss_bytes),
-        i.memory_rss_slope_bytes_per_min === null || i.memory_rss_slope_bytes_per_min === undefined
-          ? '–'
-          : `${i.memory_rss_slope_bytes_per_min > 0 ? '+' : ''}${fmtBytes(i.memory_rss_slope_bytes_per_min)}`,
-        num3(i.gc_collections_per_min),
-        num3(i.gc_gen2_per_min),
-        num3(i.threads),
-        num3(i.open_fds),
-        i.last_seen === undefined ? '–' : fmtClock(i.last_seen),
+        val(i.instance, h('span', null, i.instance, i.stale === true ? h('span', { class: 'badge warn' }, 'stale') : null)),
+        n(i.cpu_cores),
+        val(i.memory_rss_bytes, fmtBytes(i.memory_rss_bytes)),
+        slope(i.memory_rss_slope_bytes_per_min),
+        n(i.gc_collections_per_min),
+        n(i.gc_gen2_per_min),
+        n(i.threads),
+        n(i.open_fds),
+        val(i.last_seen, i.last_seen === undefined ? '–' : fmtClock(i.last_seen)),
       ]),
       [false, true, true, true, true, true, true, true, false],
+      {
+        part: 'instances',
+        keys: [
+          'instance',
+          'cpu_cores',
+          'memory_rss_bytes',
+          'memory_rss_slope_bytes_per_min',
+          'gc_collections_per_min',
+          'gc_gen2_per_min',
+          'threads',
+          'open_fds',
+          'last_seen',
+        ],
+      },
     ),
     runtimeRoutes(r.routes ?? []),
   );
