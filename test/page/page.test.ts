@@ -27,7 +27,8 @@ import { startRoutelens, type RunningRoutelens } from '../support/routelens';
 import { artifactDir, launchChromium, type RunningBrowser } from '../support/browser';
 import { repoRoot } from '../support/process';
 import { waitFor } from '../support/free-port';
-import { startZeroCodeApp } from '../support/python';
+import { readExportLog, startZeroCodeApp } from '../support/python';
+import { protoType, TYPES } from '../../src/pdata/proto';
 
 const TOKEN = 'page-test-token-1f9c';
 const JAEGER = 'http://127.0.0.1:16686';
@@ -565,22 +566,35 @@ service:
     this.timeout(240_000);
     // The app's own process, traced and measured the zero-code way, exporting metrics every second through the
     // receiver's metrics pipeline into the runtime view (and its spans through the traces pipeline).
-    const python = await startZeroCodeApp({
-      OTEL_SERVICE_NAME: 'orders',
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${rl.grpcPort()}`,
-      OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer%20${TOKEN}`,
-      OTEL_METRIC_EXPORT_INTERVAL: '1000',
-      OTEL_BSP_SCHEDULE_DELAY: '200',
-      OTEL_LOGS_EXPORTER: 'none',
-      OTEL_EXPERIMENTAL_RESOURCE_DETECTORS: 'process',
-    });
+    const exportLog = fs.mkdtempSync(path.join(tmp, 'python-exports-'));
+    const python = await startZeroCodeApp(
+      {
+        OTEL_SERVICE_NAME: 'orders',
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${rl.grpcPort()}`,
+        OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer%20${TOKEN}`,
+        OTEL_METRIC_EXPORT_INTERVAL: '1000',
+        OTEL_BSP_SCHEDULE_DELAY: '200',
+        OTEL_LOGS_EXPORTER: 'none',
+        OTEL_EXPERIMENTAL_RESOURCE_DETECTORS: 'process',
+        // a quarter of the traces: the metrics still count every request, so the panel shows the gap
+        OTEL_TRACES_SAMPLER: 'traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.25',
+      },
+      { exportLogDir: exportLog },
+    );
     try {
       const get = async (p: string): Promise<{ status: number; body: string }> => {
         const res = await fetch(`${python.baseUrl}${p}`);
         return { status: res.status, body: await res.text() };
       };
       const pid = (JSON.parse((await get('/healthz')).body) as { pid: number }).pid;
-      for (let i = 1; i <= 40; i++) expect((await get(`/orders/${i}`)).status).to.equal(200);
+      // The first export of the system metrics' process totals counts nothing (a start, not an increment): the
+      // load comes after it.
+      await waitFor(async () => (readExportLog(exportLog, 'metrics').filter((e) => e.ok).length >= 2 ? true : undefined), {
+        timeoutMs: 30_000,
+        what: 'two metrics exports',
+      });
+      for (let i = 1; i <= 60; i++) expect((await get(`/orders/${i}`)).status).to.equal(200);
       for (let i = 0; i < 5; i++) expect((await get('/error')).status).to.equal(500);
       for (let i = 0; i < 2; i++) expect((await get('/gc')).status).to.equal(200);
       expect((await get('/memory?mb=32')).status).to.equal(200);
@@ -588,19 +602,53 @@ service:
       const ORDERS = '/orders/<int:order_id>';
       type Runtime = {
         instances: (Record<string, unknown> & { instance: string; resource: Record<string, string>; stale: boolean })[];
-        routes: { method: string; route: string; metric: { requests: number; errors_5xx: number } | null; spans: { count: number } | null }[];
+        routes: {
+          method: string;
+          route: string;
+          metric: { requests: number; errors_5xx: number } | null;
+          spans: { count: number } | null;
+          diverges: boolean | null;
+        }[];
       };
-      // Once the metrics counted every request and the spans are in, with two exports since.
+      // The server spans of GET /orders/{id} the app's sampler kept, as its exporter sent them.
+      const sampled = (): number => {
+        const type = protoType(TYPES.exportTraceRequest);
+        let n = 0;
+        for (const e of readExportLog(exportLog, 'traces')) {
+          if (!e.ok) continue;
+          const msg = type.toObject(type.decode(e.request)) as {
+            resourceSpans?: { scopeSpans?: { spans?: { kind?: number; attributes?: { key: string; value: { stringValue?: string } }[] }[] }[] }[];
+          };
+          for (const rs of msg.resourceSpans ?? [])
+            for (const ss of rs.scopeSpans ?? [])
+              for (const sp of ss.spans ?? []) if (sp.kind === 2 && sp.attributes?.some((a) => a.key === 'http.route' && a.value.stringValue === ORDERS)) n++;
+        }
+        return n;
+      };
+      // Once the metrics counted every request and the sampled spans are in.
+      let seen = '';
       await waitFor(
         async () => {
           const b = await api<Runtime>(rl, '/api/v1/services/orders/runtime?window=5m');
           const orders = b.routes.find((r) => r.route === ORDERS);
           const error = b.routes.find((r) => r.route === '/error');
-          return orders?.metric?.requests === 40 && orders.spans?.count === 40 && error?.metric?.errors_5xx === 5 ? b : undefined;
+          const requests = (route: string): number | undefined => b.routes.find((r) => r.route === route)?.metric?.requests;
+          const others = { '/gc': requests('/gc'), '/memory': requests('/memory'), '/cpu': requests('/cpu') };
+          seen = JSON.stringify({ orders, error, others, sampled: sampled() });
+          // Every request sent counted: an export may fall between two of them.
+          return orders?.metric?.requests === 60 &&
+            (orders.spans?.count ?? 0) === sampled() &&
+            error?.metric?.errors_5xx === 5 &&
+            others['/gc'] === 2 &&
+            others['/memory'] === 1 &&
+            others['/cpu'] === 4
+            ? b
+            : undefined;
         },
         { timeoutMs: 60_000, intervalMs: 250, what: 'the runtime view counting the requests sent' },
-      );
-      await new Promise((r) => setTimeout(r, 2500));
+      ).catch((err: unknown) => {
+        throw new Error(`${String(err)}; last seen ${seen}`);
+      });
 
       // The panel holds the last answer the page received: polling is paused once it is drawn.
       let last: Promise<Runtime> | undefined;
@@ -639,17 +687,28 @@ service:
         body.instances.map((i) => Object.fromEntries(INSTANCE_COLS.map((k) => [k, field(i, k)]))),
       );
       const instanceText = (await page.$eval('#runtime table[data-part="instances"] tbody tr', (e) => e.textContent)) ?? '';
-      expect(instanceText).to.include(inst.instance).and.not.include('stale');
+      expect(instanceText).to.include(inst.instance).and.include(`pid ${pid}`).and.not.include('stale');
+      // gc.collect() twice: two generation-2 collections (the interpreter may add its own)
+      expect((inst.gc_gen2_per_min as number) * ((inst.covered_s as number) / 60)).to.be.within(1.99, 4.01);
 
-      const ROUTE_COLS = ['metric.rate_per_s', 'spans.rate_per_s', 'span_to_metric_ratio', 'metric.error_5xx_ratio', 'diverges'];
+      const ROUTE_COLS = ['metric.requests', 'spans.count', 'span_to_metric_ratio', 'metric.error_5xx_ratio', 'diverges'];
       const shown = body.routes.filter((r) => r.metric !== null);
       expect(shown.map((r) => r.route)).to.include.members([ORDERS, '/error', '/gc', '/memory', '/cpu']);
       expect(await partRows(page, '#runtime', 'runtime-routes')).to.deep.equal(
         shown.map((r) => ({ route: `${r.method} ${r.route}`, ...Object.fromEntries(ROUTE_COLS.map((k) => [k, field(r, k)])) })),
       );
+      // Every request counted by the metrics, a quarter of them by the spans: the gap the panel flags.
+      const orders = body.routes.find((r) => r.route === ORDERS);
+      expect(orders?.metric?.requests).to.equal(60);
+      expect(orders?.spans?.count).to.equal(sampled()).and.be.within(1, 40);
+      expect(orders?.diverges).to.equal(true);
+      const flagged = await page.$$eval('#runtime table[data-part="runtime-routes"] tbody tr', (trs) =>
+        trs.filter((tr) => tr.querySelector('.badge') !== null).map((tr) => tr.querySelector('td')?.textContent),
+      );
+      expect(flagged).to.deep.equal(['GET /orders/<int:order_id>']);
       await page.screenshot({ path: path.join(shots, '05b-runtime.png'), fullPage: true });
     } finally {
-      if ((await page.getAttribute('#live', 'aria-pressed')) === 'false') await page.click('#live');
+      if ((await page.$('#live[aria-pressed="false"]')) !== null) await page.click('#live');
       await python.stop();
     }
   });

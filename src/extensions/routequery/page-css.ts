@@ -80,6 +80,7 @@ td.impact { position: relative; min-width: 110px; }
 td.impact span:not(.impact-bar) { position: relative; }
 .badge { display: inline-block; font-size: 11px; padding: 0 6px; border-radius: 10px; border: 1px solid var(--line); color: var(--muted); }
 .badge.warn { background: var(--warn-bg); color: var(--warn-fg); }
+.where { display: block; font-size: 12px; }
 .dims { font-size: 12px; }
 .pager { display: flex; gap: 12px; align-items: center; justify-content: flex-end; margin-top: 10px; }
 .crumbs { font-size: 13px; color: var(--muted); }

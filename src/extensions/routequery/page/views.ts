@@ -890,6 +890,14 @@ interface RuntimeInstance {
   open_fds?: number | null;
   last_seen?: string;
   stale?: boolean;
+  host_name?: string | null;
+  resource?: Record<string, string>;
+}
+
+/** Where an instance runs, as its resource says: `host · pid 4242`. */
+function instanceWhere(i: RuntimeInstance): string {
+  const pid = i.resource?.['process.pid'];
+  return [i.host_name ?? '', pid === undefined ? '' : `pid ${pid}`].filter((x) => x !== '').join(' · ');
 }
 
 function num3(v: number | null | undefined): string {
@@ -989,31 +997,35 @@ function serviceView(p: URLSearchParams): View {
 interface RuntimeRoute {
   method: string;
   route: string;
-  metric: { rate_per_s: number | null; error_5xx_ratio: number | null } | null;
-  spans: { rate_per_s: number } | null;
+  metric: { requests: number; error_5xx_ratio: number | null } | null;
+  spans: { count: number } | null;
   span_to_metric_ratio: number | null;
   diverges: boolean | null;
 }
 
-/** The service's own HTTP metrics (every request) beside its spans (after any sampling), per route. */
+/**
+ * The service's own HTTP metrics (every request) beside its spans (after any sampling), per route, as counts in
+ * the window: an instance's rates cover the time it reported, the spans' the whole window, so rates would not
+ * compare for an instance that started inside it.
+ */
 function runtimeRoutes(routes: readonly RuntimeRoute[]): HTMLElement | null {
   const both = routes.filter((r) => r.metric !== null);
   if (both.length === 0) return null;
-  const rate = (v: number | null | undefined): ValueCell => val(v, v === null || v === undefined ? '–' : fmtRate(v));
+  const count = (v: number | null | undefined): ValueCell => val(v, v === null || v === undefined ? '–' : fmtCount(v));
   const pct = (v: number | null | undefined): ValueCell => val(v, v === null || v === undefined ? '–' : fmtPct(v));
   return simpleTable(
-    'Requests from the service’s own HTTP metrics beside its spans: a gap is a sign of sampling before routelens',
-    ['Route', 'Rate/s (metrics)', 'Rate/s (spans)', 'Spans ÷ metrics', '5xx (metrics)', ''],
+    'Requests counted by the service’s own HTTP metrics (every request) beside the spans received: fewer spans is a sign of sampling before routelens',
+    ['Route', 'Requests (metrics)', 'Spans', 'Spans ÷ requests', '5xx (metrics)', ''],
     both.map((r) => [
       val(`${r.method} ${r.route}`, `${methodLabel(r.method)}${r.route}`),
-      rate(r.metric?.rate_per_s),
-      rate(r.spans?.rate_per_s),
+      count(r.metric?.requests),
+      count(r.spans?.count),
       pct(r.span_to_metric_ratio),
       pct(r.metric?.error_5xx_ratio),
       val(r.diverges, r.diverges === true ? h('span', { class: 'badge warn' }, 'diverge') : ''),
     ]),
     [false, true, true, true, true, false],
-    { part: 'runtime-routes', keys: ['route', 'metric.rate_per_s', 'spans.rate_per_s', 'span_to_metric_ratio', 'metric.error_5xx_ratio', 'diverges'] },
+    { part: 'runtime-routes', keys: ['route', 'metric.requests', 'spans.count', 'span_to_metric_ratio', 'metric.error_5xx_ratio', 'diverges'] },
   );
 }
 
@@ -1048,7 +1060,16 @@ async function renderRuntime(host: HTMLElement, service: string): Promise<void> 
       'Instances',
       ['Instance', 'CPU (cores)', 'RSS', 'RSS slope/min', 'GC/min', 'Gen 2 GC/min', 'Threads', 'Open fds', 'Last seen'],
       instances.map((i) => [
-        val(i.instance, h('span', null, i.instance, i.stale === true ? h('span', { class: 'badge warn' }, 'stale') : null)),
+        val(
+          i.instance,
+          h(
+            'span',
+            null,
+            i.instance,
+            i.stale === true ? h('span', { class: 'badge warn' }, 'stale') : null,
+            instanceWhere(i) === '' ? null : h('span', { class: 'muted where' }, instanceWhere(i)),
+          ),
+        ),
         n(i.cpu_cores),
         val(i.memory_rss_bytes, fmtBytes(i.memory_rss_bytes)),
         slope(i.memory_rss_slope_bytes_per_min),
