@@ -16,7 +16,7 @@ import { PAGE_CSP, pageAssets } from './page-assets';
 import { routeQueryConfigSchema, type RouteQueryConfig } from './config';
 import { isRouteQueryProvider, type RouteQueryProvider } from '../../core/query';
 import { ClusterView, HANDOFF_PATH, queryScope, sendJson, STATES_PATH, withoutScope } from './cluster';
-import { withScopeParameter } from './openapi';
+import { routeQueryOpenapi } from './openapi';
 
 /** Authenticates a request; returns an error message or undefined when allowed. */
 export interface HttpAuthenticator {
@@ -157,7 +157,7 @@ export class RouteQueryExtension implements Component {
           scope === 'cluster'
             ? await (this.#cluster as ClusterView).query(url.pathname, url.searchParams)
             : await provider.handleQuery(url.pathname, withoutScope(url.searchParams));
-        if (url.pathname === '/api/v1/openapi.json' && r.status === 200) return send(200, 'application/json', JSON.stringify(withScopeParameter(r.body)));
+        if (url.pathname === '/api/v1/openapi.json' && r.status === 200) return send(200, 'application/json', JSON.stringify(routeQueryOpenapi(r.body)));
         return send(r.status, 'application/json', JSON.stringify(r.body));
       } catch (err) {
         this.#settings.logger.error({ err: String(err), path: url.pathname }, 'Query failed');
