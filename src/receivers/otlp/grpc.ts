@@ -43,6 +43,26 @@ const EMPTY_RESPONSE_FRAME = Buffer.from([0, 0, 0, 0, 0]);
 /** The grpc-encoding values requests may use, as the grpc-accept-encoding header names them. */
 const ACCEPTED_ENCODINGS: readonly string[] = ['identity', 'gzip', 'deflate'];
 
+/**
+ * The answer to every accepted call, built once. No `grpc-encoding` (absent means identity) and no `date` (a gRPC
+ * client reads neither; node:http2 adds a date to every response unless told not to, and its value changes each
+ * second, so HPACK cannot index it); no `grpc-message` in the OK trailers (absent means empty). Each header is
+ * validated, copied and HPACK-encoded per response (docs/decisions/0014-small-request-cost.md).
+ */
+const OK_HEADERS: http2.OutgoingHttpHeaders = Object.freeze({
+  ':status': 200,
+  'content-type': 'application/grpc',
+  'grpc-accept-encoding': ACCEPTED_ENCODINGS.join(','),
+});
+const OK_OPTIONS = Object.freeze({ waitForTrailers: true, sendDate: false }) as http2.ServerStreamResponseOptions;
+const OK_TRAILERS: http2.OutgoingHttpHeaders = Object.freeze({ 'grpc-status': String(GrpcStatus.OK) });
+const ERROR_OPTIONS = Object.freeze({ endStream: true, sendDate: false }) as http2.ServerStreamResponseOptions;
+
+/** 'wantTrailers' listener of an accepted call: one function for all streams, not a closure per call. */
+function sendOkTrailers(this: http2.ServerHttp2Stream): void {
+  this.sendTrailers(OK_TRAILERS);
+}
+
 /** Percent-encode a grpc-message value as the gRPC spec requires. */
 export function encodeGrpcMessage(msg: string): string {
   let out = '';
@@ -80,6 +100,8 @@ export class OtlpGrpcServer {
   readonly #front: net.Server;
   readonly #tls: boolean;
   readonly #sessions = new Set<http2.ServerHttp2Session>();
+  /** Each connection's client address, normalised once per connection instead of once per call. */
+  readonly #clients = new WeakMap<http2.Http2Session, string | undefined>();
   readonly #sockets = new Set<net.Socket>();
   readonly #log = new RateLimitedLog(30_000);
   readonly #tlsMaterial: ServerTlsMaterial | undefined;
@@ -108,6 +130,7 @@ export class OtlpGrpcServer {
     this.#h2.on('stream', (stream, headers) => this.#guarded(stream, () => this.#onStream(stream, headers)));
     this.#h2.on('session', (session) => {
       this.#sessions.add(session);
+      this.#clients.set(session, normaliseAddress(session.socket?.remoteAddress));
       session.setLocalWindowSize(CONNECTION_WINDOW);
       session.on('close', () => this.#sessions.delete(session));
       session.on('error', () => undefined);
@@ -219,7 +242,7 @@ export class OtlpGrpcServer {
     stream.on('error', () => undefined);
     const ctx: PipelineContext = {
       transport: 'grpc',
-      clientAddress: normaliseAddress(stream.session?.socket?.remoteAddress),
+      clientAddress: stream.session === undefined ? undefined : this.#clients.get(stream.session),
       ...(this.#config.include_metadata ? { headers: metadataOf(headers) } : {}),
     };
     const contentType = String(headers['content-type'] ?? '');
@@ -362,11 +385,8 @@ export class OtlpGrpcServer {
 
   #respondOk(stream: http2.ServerHttp2Stream): void {
     if (stream.destroyed || stream.headersSent) return;
-    stream.respond(
-      { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': ACCEPTED_ENCODINGS.join(','), 'grpc-encoding': 'identity' },
-      { waitForTrailers: true },
-    );
-    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GrpcStatus.OK), 'grpc-message': '' }));
+    stream.respond(OK_HEADERS, OK_OPTIONS);
+    stream.on('wantTrailers', sendOkTrailers);
     stream.end(EMPTY_RESPONSE_FRAME);
   }
 
@@ -389,7 +409,7 @@ export class OtlpGrpcServer {
         .replace(/=+$/, ''),
     };
     if (retryAfterMs !== undefined) headers['google.rpc.retryinfo-bin'] = Buffer.from(encodeRetryInfo(retryAfterMs)).toString('base64').replace(/=+$/, '');
-    stream.respond(headers, { endStream: true });
+    stream.respond(headers, ERROR_OPTIONS);
   }
 }
 

@@ -150,6 +150,13 @@ describe('otlp receiver', function () {
         '0000000000',
         '0',
       ]);
+      // Exactly what a gRPC client reads: no date, no grpc-encoding (identity), no empty grpc-message.
+      expect(Object.fromEntries(Object.entries(a?.headers ?? {}))).to.deep.equal({
+        ':status': 200,
+        'content-type': 'application/grpc',
+        'grpc-accept-encoding': 'identity,gzip,deflate',
+      });
+      expect(Object.fromEntries(Object.entries(a?.trailers ?? {}))).to.deep.equal({ 'grpc-status': '0' });
       await delivered(r.spanIds);
     });
 
