@@ -2,7 +2,7 @@
 # Builds a custom OpenTelemetry Collector ("otelcol-routelens") with the
 # OpenTelemetry Collector Builder (ocb), for the benchmark and interop checks.
 #
-# Output: ${ROUTELENS_CACHE:-$HOME/.cache/routelens}/otelcol-<version>/otelcol-routelens
+# Output: ${ROUTELENS_CACHE:-$HOME/.cache/routelens}/otelcol-<version>-<hash of the components>/otelcol-routelens
 # The last line on stdout is the binary path. A rerun with the binary present
 # exits at once. All progress goes to stderr.
 #
@@ -18,13 +18,38 @@ set -euo pipefail
 
 # One release of core + contrib. All components must come from the same
 # release. v0.161.0 is the newest release whose component zips the proxy here
-# serves for all eight components (0.162-0.165 prometheusexporter: 403).
+# serves for all its components (0.162-0.165 prometheusexporter: 403).
 # k8sattributesprocessor went 1.x at this release: v1.0.0 == contrib v0.161.0.
 OTELCOL_VERSION="${OTELCOL_VERSION:-0.161.0}"
 K8SATTR_VERSION="${K8SATTR_VERSION:-1.0.0}"
 
+CORE=go.opentelemetry.io/collector
+CONTRIB=github.com/open-telemetry/opentelemetry-collector-contrib
+
+# The components. The cache directory is named by a hash of this list, so a changed list builds into a new
+# directory (CI and every checkout rebuild) and never over a binary another checkout may be running.
+COMPONENTS=$(cat <<EOF
+receivers:
+  - gomod: $CORE/receiver/otlpreceiver v$OTELCOL_VERSION
+processors:
+  - gomod: $CORE/processor/batchprocessor v$OTELCOL_VERSION
+  - gomod: $CORE/processor/memorylimiterprocessor v$OTELCOL_VERSION
+  - gomod: $CONTRIB/processor/k8sattributesprocessor v$K8SATTR_VERSION
+  - gomod: $CONTRIB/processor/tailsamplingprocessor v$OTELCOL_VERSION
+connectors:
+  - gomod: $CONTRIB/connector/spanmetricsconnector v$OTELCOL_VERSION
+  - gomod: $CORE/connector/forwardconnector v$OTELCOL_VERSION
+exporters:
+  - gomod: $CORE/exporter/otlpexporter v$OTELCOL_VERSION
+  - gomod: $CORE/exporter/debugexporter v$OTELCOL_VERSION
+  - gomod: $CONTRIB/exporter/prometheusexporter v$OTELCOL_VERSION
+  - gomod: $CONTRIB/exporter/loadbalancingexporter v$OTELCOL_VERSION
+EOF
+)
+KEY=$(printf '%s\n' "$COMPONENTS" | sha256sum | cut -c1-10)
+
 CACHE="${ROUTELENS_CACHE:-$HOME/.cache/routelens}"
-DIR="$CACHE/otelcol-$OTELCOL_VERSION"
+DIR="$CACHE/otelcol-$OTELCOL_VERSION-$KEY"
 BIN="$DIR/otelcol-routelens"
 
 BUILD_TAG=build-otelcol
@@ -37,8 +62,6 @@ log "building otelcol-routelens v$OTELCOL_VERSION in $DIR (takes a few minutes o
 GOBIN="$DIR/bin" go install "go.opentelemetry.io/collector/cmd/builder@v$OTELCOL_VERSION" >&2
 OCB="$DIR/bin/builder"
 
-CORE=go.opentelemetry.io/collector
-CONTRIB=github.com/open-telemetry/opentelemetry-collector-contrib
 SRC="$DIR/src"
 rm -rf "$SRC"
 
@@ -49,18 +72,7 @@ dist:
   description: OpenTelemetry Collector for routelens benchmarks and interop tests
   version: "$OTELCOL_VERSION-routelens"
   output_path: $SRC
-receivers:
-  - gomod: $CORE/receiver/otlpreceiver v$OTELCOL_VERSION
-processors:
-  - gomod: $CORE/processor/batchprocessor v$OTELCOL_VERSION
-  - gomod: $CORE/processor/memorylimiterprocessor v$OTELCOL_VERSION
-  - gomod: $CONTRIB/processor/k8sattributesprocessor v$K8SATTR_VERSION
-connectors:
-  - gomod: $CONTRIB/connector/spanmetricsconnector v$OTELCOL_VERSION
-exporters:
-  - gomod: $CORE/exporter/otlpexporter v$OTELCOL_VERSION
-  - gomod: $CORE/exporter/debugexporter v$OTELCOL_VERSION
-  - gomod: $CONTRIB/exporter/prometheusexporter v$OTELCOL_VERSION
+$COMPONENTS
 EOF
 
 # ocb writes main.go, components.go and go.mod, then runs `go mod tidy`.
@@ -73,6 +85,9 @@ if ! "$OCB" --config "$DIR/manifest.yaml" --skip-compilation >"$DIR/ocb.log" 2>&
   fi
   log "ocb's 'go mod tidy' failed; retrying with 'go mod tidy -e'. ocb said:"
   grep -v '^go: downloading' "$DIR/ocb.log" | tail -4 >&2
+  # The loadbalancing exporter's AWS Cloud Map resolver imports aws-sdk-go-v2/service/servicediscovery, whose
+  # v1.48.0 zip the proxy refuses (403); v1.40.2 is served and has the API the resolver uses.
+  (cd "$SRC" && go mod edit -replace github.com/aws/aws-sdk-go-v2/service/servicediscovery=github.com/aws/aws-sdk-go-v2/service/servicediscovery@v1.40.2)
   (cd "$SRC" && go mod tidy -e) >"$DIR/tidy.log" 2>&1 || true
 fi
 
