@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { Component, ComponentKind, Host } from '../core/component';
 import type { ComponentConfig, ServiceConfig } from '../config/load';
-import type { MergedQueryState, QueryStateHost, QueryStateSnapshot } from '../core/query';
+import type { MergedQueryState, QueryHint, QueryStateHost, QueryStateSnapshot } from '../core/query';
 import { Service } from '../pipeline/service';
 import { missingV8Flags } from '../v8/flags';
 import { startHeapTrim } from '../v8/heap-trim';
@@ -137,11 +137,12 @@ export async function runWorker(config: ServiceConfig, index: number, logger: Lo
   startHeapTrim();
   registerProcessMetrics(service.telemetry, { resources: true, uptime: false });
   await service.start();
-  const onMessage = (m: { type?: string; id?: number }): void => {
+  const onMessage = (m: { type?: string; id?: number; query?: QueryHint }): void => {
     if (m.type !== 'snapshot' || typeof m.id !== 'number') return;
     const id = m.id;
+    const query = m.query;
     void service.telemetry.scrape().then((families) => {
-      const states = service.snapshotQueryStates();
+      const states = service.snapshotQueryStates(query);
       const reply: SnapshotReply = { type: 'snapshot', id, families, states, source: service.instance, takenAtMs: Date.now(), healthy: service.healthy() };
       process.send?.(reply);
     });
@@ -225,7 +226,8 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
   let nextId = 0;
   const pending = new Map<number, { replies: SnapshotReply[]; want: number; done: () => void }>();
 
-  const gather = async (): Promise<SnapshotReply[]> => {
+  /** Every worker's snapshot (for `query` only, when given: see QueryStateSource). */
+  const gather = async (query?: QueryHint): Promise<SnapshotReply[]> => {
     const id = nextId++;
     const live = [...workers.values()].filter((w) => w.isConnected());
     if (live.length === 0) return [];
@@ -233,7 +235,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 5000);
       pending.set(id, { replies, want: live.length, done: () => (clearTimeout(timer), resolve()) });
-      for (const w of live) w.send({ type: 'snapshot', id });
+      for (const w of live) w.send({ type: 'snapshot', id, ...(query === undefined ? {} : { query }) });
     });
     pending.delete(id);
     return replies;
@@ -270,7 +272,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
       shutdown: async () => undefined,
       routeQuery: {
         handleQuery: async (pathname: string, params: URLSearchParams) => {
-          const state = mergedStates(await gather()).get(id) as MergedQueryState;
+          const state = mergedStates(await gather({ pathname, params: [...params], atMs: Date.now() })).get(id) as MergedQueryState;
           return state.routeQuery.handleQuery(pathname, params);
         },
       },
@@ -284,8 +286,8 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
     healthy: () => !stopping && workers.size === o.workers && [...workers.keys()].every((i) => healthy.get(i) !== false),
     // Cluster-wide queries (routequery `cluster`): each worker is a source of its own.
     instance: randomUUID(),
-    localQueryStates: async (): Promise<QueryStateSnapshot[]> => {
-      const live = (await gather()).map((r) => ({ index: r.id, snapshot: { source: r.source, takenAtMs: r.takenAtMs, states: r.states } }));
+    localQueryStates: async (query?: QueryHint): Promise<QueryStateSnapshot[]> => {
+      const live = (await gather(query)).map((r) => ({ index: r.id, snapshot: { source: r.source, takenAtMs: r.takenAtMs, states: r.states } }));
       const answered = new Set(live.map((l) => l.index));
       return [...live.map((l) => l.snapshot), ...[...finals].filter(([i]) => !answered.has(i)).map(([, f]) => f)];
     },

@@ -25,8 +25,23 @@ export function isRouteQueryProvider(c: unknown): c is { routeQuery: RouteQueryP
  * own, and the primary knows nothing of it.
  */
 export interface QueryStateSource {
-  /** This process's query state as JSON-safe data: everything queries read, its start time included. */
-  snapshotQueryState(): unknown;
+  /**
+   * This process's query state as JSON-safe data: everything queries read, its start time included. With `query`,
+   * what answering that query needs is enough (a cluster-wide query moves it between replicas): the component
+   * may leave out what the query does not read; the merge of such snapshots must answer that query exactly.
+   */
+  snapshotQueryState(query?: QueryHint): unknown;
+}
+
+/** The query a snapshot is taken for: its path and parameters (JSON-safe, as it crosses processes). */
+export interface QueryHint {
+  pathname: string;
+  params: [string, string][];
+  /**
+   * When the asking process sent the query (its clock, epoch ms). It answers at this time or later, so a window
+   * ending then is the oldest it can read: a replica whose clock is ahead still sends what the asker will read.
+   */
+  atMs?: number;
 }
 
 export function isQueryStateSource(c: unknown): c is QueryStateSource {
@@ -62,7 +77,8 @@ export interface QueryStateSnapshot {
 export interface QueryStateHost {
   /** Unique per process start; peers use it to recognise themselves among the resolved addresses. */
   readonly instance: string;
-  localQueryStates(): Promise<QueryStateSnapshot[]>;
+  /** With `query`, snapshots for that query only (see QueryStateSource.snapshotQueryState). */
+  localQueryStates(query?: QueryHint): Promise<QueryStateSnapshot[]>;
   /** The merge of `snapshots` of component `id` by its factory; undefined when it has no mergeable state. */
   mergeQueryStates(id: string, snapshots: readonly unknown[]): MergedQueryState | undefined;
 }

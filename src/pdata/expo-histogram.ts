@@ -42,6 +42,11 @@ export interface OtlpExponentialHistogram {
   zeroThreshold?: number | undefined;
 }
 
+/** {@link OtlpExponentialHistogram} with run-length coded bucket counts (see ExpoHistogram.toCompact). */
+export interface CompactExponentialHistogram extends Omit<OtlpExponentialHistogram, 'positive'> {
+  positive: { offset: number; counts: number[] };
+}
+
 export interface ExpoHistogramOptions {
   /** Bucket scale, an integer in [-10, 20]. @default 6 */
   scale?: number;
@@ -391,6 +396,52 @@ export class ExpoHistogram {
       out.max = this.max;
     }
     return out;
+  }
+
+  /**
+   * The OTLP shape with the bucket counts run-length coded: a run of k ≥ 2 empty buckets is written as `-k`. Sketches
+   * of wide latency ranges are mostly empty buckets (1 ms to 200 ms is ≈ 490 buckets at scale 6), so this keeps a
+   * snapshot of many routes small to send (cluster queries) and to parse. {@link fromCompact} reads it back.
+   */
+  toCompact(): CompactExponentialHistogram {
+    const { positive, ...rest } = this.toOtlp();
+    const counts: number[] = [];
+    let zeros = 0;
+    const flush = (): void => {
+      if (zeros === 1) counts.push(0);
+      else if (zeros > 1) counts.push(-zeros);
+      zeros = 0;
+    };
+    for (const c of positive.bucketCounts) {
+      if (c === 0) zeros++;
+      else {
+        flush();
+        counts.push(c);
+      }
+    }
+    flush();
+    return { ...rest, positive: { offset: positive.offset, counts } };
+  }
+
+  /**
+   * A sketch from {@link toCompact}'s shape (or from the plain OTLP shape), with the checks of {@link fromOtlp}.
+   * The runs may not reach past the scale's supported bucket range, so a short input cannot expand without bound.
+   */
+  static fromCompact(dp: CompactExponentialHistogram | OtlpExponentialHistogram): ExpoHistogram {
+    const positive = dp.positive as { offset: number; counts?: unknown; bucketCounts?: unknown };
+    if (!Array.isArray(positive?.counts)) return ExpoHistogram.fromOtlp(dp as OtlpExponentialHistogram);
+    const range = new ExpoHistogram({ scale: dp.scale });
+    const maxLength = range.#maxIndex - range.#minIndex + 1;
+    const bucketCounts: number[] = [];
+    for (const c of positive.counts as unknown[]) {
+      if (typeof c === 'number' && Number.isInteger(c) && c < 0) {
+        if (bucketCounts.length - c > maxLength) {
+          throw new RangeError(`Cannot read an exponential histogram: 'positive.counts' spans more than the ${maxLength} buckets of scale ${dp.scale}`);
+        }
+        for (let k = 0; k < -c; k++) bucketCounts.push(0);
+      } else bucketCounts.push(c as number);
+    }
+    return ExpoHistogram.fromOtlp({ ...(dp as Omit<CompactExponentialHistogram, 'positive'>), positive: { offset: positive.offset, bucketCounts } });
   }
 
   /**

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Component, ComponentKind, CreateSettings, Host } from '../core/component';
-import { isQueryStateSource, type MergedQueryState, type QueryStateHost, type QueryStateSnapshot } from '../core/query';
+import { isQueryStateSource, type MergedQueryState, type QueryHint, type QueryStateHost, type QueryStateSnapshot } from '../core/query';
 import type { AnyConsumer, LogsConsumer, MetricsConsumer, Signal, SignalConsumers, TracesConsumer } from '../consumer/consumer';
 import type { ExporterFactory, ProcessorFactory } from '../consumer/factory';
 import { ConfigError } from '../core/schema';
@@ -157,14 +157,14 @@ export class Service implements Host, QueryStateHost {
   }
 
   /** This process's query state: one snapshot holding each connector's (QueryStateSource). */
-  async localQueryStates(): Promise<QueryStateSnapshot[]> {
-    return [{ source: this.instance, takenAtMs: Date.now(), states: this.snapshotQueryStates() }];
+  async localQueryStates(query?: QueryHint): Promise<QueryStateSnapshot[]> {
+    return [{ source: this.instance, takenAtMs: Date.now(), states: this.snapshotQueryStates(query) }];
   }
 
   /** Each connector's query state by id. */
-  snapshotQueryStates(): Record<string, unknown> {
+  snapshotQueryStates(query?: QueryHint): Record<string, unknown> {
     const states: Record<string, unknown> = {};
-    for (const [id, c] of this.components('connector')) if (isQueryStateSource(c)) states[id] = c.snapshotQueryState();
+    for (const [id, c] of this.components('connector')) if (isQueryStateSource(c)) states[id] = c.snapshotQueryState(query);
     return states;
   }
 

@@ -6,7 +6,7 @@
  * makes the answer `partial` and is named, never silently left out.
  */
 import { expect } from 'chai';
-import { freePorts } from '../support/free-port';
+import { freePorts, waitFor } from '../support/free-port';
 import { clusterWorkload, encodeWorkload, replicaYaml, type ReplicaPorts, type WorkSpan } from '../support/cluster';
 import { exactQuantile } from '../support/route-spans';
 import { startRoutelens, type RunningRoutelens } from '../support/routelens';
@@ -126,6 +126,62 @@ describe('cluster-wide answers: three replicas, one reference', function () {
     const local = (await getJson<RoutesResponse>(`${replicas[0]?.queryUrl()}/api/v1/routes?window=1m&limit=1000`, token)).body;
     expect(local.routes.reduce((n, r) => n + r.count, 0)).to.equal(1000);
     expect(local).to.not.have.property('partial');
+  });
+
+  it("why a route is slow, for the cluster: the merged trace analysis equals the reference's", async () => {
+    const one = spans[1] as WorkSpan;
+    const q = `/api/v1/why?service=${encodeURIComponent(one.service)}&method=${one.method}&route=${encodeURIComponent(one.route)}&window=5m`;
+    // Each process analyses a trace once it is complete (after a short wait): compare once all have.
+    const strip = (b: Record<string, unknown>): Record<string, unknown> => {
+      const { scope: _s, partial: _p, peers: _e, ...rest } = b;
+      return rest;
+    };
+    const answers = await waitFor(
+      async () => {
+        const ref = await getJson<Record<string, unknown>>(`${reference.queryUrl()}${q}`, token);
+        const cluster = await getJson<ClusterAnswer<Record<string, unknown>>>(`${replicas[1]?.queryUrl()}${q}&scope=cluster`, token);
+        return ref.status === 200 && JSON.stringify(strip(cluster.body)) === JSON.stringify(ref.body) ? { ref, cluster } : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the cluster why answer to equal the reference' },
+    ).catch(async (err: unknown) => {
+      const ref = await getJson<Record<string, unknown>>(`${reference.queryUrl()}${q}`, token);
+      const cluster = await getJson<Record<string, unknown>>(`${replicas[1]?.queryUrl()}${q}&scope=cluster`, token);
+      expect(strip(cluster.body)).to.deep.equal(ref.body);
+      throw err;
+    });
+    expect(answers.cluster.body.partial).to.equal(false);
+  });
+
+  it("moves only what the query reads: a route list needs neither the trace analysis nor other windows' slots", async () => {
+    interface Body {
+      sources: { states: Record<string, { store: { routes: { route: string; rings: unknown[][] }[] }; analysis?: unknown; runtime?: unknown }> }[];
+    }
+    const states = async (query: string): Promise<{ bytes: number; state: Body['sources'][number]['states'][string] }> => {
+      const text = await (await fetch(`${replicas[0]?.queryUrl()}/internal/v1/states${query}`, { headers: { authorization: `Bearer ${token}` } })).text();
+      const body = JSON.parse(text) as Body;
+      expect(body.sources).to.have.length(1);
+      return { bytes: text.length, state: body.sources[0]?.states['routelatency'] as Body['sources'][number]['states'][string] };
+    };
+    const whole = await states('');
+    const forRoutes = await states(`?path=/api/v1/routes&query=${encodeURIComponent('window=1m&limit=5')}&at=${Date.now()}`);
+    expect(whole.state.analysis).to.not.equal(undefined);
+    expect(forRoutes.state).to.not.have.property('analysis');
+    expect(forRoutes.state).to.not.have.property('runtime');
+    // Every route is listed (counts stay right), with slots in one tier only: the 1m window's.
+    expect(forRoutes.state.store.routes.map((r) => r.route)).to.deep.equal(whole.state.store.routes.map((r) => r.route));
+    const tiersWithSlots = (st: typeof whole.state): number[] =>
+      [...new Set(st.store.routes.flatMap((r) => r.rings.flatMap((slots, i) => (slots.length > 0 ? [i] : []))))].sort();
+    expect(tiersWithSlots(forRoutes.state)).to.have.length.at.most(1);
+    expect(tiersWithSlots(whole.state).length).to.be.above(1);
+    expect(forRoutes.bytes).to.be.below(whole.bytes);
+  });
+
+  it('asks itself over HTTP only until it knows its own address, then takes its state directly', async () => {
+    const url = `${replicas[2]?.queryUrl()}/api/v1/routes?window=1m&limit=1&scope=cluster`;
+    await getJson<ClusterAnswer<RoutesResponse>>(url, token);
+    const { body } = await getJson<ClusterAnswer<RoutesResponse>>(url, token);
+    expect(body.partial).to.equal(false);
+    expect(body.peers.map((p) => [p.peer, p.self, p.bytes > 0])).to.deep.equal([...peers()].sort().map((p) => [p, p === peers()[2], p !== peers()[2]]));
   });
 
   it('documents scope in the OpenAPI document and refuses a bad scope', async () => {

@@ -11,14 +11,14 @@ import type { ConnectorFactory } from '../../consumer/factory';
 import type { MetricsConsumer, SignalConsumers, TracesConsumer } from '../../consumer/consumer';
 import { MetricsBatch } from '../../pdata/metrics-batch';
 import type { TraceBatch } from '../../pdata/trace-batch';
-import type { MergedQueryState, QueryStateSource, RouteQueryProvider } from '../../core/query';
+import type { MergedQueryState, QueryHint, QueryStateSource, RouteQueryProvider } from '../../core/query';
 import type { LiveRouteLatency } from '../../core/route-latency';
 import type { SpanInput } from './span-input';
 import type { Counter } from '../../core/telemetry';
 import { routeLatencyConfigSchema, type RouteLatencyConfig } from './config';
 import { RouteMetricsRecorder } from './metrics';
 import { collectMetricsRequest, encodeMetricsRequest } from './otlp-metrics';
-import { handleQuery } from './query';
+import { handleQuery, resolveWindow } from './query';
 import { RouteStore, routeStoreOptions, type Clock, type StoreSnapshot } from './store';
 import { RuntimeView } from '../../runtimeview/view';
 import type { RuntimeSnapshot } from '../../runtimeview/state';
@@ -156,9 +156,21 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
     return p;
   }
 
-  snapshotQueryState(): RouteLatencySnapshot {
-    const analysis = this.analyzer?.analysis.snapshot();
-    return { store: this.store.snapshot(), runtime: this.runtime.snapshot(), ...(analysis === undefined ? {} : { analysis }) };
+  /**
+   * The connector's query state; for a `query` (a cluster-wide one), only what it reads: trace analysis for
+   * /api/v1/why, the runtime view for its paths, and for the windowed route and service paths only the slots of the
+   * queried window.
+   */
+  snapshotQueryState(query?: QueryHint): RouteLatencySnapshot {
+    const whole = query === undefined;
+    const why = query?.pathname === WHY_PATH || query?.pathname === `${WHY_PATH}/`;
+    const runtime = query !== undefined && RuntimeView.handles(query.pathname);
+    const analysis = whole || why ? this.analyzer?.analysis.snapshot() : undefined;
+    return {
+      store: this.store.snapshot(whole || why || runtime ? undefined : windowOfQuery(this.store, query)),
+      ...(whole || runtime ? { runtime: this.runtime.snapshot() } : {}),
+      ...(analysis === undefined ? {} : { analysis }),
+    };
   }
 
   /**
@@ -211,6 +223,25 @@ export const routeLatencyConnectorFactory: ConnectorFactory<RouteLatencyConfig> 
   create: (settings, config, next) => new RouteLatencyConnector(settings, config, next),
   mergeQueryStates: (config, snapshots) => mergeQueryStates(config, snapshots as readonly RouteLatencySnapshot[]),
 };
+
+/**
+ * The tier and first period a query of the route and service paths (`window`, default 5m) can read when answered
+ * at `query.atMs` or later, or undefined for other paths and for a window the store does not have (the query
+ * answers 400 then). The earlier of this process's time and `atMs` is taken, never the store's latest span time:
+ * whichever clock is behind, the asker's window starts at this period or later.
+ */
+export function windowOfQuery(store: RouteStore, query: QueryHint): { tier: number; fromPeriod: number } | undefined {
+  if (!/^\/api\/v1\/(routes|services)(\/|$)/.test(query.pathname)) return undefined;
+  const text = query.params.find(([k]) => k === 'window')?.[1];
+  const now = store.clock.now();
+  const at = query.atMs === undefined ? now : Math.min(now, query.atMs);
+  try {
+    const win = resolveWindow(store, text, now);
+    return { tier: win.tier, fromPeriod: Math.floor(at / win.slotMs) - win.slots + 1 };
+  } catch {
+    return undefined;
+  }
+}
 
 /** One store merged from the workers' snapshots (exact: one scale, absolute slot periods), queried as the connector's own. */
 export function mergeQueryStates(config: RouteLatencyConfig, snapshots: readonly RouteLatencySnapshot[], clock?: Clock): MergedQueryState {

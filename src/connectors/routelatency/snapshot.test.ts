@@ -51,61 +51,123 @@ function answers(handle: (path: string, params: URLSearchParams) => { status: nu
   return out;
 }
 
+/** Spans of `recs` recorded into one reference connector and into each worker's, as they would be received. */
+function feed(recs: readonly Rec[], workers: number, startSpread: number, t0: number): { single: RouteLatencyConnector; parts: RouteLatencyConnector[] } {
+  // Workers start a little apart, as forked processes do; the reference starts with the first.
+  const clocks = Array.from({ length: workers }, (_, i) => new FakeClock(t0 + (i === 0 ? 0 : startSpread)));
+  const single = connector(new FakeClock(t0));
+  const parts = clocks.map((c) => connector(c));
+  const span = new MutableSpan();
+  let n = 0;
+  for (const r of [...recs].sort((a, b) => a.at - b.at)) {
+    span.service = `svc${r.service}`;
+    span.resource.set('service.name', span.service);
+    span.attrs.set('http.route', `/r${r.route}`);
+    span.attrs.set('http.request.method', 'GET');
+    span.attrs.set('http.response.status_code', r.status);
+    span.durationNs = r.ms * 1e6;
+    span.statusCode = r.error ? 2 : 0;
+    span.traceId = traceIdOf(++n);
+    span.spanId = spanIdOf(n);
+    const now = t0 + startSpread + r.at;
+    span.endTimeMs = now;
+    single.store.record(span, now);
+    (parts[r.worker] as RouteLatencyConnector).store.record(span, now);
+  }
+  return { single, parts };
+}
+
+const recsOf = (workers: number): fc.Arbitrary<Rec[]> =>
+  fc.array(
+    fc.record({
+      service: fc.integer({ min: 0, max: 1 }),
+      route: fc.integer({ min: 0, max: 3 }),
+      ms: fc.double({ min: 0.01, max: 60_000, noNaN: true }),
+      at: fc.integer({ min: 0, max: 20 * 60_000 }),
+      worker: fc.integer({ min: 0, max: workers - 1 }),
+      error: fc.boolean(),
+      status: fc.constantFrom(200, 201, 404, 500, 503),
+    }),
+    { minLength: 1, maxLength: 200 },
+  );
+
+const roundTrip = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+
 describe('routelatency query state merged across workers', () => {
   for (const workers of [1, 2, 4]) {
     it(`${workers} worker(s): every endpoint answers exactly as one connector fed every span, rates included (property)`, () => {
       fc.assert(
-        fc.property(
-          fc.array(
-            fc.record({
-              service: fc.integer({ min: 0, max: 1 }),
-              route: fc.integer({ min: 0, max: 3 }),
-              ms: fc.double({ min: 0.01, max: 60_000, noNaN: true }),
-              at: fc.integer({ min: 0, max: 20 * 60_000 }),
-              worker: fc.integer({ min: 0, max: workers - 1 }),
-              error: fc.boolean(),
-              status: fc.constantFrom(200, 201, 404, 500, 503),
-            }),
-            { minLength: 1, maxLength: 200 },
-          ),
-          fc.integer({ min: 0, max: 5_000 }),
-          fc.integer({ min: 0, max: 30 * 60_000 }),
-          (recs: Rec[], startSpread: number, queryAfter: number) => {
-            const t0 = 1_700_000_000_000;
-            // Workers start a little apart, as forked processes do; the reference starts with the first.
-            const clocks = Array.from({ length: workers }, (_, i) => new FakeClock(t0 + (i === 0 ? 0 : startSpread)));
-            const single = connector(new FakeClock(t0));
-            const parts = clocks.map((c) => connector(c));
-            const span = new MutableSpan();
-            let n = 0;
-            for (const r of [...recs].sort((a, b) => a.at - b.at)) {
-              span.service = `svc${r.service}`;
-              span.resource.set('service.name', span.service);
-              span.attrs.set('http.route', `/r${r.route}`);
-              span.attrs.set('http.request.method', 'GET');
-              span.attrs.set('http.response.status_code', r.status);
-              span.durationNs = r.ms * 1e6;
-              span.statusCode = r.error ? 2 : 0;
-              span.traceId = traceIdOf(++n);
-              span.spanId = spanIdOf(n);
-              const now = t0 + startSpread + r.at;
-              span.endTimeMs = now;
-              single.store.record(span, now);
-              (parts[r.worker] as RouteLatencyConnector).store.record(span, now);
-            }
-            const queryAt = new FakeClock(t0 + startSpread + Math.max(...recs.map((r) => r.at)) + queryAfter);
-            (single.store.clock as FakeClock).t = queryAt.t;
-            const snapshots = parts.map((p) => JSON.parse(JSON.stringify(p.snapshotQueryState())) as ReturnType<typeof p.snapshotQueryState>);
-            const merged = mergeQueryStates(config, snapshots, queryAt);
-            const want = answers((path, params) => single.routeQuery.handleQuery(path, params) as { status: number; body: unknown });
-            const got = answers((path, params) => merged.routeQuery.handleQuery(path, params) as { status: number; body: unknown });
-            expect(got).to.deep.equal(want);
-          },
-        ),
+        fc.property(recsOf(workers), fc.integer({ min: 0, max: 5_000 }), fc.integer({ min: 0, max: 30 * 60_000 }), (recs, startSpread, queryAfter) => {
+          const t0 = 1_700_000_000_000;
+          const { single, parts } = feed(recs, workers, startSpread, t0);
+          const queryAt = new FakeClock(t0 + startSpread + Math.max(...recs.map((r) => r.at)) + queryAfter);
+          (single.store.clock as FakeClock).t = queryAt.t;
+          const snapshots = parts.map((p) => roundTrip(p.snapshotQueryState()));
+          const merged = mergeQueryStates(config, snapshots, queryAt);
+          const want = answers((path, params) => single.routeQuery.handleQuery(path, params) as { status: number; body: unknown });
+          const got = answers((path, params) => merged.routeQuery.handleQuery(path, params) as { status: number; body: unknown });
+          expect(got).to.deep.equal(want);
+        }),
         { numRuns: 25 },
       );
     });
   }
+
+  for (const workers of [1, 3]) {
+    it(`${workers} worker(s): snapshots for one query (a cluster query) merge to the same answer as whole snapshots, clocks skewed (property)`, () => {
+      fc.assert(
+        fc.property(
+          recsOf(workers),
+          fc.integer({ min: 0, max: 5_000 }),
+          fc.integer({ min: 0, max: 30 * 60_000 }),
+          // Each worker's clock against the asker's, and how long after asking the asker merges and answers.
+          fc.array(fc.integer({ min: -180_000, max: 180_000 }), { minLength: workers, maxLength: workers }),
+          fc.integer({ min: 0, max: 90_000 }),
+          (recs, startSpread, queryAfter, skews, answerLag) => {
+            const t0 = 1_700_000_000_000;
+            const { parts } = feed(recs, workers, startSpread, t0);
+            const askedAt = t0 + startSpread + Math.max(...recs.map((r) => r.at)) + queryAfter;
+            const answerAt = new FakeClock(askedAt + answerLag);
+            parts.forEach((p, i) => ((p.store.clock as FakeClock).t = askedAt + (skews[i] as number)));
+            const whole = mergeQueryStates(
+              config,
+              parts.map((p) => roundTrip(p.snapshotQueryState())),
+              answerAt,
+            );
+            const want = answers((path, params) => whole.routeQuery.handleQuery(path, params) as { status: number; body: unknown });
+            const got = answers((path, params) => {
+              const hint = { pathname: path, params: [...params], atMs: askedAt };
+              const scoped = mergeQueryStates(
+                config,
+                parts.map((p) => roundTrip(p.snapshotQueryState(hint))),
+                answerAt,
+              );
+              return scoped.routeQuery.handleQuery(path, params) as { status: number; body: unknown };
+            });
+            expect(got).to.deep.equal(want);
+          },
+        ),
+        { numRuns: 20 },
+      );
+    });
+  }
+
+  it("a snapshot for a route list holds only the queried window's slots, and every route", () => {
+    const t0 = 1_700_000_000_000;
+    const recs: Rec[] = [0, 1, 2, 3].map((route) => ({ service: 0, route, ms: 5, at: route * 5 * 60_000, worker: 0, error: false, status: 200 }));
+    const { parts } = feed(recs, 1, 0, t0);
+    const w = parts[0] as RouteLatencyConnector;
+    (w.store.clock as FakeClock).t = t0 + 15 * 60_000 + 1;
+    const full = w.snapshotQueryState();
+    const scoped = w.snapshotQueryState({ pathname: '/api/v1/routes', params: [['window', '1m']], atMs: t0 + 15 * 60_000 + 1 });
+    const slots = (s: typeof full): number => s.store.routes.reduce((n, r) => n + r.rings.reduce((k, ring) => k + ring.length, 0), 0);
+    expect(scoped.store.routes.map((r) => r.route)).to.deep.equal(full.store.routes.map((r) => r.route));
+    // Only route 3's span, at 15 min, is in the last minute; the full snapshot holds every span in each tier.
+    expect(slots(scoped)).to.equal(1);
+    expect(slots(full)).to.be.at.least(4);
+    expect(scoped).to.not.have.property('runtime');
+    expect(scoped).to.not.have.property('analysis');
+  });
 
   it('the rate divides by the time since the earliest worker started, not since the query', () => {
     const t0 = 1_700_000_000_000;

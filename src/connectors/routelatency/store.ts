@@ -478,9 +478,15 @@ export class RouteStore {
     return entry;
   }
 
-  /** The store as plain data, for merging into another store (a worker's store into the primary's). */
-  snapshot(): StoreSnapshot {
+  /**
+   * The store as plain data, for merging into another store (a worker's into the primary's, a peer's into a cluster
+   * query's). With `only`, the slots of one tier from one period on: what a query of one window
+   * reads (every route is still listed, so route counts stay right).
+   */
+  snapshot(only?: { tier: number; fromPeriod: number }): StoreSnapshot {
     const out: RouteSnapshot[] = [];
+    const ringOf = (r: { snapshot(fromPeriod?: number): SlotSnapshot[] }, i: number): SlotSnapshot[] =>
+      only === undefined ? r.snapshot() : i === only.tier ? r.snapshot(only.fromPeriod) : [];
     for (const e of this.#entries) {
       out.push({
         service: e.service,
@@ -492,7 +498,7 @@ export class RouteStore {
         totalCount: e.totalCount,
         totalErrors: e.totalErrors,
         lastSeenMs: e.lastSeenMs,
-        rings: e.rings.map((r) => r.snapshot()),
+        rings: e.rings.map(ringOf),
       });
     }
     return { startedAtMs: this.#startedAtMs, routes: out, coverage: this.#coverageSnapshot() };

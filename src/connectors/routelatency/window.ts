@@ -7,7 +7,7 @@
  * tier. Slots are aligned to the epoch (`period = floor(t / slotMs)`), and a window of N slots at time t is the
  * current (partial) slot plus the N − 1 before it, so it covers between `W − slot` and `W` of wall time.
  */
-import { ExpoHistogram, type OtlpExponentialHistogram } from '../../pdata/expo-histogram';
+import { ExpoHistogram, type CompactExponentialHistogram, type OtlpExponentialHistogram } from '../../pdata/expo-histogram';
 import { KeptExemplar, type Exemplar } from './exemplar';
 import type { SpanInput } from './span-input';
 
@@ -98,7 +98,8 @@ export function formatDuration(ms: number): string {
 /** A slot as plain data (JSON-safe), for merging rings across processes. */
 export interface SlotSnapshot {
   period: number;
-  sketch: OtlpExponentialHistogram;
+  /** Run-length coded (older snapshots: the plain OTLP shape, still read). */
+  sketch: CompactExponentialHistogram | OtlpExponentialHistogram;
   errors: number;
   status: number[];
   exemplars: Exemplar[];
@@ -212,14 +213,14 @@ export class SlotRing {
     if (ex.length === this.exemplarsPerSlot) slot.exemplarFloor = fastestOf(ex).valueMs;
   }
 
-  /** The slots holding data, for merging into another ring (worker → primary). */
-  snapshot(): SlotSnapshot[] {
+  /** The slots holding data (from period `fromPeriod` on), for merging into another ring (worker → primary). */
+  snapshot(fromPeriod = -Infinity): SlotSnapshot[] {
     const out: SlotSnapshot[] = [];
     for (const slot of this.#slots) {
-      if (slot === undefined || slot.sketch.count === 0) continue;
+      if (slot === undefined || slot.sketch.count === 0 || slot.period < fromPeriod) continue;
       out.push({
         period: slot.period,
-        sketch: slot.sketch.toOtlp(),
+        sketch: slot.sketch.toCompact(),
         errors: slot.errors,
         status: [...slot.status],
         exemplars: slot.exemplars.map((e) => e.plain()),
@@ -239,7 +240,7 @@ export class SlotRing {
         this.#slots[pos] = slot;
       } else if (slot.period < snap.period) slot.reset(snap.period);
       else if (slot.period > snap.period) continue; // older than what this ring holds
-      slot.sketch.merge(ExpoHistogram.fromOtlp(snap.sketch));
+      slot.sketch.merge(ExpoHistogram.fromCompact(snap.sketch));
       slot.errors += snap.errors;
       for (let c = 0; c < 5; c++) slot.status[c] = (slot.status[c] as number) + (snap.status[c] ?? 0);
       for (const e of snap.exemplars) {

@@ -19,7 +19,7 @@ import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import type { CreateSettings, Host } from '../../core/component';
 import { isClientAuthenticator, type ClientAuthenticator } from '../../core/auth';
-import { isQueryStateHost, isRouteQueryProvider, type QueryResponse, type QueryStateHost, type QueryStateSnapshot } from '../../core/query';
+import { isQueryStateHost, isRouteQueryProvider, type QueryHint, type QueryResponse, type QueryStateHost, type QueryStateSnapshot } from '../../core/query';
 import type { Counter } from '../../core/telemetry';
 import { createResolver, type Resolver } from '../../discovery/resolver';
 import type { ClusterConfig } from './config';
@@ -71,6 +71,22 @@ export function withoutScope(params: URLSearchParams): URLSearchParams {
   return out;
 }
 
+/** The states endpoint's URL for `query`: its path, parameters and time as parameters of their own. */
+export function statesPath(query: QueryHint | undefined): string {
+  if (query === undefined) return STATES_PATH;
+  const out = new URLSearchParams({ path: query.pathname, query: new URLSearchParams(query.params).toString() });
+  if (query.atMs !== undefined) out.set('at', String(query.atMs));
+  return `${STATES_PATH}?${out.toString()}`;
+}
+
+/** The query a states request is for (see statesPath); undefined for the whole state. A bad `at` is left out. */
+export function queryOfStatesRequest(params: URLSearchParams): QueryHint | undefined {
+  const pathname = params.get('path');
+  if (pathname === null) return undefined;
+  const at = Number(params.get('at') ?? NaN);
+  return { pathname, params: [...new URLSearchParams(params.get('query') ?? '')], ...(Number.isSafeInteger(at) && at > 0 ? { atMs: at } : {}) };
+}
+
 /** Read a request or response body, gunzipped when it says so, refusing more than MAX_BODY_BYTES. */
 async function readBody(stream: http.IncomingMessage): Promise<{ text: string; wireBytes: number }> {
   const chunks: Buffer[] = [];
@@ -120,6 +136,8 @@ export class ClusterView {
   #components: Host | undefined;
   #client: ClientAuthenticator | undefined;
   #selfLabel = '';
+  /** Peer addresses that answered with this process's own instance: itself, not asked again. */
+  readonly #selfPeers = new Set<string>();
 
   constructor(settings: CreateSettings, config: ClusterConfig) {
     this.#settings = settings;
@@ -203,10 +221,10 @@ export class ClusterView {
     return out;
   }
 
-  /** `GET /internal/v1/states`: this process's snapshots and those handed to it. */
-  async states(): Promise<StatesBody> {
+  /** `GET /internal/v1/states`: this process's snapshots (for `query` only, when given) and those handed to it. */
+  async states(query?: QueryHint): Promise<StatesBody> {
     const host = this.#host as QueryStateHost;
-    return { instance: host.instance, sources: [...(await host.localQueryStates()), ...this.#live()] };
+    return { instance: host.instance, sources: [...(await host.localQueryStates(query)), ...this.#live()] };
   }
 
   /** `POST /internal/v1/handoff`: keep a leaving peer's snapshots. */
@@ -275,10 +293,10 @@ export class ClusterView {
     });
   }
 
-  async #fetchPeer(peer: string): Promise<{ status: PeerStatus; body?: StatesBody }> {
+  async #fetchPeer(peer: string, query: QueryHint | undefined): Promise<{ status: PeerStatus; body?: StatesBody }> {
     const status: PeerStatus = { peer, ok: false, error: null, self: false, sources: 0, bytes: 0 };
     try {
-      const r = await this.#request(peer, 'GET', STATES_PATH, this.#config.timeout);
+      const r = await this.#request(peer, 'GET', statesPath(query), this.#config.timeout);
       status.bytes = r.wireBytes;
       this.#metrics.bytes.add(r.wireBytes);
       if (r.status !== 200) {
@@ -305,10 +323,15 @@ export class ClusterView {
   }
 
   /** Every reachable snapshot of the cluster, each source once (its latest), and how each peer answered. */
-  async gather(): Promise<{ sources: QueryStateSnapshot[]; peers: PeerStatus[]; partial: boolean }> {
+  async gather(query?: QueryHint): Promise<{ sources: QueryStateSnapshot[]; peers: PeerStatus[]; partial: boolean }> {
     const host = this.#host as QueryStateHost;
     const resolved = this.peers();
-    const [local, ...remote] = await Promise.all([this.states(), ...resolved.map((p) => this.#fetchPeer(p))]);
+    // A peer address that once answered as this process is this process for its whole life (the address is its
+    // listener's): its states are the local ones, without a round trip through its own HTTP server.
+    const [local, ...remote] = await Promise.all([
+      this.states(query),
+      ...resolved.map((p) => (this.#selfPeers.has(p) ? Promise.resolve(undefined) : this.#fetchPeer(p, query))),
+    ]);
     const bySource = new Map<string, QueryStateSnapshot>();
     const add = (s: QueryStateSnapshot): void => {
       const prev = bySource.get(s.source);
@@ -317,10 +340,12 @@ export class ClusterView {
     for (const s of (local as StatesBody).sources) add(s);
     const peers: PeerStatus[] = [];
     let sawSelf = false;
-    for (const r of remote as { status: PeerStatus; body?: StatesBody }[]) {
+    for (const [i, answer] of remote.entries()) {
+      const r = answer ?? { status: { peer: resolved[i] as string, ok: true, error: null, self: false, sources: 0, bytes: 0 }, body: local as StatesBody };
       if (r.body !== undefined && r.body.instance === host.instance) {
         r.status.self = true;
         r.status.sources = (local as StatesBody).sources.length;
+        this.#selfPeers.add(r.status.peer);
         sawSelf = true;
       } else if (r.body !== undefined) {
         for (const s of r.body.sources) add(s);
@@ -339,13 +364,15 @@ export class ClusterView {
       ([cid, c]) => isRouteQueryProvider(c) && host.mergeQueryStates(cid, []) !== undefined,
     )?.[0];
     if (id === undefined) return { status: 404, body: { error: 'no connector with a cluster-wide query state is configured in a running pipeline' } };
-    const { sources, peers, partial } = await this.gather();
+    const forwarded = withoutScope(params);
+    // Each replica sends what this query reads (the component decides), not its whole state.
+    const { sources, peers, partial } = await this.gather({ pathname, params: [...forwarded], atMs: Date.now() });
     const merged = host.mergeQueryStates(
       id,
       sources.flatMap((s) => (s.states[id] === undefined ? [] : [s.states[id]])),
     );
     if (merged === undefined) return { status: 404, body: { error: `component ${id} has no mergeable query state` } };
-    const r = await merged.routeQuery.handleQuery(pathname, withoutScope(params));
+    const r = await merged.routeQuery.handleQuery(pathname, forwarded);
     const extra = { scope: 'cluster', partial, peers };
     const body = typeof r.body === 'object' && r.body !== null && !Array.isArray(r.body) ? { ...r.body, ...extra } : r.body;
     return { status: r.status, body };

@@ -15,7 +15,7 @@ import { renderPrometheus, type MetricFamily } from '../../core/telemetry';
 import { PAGE_CSP, pageAssets } from './page-assets';
 import { routeQueryConfigSchema, type RouteQueryConfig } from './config';
 import { isRouteQueryProvider, type RouteQueryProvider } from '../../core/query';
-import { ClusterView, HANDOFF_PATH, queryScope, sendJson, STATES_PATH, withoutScope } from './cluster';
+import { ClusterView, HANDOFF_PATH, queryOfStatesRequest, queryScope, sendJson, STATES_PATH, withoutScope } from './cluster';
 import { routeQueryOpenapi } from './openapi';
 
 /** Authenticates a request; returns an error message or undefined when allowed. */
@@ -134,7 +134,7 @@ export class RouteQueryExtension implements Component {
           const r = await cluster.receiveHandoff(req);
           return await sendJson(req, res, r.status, r.body);
         }
-        return await sendJson(req, res, 200, await cluster.states());
+        return await sendJson(req, res, 200, await cluster.states(queryOfStatesRequest(url.searchParams)));
       } catch (err) {
         this.#settings.logger.error({ err: String(err), path: url.pathname }, 'Cluster request failed');
         return send(500, 'application/json', JSON.stringify({ error: 'internal error' }));

@@ -94,6 +94,17 @@ const extensionPaths: Record<string, Record<string, unknown>> = {
   [STATES_PATH]: {
     get: {
       summary: 'Between replicas of a cluster: the query state of this replica, for a peer to merge (gzip when accepted)',
+      parameters: [
+        {
+          name: 'path',
+          in: 'query',
+          required: false,
+          description: 'The query the state is for (its path): only what it reads is sent. Without it, the whole state.',
+          schema: { type: 'string' },
+        },
+        { name: 'query', in: 'query', required: false, description: "That query's parameters, URL-encoded.", schema: { type: 'string' } },
+        { name: 'at', in: 'query', required: false, description: 'When the asking replica sent the query (epoch ms, its clock).', schema: { type: 'integer' } },
+      ],
       responses: { 200: json('QueryStates', 'The query state'), 401: unauthenticated, 404: errorAnswer('No cluster is configured.') },
     },
   },
