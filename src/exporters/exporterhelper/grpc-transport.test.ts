@@ -260,6 +260,67 @@ describe('otlp exporter gRPC transport against servers that are not gRPC servers
     }
   });
 
+  it('writes a request of several parts as one run of DATA frames, the last carrying END_STREAM (no empty frame after)', async () => {
+    // An HTTP/2 server framed by hand, to see the frames themselves: SETTINGS with a wide window, then the answer.
+    const frame = (type: number, flags: number, id: number, payload: Buffer): Buffer => {
+      const h = Buffer.alloc(9);
+      h.writeUIntBE(payload.length, 0, 3);
+      h[3] = type;
+      h[4] = flags;
+      h.writeUInt32BE(id, 5);
+      return Buffer.concat([h, payload]);
+    };
+    const literal = (name: string, value: string): Buffer =>
+      Buffer.concat([Buffer.from([0, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
+    const data: { flags: number; length: number }[] = [];
+    const body: Buffer[] = [];
+    const server = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      const settings = Buffer.alloc(6);
+      settings.writeUInt16BE(4, 0); // SETTINGS_INITIAL_WINDOW_SIZE
+      settings.writeUInt32BE(1 << 20, 2);
+      const windowUpdate = Buffer.alloc(4);
+      windowUpdate.writeUInt32BE(1 << 20, 0);
+      socket.write(Buffer.concat([frame(4, 0, 0, settings), frame(8, 0, 0, windowUpdate)]));
+      let buf = Buffer.alloc(0);
+      let p = 24; // the client preface
+      socket.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length - p >= 9 && buf.length - p >= 9 + buf.readUIntBE(p, 3)) {
+          const len = buf.readUIntBE(p, 3);
+          const [type, flags] = [buf[p + 3] as number, buf[p + 4] as number];
+          const id = buf.readUInt32BE(p + 5) & 0x7fffffff;
+          const payload = buf.subarray(p + 9, p + 9 + len);
+          p += 9 + len;
+          if (type === 4 && (flags & 1) === 0) socket.write(frame(4, 1, 0, Buffer.alloc(0)));
+          if (type !== 0 || id === 0) continue;
+          data.push({ flags, length: len });
+          body.push(Buffer.from(payload));
+          if ((flags & 1) === 0) continue;
+          const headers = Buffer.concat([Buffer.from([0x88]), literal('content-type', 'application/grpc')]); // 0x88: :status 200
+          socket.write(Buffer.concat([frame(1, 4, id, headers), frame(0, 0, id, Buffer.alloc(5)), frame(1, 5, id, literal('grpc-status', '0'))]));
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const t = transport((server.address() as net.AddressInfo).port);
+    try {
+      const parts = [Buffer.alloc(20_000, 1), Buffer.alloc(3, 2), Buffer.alloc(30_000, 3)];
+      expect(statusOf(await t.send(parts, 2000))).to.equal('success');
+      expect(Buffer.concat(body).equals(Buffer.concat([Buffer.from([0, 0, 0, 0xc3, 0x53]), ...parts]))).to.equal(true);
+      expect(data.length).to.be.greaterThan(1);
+      expect(data.slice(0, -1).every((f) => (f.flags & 1) === 0)).to.equal(true);
+      expect(data.at(-1)).to.include({ flags: 1 });
+      expect(
+        data.every((f) => f.length > 0),
+        'no empty DATA frame',
+      ).to.equal(true);
+    } finally {
+      await t.close();
+      server.close();
+    }
+  });
+
   it('a TCP server that never speaks HTTP/2 costs one deadline, not a hang', async () => {
     const sockets: net.Socket[] = [];
     const silent = net.createServer((s) => sockets.push(s));

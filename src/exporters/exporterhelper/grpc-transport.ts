@@ -162,10 +162,13 @@ export class GrpcTransport implements Transport {
       return Promise.resolve(fail(GrpcStatus.UNAVAILABLE, `cannot start a call: ${(e as Error).message}`));
     }
     const answer = this.#answer(channel, stream, timeoutMs);
-    // The request: prefix and parts as they are (no concatenated copy), then end of stream.
+    // The request: prefix and parts as they are (no concatenated copy), then end of stream. Corked, the stream
+    // hands all of them to nghttp2 at once (one _writev), which frames them into one socket write; uncorked, each
+    // part after the first waits for the previous one's socket write (docs/decisions/0014-small-request-cost.md).
+    stream.cork();
     stream.write(prefix);
     for (const p of parts) if (p.length > 0) stream.write(p);
-    stream.end();
+    stream.end(); // uncorks
     return answer;
   }
 
