@@ -145,7 +145,10 @@ describe('HeapTrimmer', () => {
     this.timeout(150_000);
     const script = `
       const { HeapTrimmer, oldGenerationUsed, requestV8Marking } = require(${JSON.stringify(require.resolve('./heap-trim'))});
-      const t = new HeapTrimmer({ requestMarking: requestV8Marking, oldGenerationUsed, loopUtilization: () => 0, now: Date.now },
+      // Busy until the test asks: the trimmer's own once-a-second check must not ask first (on a starved machine
+      // making the garbage below takes seconds).
+      let utilization = 1;
+      const t = new HeapTrimmer({ requestMarking: requestV8Marking, oldGenerationUsed, loopUtilization: () => utilization, now: Date.now },
         { stepBytes: 0, minIntervalMs: 0, timeoutMs: 60000, maxUtilization: 0.5 });
       t.start();
       // stepBytes 0: due at the first check. Garbage kept across scavenges until promoted, then dropped; made
@@ -164,6 +167,7 @@ describe('HeapTrimmer', () => {
         }
         const observingBefore = t.observing;
         const before = oldGenerationUsed();
+        utilization = 0;
         t.check();
         const pending = t.pending;
         const observingWhileAsking = t.observing;
