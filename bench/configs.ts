@@ -90,14 +90,42 @@ const routelensExtension = (e: CollectorEnv): string => `extensions:
     endpoint: 127.0.0.1:${e.adminPort}
 `;
 
+/**
+ * The "why" shape (issue 28): trace analysis on in routelatency (its default) and tail_capture forwarding only
+ * whole slow, error and baseline traces to the sink, with the same decision wait as the Collector's tail_sampling
+ * below. The sink then gets a sample: CPU per span is counted over the spans the collector accepted.
+ */
+export const ROUTELENS_WHY_PIPELINE: RoutelensPipeline = {
+  name: 'why',
+  describe: 'otlp → k8sattributes → routelatency (analysis) → tail_capture → otlp/sink',
+  yaml: (e) => `${routelensReceiver(e)}${routelensK8s(e)}  tail_capture:
+    decision_wait: 10s
+connectors:
+  routelatency:
+    windows: [1m, 5m, 1h]
+${routelensExporter(e)}${routelensExtension(e)}service:
+  extensions: [routequery]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [k8sattributes]
+      exporters: [routelatency]
+    traces/sampled:
+      receivers: [routelatency]
+      processors: [tail_capture]
+      exporters: [otlp/sink]
+`,
+};
+
 /** Tried in this order by 'auto' (which skips 'bare': that is the other pipeline shape, chosen per scenario). */
 export const ROUTELENS_PIPELINES: readonly RoutelensPipeline[] = [
   {
     name: 'full',
-    describe: 'otlp → k8sattributes → [otlp/sink, routelatency]',
+    describe: 'otlp → k8sattributes → [otlp/sink, routelatency (analysis off)]',
     yaml: (e) => `${routelensReceiver(e)}${routelensK8s(e)}connectors:
   routelatency:
     windows: [1m, 5m, 1h]
+    analysis: { enabled: false }
 ${routelensExporter(e)}${routelensExtension(e)}service:
   extensions: [routequery]
   pipelines:
@@ -109,10 +137,11 @@ ${routelensExporter(e)}${routelensExtension(e)}service:
   },
   {
     name: 'bare',
-    describe: 'otlp → [otlp/sink, routelatency]',
+    describe: 'otlp → [otlp/sink, routelatency (analysis off)]',
     yaml: (e) => `${routelensReceiver(e)}connectors:
   routelatency:
     windows: [1m, 5m, 1h]
+    analysis: { enabled: false }
 ${routelensExporter(e)}${routelensExtension(e)}service:
   extensions: [routequery]
   pipelines:
@@ -146,18 +175,51 @@ ${routelensExporter(e)}${routelensExtension(e)}service:
   },
 ];
 
-/** The two pipeline shapes a scenario runs: with Kubernetes enrichment, and without (receive, forward, route latency). */
-export type PipelineShape = 'full' | 'bare';
+/**
+ * The pipeline shapes a scenario runs: with Kubernetes enrichment, without (receive, forward, route latency), and
+ * `why`: enrichment, route latency over every span, and tail sampling in front of the sink (routelens: trace
+ * analysis and tail_capture; the Collector: span_metrics and tail_sampling with a latency policy).
+ */
+export type PipelineShape = 'full' | 'bare' | 'why';
 
 export const OTELCOL_PIPELINE_DESCRIPTIONS: Record<PipelineShape, string> = {
   full: 'otlp → k8s_attributes → [otlp_grpc/sink, span_metrics → prometheus]',
   bare: 'otlp → [otlp_grpc/sink, span_metrics → prometheus]',
+  why: 'otlp → k8s_attributes → [span_metrics → prometheus, forward → tail_sampling (latency 500 ms, errors, 0.1 %; decision_wait 10s) → otlp_grpc/sink]',
 };
 export const OTELCOL_PIPELINE_DESCRIPTION = OTELCOL_PIPELINE_DESCRIPTIONS.full;
 
 /** The OpenTelemetry Collector's config (component names as of 0.161: k8s_attributes, span_metrics, otlp_grpc). */
 export function otelcolYaml(e: CollectorEnv, shape: PipelineShape = 'full'): string {
-  const processors = shape === 'full' ? '\n      processors: [k8s_attributes]' : '';
+  const processors = shape === 'bare' ? '' : '\n      processors: [k8s_attributes]';
+  const why = shape === 'why';
+  const tailSampling = why
+    ? `  tail_sampling:
+    decision_wait: 10s
+    num_traces: 100000
+    policies:
+      - name: slow
+        type: latency
+        latency: { threshold_ms: 500 }
+      - name: errors
+        type: status_code
+        status_code: { status_codes: [ERROR] }
+      - name: baseline
+        type: probabilistic
+        probabilistic: { sampling_percentage: 0.1 }
+`
+    : '';
+  const pipelines = why
+    ? `    traces:
+      receivers: [otlp]${processors}
+      exporters: [span_metrics, forward]
+    traces/sampled:
+      receivers: [forward]
+      processors: [tail_sampling]
+      exporters: [otlp_grpc/sink]`
+    : `    traces:
+      receivers: [otlp]${processors}
+      exporters: [otlp_grpc/sink, span_metrics]`;
   return `receivers:
   otlp:
     protocols:
@@ -175,7 +237,7 @@ processors:
             name: k8s.pod.ip
     extract:
       metadata: [${K8S_METADATA.join(', ')}]
-connectors:
+${tailSampling}connectors:${why ? '\n  forward: {}' : ''}
   span_metrics:
     histogram:
       exponential:
@@ -212,9 +274,7 @@ service:
                 host: 127.0.0.1
                 port: ${e.adminPort}
   pipelines:
-    traces:
-      receivers: [otlp]${processors}
-      exporters: [otlp_grpc/sink, span_metrics]
+${pipelines}
     metrics:
       receivers: [span_metrics]
       exporters: [prometheus]

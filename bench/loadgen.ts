@@ -81,6 +81,11 @@ export interface StartArgs {
   /** saturate: outstanding calls; rate: the cap on outstanding calls. */
   concurrency: number;
   channels: number;
+  /**
+   * Give every send's traces ids of their own (the send's sequence number in each trace id's last 4 bytes), so a
+   * pooled request sent again is new traces, as real traffic is, for trace assembly and tail sampling.
+   */
+  freshTraceIds?: boolean;
 }
 
 export interface GenCounters {
@@ -133,6 +138,7 @@ let prefixes: Buffer[] = [];
 let running = false;
 let timer: NodeJS.Timeout | undefined;
 let seq = 0;
+let freshTraceIds = false;
 let cursor = 0;
 
 let win: GenWindow | undefined;
@@ -162,6 +168,7 @@ function send(onDone: (ok: boolean) => void): void {
   if (req === undefined) throw new Error('empty pool');
   const client = clients[seq % clients.length] as Channel;
   seq++;
+  if (freshTraceIds) for (const off of req.traceIds) req.bytes.writeUInt32BE(seq >>> 0, off + 12);
   const sentAt = process.hrtime.bigint();
   // Metrics and logs requests carry no marker (offsets -1).
   if (req.traceIdOffset >= 0) {
@@ -213,6 +220,7 @@ function start(a: StartArgs): void {
     return prefix;
   });
   running = true;
+  freshTraceIds = a.freshTraceIds === true;
   if (a.mode === 'saturate') {
     const loop = (): void => {
       if (!running) return;

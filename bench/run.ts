@@ -54,6 +54,7 @@ import {
   ROUTELENS_PIPELINE,
   ROUTELENS_PIPELINES,
   withAppSignalPipelines,
+  ROUTELENS_WHY_PIPELINE,
   type CollectorEnv,
   type PipelineShape,
   type RoutelensPipeline,
@@ -967,7 +968,15 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       cpu_s: round(cpu, 2) as number,
       core_utilisation: round(cpu / windowS) as number,
       cpu_system_share: cpu > 0 ? round((k1 - k0) / cpu) : null,
-      cpu_s_per_million_spans: sw.spans > 0 ? round(cpu / (sw.spans / 1e6)) : null,
+      // The why pipelines forward a sample of the traces: their work is per span accepted, not per span delivered.
+      cpu_s_per_million_spans:
+        sc.pipeline === 'why'
+          ? gcw !== undefined && gcw.acceptedSpans > 0
+            ? round(cpu / (gcw.acceptedSpans / 1e6))
+            : null
+          : sw.spans > 0
+            ? round(cpu / (sw.spans / 1e6))
+            : null,
       offered_spans_per_s: gcw === undefined ? null : Math.round(gcw.sentSpans / gcw.elapsedS),
       accepted_spans_per_s:
         gcw !== undefined ? Math.round(gcw.acceptedSpans / gcw.elapsedS) : a0 !== null && a1 !== null ? Math.round((a1 - a0) / windowS) : null,
@@ -1581,7 +1590,7 @@ async function main(): Promise<void> {
     opts.only === 'otelcol' || !scenarios.some((sc) => sc.pipeline === 'full')
       ? (ROUTELENS_PIPELINES[0] as RoutelensPipeline)
       : await chooseRoutelensPipeline(routelensBin, opts.pipeline, probeEnv, tmp, log);
-  const routelensPipelines: Record<PipelineShape, RoutelensPipeline> = { full: routelensPipeline, bare };
+  const routelensPipelines: Record<PipelineShape, RoutelensPipeline> = { full: routelensPipeline, bare, why: ROUTELENS_WHY_PIPELINE };
   for (const shape of new Set(scenarios.map((sc) => sc.pipeline))) {
     log(`${shape} pipeline: routelens ${routelensPipelines[shape].describe}; otelcol ${OTELCOL_PIPELINE_DESCRIPTIONS[shape]}`);
   }

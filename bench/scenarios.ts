@@ -58,6 +58,13 @@ export interface BesideLoad {
 /** Names of the standard scenarios, in their table order. */
 export const STANDARD_SCENARIOS = ['rate10k', 'rate50k', 'saturation'] as const;
 
+/**
+ * The "why" scenarios (issue 28 item 10): the standard 512-span requests at 10k and 50k spans/s on the `why`
+ * pipelines (trace analysis and tail_capture against span_metrics and tail_sampling), with fresh trace ids per
+ * send so that traces do not repeat while a decision waits.
+ */
+export const WHY_SCENARIOS = ['why10k', 'why50k'] as const;
+
 const RATES: Record<string, number | undefined> = { '1k': 1_000, '10k': 10_000, '50k': 50_000, sat: undefined };
 const SOURCE_PREFIX: Record<string, Source> = { lg: 'loadgen', tg: 'telemetrygen' };
 
@@ -149,10 +156,14 @@ export function scenarioByName(name: string): Scenario {
   if (name === 'rate10k') return make('loadgen', SPANS_PER_REQUEST, '10k', 'full', name);
   if (name === 'rate50k') return make('loadgen', SPANS_PER_REQUEST, '50k', 'full', name);
   if (name === 'saturation') return make('loadgen', SPANS_PER_REQUEST, 'sat', 'full', name);
+  if (name === 'why10k' || name === 'why50k') {
+    const sc = make('loadgen', SPANS_PER_REQUEST, name === 'why10k' ? '10k' : '50k', 'why', name);
+    return { ...sc, label: `${sc.label} why`, gen: { ...sc.gen, freshTraceIds: true } };
+  }
   const m = /^(lg|tg)(\d+)-(1k|10k|50k|sat)-(full|bare)$/.exec(name);
   if (m === null) {
     throw new Error(
-      `unknown scenario ${name}: expected one of ${[...STANDARD_SCENARIOS, ...SIGNAL_SCENARIOS, ...BESIDE_SCENARIOS].join(', ')} or <lg|tg><spans>-<1k|10k|50k|sat>-<full|bare>, e.g. tg100-10k-bare`,
+      `unknown scenario ${name}: expected one of ${[...STANDARD_SCENARIOS, ...WHY_SCENARIOS, ...SIGNAL_SCENARIOS, ...BESIDE_SCENARIOS].join(', ')} or <lg|tg><spans>-<1k|10k|50k|sat>-<full|bare>, e.g. tg100-10k-bare`,
     );
   }
   const spans = Number(m[2]);

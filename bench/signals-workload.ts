@@ -73,7 +73,7 @@ export function buildSignalPool(signal: AppSignal, count: number, itemsPerReques
       const shifted = shiftTimes(rm, now - firstTime(rm) + BigInt(i) * 1_000_000n) as Json;
       body = metricsRequestFromJson(JSON.stringify({ resourceMetrics: [{ ...shifted, resource: withResource(rm.resource as Json, i) }] }));
       const n = MetricsBatch.decode(body).dataPointCount;
-      requests.push({ bytes: Buffer.from(body), traceIdOffset: -1, spanIdOffset: -1, samples: [], spans: n });
+      requests.push({ bytes: Buffer.from(body), traceIdOffset: -1, spanIdOffset: -1, samples: [], spans: n, traceIds: [] });
       items += n;
     } else {
       const rl = (base.resourceLogs as Json[])[0] as Json;
@@ -85,7 +85,7 @@ export function buildSignalPool(signal: AppSignal, count: number, itemsPerReques
         JSON.stringify({ resourceLogs: [{ ...rl, resource: withResource(rl.resource as Json, i), scopeLogs: [{ ...sl, logRecords: shifted }] }] }),
       );
       const n = LogsBatch.decode(body).logRecordCount;
-      requests.push({ bytes: Buffer.from(body), traceIdOffset: -1, spanIdOffset: -1, samples: [], spans: n });
+      requests.push({ bytes: Buffer.from(body), traceIdOffset: -1, spanIdOffset: -1, samples: [], spans: n, traceIds: [] });
       items += n;
     }
     bytes += body.length;

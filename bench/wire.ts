@@ -273,3 +273,37 @@ function readMarker(b: Buffer, spStart: number, spEnd: number, markers: (seq: nu
   res.markers++;
   markers(seq, sendNs);
 }
+
+/**
+ * Offsets of the 16 trace-id bytes of every span of an encoded ExportTraceServiceRequest, except the marker's:
+ * where the generator writes a fresh id per send, so that traces do not repeat when the pool comes round again
+ * (trace assembly and tail sampling would otherwise see every pooled trace again every few seconds).
+ */
+export function traceIdOffsets(b: Buffer): number[] {
+  const out: number[] = [];
+  const cur = { pos: 0 };
+  const within = (start: number, end: number, tag: number, visit: (s: number, e: number) => void): void => {
+    let p = start;
+    while (p < end) {
+      const t = readVarint(b, p, cur);
+      p = cur.pos;
+      if (t !== tag) {
+        p = skip(b, t & 7, p, cur);
+        continue;
+      }
+      const len = readVarint(b, p, cur);
+      const from = cur.pos;
+      visit(from, from + len);
+      p = from + len;
+    }
+  };
+  within(0, b.length, 0x0a, (rs, re) =>
+    within(rs, re, 0x12, (ss, se) =>
+      within(ss, se, 0x12, (sp, spEnd) => {
+        const tid = findField(b, sp, spEnd, 0x0a, cur);
+        if (tid >= 0 && b[tid] === 0x10 && b.compare(MARKER_MAGIC, 0, 8, tid + 1, tid + 9) !== 0) out.push(tid + 1);
+      }),
+    ),
+  );
+  return out;
+}

@@ -7,7 +7,7 @@
  * (OTEL_SEMCONV_STABILITY_OPT_IN=http/dup), ~20 attributes; sqlalchemy CLIENT db spans; FastAPI's two INTERNAL
  * "http send" spans. An /error route fails with status ERROR and an `exception` event.
  */
-import { keyValue, MARKER_MAGIC, MARKER_SPAN_ID_PLACEHOLDER, PbWriter, type AttrValue } from './wire';
+import { keyValue, MARKER_MAGIC, MARKER_SPAN_ID_PLACEHOLDER, PbWriter, traceIdOffsets, type AttrValue } from './wire';
 
 /** The standard request: what the Python SDK's BatchSpanProcessor sends at its default size. */
 export const SPANS_PER_REQUEST = 512;
@@ -160,6 +160,8 @@ export interface PooledRequest {
   samples: ServerSample[];
   /** Spans in the request. */
   spans: number;
+  /** Where the trace ids of its spans are (all but the marker's), for fresh ids per send (StartArgs.freshTraceIds). */
+  traceIds: number[];
 }
 
 export interface Pool {
@@ -452,7 +454,7 @@ export function buildPool(count: number, seed = 42, spansPerRequest = SPANS_PER_
     if (traceIdOffset < 0 || spanIdOffset < 0 || bytes.indexOf(MARKER_MAGIC, traceIdOffset + 1) >= 0) {
       throw new Error('workload: marker not found exactly once');
     }
-    requests.push({ bytes, traceIdOffset: traceIdOffset + 8, spanIdOffset, samples, spans: spansPerRequest });
+    requests.push({ bytes, traceIdOffset: traceIdOffset + 8, spanIdOffset, samples, spans: spansPerRequest, traceIds: traceIdOffsets(bytes) });
   }
   const totalBytes = requests.reduce((a, r) => a + r.bytes.length, 0);
   return { requests, spansPerRequest, routes, spanBytes: totalBytes / spanCount, attributesPerSpan: attrCount / spanCount };
