@@ -18,6 +18,10 @@
  *
  * Bounds: `maxTraces` in flight, `maxSpansPerTrace`, `maxBytes` estimated in all. Past a bound the oldest traces
  * are analysed at once (counted as evicted) or the span is dropped (counted); nothing waits.
+ *
+ * Age order is a FIFO of traces, re-queued lazily when they had spans since they were queued, not a Map kept in
+ * activity order: deleting a Map's first entries leaves holes that V8 skips on every later `values().next()`
+ * until the table is rebuilt, which made each eviction cost about as many steps as traces were held.
  */
 import type { SpanRecord } from './span-record';
 import { SpanClass } from './span-record';
@@ -71,7 +75,10 @@ class Trace {
   pending: SpanRecord[] = [];
   lastArrivalMs = 0;
   bytes = TRACE_BYTES;
-  /** Position in the quiet queue (for the max-wait check). */
+  /** `lastArrivalMs` when it last joined the age queue. */
+  queuedMs = 0;
+  /** Analysed and forgotten: its entry in the age queue is skipped. */
+  gone = false;
   constructor(
     readonly key: number,
     readonly hi: number,
@@ -91,8 +98,11 @@ export class TraceAssembler {
   readonly maxBytes: number;
   readonly #options: AnalyzerOptions;
   readonly #sink: AnalysisSink;
-  /** Traces in flight, in insertion order (Map order): the oldest first for eviction. */
+  /** Traces in flight. */
   readonly #traces = new Map<number, Trace>();
+  /** Traces by age: created, or re-queued by the quiet check after newer spans; the oldest at `#ageHead`. */
+  readonly #age: Trace[] = [];
+  #ageHead = 0;
   /** Request spans in arrival order with their trace: due at arrival + decision wait. */
   readonly #due: { trace: Trace; span: SpanRecord; at: number }[] = [];
   #dueHead = 0;
@@ -142,15 +152,13 @@ export class TraceAssembler {
     if (t === undefined) {
       if (this.#traces.size >= this.maxTraces) this.#evictOldest(nowMs);
       t = new Trace(key, hi, traceId());
+      t.queuedMs = nowMs;
       this.#traces.set(key, t);
+      this.#age.push(t);
       this.#bytes += TRACE_BYTES;
     } else if (t.spans.length >= this.maxSpansPerTrace) {
       this.#stats.droppedSpans++;
       return;
-    } else {
-      // keep insertion order = order of last activity, so the oldest quiet trace is first
-      this.#traces.delete(key);
-      this.#traces.set(key, t);
     }
     t.spans.push(rec);
     t.lastArrivalMs = nowMs;
@@ -183,10 +191,28 @@ export class TraceAssembler {
       this.#dueHead = 0;
     }
     for (const [t, requests] of ready) this.#analyse(t, requests, false, nowMs);
-    // quiet traces: the map is in order of last activity
-    for (const t of this.#traces.values()) {
-      if (nowMs - t.lastArrivalMs < this.maxTraceWaitMs) break;
-      this.#analyse(t, undefined, true, nowMs);
+    // Quiet traces, oldest first. A trace with spans since it was queued goes to the back; the first one quiet
+    // since it was queued but not for long enough ends the walk (those behind it were queued later).
+    const age = this.#age;
+    for (let n = age.length - this.#ageHead; n > 0; n--) {
+      const t = age[this.#ageHead] as Trace;
+      if (!t.gone && nowMs - t.lastArrivalMs < this.maxTraceWaitMs) {
+        if (t.lastArrivalMs === t.queuedMs) break;
+        t.queuedMs = t.lastArrivalMs;
+        age.push(t);
+        this.#ageHead++;
+        continue;
+      }
+      this.#ageHead++;
+      if (!t.gone) this.#analyse(t, undefined, true, nowMs);
+    }
+    this.#compactAge();
+  }
+
+  #compactAge(): void {
+    if (this.#ageHead > 1024 && this.#ageHead * 2 > this.#age.length) {
+      this.#age.splice(0, this.#ageHead);
+      this.#ageHead = 0;
     }
   }
 
@@ -195,6 +221,8 @@ export class TraceAssembler {
     for (const t of [...this.#traces.values()]) this.#analyse(t, undefined, true, nowMs);
     this.#due.length = 0;
     this.#dueHead = 0;
+    this.#age.length = 0;
+    this.#ageHead = 0;
   }
 
   stats(): AssemblyStats {
@@ -202,10 +230,15 @@ export class TraceAssembler {
   }
 
   #evictOldest(nowMs: number): void {
-    const oldest = this.#traces.values().next().value as Trace | undefined;
-    if (oldest === undefined) return;
-    this.#stats.evictedTraces++;
-    this.#analyse(oldest, undefined, true, nowMs);
+    const age = this.#age;
+    while (this.#ageHead < age.length) {
+      const t = age[this.#ageHead++] as Trace;
+      if (t.gone) continue;
+      this.#stats.evictedTraces++;
+      this.#analyse(t, undefined, true, nowMs);
+      break;
+    }
+    this.#compactAge();
   }
 
   /**
@@ -238,6 +271,7 @@ export class TraceAssembler {
     }
     if (final || (t.spans.length === 0 && t.pending.length === 0)) {
       this.#traces.delete(t.key);
+      t.gone = true;
       this.#spans -= t.spans.length;
       this.#bytes -= t.bytes;
     }

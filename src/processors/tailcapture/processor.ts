@@ -316,8 +316,12 @@ export class TailCaptureProcessor implements Component, TracesConsumer {
 
   #enforceBounds(now: number): void {
     const maxBytes = this.#config.max_memory_mib * 1024 * 1024;
-    while ((this.#traces.size > this.#config.num_traces || this.#bytes > maxBytes) && this.#traces.size > 0) {
-      const oldest = this.#traces.values().next().value as Trace;
+    // The oldest trace is the first undecided one in the first-span queue (a Map's first entry is not: after many
+    // deletions at its front, V8 walks over their holes on every `values().next()` until the table is rebuilt).
+    const q = this.#byFirst;
+    while ((this.#traces.size > this.#config.num_traces || this.#bytes > maxBytes) && q.head < q.items.length) {
+      const oldest = (q.items[q.head++] as { trace: Trace }).trace;
+      if (this.#traces.get(oldest.key) !== oldest) continue;
       this.#counters.evicted.add();
       this.#decide(oldest, now);
     }
