@@ -282,9 +282,10 @@ export class RouteAnalysisStore {
     }
     this.#requests++;
     e.lastSeenMs = Math.max(e.lastSeenMs, nowMs);
+    const keys = requestKeys(req);
     for (const ring of e.rings) {
       const slot = ring.slotFor(Math.floor(nowMs / ring.slotMs));
-      if (slot !== undefined) addRequest(slot, req, seenMs);
+      if (slot !== undefined) addRequest(slot, req, seenMs, keys);
     }
   }
 
@@ -375,14 +376,34 @@ function sketch(wide: boolean): ExpoHistogram {
   return new ExpoHistogram({ wide });
 }
 
-function addRequest(slot: SlotData, req: RequestAnalysis, nowMs: number): void {
+/** A request's map keys in a slot, built once for all its rings. */
+interface RequestKeys {
+  targets: string[];
+  calls: string[];
+  nPlusOne: string[];
+  attributes: string[];
+  versionCalls: string[];
+}
+
+function requestKeys(req: RequestAnalysis): RequestKeys {
+  return {
+    targets: req.targets.map((t) => `${t.category}\u0000${t.target}`),
+    calls: req.calls.map((c) => `${c.kind}\u0000${c.system}\u0000${c.key}`),
+    nPlusOne: req.nPlusOne.map((f) => `${f.kind}\u0000${f.fingerprint}`),
+    attributes: req.attributes.map(([k, v]) => `${k}\u0000${v}`),
+    versionCalls: req.calls.map((c) => `${c.kind}\u0000${c.key}`),
+  };
+}
+
+function addRequest(slot: SlotData, req: RequestAnalysis, nowMs: number, keys: RequestKeys): void {
   slot.requests++;
   if (req.isError) slot.errors++;
   slot.durationMs += req.durationMs;
   const bucket = latencyBucket(req.durationMs);
   addCount(slot.latency, bucket);
-  for (const t of req.targets) {
-    const key = `${t.category}\u0000${t.target}`;
+  for (let i = 0; i < req.targets.length; i++) {
+    const t = req.targets[i] as RequestAnalysis['targets'][number];
+    const key = keys.targets[i] as string;
     let acc = slot.targets.get(key);
     if (acc === undefined) {
       const over = slot.targets.size >= MAX_TARGETS;
@@ -402,8 +423,9 @@ function addRequest(slot: SlotData, req: RequestAnalysis, nowMs: number): void {
     acc.splitMs += t.splitMs;
     acc.cpMs += t.cpMs;
   }
-  for (const c of req.calls) {
-    const key = `${c.kind}\u0000${c.system}\u0000${c.key}`;
+  for (let i = 0; i < req.calls.length; i++) {
+    const c = req.calls[i] as RequestAnalysis['calls'][number];
+    const key = keys.calls[i] as string;
     let acc = slot.calls.get(key);
     if (acc === undefined) {
       const over = slot.calls.size >= MAX_CALLS;
@@ -440,8 +462,9 @@ function addRequest(slot: SlotData, req: RequestAnalysis, nowMs: number): void {
       acc.exampleTrace = req.traceId;
     }
   }
-  for (const f of req.nPlusOne) {
-    const key = `${f.kind}\u0000${f.fingerprint}`;
+  for (let i = 0; i < req.nPlusOne.length; i++) {
+    const f = req.nPlusOne[i] as RequestAnalysis['nPlusOne'][number];
+    const key = keys.nPlusOne[i] as string;
     let acc = slot.nPlusOne.get(key);
     if (acc === undefined) {
       if (slot.nPlusOne.size >= MAX_NPLUSONE) {
@@ -476,8 +499,7 @@ function addRequest(slot: SlotData, req: RequestAnalysis, nowMs: number): void {
       acc.exampleSpans = f.spanIds.slice(0, MAX_EXAMPLE_SPANS);
     }
   }
-  for (const [k, v] of req.attributes) {
-    const key = `${k}\u0000${v}`;
+  for (const key of keys.attributes) {
     let acc = slot.attributes.get(key);
     if (acc === undefined) {
       if (slot.attributes.size >= MAX_ATTRIBUTES) {
@@ -502,8 +524,9 @@ function addRequest(slot: SlotData, req: RequestAnalysis, nowMs: number): void {
     v.requests++;
     if (req.isError) v.errors++;
     v.lastSeenMs = Math.max(v.lastSeenMs, nowMs);
-    for (const c of req.calls) {
-      const key = `${c.kind}\u0000${c.key}`;
+    for (let i = 0; i < req.calls.length; i++) {
+      const c = req.calls[i] as RequestAnalysis['calls'][number];
+      const key = keys.versionCalls[i] as string;
       if (v.calls.has(key) || v.calls.size < MAX_CALLS) v.calls.set(key, (v.calls.get(key) ?? 0) + c.durations.length);
     }
   }

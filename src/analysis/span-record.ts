@@ -141,9 +141,22 @@ export function resourceInfo(view: SpanView): ResourceInfo {
   };
 }
 
+/** SPAN_SKIP's answer per key (keys are few and interned: a lookup is cheaper than the expression). */
+const spanSkipCache = new Map<string, boolean>();
+
+function spanKeySkipped(k: string): boolean {
+  let skip = spanSkipCache.get(k);
+  if (skip === undefined) {
+    skip = SPAN_SKIP.test(k);
+    if (spanSkipCache.size >= 4096) spanSkipCache.clear();
+    spanSkipCache.set(k, skip);
+  }
+  return skip;
+}
+
 /** Keeps an attribute unless skipped; false (stop) once enough are kept or enough were read. */
-function keep(out: [string, string][], k: string, v: AttrValue, skip: RegExp, seen: number): boolean {
-  if (!skip.test(k)) {
+function keep(out: [string, string][], k: string, v: AttrValue, skip: RegExp | undefined, seen: number): boolean {
+  if (skip === undefined || !skip.test(k)) {
     const s = String(v);
     out.push([k, s.length > MAX_VALUE_CHARS ? s.slice(0, MAX_VALUE_CHARS) : s]);
   }
@@ -186,7 +199,10 @@ export function recordFromView(
   if (r.cls === SpanClass.Request) {
     const attributes: [string, string][] = [];
     let seen = 0;
-    view.forEachAttribute((k, v) => keep(attributes, k, v, SPAN_SKIP, ++seen));
+    view.forEachAttribute(
+      (k, v) => keep(attributes, k, v, undefined, seen),
+      (k) => ++seen <= 4 * MAX_ATTRIBUTES && !spanKeySkipped(k),
+    );
     r.attributes = attributes;
   }
   return r;

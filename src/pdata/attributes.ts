@@ -70,13 +70,17 @@ export function anyValueOfKey(buf: Uint8Array, pos: number, end: number, key: Ui
   return valueStart;
 }
 
-/** Visit the KeyValue fields numbered `fieldNo` of the message `[pos, end)` whose value is a scalar. */
+/**
+ * Visit the KeyValue fields numbered `fieldNo` of the message `[pos, end)` whose value is a scalar; with `wants`,
+ * only those whose key it accepts (the others' values are not decoded).
+ */
 export function forEachScalarKeyValue(
   buf: Uint8Array,
   pos: number,
   end: number,
   fieldNo: number,
   visit: (key: string, value: AttrValue) => boolean | void,
+  wants?: (key: string) => boolean,
 ): boolean {
   const wantTag = (fieldNo << 3) | WIRE_LEN;
   while (pos < end) {
@@ -90,6 +94,8 @@ export function forEachScalarKeyValue(
     let p = cursor.pos;
     let key = '';
     let value: AttrValue | undefined;
+    let valueStart = -1;
+    let valueEnd = -1;
     while (p < kvEnd) {
       const t = readVarint32(buf, p, kvEnd);
       p = cursor.pos;
@@ -98,11 +104,13 @@ export function forEachScalarKeyValue(
         key = utf8Interned(buf, cursor.pos, e);
         p = e;
       } else if (t === ((2 << 3) | WIRE_LEN)) {
-        const e = readLen(buf, p, kvEnd);
-        value = readAnyValue(buf, cursor.pos, e);
-        p = e;
+        valueEnd = readLen(buf, p, kvEnd);
+        valueStart = cursor.pos;
+        p = valueEnd;
       } else p = skipField(buf, t & 7, p, kvEnd);
     }
+    // The value is decoded after the whole KeyValue is read (fields may come in any order), and only if wanted.
+    if (valueStart >= 0 && (wants === undefined || wants(key))) value = readAnyValue(buf, valueStart, valueEnd);
     if (value !== undefined && visit(key, value) === false) return false;
     pos = kvEnd;
   }

@@ -354,10 +354,10 @@ export class SpanView {
 
   /**
    * Every span attribute with a scalar value, in wire order (arrays, maps and bytes are passed over), until `visit`
-   * returns false.
+   * returns false; with `wants`, only those whose key it accepts (the others' values are not decoded).
    */
-  forEachAttribute(visit: (key: string, value: AttrValue) => boolean | void): void {
-    forEachScalarKeyValue(this.#buf, this.#start, this.#end, 9, visit);
+  forEachAttribute(visit: (key: string, value: AttrValue) => boolean | void, wants?: (key: string) => boolean): void {
+    forEachScalarKeyValue(this.#buf, this.#start, this.#end, 9, visit, wants);
   }
 
   /**
