@@ -16,6 +16,7 @@ import { RouteLatencyConnector } from '../src/connectors/routelatency/factory';
 import { tailCaptureConfigSchema } from '../src/processors/tailcapture/config';
 import { TailCaptureProcessor } from '../src/processors/tailcapture/processor';
 import { TraceBatch } from '../src/pdata/trace-batch';
+import { WHY_NUM_TRACES } from './configs';
 import { SPANS_PER_REQUEST, buildPool } from './workload';
 
 function option(name: string, fallback: number): number {
@@ -44,7 +45,7 @@ async function run(setup: Setup, rounds: number, requests: number): Promise<void
     telemetry: new Telemetry(),
   });
   let forwarded = 0;
-  const tailConfig = tailCaptureConfigSchema.parse({ decision_wait: '10s' }, 'tail_capture', new ConfigErrorList());
+  const tailConfig = tailCaptureConfigSchema.parse({ decision_wait: '10s', num_traces: WHY_NUM_TRACES }, 'tail_capture', new ConfigErrorList());
   const sink = { consumeTraces: async (b: TraceBatch): Promise<void> => void (forwarded += b.spanCount) };
   const tail = setup.tail ? new TailCaptureProcessor(settings('tail_capture'), tailConfig, sink, { now: clock.now }) : undefined;
   const connector = new RouteLatencyConnector(

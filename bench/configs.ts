@@ -95,11 +95,18 @@ const routelensExtension = (e: CollectorEnv): string => `extensions:
  * whole slow, error and baseline traces to the sink, with the same decision wait as the Collector's tail_sampling
  * below. The sink then gets a sample: CPU per span is counted over the spans the collector accepted.
  */
+/**
+ * Traces both tail samplers hold (their defaults are 50000): the workload's requests carry about 3 spans per trace,
+ * so 50k spans/s for a 10 s decision wait is about 165 000 traces, and neither should have to decide or drop early.
+ */
+export const WHY_NUM_TRACES = 250_000;
+
 export const ROUTELENS_WHY_PIPELINE: RoutelensPipeline = {
   name: 'why',
-  describe: 'otlp → k8sattributes → routelatency (analysis) → tail_capture → otlp/sink',
+  describe: 'otlp → k8sattributes → routelatency (analysis) → tail_capture (decision_wait 10s, num_traces 250000) → otlp/sink',
   yaml: (e) => `${routelensReceiver(e)}${routelensK8s(e)}  tail_capture:
     decision_wait: 10s
+    num_traces: ${WHY_NUM_TRACES}
 connectors:
   routelatency:
     windows: [1m, 5m, 1h]
@@ -185,7 +192,7 @@ export type PipelineShape = 'full' | 'bare' | 'why';
 export const OTELCOL_PIPELINE_DESCRIPTIONS: Record<PipelineShape, string> = {
   full: 'otlp → k8s_attributes → [otlp_grpc/sink, span_metrics → prometheus]',
   bare: 'otlp → [otlp_grpc/sink, span_metrics → prometheus]',
-  why: 'otlp → k8s_attributes → [span_metrics → prometheus, forward → tail_sampling (latency 500 ms, errors, 0.1 %; decision_wait 10s) → otlp_grpc/sink]',
+  why: 'otlp → k8s_attributes → [span_metrics → prometheus, forward → tail_sampling (latency 500 ms, errors, 0.1 %; decision_wait 10s, num_traces 250000) → otlp_grpc/sink]',
 };
 export const OTELCOL_PIPELINE_DESCRIPTION = OTELCOL_PIPELINE_DESCRIPTIONS.full;
 
@@ -196,7 +203,7 @@ export function otelcolYaml(e: CollectorEnv, shape: PipelineShape = 'full'): str
   const tailSampling = why
     ? `  tail_sampling:
     decision_wait: 10s
-    num_traces: 100000
+    num_traces: ${WHY_NUM_TRACES}
     policies:
       - name: slow
         type: latency

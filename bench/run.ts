@@ -875,13 +875,14 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
     const firstWindowMs = Math.min(h.opts.firstWindowS, h.opts.warmupS + h.opts.measureS) * 1000;
     const checkFirst = async (): Promise<void> => {
       if (first !== undefined || Date.now() - loadStart < firstWindowMs) return;
-      const st = await h.sink.call<SinkStats>('stats');
+      // The why pipelines forward a sample: count the spans the collector accepted instead.
+      const spans = sc.pipeline === 'why' && !tg ? (await h.gen.call<GenCounters>('stats')).acceptedSpans : (await h.sink.call<SinkStats>('stats')).spans;
       const cpu = pid === undefined || cStart === null ? null : treeCpuSeconds(pid) - cStart;
-      first = { s: (Date.now() - loadStart) / 1000, cpuPerM: cpu === null || st.spans === 0 ? null : cpu / (st.spans / 1e6) };
+      first = { s: (Date.now() - loadStart) / 1000, cpuPerM: cpu === null || spans === 0 ? null : cpu / (spans / 1e6) };
     };
     const requestsSoFar = async (): Promise<number> =>
       tg ? (await h.sink.call<SinkStats>('stats')).requests : (await h.gen.call<GenCounters>('stats')).acceptedRequests;
-    const warmupUntil = loadStart + h.opts.warmupS * 1000;
+    const warmupUntil = loadStart + Math.max(h.opts.warmupS, sc.minWarmupS ?? 0) * 1000;
     const warmupDeadline = loadStart + h.opts.warmupMaxS * 1000;
     while (Date.now() < warmupUntil || ((await requestsSoFar()) < h.opts.warmupRequests && Date.now() < warmupDeadline)) {
       await sleep(250);
@@ -994,7 +995,9 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       spans_failed: gc?.failedSpans ?? null,
       collector_accepted_spans: collectorAcceptedSpans,
       spans_received: st.spans,
-      spans_lost: gc !== undefined ? gc.sentSpans - st.spans : collectorAcceptedSpans === null ? null : collectorAcceptedSpans - st.spans,
+      // The why pipelines forward a sample: what the sink lacks was dropped by design, not lost.
+      spans_lost:
+        sc.pipeline === 'why' ? null : gc !== undefined ? gc.sentSpans - st.spans : collectorAcceptedSpans === null ? null : collectorAcceptedSpans - st.spans,
       duplicate_markers: st.duplicateMarkers,
       malformed_at_sink: st.malformed,
       enriched_fraction: st.sampledResources > 0 ? round(st.enrichedResources / st.sampledResources) : null,

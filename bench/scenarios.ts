@@ -42,6 +42,11 @@ export interface Scenario {
   /** The loadgen's arguments (telemetrygen derives its own from spansPerSec and spansPerRequest). */
   gen: Omit<StartArgs, 'target'>;
   /**
+   * Warm-up this scenario needs at least, seconds, whatever --warmup says: the why pipelines hold every trace for
+   * a decision wait, so what they hold grows for that long before it is steady.
+   */
+  minWarmupS?: number;
+  /**
    * Metrics and logs sent to the same collector at the same time by generators of their own (the `-beside`
    * scenarios): the trace figures are read as usual, and these items are counted apart at the sink.
    */
@@ -64,6 +69,8 @@ export const STANDARD_SCENARIOS = ['rate10k', 'rate50k', 'saturation'] as const;
  * send so that traces do not repeat while a decision waits.
  */
 export const WHY_SCENARIOS = ['why10k', 'why50k'] as const;
+/** The decision wait of both collectors' tail samplers in the why scenarios (bench/configs.ts). */
+export const WHY_DECISION_WAIT_S = 10;
 
 const RATES: Record<string, number | undefined> = { '1k': 1_000, '10k': 10_000, '50k': 50_000, sat: undefined };
 const SOURCE_PREFIX: Record<string, Source> = { lg: 'loadgen', tg: 'telemetrygen' };
@@ -158,7 +165,7 @@ export function scenarioByName(name: string): Scenario {
   if (name === 'saturation') return make('loadgen', SPANS_PER_REQUEST, 'sat', 'full', name);
   if (name === 'why10k' || name === 'why50k') {
     const sc = make('loadgen', SPANS_PER_REQUEST, name === 'why10k' ? '10k' : '50k', 'why', name);
-    return { ...sc, label: `${sc.label} why`, gen: { ...sc.gen, freshTraceIds: true } };
+    return { ...sc, label: `${sc.label} why`, gen: { ...sc.gen, freshTraceIds: true }, minWarmupS: WHY_DECISION_WAIT_S + 5 };
   }
   const m = /^(lg|tg)(\d+)-(1k|10k|50k|sat)-(full|bare)$/.exec(name);
   if (m === null) {
