@@ -45,7 +45,11 @@ async function run(setup: Setup, rounds: number, requests: number): Promise<void
     telemetry: new Telemetry(),
   });
   let forwarded = 0;
-  const tailConfig = tailCaptureConfigSchema.parse({ decision_wait: '10s', num_traces: WHY_NUM_TRACES }, 'tail_capture', new ConfigErrorList());
+  const tailConfig = tailCaptureConfigSchema.parse(
+    { decision_wait: '10s', max_trace_wait: '10s', num_traces: WHY_NUM_TRACES },
+    'tail_capture',
+    new ConfigErrorList(),
+  );
   const sink = { consumeTraces: async (b: TraceBatch): Promise<void> => void (forwarded += b.spanCount) };
   const tail = setup.tail ? new TailCaptureProcessor(settings('tail_capture'), tailConfig, sink, { now: clock.now }) : undefined;
   const connector = new RouteLatencyConnector(

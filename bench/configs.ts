@@ -91,21 +91,24 @@ const routelensExtension = (e: CollectorEnv): string => `extensions:
 `;
 
 /**
+ * Traces both tail samplers hold (their defaults are 50000): the workload's requests carry about 3 spans per trace,
+ * so 50k spans/s for a 10 s decision wait is about 165 000 traces, and neither should have to decide or drop early.
+ * tail_capture's max_trace_wait is the decision wait too: tail_sampling decides every trace a decision wait after
+ * its first span, root or not (the marker span of each request has a trace of its own, so its children have none).
+ */
+export const WHY_NUM_TRACES = 250_000;
+
+/**
  * The "why" shape (issue 28): trace analysis on in routelatency (its default) and tail_capture forwarding only
  * whole slow, error and baseline traces to the sink, with the same decision wait as the Collector's tail_sampling
  * below. The sink then gets a sample: CPU per span is counted over the spans the collector accepted.
  */
-/**
- * Traces both tail samplers hold (their defaults are 50000): the workload's requests carry about 3 spans per trace,
- * so 50k spans/s for a 10 s decision wait is about 165 000 traces, and neither should have to decide or drop early.
- */
-export const WHY_NUM_TRACES = 250_000;
-
 export const ROUTELENS_WHY_PIPELINE: RoutelensPipeline = {
   name: 'why',
-  describe: 'otlp → k8sattributes → routelatency (analysis) → tail_capture (decision_wait 10s, num_traces 250000) → otlp/sink',
+  describe: 'otlp → k8sattributes → routelatency (analysis) → tail_capture (decision_wait and max_trace_wait 10s, num_traces 250000) → otlp/sink',
   yaml: (e) => `${routelensReceiver(e)}${routelensK8s(e)}  tail_capture:
     decision_wait: 10s
+    max_trace_wait: 10s
     num_traces: ${WHY_NUM_TRACES}
 connectors:
   routelatency:
