@@ -1,13 +1,14 @@
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import * as YAML from 'yaml';
-import { otelcolYaml, ROUTELENS_PIPELINES, withAppSignalPipelines, type CollectorEnv } from '../../bench/configs';
+import { otelcolYaml, ROUTELENS_PIPELINES, ROUTELENS_WHY_PIPELINE, WHY_NUM_TRACES, withAppSignalPipelines, type CollectorEnv } from '../../bench/configs';
 import { defaultRegistry } from '../../src/components';
 import { parseConfig } from '../../src/config/load';
 import { MATRIX_DEFAULT, matrixScenarios, scenarioByName, telemetrygenPlan, TG_CHILD_SPANS } from '../../bench/scenarios';
 import { acceptedSpansOf } from '../../bench/telemetrygen';
 import { buildPool, resourcesPerRequest } from '../../bench/workload';
-import { countSpans } from '../../bench/wire';
+import { countSpans, MARKER_MAGIC, traceIdOffsets } from '../../bench/wire';
+import { TraceBatch } from '../../src/pdata/trace-batch';
 
 describe('bench scenarios', () => {
   it('keeps the standard scenarios as they were: 512-span loadgen requests on the full pipeline', () => {
@@ -146,5 +147,61 @@ describe('bench: traces beside metrics and logs', () => {
       const cfg = parseConfig(withAppSignalPipelines(p.yaml(env)), defaultRegistry(), {});
       assert.deepEqual(cfg.pipelines.map((x) => `${x.id} ${x.signal}`).sort(), ['logs/app logs', 'metrics/app metrics', 'traces traces'], p.name);
     }
+  });
+});
+
+describe('bench: the why scenarios (issue 28)', () => {
+  const env: CollectorEnv = { grpcPort: 1, sinkPort: 2, kubeconfig: '/k', adminPort: 3, metricsPort: 4 };
+
+  it('run the standard requests at 10k and 50k spans/s with fresh trace ids and a warm-up past the decision wait', () => {
+    for (const [name, rate] of [
+      ['why10k', 10_000],
+      ['why50k', 50_000],
+    ] as const) {
+      const sc = scenarioByName(name);
+      assert.deepEqual([sc.pipeline, sc.spansPerRequest, sc.spansPerSec, sc.gen.freshTraceIds], ['why', 512, rate, true], name);
+      assert.ok((sc.minWarmupS ?? 0) > 10, name);
+    }
+  });
+
+  it('gives routelens a config it accepts: routelatency with analysis on feeding tail_capture', () => {
+    const cfg = parseConfig(ROUTELENS_WHY_PIPELINE.yaml(env), defaultRegistry(), {});
+    const sampled = cfg.pipelines.find((p) => p.id === 'traces/sampled');
+    assert.deepEqual([sampled?.receivers, sampled?.processors, sampled?.exporters], [['routelatency'], ['tail_capture'], ['otlp/sink']]);
+    const doc = YAML.parse(ROUTELENS_WHY_PIPELINE.yaml(env)) as {
+      processors: { tail_capture: Record<string, unknown> };
+      connectors: { routelatency: Record<string, unknown> };
+    };
+    assert.equal(doc.connectors.routelatency['analysis'], undefined, 'analysis keeps its default (on)');
+    assert.deepEqual(doc.processors.tail_capture, { decision_wait: '10s', max_trace_wait: '10s', num_traces: WHY_NUM_TRACES });
+  });
+
+  it('gives both tail samplers the same wait and trace bound, and the standard pipelines analysis off', () => {
+    const oc = YAML.parse(otelcolYaml(env, 'why')) as { processors: { tail_sampling: { decision_wait: string; num_traces: number } } };
+    assert.deepEqual([oc.processors.tail_sampling.decision_wait, oc.processors.tail_sampling.num_traces], ['10s', WHY_NUM_TRACES]);
+    for (const p of ROUTELENS_PIPELINES.filter((x) => x.name === 'full' || x.name === 'bare')) {
+      const doc = YAML.parse(p.yaml(env)) as { connectors: { routelatency: { analysis?: { enabled?: boolean } } } };
+      assert.equal(doc.connectors.routelatency.analysis?.enabled, false, p.name);
+    }
+  });
+
+  it('fresh trace ids: every span’s trace id is rewritten, the marker’s left alone', () => {
+    const req = buildPool(2).requests[0];
+    assert.ok(req !== undefined);
+    const offsets = traceIdOffsets(req.bytes);
+    let spans = 0;
+    let marker = 0;
+    TraceBatch.decode(req.bytes).forEachSpan(() => void spans++);
+    for (let i = 0; i + 8 <= req.bytes.length; i++) if (req.bytes.compare(MARKER_MAGIC, 0, 8, i, i + 8) === 0) marker++;
+    assert.deepEqual([offsets.length, marker], [spans - 1, 1]);
+    const copy = Buffer.from(req.bytes);
+    for (const off of offsets) copy.writeUInt32BE(0xdeadbeef, off + 12);
+    const ids = new Set<string>();
+    const words = new Uint32Array(8);
+    TraceBatch.decode(copy).forEachSpan((s) => {
+      s.readIdWords(words);
+      if (words[0] !== MARKER_MAGIC.readUInt32BE(0)) ids.add((words[3] as number).toString(16));
+    });
+    assert.deepEqual([...ids], ['deadbeef']);
   });
 });
