@@ -18,7 +18,7 @@
  *   --no-pin                 do not pin the agent to CPU 1 (the harness otherwise runs on CPU 0)
  *   --profile DIR            run the routelens agent under `node --cpu-prof` into DIR (its figures then include the profiler)
  *
- * Not part of `npm test`; results in bench/results/<commit>-cluster[-query|-lb][-quick]-<date>.json. On a shared machine treat the figures as indicative.
+ * Not part of `npm test`; results in bench/results/<commit>-cluster[-query|-lb][-rate<N>k][-quick]-<date>.json. On a shared machine treat the figures as indicative.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -443,9 +443,13 @@ function commitOf(): string {
   return dirty ? `${head}-dirty` : head;
 }
 
-/** `<commit>-cluster[-query|-lb][-quick]-<date>.json`, as the other results here are named by the code they measured. */
+/**
+ * `<commit>-cluster[-query|-lb][-rate<N>k][-quick]-<date>.json` (the rate when the loadbalancing part ran), as the
+ * other results here are named by the code they measured.
+ */
 function resultsName(o: Options): string {
-  return `${commitOf()}-cluster${o.only === undefined ? '' : `-${o.only}`}${o.quick ? '-quick' : ''}-${new Date().toISOString().slice(0, 10)}.json`;
+  const rate = o.only === 'query' ? '' : `-rate${Math.round(o.rate / 1000)}k`;
+  return `${commitOf()}-cluster${o.only === undefined ? '' : `-${o.only}`}${rate}${o.quick ? '-quick' : ''}-${new Date().toISOString().slice(0, 10)}.json`;
 }
 
 // ---- main --------------------------------------------------------------------------------------------------
