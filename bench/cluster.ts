@@ -436,10 +436,10 @@ async function loadBalancing(o: Options, tmp: string): Promise<LbRun[]> {
   return runs;
 }
 
-/** The checked-out commit (short), `-dirty` when the tree has changes to tracked files. */
+/** The checked-out commit (short), `-dirty` when the code (src/, bench/*.ts) has changes. */
 function commitOf(): string {
   const head = spawnSync('git', ['rev-parse', '--short=7', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim() || 'unknown';
-  const dirty = spawnSync('git', ['diff', '--quiet', 'HEAD', '--', 'src', 'bench'], { cwd: ROOT }).status === 1;
+  const dirty = spawnSync('git', ['diff', '--quiet', 'HEAD', '--', 'src', 'bench/*.ts'], { cwd: ROOT }).status === 1;
   return dirty ? `${head}-dirty` : head;
 }
 
