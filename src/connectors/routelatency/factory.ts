@@ -167,7 +167,8 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
     const runtime = query !== undefined && RuntimeView.handles(query.pathname);
     const analysis = whole || why ? this.analyzer?.analysis.snapshot() : undefined;
     return {
-      store: this.store.snapshot(whole || why || runtime ? undefined : windowOfQuery(this.store, query)),
+      // Only a version that asks for one query's state reads compact sketches.
+      store: this.store.snapshot(whole || why || runtime ? undefined : windowOfQuery(this.store, query), !whole),
       ...(whole || runtime ? { runtime: this.runtime.snapshot() } : {}),
       ...(analysis === undefined ? {} : { analysis }),
     };

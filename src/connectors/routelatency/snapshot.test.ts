@@ -167,6 +167,10 @@ describe('routelatency query state merged across workers', () => {
     expect(slots(full)).to.be.at.least(4);
     expect(scoped).to.not.have.property('runtime');
     expect(scoped).to.not.have.property('analysis');
+    // A query's snapshot codes its sketches compactly; a whole one (hand-offs, older askers) keeps the OTLP shape.
+    const sketches = (s: typeof full): object[] => s.store.routes.flatMap((r) => r.rings.flatMap((ring) => ring.map((slot) => slot.sketch.positive)));
+    expect(sketches(scoped).every((p) => 'counts' in p && !('bucketCounts' in p))).to.equal(true);
+    expect(sketches(full).every((p) => 'bucketCounts' in p && !('counts' in p))).to.equal(true);
   });
 
   it('the rate divides by the time since the earliest worker started, not since the query', () => {

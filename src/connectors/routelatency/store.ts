@@ -481,12 +481,13 @@ export class RouteStore {
   /**
    * The store as plain data, for merging into another store (a worker's into the primary's, a peer's into a cluster
    * query's). With `only`, the slots of one tier from one period on: what a query of one window
-   * reads (every route is still listed, so route counts stay right).
+   * reads (every route is still listed, so route counts stay right). `compact`: sketches in
+   * ExpoHistogram.toCompact's shape, which versions before it cannot read (see SlotRing.snapshot).
    */
-  snapshot(only?: { tier: number; fromPeriod: number }): StoreSnapshot {
+  snapshot(only?: { tier: number; fromPeriod: number }, compact = false): StoreSnapshot {
     const out: RouteSnapshot[] = [];
-    const ringOf = (r: { snapshot(fromPeriod?: number): SlotSnapshot[] }, i: number): SlotSnapshot[] =>
-      only === undefined ? r.snapshot() : i === only.tier ? r.snapshot(only.fromPeriod) : [];
+    const ringOf = (r: SlotRing, i: number): SlotSnapshot[] =>
+      only === undefined ? r.snapshot(-Infinity, compact) : i === only.tier ? r.snapshot(only.fromPeriod, compact) : [];
     for (const e of this.#entries) {
       out.push({
         service: e.service,

@@ -98,7 +98,7 @@ export function formatDuration(ms: number): string {
 /** A slot as plain data (JSON-safe), for merging rings across processes. */
 export interface SlotSnapshot {
   period: number;
-  /** Run-length coded (older snapshots: the plain OTLP shape, still read). */
+  /** Run-length coded in a snapshot for one query; the plain OTLP shape in a whole snapshot. Both are read. */
   sketch: CompactExponentialHistogram | OtlpExponentialHistogram;
   errors: number;
   status: number[];
@@ -213,14 +213,18 @@ export class SlotRing {
     if (ex.length === this.exemplarsPerSlot) slot.exemplarFloor = fastestOf(ex).valueMs;
   }
 
-  /** The slots holding data (from period `fromPeriod` on), for merging into another ring (worker → primary). */
-  snapshot(fromPeriod = -Infinity): SlotSnapshot[] {
+  /**
+   * The slots holding data (from period `fromPeriod` on), for merging into another ring (worker → primary, peer →
+   * cluster query). `compact`: sketches run-length coded, which every version that asks for a query's snapshot
+   * reads; whole snapshots (hand-offs, a worker's final state) keep the plain OTLP shape older versions read.
+   */
+  snapshot(fromPeriod = -Infinity, compact = false): SlotSnapshot[] {
     const out: SlotSnapshot[] = [];
     for (const slot of this.#slots) {
       if (slot === undefined || slot.sketch.count === 0 || slot.period < fromPeriod) continue;
       out.push({
         period: slot.period,
-        sketch: slot.sketch.toCompact(),
+        sketch: compact ? slot.sketch.toCompact() : slot.sketch.toOtlp(),
         errors: slot.errors,
         status: [...slot.status],
         exemplars: slot.exemplars.map((e) => e.plain()),
