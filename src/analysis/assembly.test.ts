@@ -134,6 +134,51 @@ describe('trace assembly', () => {
   });
 });
 
+describe('trace assembly, expiry in time slices', () => {
+  // Traces of 1–3 requests (one per service), some spans orphaned (parent never sent), arriving over 0–5 s.
+  const traces = fc.array(
+    fc.record({
+      requests: fc.integer({ min: 1, max: 3 }),
+      arrive: fc.integer({ min: 0, max: 5000 }),
+      orphan: fc.boolean(),
+      dbCalls: fc.integer({ min: 0, max: 7 }),
+    }),
+    { minLength: 1, maxLength: 120 },
+  );
+  const feed = (asm: TraceAssembler, ts: { requests: number; arrive: number; orphan: boolean; dbCalls: number }[]): void => {
+    ts.forEach((t, i) => {
+      const id = i + 1;
+      for (let r = 0; r < t.requests; r++) {
+        const root = 1 + r * 100;
+        const spans = [server(root, 0, 100, { service: `svc${r}`, route: `svc${r} GET /r${r}` })];
+        for (let k = 0; k < t.dbCalls; k++)
+          spans.push(db(root + 1 + k, root, 10 + k * 5, 14 + k * 5, `SELECT ${k} FROM t WHERE id = ${id}`, { service: `svc${r}` }));
+        if (t.orphan) spans.push(db(root + 50, root + 99, 1, 2, 'SELECT 1', { service: `svc${r}` }));
+        add(asm, id, spans, t.arrive + r * 10);
+      }
+    });
+  };
+
+  it('analyses the same requests in the same order whether in one call or in slices as small as they come (property)', () => {
+    fc.assert(
+      fc.property(traces, fc.integer({ min: 0, max: 12_000 }), (ts, at) => {
+        const whole = collect({ decisionWaitMs: 1000, maxTraceWaitMs: 3000 });
+        feed(whole.asm, ts);
+        expect(whole.asm.expire(at)).to.equal(true);
+        const sliced = collect({ decisionWaitMs: 1000, maxTraceWaitMs: 3000 });
+        feed(sliced.asm, ts);
+        let calls = 1;
+        while (!sliced.asm.expire(at, () => true)) calls++;
+        expect(sliced.analysed).to.deep.equal(whole.analysed);
+        expect(sliced.asm.stats()).to.deep.equal(whole.asm.stats());
+        // More than a chunk of traces due: the slices did stop early.
+        if (whole.calls.length > 64) expect(calls).to.be.greaterThan(1);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
 describe('RecentKeys', () => {
   it('remembers at least `capacity` keys, in fixed memory, and forgets older ones', () => {
     const r = new RecentKeys(1000, 0);

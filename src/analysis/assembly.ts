@@ -68,6 +68,8 @@ export interface AssemblyStats {
 /** Estimated heap bytes of one record (object, its fields, its share of strings), measured on Node 20. */
 export const RECORD_BYTES = 240;
 const TRACE_BYTES = 200;
+/** Traces analysed between two looks at the clock in a time-sliced `expire`. */
+const EXPIRE_CHUNK = 32;
 
 class Trace {
   spans: SpanRecord[] = [];
@@ -173,27 +175,40 @@ export class TraceAssembler {
     while (this.#bytes > this.maxBytes && this.#traces.size > 1) this.#evictOldest(nowMs);
   }
 
-  /** Analyses what is due at `nowMs` and drops traces quiet for longer than the max wait. */
-  expire(nowMs: number): void {
+  /**
+   * Analyses what is due at `nowMs` and drops traces quiet for longer than the max wait. With `outOfTime`, stops
+   * early when it says so (checked between chunks of traces) and returns false: call again to go on. Slices give
+   * the event loop back to requests between them; the results are those of one call.
+   */
+  expire(nowMs: number, outOfTime?: () => boolean): boolean {
     const due = this.#due;
-    const ready = new Map<Trace, Set<SpanRecord>>();
-    while (this.#dueHead < due.length) {
-      const d = due[this.#dueHead] as { trace: Trace; span: SpanRecord; at: number };
-      if (d.at > nowMs) break;
-      this.#dueHead++;
-      if (this.#traces.get(d.trace.key) !== d.trace || !d.trace.pending.includes(d.span)) continue; // analysed already
-      let set = ready.get(d.trace);
-      if (set === undefined) ready.set(d.trace, (set = new Set()));
-      set.add(d.span);
+    for (let more = true; more;) {
+      more = false;
+      const ready = new Map<Trace, Set<SpanRecord>>();
+      while (this.#dueHead < due.length) {
+        const d = due[this.#dueHead] as { trace: Trace; span: SpanRecord; at: number };
+        if (d.at > nowMs) break;
+        if (ready.size >= EXPIRE_CHUNK && !ready.has(d.trace)) {
+          more = true;
+          break;
+        }
+        this.#dueHead++;
+        if (this.#traces.get(d.trace.key) !== d.trace || !d.trace.pending.includes(d.span)) continue; // analysed already
+        let set = ready.get(d.trace);
+        if (set === undefined) ready.set(d.trace, (set = new Set()));
+        set.add(d.span);
+      }
+      for (const [t, requests] of ready) this.#analyse(t, requests, false, nowMs);
+      if (more && outOfTime?.() === true) {
+        this.#compactDue();
+        return false;
+      }
     }
-    if (this.#dueHead > 1024 && this.#dueHead * 2 > due.length) {
-      due.splice(0, this.#dueHead);
-      this.#dueHead = 0;
-    }
-    for (const [t, requests] of ready) this.#analyse(t, requests, false, nowMs);
+    this.#compactDue();
     // Quiet traces, oldest first. A trace with spans since it was queued goes to the back; the first one quiet
     // since it was queued but not for long enough ends the walk (those behind it were queued later).
     const age = this.#age;
+    let analysed = 0;
     for (let n = age.length - this.#ageHead; n > 0; n--) {
       const t = age[this.#ageHead] as Trace;
       if (!t.gone && nowMs - t.lastArrivalMs < this.maxTraceWaitMs) {
@@ -204,9 +219,22 @@ export class TraceAssembler {
         continue;
       }
       this.#ageHead++;
-      if (!t.gone) this.#analyse(t, undefined, true, nowMs);
+      if (t.gone) continue;
+      this.#analyse(t, undefined, true, nowMs);
+      if (++analysed % EXPIRE_CHUNK === 0 && outOfTime?.() === true) {
+        this.#compactAge();
+        return false;
+      }
     }
     this.#compactAge();
+    return true;
+  }
+
+  #compactDue(): void {
+    if (this.#dueHead > 1024 && this.#dueHead * 2 > this.#due.length) {
+      this.#due.splice(0, this.#dueHead);
+      this.#dueHead = 0;
+    }
   }
 
   #compactAge(): void {
