@@ -93,7 +93,8 @@ export function parseExposition(text: string): ParsedExposition {
       continue;
     }
     if (line.startsWith('#')) {
-      const m = /^# (TYPE|UNIT|HELP) (\S+) ?(.*)$/.exec(line);
+      // `s`: a HELP text may hold a carriage return or U+2028/U+2029 as they are (only `\n` ends a line).
+      const m = /^# (TYPE|UNIT|HELP) (\S+) ?(.*)$/s.exec(line);
       if (m === null) throw new Error(`bad comment line ${line}`);
       if (m[1] === 'TYPE') {
         if (out.types.has(m[2] as string)) throw new Error(`second TYPE line for ${m[2]}: a family is written once`);
