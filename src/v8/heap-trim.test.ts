@@ -175,8 +175,14 @@ describe('HeapTrimmer', () => {
         // its old-generation limit, where the request starts marking, only when something is promoted.
         const ring = new Array(100000);
         let k = 0;
+        // And a 256 KiB array every tick (as a request buffer): a large object, allocated in the old generation
+        // at once, so the limit check comes even when the small objects all die young (a scavenge every ~25
+        // ticks and a ring turned over every 5 left nothing promoted on a fast machine: no marking, withdrawn).
+        const large = new Array(8);
+        let l = 0;
         const tick = setInterval(() => {
           for (let i = 0; i < 20000; i++) ring[k++ % ring.length] = { i };
+          large[l++ % large.length] = new Array(32768).fill(l);
           if (t.collections > 0 || t.withdrawn > 0) {
             clearInterval(tick);
             const observingAfter = t.observing;
