@@ -199,6 +199,55 @@ export const OTELCOL_PIPELINE_DESCRIPTIONS: Record<PipelineShape, string> = {
 };
 export const OTELCOL_PIPELINE_DESCRIPTION = OTELCOL_PIPELINE_DESCRIPTIONS.full;
 
+/** The Collector's OTLP receiver and its k8s_attributes processor (`processors:` opened: more may follow). */
+const otelcolReceiverAndK8s = (e: CollectorEnv): string => `receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:${e.grpcPort}
+processors:
+  k8s_attributes:
+    auth_type: kubeConfig
+    passthrough: false
+    wait_for_metadata: true
+    wait_for_metadata_timeout: 30s
+    pod_association:
+      - sources:
+          - from: resource_attribute
+            name: k8s.pod.ip
+    extract:
+      metadata: [${K8S_METADATA.join(', ')}]
+`;
+
+/** The Collector's sink exporter (an entry under `exporters:`), as routelens's otlp/sink. */
+const otelcolSinkExporter = (e: CollectorEnv): string => `  otlp_grpc/sink:
+    endpoint: 127.0.0.1:${e.sinkPort}
+    tls:
+      insecure: true
+    compression: none
+    sending_queue:
+      enabled: true
+      num_consumers: 32
+      queue_size: 1000
+    retry_on_failure:
+      enabled: true
+`;
+
+/** The Collector's own telemetry: warn logs, "normal" metrics on the admin port (`service:` opened). */
+const otelcolTelemetry = (e: CollectorEnv): string => `service:
+  telemetry:
+    logs:
+      level: warn
+    metrics:
+      level: normal
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: ${e.adminPort}
+`;
+
 /** The OpenTelemetry Collector's config (component names as of 0.161: k8s_attributes, span_metrics, otlp_grpc). */
 export function otelcolYaml(e: CollectorEnv, shape: PipelineShape = 'full'): string {
   const processors = shape === 'bare' ? '' : '\n      processors: [k8s_attributes]';
@@ -230,24 +279,7 @@ export function otelcolYaml(e: CollectorEnv, shape: PipelineShape = 'full'): str
     : `    traces:
       receivers: [otlp]${processors}
       exporters: [otlp_grpc/sink, span_metrics]`;
-  return `receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:${e.grpcPort}
-processors:
-  k8s_attributes:
-    auth_type: kubeConfig
-    passthrough: false
-    wait_for_metadata: true
-    wait_for_metadata_timeout: 30s
-    pod_association:
-      - sources:
-          - from: resource_attribute
-            name: k8s.pod.ip
-    extract:
-      metadata: [${K8S_METADATA.join(', ')}]
-${tailSampling}connectors:${why ? '\n  forward: {}' : ''}
+  return `${otelcolReceiverAndK8s(e)}${tailSampling}connectors:${why ? '\n  forward: {}' : ''}
   span_metrics:
     histogram:
       exponential:
@@ -258,32 +290,9 @@ ${tailSampling}connectors:${why ? '\n  forward: {}' : ''}
       - name: http.status_code
     metrics_flush_interval: 15s
 exporters:
-  otlp_grpc/sink:
-    endpoint: 127.0.0.1:${e.sinkPort}
-    tls:
-      insecure: true
-    compression: none
-    sending_queue:
-      enabled: true
-      num_consumers: 32
-      queue_size: 1000
-    retry_on_failure:
-      enabled: true
-  prometheus:
+${otelcolSinkExporter(e)}  prometheus:
     endpoint: 127.0.0.1:${e.metricsPort}
-service:
-  telemetry:
-    logs:
-      level: warn
-    metrics:
-      level: normal
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: ${e.adminPort}
-  pipelines:
+${otelcolTelemetry(e)}  pipelines:
 ${pipelines}
     metrics:
       receivers: [span_metrics]
@@ -320,48 +329,8 @@ export function routelensSignalYaml(e: CollectorEnv, signal: 'metrics' | 'logs')
 }
 
 export function otelcolSignalYaml(e: CollectorEnv, signal: 'metrics' | 'logs'): string {
-  return `receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:${e.grpcPort}
-processors:
-  k8s_attributes:
-    auth_type: kubeConfig
-    passthrough: false
-    wait_for_metadata: true
-    wait_for_metadata_timeout: 30s
-    pod_association:
-      - sources:
-          - from: resource_attribute
-            name: k8s.pod.ip
-    extract:
-      metadata: [${K8S_METADATA.join(', ')}]
-exporters:
-  otlp_grpc/sink:
-    endpoint: 127.0.0.1:${e.sinkPort}
-    tls:
-      insecure: true
-    compression: none
-    sending_queue:
-      enabled: true
-      num_consumers: 32
-      queue_size: 1000
-    retry_on_failure:
-      enabled: true
-service:
-  telemetry:
-    logs:
-      level: warn
-    metrics:
-      level: normal
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: ${e.adminPort}
-  pipelines:
+  return `${otelcolReceiverAndK8s(e)}exporters:
+${otelcolSinkExporter(e)}${otelcolTelemetry(e)}  pipelines:
     ${signal}:
       receivers: [otlp]
       processors: [k8s_attributes]

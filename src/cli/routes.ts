@@ -26,17 +26,8 @@ export interface RoutesCommandOptions {
 /** Thrown for an API or connection failure; main prints the message and exits 1. */
 export class CommandError extends Error {}
 
-export async function fetchRoutes(o: RoutesCommandOptions): Promise<RoutesResponse> {
-  const u = new URL('/api/v1/routes', o.url);
-  for (const [k, v] of [
-    ['window', o.window],
-    ['service', o.service],
-    ['sort', o.sort],
-    ['limit', o.limit],
-  ] as const) {
-    if (v !== undefined) u.searchParams.set(k, v);
-  }
-  if (o.cluster === true) u.searchParams.set('scope', 'cluster');
+/** GET `u` from a running routelens's query API as JSON; a CommandError saying what went wrong otherwise. */
+export async function getApiJson<T>(u: URL, o: { url: string; token?: string | undefined }): Promise<T> {
   let res: Response;
   try {
     res = await fetch(u, { headers: o.token === undefined ? {} : { authorization: `Bearer ${o.token}` } });
@@ -52,7 +43,21 @@ export async function fetchRoutes(o: RoutesCommandOptions): Promise<RoutesRespon
     throw new CommandError(`unexpected answer from ${u.href} (HTTP ${res.status}): ${text.slice(0, 200)}`);
   }
   if (!res.ok) throw new CommandError(`${u.href}: HTTP ${res.status}: ${(body as { error?: string }).error ?? text.slice(0, 200)}`);
-  return body as RoutesResponse;
+  return body as T;
+}
+
+export async function fetchRoutes(o: RoutesCommandOptions): Promise<RoutesResponse> {
+  const u = new URL('/api/v1/routes', o.url);
+  for (const [k, v] of [
+    ['window', o.window],
+    ['service', o.service],
+    ['sort', o.sort],
+    ['limit', o.limit],
+  ] as const) {
+    if (v !== undefined) u.searchParams.set(k, v);
+  }
+  if (o.cluster === true) u.searchParams.set('scope', 'cluster');
+  return getApiJson<RoutesResponse>(u, o);
 }
 
 /** What a cluster-wide answer adds (see the routequery extension). */

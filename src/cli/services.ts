@@ -11,7 +11,7 @@
  */
 import type { ServicesResponse } from '../connectors/routelatency/query';
 import type { RuntimeServicesResponse, ServiceRuntimeResponse } from '../runtimeview/query';
-import { CommandError } from './routes';
+import { getApiJson } from './routes';
 import { formatMs, truncate } from './routes-table';
 
 export interface ServicesCommandOptions {
@@ -29,22 +29,7 @@ export interface ServicesCommandOptions {
 async function getJson<T>(o: ServicesCommandOptions, path: string): Promise<T> {
   const u = new URL(path, o.url);
   if (o.window !== undefined) u.searchParams.set('window', o.window);
-  let res: Response;
-  try {
-    res = await fetch(u, { headers: o.token === undefined ? {} : { authorization: `Bearer ${o.token}` } });
-  } catch (err) {
-    const cause = (err as { cause?: { message?: string } }).cause?.message ?? String(err);
-    throw new CommandError(`cannot reach routelens at ${o.url}: ${cause}. Is it running (npm start), and is --url right?`);
-  }
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new CommandError(`unexpected answer from ${u.href} (HTTP ${res.status}): ${text.slice(0, 200)}`);
-  }
-  if (!res.ok) throw new CommandError(`${u.href}: HTTP ${res.status}: ${(body as { error?: string }).error ?? text.slice(0, 200)}`);
-  return body as T;
+  return getApiJson<T>(u, o);
 }
 
 /** The runtime answer of every service known to the spans or the metrics (or of `service` alone). */

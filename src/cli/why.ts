@@ -9,7 +9,7 @@
  *   db postgresql pg:5432          71 %       70 %  20.1ms   301ms   390ms   100 %
  */
 import type { WhyAnswer } from '../analysis/why';
-import { CommandError } from './routes';
+import { getApiJson } from './routes';
 import { formatMs, truncate } from './routes-table';
 
 export interface WhyCommandOptions {
@@ -42,22 +42,7 @@ export async function fetchWhy(o: WhyCommandOptions): Promise<WhyAnswer> {
   u.searchParams.set('route', route);
   if (method !== undefined) u.searchParams.set('method', method);
   if (o.window !== undefined) u.searchParams.set('window', o.window);
-  let res: Response;
-  try {
-    res = await fetch(u, { headers: o.token === undefined ? {} : { authorization: `Bearer ${o.token}` } });
-  } catch (err) {
-    const cause = (err as { cause?: { message?: string } }).cause?.message ?? String(err);
-    throw new CommandError(`cannot reach routelens at ${o.url}: ${cause}. Is it running (npm start), and is --url right?`);
-  }
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new CommandError(`unexpected answer from ${u.href} (HTTP ${res.status}): ${text.slice(0, 200)}`);
-  }
-  if (!res.ok) throw new CommandError(`${u.href}: HTTP ${res.status}: ${(body as { error?: string }).error ?? text.slice(0, 200)}`);
-  return body as WhyAnswer;
+  return getApiJson<WhyAnswer>(u, o);
 }
 
 export async function whyCommand(o: WhyCommandOptions): Promise<WhyAnswer> {

@@ -17,7 +17,7 @@ import { findAttribute, anyValueOfKey, keyBytes, readAnyValue, type AttrValue } 
 import type { BufferLease } from './buffer-pool';
 import { DecodeError } from './errors';
 import { Msg, messageName, readTag, validate } from './validate';
-import { WIRE_LEN, cursor, encodeStringKeyValueField, readLen, readVarint32, skipField, varintSize, writeVarint } from './wire';
+import { WIRE_LEN, cursor, encodeStringKeyValueField, lenHeader, readLen, readVarint32, skipField } from './wire';
 
 export type Signal = 'traces' | 'metrics' | 'logs';
 
@@ -360,7 +360,7 @@ export function entryAttribute(e: ResourceEntry, key: string): AttrValue | undef
 function encodeEntry(e: ResourceEntry, parts: Uint8Array[]): void {
   const content = e.buf.subarray(e.start, e.end);
   if (e.extra === undefined || e.extra.length === 0) {
-    parts.push(header(1, content.length), content);
+    parts.push(lenHeader(1, content.length), content);
     return;
   }
   // New Resource = contents of every existing resource field (protobuf merge), minus replaced attributes,
@@ -375,12 +375,12 @@ function encodeEntry(e: ResourceEntry, parts: Uint8Array[]): void {
   let resourceLen = 0;
   for (const k of kept) resourceLen += k.length;
   for (const kv of e.extra) resourceLen += kv.length;
-  const resHeader = header(1, resourceLen);
+  const resHeader = lenHeader(1, resourceLen);
   // Resource-level content minus the old resource fields, plus the new one.
   let rest = content.length;
   for (let f = 0; f < e.resourceFields.length; f += 4) rest -= (e.resourceFields[f + 1] as number) - (e.resourceFields[f] as number);
   const total = resHeader.length + resourceLen + rest;
-  parts.push(header(1, total), resHeader);
+  parts.push(lenHeader(1, total), resHeader);
   parts.push(...kept, ...e.extra);
   let from = e.start;
   for (let f = 0; f < e.resourceFields.length; f += 4) {
@@ -440,12 +440,5 @@ function coalesce(parts: Uint8Array[]): Uint8Array[] {
     }
   }
   flush();
-  return out;
-}
-
-function header(fieldNo: number, len: number): Uint8Array {
-  const tag = (fieldNo << 3) | WIRE_LEN;
-  const out = new Uint8Array(varintSize(tag) + varintSize(len));
-  writeVarint(out, writeVarint(out, 0, tag), len);
   return out;
 }

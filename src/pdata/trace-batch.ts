@@ -7,21 +7,7 @@ import { anyValueOfKey, findAttribute, forEachScalarKeyValue, keyBytes, readAnyV
 import type { BufferLease } from './buffer-pool';
 import { OtlpBatch, TRACES, entryAttribute, type ResourceEntry, type SignalLayout } from './otlp-batch';
 import { partitionEntry, type SpanOwner } from './trace-partition';
-import {
-  WIRE_I64,
-  WIRE_LEN,
-  WIRE_VARINT,
-  bytesEqual,
-  cursor,
-  hex,
-  readFixed32,
-  readLen,
-  readVarint32,
-  skipField,
-  utf8Interned,
-  varintSize,
-  writeVarint,
-} from './wire';
+import { WIRE_I64, WIRE_LEN, WIRE_VARINT, bytesEqual, cursor, hex, lenHeader, readFixed32, readLen, readVarint32, skipField, utf8Interned } from './wire';
 
 export type { AttrValue } from './attributes';
 export type { SpanOwner, TraceIdRef } from './trace-partition';
@@ -555,13 +541,13 @@ export function encodeSpans(spans: readonly SpanLocation[], extra?: Uint8Array):
       copyFieldsExcept(first.buf, first.scopeSpansStart, first.scopeSpansEnd, [2], inner);
       for (const s of list) {
         const len = s.end - s.start + extraLen;
-        inner.push(fieldHeader(2, len), s.buf.subarray(s.start, s.end));
+        inner.push(lenHeader(2, len), s.buf.subarray(s.start, s.end));
         if (extra !== undefined) inner.push(extra);
       }
-      scopeParts.push(fieldHeader(2, sum(inner)), ...inner);
+      scopeParts.push(lenHeader(2, sum(inner)), ...inner);
     }
     const body = [...head, ...scopeParts];
-    parts.push(fieldHeader(1, sum(body)), ...body);
+    parts.push(lenHeader(1, sum(body)), ...body);
   }
   return Buffer.concat(parts);
 }
@@ -570,13 +556,6 @@ function sum(parts: readonly Uint8Array[]): number {
   let n = 0;
   for (const p of parts) n += p.length;
   return n;
-}
-
-function fieldHeader(fieldNo: number, len: number): Uint8Array {
-  const tag = (fieldNo << 3) | WIRE_LEN;
-  const out = new Uint8Array(varintSize(tag) + varintSize(len));
-  writeVarint(out, writeVarint(out, 0, tag), len);
-  return out;
 }
 
 /** The fields of message content `[pos, end)` whose numbers are not in `skip`, as slices. */
@@ -604,7 +583,7 @@ function resourceFieldParts(e: ResourceEntry, out: Uint8Array[]): void {
     else keepUnreplaced(e.buf, from, to, e.replaced, kept);
   }
   kept.push(...e.extra);
-  out.push(fieldHeader(1, sum(kept)), ...kept);
+  out.push(lenHeader(1, sum(kept)), ...kept);
 }
 
 /** Resource content `[from, to)` minus the attributes whose key was replaced. */

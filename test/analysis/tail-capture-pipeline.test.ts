@@ -7,6 +7,7 @@
 import { expect } from 'chai';
 import { traceRequestFromJson } from '../../src/pdata/otlp-json';
 import { waitFor } from '../support/free-port';
+import { parseExposition, samplesOf } from '../support/metrics-scrape';
 import { OtlpSink } from '../support/otlp-sink';
 import { spanHex, traceHex, traceJson, type OtlpSpanSpec } from '../support/otlp-traces';
 import { startRoutelens, type RunningRoutelens } from '../support/routelens';
@@ -73,7 +74,19 @@ service:
       expect(r.status).to.equal(200);
     }
     await waitFor(async () => (sink.spans().length >= 4 ? true : undefined), { timeoutMs: 20_000, what: 'the kept traces at the backend' });
-    await new Promise((r) => setTimeout(r, 1500)); // nothing else comes
+    // Nothing else can come once every trace is decided and every span sent has arrived.
+    await waitFor(
+      async () => {
+        const m = parseExposition(await (await fetch(`${rl.queryUrl()}/metrics`)).text());
+        const total = (name: string): number => samplesOf(m, name).reduce((n, x) => n + x.value, 0);
+        const settled =
+          total('routelens_tail_capture_traces_in_flight') === 0 &&
+          total('otelcol_exporter_queue_size') === 0 &&
+          total('otelcol_exporter_sent_spans_total') === sink.spans().length;
+        return settled ? true : undefined;
+      },
+      { timeoutMs: 20_000, what: 'every trace decided and every span sent delivered' },
+    );
     const got = sink.spans().map((s) => {
       const attr = (k: string): unknown => Object.values(s.attributes?.find((a) => a.key === k)?.value ?? {})[0];
       return [s.traceId, s.spanId, attr('routelens.capture.reason'), attr('routelens.sampling.weight')];

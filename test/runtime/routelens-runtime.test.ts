@@ -6,13 +6,12 @@
  * request counts diverge.
  */
 import { expect } from 'chai';
+import { waitFor } from '../support/free-port';
 import { OtlpSink } from '../support/otlp-sink';
 import { ProcSampler } from '../support/proc';
 import { startZeroCodeApp, type PythonApp } from '../support/python';
 import { startRoutelens, type RunningRoutelens } from '../support/routelens';
 import type { ServiceRuntimeResponse } from '../../src/runtimeview/query';
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 describe('runtime view end to end: a zero-code Python service through routelens', function () {
   this.timeout(240_000);
@@ -70,10 +69,18 @@ service:
       for (let i = 0; i < 200; i++) expect((await fetch(`${app.baseUrl}/orders/${(i % 100) + 1}`)).status).to.equal(200);
       const until = Date.now() + 5000;
       while (Date.now() < until) expect((await fetch(`${app.baseUrl}/cpu?ms=200`)).status).to.equal(200);
-      // Two exports after the last request.
-      await sleep(2500);
+      // Wait for a point taken at least one export interval after the last request: the export that was due
+      // during it then holds every request.
+      const lastRequestMs = Date.now();
+      const body = await waitFor(
+        async () => {
+          const b = await runtime('1m');
+          const t = b.instances[0]?.last_point_time;
+          return typeof t === 'string' && Date.parse(t) >= lastRequestMs + 1000 ? b : undefined;
+        },
+        { timeoutMs: 20_000, what: 'a runtime point one export interval after the last request' },
+      );
       proc.stop();
-      const body = await runtime('1m');
       expect(body.instances).to.have.length(1);
       const i = body.instances[0]!;
       const end = Date.parse(i.last_point_time as string);
