@@ -93,6 +93,9 @@ describe('cluster: windows handed off on shutdown', function () {
       const bInstance = ((await (await fetch(`${b.queryUrl()}/internal/v1/states`)).json()) as StatesBody).instance;
       expect((await post({ from: bInstance, sources: states.sources })).status).to.equal(409);
       expect((await post({ from: 'x', sources: [{ source: 1 }] })).status).to.equal(400);
+      // only POST: a GET is not taken for the states
+      const got = await fetch(`${b.queryUrl()}/internal/v1/handoff`);
+      expect([got.status, got.headers.get('allow'), await got.json()]).to.deep.equal([405, 'POST', { error: 'method GET not allowed' }]);
       // more spans on a after the copy: the newest snapshot of the source wins, nothing is doubled
       await send(a.httpPort(), clusterWorkload(9, { traces: 100, routes: 5 }));
       const r = await clusterRoutes(b.queryUrl());

@@ -101,9 +101,13 @@ export class RouteQueryExtension implements Component {
     } catch {
       return send(400, 'application/json', JSON.stringify({ error: `cannot parse the request target ${JSON.stringify(req.url)}` }));
     }
-    const post = req.method === 'POST' && url.pathname === HANDOFF_PATH;
-    if (req.method !== 'GET' && req.method !== 'HEAD' && !post)
+    // The hand-off is the one path that takes a body; everything else is read-only.
+    const post = url.pathname === HANDOFF_PATH;
+    const allowed = post ? ['POST'] : ['GET', 'HEAD'];
+    if (!allowed.includes(req.method ?? '')) {
+      res.setHeader('allow', allowed.join(', '));
       return send(405, 'application/json', JSON.stringify({ error: `method ${req.method} not allowed` }));
+    }
     if (url.pathname === '/healthz') {
       const ok = host.healthy();
       return send(ok ? 200 : 503, 'application/json', JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));

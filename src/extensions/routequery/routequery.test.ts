@@ -142,15 +142,34 @@ describe('routequery extension', () => {
       expect(om.text.endsWith('# EOF\n')).to.equal(true);
     });
 
-    it('refuses other methods than GET and HEAD with 405, on any path, before auth', async () => {
+    it('refuses other methods than GET and HEAD with 405 and Allow, on any path, before auth', async () => {
       for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
-        for (const p of ['/healthz', '/metrics', '/api/v1/routes', '/']) {
+        for (const p of ['/healthz', '/metrics', '/api/v1/routes', '/', '/internal/v1/states']) {
           const r = await get(`${url}${p}`, { method });
-          expect([method, p, r.status, JSON.parse(r.text)]).to.deep.equal([method, p, 405, { error: `method ${method} not allowed` }]);
+          expect([method, p, r.status, r.headers.get('allow'), JSON.parse(r.text)]).to.deep.equal([
+            method,
+            p,
+            405,
+            'GET, HEAD',
+            { error: `method ${method} not allowed` },
+          ]);
         }
       }
       const head = await get(`${url}/healthz`, { method: 'HEAD' });
       expect([head.status, head.text]).to.deep.equal([200, '']);
+    });
+
+    it('takes only POST on the hand-off path: 405 with Allow: POST for any other method, before auth', async () => {
+      for (const method of ['GET', 'HEAD', 'PUT', 'DELETE']) {
+        const r = await get(`${url}/internal/v1/handoff`, { method, headers: AUTH });
+        expect([method, r.status, r.headers.get('allow')]).to.deep.equal([method, 405, 'POST']);
+        if (method !== 'HEAD') expect(JSON.parse(r.text)).to.deep.equal({ error: `method ${method} not allowed` });
+      }
+      // POST gets past the method check: to auth, then to "no cluster is configured".
+      const unauthenticated = await get(`${url}/internal/v1/handoff`, { method: 'POST', body: '{}' });
+      expect(unauthenticated.status).to.equal(401);
+      const post = await get(`${url}/internal/v1/handoff`, { method: 'POST', body: '{}', headers: AUTH });
+      expect([post.status, JSON.parse(post.text)]).to.deep.equal([404, { error: 'no cluster is configured (extensions.routequery.cluster)' }]);
     });
 
     it('answers 404 naming the path for anything else', async () => {
