@@ -102,3 +102,69 @@ service:
     expect(routes.routes.find((r) => r.route === '/items/{id}')?.count).to.equal(150);
   });
 });
+
+describe('two tail_capture processors in one routelens', function () {
+  this.timeout(60_000);
+
+  it("keep their self-telemetry apart, labelled processor=<id> as the Collector labels processor metrics; an id's instances are summed", async () => {
+    // tail_capture/a in two pipelines, tail_capture/b (room for one trace) in a third: every pipeline gets every span.
+    const rl = await startRoutelens(`
+receivers:
+  otlp:
+    protocols:
+      http: { endpoint: 127.0.0.1:0 }
+processors:
+  tail_capture/a:
+    decision_wait: 30s
+    policies: [{ name: errors, type: status_code, status_code: { status_codes: [ERROR] } }]
+  tail_capture/b:
+    decision_wait: 30s
+    num_traces: 1
+    policies: [{ name: errors, type: status_code, status_code: { status_codes: [ERROR] } }]
+exporters:
+  debug: {}
+extensions:
+  routequery: { endpoint: 127.0.0.1:0 }
+service:
+  extensions: [routequery]
+  pipelines:
+    traces/a1: { receivers: [otlp], processors: [tail_capture/a], exporters: [debug] }
+    traces/a2: { receivers: [otlp], processors: [tail_capture/a], exporters: [debug] }
+    traces/b: { receivers: [otlp], processors: [tail_capture/b], exporters: [debug] }
+`);
+    try {
+      const url = `http://127.0.0.1:${rl.httpPort()}/v1/traces`;
+      for (let t = 1; t <= 3; t++) {
+        const r = await postTraces(url, traceRequestFromJson(traceJson(t, [{ service: 'shop', spans: request(10) }])));
+        expect(r.status).to.equal(200);
+      }
+      const m = parseExposition(await rl.metricsText());
+      const series = (name: string): [Record<string, string>, number][] =>
+        samplesOf(m, name)
+          .map((s): [Record<string, string>, number] => [s.labels, s.value])
+          .sort((x, y) => String(x[0].processor).localeCompare(String(y[0].processor)) || String(x[0].outcome).localeCompare(String(y[0].outcome)));
+      // a: three traces of two spans held by each of its two instances; b: the newest one, the two before decided early.
+      expect(series('routelens_tail_capture_traces_in_flight')).to.deep.equal([
+        [{ processor: 'tail_capture/a' }, 6],
+        [{ processor: 'tail_capture/b' }, 1],
+      ]);
+      expect(series('routelens_tail_capture_spans_in_flight')).to.deep.equal([
+        [{ processor: 'tail_capture/a' }, 12],
+        [{ processor: 'tail_capture/b' }, 2],
+      ]);
+      const retained = series('routelens_tail_capture_retained_bytes');
+      expect(retained.map(([l]) => l.processor)).to.deep.equal(['tail_capture/a', 'tail_capture/b']);
+      for (const [, v] of retained) expect(v).to.be.above(0);
+      expect(series('routelens_tail_capture_evicted_traces_total')).to.deep.equal([
+        [{ processor: 'tail_capture/a' }, 0],
+        [{ processor: 'tail_capture/b' }, 2],
+      ]);
+      expect(series('routelens_tail_capture_traces_total').filter(([l]) => l.outcome === 'dropped')).to.deep.equal([
+        [{ processor: 'tail_capture/a', outcome: 'dropped', policy: '' }, 0],
+        [{ processor: 'tail_capture/b', outcome: 'dropped', policy: '' }, 2],
+      ]);
+    } finally {
+      await rl.stop();
+    }
+  });
+});
