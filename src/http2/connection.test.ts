@@ -1,0 +1,342 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import * as net from 'node:net';
+import { RawH2Peer } from '../../test/support/h2-raw';
+import { Http2Connection, Http2Error, type ConnectionOptions, type Http2Stream, type ServerHandler } from './connection';
+import { ErrorCode, Flag, FrameType, frame, rstStreamFrame, settingsFrame, windowUpdateFrame, Setting } from './frames';
+import { encodeHeaderBlock } from './hpack';
+
+interface Req {
+  headers: string[];
+  body: Buffer[];
+}
+
+/** A server that records each request and answers through `answer` (default: echo the body with fixed headers). */
+class TestServer implements ServerHandler {
+  readonly requests = new Map<Http2Stream, Req>();
+  readonly completed: Req[] = [];
+  readonly aborted: number[] = [];
+  readonly conns: Http2Connection[] = [];
+  answer: (s: Http2Stream, r: Req) => void = (s, r) =>
+    s.respond(encodeHeaderBlock([':status', '200', 'x-n', String(Buffer.concat(r.body).length)]), Buffer.concat(r.body), encodeHeaderBlock(['grpc-status', '0']));
+  server: net.Server;
+  constructor(opts: ConnectionOptions = {}) {
+    this.server = net.createServer((socket) => this.conns.push(Http2Connection.server(socket, this, opts)));
+  }
+  port = 0;
+  async listen(): Promise<number> {
+    if (this.port !== 0) return this.port;
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+    return this.port;
+  }
+  onHeaders(stream: Http2Stream, headers: string[]): void {
+    this.requests.set(stream, { headers, body: [] });
+  }
+  onData(stream: Http2Stream, data: Buffer): void {
+    this.requests.get(stream)?.body.push(data);
+  }
+  onEnd(stream: Http2Stream): void {
+    const r = this.requests.get(stream) as Req;
+    this.completed.push(r);
+    this.answer(stream, r);
+  }
+  onAbort(stream: Http2Stream, code: number): void {
+    this.aborted.push(code);
+  }
+  close(): void {
+    for (const c of this.conns) c.destroy();
+    this.server.close();
+  }
+}
+
+interface Answer {
+  err: Http2Error | undefined;
+  headers: string[] | undefined;
+  data: Buffer;
+  trailers: string[] | undefined;
+}
+
+function call(conn: Http2Connection, headers: string[], body: Buffer[]): Promise<Answer> {
+  return new Promise((resolve) =>
+    conn.request(encodeHeaderBlock(headers), body, (err, s) => resolve({ err, headers: s.headers, data: Buffer.concat(s.data), trailers: s.trailers }), undefined),
+  );
+}
+
+const REQ = [':method', 'POST', ':scheme', 'http', ':path', '/svc/Method', ':authority', 'localhost', 'content-type', 'application/grpc', 'te', 'trailers'];
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('http2 connection', () => {
+  let server: TestServer;
+  let clients: Http2Connection[];
+  const connect = async (opts: ConnectionOptions = {}): Promise<Http2Connection> => {
+    const c = Http2Connection.connect({ host: '127.0.0.1', port: await server.listen() }, opts);
+    clients.push(c);
+    return c;
+  };
+  beforeEach(() => {
+    clients = [];
+  });
+  afterEach(() => {
+    for (const c of clients) c.destroy();
+    server?.close();
+  });
+
+  it('carries requests and answers byte for byte through both roles, whatever the windows, frame splits and sizes (property)', async () => {
+    // Small windows on both sides force DATA to wait for WINDOW_UPDATEs and frames to split.
+    server = new TestServer({ streamWindow: 1000, connectionWindow: 70_000 });
+    const port = await server.listen();
+    const client = Http2Connection.connect({ host: '127.0.0.1', port }, { streamWindow: 700, connectionWindow: 66_000 });
+    clients.push(client);
+    const header = fc.tuple(fc.stringMatching(/^x-[a-z0-9-]{1,20}$/), fc.string({ maxLength: 40 }).map((s) => s.replace(/[^\x20-\x7e]/g, 'a')));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.array(header, { maxLength: 5 }), fc.array(fc.uint8Array({ maxLength: 40_000 }), { maxLength: 4 })), { minLength: 1, maxLength: 6 }),
+        async (calls) => {
+          server.completed.length = 0;
+          const answers = await Promise.all(
+            calls.map(([hs, parts]) =>
+              call(
+                client,
+                [...REQ, ...hs.flat()],
+                parts.map((p) => Buffer.from(p)),
+              ),
+            ),
+          );
+          for (let i = 0; i < calls.length; i++) {
+            const parts = (calls[i] as [unknown, Uint8Array[]])[1];
+            const body = Buffer.concat(parts.map((p) => Buffer.from(p)));
+            const a = answers[i] as Answer;
+            expect(a.err).to.equal(undefined);
+            expect(a.headers).to.deep.equal([':status', '200', 'x-n', String(body.length)]);
+            expect(a.data.equals(body), 'echoed body').to.equal(true);
+            expect(a.trailers).to.deep.equal(['grpc-status', '0']);
+          }
+          const received = server.completed.map((r) => ({ h: r.headers, b: Buffer.concat(r.body).toString('hex') }));
+          const sent = calls.map(([hs, parts]) => ({ h: [...REQ, ...hs.flat()], b: Buffer.concat(parts.map((p) => Buffer.from(p))).toString('hex') }));
+          expect(received).to.have.deep.members(sent);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('answers headers, data and trailers in one socket write', async () => {
+    server = new TestServer();
+    const port = await server.listen();
+    const peer = await RawH2Peer.connect(port);
+    try {
+      peer.frame(FrameType.HEADERS, Flag.END_HEADERS, 1, encodeHeaderBlock(REQ));
+      peer.frame(FrameType.DATA, Flag.END_STREAM, 1, Buffer.from('hello'));
+      const writes: Buffer[] = [];
+      const conn = await waitFor(() => server.conns[0]);
+      const write = conn.socket.write.bind(conn.socket);
+      conn.socket.write = ((b: Buffer, ...rest: never[]) => {
+        writes.push(b);
+        return write(b, ...rest);
+      }) as typeof conn.socket.write;
+      await peer.waitFor((f) => f.type === FrameType.HEADERS && (f.flags & Flag.END_STREAM) !== 0, 'trailers');
+      const answer = writes.find((w) => w.includes(Buffer.from('hello')));
+      expect(answer, 'one write with the answer').to.not.equal(undefined);
+      // HEADERS, DATA, HEADERS(END_STREAM) of stream 1 in that one buffer (beside the SETTINGS ACK read with them).
+      const types: number[] = [];
+      for (let at = 0; at < (answer as Buffer).length; ) {
+        const len = (answer as Buffer).readUIntBE(at, 3);
+        if ((answer as Buffer).readUInt32BE(at + 5) === 1) types.push((answer as Buffer)[at + 3] as number);
+        at += 9 + len;
+      }
+      expect(types).to.deep.equal([FrameType.HEADERS, FrameType.DATA, FrameType.HEADERS]);
+    } finally {
+      peer.destroy();
+    }
+  });
+
+  it('client queues requests beyond the peer’s SETTINGS_MAX_CONCURRENT_STREAMS', async () => {
+    server = new TestServer({ maxConcurrentStreams: 2 });
+    const release: (() => void)[] = [];
+    let unanswered = 0;
+    let most = 0;
+    server.answer = (s, r) => {
+      most = Math.max(most, ++unanswered);
+      release.push(() => {
+        unanswered--;
+        s.respond(encodeHeaderBlock([':status', '200']), Buffer.concat(r.body), encodeHeaderBlock(['grpc-status', '0']));
+      });
+    };
+    const client = await connect();
+    await new Promise<void>((resolve) => client.ping(() => resolve())); // settings exchanged
+    const all = Promise.all(Array.from({ length: 7 }, (_, i) => call(client, REQ, [Buffer.from(`r${i}`)])));
+    for (let released = 0; released < 7; ) {
+      await sleep(20);
+      for (const r of release.splice(0)) {
+        r();
+        released++;
+      }
+    }
+    const answers = await all;
+    expect(answers.map((a) => [a.err, a.data.toString()])).to.deep.equal(Array.from({ length: 7 }, (_, i) => [undefined, `r${i}`]));
+    expect(most).to.equal(2);
+  });
+
+  it('GOAWAY from the server: calls in flight finish, new ones fail unprocessed, the connection closes', async () => {
+    server = new TestServer();
+    let hold: (() => void) | undefined;
+    server.answer = (s) => (hold = () => s.respond(encodeHeaderBlock([':status', '200']), Buffer.from('late'), encodeHeaderBlock(['grpc-status', '0'])));
+    const client = await connect();
+    const inFlight = call(client, REQ, [Buffer.from('x')]);
+    await waitFor(() => hold);
+    (server.conns[0] as Http2Connection).goaway();
+    await waitFor(() => (client.usable ? undefined : true));
+    const refused = await call(client, REQ, [Buffer.from('y')]);
+    expect([refused.err?.unprocessed, refused.err?.code]).to.deep.equal([true, ErrorCode.REFUSED_STREAM]);
+    (hold as () => void)();
+    const a = await inFlight;
+    expect([a.err, a.data.toString(), a.trailers]).to.deep.equal([undefined, 'late', ['grpc-status', '0']]);
+    await waitFor(() => (client.closed ? true : undefined));
+  });
+
+  it('cancel sends RST_STREAM CANCEL: the server hears of it, the caller gets CANCEL', async () => {
+    server = new TestServer();
+    server.answer = () => undefined;
+    const client = await connect();
+    const p = new Promise<Http2Error | undefined>((resolve) => {
+      const s = client.request(encodeHeaderBlock(REQ), [Buffer.from('x')], (err) => resolve(err), undefined);
+      void waitFor(() => (server.completed.length > 0 ? true : undefined)).then(() => s.cancel());
+    });
+    expect((await p)?.code).to.equal(ErrorCode.CANCEL);
+    await waitFor(() => (server.aborted.length > 0 ? true : undefined));
+    expect(server.aborted).to.deep.equal([ErrorCode.CANCEL]);
+  });
+
+  describe('hostile peers', () => {
+    const STREAM_WINDOW = 3000;
+    let peer: RawH2Peer;
+    let port: number;
+    beforeEach(async () => {
+      server = new TestServer({ streamWindow: STREAM_WINDOW, maxConcurrentStreams: 4, maxResetsPerSecond: 50, maxControlFramesPerSecond: 100, maxHeaderListSize: 4096 });
+      port = await server.listen();
+      peer = await RawH2Peer.connect(port);
+    });
+    afterEach(() => peer.destroy());
+
+    /** The connection ends with GOAWAY `code`, and a well-behaved client on another connection still gets answers. */
+    async function expectGoaway(code: number): Promise<void> {
+      const g = await peer.goaway();
+      expect(g.code, g.debug).to.equal(code);
+      await peer.closed;
+      const client = await connect();
+      const a = await call(client, REQ, [Buffer.from('still here')]);
+      expect([a.err, a.data.toString()]).to.deep.equal([undefined, 'still here']);
+    }
+
+    it('a bad preface → PROTOCOL_ERROR', async () => {
+      const p = await RawH2Peer.connect(port, { preface: false });
+      p.send(Buffer.from('PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n'));
+      expect((await p.goaway()).code).to.equal(ErrorCode.PROTOCOL_ERROR);
+      p.destroy();
+    });
+    it('a frame above SETTINGS_MAX_FRAME_SIZE → FRAME_SIZE_ERROR from its header alone', async () => {
+      const h = Buffer.alloc(9);
+      h.writeUIntBE(16_385, 0, 3);
+      h[3] = FrameType.DATA;
+      h.writeUInt32BE(1, 5);
+      peer.send(h); // no payload follows
+      await expectGoaway(ErrorCode.FRAME_SIZE_ERROR);
+    });
+    it('DATA beyond the stream window → RST_STREAM FLOW_CONTROL_ERROR', async () => {
+      peer.frame(FrameType.HEADERS, Flag.END_HEADERS, 1, encodeHeaderBlock(REQ));
+      peer.frame(FrameType.DATA, 0, 1, Buffer.alloc(STREAM_WINDOW + 1));
+      expect(await peer.rstCode(1)).to.equal(ErrorCode.FLOW_CONTROL_ERROR);
+    });
+    it('a CONTINUATION flood → ENHANCE_YOUR_CALM, never an unbounded header block', async () => {
+      peer.frame(FrameType.HEADERS, 0, 1, encodeHeaderBlock(REQ));
+      for (let i = 0; i < 200; i++) peer.frame(FrameType.CONTINUATION, 0, 1, Buffer.alloc(0));
+      await expectGoaway(ErrorCode.ENHANCE_YOUR_CALM);
+    });
+    it('rapid reset (open and reset streams) → ENHANCE_YOUR_CALM', async () => {
+      const block = encodeHeaderBlock(REQ);
+      for (let id = 1; id < 400; id += 2) peer.send(frame(FrameType.HEADERS, Flag.END_HEADERS, id, block), rstStreamFrame(id, ErrorCode.CANCEL));
+      await expectGoaway(ErrorCode.ENHANCE_YOUR_CALM);
+    });
+    it('a PING flood → ENHANCE_YOUR_CALM', async () => {
+      for (let i = 0; i < 300; i++) peer.frame(FrameType.PING, 0, 0, Buffer.alloc(8, i & 0xff));
+      await expectGoaway(ErrorCode.ENHANCE_YOUR_CALM);
+    });
+    it('streams beyond SETTINGS_MAX_CONCURRENT_STREAMS → REFUSED_STREAM for those only', async () => {
+      server.answer = () => undefined;
+      const block = encodeHeaderBlock(REQ);
+      for (let id = 1; id <= 11; id += 2) peer.frame(FrameType.HEADERS, Flag.END_HEADERS, id, block);
+      expect(await peer.rstCode(9)).to.equal(ErrorCode.REFUSED_STREAM);
+      expect(await peer.rstCode(11)).to.equal(ErrorCode.REFUSED_STREAM);
+      expect(peer.frames.filter((f) => f.type === FrameType.RST_STREAM).map((f) => f.streamId)).to.deep.equal([9, 11]);
+    });
+    it('a header list above the limit → 431 on that stream; the connection goes on', async () => {
+      peer.frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, encodeHeaderBlock([...REQ, 'x-big', 'v'.repeat(4000)]));
+      const h = await peer.waitFor((f) => f.type === FrameType.HEADERS && f.streamId === 1, 'the 431');
+      expect(h.flags & Flag.END_STREAM).to.equal(Flag.END_STREAM);
+      peer.frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 3, encodeHeaderBlock(REQ));
+      await peer.waitFor((f) => f.type === FrameType.HEADERS && f.streamId === 3 && (f.flags & Flag.END_STREAM) !== 0, 'the answer on stream 3');
+    });
+    it('malformed HPACK → COMPRESSION_ERROR', async () => {
+      peer.frame(FrameType.HEADERS, Flag.END_HEADERS, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
+      await expectGoaway(ErrorCode.COMPRESSION_ERROR);
+    });
+    it('an upper-case header name or a missing :path → RST_STREAM PROTOCOL_ERROR, the connection goes on', async () => {
+      peer.frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, encodeHeaderBlock([...REQ, 'X-Upper', 'v']));
+      expect(await peer.rstCode(1)).to.equal(ErrorCode.PROTOCOL_ERROR);
+      peer.frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 3, encodeHeaderBlock(REQ.slice(0, 4)));
+      expect(await peer.rstCode(3)).to.equal(ErrorCode.PROTOCOL_ERROR);
+      expect(server.completed).to.have.length(0);
+    });
+    it('frames in the wrong place → PROTOCOL_ERROR (DATA on stream 0, an even stream id, an idle stream, a frame inside a header block)', async () => {
+      const cases: Buffer[][] = [
+        [frame(FrameType.DATA, 0, 0, Buffer.from('x'))],
+        [frame(FrameType.HEADERS, Flag.END_HEADERS, 2, encodeHeaderBlock(REQ))],
+        [frame(FrameType.DATA, 0, 7, Buffer.from('x'))],
+        [frame(FrameType.HEADERS, 0, 1, encodeHeaderBlock(REQ)), frame(FrameType.PING, 0, 0, Buffer.alloc(8))],
+        [frame(FrameType.PUSH_PROMISE, Flag.END_HEADERS, 1, Buffer.alloc(4))],
+      ];
+      for (const c of cases) {
+        const p = await RawH2Peer.connect(port);
+        p.send(...c);
+        expect((await p.goaway()).code, p.describe()).to.equal(ErrorCode.PROTOCOL_ERROR);
+        p.destroy();
+      }
+    });
+    it('a window above 2^31-1 → FLOW_CONTROL_ERROR', async () => {
+      peer.send(windowUpdateFrame(0, 2 ** 31 - 1));
+      await expectGoaway(ErrorCode.FLOW_CONTROL_ERROR);
+    });
+    it('random frame sequences: the server survives, answers or sends GOAWAY/RST, and serves other connections (property)', async () => {
+      const anyFrame = fc.record({
+        type: fc.integer({ min: 0, max: 10 }),
+        flags: fc.integer({ min: 0, max: 255 }),
+        id: fc.constantFrom(0, 1, 2, 3, 5, 2 ** 31 - 1),
+        payload: fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.constant(encodeHeaderBlock(REQ))),
+      });
+      await fc.assert(
+        fc.asyncProperty(fc.array(anyFrame, { minLength: 1, maxLength: 20 }), async (frames) => {
+          const p = await RawH2Peer.connect(port);
+          p.send(...frames.map((f) => frame(f.type, f.flags, f.id, Buffer.from(f.payload))));
+          p.send(settingsFrame([[Setting.INITIAL_WINDOW_SIZE, 1]]));
+          await sleep(5);
+          p.destroy();
+        }),
+        { numRuns: 150 },
+      );
+      const client = await connect();
+      const a = await call(client, REQ, [Buffer.from('ok')]);
+      expect([a.err, a.data.toString()]).to.deep.equal([undefined, 'ok']);
+    });
+  });
+});
+
+async function waitFor<T>(get: () => T | undefined, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = get();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(5);
+  }
+}
