@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { RawH2Peer } from '../../test/support/h2-raw';
-import { Http2Connection, Http2Error, type ConnectionOptions, type Http2Stream, type ServerHandler } from './connection';
+import { Http2Connection, type Http2Error, type ConnectionOptions, type Http2Stream, type ServerHandler } from './connection';
 import { ErrorCode, Flag, FrameType, frame, rstStreamFrame, settingsFrame, windowUpdateFrame, Setting } from './frames';
 import { encodeHeaderBlock } from './hpack';
 
@@ -18,7 +19,11 @@ class TestServer implements ServerHandler {
   readonly aborted: number[] = [];
   readonly conns: Http2Connection[] = [];
   answer: (s: Http2Stream, r: Req) => void = (s, r) =>
-    s.respond(encodeHeaderBlock([':status', '200', 'x-n', String(Buffer.concat(r.body).length)]), Buffer.concat(r.body), encodeHeaderBlock(['grpc-status', '0']));
+    s.respond(
+      encodeHeaderBlock([':status', '200', 'x-n', String(Buffer.concat(r.body).length)]),
+      Buffer.concat(r.body),
+      encodeHeaderBlock(['grpc-status', '0']),
+    );
   server: net.Server;
   constructor(opts: ConnectionOptions = {}) {
     this.server = net.createServer((socket) => this.conns.push(Http2Connection.server(socket, this, opts)));
@@ -59,7 +64,12 @@ interface Answer {
 
 function call(conn: Http2Connection, headers: string[], body: Buffer[]): Promise<Answer> {
   return new Promise((resolve) =>
-    conn.request(encodeHeaderBlock(headers), body, (err, s) => resolve({ err, headers: s.headers, data: Buffer.concat(s.data), trailers: s.trailers }), undefined),
+    conn.request(
+      encodeHeaderBlock(headers),
+      body,
+      (err, s) => resolve({ err, headers: s.headers, data: Buffer.concat(s.data), trailers: s.trailers }),
+      undefined,
+    ),
   );
 }
 
@@ -88,10 +98,16 @@ describe('http2 connection', () => {
     const port = await server.listen();
     const client = Http2Connection.connect({ host: '127.0.0.1', port }, { streamWindow: 700, connectionWindow: 66_000 });
     clients.push(client);
-    const header = fc.tuple(fc.stringMatching(/^x-[a-z0-9-]{1,20}$/), fc.string({ maxLength: 40 }).map((s) => s.replace(/[^\x20-\x7e]/g, 'a')));
+    const header = fc.tuple(
+      fc.stringMatching(/^x-[a-z0-9-]{1,20}$/),
+      fc.string({ maxLength: 40 }).map((s) => s.replace(/[^\x20-\x7e]/g, 'a')),
+    );
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.tuple(fc.array(header, { maxLength: 5 }), fc.array(fc.uint8Array({ maxLength: 40_000 }), { maxLength: 4 })), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.tuple(fc.array(header, { maxLength: 5 }), fc.array(fc.uint8Array({ maxLength: 40_000 }), { maxLength: 4 })), {
+          minLength: 1,
+          maxLength: 6,
+        }),
         async (calls) => {
           server.completed.length = 0;
           const answers = await Promise.all(
@@ -140,7 +156,7 @@ describe('http2 connection', () => {
       expect(answer, 'one write with the answer').to.not.equal(undefined);
       // HEADERS, DATA, HEADERS(END_STREAM) of stream 1 in that one buffer (beside the SETTINGS ACK read with them).
       const types: number[] = [];
-      for (let at = 0; at < (answer as Buffer).length; ) {
+      for (let at = 0; at < (answer as Buffer).length;) {
         const len = (answer as Buffer).readUIntBE(at, 3);
         if ((answer as Buffer).readUInt32BE(at + 5) === 1) types.push((answer as Buffer)[at + 3] as number);
         at += 9 + len;
@@ -166,7 +182,7 @@ describe('http2 connection', () => {
     const client = await connect();
     await new Promise<void>((resolve) => client.ping(() => resolve())); // settings exchanged
     const all = Promise.all(Array.from({ length: 7 }, (_, i) => call(client, REQ, [Buffer.from(`r${i}`)])));
-    for (let released = 0; released < 7; ) {
+    for (let released = 0; released < 7;) {
       await sleep(20);
       for (const r of release.splice(0)) {
         r();
@@ -208,12 +224,90 @@ describe('http2 connection', () => {
     expect(server.aborted).to.deep.equal([ErrorCode.CANCEL]);
   });
 
+  it('serves node:http2 clients (Huffman-coded headers, its own SETTINGS and window updates)', async () => {
+    server = new TestServer();
+    const port = await server.listen();
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const long = 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(30);
+      const body = Buffer.alloc(300_000, 7);
+      const answer = await new Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; data: Buffer }>((resolve, reject) => {
+        const req = session.request({ ':method': 'POST', ':path': '/svc/Method', 'content-type': 'application/grpc', 'x-long': long });
+        let headers: http2.IncomingHttpHeaders = {};
+        let trailers: http2.IncomingHttpHeaders = {};
+        const chunks: Buffer[] = [];
+        req.on('response', (h) => (headers = h));
+        req.on('trailers', (t) => (trailers = t));
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('error', reject);
+        req.on('end', () => resolve({ headers, trailers, data: Buffer.concat(chunks) }));
+        req.end(body);
+      });
+      expect([answer.headers[':status'], answer.headers['x-n'], answer.trailers['grpc-status'], answer.data.equals(body)]).to.deep.equal([
+        200,
+        '300000',
+        '0',
+        true,
+      ]);
+      const got = server.completed[0] as Req;
+      expect(got.headers.slice(got.headers.indexOf('x-long'), got.headers.indexOf('x-long') + 2)).to.deep.equal(['x-long', long]);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('calls a node:http2 server: Huffman-coded answers, its flow control, trailers-only answers', async () => {
+    server = new TestServer(); // for afterEach
+    const h2 = http2.createServer();
+    h2.on('stream', (stream, headers) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        if (headers['x-trailers-only'] !== undefined) {
+          stream.respond({ ':status': 200, 'grpc-status': '5', 'grpc-message': 'not found here' }, { endStream: true });
+          return;
+        }
+        stream.respond({ ':status': 200, 'x-echo': String(headers['x-long']) }, { waitForTrailers: true });
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+        stream.end(Buffer.concat(chunks));
+      });
+    });
+    await new Promise<void>((resolve) => h2.listen(0, '127.0.0.1', resolve));
+    const client = Http2Connection.connect({ host: '127.0.0.1', port: (h2.address() as net.AddressInfo).port });
+    clients.push(client);
+    try {
+      const long = 'zyxwvutsrqponmlkjihgfedcba9876543210'.repeat(30);
+      const body = Buffer.alloc(500_000, 3);
+      const a = await call(client, [...REQ, 'x-long', long], [body.subarray(0, 100), body.subarray(100)]);
+      expect([a.err, a.headers?.slice(0, 2), a.headers?.[a.headers.indexOf('x-echo') + 1], a.trailers, a.data.equals(body)]).to.deep.equal([
+        undefined,
+        [':status', '200'],
+        long,
+        ['grpc-status', '0'],
+        true,
+      ]);
+      const t = await call(client, [...REQ, 'x-trailers-only', '1'], [Buffer.from('x')]);
+      expect(t.trailers).to.equal(t.headers);
+      const field = (name: string): string | undefined => t.trailers?.[t.trailers.indexOf(name) + 1];
+      expect([field('grpc-status'), field('grpc-message')]).to.deep.equal(['5', 'not found here']);
+    } finally {
+      client.destroy();
+      h2.close();
+    }
+  });
+
   describe('hostile peers', () => {
     const STREAM_WINDOW = 3000;
     let peer: RawH2Peer;
     let port: number;
     beforeEach(async () => {
-      server = new TestServer({ streamWindow: STREAM_WINDOW, maxConcurrentStreams: 4, maxResetsPerSecond: 50, maxControlFramesPerSecond: 100, maxHeaderListSize: 4096 });
+      server = new TestServer({
+        streamWindow: STREAM_WINDOW,
+        maxConcurrentStreams: 4,
+        maxResetsPerSecond: 50,
+        maxControlFramesPerSecond: 100,
+        maxHeaderListSize: 4096,
+      });
       port = await server.listen();
       peer = await RawH2Peer.connect(port);
     });

@@ -245,6 +245,8 @@ export class Http2Connection {
   #peerTableSize = DEFAULT_TABLE_SIZE;
   /** Streams with output waiting for window. */
   readonly #blocked = new Set<Http2Stream>();
+  /** Server: requests whose END_STREAM arrived in the read being parsed. */
+  #ended: Http2Stream[] = [];
   /** Header block being assembled from HEADERS + CONTINUATION. */
   #blockStream = 0;
   #blockFlags = 0;
@@ -313,7 +315,13 @@ export class Http2Connection {
   /** Open a client connection: h2c, or TLS with ALPN `h2` when `tls` is given (its options go to tls.connect). */
   static connect(target: { host: string; port: number; tls?: tls.ConnectionOptions }, opts: ConnectionOptions = {}): Http2Connection {
     if (target.tls === undefined) return Http2Connection.client(net.connect({ host: target.host, port: target.port }), opts);
-    const socket = tls.connect({ servername: net.isIP(target.host) === 0 ? target.host : undefined, ...target.tls, host: target.host, port: target.port, ALPNProtocols: ['h2'] });
+    const socket = tls.connect({
+      servername: net.isIP(target.host) === 0 ? target.host : undefined,
+      ...target.tls,
+      host: target.host,
+      port: target.port,
+      ALPNProtocols: ['h2'],
+    });
     const conn = Http2Connection.client(socket, opts);
     socket.once('secureConnect', () => {
       if (socket.alpnProtocol !== 'h2') socket.destroy(new Error(`${target.host}:${target.port} did not negotiate HTTP/2 (ALPN h2) over TLS`));
@@ -565,9 +573,13 @@ export class Http2Connection {
         this.#prefaceReceived = true;
       }
       while (!this.#dead && this.#reader.next()) this.#onFrame(this.#reader.type, this.#reader.flags, this.#reader.streamId, this.#reader.payload);
+      if (this.#ended.length > 0) this.#deliverEnded();
       if (this.#dead) return;
       if (this.#reader.oversized !== 0)
-        return this.#connectionError(ErrorCode.FRAME_SIZE_ERROR, `frame of ${this.#reader.oversized} bytes exceeds SETTINGS_MAX_FRAME_SIZE ${this.#reader.maxFrameSize}`);
+        return this.#connectionError(
+          ErrorCode.FRAME_SIZE_ERROR,
+          `frame of ${this.#reader.oversized} bytes exceeds SETTINGS_MAX_FRAME_SIZE ${this.#reader.maxFrameSize}`,
+        );
       if (this.#recvConsumed >= this.#connectionWindow / 2) {
         this.#write(windowUpdateFrame(0, this.#recvConsumed));
         this.#recvWindow += this.#recvConsumed;
@@ -580,6 +592,17 @@ export class Http2Connection {
       this.#reading = false;
       this.#flush();
     }
+  }
+
+  /**
+   * Requests completed in this read, handed over once the whole read is parsed, so a call the client cancels in the
+   * same packet (END_STREAM then RST_STREAM) is never processed.
+   */
+  #deliverEnded(): void {
+    const ended = this.#ended;
+    this.#ended = [];
+    const handler = this.#handler as ServerHandler;
+    for (const s of ended) if (!s.closed && !s.localEnded) handler.onEnd(s);
   }
 
   #onFrame(type: number, flags: number, id: number, payload: Buffer): void {
@@ -718,7 +741,8 @@ export class Http2Connection {
     try {
       headers = this.#decoder.decode(block);
     } catch (err) {
-      if (!(err instanceof HeaderListTooLargeError)) return this.#connectionError(ErrorCode.COMPRESSION_ERROR, `HPACK: ${err instanceof Error ? err.message : String(err)}`);
+      if (!(err instanceof HeaderListTooLargeError))
+        return this.#connectionError(ErrorCode.COMPRESSION_ERROR, `HPACK: ${err instanceof Error ? err.message : String(err)}`);
       tooLarge = true;
     }
     const end = (flags & Flag.END_STREAM) !== 0;
@@ -777,16 +801,15 @@ export class Http2Connection {
       this.#streamError(id, ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    const handler = this.#handler as ServerHandler;
-    handler.onHeaders(stream, headers);
-    if (end && !stream.closed && !stream.localEnded) handler.onEnd(stream);
+    (this.#handler as ServerHandler).onHeaders(stream, headers);
+    if (end) this.#ended.push(stream);
   }
 
   /** END_STREAM from the peer. */
   #remoteEnded(s: Http2Stream): void {
     s.remoteEnded = true;
     if (this.#role === Role.Server) {
-      if (!s.localEnded) (this.#handler as ServerHandler).onEnd(s);
+      if (!s.localEnded) this.#ended.push(s);
       else this.#closeStream(s);
       return;
     }
@@ -814,11 +837,7 @@ export class Http2Connection {
     if (s === undefined) return;
     this.#closeStream(s);
     if (this.#role === Role.Server) (this.#handler as ServerHandler).onAbort(s, code);
-    else
-      this.#report(
-        s,
-        new Http2Error(`stream reset by the server (${errorCodeName(code)})`, code, code === ErrorCode.REFUSED_STREAM),
-      );
+    else this.#report(s, new Http2Error(`stream reset by the server (${errorCodeName(code)})`, code, code === ErrorCode.REFUSED_STREAM));
   }
 
   #onSettings(flags: number, id: number, payload: Buffer): void {
@@ -838,8 +857,7 @@ export class Http2Connection {
           this.#peerTableSize = value;
           break;
         case Setting.ENABLE_PUSH:
-          if (value > 1 || (this.#role === Role.Client && value !== 0))
-            return this.#connectionError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value}`);
+          if (value > 1 || (this.#role === Role.Client && value !== 0)) return this.#connectionError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value}`);
           break;
         case Setting.MAX_CONCURRENT_STREAMS:
           this.#peerMaxStreams = value;
@@ -855,7 +873,8 @@ export class Http2Connection {
           break;
         }
         case Setting.MAX_FRAME_SIZE:
-          if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_ALLOWED_FRAME_SIZE) return this.#connectionError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
+          if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_ALLOWED_FRAME_SIZE)
+            return this.#connectionError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
           this.#peerMaxFrameSize = value;
           break;
         default:
@@ -963,7 +982,9 @@ export class Http2Connection {
     this.#closed = true;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     const err = this.#socketError;
-    this.#terminate(new Http2Error(err === undefined ? 'the HTTP/2 connection closed' : `the HTTP/2 connection failed: ${err.message}`, ErrorCode.INTERNAL_ERROR, false));
+    this.#terminate(
+      new Http2Error(err === undefined ? 'the HTTP/2 connection closed' : `the HTTP/2 connection failed: ${err.message}`, ErrorCode.INTERNAL_ERROR, false),
+    );
     this.#onClose?.(this, err);
   }
 
@@ -1034,4 +1055,3 @@ function validRequest(h: readonly string[]): boolean {
   }
   return method && (isConnect || (scheme && path));
 }
-
