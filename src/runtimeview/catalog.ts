@@ -60,6 +60,22 @@ export function roleOf(name: string): Role | undefined {
   return m[1] === 'cpu_time' ? 'cpu_fallback' : m[1] === 'memory' ? 'rss_fallback' : 'threads_fallback';
 }
 
+const PREFIXES: readonly Uint8Array[] = ['process.', 'cpython.gc.', 'http.server.'].map((x) => Buffer.from(x, 'latin1'));
+
+/**
+ * False when the metric name in `buf[start, end)` cannot have a role (its bytes start with none of the prefixes
+ * of the allow-listed names): such a metric is skipped without its name being decoded. True means "maybe":
+ * roleOf decides.
+ */
+export function mayHaveRole(buf: Uint8Array, start: number, end: number): boolean {
+  outer: for (const p of PREFIXES) {
+    if (end - start < p.length) continue;
+    for (let i = 0; i < p.length; i++) if (buf[start + i] !== p[i]) continue outer;
+    return true;
+  }
+  return false;
+}
+
 /** Does a point of this role belong in the view? (The runtime memory metric also carries `type=vms`.) */
 export function keepPoint(role: Role, attributes: Readonly<Record<string, AttrValue>>): boolean {
   if (role === 'rss_fallback') return attributes['type'] === 'rss';

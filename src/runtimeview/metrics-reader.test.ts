@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { DecodeError } from '../pdata/errors';
 import { protoType, TYPES } from '../pdata/proto';
-import { readMetricsRequest } from './metrics-reader';
+import { mayHaveRole, roleOf } from './catalog';
+import { pointAttributes, readMetricsRequest, resourceAttributes } from './metrics-reader';
 
 const NAMES = ['process.cpu.time', 'process.memory.usage', 'cpython.gc.collections', 'http.server.duration', 'system.cpu.time', 'other'];
 const WANTED = new Set(NAMES.slice(0, 4));
@@ -113,16 +114,115 @@ describe('runtimeview: metrics reader', () => {
     );
   });
 
+  it('lazy reading gives what eager reading gives once decoded; equal keys for equal attribute bytes (property)', () => {
+    fc.assert(
+      fc.property(request, (r) => {
+        const bytes = type.encode(type.fromObject(toJson(r) as Record<string, unknown>)).finish();
+        const wanted = (n: string): boolean => WANTED.has(n);
+        const eager = readMetricsRequest(bytes, wanted);
+        const lazy = readMetricsRequest(bytes, wanted, { lazy: true });
+        expect(lazy).to.have.length(eager.length);
+        eager.forEach((e, i) => {
+          const l = lazy[i]!;
+          expect(l.resource).to.deep.equal({});
+          expect(resourceAttributes(bytes, l)).to.deep.equal(e.resource);
+          expect(l.metrics.map((m) => [m.name, m.unit, m.scope, m.type, m.temporality, m.monotonic])).to.deep.equal(
+            e.metrics.map((m) => [m.name, m.unit, m.scope, m.type, m.temporality, m.monotonic]),
+          );
+          e.metrics.forEach((em, j) =>
+            em.points.forEach((ep, k) => {
+              const lp = l.metrics[j]!.points[k]!;
+              expect([lp.startMs, lp.timeMs, lp.noRecordedValue]).to.deep.equal([ep.startMs, ep.timeMs, ep.noRecordedValue]);
+              expect(Object.is(lp.value, ep.value) && Object.is(lp.sum, ep.sum)).to.equal(true);
+              expect(pointAttributes(bytes, lp)).to.deep.equal(ep.attributes);
+            }),
+          );
+        });
+        // Points encoded from equal attribute lists have equal keys; different lists, different keys.
+        const points = lazy.flatMap((rm) => rm.metrics.flatMap((m) => m.points));
+        const specs = r.flatMap((rm) => rm.metrics.filter((m) => WANTED.has(m.name) && m.kind !== 'summary').flatMap((m) => m.points));
+        points.forEach((a, i) =>
+          points.forEach((b, j) => {
+            const sameList = JSON.stringify(Object.entries(specs[i]!.attrs)) === JSON.stringify(Object.entries(specs[j]!.attrs));
+            expect(a.attrKey === b.attrKey).to.equal(sameList);
+          }),
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('skips metrics whose name bytes mayWant refuses, and mayHaveRole refuses no name that has a role', () => {
+    const names = [
+      'process.cpu.time',
+      'process.runtime.cpython.memory',
+      'cpython.gc.collections',
+      'http.server.duration',
+      'http.server.request.duration',
+      'system.cpu.time',
+      'proc',
+      'cpython.gc_count',
+      'http.client.duration',
+      '',
+    ];
+    for (const n of names) {
+      const b = Buffer.from(`xx${n}`);
+      if (roleOf(n) !== undefined) expect(mayHaveRole(b, 2, b.length), n).to.equal(true);
+    }
+    expect(['system.cpu.time', 'proc', 'http.client.duration', ''].map((n) => mayHaveRole(Buffer.from(n), 0, n.length))).to.deep.equal([
+      false,
+      false,
+      false,
+      false,
+    ]);
+    const bytes = type
+      .encode(
+        type.fromObject(
+          toJson([
+            {
+              resource: {},
+              scope: 's',
+              metrics: ['process.cpu.time', 'system.cpu.time'].map((name) => ({ name, unit: 's', kind: 'sum', temporality: 2, monotonic: true, points: [] })),
+            },
+          ] as unknown as Req) as Record<string, unknown>,
+        ),
+      )
+      .finish();
+    const seen: string[] = [];
+    const got = readMetricsRequest(
+      bytes,
+      (n) => {
+        seen.push(n);
+        return true;
+      },
+      { mayWant: (buf, s, e) => Buffer.from(buf.subarray(s, e)).toString() !== 'system.cpu.time' },
+    );
+    expect(seen).to.deep.equal(['process.cpu.time']);
+    expect(got[0]!.metrics.map((m) => m.name)).to.deep.equal(['process.cpu.time']);
+  });
+
   it('throws DecodeError on truncated or mistyped input, never anything else (property)', () => {
     fc.assert(
       fc.property(request, fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 4 }), (r, cut, junk) => {
         const bytes = type.encode(type.fromObject(toJson(r) as Record<string, unknown>)).finish();
         const broken = Buffer.concat([bytes.subarray(0, cut % (bytes.length + 1)), junk]);
-        try {
-          readMetricsRequest(broken, () => true);
-        } catch (e) {
-          expect(e).to.be.instanceOf(DecodeError);
+        for (const lazy of [false, true]) {
+          try {
+            readMetricsRequest(broken, () => true, { lazy });
+          } catch (e) {
+            expect(e).to.be.instanceOf(DecodeError);
+          }
         }
+        // Lazy reading checks what it does not decode: it throws exactly when eager reading does.
+        const threw = (lazy: boolean): boolean => {
+          try {
+            readMetricsRequest(broken, () => true, { lazy });
+            return false;
+          } catch {
+            return true;
+          }
+        };
+        expect(threw(true)).to.equal(threw(false));
       }),
       { numRuns: 300 },
     );

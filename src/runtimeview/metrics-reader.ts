@@ -8,7 +8,7 @@
  * input; it is not the receiver's validation, which has already accepted the request.
  */
 import { DecodeError } from '../pdata/errors';
-import { WIRE_I64, WIRE_LEN, WIRE_VARINT, cursor, readDouble, readFixed32, readLen, readUint32, readVarint64, skipField, utf8 } from '../pdata/wire';
+import { WIRE_I64, WIRE_LEN, WIRE_VARINT, cursor, readDouble, readFixed32, readLen, readUint32, readVarint64, skipField, utf8Interned } from '../pdata/wire';
 
 export type AttrValue = string | number | boolean;
 
@@ -22,7 +22,15 @@ export type MetricType = 'gauge' | 'sum' | 'histogram' | 'exponential_histogram'
 
 /** One data point: a number (gauge, sum) or the count and sum of a histogram. */
 export interface MetricPoint {
+  /** The point's attributes; with `ReadOptions.lazy`, empty until `pointAttributes` decodes them. */
   attributes: Record<string, AttrValue>;
+  /**
+   * With `ReadOptions.lazy`: the bytes of the point's attribute fields as a latin1 string (each byte one char), equal
+   * for equal encodings; a caller keys what it knows about a point's attributes on it. '' otherwise.
+   */
+  attrKey: string;
+  /** With `ReadOptions.lazy`: [start, end) of each KeyValue's content in the request, for `pointAttributes`. */
+  attrRanges: number[] | undefined;
   /** start_time_unix_nano in ms; 0 when absent. */
   startMs: number;
   /** time_unix_nano in ms. */
@@ -46,8 +54,33 @@ export interface MetricRead {
 }
 
 export interface ResourceMetricsRead {
+  /** The resource's attributes; with `ReadOptions.lazy`, empty until `resourceAttributes` decodes them. */
   resource: Record<string, AttrValue>;
+  /** With `ReadOptions.lazy`: the bytes of the resource fields as a latin1 string (see MetricPoint.attrKey). */
+  resourceKey: string;
+  /** With `ReadOptions.lazy`: [start, end) of each KeyValue's content of the resource. */
+  resourceRanges: number[] | undefined;
   metrics: MetricRead[];
+}
+
+export interface ReadOptions {
+  /**
+   * Check the attributes of points and resources as they are read but leave them undecoded (no strings made):
+   * `attrKey` / `resourceKey` identify them, `pointAttributes` / `resourceAttributes` decode them when needed.
+   * What is accepted and what throws is the same as without.
+   */
+  lazy?: boolean;
+  /**
+   * A test on a metric's name bytes before it is decoded: false skips the metric unread (a cheap test of an
+   * allow-list's prefixes, so that most names are never turned into strings). `wanted` still decides.
+   */
+  mayWant?: (buf: Uint8Array, start: number, end: number) => boolean;
+}
+
+/** The bytes `[start, end)` as a string of one char per byte: a cheap exact key for them. */
+function latin1(buf: Uint8Array, start: number, end: number): string {
+  if (buf instanceof Buffer) return buf.toString('latin1', start, end);
+  return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('latin1');
 }
 
 const NS_PER_MS = 1e6;
@@ -75,8 +108,11 @@ function double(buf: Uint8Array, pos: number, end: number): number {
   return readDouble(buf, pos);
 }
 
-/** AnyValue → a scalar; arrays, maps and bytes read as undefined (the view never keys on them). */
-function readAnyValue(buf: Uint8Array, pos: number, end: number): AttrValue | undefined {
+/**
+ * AnyValue → a scalar; arrays, maps and bytes read as undefined (the view never keys on them). With `decode`
+ * false the structure is checked the same way but strings are not made (the result is then meaningless).
+ */
+function readAnyValue(buf: Uint8Array, pos: number, end: number, decode: boolean): AttrValue | undefined {
   let out: AttrValue | undefined;
   while (pos < end) {
     const tag = readUint32(buf, pos, end);
@@ -85,7 +121,7 @@ function readAnyValue(buf: Uint8Array, pos: number, end: number): AttrValue | un
     const wire = tag & 7;
     if (fieldNo === 1 && wire === WIRE_LEN) {
       const e = readLen(buf, pos, end);
-      out = utf8(buf, cursor.pos, e);
+      out = decode ? utf8Interned(buf, cursor.pos, e) : '';
       pos = e;
     } else if (fieldNo === 2 && wire === WIRE_VARINT) {
       out = readVarint64(buf, pos, end) !== 0;
@@ -104,8 +140,8 @@ function readAnyValue(buf: Uint8Array, pos: number, end: number): AttrValue | un
   return out;
 }
 
-/** Reads one KeyValue into `into` (scalar values only). */
-function readKeyValue(buf: Uint8Array, pos: number, end: number, into: Record<string, AttrValue>): void {
+/** Reads one KeyValue into `into` (scalar values only); with `into` undefined, only checks it. */
+function readKeyValue(buf: Uint8Array, pos: number, end: number, into: Record<string, AttrValue> | undefined): void {
   let key: string | undefined;
   let value: AttrValue | undefined;
   while (pos < end) {
@@ -116,26 +152,63 @@ function readKeyValue(buf: Uint8Array, pos: number, end: number, into: Record<st
     if (fieldNo === 1) {
       expectWire(wire, WIRE_LEN, 'KeyValue.key');
       const e = readLen(buf, pos, end);
-      key = utf8(buf, cursor.pos, e);
+      if (into !== undefined) key = utf8Interned(buf, cursor.pos, e);
       pos = e;
     } else if (fieldNo === 2) {
       expectWire(wire, WIRE_LEN, 'KeyValue.value');
       const e = readLen(buf, pos, end);
-      value = readAnyValue(buf, cursor.pos, e);
+      value = readAnyValue(buf, cursor.pos, e, into !== undefined);
       pos = e;
     } else pos = skipField(buf, wire, pos, end);
   }
-  if (key !== undefined && value !== undefined) into[key] = value;
+  if (into !== undefined && key !== undefined && value !== undefined) into[key] = value;
 }
 
-function readResource(buf: Uint8Array, pos: number, end: number, into: Record<string, AttrValue>): void {
+/** Decode the KeyValues at `ranges` (as `attrRanges` / `resourceRanges` hold them) in order. */
+function decodeRanges(buf: Uint8Array, ranges: readonly number[]): Record<string, AttrValue> {
+  const out: Record<string, AttrValue> = {};
+  for (let i = 0; i < ranges.length; i += 2) readKeyValue(buf, ranges[i] as number, ranges[i + 1] as number, out);
+  return out;
+}
+
+/** The attributes of a point read with `ReadOptions.lazy` from `buf` (decoded once, then kept on the point). */
+export function pointAttributes(buf: Uint8Array, p: MetricPoint): Record<string, AttrValue> {
+  if (p.attrRanges !== undefined) {
+    p.attributes = decodeRanges(buf, p.attrRanges);
+    p.attrRanges = undefined;
+  }
+  return p.attributes;
+}
+
+/** The resource attributes of a ResourceMetrics read with `ReadOptions.lazy` from `buf` (decoded once). */
+export function resourceAttributes(buf: Uint8Array, rm: ResourceMetricsRead): Record<string, AttrValue> {
+  if (rm.resourceRanges !== undefined) {
+    rm.resource = decodeRanges(buf, rm.resourceRanges);
+    rm.resourceRanges = undefined;
+  }
+  return rm.resource;
+}
+
+/**
+ * Reads a Resource's attributes into `rm.resource`, or, when `rm.resourceRanges` is set (lazy), checks them and
+ * records where they are and their bytes in `rm.resourceKey`.
+ */
+function readResource(buf: Uint8Array, pos: number, end: number, rm: ResourceMetricsRead): void {
+  const lazy = rm.resourceRanges;
   while (pos < end) {
+    const fieldStart = pos;
     const tag = readUint32(buf, pos, end);
     pos = cursor.pos;
     if (tag >>> 3 === 1) {
       expectWire(tag & 7, WIRE_LEN, 'Resource.attributes');
       const e = readLen(buf, pos, end);
-      readKeyValue(buf, cursor.pos, e, into);
+      const kvStart = cursor.pos;
+      if (lazy === undefined) readKeyValue(buf, kvStart, e, rm.resource);
+      else {
+        readKeyValue(buf, kvStart, e, undefined);
+        lazy.push(kvStart, e);
+        rm.resourceKey += latin1(buf, fieldStart, e);
+      }
       pos = e;
     } else pos = skipField(buf, tag & 7, pos, end);
   }
@@ -149,7 +222,7 @@ function readScopeName(buf: Uint8Array, pos: number, end: number): string {
     if (tag >>> 3 === 1) {
       expectWire(tag & 7, WIRE_LEN, 'InstrumentationScope.name');
       const e = readLen(buf, pos, end);
-      name = utf8(buf, cursor.pos, e);
+      name = utf8Interned(buf, cursor.pos, e);
       pos = e;
     } else pos = skipField(buf, tag & 7, pos, end);
   }
@@ -170,9 +243,19 @@ const NUMBER_POINT: PointLayout = { attributes: 7, flags: 8, histogram: false };
 const HISTOGRAM_POINT: PointLayout = { attributes: 9, flags: 10, histogram: true };
 const EXP_HISTOGRAM_POINT: PointLayout = { attributes: 1, flags: 10, histogram: true };
 
-function readPoint(buf: Uint8Array, pos: number, end: number, layout: PointLayout): MetricPoint {
-  const p: MetricPoint = { attributes: {}, startMs: 0, timeMs: 0, value: NaN, sum: NaN, noRecordedValue: false };
+function readPoint(buf: Uint8Array, pos: number, end: number, layout: PointLayout, lazy: boolean): MetricPoint {
+  const p: MetricPoint = {
+    attributes: {},
+    attrKey: '',
+    attrRanges: lazy ? [] : undefined,
+    startMs: 0,
+    timeMs: 0,
+    value: NaN,
+    sum: NaN,
+    noRecordedValue: false,
+  };
   while (pos < end) {
+    const fieldStart = pos;
     const tag = readUint32(buf, pos, end);
     pos = cursor.pos;
     const fieldNo = tag >>> 3;
@@ -180,7 +263,13 @@ function readPoint(buf: Uint8Array, pos: number, end: number, layout: PointLayou
     if (fieldNo === layout.attributes) {
       expectWire(wire, WIRE_LEN, 'data point attributes');
       const e = readLen(buf, pos, end);
-      readKeyValue(buf, cursor.pos, e, p.attributes);
+      const kvStart = cursor.pos;
+      if (p.attrRanges === undefined) readKeyValue(buf, kvStart, e, p.attributes);
+      else {
+        readKeyValue(buf, kvStart, e, undefined);
+        p.attrRanges.push(kvStart, e);
+        p.attrKey += latin1(buf, fieldStart, e);
+      }
       pos = e;
     } else if (fieldNo === 2 || fieldNo === 3) {
       expectWire(wire, WIRE_I64, fieldNo === 2 ? 'start_time_unix_nano' : 'time_unix_nano');
@@ -212,7 +301,7 @@ function readPoint(buf: Uint8Array, pos: number, end: number, layout: PointLayou
 }
 
 /** Gauge, Sum, Histogram and ExponentialHistogram share: data_points = 1, aggregation_temporality = 2. */
-function readData(buf: Uint8Array, pos: number, end: number, layout: PointLayout, m: MetricRead): void {
+function readData(buf: Uint8Array, pos: number, end: number, layout: PointLayout, m: MetricRead, lazy: boolean): void {
   while (pos < end) {
     const tag = readUint32(buf, pos, end);
     pos = cursor.pos;
@@ -221,7 +310,7 @@ function readData(buf: Uint8Array, pos: number, end: number, layout: PointLayout
     if (fieldNo === 1) {
       expectWire(wire, WIRE_LEN, 'data_points');
       const e = readLen(buf, pos, end);
-      m.points.push(readPoint(buf, cursor.pos, e, layout));
+      m.points.push(readPoint(buf, cursor.pos, e, layout, lazy));
       pos = e;
     } else if (fieldNo === 2 && m.type !== 'gauge') {
       expectWire(wire, WIRE_VARINT, 'aggregation_temporality');
@@ -243,9 +332,11 @@ const DATA_FIELDS: Record<number, [MetricType, PointLayout | undefined]> = {
   11: ['summary', undefined],
 };
 
-function readMetric(buf: Uint8Array, pos: number, end: number, scope: string, wanted: (name: string) => boolean): MetricRead | undefined {
+function readMetric(buf: Uint8Array, pos: number, end: number, scope: string, wanted: (name: string) => boolean, o: ReadOptions): MetricRead | undefined {
   let name: string | undefined;
-  let unit = '';
+  let skip = false;
+  let unitStart = 0;
+  let unitEnd = 0;
   let dataField = 0;
   let dataStart = 0;
   let dataEnd = 0;
@@ -257,9 +348,14 @@ function readMetric(buf: Uint8Array, pos: number, end: number, scope: string, wa
     if (fieldNo === 1 || fieldNo === 3 || DATA_FIELDS[fieldNo] !== undefined) {
       expectWire(wire, WIRE_LEN, `Metric field ${fieldNo}`);
       const e = readLen(buf, pos, end);
-      if (fieldNo === 1) name = utf8(buf, cursor.pos, e);
-      else if (fieldNo === 3) unit = utf8(buf, cursor.pos, e);
-      else {
+      if (fieldNo === 1) {
+        // The last name field wins (protobuf), so a later one may still be wanted.
+        skip = o.mayWant !== undefined && !o.mayWant(buf, cursor.pos, e);
+        name = skip ? '' : utf8Interned(buf, cursor.pos, e);
+      } else if (fieldNo === 3) {
+        unitStart = cursor.pos;
+        unitEnd = e;
+      } else {
         dataField = fieldNo;
         dataStart = cursor.pos;
         dataEnd = e;
@@ -267,15 +363,16 @@ function readMetric(buf: Uint8Array, pos: number, end: number, scope: string, wa
       pos = e;
     } else pos = skipField(buf, wire, pos, end);
   }
-  if (name === undefined || dataField === 0 || !wanted(name)) return undefined;
+  if (name === undefined || skip || dataField === 0 || !wanted(name)) return undefined;
   const [type, layout] = DATA_FIELDS[dataField] as [MetricType, PointLayout | undefined];
   if (layout === undefined) return undefined; // summaries carry nothing the view reads
+  const unit = unitEnd > unitStart ? utf8Interned(buf, unitStart, unitEnd) : '';
   const m: MetricRead = { name, unit, scope, type, temporality: Temporality.Unspecified, monotonic: false, points: [] };
-  readData(buf, dataStart, dataEnd, layout, m);
+  readData(buf, dataStart, dataEnd, layout, m, o.lazy === true);
   return m;
 }
 
-function readScopeMetrics(buf: Uint8Array, pos: number, end: number, wanted: (name: string) => boolean, out: MetricRead[]): void {
+function readScopeMetrics(buf: Uint8Array, pos: number, end: number, wanted: (name: string) => boolean, out: MetricRead[], o: ReadOptions): void {
   // The scope field usually comes first, but protobuf allows any order: find it before reading metrics.
   let scope = '';
   const metrics: [number, number][] = [];
@@ -292,7 +389,7 @@ function readScopeMetrics(buf: Uint8Array, pos: number, end: number, wanted: (na
     } else pos = skipField(buf, tag & 7, pos, end);
   }
   for (const [s, e] of metrics) {
-    const m = readMetric(buf, s, e, scope, wanted);
+    const m = readMetric(buf, s, e, scope, wanted, o);
     if (m !== undefined) out.push(m);
   }
 }
@@ -301,7 +398,7 @@ function readScopeMetrics(buf: Uint8Array, pos: number, end: number, wanted: (na
  * Reads the resources of a request and, for each, the metrics `wanted` accepts by name (a resource without any
  * is still returned, with no metrics: it was seen).
  */
-export function readMetricsRequest(buf: Uint8Array, wanted: (name: string) => boolean): ResourceMetricsRead[] {
+export function readMetricsRequest(buf: Uint8Array, wanted: (name: string) => boolean, o: ReadOptions = {}): ResourceMetricsRead[] {
   const out: ResourceMetricsRead[] = [];
   const end = buf.length;
   let pos = 0;
@@ -315,7 +412,7 @@ export function readMetricsRequest(buf: Uint8Array, wanted: (name: string) => bo
     expectWire(tag & 7, WIRE_LEN, 'resource_metrics');
     const rmEnd = readLen(buf, pos, end);
     let p = cursor.pos;
-    const rm: ResourceMetricsRead = { resource: {}, metrics: [] };
+    const rm: ResourceMetricsRead = { resource: {}, resourceKey: '', resourceRanges: o.lazy === true ? [] : undefined, metrics: [] };
     while (p < rmEnd) {
       const t = readUint32(buf, p, rmEnd);
       p = cursor.pos;
@@ -323,8 +420,8 @@ export function readMetricsRequest(buf: Uint8Array, wanted: (name: string) => bo
       if (fieldNo === 1 || fieldNo === 2) {
         expectWire(t & 7, WIRE_LEN, fieldNo === 1 ? 'ResourceMetrics.resource' : 'ResourceMetrics.scope_metrics');
         const e = readLen(buf, p, rmEnd);
-        if (fieldNo === 1) readResource(buf, cursor.pos, e, rm.resource);
-        else readScopeMetrics(buf, cursor.pos, e, wanted, rm.metrics);
+        if (fieldNo === 1) readResource(buf, cursor.pos, e, rm);
+        else readScopeMetrics(buf, cursor.pos, e, wanted, rm.metrics, o);
         p = e;
       } else p = skipField(buf, t & 7, p, rmEnd);
     }

@@ -284,6 +284,57 @@ describe('runtimeview: instance identity', () => {
   });
 });
 
+describe('runtimeview: exports that repeat (the decoded resources and streams it reuses)', () => {
+  const cpuMetric = (i: number, attrs: Record<string, string>[]): MetricSpec => ({
+    kind: 'sum',
+    name: 'process.cpu.time',
+    unit: 's',
+    monotonic: true,
+    points: attrs.map((a, k) => ({ start: T0 - 1000, time: T0 + i * MIN, value: 10 + i * (k + 1), attrs: a })),
+  });
+
+  it('attributes in another order are the same stream, and a resource in another order the same instance', () => {
+    const state = new RuntimeState();
+    const res = [RES, { 'service.instance.id': 'i-1', 'service.name': 'orders', 'k8s.pod.name': 'p' }];
+    for (let i = 0; i < 6; i++) {
+      const attrs = i % 2 === 0 ? [{ 'cpu.mode': 'user', type: 'user' }] : [{ type: 'user', 'cpu.mode': 'user' }];
+      state.ingest(metricsRequest([{ attrs: res[i % 2]!, metrics: [cpuMetric(i, attrs)] }]), T0 + i * MIN);
+    }
+    expect(state.instances.size).to.equal(1);
+    const inst = [...state.instances.values()][0]!;
+    expect(inst.resource).to.deep.equal({ 'k8s.pod.name': 'p' });
+    expect(inst.lastReceivedMs).to.equal(T0 + 5 * MIN);
+    expect([...inst.streams.values()].map((st) => st.t)).to.deep.equal([[0, 1, 2, 3, 4, 5].map((i) => T0 + i * MIN)]);
+  });
+
+  it('a stream swept away and exported again is recorded again, in a stream the instance holds', () => {
+    const state = new RuntimeState({ maxWindowMs: 5 * MIN });
+    const both = [{ type: 'user' }, { type: 'system' }];
+    state.ingest(metricsRequest([{ attrs: RES, metrics: [cpuMetric(0, both)] }]), T0);
+    // Later exports carry only the user stream: the system one ages out of the retention (5 + 10 min).
+    for (let i = 1; i <= 20; i++) state.ingest(metricsRequest([{ attrs: RES, metrics: [cpuMetric(i, both.slice(0, 1))] }]), T0 + i * MIN);
+    state.sweep(T0 + 20 * MIN);
+    const inst = [...state.instances.values()][0]!;
+    expect([...inst.streams.values()].map((st) => st.attrs['type'])).to.deep.equal(['user']);
+    const r = state.ingest(metricsRequest([{ attrs: RES, metrics: [cpuMetric(21, both)] }]), T0 + 21 * MIN);
+    expect(r.points).to.equal(2);
+    const system = [...inst.streams.values()].find((st) => st.attrs['type'] === 'system');
+    expect(system?.t).to.deep.equal([T0 + 21 * MIN]);
+    // An instance swept away entirely comes back as a new one.
+    state.sweep(T0 + 60 * MIN);
+    expect(state.instances.size).to.equal(0);
+    state.ingest(metricsRequest([{ attrs: RES, metrics: [cpuMetric(61, both)] }]), T0 + 61 * MIN);
+    expect([...[...state.instances.values()][0]!.streams.values()].map((st) => st.t.length)).to.deep.equal([1, 1]);
+  });
+
+  it('points it does not keep stay unkept when they come again (memory type=vms), and do not create the instance', () => {
+    const state = new RuntimeState();
+    const vms: MetricSpec = { kind: 'sum', name: 'process.runtime.cpython.memory', points: [{ start: T0, time: T0 + MIN, value: 5, attrs: { type: 'vms' } }] };
+    for (let i = 0; i < 3; i++) expect(state.ingest(metricsRequest([{ attrs: RES, metrics: [vms] }]), T0 + i).points).to.equal(0);
+    expect(state.instances.size).to.equal(0);
+  });
+});
+
 describe('runtimeview: snapshot and merge', () => {
   const sampleArb = fc.record({
     cpu: fc.array(fc.double({ min: 0, max: 5, noNaN: true }), { minLength: 2, maxLength: 40 }),

@@ -11,8 +11,17 @@
  * at most maxPointsPerStream points (32 bytes each) per stream, so an instance that exports every second keeps
  * its last 12 minutes, and `covered_s` says so.
  */
-import { describedBy, instanceIdentity, keepPoint, roleOf, type InstanceSource, type Role } from './catalog';
-import { readMetricsRequest, Temporality, type AttrValue, type MetricPoint } from './metrics-reader';
+import { describedBy, instanceIdentity, keepPoint, mayHaveRole, roleOf, type InstanceIdentity, type InstanceSource, type Role } from './catalog';
+import {
+  pointAttributes,
+  readMetricsRequest,
+  resourceAttributes,
+  Temporality,
+  type AttrValue,
+  type MetricPoint,
+  type ReadOptions,
+  type ResourceMetricsRead,
+} from './metrics-reader';
 import type { Points } from './series';
 
 export interface StreamState extends Points {
@@ -116,12 +125,32 @@ function streamKey(role: Role, scope: string, metric: string, temporality: Tempo
 }
 
 const wanted = (name: string): boolean => roleOf(name) !== undefined;
+const READ_OPTIONS: ReadOptions = { lazy: true, mayWant: mayHaveRole };
+
+/** What a resource's bytes say about its instance: decoded once per distinct encoding (see RuntimeState.#resources). */
+interface ResourceInfo {
+  id: InstanceIdentity;
+  /** The resource attributes kept with the instance (describedBy), as strings, in the resource's order. */
+  described: [string, string][];
+}
 
 export class RuntimeState {
   readonly options: RuntimeStateOptions;
   readonly instances = new Map<string, InstanceState>();
   /** Minimum time between kept points of a stream (ms), see the file comment. */
   readonly spacingMs: number;
+  /**
+   * Resources by their encoded bytes. An instance exports the same resource bytes every time, so its attributes
+   * are decoded once rather than on every export. A cache of a pure function of the bytes: cleared when large.
+   */
+  readonly #resources = new Map<string, ResourceInfo>();
+  /**
+   * Per instance key, the stream each encoding of (scope, metric, temporality, point attributes) belongs to, or
+   * null for points the view does not keep: a point whose attributes were seen before is recorded without
+   * decoding them or building its stream key. An entry always points to a stream its instance holds (sweep
+   * removes the entries of the streams it drops); the maps are caches, cleared when large.
+   */
+  readonly #aliases = new Map<string, Map<string, StreamState | null>>();
 
   constructor(options: Partial<RuntimeStateOptions> = {}) {
     this.options = { ...DEFAULT_RUNTIME_STATE_OPTIONS, ...options };
@@ -136,56 +165,100 @@ export class RuntimeState {
   /** Decode an ExportMetricsServiceRequest and record its allow-listed points. Throws DecodeError on malformed bytes. */
   ingest(request: Uint8Array, receivedMs: number): IngestStats {
     const stats: IngestStats = { resources: 0, points: 0, droppedPoints: 0 };
-    for (const rm of readMetricsRequest(request, wanted)) {
+    for (const rm of readMetricsRequest(request, wanted, READ_OPTIONS)) {
       stats.resources++;
+      const res = this.#resourceInfo(request, rm);
       let inst: InstanceState | undefined;
+      let aliases = this.#aliases.get(res.id.key);
       for (const m of rm.metrics) {
         const role = roleOf(m.name) as Role;
         // A cumulative sum or histogram, a delta one, or a gauge (a level with no start).
         const delta = m.temporality === Temporality.Delta;
+        // Unambiguous: the lengths say where the scope and the name end, the temporality is digits.
+        const prefix = `${m.scope.length}:${m.scope}${m.name.length}:${m.name}${m.temporality}:`;
         for (const p of m.points) {
-          if (p.noRecordedValue || !Number.isFinite(p.value) || p.timeMs <= 0 || !keepPoint(role, p.attributes)) continue;
-          inst ??= this.#instance(rm.resource, receivedMs);
-          if (inst === undefined) {
-            stats.droppedPoints++;
-            continue;
-          }
-          const key = streamKey(role, m.scope, m.name, m.temporality, p.attributes);
-          let st = inst.streams.get(key);
+          if (p.noRecordedValue || !Number.isFinite(p.value) || p.timeMs <= 0) continue;
+          const alias = prefix + p.attrKey;
+          let st = aliases?.get(alias);
+          if (st === null) continue;
           if (st === undefined) {
-            if (inst.streams.size >= this.options.maxStreamsPerInstance) {
+            const attributes = pointAttributes(request, p);
+            if (!keepPoint(role, attributes)) {
+              (aliases ??= this.#aliasesOf(res.id.key)).set(alias, null);
+              continue;
+            }
+            inst ??= this.#instance(res, receivedMs);
+            if (inst === undefined) {
               stats.droppedPoints++;
               continue;
             }
-            const attrs: Record<string, string> = {};
-            for (const a of READ_ATTRS) if (p.attributes[a] !== undefined) attrs[a] = String(p.attributes[a]);
-            st = { role, metric: m.name, unit: m.unit, attrs, delta, monotonic: m.monotonic || m.type === 'histogram', t: [], s: [], v: [], u: [] };
-            inst.streams.set(key, st);
+            const key = streamKey(role, m.scope, m.name, m.temporality, attributes);
+            st = inst.streams.get(key);
+            if (st === undefined) {
+              if (inst.streams.size >= this.options.maxStreamsPerInstance) {
+                stats.droppedPoints++;
+                continue;
+              }
+              const attrs: Record<string, string> = {};
+              for (const a of READ_ATTRS) if (attributes[a] !== undefined) attrs[a] = String(attributes[a]);
+              st = { role, metric: m.name, unit: m.unit, attrs, delta, monotonic: m.monotonic || m.type === 'histogram', t: [], s: [], v: [], u: [] };
+              inst.streams.set(key, st);
+            }
+            (aliases ??= this.#aliasesOf(res.id.key)).set(alias, st);
+          } else {
+            inst ??= this.#instance(res, receivedMs);
+            if (inst === undefined) {
+              stats.droppedPoints++;
+              continue;
+            }
           }
           this.#insert(st, p);
           stats.points++;
         }
       }
-      if (inst === undefined && rm.metrics.length === 0) this.#touch(rm.resource, receivedMs);
+      if (inst === undefined && rm.metrics.length === 0) this.#touch(res.id.key, receivedMs);
     }
     return stats;
   }
 
+  #resourceInfo(request: Uint8Array, rm: ResourceMetricsRead): ResourceInfo {
+    let info = this.#resources.get(rm.resourceKey);
+    if (info === undefined) {
+      const resource = resourceAttributes(request, rm);
+      const described: [string, string][] = [];
+      for (const [k, v] of Object.entries(resource)) if (describedBy(k)) described.push([k, String(v)]);
+      info = { id: instanceIdentity(resource), described };
+      if (this.#resources.size >= 2 * this.options.maxInstances) this.#resources.clear();
+      this.#resources.set(rm.resourceKey, info);
+    }
+    return info;
+  }
+
+  #aliasesOf(instanceKey: string): Map<string, StreamState | null> {
+    let a = this.#aliases.get(instanceKey);
+    if (a === undefined || a.size >= 4 * this.options.maxStreamsPerInstance) {
+      if (a === undefined && this.#aliases.size >= 2 * this.options.maxInstances) this.#aliases.clear();
+      a = new Map();
+      this.#aliases.set(instanceKey, a);
+    }
+    return a;
+  }
+
   /** A resource seen without allow-listed metrics still refreshes a known instance's last-seen time. */
-  #touch(resource: Record<string, AttrValue>, receivedMs: number): void {
-    const inst = this.instances.get(instanceIdentity(resource).key);
+  #touch(instanceKey: string, receivedMs: number): void {
+    const inst = this.instances.get(instanceKey);
     if (inst !== undefined && receivedMs > inst.lastReceivedMs) inst.lastReceivedMs = receivedMs;
   }
 
-  #instance(resource: Record<string, AttrValue>, receivedMs: number): InstanceState | undefined {
-    const id = instanceIdentity(resource);
+  #instance(res: ResourceInfo, receivedMs: number): InstanceState | undefined {
+    const id = res.id;
     let inst = this.instances.get(id.key);
     if (inst === undefined) {
       if (this.instances.size >= this.options.maxInstances) return undefined;
       inst = { ...id, resource: {}, lastReceivedMs: receivedMs, streams: new Map() };
       this.instances.set(id.key, inst);
     }
-    for (const [k, v] of Object.entries(resource)) if (describedBy(k)) inst.resource[k] = String(v);
+    for (const [k, v] of res.described) inst.resource[k] = v;
     if (receivedMs > inst.lastReceivedMs) inst.lastReceivedMs = receivedMs;
     return inst;
   }
@@ -219,8 +292,10 @@ export class RuntimeState {
     for (const [key, inst] of this.instances) {
       if (inst.lastReceivedMs < cutoff) {
         this.instances.delete(key);
+        this.#aliases.delete(key);
         continue;
       }
+      let dropped: Set<StreamState> | undefined;
       for (const [sk, st] of inst.streams) {
         // Keep the last point before the cutoff: the increment that straddles it.
         let drop = 0;
@@ -231,8 +306,13 @@ export class RuntimeState {
           st.v.splice(0, drop);
           st.u.splice(0, drop);
         }
-        if (st.t.length === 0 || (st.t[st.t.length - 1] as number) < cutoff) inst.streams.delete(sk);
+        if (st.t.length === 0 || (st.t[st.t.length - 1] as number) < cutoff) {
+          inst.streams.delete(sk);
+          (dropped ??= new Set()).add(st);
+        }
       }
+      const aliases = dropped === undefined ? undefined : this.#aliases.get(key);
+      if (aliases !== undefined) for (const [alias, st] of aliases) if (st !== null && dropped?.has(st) === true) aliases.delete(alias);
     }
   }
 

@@ -69,7 +69,7 @@ export class RuntimeView {
       return false;
     }
     // The caller's buffer may be pooled and reused once the pipeline returns: keep a copy.
-    this.#queue.push({ bytes: Uint8Array.prototype.slice.call(request), receivedMs: this.clock.now() });
+    this.#queue.push({ bytes: Buffer.from(request), receivedMs: this.clock.now() });
     this.stats.accepted++;
     this.stats.queuedRequests++;
     this.stats.queuedBytes += request.length;
