@@ -48,7 +48,7 @@ import { MetricsBatch } from './metrics-batch';
 import type { OtlpBatch } from './otlp-batch';
 import { logsRequestFromJson, metricsRequestFromJson, toOtlpJsonObject } from './otlp-json';
 import { TYPES, protoType } from './proto';
-import { MAX_NESTING_DEPTH } from './validate';
+import { MAX_NESTING_DEPTH, Msg, validate, validateHistogramDataPoint, validateLogRecord, validateNumberDataPoint } from './validate';
 
 // ---- plain object model (protobufjs fromObject / toObject shape) ---------------------------------------
 
@@ -532,6 +532,70 @@ function expectDecodeError(decode: () => unknown, message: RegExp): void {
   expect(caught, 'decode should throw').to.be.instanceOf(DecodeError);
   expect((caught as DecodeError).message).to.match(message);
 }
+
+describe('validation fast paths for data points and log records', function () {
+  this.timeout(120_000);
+  // Each fast path against the field table it stands for (`validate` at that message: the path the request takes
+  // for anything unusual): the same verdict on every input, and the same error message.
+  const cases = [
+    {
+      name: 'NumberDataPoint',
+      msg: Msg.NumberDataPoint,
+      fast: validateNumberDataPoint,
+      type: 'opentelemetry.proto.metrics.v1.NumberDataPoint',
+      arb: numberPoint,
+    },
+    {
+      name: 'HistogramDataPoint',
+      msg: Msg.HistogramDataPoint,
+      fast: validateHistogramDataPoint,
+      type: 'opentelemetry.proto.metrics.v1.HistogramDataPoint',
+      arb: histogramPoint,
+    },
+    { name: 'LogRecord', msg: Msg.LogRecord, fast: validateLogRecord, type: 'opentelemetry.proto.logs.v1.LogRecord', arb: logRecordArb },
+  ] as const;
+  const verdict = (f: () => unknown): string => {
+    try {
+      f();
+      return 'ok';
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      return err.message;
+    }
+  };
+  for (const c of cases) {
+    it(`${c.name}: the fast path and the field table agree on valid, mutated and random messages (property)`, () => {
+      const type = protoType(c.type);
+      const outcomes = { ok: 0, refused: 0 };
+      const check = (bytes: Uint8Array): void => {
+        const want = verdict(() => validate(bytes, c.msg, 0, bytes.length, 5));
+        expect(
+          verdict(() => c.fast(bytes, 0, bytes.length, 5)),
+          Buffer.from(bytes).toString('hex'),
+        ).to.equal(want);
+        outcomes[want === 'ok' ? 'ok' : 'refused']++;
+      };
+      // Fields of any one-byte tag, each with a random body, framed as a length-delimited field or not: odd lengths
+      // of packed and fixed fields, ids of every size, short varints.
+      const tag = fc.oneof(
+        fc.integer({ min: 0, max: 0x7f }),
+        fc.tuple(fc.integer({ min: 1, max: 15 }), fc.constantFrom(0, 1, 2, 5)).map(([no, wire]) => (no << 3) | wire),
+      );
+      const soup = fc.array(fc.record({ tag, body: fc.uint8Array({ maxLength: 20 }), framed: fc.boolean() }), { maxLength: 6 });
+      fc.assert(
+        fc.property(c.arb as fc.Arbitrary<Obj>, fc.array(mutation, { maxLength: 3 }), soup, (obj, ms, fields) => {
+          const bytes = type.encode(type.fromObject(obj)).finish();
+          check(bytes);
+          check(mutate(bytes, ms));
+          check(Buffer.concat(fields.map((f) => Buffer.from([f.tag, ...(f.framed ? [f.body.length] : []), ...f.body]))));
+        }),
+        { numRuns: runs(3000) },
+      );
+      expect(outcomes.ok).to.be.greaterThan(0);
+      expect(outcomes.refused).to.be.greaterThan(0);
+    });
+  }
+});
 
 describe('MetricsBatch on hand-made requests', () => {
   const Type = protoType(TYPES.exportMetricsRequest);

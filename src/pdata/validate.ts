@@ -234,6 +234,15 @@ export function validate(buf: Uint8Array, msg: Msg, pos: number, end: number, de
     if (holds === Msg.Span) {
       items++;
       validateSpan(buf, start, fieldEnd, depth + 1);
+    } else if (holds === Msg.NumberDataPoint) {
+      items++;
+      validateNumberDataPoint(buf, start, fieldEnd, depth + 1);
+    } else if (holds === Msg.HistogramDataPoint) {
+      items++;
+      validateHistogramDataPoint(buf, start, fieldEnd, depth + 1);
+    } else if (holds === Msg.LogRecord) {
+      items++;
+      validateLogRecord(buf, start, fieldEnd, depth + 1);
     } else if (holds === Msg.KeyValue) validateKeyValue(buf, start, fieldEnd, depth + 1);
     else if (holds === Msg.AnyValue) validateAnyValue(buf, start, fieldEnd, depth + 1);
     else if (holds < Msg.Bytes) {
@@ -259,10 +268,10 @@ export function validate(buf: Uint8Array, msg: Msg, pos: number, end: number, de
   return items;
 }
 
-// Fast paths for the messages that make up nearly all of a trace request (spans, their attributes and scalar
-// values). They accept exactly what `validate` accepts: anything they do not recognise at once (unknown fields,
-// multi-byte tags, arrays and maps, malformed input) is handed to `validate` from the start of the message,
-// which also produces the error messages.
+// Fast paths for the messages that make up nearly all of a request: spans, number and histogram data points, log
+// records, their attributes and scalar values. They accept exactly what `validate` accepts: anything they do not
+// recognise at once (unknown fields, multi-byte tags, arrays and maps, malformed input) is handed to `validate`
+// from the start of the message, which also produces the error messages.
 
 function validateSpan(buf: Uint8Array, start: number, end: number, depth: number): void {
   if (depth > MAX_NESTING_DEPTH) return void validate(buf, Msg.Span, start, end, depth);
@@ -330,6 +339,136 @@ function validateSpan(buf: Uint8Array, start: number, end: number, depth: number
     }
   }
   if (pos !== end) validate(buf, Msg.Span, start, end, depth);
+}
+
+/**
+ * A NumberDataPoint (metrics' gauges and sums): fixed64 times and value, attributes, flags. Exemplars and anything
+ * else go to `validate`.
+ */
+export function validateNumberDataPoint(buf: Uint8Array, start: number, end: number, depth: number): void {
+  if (depth > MAX_NESTING_DEPTH) return void validate(buf, Msg.NumberDataPoint, start, end, depth);
+  let pos = start;
+  while (pos < end) {
+    switch (buf[pos]) {
+      case 0x11: // start_time_unix_nano
+      case 0x19: // time_unix_nano
+      case 0x21: // as_double
+      case 0x31: // as_int
+        if (pos + 9 > end) return void validate(buf, Msg.NumberDataPoint, start, end, depth);
+        pos += 9;
+        break;
+      case 0x3a: // attributes
+        pos = keyValueField(buf, pos, end, depth);
+        break;
+      case 0x40: // flags
+        if (pos + 1 < end && (buf[pos + 1] as number) < 0x80) pos += 2;
+        else return void validate(buf, Msg.NumberDataPoint, start, end, depth);
+        break;
+      default:
+        return void validate(buf, Msg.NumberDataPoint, start, end, depth);
+    }
+  }
+  if (pos !== end) validate(buf, Msg.NumberDataPoint, start, end, depth);
+}
+
+/** A HistogramDataPoint: fixed64 times, count, sum, min, max; packed bucket counts and bounds (one-byte lengths); attributes, flags. */
+export function validateHistogramDataPoint(buf: Uint8Array, start: number, end: number, depth: number): void {
+  if (depth > MAX_NESTING_DEPTH) return void validate(buf, Msg.HistogramDataPoint, start, end, depth);
+  let pos = start;
+  while (pos < end) {
+    switch (buf[pos]) {
+      case 0x11: // start_time_unix_nano
+      case 0x19: // time_unix_nano
+      case 0x21: // count
+      case 0x29: // sum
+      case 0x59: // min
+      case 0x61: // max
+        if (pos + 9 > end) return void validate(buf, Msg.HistogramDataPoint, start, end, depth);
+        pos += 9;
+        break;
+      case 0x32: // bucket_counts (fixed64)
+      case 0x3a: {
+        // explicit_bounds (double): packed, whole 8-byte values
+        const len = buf[pos + 1] as number;
+        if (len >= 0x80 || pos + 2 + len > end || len % 8 !== 0) return void validate(buf, Msg.HistogramDataPoint, start, end, depth);
+        pos += 2 + len;
+        break;
+      }
+      case 0x4a: // attributes
+        pos = keyValueField(buf, pos, end, depth);
+        break;
+      case 0x50: // flags
+        if (pos + 1 < end && (buf[pos + 1] as number) < 0x80) pos += 2;
+        else return void validate(buf, Msg.HistogramDataPoint, start, end, depth);
+        break;
+      default:
+        return void validate(buf, Msg.HistogramDataPoint, start, end, depth);
+    }
+  }
+  if (pos !== end) validate(buf, Msg.HistogramDataPoint, start, end, depth);
+}
+
+/** A LogRecord: times, severity, body, attributes, flags, trace and span ids, event name. */
+export function validateLogRecord(buf: Uint8Array, start: number, end: number, depth: number): void {
+  if (depth > MAX_NESTING_DEPTH) return void validate(buf, Msg.LogRecord, start, end, depth);
+  let pos = start;
+  while (pos < end) {
+    const tag = buf[pos] as number;
+    switch (tag) {
+      case 0x09: // time_unix_nano
+      case 0x59: // observed_time_unix_nano
+        if (pos + 9 > end) return void validate(buf, Msg.LogRecord, start, end, depth);
+        pos += 9;
+        break;
+      case 0x10: // severity_number
+      case 0x38: // dropped_attributes_count
+        if (pos + 1 < end && (buf[pos + 1] as number) < 0x80) pos += 2;
+        else return void validate(buf, Msg.LogRecord, start, end, depth);
+        break;
+      case 0x45: // flags, fixed32
+        if (pos + 5 > end) return void validate(buf, Msg.LogRecord, start, end, depth);
+        pos += 5;
+        break;
+      case 0x1a: // severity_text
+      case 0x62: {
+        // event_name
+        const len = buf[pos + 1] as number;
+        pos = len < 0x80 && pos + 2 + len <= end ? pos + 2 + len : readLen(buf, pos + 1, end);
+        break;
+      }
+      case 0x4a: // trace_id
+      case 0x52: {
+        // span_id: empty or of its exact size, the length one byte
+        const len = buf[pos + 1] as number;
+        if ((len !== 0 && len !== (tag === 0x4a ? 16 : 8)) || pos + 2 + len > end) return void validate(buf, Msg.LogRecord, start, end, depth);
+        pos += 2 + len;
+        break;
+      }
+      case 0x2a: {
+        // body
+        const e = readLen(buf, pos + 1, end);
+        validateAnyValue(buf, cursor.pos, e, depth + 1);
+        pos = e;
+        break;
+      }
+      case 0x32: // attributes
+        pos = keyValueField(buf, pos, end, depth);
+        break;
+      default:
+        return void validate(buf, Msg.LogRecord, start, end, depth);
+    }
+  }
+  if (pos !== end) validate(buf, Msg.LogRecord, start, end, depth);
+}
+
+/** A KeyValue field (its one-byte tag at `pos`) of a message at `depth`; returns the position after it. */
+function keyValueField(buf: Uint8Array, pos: number, end: number, depth: number): number {
+  // Nearly all are a short key and a short scalar value, checked here without a call.
+  const kvLen = buf[pos + 1] as number;
+  if (kvLen < 0x80 && pos + 2 + kvLen <= end && isShortScalarKeyValue(buf, pos + 2, pos + 2 + kvLen)) return pos + 2 + kvLen;
+  const e = readLen(buf, pos + 1, end);
+  validateKeyValue(buf, cursor.pos, e, depth + 1);
+  return e;
 }
 
 /**
