@@ -1,18 +1,17 @@
 /**
- * OTLP/gRPC server on Node's own HTTP/2 stack. OTLP export is a single unary method, so the gRPC framing is
- * small enough to speak directly: this avoids grpc-js's per-call machinery on the hot path and lets the
- * server look at the first bytes of every connection, so the mistakes Python users make get a clear log
- * line instead of a silent reset:
+ * OTLP/gRPC server on routelens's own HTTP/2 stack (src/http2, docs/decisions/0015-own-http2.md). OTLP export is a
+ * single unary method, so the gRPC framing is small enough to speak directly, and the server looks at the first
+ * bytes of every connection, so the mistakes Python users make get a clear log line instead of a silent reset:
  *  - a TLS handshake on a plaintext port (an exporter endpoint without `http://` defaults to TLS),
  *  - HTTP/1.1 on the gRPC port (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf` pointed at 4317).
  *
  * Wire format (gRPC over HTTP/2): request `POST /<service>/<method>`, `content-type: application/grpc`, body =
  * 1-byte compressed flag + 4-byte big-endian length + message. Response: headers, one framed message, trailers
- * `grpc-status` / `grpc-message` (and `grpc-status-details-bin`); errors as trailers-only responses.
+ * `grpc-status` / `grpc-message` (and `grpc-status-details-bin`); errors as trailers-only responses. The answer to
+ * an accepted call (headers, message, trailers) is HPACK-encoded once at load and leaves in one socket write.
  */
-import * as http2 from 'node:http2';
 import * as net from 'node:net';
-import type * as tls from 'node:tls';
+import * as tls from 'node:tls';
 import * as zlib from 'node:zlib';
 import type { Logger } from 'pino';
 import { splitHostPort } from '../../core/schema';
@@ -22,10 +21,13 @@ import type { PipelineContext } from '../../core/component';
 import { GrpcStatus, PipelineError, asPipelineError, toGrpcStatus } from '../../core/errors';
 import { requestBuffers } from '../../pdata/buffer-pool';
 import { encodeRetryInfo, encodeRpcStatus } from '../../pdata/rpc-status';
+import { Http2Connection, type Http2Stream, type ServerHandler } from '../../http2/connection';
+import { ErrorCode } from '../../http2/frames';
+import { encodeHeaderBlock } from '../../http2/hpack';
 import type { GrpcServerConfig } from './config';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log';
 import type { Signal } from '../../consumer/consumer';
-import { normaliseAddress, type Intake } from './intake';
+import { normaliseAddress, type Intake, type SignalIntake } from './intake';
 
 export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 export const METRICS_EXPORT_PATH = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
@@ -44,24 +46,13 @@ const EMPTY_RESPONSE_FRAME = Buffer.from([0, 0, 0, 0, 0]);
 const ACCEPTED_ENCODINGS: readonly string[] = ['identity', 'gzip', 'deflate'];
 
 /**
- * The answer to every accepted call, built once. No `grpc-encoding` (absent means identity) and no `date` (a gRPC
- * client reads neither; node:http2 adds a date to every response unless told not to, and its value changes each
- * second, so HPACK cannot index it); no `grpc-message` in the OK trailers (absent means empty). Each header is
- * validated, copied and HPACK-encoded per response (docs/decisions/0014-small-request-cost.md).
+ * The answer to every accepted call, HPACK-encoded once. No `grpc-encoding` (absent means identity) and no `date` (a
+ * gRPC client reads neither); no `grpc-message` in the OK trailers (absent means empty).
  */
-const OK_HEADERS: http2.OutgoingHttpHeaders = Object.freeze({
-  ':status': 200,
-  'content-type': 'application/grpc',
-  'grpc-accept-encoding': ACCEPTED_ENCODINGS.join(','),
-});
-const OK_OPTIONS = Object.freeze({ waitForTrailers: true, sendDate: false }) as http2.ServerStreamResponseOptions;
-const OK_TRAILERS: http2.OutgoingHttpHeaders = Object.freeze({ 'grpc-status': String(GrpcStatus.OK) });
-const ERROR_OPTIONS = Object.freeze({ endStream: true, sendDate: false }) as http2.ServerStreamResponseOptions;
-
-/** 'wantTrailers' listener of an accepted call: one function for all streams, not a closure per call. */
-function sendOkTrailers(this: http2.ServerHttp2Stream): void {
-  this.sendTrailers(OK_TRAILERS);
-}
+const OK_HEADERS = encodeHeaderBlock([':status', '200', 'content-type', 'application/grpc', 'grpc-accept-encoding', ACCEPTED_ENCODINGS.join(',')]);
+const OK_TRAILERS = encodeHeaderBlock(['grpc-status', String(GrpcStatus.OK)]);
+const WRONG_CONTENT_TYPE = encodeHeaderBlock([':status', '415', 'content-type', 'text/plain']);
+const WRONG_CONTENT_TYPE_BODY = Buffer.from('expected content-type application/grpc\n');
 
 /** Percent-encode a grpc-message value as the gRPC spec requires. */
 export function encodeGrpcMessage(msg: string): string {
@@ -91,20 +82,39 @@ export const STREAM_WINDOW = 1 << 20;
  */
 export const CONNECTION_WINDOW = 256 * 1024;
 
-export class OtlpGrpcServer {
+/** Per-call state of a request being received (the stream's `user` slot). */
+class Call {
+  readonly ctx: PipelineContext;
+  readonly intake: SignalIntake;
+  readonly encoding: string;
+  readonly chunks: Buffer[] = [];
+  received = 0;
+  failed = false;
+  constructor(ctx: PipelineContext, intake: SignalIntake, encoding: string) {
+    this.ctx = ctx;
+    this.intake = intake;
+    this.encoding = encoding;
+  }
+}
+
+export class OtlpGrpcServer implements ServerHandler {
   readonly #config: GrpcServerConfig;
   readonly #intake: Intake;
   readonly #logger: Logger;
   readonly #maxBytes: number;
-  readonly #h2: http2.Http2Server | http2.Http2SecureServer;
+  readonly #maxStreams: number;
   readonly #front: net.Server;
-  readonly #tls: boolean;
-  readonly #sessions = new Set<http2.ServerHttp2Session>();
+  /** TLS is terminated by a tls.Server that never listens: sniffed sockets are handed to it. */
+  readonly #tlsServer: tls.Server | undefined;
+  readonly #connections = new Set<Http2Connection>();
   /** Each connection's client address, normalised once per connection instead of once per call. */
-  readonly #clients = new WeakMap<http2.Http2Session, string | undefined>();
+  readonly #clients = new WeakMap<Http2Connection, string | undefined>();
   readonly #sockets = new Set<net.Socket>();
   readonly #log = new RateLimitedLog(30_000);
   readonly #tlsMaterial: ServerTlsMaterial | undefined;
+  readonly #onConnectionClosed = (conn: Http2Connection): void => {
+    this.#connections.delete(conn);
+  };
   #auth: ServerAuthenticator | undefined;
   #port = 0;
   #closing = false;
@@ -115,29 +125,13 @@ export class OtlpGrpcServer {
     this.#logger = logger;
     const maxMiB = config.max_recv_msg_size_mib === 0 ? 4 : config.max_recv_msg_size_mib;
     this.#maxBytes = Math.floor(maxMiB * 1024 * 1024);
-    const settings: http2.Settings = {
-      maxConcurrentStreams: config.max_concurrent_streams > 0 ? config.max_concurrent_streams : 1000,
-      initialWindowSize: STREAM_WINDOW,
-    };
-    this.#tls = config.tls !== undefined;
-    const opts = { settings, maxSessionMemory: 64 };
+    this.#maxStreams = config.max_concurrent_streams > 0 ? config.max_concurrent_streams : 1000;
     this.#tlsMaterial = config.tls === undefined ? undefined : new ServerTlsMaterial(config.tls);
-    this.#h2 =
-      this.#tlsMaterial === undefined
-        ? http2.createServer(opts)
-        : http2.createSecureServer({ ...opts, ...this.#tlsMaterial.serverOptions(), ALPNProtocols: ['h2'] });
-    this.#tlsMaterial?.onReload((o) => (this.#h2 as http2.Http2SecureServer).setSecureContext(o));
-    this.#h2.on('stream', (stream, headers) => this.#guarded(stream, () => this.#onStream(stream, headers)));
-    this.#h2.on('session', (session) => {
-      this.#sessions.add(session);
-      this.#clients.set(session, normaliseAddress(session.socket?.remoteAddress));
-      session.setLocalWindowSize(CONNECTION_WINDOW);
-      session.on('close', () => this.#sessions.delete(session));
-      session.on('error', () => undefined);
-    });
-    this.#h2.on('sessionError', () => undefined);
-    if (this.#tls) {
-      this.#h2.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+    if (this.#tlsMaterial !== undefined) {
+      const server = tls.createServer({ ...this.#tlsMaterial.serverOptions(), ALPNProtocols: ['h2'] });
+      this.#tlsMaterial.onReload((o) => server.setSecureContext(o));
+      server.on('secureConnection', (socket: tls.TLSSocket) => this.#serve(socket));
+      server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
         this.#log.warn(
           this.#logger,
           `tls:${socket.remoteAddress ?? ''}`,
@@ -145,6 +139,7 @@ export class OtlpGrpcServer {
           'TLS handshake failed on the OTLP/gRPC port (a plaintext client, or an untrusted or missing client certificate)',
         );
       });
+      this.#tlsServer = server;
     }
     this.#front = net.createServer((socket) => this.#onConnection(socket));
   }
@@ -175,14 +170,14 @@ export class OtlpGrpcServer {
     this.#closing = true;
     this.#tlsMaterial?.stop();
     const closed = new Promise<void>((resolve) => this.#front.close(() => resolve()));
-    for (const s of this.#sessions) s.close();
+    for (const c of this.#connections) c.goaway();
     const force = (): void => {
-      for (const s of this.#sessions) s.destroy();
+      for (const c of this.#connections) c.destroy();
       for (const s of this.#sockets) s.destroy();
     };
     if (signal?.aborted) force();
     signal?.addEventListener('abort', force, { once: true });
-    // Sockets not yet handed to HTTP/2 (still being sniffed) have no session to close gracefully.
+    // Sockets not yet speaking HTTP/2 (still being sniffed, or in the TLS handshake) have nothing to finish.
     for (const s of this.#sockets) if (!s.destroyed && (s as { h2?: boolean }).h2 !== true) s.destroy();
     await closed;
     signal?.removeEventListener('abort', force);
@@ -199,7 +194,7 @@ export class OtlpGrpcServer {
       socket.pause();
       socket.unshift(first);
       const kind = sniffConnection(first);
-      if (!this.#tls && kind === 'tls') {
+      if (this.#tlsServer === undefined && kind === 'tls') {
         this.#log.warn(
           this.#logger,
           `tls-on-plaintext:${client ?? ''}`,
@@ -210,7 +205,7 @@ export class OtlpGrpcServer {
         socket.destroy();
         return;
       }
-      if (this.#tls && kind !== 'tls') {
+      if (this.#tlsServer !== undefined && kind !== 'tls') {
         this.#log.warn(
           this.#logger,
           `plaintext-on-tls:${client ?? ''}`,
@@ -233,30 +228,74 @@ export class OtlpGrpcServer {
         return;
       }
       (socket as { h2?: boolean }).h2 = true;
-      // HTTP/2 takes the socket over and replays the buffered first chunk itself (the socket stays paused).
-      this.#h2.emit('connection', socket);
+      if (this.#tlsServer !== undefined) {
+        // The TLS server wraps the socket and replays the buffered first chunk itself (the socket stays paused).
+        this.#tlsServer.emit('connection', socket);
+        return;
+      }
+      this.#serve(socket);
     });
   }
 
-  #onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on('error', () => undefined);
-    const ctx: PipelineContext = {
-      transport: 'grpc',
-      clientAddress: stream.session === undefined ? undefined : this.#clients.get(stream.session),
-      ...(this.#config.include_metadata ? { headers: metadataOf(headers) } : {}),
-    };
-    const contentType = String(headers['content-type'] ?? '');
-    if (!contentType.startsWith('application/grpc')) {
-      stream.respond({ ':status': 415, 'content-type': 'text/plain' });
-      stream.end('expected content-type application/grpc\n');
+  /** Speak HTTP/2 on a connection (plaintext after sniffing, or TLS after the handshake). */
+  #serve(socket: net.Socket): void {
+    if (socket instanceof tls.TLSSocket) {
+      if (socket.alpnProtocol !== 'h2') {
+        this.#log.warn(
+          this.#logger,
+          `alpn:${socket.remoteAddress ?? ''}`,
+          { client: normaliseAddress(socket.remoteAddress), alpn: socket.alpnProtocol },
+          'A TLS client on the OTLP/gRPC port did not negotiate HTTP/2 (ALPN h2); gRPC clients do, so this is not a gRPC client',
+        );
+        socket.destroy();
+        return;
+      }
+    }
+    if (this.#closing) {
+      socket.destroy();
       return;
     }
-    const path = String(headers[':path']);
+    const conn = Http2Connection.server(socket, this, {
+      streamWindow: STREAM_WINDOW,
+      connectionWindow: CONNECTION_WINDOW,
+      maxConcurrentStreams: this.#maxStreams,
+      onClose: this.#onConnectionClosed,
+    });
+    this.#connections.add(conn);
+    this.#clients.set(conn, normaliseAddress(socket.remoteAddress));
+  }
+
+  /** ServerHandler: the request's headers. Everything that can be decided before the body is decided here. */
+  onHeaders(stream: Http2Stream, headers: string[]): void {
+    this.#guarded(stream, () => this.#onHeaders(stream, headers));
+  }
+
+  #onHeaders(stream: Http2Stream, headers: string[]): void {
+    let method = '';
+    let path = '';
+    let contentType = '';
+    let encoding = 'identity';
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string;
+      const value = headers[i + 1] as string;
+      if (name === ':path') path = value;
+      else if (name === ':method') method = value;
+      else if (name === 'content-type') contentType = value;
+      else if (name === 'grpc-encoding') encoding = value;
+    }
+    const ctx: PipelineContext = {
+      transport: 'grpc',
+      clientAddress: this.#clients.get(stream.connection),
+      ...(this.#config.include_metadata ? { headers: metadataOf(headers) } : {}),
+    };
+    if (!contentType.startsWith('application/grpc')) {
+      stream.respond(WRONG_CONTENT_TYPE, WRONG_CONTENT_TYPE_BODY);
+      return;
+    }
     const signal = SIGNAL_OF_PATH.get(path);
-    if (headers[':method'] !== 'POST' || signal === undefined) {
+    if (method !== 'POST' || signal === undefined) {
       const served = this.#intake.signals.map((sig) => [...SIGNAL_OF_PATH].find(([, s]) => s === sig)?.[0]);
       this.#respondError(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}; this receiver serves ${served.join(', ')}`);
-      stream.resume();
       return;
     }
     const intake = this.#intake.of(signal);
@@ -265,97 +304,108 @@ export class OtlpGrpcServer {
       // when a pipeline takes it), plus the fix: the Python exporter logs this message and drops the data.
       const fix = this.#intake.unimplemented(signal, ctx);
       this.#respondError(stream, GrpcStatus.UNIMPLEMENTED, `unknown service ${path.split('/')[1] ?? path}: routelens has no ${signal} pipeline. ${fix}`);
-      stream.resume();
       return;
     }
     if (this.#closing) {
       this.#respondPipelineError(stream, new PipelineError('shutting_down', 'routelens is shutting down'));
-      stream.resume();
       return;
     }
-    const denied = this.#auth?.authenticateHttp(headers);
+    const denied = this.#auth?.authenticateHttp(headerRecord(headers));
     if (denied !== undefined) {
       this.#intake.unauthenticated(denied, ctx);
       this.#respondError(stream, GrpcStatus.UNAUTHENTICATED, denied);
-      stream.resume();
       return;
     }
-    const encoding = String(headers['grpc-encoding'] ?? 'identity');
     if (!ACCEPTED_ENCODINGS.includes(encoding)) {
       // As gRPC specifies (and grpc-go answers): UNIMPLEMENTED, whatever the message's compressed flag, with
       // grpc-accept-encoding naming what this server inflates.
       const message = `unsupported grpc-encoding ${JSON.stringify(encoding)}; supported: ${ACCEPTED_ENCODINGS.join(', ')}`;
       this.#intake.rejected(new PipelineError('malformed', message), ctx);
       this.#respondError(stream, GrpcStatus.UNIMPLEMENTED, message);
-      stream.resume();
       return;
     }
-    const chunks: Buffer[] = [];
-    let received = 0;
-    let failed = false;
-    const fail = (e: PipelineError): void => {
-      if (failed) return;
-      failed = true;
-      chunks.length = 0;
-      this.#intake.rejected(e, ctx);
-      this.#respondPipelineError(stream, e);
-      stream.resume(); // discard the rest
-    };
-    stream.on('data', (c: Buffer) => {
-      if (failed) return;
-      received += c.length;
-      if (received >= 5 && chunks.length === 0 && c.length >= 5) {
-        const declared = c.readUInt32BE(1);
-        if (declared > this.#maxBytes) return fail(new PipelineError('too_large', `received message larger than max (${declared} vs. ${this.#maxBytes})`));
-      }
-      if (received > this.#maxBytes + 5) return fail(new PipelineError('too_large', `received message larger than max (more than ${this.#maxBytes} bytes)`));
-      chunks.push(c);
-    });
-    stream.on('end', () =>
-      this.#guarded(stream, () => {
-        if (failed) return;
-        // The request is assembled in a pooled buffer, reused once the pipeline is done with it (buffer-pool.ts).
-        const lease = requestBuffers.gather(chunks, received);
-        const body = lease.bytes;
-        chunks.length = 0;
-        let message: Buffer;
-        try {
-          message = this.#unframe(body, encoding);
-        } catch (err) {
-          lease.release();
-          return fail(asPipelineError(err));
-        }
-        // A compressed request was inflated into a buffer of its own: the pooled one is free at once.
-        const pooled = message.buffer === body.buffer;
-        if (!pooled) lease.release();
-        intake.consume(message, ctx, pooled ? lease : undefined).then(
-          () => {
-            if (pooled) lease.release();
-            this.#respondOk(stream);
-          },
-          (err: unknown) => {
-            if (pooled) lease.release();
-            this.#respondPipelineError(stream, asPipelineError(err));
-          },
-        );
-      }),
+    stream.user = new Call(ctx, intake, encoding);
+  }
+
+  /** ServerHandler: a piece of the body, a view into the socket's chunk (copied into the pooled request buffer at the end). */
+  onData(stream: Http2Stream, c: Buffer): void {
+    const call = stream.user as Call | undefined;
+    if (call === undefined || call.failed) return;
+    call.received += c.length;
+    if (call.received >= 5 && call.chunks.length === 0 && c.length >= 5) {
+      const declared = c.readUInt32BE(1);
+      if (declared > this.#maxBytes)
+        return this.#fail(stream, call, new PipelineError('too_large', `received message larger than max (${declared} vs. ${this.#maxBytes})`));
+    }
+    if (call.received > this.#maxBytes + 5)
+      return this.#fail(stream, call, new PipelineError('too_large', `received message larger than max (more than ${this.#maxBytes} bytes)`));
+    call.chunks.push(c);
+  }
+
+  /** ServerHandler: the request is complete. */
+  onEnd(stream: Http2Stream): void {
+    this.#guarded(stream, () => this.#onEnd(stream));
+  }
+
+  /** ServerHandler: the client reset the call or the connection ended; the pipeline's answer, if any, goes nowhere. */
+  onAbort(stream: Http2Stream): void {
+    const call = stream.user as Call | undefined;
+    if (call === undefined) return;
+    call.failed = true;
+    call.chunks.length = 0;
+  }
+
+  #onEnd(stream: Http2Stream): void {
+    const call = stream.user as Call | undefined;
+    if (call === undefined || call.failed) return;
+    // The request is assembled in a pooled buffer, reused once the pipeline is done with it (buffer-pool.ts).
+    const lease = requestBuffers.gather(call.chunks, call.received);
+    const body = lease.bytes;
+    call.chunks.length = 0;
+    let message: Buffer;
+    try {
+      message = this.#unframe(body, call.encoding);
+    } catch (err) {
+      lease.release();
+      return this.#fail(stream, call, asPipelineError(err));
+    }
+    // A compressed request was inflated into a buffer of its own: the pooled one is free at once.
+    const pooled = message.buffer === body.buffer;
+    if (!pooled) lease.release();
+    call.intake.consume(message, call.ctx, pooled ? lease : undefined).then(
+      () => {
+        if (pooled) lease.release();
+        stream.respond(OK_HEADERS, EMPTY_RESPONSE_FRAME, OK_TRAILERS);
+      },
+      (err: unknown) => {
+        if (pooled) lease.release();
+        this.#respondPipelineError(stream, asPipelineError(err));
+      },
     );
+  }
+
+  #fail(stream: Http2Stream, call: Call, e: PipelineError): void {
+    if (call.failed) return;
+    call.failed = true;
+    call.chunks.length = 0;
+    this.#intake.rejected(e, call.ctx);
+    // Answered before the whole request arrived: the connection asks the client to stop sending it (RST_STREAM NO_ERROR).
+    this.#respondPipelineError(stream, e);
   }
 
   /**
    * Run a stream handler; an exception where nothing should throw is counted, logged with its stack and answered
    * INTERNAL, rather than left to take the process down or the call unanswered.
    */
-  #guarded(stream: http2.ServerHttp2Stream, handle: () => void): void {
+  #guarded(stream: Http2Stream, handle: () => void): void {
     try {
       handle();
     } catch (err) {
       try {
-        this.#intake.internalError(err, { transport: 'grpc', clientAddress: normaliseAddress(stream.session?.socket?.remoteAddress) });
+        this.#intake.internalError(err, { transport: 'grpc', clientAddress: this.#clients.get(stream.connection) });
         this.#respondError(stream, GrpcStatus.INTERNAL, `internal error: ${err instanceof Error ? err.message : String(err)}`);
-        stream.resume();
       } catch {
-        stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        stream.reset(ErrorCode.INTERNAL_ERROR);
       }
     }
   }
@@ -383,38 +433,56 @@ export class OtlpGrpcServer {
     throw new Error(`grpc-encoding ${JSON.stringify(encoding)} passed the check of accepted encodings but has no inflater`);
   }
 
-  #respondOk(stream: http2.ServerHttp2Stream): void {
-    if (stream.destroyed || stream.headersSent) return;
-    stream.respond(OK_HEADERS, OK_OPTIONS);
-    stream.on('wantTrailers', sendOkTrailers);
-    stream.end(EMPTY_RESPONSE_FRAME);
-  }
-
-  #respondPipelineError(stream: http2.ServerHttp2Stream, e: PipelineError): void {
+  #respondPipelineError(stream: Http2Stream, e: PipelineError): void {
     const code = e.code === 'internal' ? GrpcStatus.INTERNAL : toGrpcStatus(e);
     this.#respondError(stream, code, e.message, e.retryAfterMs);
   }
 
   /** A trailers-only error response, with RetryInfo where the client may retry. */
-  #respondError(stream: http2.ServerHttp2Stream, code: number, message: string, retryAfterMs?: number): void {
-    if (stream.destroyed || stream.headersSent) return;
-    const headers: http2.OutgoingHttpHeaders = {
-      ':status': 200,
-      'content-type': 'application/grpc',
-      'grpc-accept-encoding': ACCEPTED_ENCODINGS.join(','),
-      'grpc-status': String(code),
-      'grpc-message': encodeGrpcMessage(message),
-      'grpc-status-details-bin': Buffer.from(encodeRpcStatus(code, message, retryAfterMs))
+  #respondError(stream: Http2Stream, code: number, message: string, retryAfterMs?: number): void {
+    if (stream.closed || stream.localEnded) return;
+    const headers = [
+      ':status',
+      '200',
+      'content-type',
+      'application/grpc',
+      'grpc-accept-encoding',
+      ACCEPTED_ENCODINGS.join(','),
+      'grpc-status',
+      String(code),
+      'grpc-message',
+      encodeGrpcMessage(message),
+      'grpc-status-details-bin',
+      Buffer.from(encodeRpcStatus(code, message, retryAfterMs))
         .toString('base64')
         .replace(/=+$/, ''),
-    };
-    if (retryAfterMs !== undefined) headers['google.rpc.retryinfo-bin'] = Buffer.from(encodeRetryInfo(retryAfterMs)).toString('base64').replace(/=+$/, '');
-    stream.respond(headers, ERROR_OPTIONS);
+    ];
+    if (retryAfterMs !== undefined) headers.push('google.rpc.retryinfo-bin', Buffer.from(encodeRetryInfo(retryAfterMs)).toString('base64').replace(/=+$/, ''));
+    stream.respond(encodeHeaderBlock(headers));
   }
 }
 
-function metadataOf(headers: http2.IncomingHttpHeaders): Record<string, string> {
+/** Request headers as a record for the authenticator (lower-case names; repeated fields joined with ", "). */
+function headerRecord(headers: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) if (!k.startsWith(':') && v !== undefined) out[k] = Array.isArray(v) ? v.join(',') : String(v);
+  for (let i = 0; i < headers.length; i += 2) {
+    const k = headers[i] as string;
+    const v = headers[i + 1] as string;
+    const had = out[k];
+    out[k] = had === undefined ? v : `${had}, ${v}`;
+  }
+  return out;
+}
+
+/** gRPC metadata for the pipeline context: the regular header fields, repeated ones joined with ",". */
+function metadataOf(headers: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < headers.length; i += 2) {
+    const k = headers[i] as string;
+    if (k.startsWith(':')) continue;
+    const v = headers[i + 1] as string;
+    const had = out[k];
+    out[k] = had === undefined ? v : `${had},${v}`;
+  }
   return out;
 }
