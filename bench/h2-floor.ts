@@ -1,13 +1,16 @@
 /**
- * What receiving a gRPC unary request costs on node:http2, against the least any HTTP/2 server written in Node can
- * spend on it. Two servers that only receive and answer (no decoding, no pipeline), each alone on CPU 1 with
- * routelens's V8 flags, under the same telemetrygen load on CPU 0, alternating, pairs of runs:
+ * What receiving a gRPC unary request costs on node:http2 and on routelens's own HTTP/2 stack, against the least any
+ * HTTP/2 server written in Node can spend on it. Three servers that only receive and answer (no decoding, no
+ * pipeline), each alone on CPU 1 with routelens's V8 flags, under the same telemetrygen load on CPU 0, alternating,
+ * rounds of runs:
  *
  * - `node`: node:http2 used as the otlp receiver uses it (1 MiB stream window, 256 KiB connection window, the
  *   request gathered from 'data' events, the answer sent after a promise, trailers through `waitForTrailers`);
  * - `raw`: frames read off the socket by hand, header blocks skipped undecoded, windows opened wide once, and the
  *   answer (HEADERS, the 5-byte message, trailers) written with one `socket.write`. Not a server anyone should
- *   run: it is the floor that kernel, event loop and V8 set, which an HTTP/2 of our own could approach.
+ *   run: it is the floor that kernel, event loop and V8 set, which an HTTP/2 of our own could approach;
+ * - `own`: src/http2's server connection used as the otlp receiver uses it (same windows, the request gathered
+ *   from onData, the answer built once and sent after a promise with `stream.respond`).
  *
  *   npm run build && node dist/bench/h2-floor.js [--spans 100] [--rate 10000] [--pairs 3] [--warmup 10] [--measure 20]
  *
@@ -23,8 +26,11 @@ import { freePorts } from '../test/support/free-port';
 import { IpcClient, serveIpc } from './ipc';
 import { scenarioByName } from './scenarios';
 import { buildTelemetrygen, startTelemetrygen, stopTelemetrygen } from './telemetrygen';
+import { Http2Connection, type Http2Stream, type ServerHandler } from '../src/http2/connection';
+import { encodeHeaderBlock } from '../src/http2/hpack';
 
-type Mode = 'node' | 'raw';
+type Mode = 'node' | 'raw' | 'own';
+const MODES: readonly Mode[] = ['node', 'raw', 'own'];
 let requests = 0;
 
 /** The receiver's answer to an accepted call (src/receivers/otlp/grpc.ts): headers, the empty message, trailers. */
@@ -123,6 +129,27 @@ function serveRaw(port: number): Promise<void> {
   return new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
 }
 
+function serveOwn(port: number): Promise<void> {
+  const headers = encodeHeaderBlock([':status', '200', 'content-type', 'application/grpc', 'grpc-accept-encoding', 'identity,gzip,deflate']);
+  const trailers = encodeHeaderBlock(['grpc-status', '0']);
+  const empty = Buffer.alloc(5);
+  const answer = (stream: Http2Stream): void => void stream.respond(headers, empty, trailers);
+  const handler: ServerHandler = {
+    onHeaders: (stream) => void (stream.user = [] as Buffer[]),
+    onData: (stream, data) => void (stream.user as Buffer[]).push(data),
+    onEnd: (stream) => {
+      requests++;
+      void Promise.resolve(stream).then(answer);
+    },
+    onAbort: () => undefined,
+  };
+  const server = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    Http2Connection.server(socket, handler, { streamWindow: 1 << 20, connectionWindow: 256 * 1024, maxConcurrentStreams: 1000 });
+  });
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+}
+
 function cpuSeconds(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -181,7 +208,7 @@ async function main(): Promise<void> {
   if (serve >= 0) {
     const mode = process.argv[serve + 1] as Mode;
     const port = Number(process.argv[serve + 2]);
-    await (mode === 'raw' ? serveRaw(port) : serveNode(port));
+    await (mode === 'raw' ? serveRaw(port) : mode === 'own' ? serveOwn(port) : serveNode(port));
     serveIpc((cmd) => (cmd === 'requests' ? requests : true));
     return;
   }
@@ -193,19 +220,21 @@ async function main(): Promise<void> {
   const shape = `tg${spans}-${rate >= 50_000 ? '50k' : rate >= 10_000 ? '10k' : '1k'}-bare`;
   const root = path.resolve(__dirname, '..', '..');
   const tg = buildTelemetrygen(root);
-  const got: Record<Mode, number[]> = { node: [], raw: [] };
+  const got: Record<Mode, number[]> = { node: [], raw: [], own: [] };
   for (let i = 1; i <= pairs; i++) {
-    for (const mode of ['node', 'raw'] as const) {
+    for (const mode of MODES) {
       const r = await runOnce(mode, tg, shape, warmupS, measureS);
       got[mode].push(r.us);
-      console.log(`pair ${i} ${mode.padEnd(4)}: ${r.us.toFixed(0)} µs CPU per request (${r.requests} requests in ${measureS} s)`);
+      console.log(`round ${i} ${mode.padEnd(4)}: ${r.us.toFixed(0)} µs CPU per request (${r.requests} requests in ${measureS} s)`);
     }
   }
   const n = median(got.node);
   const r = median(got.raw);
+  const o = median(got.own);
+  const ratios = (m: Mode): string => got[m].map((x, k) => (x / (got.node[k] as number)).toFixed(2)).join(', ');
   console.log(
-    `${shape} (telemetrygen ${spans}-span requests): node:http2 ${n.toFixed(0)} µs, hand-framed ${r.toFixed(0)} µs per request (medians of ${pairs}); ` +
-      `per pair raw/node ${got.raw.map((x, k) => (x / (got.node[k] as number)).toFixed(2)).join(', ')}`,
+    `${shape} (telemetrygen ${spans}-span requests): node:http2 ${n.toFixed(0)} µs, src/http2 ${o.toFixed(0)} µs, hand-framed ${r.toFixed(0)} µs ` +
+      `per request (medians of ${pairs}); per round own/node ${ratios('own')}, raw/node ${ratios('raw')}`,
   );
 }
 

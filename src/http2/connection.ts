@@ -63,6 +63,7 @@ import {
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW,
   ErrorCode,
+  FRAME_HEADER_LENGTH,
   Flag,
   FrameReader,
   FrameType,
@@ -79,6 +80,7 @@ import {
   rstStreamFrame,
   settingsFrame,
   windowUpdateFrame,
+  writeFrameHeader,
 } from './frames';
 
 /** CONTINUATION frames accepted in one header block. */
@@ -409,6 +411,23 @@ export class Http2Connection {
   respond(s: Http2Stream, headerBlock: Buffer, data: Buffer | undefined, trailerBlock: Buffer | undefined): boolean {
     if (s.closed || s.localEnded || this.#dead) return false;
     const only = data === undefined && trailerBlock === undefined;
+    const max = this.#peerMaxFrameSize;
+    if (
+      data !== undefined &&
+      trailerBlock !== undefined &&
+      this.#tableSizePrefix === undefined &&
+      s.pendingBytes === 0 &&
+      data.length <= Math.min(s.sendWindow, this.#sendWindow) &&
+      Math.max(headerBlock.length, data.length, trailerBlock.length) <= max
+    ) {
+      // The common answer (headers, one small message, trailers) as three frames in one buffer.
+      this.#write(answerFrames(s.id, headerBlock, data, trailerBlock));
+      s.sendWindow -= data.length;
+      this.#sendWindow -= data.length;
+      s.localEnded = true;
+      this.#localEnded(s);
+      return true;
+    }
     this.#write(headersFrames(s.id, this.#withTableSize(headerBlock), only, this.#peerMaxFrameSize));
     if (only) {
       s.localEnded = true;
@@ -1011,6 +1030,19 @@ export class Http2Connection {
     s.closed = true;
     this.#report(s, err);
   }
+}
+
+/** HEADERS, DATA and trailing HEADERS with END_STREAM, each fitting one frame, in one buffer. */
+function answerFrames(id: number, headers: Buffer, data: Buffer, trailers: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(3 * FRAME_HEADER_LENGTH + headers.length + data.length + trailers.length);
+  let at = 0;
+  writeFrameHeader(out, at, headers.length, FrameType.HEADERS, Flag.END_HEADERS, id);
+  at += FRAME_HEADER_LENGTH + headers.copy(out, at + FRAME_HEADER_LENGTH);
+  writeFrameHeader(out, at, data.length, FrameType.DATA, 0, id);
+  at += FRAME_HEADER_LENGTH + data.copy(out, at + FRAME_HEADER_LENGTH);
+  writeFrameHeader(out, at, trailers.length, FrameType.HEADERS, Flag.END_STREAM | Flag.END_HEADERS, id);
+  trailers.copy(out, at + FRAME_HEADER_LENGTH);
+  return out;
 }
 
 function flushConnection(c: Http2Connection): void {

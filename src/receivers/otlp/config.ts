@@ -10,7 +10,12 @@ export const grpcServerSchema = obj({
     min: 0,
     doc: 'Largest accepted request (after decompression), MiB; larger ones get RESOURCE_EXHAUSTED. 0 means 4.',
   }),
-  max_concurrent_streams: num({ default: 0, min: 0, integer: true, doc: 'Concurrent streams per connection (0: unlimited).' }),
+  max_concurrent_streams: num({
+    default: 0,
+    min: 0,
+    integer: true,
+    doc: 'Concurrent streams per connection; streams beyond it are refused (REFUSED_STREAM). 0 means 1000.',
+  }),
   include_metadata: bool({ default: false, doc: 'Pass request metadata (headers) to the pipeline context.' }),
   tls: tlsServerSchema,
   auth: authSettingsSchema,

@@ -267,7 +267,11 @@ export class OtlpGrpcServer implements ServerHandler {
 
   /** ServerHandler: the request's headers. Everything that can be decided before the body is decided here. */
   onHeaders(stream: Http2Stream, headers: string[]): void {
-    this.#guarded(stream, () => this.#onHeaders(stream, headers));
+    try {
+      this.#onHeaders(stream, headers);
+    } catch (err) {
+      this.#internalError(stream, err);
+    }
   }
 
   #onHeaders(stream: Http2Stream, headers: string[]): void {
@@ -344,7 +348,11 @@ export class OtlpGrpcServer implements ServerHandler {
 
   /** ServerHandler: the request is complete. */
   onEnd(stream: Http2Stream): void {
-    this.#guarded(stream, () => this.#onEnd(stream));
+    try {
+      this.#onEnd(stream);
+    } catch (err) {
+      this.#internalError(stream, err);
+    }
   }
 
   /** ServerHandler: the client reset the call or the connection ended; the pipeline's answer, if any, goes nowhere. */
@@ -394,19 +402,15 @@ export class OtlpGrpcServer implements ServerHandler {
   }
 
   /**
-   * Run a stream handler; an exception where nothing should throw is counted, logged with its stack and answered
-   * INTERNAL, rather than left to take the process down or the call unanswered.
+   * An exception in a stream handler, where nothing should throw: counted, logged with its stack and answered
+   * INTERNAL, rather than left to take the connection down or the call unanswered.
    */
-  #guarded(stream: Http2Stream, handle: () => void): void {
+  #internalError(stream: Http2Stream, err: unknown): void {
     try {
-      handle();
-    } catch (err) {
-      try {
-        this.#intake.internalError(err, { transport: 'grpc', clientAddress: this.#clients.get(stream.connection) });
-        this.#respondError(stream, GrpcStatus.INTERNAL, `internal error: ${err instanceof Error ? err.message : String(err)}`);
-      } catch {
-        stream.reset(ErrorCode.INTERNAL_ERROR);
-      }
+      this.#intake.internalError(err, { transport: 'grpc', clientAddress: this.#clients.get(stream.connection) });
+      this.#respondError(stream, GrpcStatus.INTERNAL, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+    } catch {
+      stream.reset(ErrorCode.INTERNAL_ERROR);
     }
   }
 
