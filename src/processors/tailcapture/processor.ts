@@ -24,6 +24,7 @@ import type { Counter, Telemetry } from '../../core/telemetry';
 import { liveRouteLatencyOf, type LiveRouteLatency } from '../../core/route-latency';
 import { RecentKeys } from '../../analysis/assembly';
 import { idKey } from '../../analysis/span-record';
+import type { ResourceEntry } from '../../pdata/otlp-batch';
 import { TraceBatch, encodeSpans, type SpanLocation, type SpanView } from '../../pdata/trace-batch';
 import { encodeDoubleKeyValueField, encodeStringKeyValueField } from '../../pdata/wire';
 import { relativeErrorAtScale, SKETCH_SCALE } from '../../pdata/expo-histogram';
@@ -36,20 +37,77 @@ export const THRESHOLD_ATTRIBUTE = 'routelens.capture.threshold_ms';
 const STATUS = { UNSET: 0, OK: 1, ERROR: 2 } as const;
 const SKETCH_ERROR = relativeErrorAtScale(SKETCH_SCALE);
 
-/** A received request whose bytes are retained while some of its spans wait for a decision. */
-interface Retained {
-  release: () => void;
-  pending: number;
-  bytes: number;
-}
+/**
+ * A received request retained while some of its spans wait for a decision: where each held span lies in it, as
+ * five int32 per span (resource index, ScopeSpans range, span range), and the trace each waits in. One flat
+ * array per request, not an object per span: a held span lives a decision wait, long enough to be promoted to
+ * old space, where every object costs a full collection's marking.
+ */
+class Held {
+  /** Ranges of the held spans: resource index, ScopeSpans start and end, span start and end. */
+  locs = new Int32Array(5 * 16);
+  /** Per held span, its trace while undecided; undefined once decided. */
+  readonly owners: (Trace | undefined)[] = [];
+  /** The batch's resource entries, by resource index (they hold the resource attributes processors added). */
+  readonly entries: ResourceEntry[] = [];
+  count = 0;
+  /** Undecided spans, and their encoded bytes. */
+  pending = 0;
+  pendingBytes = 0;
+  constructor(
+    readonly release: () => void,
+    readonly bytes: number,
+    readonly receivedMs: number,
+  ) {}
 
-interface HeldSpan {
-  loc: SpanLocation;
-  from: Retained;
+  add(span: SpanView, owner: Trace): number {
+    const loc = span.location();
+    const i = this.count++;
+    if (5 * this.count > this.locs.length) {
+      const grown = new Int32Array(this.locs.length * 2);
+      grown.set(this.locs);
+      this.locs = grown;
+    }
+    const o = 5 * i;
+    const l = this.locs;
+    l[o] = span.resourceIndex;
+    l[o + 1] = loc.scopeSpansStart;
+    l[o + 2] = loc.scopeSpansEnd;
+    l[o + 3] = loc.start;
+    l[o + 4] = loc.end;
+    this.entries[span.resourceIndex] = loc.entry;
+    this.owners.push(owner);
+    this.pending++;
+    this.pendingBytes += loc.end - loc.start;
+    return i;
+  }
+
+  location(i: number): SpanLocation {
+    const o = 5 * i;
+    const l = this.locs;
+    const entry = this.entries[l[o] as number] as ResourceEntry;
+    return {
+      entry,
+      buf: entry.buf,
+      scopeSpansStart: l[o + 1] as number,
+      scopeSpansEnd: l[o + 2] as number,
+      start: l[o + 3] as number,
+      end: l[o + 4] as number,
+    };
+  }
+
+  /** Marks span `i` decided; true when it was the request's last undecided span. */
+  settle(i: number): boolean {
+    const o = 5 * i;
+    this.owners[i] = undefined;
+    this.pendingBytes -= (this.locs[o + 4] as number) - (this.locs[o + 3] as number);
+    return --this.pending === 0;
+  }
 }
 
 class Trace {
-  spans: HeldSpan[] = [];
+  /** Its held spans as (request, index in it) pairs, flat. */
+  refs: (Held | number)[] = [];
   /** Status codes seen (bit per code). */
   statuses = 0;
   rootRoute: string | undefined;
@@ -63,11 +121,16 @@ class Trace {
     readonly key: number,
     readonly hi: number,
   ) {}
+
+  get spanCount(): number {
+    return this.refs.length >> 1;
+  }
 }
 
-/** A FIFO of traces with the time each is due; times grow along it (arrival time + a constant). */
+/** A FIFO of traces with the time each is due; times grow along it (arrival time + a constant). Parallel arrays. */
 interface DueQueue {
-  items: { trace: Trace; at: number }[];
+  traces: Trace[];
+  at: number[];
   head: number;
 }
 
@@ -135,8 +198,11 @@ export class TailCaptureProcessor implements Component, TracesConsumer {
   #latency: LiveRouteLatency | undefined;
   readonly #traces = new Map<number, Trace>();
   /** Traces by root arrival + decision wait, and by first span + max wait: each trace is decided at the earlier. */
-  readonly #byRoot: DueQueue = { items: [], head: 0 };
-  readonly #byFirst: DueQueue = { items: [], head: 0 };
+  readonly #byRoot: DueQueue = { traces: [], at: [], head: 0 };
+  readonly #byFirst: DueQueue = { traces: [], at: [], head: 0 };
+  /** Retained requests in arrival order, looked at once a decision wait old (see #unpin). */
+  readonly #held: Held[] = [];
+  #heldHead = 0;
   #spans = 0;
   #bytes = 0;
   /** Kept trace keys → their decision, two generations. */
@@ -233,17 +299,20 @@ export class TailCaptureProcessor implements Component, TracesConsumer {
 
   consumeTraces(batch: TraceBatch, _ctx: PipelineContext): Promise<void> {
     const now = this.#now();
-    const retained: Retained = { release: batch.retainBytes(), pending: 0, bytes: batch.byteLength };
+    const retained = new Held(batch.retainBytes(), batch.byteLength, now);
     const late = new Map<Decision, SpanLocation[]>();
     batch.forEachSpan((span) => this.#hold(span, retained, late, now));
     if (retained.pending === 0) retained.release();
-    else this.#bytes += retained.bytes;
+    else {
+      this.#bytes += retained.bytes;
+      this.#held.push(retained);
+    }
     for (const [d, locs] of late) this.#send(locs, d);
     this.#enforceBounds(now);
     return Promise.resolve();
   }
 
-  #hold(span: SpanView, retained: Retained, late: Map<Decision, SpanLocation[]>, now: number): void {
+  #hold(span: SpanView, retained: Held, late: Map<Decision, SpanLocation[]>, now: number): void {
     const w = this.#words;
     if ((span.readIdWords(w) & 1) === 0) {
       this.#counters.droppedSpans.add();
@@ -271,14 +340,14 @@ export class TailCaptureProcessor implements Component, TracesConsumer {
       }
       t = new Trace(key, hi);
       this.#traces.set(key, t);
-      this.#byFirst.items.push({ trace: t, at: now + this.#config.max_trace_wait });
+      this.#byFirst.traces.push(t);
+      this.#byFirst.at.push(now + this.#config.max_trace_wait);
     }
-    if (t.spans.length >= this.#config.max_spans_per_trace) {
+    if (t.spanCount >= this.#config.max_spans_per_trace) {
       this.#counters.droppedSpans.add();
       return;
     }
-    t.spans.push({ loc: span.location(), from: retained });
-    retained.pending++;
+    t.refs.push(retained, retained.add(span, t));
     this.#spans++;
     t.statuses |= 1 << span.statusCode;
     if (!span.hasParent) {
@@ -286,7 +355,8 @@ export class TailCaptureProcessor implements Component, TracesConsumer {
         t.hasRoot = true;
         t.rootRoute = this.#latency?.routeOf(span);
         t.rootMs = span.durationNs / 1e6;
-        this.#byRoot.items.push({ trace: t, at: now + this.#config.decision_wait });
+        this.#byRoot.traces.push(t);
+        this.#byRoot.at.push(now + this.#config.decision_wait);
       }
     } else if ((span.kind === 2 || span.kind === 5) && span.startTimeMs < t.fallbackStart) {
       const route = this.#latency?.routeOf(span);
@@ -301,17 +371,69 @@ export class TailCaptureProcessor implements Component, TracesConsumer {
   /** Decides the traces that are due. */
   expire(now: number): void {
     for (const q of [this.#byRoot, this.#byFirst]) {
-      while (q.head < q.items.length) {
-        const d = q.items[q.head] as { trace: Trace; at: number };
-        if (this.#traces.get(d.trace.key) === d.trace && d.at > now) break;
+      while (q.head < q.traces.length) {
+        const t = q.traces[q.head] as Trace;
+        const live = this.#traces.get(t.key) === t;
+        if (live && (q.at[q.head] as number) > now) break;
         q.head++;
-        if (this.#traces.get(d.trace.key) === d.trace) this.#decide(d.trace, now);
+        if (live) this.#decide(t, now);
       }
-      if (q.head > 1024 && q.head * 2 > q.items.length) {
-        q.items.splice(0, q.head);
-        q.head = 0;
+      compact(q);
+    }
+    this.#unpin(now);
+  }
+
+  /**
+   * Requests a decision wait old that are still retained for a few undecided spans (traces whose root has not
+   * come, waiting up to max_trace_wait) would pin all their bytes that long: those spans are copied out into a
+   * request of their own and the received one released. Requests still mostly undecided stay as they are.
+   */
+  #unpin(now: number): void {
+    const held = this.#held;
+    while (this.#heldHead < held.length) {
+      const h = held[this.#heldHead] as Held;
+      if (h.pending > 0 && now - h.receivedMs < this.#config.decision_wait) break;
+      this.#heldHead++;
+      if (h.pending > 0 && h.pendingBytes * 4 <= h.bytes) this.#copyOut(h);
+    }
+    if (this.#heldHead > 1024 && this.#heldHead * 2 > held.length) {
+      held.splice(0, this.#heldHead);
+      this.#heldHead = 0;
+    }
+  }
+
+  #copyOut(h: Held): void {
+    const locs: SpanLocation[] = [];
+    const from: number[] = [];
+    for (let i = 0; i < h.count; i++) {
+      if (h.owners[i] === undefined) continue;
+      locs.push(h.location(i));
+      from.push(i);
+    }
+    // encodeSpans groups by resource, then ScopeSpans, in first-seen order: the held spans are in the order the
+    // request was walked, so the copy walks in the same order and its i-th span is from[i].
+    const bytes = encodeSpans(locs);
+    const copy = new Held(noop, bytes.length, h.receivedMs);
+    const owners: Trace[] = [];
+    TraceBatch.decode(bytes).forEachSpan((span) => {
+      const owner = h.owners[from[copy.count] as number] as Trace;
+      owners.push(owner);
+      copy.add(span, owner);
+    });
+    if (copy.count !== from.length) return; // not expected; keep the original
+    for (let j = 0; j < from.length; j++) {
+      const refs = (owners[j] as Trace).refs;
+      for (let k = 0; k < refs.length; k += 2) {
+        if (refs[k] === h && refs[k + 1] === from[j]) {
+          refs[k] = copy;
+          refs[k + 1] = j;
+          break;
+        }
       }
     }
+    this.#bytes += copy.bytes - h.bytes;
+    h.pending = 0;
+    h.release();
   }
 
   #enforceBounds(now: number): void {
@@ -319,8 +441,8 @@ export class TailCaptureProcessor implements Component, TracesConsumer {
     // The oldest trace is the first undecided one in the first-span queue (a Map's first entry is not: after many
     // deletions at its front, V8 walks over their holes on every `values().next()` until the table is rebuilt).
     const q = this.#byFirst;
-    while ((this.#traces.size > this.#config.num_traces || this.#bytes > maxBytes) && q.head < q.items.length) {
-      const oldest = (q.items[q.head++] as { trace: Trace }).trace;
+    while ((this.#traces.size > this.#config.num_traces || this.#bytes > maxBytes) && q.head < q.traces.length) {
+      const oldest = q.traces[q.head++] as Trace;
       if (this.#traces.get(oldest.key) !== oldest) continue;
       this.#counters.evicted.add();
       this.#decide(oldest, now);
@@ -341,7 +463,8 @@ export class TailCaptureProcessor implements Component, TracesConsumer {
       decision = this.#evaluate(p, t, route, rootMs, minuteOf, now);
       if (decision !== undefined) break;
     }
-    this.#spans -= t.spans.length;
+    const refs = t.refs;
+    this.#spans -= refs.length >> 1;
     if (decision === undefined) {
       this.#counters.dropped.add();
       this.#dropped?.add(t.key, now);
@@ -355,14 +478,13 @@ export class TailCaptureProcessor implements Component, TracesConsumer {
         this.#kept.set(t.key, decision);
       }
       // encodeSpans copies the spans out of the received bytes: they can be released after it
-      this.#send(
-        t.spans.map((s) => s.loc),
-        decision,
-      );
+      const locs: SpanLocation[] = [];
+      for (let k = 0; k < refs.length; k += 2) locs.push((refs[k] as Held).location(refs[k + 1] as number));
+      this.#send(locs, decision);
     }
-    for (const s of t.spans) {
-      const r = s.from;
-      if (--r.pending === 0) {
+    for (let k = 0; k < refs.length; k += 2) {
+      const r = refs[k] as Held;
+      if (r.settle(refs[k + 1] as number)) {
         this.#bytes -= r.bytes;
         r.release();
       }
@@ -428,3 +550,13 @@ export class TailCaptureProcessor implements Component, TracesConsumer {
     this.#inFlight.add(p);
   }
 }
+
+function compact(q: DueQueue): void {
+  if (q.head > 1024 && q.head * 2 > q.traces.length) {
+    q.traces.splice(0, q.head);
+    q.at.splice(0, q.head);
+    q.head = 0;
+  }
+}
+
+function noop(): void {}

@@ -3,6 +3,7 @@
  * against the route's live p99, errors, the baseline and its weights, traces across batches, late spans, bounds.
  */
 import { expect } from 'chai';
+import fc from 'fast-check';
 import pino from 'pino';
 import type { Component, Host } from '../../core/component';
 import { ConfigErrorList } from '../../core/schema';
@@ -11,9 +12,10 @@ import type { TracesConsumer } from '../../consumer/consumer';
 import { routeLatencyConfigSchema } from '../../connectors/routelatency/config';
 import { RouteLatencyConnector } from '../../connectors/routelatency/factory';
 import { TYPES, protoType } from '../../pdata/proto';
-import type { TraceBatch } from '../../pdata/trace-batch';
+import { traceRequestFromJson } from '../../pdata/otlp-json';
+import { TraceBatch } from '../../pdata/trace-batch';
 import { FakeClock } from '../../../test/support/route-spans';
-import { BASE_MS, spanHex, traceBatch, traceHex, type OtlpSpanSpec } from '../../../test/support/otlp-traces';
+import { BASE_MS, spanHex, traceBatch, traceHex, traceJson, type OtlpResourceSpec, type OtlpSpanSpec } from '../../../test/support/otlp-traces';
 import { tailCaptureConfigSchema, type TailCaptureConfig } from './config';
 import { REASON_ATTRIBUTE, TailCaptureProcessor, THRESHOLD_ATTRIBUTE, WEIGHT_ATTRIBUTE } from './processor';
 
@@ -115,6 +117,12 @@ function request(ms: number, error = false): OtlpSpanSpec[] {
     },
     { id: 2, parent: 1, kind: 'client', name: 'SELECT', start: 1, end: ms - 1, attrs: { 'db.system': 'sqlite' }, error },
   ];
+}
+
+/** One request carrying several traces' resources (each trace's resources in turn). */
+function multiTraceBatch(traces: readonly { trace: number; resources: OtlpResourceSpec[] }[]): TraceBatch {
+  const resourceSpans = traces.flatMap((t) => (JSON.parse(traceJson(t.trace, t.resources)) as { resourceSpans: unknown[] }).resourceSpans);
+  return TraceBatch.decode(traceRequestFromJson(JSON.stringify({ resourceSpans })));
 }
 
 const onlyTraces = (out: Collect): string[] => [...new Set(out.spans.map((s) => s.traceId))];
@@ -252,6 +260,85 @@ describe('tail_capture', () => {
     await tail.start(host).catch((e: unknown) => (err = e));
     expect(String(err)).to.contain(
       "route_latency and baseline policies need the routes' live latency: configure a routelatency connector in a traces pipeline",
+    );
+  });
+  it('a request a decision wait old whose remaining spans belong to rootless traces is not pinned: they are copied out', async () => {
+    const r = await rig({ decision_wait: '1s', max_trace_wait: '10s', policies: [{ name: 'errors', type: 'status_code' }] });
+    const rooted = Array.from({ length: 40 }, (_, i) => ({ trace: 100 + i, resources: [{ service: 'shop', spans: request(20) }] }));
+    const rootless = {
+      trace: 7,
+      resources: [
+        { service: 'shop', attrs: { 'k8s.pod.name': 'shop-1' }, spans: [{ id: 3, parent: 99, kind: 'client' as const, start: 1, end: 4, error: true }] },
+      ],
+    };
+    const batch = multiTraceBatch([...rooted.slice(0, 20), rootless, ...rooted.slice(20)]);
+    const bytes = batch.byteLength;
+    await r.tail.consumeTraces(batch, {});
+    expect(r.tail.stats().retainedBytes).to.equal(bytes);
+    r.clock.advance(1000);
+    r.tail.expire(r.clock.now());
+    expect(r.out.spans).to.have.length(0);
+    const left = r.tail.stats();
+    expect([left.tracesInFlight, left.spansInFlight]).to.deep.equal([1, 1]);
+    expect(left.retainedBytes)
+      .to.be.greaterThan(0)
+      .and.lessThan(bytes / 10);
+    r.clock.advance(9000);
+    r.tail.expire(r.clock.now());
+    expect(r.out.spans.map((s) => [s.traceId, s.spanId, s.service, s.attributes[REASON_ATTRIBUTE]])).to.deep.equal([
+      [traceHex(7), spanHex(7, 3), 'shop', 'errors'],
+    ]);
+    expect(r.tail.stats()).to.deep.equal({ tracesInFlight: 0, spansInFlight: 0, retainedBytes: 0 });
+  });
+
+  it('property: every span of every kept trace is forwarded once, as received, whatever batches and copies carried it', async () => {
+    const spanArb = fc.record({ kind: fc.constantFrom('client' as const, 'internal' as const), error: fc.boolean(), batch: fc.nat(3) });
+    const traceArb = fc.record({
+      rooted: fc.boolean(),
+      rootBatch: fc.nat(3),
+      rootError: fc.boolean(),
+      service: fc.constantFrom('shop', 'users'),
+      children: fc.array(spanArb, { maxLength: 5 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(traceArb, { minLength: 1, maxLength: 30 }), async (traces) => {
+        const r = await rig({ decision_wait: '1s', max_trace_wait: '3s', policies: [{ name: 'errors', type: 'status_code' }] });
+        const expected: string[] = [];
+        const perBatch: { trace: number; resources: OtlpResourceSpec[] }[][] = [[], [], [], []];
+        traces.forEach((t, i) => {
+          const trace = i + 1;
+          const specs: { spec: OtlpSpanSpec; batch: number }[] = [];
+          if (t.rooted)
+            specs.push({ spec: { id: 1, kind: 'server', start: 0, end: 30, error: t.rootError, attrs: { 'http.route': '/x' } }, batch: t.rootBatch });
+          t.children.forEach((c, j) =>
+            specs.push({
+              spec: { id: 2 + j, parent: t.rooted ? 1 : 99, kind: c.kind, start: 1 + j, end: 2 + j, error: c.error, attrs: { n: j } },
+              batch: c.batch,
+            }),
+          );
+          const kept = specs.some((s) => s.spec.error === true);
+          for (const s of specs) {
+            (perBatch[s.batch] as { trace: number; resources: OtlpResourceSpec[] }[]).push({
+              trace,
+              resources: [{ service: t.service, attrs: { 'k8s.pod.name': `${t.service}-${trace}` }, spans: [s.spec] }],
+            });
+            if (kept) expected.push(`${traceHex(trace)} ${spanHex(trace, s.spec.id)} ${t.service} ${s.spec.attrs?.n ?? 'root'}`);
+          }
+        });
+        // all within the decision wait: no span comes after its trace's decision
+        for (const b of perBatch) if (b.length > 0) await r.send(() => multiTraceBatch(b), 200);
+        for (let step = 0; step < 40; step++) {
+          r.clock.advance(100);
+          r.tail.expire(r.clock.now());
+        }
+        r.clock.advance(10_000);
+        r.tail.expire(r.clock.now());
+        const got = r.out.spans.map((s) => `${s.traceId} ${s.spanId} ${s.service} ${s.attributes.n ?? 'root'}`);
+        expect(got.sort()).to.deep.equal(expected.sort());
+        for (const s of r.out.spans) expect(s.attributes[REASON_ATTRIBUTE]).to.equal('errors');
+        expect(r.tail.stats()).to.deep.equal({ tracesInFlight: 0, spansInFlight: 0, retainedBytes: 0 });
+      }),
+      { numRuns: 60 },
     );
   });
 });
