@@ -83,6 +83,22 @@ describe('trace assembly', () => {
     expect(asm.stats()).to.include({ tracesInFlight: 0, orphanSpans: 2 });
   });
 
+  it('a trace id seen again after its trace was analysed waits its own max wait, not the old trace’s', () => {
+    const { asm } = collect({ maxTraceWaitMs: 10_000 });
+    add(asm, 1, [server(1, 0, 10)], 0);
+    asm.expire(2000); // the request is analysed and the trace forgotten; its age entry stays behind
+    expect(asm.stats()).to.include({ tracesInFlight: 0, requestsAnalysed: 1 });
+    add(asm, 1, [db(10, 99, 0, 5, 'SELECT 1 FROM t')], 5000);
+    add(asm, 2, [db(20, 99, 0, 5, 'SELECT 1 FROM t')], 5000);
+    asm.expire(10_000); // the old entry of key 1 (time 0) is skipped: the new trace is quiet only 5 s
+    expect(asm.stats()).to.include({ tracesInFlight: 2, orphanSpans: 0 });
+    add(asm, 1, [db(11, 99, 0, 5, 'SELECT 1 FROM t')], 12_000);
+    asm.expire(15_000);
+    expect(asm.stats()).to.include({ tracesInFlight: 1, orphanSpans: 1 });
+    asm.expire(22_000);
+    expect(asm.stats()).to.include({ tracesInFlight: 0, orphanSpans: 3, spansInFlight: 0, bytesInFlight: 0 });
+  });
+
   it('bounds: spans per trace, traces in flight and bytes; what was cut is counted', () => {
     const { asm, analysed } = collect({ maxSpansPerTrace: 2, maxTraces: 2 });
     add(asm, 1, [server(1, 0, 100), db(2, 1, 10, 20, 'SELECT 1 FROM t'), db(3, 1, 30, 40, 'SELECT 1 FROM t')], 0);

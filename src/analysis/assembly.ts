@@ -36,7 +36,7 @@ export interface AssemblyOptions extends AnalyzerOptions {
   lateWindowMs?: number;
   /** Analysed span ids remembered per generation (two generations). @default 65536 */
   lateKeys?: number;
-  /** @default 20000 */
+  /** A backstop; `maxBytes` is the bound that normally applies. @default 200000 */
   maxTraces?: number;
   /** @default 1000 */
   maxSpansPerTrace?: number;
@@ -77,15 +77,22 @@ class Trace {
   pending: SpanRecord[] = [];
   lastArrivalMs = 0;
   bytes = TRACE_BYTES;
-  /** `lastArrivalMs` when it last joined the age queue. */
+  /** `lastArrivalMs` when it last joined the age queue (its entry there is the one with this time). */
   queuedMs = 0;
-  /** Analysed and forgotten: its entry in the age queue is skipped. */
-  gone = false;
+  #id: string | (() => string);
   constructor(
     readonly key: number,
     readonly hi: number,
-    readonly id: string,
-  ) {}
+    id: () => string,
+  ) {
+    this.#id = id;
+  }
+
+  /** The hex trace id, made when first analysed: not a string held (and promoted) for the whole wait. */
+  get id(): string {
+    if (typeof this.#id !== 'string') this.#id = this.#id();
+    return this.#id;
+  }
 }
 
 /** What the assembler hands back: analyses to record, at their receive time. */
@@ -102,8 +109,14 @@ export class TraceAssembler {
   readonly #sink: AnalysisSink;
   /** Traces in flight. */
   readonly #traces = new Map<number, Trace>();
-  /** Traces by age: created, or re-queued by the quiet check after newer spans; the oldest at `#ageHead`. */
-  readonly #age: Trace[] = [];
+  /**
+   * Traces by age, as (key, queuedMs) in two arrays: created, or re-queued by the quiet check after newer spans;
+   * the oldest at `#ageHead`. Keys, not the traces: an analysed trace's entry stays until the walk reaches it
+   * (up to `maxTraceWaitMs`) and must not keep the trace alive that long. An entry whose trace is gone, or whose
+   * time is not its trace's `queuedMs` (re-queued since, or another trace with the key), is skipped.
+   */
+  readonly #ageKeys: number[] = [];
+  readonly #ageMs: number[] = [];
   #ageHead = 0;
   /** Request spans in arrival order with their trace: due at arrival + decision wait. */
   readonly #due: { trace: Trace; span: SpanRecord; at: number }[] = [];
@@ -130,7 +143,7 @@ export class TraceAssembler {
     this.decisionWaitMs = options.decisionWaitMs ?? 2000;
     this.maxTraceWaitMs = options.maxTraceWaitMs ?? 15_000;
     this.lateWindowMs = options.lateWindowMs ?? 30_000;
-    this.maxTraces = options.maxTraces ?? 20_000;
+    this.maxTraces = options.maxTraces ?? 200_000;
     this.maxSpansPerTrace = options.maxSpansPerTrace ?? 1000;
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     this.#recent = new RecentKeys(options.lateKeys ?? 65_536, this.lateWindowMs);
@@ -138,7 +151,7 @@ export class TraceAssembler {
 
   /**
    * Adds a span of trace `key` (53 bits of the trace id; `hi` another 32 bits to tell colliding ids apart;
-   * `traceId()` gives the hex id, called once per new trace).
+   * `traceId()` gives the hex id, called once when the trace is first analysed).
    */
   add(key: number, hi: number, traceId: () => string, rec: SpanRecord, nowMs: number): void {
     this.#stats.spansReceived++;
@@ -153,10 +166,11 @@ export class TraceAssembler {
     }
     if (t === undefined) {
       if (this.#traces.size >= this.maxTraces) this.#evictOldest(nowMs);
-      t = new Trace(key, hi, traceId());
+      t = new Trace(key, hi, traceId);
       t.queuedMs = nowMs;
       this.#traces.set(key, t);
-      this.#age.push(t);
+      this.#ageKeys.push(key);
+      this.#ageMs.push(nowMs);
       this.#bytes += TRACE_BYTES;
     } else if (t.spans.length >= this.maxSpansPerTrace) {
       this.#stats.droppedSpans++;
@@ -207,19 +221,25 @@ export class TraceAssembler {
     this.#compactDue();
     // Quiet traces, oldest first. A trace with spans since it was queued goes to the back; the first one quiet
     // since it was queued but not for long enough ends the walk (those behind it were queued later).
-    const age = this.#age;
+    const keys = this.#ageKeys;
+    const times = this.#ageMs;
     let analysed = 0;
-    for (let n = age.length - this.#ageHead; n > 0; n--) {
-      const t = age[this.#ageHead] as Trace;
-      if (!t.gone && nowMs - t.lastArrivalMs < this.maxTraceWaitMs) {
+    for (let n = keys.length - this.#ageHead; n > 0; n--) {
+      const key = keys[this.#ageHead] as number;
+      const t = this.#traces.get(key);
+      if (t === undefined || t.queuedMs !== times[this.#ageHead]) {
+        this.#ageHead++;
+        continue;
+      }
+      if (nowMs - t.lastArrivalMs < this.maxTraceWaitMs) {
         if (t.lastArrivalMs === t.queuedMs) break;
         t.queuedMs = t.lastArrivalMs;
-        age.push(t);
+        keys.push(key);
+        times.push(t.queuedMs);
         this.#ageHead++;
         continue;
       }
       this.#ageHead++;
-      if (t.gone) continue;
       this.#analyse(t, undefined, true, nowMs);
       if (++analysed % EXPIRE_CHUNK === 0 && outOfTime?.() === true) {
         this.#compactAge();
@@ -238,8 +258,9 @@ export class TraceAssembler {
   }
 
   #compactAge(): void {
-    if (this.#ageHead > 1024 && this.#ageHead * 2 > this.#age.length) {
-      this.#age.splice(0, this.#ageHead);
+    if (this.#ageHead > 1024 && this.#ageHead * 2 > this.#ageKeys.length) {
+      this.#ageKeys.splice(0, this.#ageHead);
+      this.#ageMs.splice(0, this.#ageHead);
       this.#ageHead = 0;
     }
   }
@@ -249,7 +270,8 @@ export class TraceAssembler {
     for (const t of [...this.#traces.values()]) this.#analyse(t, undefined, true, nowMs);
     this.#due.length = 0;
     this.#dueHead = 0;
-    this.#age.length = 0;
+    this.#ageKeys.length = 0;
+    this.#ageMs.length = 0;
     this.#ageHead = 0;
   }
 
@@ -258,10 +280,10 @@ export class TraceAssembler {
   }
 
   #evictOldest(nowMs: number): void {
-    const age = this.#age;
-    while (this.#ageHead < age.length) {
-      const t = age[this.#ageHead++] as Trace;
-      if (t.gone) continue;
+    while (this.#ageHead < this.#ageKeys.length) {
+      const t = this.#traces.get(this.#ageKeys[this.#ageHead] as number);
+      const queuedMs = this.#ageMs[this.#ageHead++];
+      if (t === undefined || t.queuedMs !== queuedMs) continue;
       this.#stats.evictedTraces++;
       this.#analyse(t, undefined, true, nowMs);
       break;
@@ -299,7 +321,6 @@ export class TraceAssembler {
     }
     if (final || (t.spans.length === 0 && t.pending.length === 0)) {
       this.#traces.delete(t.key);
-      t.gone = true;
       this.#spans -= t.spans.length;
       this.#bytes -= t.bytes;
     }

@@ -381,7 +381,7 @@ interface RequestKeys {
   targets: string[];
   calls: string[];
   nPlusOne: string[];
-  attributes: string[];
+  attributes: readonly string[];
   versionCalls: string[];
 }
 
@@ -390,7 +390,7 @@ function requestKeys(req: RequestAnalysis): RequestKeys {
     targets: req.targets.map((t) => `${t.category}\u0000${t.target}`),
     calls: req.calls.map((c) => `${c.kind}\u0000${c.system}\u0000${c.key}`),
     nPlusOne: req.nPlusOne.map((f) => `${f.kind}\u0000${f.fingerprint}`),
-    attributes: req.attributes.map(([k, v]) => `${k}\u0000${v}`),
+    attributes: req.attributes,
     versionCalls: req.calls.map((c) => `${c.kind}\u0000${c.key}`),
   };
 }

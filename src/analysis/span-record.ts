@@ -34,8 +34,8 @@ export interface ResourceInfo {
   clock: string;
   /** `service.version`, else the ReplicaSet (a Deployment's pod template), else ''. */
   version: string;
-  /** Scalar resource attributes kept for the slow-vs-fast comparison (`k8s.node.name=node-3`). */
-  attributes: readonly (readonly [string, string])[];
+  /** Scalar resource attributes kept for the slow-vs-fast comparison, as interned `key\u0000value` (attributeKey). */
+  attributes: readonly string[];
 }
 
 export class SpanRecord {
@@ -71,8 +71,8 @@ export class SpanRecord {
   httpStatus = 0;
   /** For request spans counted by a route store: the route key the caller assigned; '' otherwise. */
   route = '';
-  /** For request spans: scalar span attributes kept for the slow-vs-fast comparison. */
-  attributes: readonly (readonly [string, string])[] = NO_ATTRIBUTES;
+  /** For request spans: scalar span attributes kept for the slow-vs-fast comparison, as interned `key\u0000value`. */
+  attributes: readonly string[] = NO_ATTRIBUTES;
   /** Receive time (ms) of the batch that carried the span. */
   receivedMs = 0;
   /** Clock-skew correction applied to the span's times (ms), 0 when none. */
@@ -87,7 +87,41 @@ export class SpanRecord {
   }
 }
 
-export const NO_ATTRIBUTES: readonly (readonly [string, string])[] = Object.freeze([]);
+export const NO_ATTRIBUTES: readonly string[] = Object.freeze([]);
+
+/** Distinct `key\u0000value` strings interned at most; past it the table starts over. */
+const MAX_INTERNED_ATTRIBUTES = 65_536;
+const interned = new Map<string, Map<string, string>>();
+let internedCount = 0;
+
+/**
+ * The one `key\u0000value` string of an attribute value (cut at MAX_VALUE_CHARS): request spans held for a
+ * decision wait share these instead of each holding its own pairs, and the route store's maps look them up with
+ * their hash already computed.
+ */
+export function attributeKey(k: string, v: string): string {
+  let byValue = interned.get(k);
+  if (byValue === undefined) {
+    if (internedCount >= MAX_INTERNED_ATTRIBUTES) {
+      interned.clear();
+      internedCount = 0;
+    }
+    interned.set(k, (byValue = new Map()));
+  }
+  let key = byValue.get(v);
+  if (key === undefined) {
+    if (internedCount >= MAX_INTERNED_ATTRIBUTES) {
+      interned.clear();
+      internedCount = 0;
+      interned.set(k, byValue);
+      byValue.clear();
+    }
+    key = `${k}\u0000${v.length > MAX_VALUE_CHARS ? v.slice(0, MAX_VALUE_CHARS) : v}`;
+    byValue.set(v, key);
+    internedCount++;
+  }
+  return key;
+}
 export const EMPTY_RESOURCE: ResourceInfo = Object.freeze({ service: 'unknown_service', clock: 'unknown_service', version: '', attributes: NO_ATTRIBUTES });
 
 /** 16 hex digits of two 32-bit words. */
@@ -130,7 +164,7 @@ function firstOf(get: (k: string) => AttrValue | undefined, keys: readonly strin
 /** ResourceInfo of the span's resource (call once per resource, not per span). */
 export function resourceInfo(view: SpanView): ResourceInfo {
   const get = (k: string): AttrValue | undefined => view.resourceAttribute(k);
-  const attributes: [string, string][] = [];
+  const attributes: string[] = [];
   let seen = 0;
   view.forEachResourceAttribute((k, v) => keep(attributes, k, v, RESOURCE_SKIP, ++seen));
   return {
@@ -155,11 +189,8 @@ function spanKeySkipped(k: string): boolean {
 }
 
 /** Keeps an attribute unless skipped; false (stop) once enough are kept or enough were read. */
-function keep(out: [string, string][], k: string, v: AttrValue, skip: RegExp | undefined, seen: number): boolean {
-  if (skip === undefined || !skip.test(k)) {
-    const s = String(v);
-    out.push([k, s.length > MAX_VALUE_CHARS ? s.slice(0, MAX_VALUE_CHARS) : s]);
-  }
+function keep(out: string[], k: string, v: AttrValue, skip: RegExp | undefined, seen: number): boolean {
+  if (skip === undefined || !skip.test(k)) out.push(attributeKey(k, String(v)));
   return out.length < MAX_ATTRIBUTES && seen < 4 * MAX_ATTRIBUTES;
 }
 
@@ -197,7 +228,7 @@ export function recordFromView(
   r.receivedMs = receivedMs;
   classify(r, (k) => view.attribute(k));
   if (r.cls === SpanClass.Request) {
-    const attributes: [string, string][] = [];
+    const attributes: string[] = [];
     let seen = 0;
     view.forEachAttribute(
       (k, v) => keep(attributes, k, v, undefined, seen),

@@ -84,8 +84,8 @@ export interface RequestAnalysis {
   version: string;
   durationMs: number;
   isError: boolean;
-  /** Scalar attributes of the request span and its resource (for the slow-vs-fast comparison). */
-  attributes: readonly (readonly [string, string])[];
+  /** Scalar attributes of the request span and its resource (for the slow-vs-fast comparison), `key\u0000value`. */
+  attributes: readonly string[];
   /** `self` first, then every other (category, target) with time in this request. */
   targets: TargetTime[];
   calls: CallGroup[];

@@ -2,7 +2,7 @@
  * SpanRecords for trace-analysis tests, from short plain descriptions: ids are small numbers, times are ms,
  * attributes are classified exactly as recordFromView classifies those of a real span.
  */
-import { classify, idKey, NO_ATTRIBUTES, SpanRecord, type ResourceInfo } from '../../src/analysis/span-record';
+import { attributeKey, classify, idKey, NO_ATTRIBUTES, SpanRecord, type ResourceInfo } from '../../src/analysis/span-record';
 
 export type Kind = 'internal' | 'server' | 'client' | 'producer' | 'consumer';
 const KINDS: Record<Kind, number> = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 };
@@ -32,7 +32,7 @@ function resourceOf(spec: RecordSpec): ResourceInfo {
   const service = spec.service ?? 'svc';
   const clock = spec.clock ?? service;
   const version = spec.version ?? '';
-  const attributes = Object.entries(spec.resourceAttrs ?? {});
+  const attributes = Object.entries(spec.resourceAttrs ?? {}).map(([k, v]) => attributeKey(k, v));
   const key = JSON.stringify([service, clock, version, attributes]);
   let r = resources.get(key);
   if (r === undefined) resources.set(key, (r = { service, clock, version, attributes }));

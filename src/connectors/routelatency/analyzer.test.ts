@@ -164,7 +164,7 @@ describe('routelatency: trace analysis and /api/v1/why', () => {
       enabled: true,
       decision_wait: 2000,
       max_trace_wait: 15_000,
-      max_traces: 20_000,
+      max_traces: 200_000,
       max_spans_per_trace: 1000,
       max_memory_mib: 64,
       max_clock_skew: 10_000,

@@ -186,7 +186,12 @@ export const routeLatencyAnalysisFields = {
     default: '15s',
     doc: 'Spans not yet used by an analysed request are kept until their trace has had no new span for this long (a request span may come in its service’s next export, 5 s later with the SDK defaults); then they are counted as orphans or unrooted and dropped.',
   }),
-  max_traces: num({ integer: true, min: 1, default: 20_000, doc: 'Traces held at once; beyond it the oldest is analysed at once (counted as evicted).' }),
+  max_traces: num({
+    integer: true,
+    min: 1,
+    default: 200_000,
+    doc: 'Traces held at once, a backstop: max_memory_mib is the bound that normally applies. Beyond it the oldest is analysed at once (counted as evicted).',
+  }),
   max_spans_per_trace: num({ integer: true, min: 1, default: 1000, doc: 'Spans held per trace; further spans are dropped (counted).' }),
   max_memory_mib: num({
     min: 1,
