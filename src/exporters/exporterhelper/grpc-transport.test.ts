@@ -8,10 +8,14 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import * as zlib from 'node:zlib';
+import { ErrorCode, Flag, FrameReader, FrameType, SETTINGS_ACK, Setting, frame, headersFrames, rstStreamFrame, settingsFrame } from '../../http2/frames';
+import { HpackDecoder, encodeHeaderBlock } from '../../http2/hpack';
 import { encodeRpcStatus } from '../../pdata/rpc-status';
 import { TYPES, protoType } from '../../pdata/proto';
 import { freePort } from '../../../test/support/free-port';
+import { makeTestCerts } from '../../../test/support/test-certs';
 import type { SendResult } from './transport';
 import { GrpcTransport, grpcCodeOfHttpStatus, type GrpcTransportOptions } from './grpc-transport';
 
@@ -77,7 +81,7 @@ function statusOf(r: SendResult): string {
   return r.status === 'success' ? 'success' : `${r.status}: ${r.error.message}`;
 }
 
-describe('otlp exporter gRPC transport (node:http2) against grpc-js', () => {
+describe('otlp exporter gRPC transport against grpc-js', () => {
   let server: GrpcJsServer;
   beforeEach(async () => {
     server = await new GrpcJsServer().start();
@@ -341,5 +345,219 @@ describe('otlp exporter gRPC transport against servers that are not gRPC servers
     const r = await t.send(Buffer.from('x'), 5000);
     expect(statusOf(r)).to.match(/^retryable: gRPC UNAVAILABLE: cannot connect/);
     await t.close();
+  });
+});
+
+/** One frame as a hand-framed server received it, with the index of the socket chunk it arrived in. */
+interface SeenFrame {
+  conn: number;
+  chunk: number;
+  type: number;
+  flags: number;
+  id: number;
+  payload: Buffer;
+}
+
+/**
+ * An HTTP/2 server framed by hand (frames.ts for the bytes, nothing of connection.ts), to see what the transport
+ * writes: every frame, which socket chunk it came in, and the answer a test chooses per call.
+ */
+class RawServer {
+  readonly frames: SeenFrame[] = [];
+  readonly sockets: net.Socket[] = [];
+  /** Called when a call's request is complete; write the answer to the socket (or not). */
+  onCall: (socket: net.Socket, id: number, conn: number) => void = (socket, id) => socket.write(okAnswer(id));
+  readonly server = net.createServer((socket) => {
+    const conn = this.sockets.push(socket) - 1;
+    socket.on('error', () => undefined);
+    socket.write(settingsFrame([[Setting.INITIAL_WINDOW_SIZE, 1 << 20]]));
+    const reader = new FrameReader(1 << 24);
+    let preface = false;
+    let chunk = 0;
+    socket.on('data', (d: Buffer) => {
+      chunk++;
+      reader.push(d);
+      if (!preface) {
+        if (!reader.skip(24)) return;
+        preface = true;
+      }
+      while (reader.next()) {
+        const f = { conn, chunk, type: reader.type, flags: reader.flags, id: reader.streamId, payload: Buffer.from(reader.payload) };
+        this.frames.push(f);
+        if (f.type === FrameType.SETTINGS && (f.flags & Flag.ACK) === 0) socket.write(SETTINGS_ACK);
+        if (f.id !== 0 && (f.type === FrameType.DATA || f.type === FrameType.HEADERS) && (f.flags & Flag.END_STREAM) !== 0) this.onCall(socket, f.id, conn);
+      }
+    });
+  });
+  async listen(): Promise<number> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    return (this.server.address() as net.AddressInfo).port;
+  }
+  close(): void {
+    for (const s of this.sockets) s.destroy();
+    this.server.close();
+  }
+}
+
+function okAnswer(id: number): Buffer {
+  return Buffer.concat([
+    headersFrames(id, encodeHeaderBlock([':status', '200', 'content-type', 'application/grpc']), false, 16384),
+    frame(FrameType.DATA, 0, id, Buffer.alloc(5)),
+    headersFrames(id, encodeHeaderBlock(['grpc-status', '0']), true, 16384),
+  ]);
+}
+
+describe('otlp exporter gRPC transport on its own HTTP/2 client, seen frame by frame', () => {
+  let raw: RawServer;
+  let port: number;
+  beforeEach(async () => {
+    raw = new RawServer();
+    port = await raw.listen();
+  });
+  afterEach(() => raw.close());
+
+  it('sends the constant header block, grpc-timeout and the authenticator headers; HEADERS and DATA in one socket write', async () => {
+    const t = transport(port, {
+      headers: { 'X-Tenant': 'blue', 'User-Agent': 'not this', TE: 'gzip' },
+      auth: { headers: () => ({ Authorization: 'Bearer t0k' }) },
+    });
+    try {
+      expect(statusOf(await t.send([Buffer.from('ab'), Buffer.from('cde')], 5000))).to.equal('success');
+      expect(statusOf(await t.send(Buffer.alloc(30_000, 7), 4000))).to.equal('success');
+      const decoder = new HpackDecoder();
+      const requests = raw.frames.filter((f) => f.type === FrameType.HEADERS);
+      expect(requests.map((f) => f.id)).to.deep.equal([1, 3]);
+      const base = [
+        ':method',
+        'POST',
+        ':scheme',
+        'http',
+        ':path',
+        METHOD,
+        ':authority',
+        `127.0.0.1:${port}`,
+        'content-type',
+        'application/grpc',
+        'te',
+        'trailers',
+      ];
+      const rest = ['user-agent', 'routelens', 'grpc-accept-encoding', 'identity,gzip', 'x-tenant', 'blue'];
+      const [first, second] = requests.map((f) => decoder.decode(f.payload));
+      expect(first).to.deep.equal([...base, ...rest, 'grpc-timeout', first?.[first.length - 3], 'authorization', 'Bearer t0k']);
+      expect(first?.[first.length - 3]).to.match(/^(4\d{3}|5000)m$/);
+      expect(second?.[second.length - 3]).to.match(/^(3\d{3}|4000)m$/);
+      // The constant part is byte-identical on every call; the authorization header is never indexed.
+      const constant = encodeHeaderBlock([...base, ...rest]);
+      for (const f of requests) expect(f.payload.subarray(0, constant.length)).to.deep.equal(constant);
+      // The second call: its HEADERS and all its DATA frames came in one socket chunk, END_STREAM on the last.
+      const call = raw.frames.filter((f) => f.id === 3 && (f.type === FrameType.HEADERS || f.type === FrameType.DATA));
+      expect(new Set(call.map((f) => f.chunk)).size).to.equal(1);
+      expect(call.map((f) => f.type)).to.deep.equal([FrameType.HEADERS, ...call.slice(1).map(() => FrameType.DATA)]);
+      expect(call.map((f) => f.flags & Flag.END_STREAM)).to.deep.equal([...call.slice(1).map(() => 0), 1]);
+      expect(Buffer.concat(call.slice(1).map((f) => f.payload)).equals(Buffer.concat([Buffer.from([0, 0, 0, 0x75, 0x30]), Buffer.alloc(30_000, 7)]))).to.equal(
+        true,
+      );
+      expect(raw.sockets).to.have.length(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('cancels a call whose deadline passed with RST_STREAM CANCEL, and the connection serves the next one', async () => {
+    raw.onCall = (socket, id) => {
+      if (id !== 1) socket.write(okAnswer(id));
+    };
+    const t = transport(port);
+    try {
+      expect(statusOf(await t.send(Buffer.from('x'), 200))).to.match(/^retryable: gRPC DEADLINE_EXCEEDED/);
+      expect(statusOf(await t.send(Buffer.from('y'), 2000))).to.equal('success');
+      const rst = raw.frames.find((f) => f.type === FrameType.RST_STREAM);
+      expect(rst?.id).to.equal(1);
+      expect(rst?.payload.readUInt32BE(0)).to.equal(ErrorCode.CANCEL);
+      expect(raw.sockets).to.have.length(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('after GOAWAY, a call above the last stream id is retryable, one below it completes, and the next call opens a new connection', async () => {
+    const held: { socket: net.Socket; id: number }[] = [];
+    raw.onCall = (socket, id, conn) => {
+      if (conn > 0) return void socket.write(okAnswer(id));
+      held.push({ socket, id });
+      if (held.length < 2) return;
+      const last = Buffer.alloc(8);
+      last.writeUInt32BE(1, 0); // last stream id 1, NO_ERROR
+      socket.write(Buffer.concat([frame(FrameType.GOAWAY, 0, 0, last), okAnswer(1)]));
+    };
+    const t = transport(port);
+    try {
+      const [a, b] = await Promise.all([t.send(Buffer.from('a'), 3000), t.send(Buffer.from('b'), 3000)]);
+      expect(statusOf(a)).to.equal('success');
+      expect(statusOf(b)).to.match(/^retryable: gRPC UNAVAILABLE: .* did not take the call/);
+      expect(statusOf(await t.send(Buffer.from('c'), 3000))).to.equal('success');
+      expect(raw.sockets).to.have.length(2);
+      expect(raw.frames.filter((f) => f.conn === 1 && f.type === FrameType.HEADERS).map((f) => f.id)).to.deep.equal([1]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a stream the server refuses or resets maps to the gRPC code grpc-js gives it', async () => {
+    const codes = [ErrorCode.REFUSED_STREAM, ErrorCode.CANCEL, ErrorCode.ENHANCE_YOUR_CALM, ErrorCode.INTERNAL_ERROR];
+    let n = 0;
+    raw.onCall = (socket, id) => socket.write(rstStreamFrame(id, codes[n++] ?? 0));
+    const t = transport(port);
+    try {
+      const got: string[] = [];
+      for (let i = 0; i < codes.length; i++) got.push(/^\w+: gRPC \w+/.exec(statusOf(await t.send(Buffer.from('x'), 2000)))?.[0] ?? '');
+      expect(got).to.deep.equal(['retryable: gRPC UNAVAILABLE', 'retryable: gRPC CANCELLED', 'failure: gRPC RESOURCE_EXHAUSTED', 'failure: gRPC INTERNAL']);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('otlp exporter gRPC transport over TLS (ALPN h2)', () => {
+  it('verifies the server with ca_file, refuses an unknown CA unless insecure_skip_verify, and needs ALPN h2', async () => {
+    const certs = makeTestCerts();
+    const h2 = http2.createSecureServer({ cert: certs.serverCert, key: certs.serverKey });
+    h2.on('stream', (stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.end(Buffer.alloc(5));
+    });
+    await new Promise<void>((r) => h2.listen(0, '127.0.0.1', r));
+    // A TLS server without ALPN: the handshake succeeds, but no h2 is agreed.
+    const h1 = tls.createServer({ cert: certs.serverCert, key: certs.serverKey }, (s) => s.on('error', () => undefined));
+    await new Promise<void>((r) => h1.listen(0, '127.0.0.1', r));
+    const tlsConfig = (o: Partial<GrpcTransportOptions['tls']>): GrpcTransportOptions['tls'] => ({
+      insecure: false,
+      insecure_skip_verify: false,
+      ca_file: undefined,
+      cert_file: undefined,
+      key_file: undefined,
+      server_name_override: undefined,
+      ...o,
+    });
+    const secure = (p: number, o: Partial<GrpcTransportOptions['tls']>): GrpcTransport => transport(p, { tls: tlsConfig(o) });
+    const h2Port = (h2.address() as net.AddressInfo).port;
+    const ts = [
+      secure(h2Port, { ca_file: certs.paths.caCert }),
+      secure(h2Port, {}),
+      secure(h2Port, { insecure_skip_verify: true }),
+      secure((h1.address() as net.AddressInfo).port, { ca_file: certs.paths.caCert }),
+    ];
+    try {
+      const [trusted, unknown, skip, noH2] = await Promise.all(ts.map((t) => t.send(Buffer.from('x'), 3000)));
+      expect(statusOf(trusted as SendResult)).to.equal('success');
+      expect(statusOf(unknown as SendResult)).to.match(/^retryable: gRPC UNAVAILABLE: cannot connect .*(certificate|self.signed)/i);
+      expect(statusOf(skip as SendResult)).to.equal('success');
+      expect(statusOf(noH2 as SendResult)).to.match(/^retryable: gRPC UNAVAILABLE: cannot connect .*did not negotiate HTTP\/2/);
+    } finally {
+      await Promise.all(ts.map((t) => t.close()));
+      h2.close();
+      h1.close();
+    }
   });
 });

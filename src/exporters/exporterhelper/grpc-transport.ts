@@ -1,28 +1,31 @@
 /**
- * OTLP/gRPC client transport on Node's own HTTP/2 stack, the counterpart of the receiver's server
- * (src/receivers/otlp/grpc.ts). OTLP export is one unary method, so the gRPC framing is written directly: the
- * 5-byte message prefix and the request's parts go to the stream as they are, without first concatenating them
- * into one message and then copying that into a framed buffer (what a general gRPC client does). Those two
- * copies of every request were, with the garbage collection their external memory caused, the largest cost
- * left on routelens's forwarding path (docs/decisions/0005-grpc-on-node-http2.md).
+ * OTLP/gRPC client transport on routelens's own HTTP/2 client (src/http2/connection.ts), the counterpart of the
+ * receiver's server. OTLP export is one unary method, so the gRPC framing is written directly: the 5-byte message
+ * prefix and the request's parts go out as DATA frames as they are, without concatenating them into one message and
+ * copying that into a framed buffer (what a general gRPC client does; docs/decisions/0005-grpc-on-node-http2.md).
+ * The request's header block is built once per transport (only `grpc-timeout` and an authenticator's headers are
+ * appended per call), and a call's HEADERS and DATA frames leave in one socket write
+ * (docs/decisions/0015-own-http2.md).
  *
- * Semantics follow gRPC's HTTP/2 protocol and grpc-js's client: `grpc-timeout` deadlines, gzip, status from
- * trailers (or a trailers-only response), HTTP status → gRPC code mapping, RST_STREAM REFUSED_STREAM → UNAVAILABLE,
- * a broken or GOAWAY'd connection is replaced on the next send; `round_robin` spreads requests over every address
- * the endpoint's name resolves to.
+ * Semantics follow gRPC's HTTP/2 protocol and grpc-js's client: `grpc-timeout` deadlines (RST_STREAM CANCEL when
+ * one passes), gzip, status from trailers (or a trailers-only response), HTTP status → gRPC code mapping,
+ * RST_STREAM REFUSED_STREAM and streams above a GOAWAY's last id → UNAVAILABLE, a broken or GOAWAY'd connection is
+ * replaced on the next send (the sending queue's retries space the attempts); `round_robin` spreads requests over
+ * every address the endpoint's name resolves to.
  */
 import * as dns from 'node:dns';
-import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { splitHostPort } from '../../core/schema';
 import { clientTlsOptions, type TlsClientConfig } from '../../config/tls';
-import { installLeanAsyncResourceBind } from '../../v8/async-resource-bind';
 import { GrpcStatus } from '../../core/errors';
 import { decodePartialSuccess, decodeRpcStatus } from '../../pdata/rpc-status';
 import { bodyBytes, type Body } from '../../core/storage';
+import { Http2Connection, type Http2Error, type Http2Stream } from '../../http2/connection';
+import { ErrorCode } from '../../http2/frames';
+import { encodeHeaderBlock } from '../../http2/hpack';
 import { type SendResult, type Transport } from './transport';
 
 const gzip = promisify(zlib.gzip);
@@ -72,19 +75,30 @@ export interface GrpcTransportOptions {
 
 /** One HTTP/2 connection to one address. */
 interface Channel {
-  session: http2.ClientHttp2Session;
+  conn: Http2Connection;
   /** The address connected to (the endpoint's host, or one address it resolved to). */
   address: string;
-  /** Set once the session failed, closed or got GOAWAY: the next send opens a new one. */
-  dead: boolean;
+  /** Settles when the connection's socket has closed. */
+  closed: Promise<void>;
 }
 
-/**
- * The request options with every priority default node:http2's request() would otherwise add to its copy of
- * them: adding them made that copy one of the largest sources of objects that outlive a scavenge, and with all
- * present the copy gains no properties.
- */
-const REQUEST_OPTIONS: http2.ClientSessionRequestOptions = Object.freeze({ endStream: false, weight: 16, parent: 0, exclusive: false, silent: false });
+/** A call in flight: what its answer needs. One object per call; the callbacks are shared functions. */
+interface Call {
+  transport: GrpcTransport;
+  resolve: (r: SendResult) => void;
+  timer: NodeJS.Timeout | undefined;
+  timeoutMs: number;
+  settled: boolean;
+}
+
+/** Response DATA kept for the partial-success message: an answer is a few bytes; a server sending more is cut. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+/** The `grpc-timeout` field up to its value: a literal without indexing, appended to the constant block per call. */
+const TIMEOUT_FIELD = encodeHeaderBlock(['grpc-timeout', '']).subarray(0, -1);
+/** Names the transport sets itself; configured headers of these names are not sent. */
+const PROTOCOL_HEADERS = new Set(['content-type', 'te', 'user-agent', 'grpc-accept-encoding', 'grpc-encoding', 'grpc-timeout']);
+/** Fields HTTP/2 forbids (RFC 9113 §8.2.2). */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
 
 export class GrpcTransport implements Transport {
   readonly #o: GrpcTransportOptions;
@@ -92,18 +106,19 @@ export class GrpcTransport implements Transport {
   readonly #host: string;
   readonly #port: number;
   readonly #tlsOptions: ConnectionOptions | undefined;
-  /** Static request headers (metadata + protocol headers). */
-  readonly #baseHeaders: http2.OutgoingHttpHeaders;
+  /** The request's header block without `grpc-timeout` and the authenticator's headers: built once. */
+  readonly #baseBlock: Buffer;
   #channels: Channel[] = [];
+  /** Every connection not yet closed, including ones draining after a GOAWAY (for close()). */
+  readonly #open = new Set<Channel>();
   #connecting: Promise<Channel> | undefined;
   #next = 0;
   #resolvedAt = 0;
   #closed = false;
+  #authHeaders: Record<string, string> | undefined;
+  #authBlock: Buffer = Buffer.alloc(0);
 
   constructor(o: GrpcTransportOptions) {
-    // Every session.request() binds an AsyncResource; Node 20's bind leaves each request's stream in the old
-    // generation until a full collection (v8/async-resource-bind.ts says why).
-    installLeanAsyncResourceBind();
     this.#o = o;
     this.#secure = !(o.tls.insecure || o.endpoint.startsWith('http://'));
     // The config schema has checked the endpoint's shape.
@@ -111,18 +126,28 @@ export class GrpcTransport implements Transport {
     this.#host = hp.host;
     this.#port = hp.port;
     this.#tlsOptions = this.#secure ? clientTlsOptions(o.tls) : undefined;
-    const headers: http2.OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(o.headers)) headers[k.toLowerCase()] = v;
-    Object.assign(headers, {
-      [http2.constants.HTTP2_HEADER_METHOD]: 'POST',
-      [http2.constants.HTTP2_HEADER_PATH]: o.method,
-      [http2.constants.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
-      [http2.constants.HTTP2_HEADER_TE]: 'trailers',
-      [http2.constants.HTTP2_HEADER_USER_AGENT]: 'routelens',
-      'grpc-accept-encoding': 'identity,gzip',
-      ...(o.compression === 'gzip' ? { 'grpc-encoding': 'gzip' } : {}),
-    });
-    this.#baseHeaders = headers;
+    const authority = `${net.isIPv6(this.#host) ? `[${this.#host}]` : this.#host}:${this.#port}`;
+    const fields = [
+      ':method',
+      'POST',
+      ':scheme',
+      this.#secure ? 'https' : 'http',
+      ':path',
+      o.method,
+      ':authority',
+      authority,
+      'content-type',
+      'application/grpc',
+      'te',
+      'trailers',
+      'user-agent',
+      'routelens',
+      'grpc-accept-encoding',
+      'identity,gzip',
+    ];
+    if (o.compression === 'gzip') fields.push('grpc-encoding', 'gzip');
+    fields.push(...metadataFields(o.headers));
+    this.#baseBlock = encodeHeaderBlock(fields);
   }
 
   async send(body: Body, timeoutMs: number): Promise<SendResult> {
@@ -134,11 +159,13 @@ export class GrpcTransport implements Transport {
       parts = [await gzip(bodyBytes(body))];
       compressed = 1;
     }
-    let channel: Channel;
-    try {
-      channel = await this.#pick(timeoutMs);
-    } catch (e) {
-      return fail(GrpcStatus.UNAVAILABLE, `cannot connect to ${this.#o.endpoint}: ${(e as Error).message}`);
+    let channel = this.#ready();
+    if (channel === undefined) {
+      try {
+        channel = await this.#pick(timeoutMs);
+      } catch (e) {
+        return fail(GrpcStatus.UNAVAILABLE, `cannot connect to ${this.#o.endpoint}: ${(e as Error).message}`);
+      }
     }
     const remaining = deadline - Date.now();
     if (remaining <= 0) return fail(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded before the request was sent');
@@ -147,86 +174,69 @@ export class GrpcTransport implements Transport {
 
   #call(channel: Channel, parts: readonly Uint8Array[], compressed: number, timeoutMs: number): Promise<SendResult> {
     let length = 0;
-    for (const p of parts) length += p.length;
-    const prefix = Buffer.allocUnsafe(5);
+    const frames: Buffer[] = [Buffer.allocUnsafe(5)];
+    for (const p of parts) {
+      length += p.length;
+      frames.push(Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+    }
+    const prefix = frames[0] as Buffer;
     prefix[0] = compressed;
     prefix.writeUInt32BE(length, 1);
-    const headers: http2.OutgoingHttpHeaders = { ...this.#baseHeaders, 'grpc-timeout': `${Math.max(1, Math.ceil(timeoutMs))}m` };
-    if (this.#o.auth !== undefined) for (const [k, v] of Object.entries(this.#o.auth.headers())) headers[k.toLowerCase()] = v;
-
-    let stream: http2.ClientHttp2Stream;
-    try {
-      stream = channel.session.request(headers, REQUEST_OPTIONS);
-    } catch (e) {
-      channel.dead = true;
-      return Promise.resolve(fail(GrpcStatus.UNAVAILABLE, `cannot start a call: ${(e as Error).message}`));
-    }
-    const answer = this.#answer(channel, stream, timeoutMs);
-    // The request: prefix and parts as they are (no concatenated copy), then end of stream. Corked, the stream
-    // hands all of them to nghttp2 at once (one _writev), which frames them into one socket write; uncorked, each
-    // part after the first waits for the previous one's socket write (docs/decisions/0014-small-request-cost.md).
-    stream.cork();
-    stream.write(prefix);
-    for (const p of parts) if (p.length > 0) stream.write(p);
-    stream.end(); // uncorks
-    return answer;
-  }
-
-  /**
-   * The call's outcome. Its listeners live as long as the stream, and node keeps a finished stream until a full
-   * collection: they must not hold the request body (so it is written by the caller, outside these closures).
-   */
-  #answer(channel: Channel, stream: http2.ClientHttp2Stream, timeoutMs: number): Promise<SendResult> {
+    const block = this.#requestBlock(timeoutMs);
     return new Promise<SendResult>((resolve) => {
-      let settled = false;
-      const finish = (r: SendResult): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(r);
-      };
-      const timer = setTimeout(() => {
-        finish(fail(GrpcStatus.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`));
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-      }, timeoutMs);
-
-      let httpStatus = 0;
-      let responseHeaders: http2.IncomingHttpHeaders = {};
-      const chunks: Buffer[] = [];
-      stream.on('response', (h) => {
-        responseHeaders = h;
-        httpStatus = Number(h[':status']);
-      });
-      stream.on('data', (c: Buffer) => {
-        if (chunks.length < 64) chunks.push(c); // a response is a few bytes; a server sending more is ignored
-      });
-      let trailers: http2.IncomingHttpHeaders | undefined;
-      stream.on('trailers', (t) => {
-        trailers = t;
-      });
-      stream.on('error', () => {
-        // 'close' follows with the RST_STREAM code; the session's own error marks the channel dead.
-      });
-      stream.on('close', () => {
-        if (settled) return;
-        if (httpStatus !== 0 && httpStatus !== 200) {
-          finish(fail(grpcCodeOfHttpStatus(httpStatus), `HTTP status ${httpStatus} from ${this.#o.endpoint}`));
-          return;
-        }
-        // Trailers-only responses carry grpc-status in the response headers.
-        const meta = trailers ?? (responseHeaders['grpc-status'] !== undefined ? responseHeaders : undefined);
-        if (meta !== undefined) finish(this.#result(meta, chunks));
-        else if (channel.dead) finish(fail(GrpcStatus.UNAVAILABLE, `connection to ${this.#o.endpoint} lost before an answer`));
-        else finish(resetResult(stream.rstCode, this.#o.endpoint));
-      });
+      const call: Call = { transport: this, resolve, timer: undefined, timeoutMs, settled: false };
+      const stream = channel.conn.request(block, frames, onAnswer, call);
+      if (!call.settled) call.timer = setTimeout(onDeadline, timeoutMs, call, stream);
     });
   }
 
-  #result(meta: http2.IncomingHttpHeaders, chunks: Buffer[]): SendResult {
-    const code = Number(meta['grpc-status']);
+  /** The constant block, then `grpc-timeout` and the authenticator's headers. */
+  #requestBlock(timeoutMs: number): Buffer {
+    const timeout = grpcTimeout(timeoutMs);
+    const auth = this.#o.auth?.headers();
+    if (auth !== this.#authHeaders) {
+      this.#authHeaders = auth;
+      this.#authBlock = auth === undefined ? Buffer.alloc(0) : encodeHeaderBlock(metadataFields(auth));
+    }
+    const base = this.#baseBlock;
+    const extra = this.#authBlock;
+    const out = Buffer.allocUnsafe(base.length + TIMEOUT_FIELD.length + 1 + timeout.length + extra.length);
+    base.copy(out, 0);
+    let at = base.length;
+    at += TIMEOUT_FIELD.copy(out, at);
+    out[at++] = timeout.length;
+    at += out.write(timeout, at, 'latin1');
+    extra.copy(out, at);
+    return out;
+  }
+
+  /** @internal The outcome of a call the connection reported (shared callback, see onAnswer). */
+  outcome(err: Http2Error | undefined, stream: Http2Stream): SendResult {
+    const endpoint = this.#o.endpoint;
+    if (err !== undefined) {
+      if (err.unprocessed) return fail(GrpcStatus.UNAVAILABLE, `${endpoint} did not take the call: ${err.message}`);
+      if (!stream.connection.usable) return fail(GrpcStatus.UNAVAILABLE, `connection to ${endpoint} lost before an answer: ${err.message}`);
+      return resetResult(err.code, endpoint);
+    }
+    const headers = stream.headers as string[];
+    const status = field(headers, ':status');
+    if (status !== '200') return fail(grpcCodeOfHttpStatus(Number(status)), `HTTP status ${status} from ${endpoint}`);
+    // Trailers-only responses carry grpc-status in the response headers (the connection gives them as trailers).
+    const meta = stream.trailers;
+    if (meta === undefined || field(meta, 'grpc-status') === undefined) {
+      return fail(GrpcStatus.UNAVAILABLE, `${endpoint} ended the call without a grpc-status`);
+    }
+    return this.#result(meta, stream.data);
+  }
+
+  #result(meta: readonly string[], data: readonly Buffer[]): SendResult {
+    const code = Number(field(meta, 'grpc-status'));
     if (!Number.isInteger(code)) return fail(GrpcStatus.UNKNOWN, `response without a valid grpc-status from ${this.#o.endpoint}`);
     if (code === GrpcStatus.OK) {
-      const body = Buffer.concat(chunks);
+      if (data.length === 0) return { status: 'success' };
+      let bytes = 0;
+      for (const d of data) bytes += d.length;
+      const body = data.length === 1 ? (data[0] as Buffer) : Buffer.concat(data, Math.min(bytes, MAX_RESPONSE_BYTES));
       if (body.length >= 5 && body[0] === 0) {
         const len = body.readUInt32BE(1);
         const partial = decodePartialSuccess(body.subarray(5, 5 + len));
@@ -234,11 +244,11 @@ export class GrpcTransport implements Transport {
       }
       return { status: 'success' };
     }
-    const rawMessage = meta['grpc-message'];
-    let message = typeof rawMessage === 'string' ? decodeGrpcMessage(rawMessage) : '';
+    const rawMessage = field(meta, 'grpc-message');
+    let message = rawMessage !== undefined ? decodeGrpcMessage(rawMessage) : '';
     let retryAfterMs: number | undefined;
-    const details = meta['grpc-status-details-bin'];
-    if (typeof details === 'string') {
+    const details = field(meta, 'grpc-status-details-bin');
+    if (details !== undefined) {
       const status = decodeRpcStatus(Buffer.from(details, 'base64'));
       retryAfterMs = status?.retryAfterMs;
       if (message === '' && status !== undefined) message = status.message;
@@ -246,9 +256,22 @@ export class GrpcTransport implements Transport {
     return fail(code, message, retryAfterMs);
   }
 
+  /** A connection usable now without waiting, if there is one (the common case). */
+  #ready(): Channel | undefined {
+    const channels = this.#channels;
+    if (channels.length === 0) return undefined;
+    if (this.#o.balancer === 'round_robin') {
+      if (Date.now() - this.#resolvedAt > 30_000) return undefined;
+      const c = channels[this.#next++ % channels.length] as Channel;
+      return c.conn.usable ? c : undefined;
+    }
+    const c = channels[0] as Channel;
+    return c.conn.usable ? c : undefined;
+  }
+
   /** The channel for the next call, connecting (and for round_robin resolving the name) when needed. */
   async #pick(connectTimeoutMs: number): Promise<Channel> {
-    if (this.#channels.some((c) => c.dead)) this.#channels = this.#channels.filter((c) => !c.dead);
+    if (this.#channels.some((c) => !c.conn.usable)) this.#channels = this.#channels.filter((c) => c.conn.usable);
     if (this.#o.balancer === 'round_robin' && (this.#channels.length === 0 || Date.now() - this.#resolvedAt > 30_000)) {
       await this.#resolveAll(connectTimeoutMs);
     }
@@ -284,74 +307,112 @@ export class GrpcTransport implements Transport {
         }
       }
     }
-    for (const c of this.#channels) if (!next.includes(c)) void closeSession(c.session);
+    for (const c of this.#channels) if (!next.includes(c)) void closeChannel(c);
     this.#channels = next;
   }
 
-  /** Open a session to `address` and wait until it is connected (at most `timeoutMs`). */
+  /**
+   * Open a connection to `address` and wait until the socket is connected (TLS: handshake done, ALPN h2), at most
+   * `timeoutMs`. A failed attempt fails the sends waiting for it; the sending queue's retry_on_failure spaces the
+   * next ones (a wait here would spend the sends' own deadlines and leave them too little time to be answered).
+   */
   #connect(address: string, timeoutMs: number): Promise<Channel> {
-    return new Promise((resolve, reject) => {
-      const authority = `${this.#secure ? 'https' : 'http'}://${net.isIPv6(this.#host) ? `[${this.#host}]` : this.#host}:${this.#port}`;
-      const session = http2.connect(authority, {
-        ...(this.#tlsOptions ?? {}),
-        ...(address === this.#host ? {} : { host: address }),
-        // Verify the certificate against the endpoint's name even when connecting to one of its addresses.
-        ...(this.#secure && this.#tlsOptions?.servername === undefined && net.isIP(this.#host) === 0 ? { servername: this.#host } : {}),
-        settings: { enablePush: false },
-        // Requests waiting for the server's flow-control window count against this (in MB); the sending
-        // queue already bounds what is in flight, so this must not refuse streams first.
-        maxSessionMemory: 1024,
-        createConnection: this.#secure ? undefined : () => net.connect({ host: address, port: this.#port, noDelay: true }),
-      } as http2.SecureClientSessionOptions);
-      const channel: Channel = { session, dead: false, address };
-      const onError = (e: Error): void => {
-        clearTimeout(timer);
-        channel.dead = true;
-        reject(e);
-      };
+    return new Promise<Channel>((resolve, reject) => {
+      let connected = false;
+      let closedNow: () => void = () => undefined;
+      const closed = new Promise<void>((r) => (closedNow = r));
+      const tls =
+        this.#tlsOptions === undefined
+          ? undefined
+          : {
+              ...this.#tlsOptions,
+              // Verify the certificate against the endpoint's name even when connecting to one of its addresses.
+              servername: this.#tlsOptions.servername ?? (net.isIP(this.#host) === 0 ? this.#host : undefined),
+            };
+      const conn = Http2Connection.connect(
+        { host: address, port: this.#port, tls },
+        {
+          onClose: (_c, err) => {
+            this.#open.delete(channel);
+            closedNow();
+            if (connected) return;
+            clearTimeout(timer);
+            reject(err ?? new Error('connection closed'));
+          },
+        },
+      );
+      const channel: Channel = { conn, address, closed };
+      this.#open.add(channel);
+      // An idle connection does not keep the process alive; a call's deadline timer does while it is in flight.
+      conn.socket.unref();
       // A black-holed address would otherwise hold every send until the OS gives up on the SYN.
-      const timer = setTimeout(() => session.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
-      session.once('connect', () => {
+      const timer = setTimeout(() => conn.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+      conn.socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
+        if (conn.socket.destroyed) return; // ALPN refused: onClose reports it
+        connected = true;
         clearTimeout(timer);
-        session.off('error', onError);
-        session.on('error', () => {
-          channel.dead = true;
-        });
         resolve(channel);
       });
-      session.once('error', onError);
-      session.on('goaway', () => {
-        channel.dead = true;
-      });
-      session.on('close', () => {
-        channel.dead = true;
-      });
-      session.unref();
     });
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    const closing = this.#channels.map((c) => closeSession(c.session));
+    const closing = [...this.#open].map(closeChannel);
     this.#channels = [];
     await Promise.all(closing);
   }
 }
 
+/** The connection's answer to a call (one function for all calls: the call object carries the rest). */
+function onAnswer(err: Http2Error | undefined, stream: Http2Stream, call: Call): void {
+  if (call.settled) return;
+  call.settled = true;
+  if (call.timer !== undefined) clearTimeout(call.timer);
+  call.resolve(call.transport.outcome(err, stream));
+}
+
+function onDeadline(call: Call, stream: Http2Stream): void {
+  if (call.settled) return;
+  call.settled = true;
+  call.resolve(fail(GrpcStatus.DEADLINE_EXCEEDED, `no answer within ${call.timeoutMs} ms`));
+  stream.cancel();
+}
+
 /**
- * Close a session gracefully, letting open calls finish; at most 2 s (the sender has drained by the time it
- * closes the transport). A session that already closed never calls close()'s callback, so it is skipped.
+ * Close a connection gracefully (GOAWAY), letting open calls finish; at most 2 s (the sender has drained by the
+ * time it closes the transport).
  */
-function closeSession(session: http2.ClientHttp2Session): Promise<void> {
-  if (session.closed || session.destroyed) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => session.destroy(), 2000);
-    session.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    session.close();
-  });
+function closeChannel(c: Channel): Promise<void> {
+  if (c.conn.closed) return Promise.resolve();
+  c.conn.close();
+  const timer = setTimeout(() => c.conn.destroy(), 2000);
+  return c.closed.then(() => clearTimeout(timer));
+}
+
+/** Configured or authenticator headers as HPACK fields: names in lower case, none the protocol owns. */
+function metadataFields(headers: Record<string, string>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(headers)) {
+    const name = k.toLowerCase();
+    if (name.startsWith(':') || PROTOCOL_HEADERS.has(name) || CONNECTION_SPECIFIC.has(name)) continue;
+    out.push(name, v);
+  }
+  return out;
+}
+
+/** gRPC's TimeoutValue has at most 8 digits: milliseconds while they fit, then seconds, then hours. */
+function grpcTimeout(ms: number): string {
+  const m = Math.max(1, Math.ceil(ms));
+  if (m < 1e8) return `${m}m`;
+  const s = Math.ceil(m / 1000);
+  return s < 1e8 ? `${s}S` : `${Math.min(99_999_999, Math.ceil(s / 3600))}H`;
+}
+
+/** The value of the first field named `name` in a flat [name, value, …] list. */
+function field(list: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < list.length; i += 2) if (list[i] === name) return list[i + 1];
+  return undefined;
 }
 
 function fail(code: number, message: string, retryAfterMs?: number): SendResult {
@@ -360,22 +421,21 @@ function fail(code: number, message: string, retryAfterMs?: number): SendResult 
   return { status: 'failure', error };
 }
 
-/** A stream that closed without a gRPC status: map its RST_STREAM code as gRPC clients do. */
-function resetResult(rstCode: number, endpoint: string): SendResult {
-  const c = http2.constants;
-  switch (rstCode) {
-    case c.NGHTTP2_REFUSED_STREAM:
+/** A stream the server reset without a gRPC status: map its RST_STREAM code as gRPC clients do. */
+function resetResult(code: number, endpoint: string): SendResult {
+  switch (code) {
+    case ErrorCode.REFUSED_STREAM:
       return fail(GrpcStatus.UNAVAILABLE, `stream refused by ${endpoint}`);
-    case c.NGHTTP2_CANCEL:
+    case ErrorCode.CANCEL:
       return fail(GrpcStatus.CANCELLED, `call cancelled by ${endpoint}`);
-    case c.NGHTTP2_ENHANCE_YOUR_CALM:
+    case ErrorCode.ENHANCE_YOUR_CALM:
       return fail(GrpcStatus.RESOURCE_EXHAUSTED, `${endpoint} asked to enhance our calm`);
-    case c.NGHTTP2_INADEQUATE_SECURITY:
+    case ErrorCode.INADEQUATE_SECURITY:
       return fail(GrpcStatus.PERMISSION_DENIED, `inadequate security for ${endpoint}`);
-    case c.NGHTTP2_NO_ERROR:
+    case ErrorCode.NO_ERROR:
       return fail(GrpcStatus.UNAVAILABLE, `connection to ${endpoint} closed before an answer`);
     default:
-      return fail(GrpcStatus.INTERNAL, `stream reset by ${endpoint} (HTTP/2 error ${rstCode})`);
+      return fail(GrpcStatus.INTERNAL, `stream reset by ${endpoint} (HTTP/2 error ${code})`);
   }
 }
 
