@@ -97,6 +97,7 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 const TIMEOUT_FIELD = encodeHeaderBlock(['grpc-timeout', '']).subarray(0, -1);
 /** Names the transport sets itself; configured headers of these names are not sent. */
 const PROTOCOL_HEADERS = new Set(['content-type', 'te', 'user-agent', 'grpc-accept-encoding', 'grpc-encoding', 'grpc-timeout']);
+const EMPTY = Buffer.alloc(0);
 /** Fields HTTP/2 forbids (RFC 9113 §8.2.2). */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
 
@@ -116,7 +117,7 @@ export class GrpcTransport implements Transport {
   #resolvedAt = 0;
   #closed = false;
   #authHeaders: Record<string, string> | undefined;
-  #authBlock: Buffer = Buffer.alloc(0);
+  #authBlock: Buffer = EMPTY;
 
   constructor(o: GrpcTransportOptions) {
     this.#o = o;
@@ -194,9 +195,10 @@ export class GrpcTransport implements Transport {
   #requestBlock(timeoutMs: number): Buffer {
     const timeout = grpcTimeout(timeoutMs);
     const auth = this.#o.auth?.headers();
+    // Encoded again only when the authenticator hands out another object (a new token); none or {} adds nothing.
     if (auth !== this.#authHeaders) {
       this.#authHeaders = auth;
-      this.#authBlock = auth === undefined ? Buffer.alloc(0) : encodeHeaderBlock(metadataFields(auth));
+      this.#authBlock = auth === undefined || isEmpty(auth) ? EMPTY : encodeHeaderBlock(metadataFields(auth));
     }
     const base = this.#baseBlock;
     const extra = this.#authBlock;
@@ -399,6 +401,11 @@ function metadataFields(headers: Record<string, string>): string[] {
     out.push(name, v);
   }
   return out;
+}
+
+function isEmpty(o: Record<string, string>): boolean {
+  for (const _ in o) return false;
+  return true;
 }
 
 /** gRPC's TimeoutValue has at most 8 digits: milliseconds while they fit, then seconds, then hours. */
