@@ -14,10 +14,11 @@ import type { PipelineContext } from '../../src/core/component';
 import { PipelineError } from '../../src/core/errors';
 import { Telemetry } from '../../src/core/telemetry';
 import { ErrorCode, Flag, FrameType, frame } from '../../src/http2/frames';
-import { encodeHeaderBlock } from '../../src/http2/hpack';
+import { HpackDecoder, encodeHeaderBlock } from '../../src/http2/hpack';
 import type { TraceBatch } from '../../src/pdata/trace-batch';
 import { otlpReceiverConfigSchema } from '../../src/receivers/otlp/config';
 import { OtlpReceiver } from '../../src/receivers/otlp/factory';
+import { MAX_CONNECTION_BUFFERED } from '../../src/receivers/otlp/grpc';
 import { ConfigErrorList } from '../../src/core/schema';
 import { RawH2Peer } from '../support/h2-raw';
 import { grpcFrame, h2Call, TRACE_EXPORT_PATH } from '../support/raw-grpc';
@@ -186,6 +187,32 @@ describe('otlp receiver over its own HTTP/2 stack', () => {
         const answer = await peer.waitFor((f) => f.type === FrameType.HEADERS && f.streamId === 1, 'the answer');
         expect(answer.flags & Flag.END_STREAM).to.equal(Flag.END_STREAM);
         expect(await peer.rstCode(1)).to.equal(ErrorCode.NO_ERROR);
+        await stillServes();
+      } finally {
+        peer.destroy();
+      }
+    });
+
+    it('bodies held at once on one connection are bounded: past the budget a call gets UNAVAILABLE, not more memory', async () => {
+      const peer = await RawH2Peer.connect(rx.port);
+      try {
+        const perStream = 4 * 1024 * 1024 - 1024; // under max_recv_msg_size_mib (4)
+        const streams = Math.ceil(MAX_CONNECTION_BUFFERED / perStream) + 1;
+        const prefix = Buffer.alloc(5);
+        prefix.writeUInt32BE(perStream, 1);
+        const chunk = Buffer.alloc(16_384);
+        for (let k = 0; k < streams; k++) {
+          const id = 1 + 2 * k;
+          const parts = [frame(FrameType.HEADERS, Flag.END_HEADERS, id, REQ), frame(FrameType.DATA, 0, id, prefix)];
+          // The whole body but its last byte: no call completes, so every byte is held.
+          for (let sent = 0; sent < perStream - 1; sent += chunk.length)
+            parts.push(frame(FrameType.DATA, 0, id, chunk.subarray(0, Math.min(chunk.length, perStream - 1 - sent))));
+          peer.send(...parts);
+        }
+        const answer = await peer.waitFor((f) => f.type === FrameType.HEADERS && (f.flags & Flag.END_STREAM) !== 0, 'a trailers-only answer', 30_000);
+        const fields = new HpackDecoder().decode(answer.payload);
+        expect(fields[fields.indexOf('grpc-status') + 1]).to.equal(String(grpc.status.UNAVAILABLE));
+        expect(fields[fields.indexOf('grpc-message') + 1]).to.match(/bytes of requests arriving at once on this connection/);
         await stillServes();
       } finally {
         peer.destroy();

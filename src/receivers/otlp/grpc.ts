@@ -82,15 +82,34 @@ export const STREAM_WINDOW = 1 << 20;
  */
 export const CONNECTION_WINDOW = 256 * 1024;
 
+/**
+ * Request bytes one connection may hold at once while bodies arrive (the sum over its streams, before each body is
+ * complete): node:http2 capped a session at 64 MB (`maxSessionMemory`); the same bound here, so many concurrent
+ * streams cannot each hold `max_recv_msg_size_mib`.
+ */
+export const MAX_CONNECTION_BUFFERED = 64 * 1024 * 1024;
+
+/** What the receiver keeps per connection. */
+class Peer {
+  readonly client: string | undefined;
+  /** Body bytes of calls still arriving. */
+  buffered = 0;
+  constructor(client: string | undefined) {
+    this.client = client;
+  }
+}
+
 /** Per-call state of a request being received (the stream's `user` slot). */
 class Call {
+  readonly peer: Peer;
   readonly ctx: PipelineContext;
   readonly intake: SignalIntake;
   readonly encoding: string;
   readonly chunks: Buffer[] = [];
   received = 0;
   failed = false;
-  constructor(ctx: PipelineContext, intake: SignalIntake, encoding: string) {
+  constructor(peer: Peer, ctx: PipelineContext, intake: SignalIntake, encoding: string) {
+    this.peer = peer;
     this.ctx = ctx;
     this.intake = intake;
     this.encoding = encoding;
@@ -107,8 +126,8 @@ export class OtlpGrpcServer implements ServerHandler {
   /** TLS is terminated by a tls.Server that never listens: sniffed sockets are handed to it. */
   readonly #tlsServer: tls.Server | undefined;
   readonly #connections = new Set<Http2Connection>();
-  /** Each connection's client address, normalised once per connection instead of once per call. */
-  readonly #clients = new WeakMap<Http2Connection, string | undefined>();
+  /** Each connection's client address (normalised once per connection instead of once per call) and buffered bytes. */
+  readonly #peers = new WeakMap<Http2Connection, Peer>();
   readonly #sockets = new Set<net.Socket>();
   readonly #log = new RateLimitedLog(30_000);
   readonly #tlsMaterial: ServerTlsMaterial | undefined;
@@ -262,7 +281,7 @@ export class OtlpGrpcServer implements ServerHandler {
       onClose: this.#onConnectionClosed,
     });
     this.#connections.add(conn);
-    this.#clients.set(conn, normaliseAddress(socket.remoteAddress));
+    this.#peers.set(conn, new Peer(normaliseAddress(socket.remoteAddress)));
   }
 
   /** ServerHandler: the request's headers. Everything that can be decided before the body is decided here. */
@@ -287,9 +306,10 @@ export class OtlpGrpcServer implements ServerHandler {
       else if (name === 'content-type') contentType = value;
       else if (name === 'grpc-encoding') encoding = value;
     }
+    const peer = this.#peers.get(stream.connection) as Peer;
     const ctx: PipelineContext = {
       transport: 'grpc',
-      clientAddress: this.#clients.get(stream.connection),
+      clientAddress: peer.client,
       ...(this.#config.include_metadata ? { headers: metadataOf(headers) } : {}),
     };
     if (!contentType.startsWith('application/grpc')) {
@@ -328,7 +348,7 @@ export class OtlpGrpcServer implements ServerHandler {
       this.#respondError(stream, GrpcStatus.UNIMPLEMENTED, message);
       return;
     }
-    stream.user = new Call(ctx, intake, encoding);
+    stream.user = new Call(peer, ctx, intake, encoding);
   }
 
   /** ServerHandler: a piece of the body, a view into the socket's chunk (copied into the pooled request buffer at the end). */
@@ -343,6 +363,15 @@ export class OtlpGrpcServer implements ServerHandler {
     }
     if (call.received > this.#maxBytes + 5)
       return this.#fail(stream, call, new PipelineError('too_large', `received message larger than max (more than ${this.#maxBytes} bytes)`));
+    if (call.peer.buffered + c.length > MAX_CONNECTION_BUFFERED)
+      // Back-pressure, not bad input: answered UNAVAILABLE with RetryInfo, not counted as malformed.
+      return this.#fail(
+        stream,
+        call,
+        new PipelineError('refused', `more than ${MAX_CONNECTION_BUFFERED} bytes of requests arriving at once on this connection`),
+        false,
+      );
+    call.peer.buffered += c.length;
     call.chunks.push(c);
   }
 
@@ -360,7 +389,7 @@ export class OtlpGrpcServer implements ServerHandler {
     const call = stream.user as Call | undefined;
     if (call === undefined) return;
     call.failed = true;
-    call.chunks.length = 0;
+    dropChunks(call);
   }
 
   #onEnd(stream: Http2Stream): void {
@@ -369,7 +398,7 @@ export class OtlpGrpcServer implements ServerHandler {
     // The request is assembled in a pooled buffer, reused once the pipeline is done with it (buffer-pool.ts).
     const lease = requestBuffers.gather(call.chunks, call.received);
     const body = lease.bytes;
-    call.chunks.length = 0;
+    dropChunks(call);
     let message: Buffer;
     try {
       message = this.#unframe(body, call.encoding);
@@ -392,11 +421,11 @@ export class OtlpGrpcServer implements ServerHandler {
     );
   }
 
-  #fail(stream: Http2Stream, call: Call, e: PipelineError): void {
+  #fail(stream: Http2Stream, call: Call, e: PipelineError, malformed = true): void {
     if (call.failed) return;
     call.failed = true;
-    call.chunks.length = 0;
-    this.#intake.rejected(e, call.ctx);
+    dropChunks(call);
+    if (malformed) this.#intake.rejected(e, call.ctx);
     // Answered before the whole request arrived: the connection asks the client to stop sending it (RST_STREAM NO_ERROR).
     this.#respondPipelineError(stream, e);
   }
@@ -407,7 +436,7 @@ export class OtlpGrpcServer implements ServerHandler {
    */
   #internalError(stream: Http2Stream, err: unknown): void {
     try {
-      this.#intake.internalError(err, { transport: 'grpc', clientAddress: this.#clients.get(stream.connection) });
+      this.#intake.internalError(err, { transport: 'grpc', clientAddress: this.#peers.get(stream.connection)?.client });
       this.#respondError(stream, GrpcStatus.INTERNAL, `internal error: ${err instanceof Error ? err.message : String(err)}`);
     } catch {
       stream.reset(ErrorCode.INTERNAL_ERROR);
@@ -464,6 +493,12 @@ export class OtlpGrpcServer implements ServerHandler {
     if (retryAfterMs !== undefined) headers.push('google.rpc.retryinfo-bin', Buffer.from(encodeRetryInfo(retryAfterMs)).toString('base64').replace(/=+$/, ''));
     stream.respond(encodeHeaderBlock(headers));
   }
+}
+
+/** Let go of a call's received chunks, and of their share of the connection's budget. */
+function dropChunks(call: Call): void {
+  for (const c of call.chunks) call.peer.buffered -= c.length;
+  call.chunks.length = 0;
 }
 
 /** Request headers as a record for the authenticator (lower-case names; repeated fields joined with ", "). */
