@@ -3,8 +3,10 @@
  * `opentelemetry-instrument`, system metrics and logging instrumentations, the SDK's defaults) through routelens
  * run as a user runs it (a child process), to an OTLP destination.
  *
- * A test-only wrapper (pyhooks/export_log.py) records each request the apps' OTLP exporters sent and whether it
- * was acknowledged, so the accounting is exact: every acknowledged metrics and logs request arrives downstream
+ * A test-only launcher (pyhooks/export_log.py) records each request the apps' OTLP exporters sent and whether it
+ * was acknowledged; it wraps the exporters before it initializes the instrumentation as opentelemetry-instrument
+ * does, so the SDK's first exports are recorded too. The accounting is exact: every acknowledged metrics and logs
+ * request arrives downstream
  * once, with the k8s.* attributes of its pod added and everything else as the SDK wrote it (data points and their
  * temporality and start times, log bodies, severities, trace and span ids).
  */

@@ -307,7 +307,9 @@ export interface ZeroCodeOptions extends StartOptions {
   gunicornWorkers?: number;
   /**
    * Record every request the app's OTLP exporters send, and whether it was acknowledged, under this directory
-   * (test/python-e2e/pyhooks/export_log.py; read with readExportLog). Plain python only.
+   * (test/python-e2e/pyhooks/export_log.py; read with readExportLog). Plain python only. The app is then started
+   * as `python export_log.py`, which initializes the zero-code instrumentation as opentelemetry-instrument does,
+   * once the recording is in place (so the SDK's first exports are recorded too).
    */
   exportLogDir?: string;
 }
@@ -351,7 +353,8 @@ export async function startZeroCodeApp(env: Record<string, string>, options: Zer
     workers === undefined
       ? logged === undefined
         ? { name: `opentelemetry-instrument python ${script}`, argv: () => [instrument, 'python', script] }
-        : { name: `opentelemetry-instrument python export_log.py ${script}`, argv: () => [instrument, 'python', hook, script] }
+        : // export_log.py does what opentelemetry-instrument does (initialize() from its sitecustomize), its recording installed first.
+          { name: `python export_log.py ${script} (zero-code, exports recorded)`, argv: () => [py, hook, script] }
       : {
           name: `opentelemetry-instrument gunicorn --workers ${workers} runtime_app:app`,
           argv: (port) => [instrument, 'gunicorn', '--workers', String(workers), '--bind', `127.0.0.1:${port}`, '--no-control-socket', 'runtime_app:app'],

@@ -1,17 +1,20 @@
-"""Test-only: run a Python program with every request of its OTLP exporters recorded.
+"""Test-only: run a Python program zero-code instrumented, with every request of its OTLP exporters recorded.
 
-    opentelemetry-instrument python export_log.py app.py [args...]
+    python export_log.py app.py [args...]
 
-opentelemetry-instrument has configured the SDK and its exporters from OTEL_* variables before this runs (in its
-own sitecustomize), so the program itself stays free of OpenTelemetry code. This wraps export() of the OTLP span,
-metric and log exporters (gRPC and HTTP) and appends, for each call, one line to
+This does what `opentelemetry-instrument python app.py` does (its sitecustomize calls
+opentelemetry.instrumentation.auto_instrumentation.initialize(), which configures the SDK, its exporters and the
+instrumentations from OTEL_* variables alone, before the program runs), with one step first: it wraps export() of
+the OTLP span, metric and log exporters (gRPC and HTTP). Wrapping them after initialize() would miss what the SDK
+exports before that: its metric reader starts its interval when the SDK is configured, and on a busy machine the
+first export comes while the instrumentations are still loading. For each call it appends one line to
 $ROUTELENS_EXPORT_LOG_DIR/<signal>.jsonl:
 
     {"ok": true, "request": "<base64 of the Export*ServiceRequest>"}
 
 The request is encoded with the encoder the exporter itself uses, from the same data, so it is what the exporter
 sent; "ok" is whether the exporter reported success (the receiver acknowledged it). Then it runs the program as
-__main__.
+__main__, so the program itself stays free of OpenTelemetry code.
 """
 
 import base64
@@ -66,6 +69,9 @@ def _install() -> None:
 
 
 _install()
+from opentelemetry.instrumentation.auto_instrumentation import initialize  # noqa: E402
+
+initialize()
 program = sys.argv[1]
 sys.argv = sys.argv[1:]
 sys.path.insert(0, os.path.dirname(os.path.abspath(program)))
