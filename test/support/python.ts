@@ -303,7 +303,11 @@ export async function startPythonApp(app: PythonAppKind, env: Record<string, str
 export interface ZeroCodeOptions extends StartOptions {
   /** The app under examples/python to run (plain python only). @default 'runtime_app.py' */
   script?: string;
-  /** Serve with gunicorn and this many worker processes instead of the app's own threaded server. */
+  /**
+   * Serve with gunicorn and this many worker processes instead of the app's own threaded server, with
+   * test/python-e2e/pyhooks/gunicorn_fork_safe.py as its config: a worker forked while the arbiter's metrics SDK
+   * collects would never export (the SDK's locks are inherited held); the config makes each fork wait for that.
+   */
   gunicornWorkers?: number;
   /**
    * Record every request the app's OTLP exporters send, and whether it was acknowledged, under this directory
@@ -336,7 +340,7 @@ export function readExportLog(dir: string, signal: 'traces' | 'metrics' | 'logs'
 
 /**
  * Start examples/python/runtime_app.py the zero-code way: `opentelemetry-instrument python runtime_app.py` (or
- * `opentelemetry-instrument gunicorn --workers N runtime_app:app`) from the venv, so the distro configures
+ * `opentelemetry-instrument gunicorn -c gunicorn_fork_safe.py --workers N runtime_app:app`) from the venv, so the distro configures
  * traces, metrics and logs from OTEL_* variables alone. The environment is startPythonApp's, with the venv's bin
  * first on PATH (opentelemetry-instrument runs the command it is given from PATH). Under plain python,
  * `pid` is the app's process (opentelemetry-instrument replaces itself with it).
@@ -347,6 +351,7 @@ export async function startZeroCodeApp(env: Record<string, string>, options: Zer
   const instrument = path.join(bin, 'opentelemetry-instrument');
   const workers = options.gunicornWorkers;
   const hook = path.join(repoRoot, 'test', 'python-e2e', 'pyhooks', 'export_log.py');
+  const forkSafe = path.join(repoRoot, 'test', 'python-e2e', 'pyhooks', 'gunicorn_fork_safe.py');
   const logged = options.exportLogDir;
   const script = options.script ?? 'runtime_app.py';
   const launch: Launch =
@@ -356,8 +361,19 @@ export async function startZeroCodeApp(env: Record<string, string>, options: Zer
         : // export_log.py does what opentelemetry-instrument does (initialize() from its sitecustomize), its recording installed first.
           { name: `python export_log.py ${script} (zero-code, exports recorded)`, argv: () => [py, hook, script] }
       : {
-          name: `opentelemetry-instrument gunicorn --workers ${workers} runtime_app:app`,
-          argv: (port) => [instrument, 'gunicorn', '--workers', String(workers), '--bind', `127.0.0.1:${port}`, '--no-control-socket', 'runtime_app:app'],
+          name: `opentelemetry-instrument gunicorn -c gunicorn_fork_safe.py --workers ${workers} runtime_app:app`,
+          argv: (port) => [
+            instrument,
+            'gunicorn',
+            '-c',
+            forkSafe,
+            '--workers',
+            String(workers),
+            '--bind',
+            `127.0.0.1:${port}`,
+            '--no-control-socket',
+            'runtime_app:app',
+          ],
         };
   const hookEnv: Record<string, string> = logged === undefined ? {} : { ROUTELENS_EXPORT_LOG_DIR: logged };
   return startWithRetry(launch, { PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}`, ...hookEnv, ...env }, options);
