@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { handleQuery, openapiDocument, QueryError, queryRoutes, routePath } from './query';
+import { handleQuery, MAX_LIMIT, openapiDocument, QueryError, queryRoutes, routePath, SORT_KEYS, type RouteJson, type SortKey } from './query';
 import type { CoverageResponse, RouteDetailResponse, RoutesResponse, ServiceDetailResponse, ServicesResponse } from './query';
 import { RouteStore } from './store';
 import { ObjectSpanInput, SpanKind } from './span-input';
@@ -116,6 +116,79 @@ describe('route query API', () => {
       expect(page('service=shop&search=fast').total).to.equal(1);
       const head = page('');
       expect([head.windows, head.relative_error, head.total, head.offset]).to.deep.equal([['1m', '5m', '15m', '1h'], 0.00541516, 4, 0]);
+    });
+
+    it('a page is the whole list of summaries sorted by the row field it names, for random stores and queries (property)', () => {
+      // The documented order, read off the rows: descending by the sort field (a missing percentile lowest), then
+      // by service, route, method and dimensions; `route` by those names alone.
+      const field = (r: RouteJson, key: SortKey): number => {
+        if (key === 'route') return 0;
+        if (key === 'rate') return r.rate_per_s;
+        if (key === 'count') return r.count;
+        if (key === 'errors') return r.error_count;
+        if (key === 'error_rate') return r.error_rate;
+        if (key === 'impact') return r.p95_ms === null ? -1 : r.rate_per_s * r.p95_ms;
+        const percentile = { p50: r.p50_ms, p90: r.p90_ms, p95: r.p95_ms, p99: r.p99_ms, p999: r.p999_ms }[key];
+        return percentile ?? -1;
+      };
+      const name = (r: RouteJson): string[] => [r.service, r.route, r.method, JSON.stringify(r.dimensions)];
+      const byName = (a: RouteJson, b: RouteJson): number => {
+        const [x, y] = [name(a), name(b)];
+        for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return (x[i] as string) < (y[i] as string) ? -1 : 1;
+        return 0;
+      };
+      // Bursts of spans of one route, so that some routes have enough spans for their percentiles to differ.
+      const burst = fc.record({
+        service: fc.constantFrom('shop', 'auth', 'cart'),
+        route: fc.constantFrom('/a', '/b/{id}', '/c', '/d', '/e/{x}', '/f'),
+        method: fc.constantFrom('GET', 'POST'),
+        region: fc.option(fc.constantFrom('us', 'eu'), { nil: undefined }),
+        // Few distinct durations among others: equal sort values, so ties are broken by name.
+        ms: fc.array(fc.oneof(fc.constantFrom(1, 5, 20), fc.double({ min: 0.01, max: 5000, noNaN: true })), { minLength: 1, maxLength: 60, size: 'max' }),
+        status: fc.constantFrom(200, 200, 404, 500),
+        // Time before the burst: spans spread over slots, some routes out of the shorter windows.
+        advanceMs: fc.constantFrom(0, 0, 500, 20_000, 200_000),
+      });
+      const query = fc.record({
+        window: fc.constantFrom('1m', '5m', '1h'),
+        sort: fc.constantFrom(...SORT_KEYS),
+        limit: fc.integer({ min: 1, max: 12 }),
+        offset: fc.integer({ min: 0, max: 15 }),
+        service: fc.option(fc.constantFrom('shop', 'auth', 'nope'), { nil: undefined }),
+        search: fc.option(fc.constantFrom('b', 'POST', 'SHOP /', '/e'), { nil: undefined }),
+      });
+      fc.assert(
+        fc.property(fc.array(burst, { maxLength: 12 }), query, (bursts, q) => {
+          const clock = new FakeClock(T0);
+          const store = new RouteStore({ clock, dimensions: [{ name: 'region' }] });
+          for (const x of bursts) {
+            clock.advance(x.advanceMs);
+            for (const ms of x.ms)
+              store.record(
+                new ObjectSpanInput({
+                  service: x.service,
+                  kind: SpanKind.SERVER,
+                  name: `${x.method} ${x.route}`,
+                  durationNs: ms * 1e6,
+                  statusCode: x.status === 500 ? 2 : 0,
+                  attributes: {
+                    'http.route': x.route,
+                    'http.request.method': x.method,
+                    'http.response.status_code': x.status,
+                    ...(x.region === undefined ? {} : { region: x.region }),
+                  },
+                }),
+              );
+          }
+          const page = queryRoutes(store, q);
+          const all = queryRoutes(store, { ...q, sort: 'route', limit: MAX_LIMIT, offset: 0 });
+          expect(all.routes).to.have.length(all.total as number);
+          const sorted = [...all.routes].sort((a, b) => field(b, q.sort) - field(a, q.sort) || byName(a, b));
+          expect(page.total).to.equal(all.total);
+          expect(page.routes).to.deep.equal(sorted.slice(q.offset, q.offset + q.limit));
+        }),
+        { numRuns: 300 },
+      );
     });
 
     it('accepts any spelling of a configured window', () => {

@@ -250,39 +250,39 @@ function header(store: RouteStore, win: ResolvedWindow, nowMs: number): { window
   return { window: formatDuration(win.windowMs), generated_at: new Date(nowMs).toISOString(), covered_s: num0(win.coveredMs / 1000) };
 }
 
-function sortValue(r: RouteJson, key: SortKey): number {
+const SORT_QUANTILE: Partial<Record<SortKey, number>> = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99, p999: 0.999 };
+
+/**
+ * The value a route is sorted by, as its row in the answer has it (rounded as there, a missing percentile as
+ * -1), from only what that needs of its window: no whole summary.
+ */
+function sortValue(store: RouteStore, e: RouteEntry, win: ResolvedWindow, key: SortKey): number {
+  if (key === 'route') return 0;
+  const agg = store.aggregate([e], win);
+  const s = agg.sketch;
+  const rate = (): number => num0(s.count / (win.coveredMs / 1000));
+  const quantile = (q: number): number | null => num(s.quantiles([q])[0] as number);
   switch (key) {
-    case 'p50':
-      return r.p50_ms ?? -1;
-    case 'p90':
-      return r.p90_ms ?? -1;
-    case 'p95':
-      return r.p95_ms ?? -1;
-    case 'p99':
-      return r.p99_ms ?? -1;
-    case 'p999':
-      return r.p999_ms ?? -1;
     case 'rate':
-      return r.rate_per_s;
+      return rate();
     case 'count':
-      return r.count;
+      return s.count;
     case 'errors':
-      return r.error_count;
+      return agg.errors;
     case 'error_rate':
-      return r.error_rate;
-    case 'impact':
-      return impact(r);
-    case 'route':
-      return 0;
+      return num0(s.count === 0 ? 0 : agg.errors / s.count);
+    case 'impact': {
+      // Time the route costs per second of wall time: rate × p95 (Jaeger's impact uses the mean; the p95 weighs slow routes).
+      const p95 = quantile(0.95);
+      return p95 === null ? -1 : rate() * p95;
+    }
+    default:
+      return quantile(SORT_QUANTILE[key] as number) ?? -1;
   }
 }
 
-/** Time the route costs per second of wall time: rate × p95 (Jaeger's impact uses the mean; the p95 weighs slow routes). */
-function impact(r: RouteJson): number {
-  return r.p95_ms === null ? -1 : r.rate_per_s * r.p95_ms;
-}
-
-function byName(a: RouteJson, b: RouteJson): number {
+/** By service, route, method, then dimensions (as their JSON), as the rows name them. */
+function byName(a: RouteEntry, b: RouteEntry): number {
   return cmp(a.service, b.service) || cmp(a.route, b.route) || cmp(a.method, b.method) || cmp(JSON.stringify(a.dimensions), JSON.stringify(b.dimensions));
 }
 function cmp(a: string, b: string): number {
@@ -323,22 +323,22 @@ export function queryRoutes(store: RouteStore, q: RoutesQuery = {}, nowMs = stor
   const offset = intParam('offset', q.offset, 0, Number.MAX_SAFE_INTEGER, 0);
   if (q.service === '') throw new QueryError(400, 'invalid service ""; expected a service name');
   const needle = q.search === undefined || q.search === '' ? undefined : q.search.toLowerCase();
-  const rows: RouteJson[] = [];
+  // Each matching route is ordered by its sort value alone; only the page returned is summarised.
+  const rows: { entry: RouteEntry; value: number }[] = [];
   for (const e of store.entries()) {
     if (q.service !== undefined && e.service !== q.service) continue;
     if (needle !== undefined && !`${e.service}\u0000${e.method} ${e.route}`.toLowerCase().includes(needle)) continue;
-    const one = [e];
-    if (!store.hasData(one, win)) continue;
-    rows.push(routeJson(store.summarize(one, win)));
+    if (!store.hasData([e], win)) continue;
+    rows.push({ entry: e, value: sortValue(store, e, win, sort) });
   }
-  rows.sort(sort === 'route' ? byName : (a, b) => sortValue(b, sort) - sortValue(a, sort) || byName(a, b));
+  rows.sort((a, b) => b.value - a.value || byName(a.entry, b.entry));
   return {
     ...header(store, win, nowMs),
     windows: store.windowsMs.map(formatDuration),
     relative_error: RELATIVE_ERROR,
     total: rows.length,
     offset,
-    routes: rows.slice(offset, offset + limit),
+    routes: rows.slice(offset, offset + limit).map((r) => routeJson(store.summarize([r.entry], win))),
   };
 }
 
