@@ -118,8 +118,10 @@ export class TraceAssembler {
   readonly #ageKeys: number[] = [];
   readonly #ageMs: number[] = [];
   #ageHead = 0;
-  /** Request spans in arrival order with their trace: due at arrival + decision wait. */
-  readonly #due: { trace: Trace; span: SpanRecord; at: number }[] = [];
+  /** Request spans in arrival order with their trace: due at arrival + decision wait (parallel arrays, not an object each). */
+  readonly #dueTraces: Trace[] = [];
+  readonly #dueSpans: SpanRecord[] = [];
+  readonly #dueAt: number[] = [];
   #dueHead = 0;
   /** Span keys of analysed requests' non-leaf spans, to recognise late children. */
   readonly #recent: RecentKeys;
@@ -184,7 +186,9 @@ export class TraceAssembler {
     this.#spans++;
     if (rec.cls === SpanClass.Request && rec.route !== '') {
       t.pending.push(rec);
-      this.#due.push({ trace: t, span: rec, at: nowMs + this.decisionWaitMs });
+      this.#dueTraces.push(t);
+      this.#dueSpans.push(rec);
+      this.#dueAt.push(nowMs + this.decisionWaitMs);
     }
     while (this.#bytes > this.maxBytes && this.#traces.size > 1) this.#evictOldest(nowMs);
   }
@@ -195,22 +199,23 @@ export class TraceAssembler {
    * the event loop back to requests between them; the results are those of one call.
    */
   expire(nowMs: number, outOfTime?: () => boolean): boolean {
-    const due = this.#due;
+    const dueTraces = this.#dueTraces;
     for (let more = true; more;) {
       more = false;
       const ready = new Map<Trace, Set<SpanRecord>>();
-      while (this.#dueHead < due.length) {
-        const d = due[this.#dueHead] as { trace: Trace; span: SpanRecord; at: number };
-        if (d.at > nowMs) break;
-        if (ready.size >= EXPIRE_CHUNK && !ready.has(d.trace)) {
+      while (this.#dueHead < dueTraces.length) {
+        if ((this.#dueAt[this.#dueHead] as number) > nowMs) break;
+        const trace = dueTraces[this.#dueHead] as Trace;
+        if (ready.size >= EXPIRE_CHUNK && !ready.has(trace)) {
           more = true;
           break;
         }
+        const span = this.#dueSpans[this.#dueHead] as SpanRecord;
         this.#dueHead++;
-        if (this.#traces.get(d.trace.key) !== d.trace || !d.trace.pending.includes(d.span)) continue; // analysed already
-        let set = ready.get(d.trace);
-        if (set === undefined) ready.set(d.trace, (set = new Set()));
-        set.add(d.span);
+        if (this.#traces.get(trace.key) !== trace || !trace.pending.includes(span)) continue; // analysed already
+        let set = ready.get(trace);
+        if (set === undefined) ready.set(trace, (set = new Set()));
+        set.add(span);
       }
       for (const [t, requests] of ready) this.#analyse(t, requests, false, nowMs);
       if (more && outOfTime?.() === true) {
@@ -251,8 +256,10 @@ export class TraceAssembler {
   }
 
   #compactDue(): void {
-    if (this.#dueHead > 1024 && this.#dueHead * 2 > this.#due.length) {
-      this.#due.splice(0, this.#dueHead);
+    if (this.#dueHead > 1024 && this.#dueHead * 2 > this.#dueTraces.length) {
+      this.#dueTraces.splice(0, this.#dueHead);
+      this.#dueSpans.splice(0, this.#dueHead);
+      this.#dueAt.splice(0, this.#dueHead);
       this.#dueHead = 0;
     }
   }
@@ -268,7 +275,9 @@ export class TraceAssembler {
   /** Analyses everything held now (shutdown, offline analysis). */
   flush(nowMs: number): void {
     for (const t of [...this.#traces.values()]) this.#analyse(t, undefined, true, nowMs);
-    this.#due.length = 0;
+    this.#dueTraces.length = 0;
+    this.#dueSpans.length = 0;
+    this.#dueAt.length = 0;
     this.#dueHead = 0;
     this.#ageKeys.length = 0;
     this.#ageMs.length = 0;
