@@ -211,6 +211,17 @@ describe('http2 connection', () => {
     await waitFor(() => (client.closed ? true : undefined));
   });
 
+  it('an answer larger than maxResponseBytes fails that call with CANCEL; one at the limit and the next call succeed', async () => {
+    server = new TestServer();
+    server.answer = (s, r) =>
+      s.respond(encodeHeaderBlock([':status', '200']), Buffer.alloc(Number(Buffer.concat(r.body).toString()), 7), encodeHeaderBlock(['grpc-status', '0']));
+    const client = await connect({ maxResponseBytes: 4096 });
+    const over = await call(client, REQ, [Buffer.from('4097')]);
+    expect([over.err?.code, over.err?.message]).to.deep.equal([ErrorCode.CANCEL, 'the response body is larger than 4096 bytes']);
+    const atLimit = await call(client, REQ, [Buffer.from('4096')]);
+    expect([atLimit.err, atLimit.data.length, atLimit.trailers]).to.deep.equal([undefined, 4096, ['grpc-status', '0']]);
+  });
+
   it('cancel sends RST_STREAM CANCEL: the server hears of it, the caller gets CANCEL', async () => {
     server = new TestServer();
     server.answer = () => undefined;

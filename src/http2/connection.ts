@@ -103,6 +103,12 @@ export interface ConnectionOptions {
   maxResetsPerSecond?: number;
   /** SETTINGS, PING, PRIORITY, empty DATA and WINDOW_UPDATE frames per second before ENHANCE_YOUR_CALM. Default 10,000. */
   maxControlFramesPerSecond?: number;
+  /**
+   * Client: response body bytes one call may receive. A call whose answer grows past it is cancelled and fails, so a
+   * misbehaving server cannot make routelens hold an unbounded answer (the window is topped up as data is read).
+   * Default 4 MiB, gRPC's default maximum received message.
+   */
+  maxResponseBytes?: number;
   /** Called once when the socket has closed, with the error that ended it if one did. */
   onClose?: (conn: Http2Connection, err: Error | undefined) => void;
 }
@@ -147,6 +153,8 @@ export class Http2Stream {
   headers: string[] | undefined = undefined;
   /** Response DATA payloads (client). */
   readonly data: Buffer[] = [];
+  /** Bytes in `data` (client). */
+  dataBytes = 0;
   /** Response trailers (client). */
   trailers: string[] | undefined = undefined;
   /** The peer has ended its side (END_STREAM received). */
@@ -224,6 +232,7 @@ export class Http2Connection {
   readonly #connectionWindow: number;
   readonly #maxStreams: number;
   readonly #maxHeaderBytes: number;
+  readonly #maxResponseBytes: number;
   readonly #resets: RateCounter;
   readonly #control: RateCounter;
   readonly #onClose: ((conn: Http2Connection, err: Error | undefined) => void) | undefined;
@@ -278,6 +287,7 @@ export class Http2Connection {
     this.#connectionWindow = opts.connectionWindow ?? 1 << 20;
     this.#maxStreams = opts.maxConcurrentStreams ?? (role === Role.Server ? 1000 : 100);
     this.#maxHeaderBytes = opts.maxHeaderListSize ?? 64 * 1024;
+    this.#maxResponseBytes = opts.maxResponseBytes ?? 4 << 20;
     this.#decoder = new HpackDecoder({ maxHeaderListSize: this.#maxHeaderBytes });
     this.#resets = new RateCounter(opts.maxResetsPerSecond ?? 200);
     this.#control = new RateCounter(opts.maxControlFramesPerSecond ?? 10_000);
@@ -702,8 +712,12 @@ export class Http2Connection {
     if (length === 0 && !end && this.#countControl()) return;
     if (data.length > 0) {
       if (this.#role === Role.Server) (this.#handler as ServerHandler).onData(s, data);
-      else if (s.headers !== undefined) s.data.push(data);
-      else return this.#streamError(id, ErrorCode.PROTOCOL_ERROR);
+      else if (s.headers !== undefined) {
+        s.dataBytes += data.length;
+        if (s.dataBytes > this.#maxResponseBytes)
+          return this.#streamError(id, ErrorCode.CANCEL, `the response body is larger than ${this.#maxResponseBytes} bytes`);
+        s.data.push(data);
+      } else return this.#streamError(id, ErrorCode.PROTOCOL_ERROR);
     }
     if (s.closed) return;
     if (end) return this.#remoteEnded(s);
