@@ -995,9 +995,17 @@ async function runOne(h: Harness, collector: RunTarget, sc: Scenario, rep: numbe
       spans_failed: gc?.failedSpans ?? null,
       collector_accepted_spans: collectorAcceptedSpans,
       spans_received: st.spans,
-      // The why pipelines forward a sample: what the sink lacks was dropped by design, not lost.
+      // Lost = acknowledged but never delivered: a refused span was answered with an error its client may retry, so
+      // it is counted as refused, not lost. The why pipelines forward a sample: what the sink lacks was dropped by
+      // design, not lost.
       spans_lost:
-        sc.pipeline === 'why' ? null : gc !== undefined ? gc.sentSpans - st.spans : collectorAcceptedSpans === null ? null : collectorAcceptedSpans - st.spans,
+        sc.pipeline === 'why'
+          ? null
+          : gc !== undefined
+            ? gc.acceptedSpans - st.spans
+            : collectorAcceptedSpans === null
+              ? null
+              : collectorAcceptedSpans - st.spans,
       duplicate_markers: st.duplicateMarkers,
       malformed_at_sink: st.malformed,
       enriched_fraction: st.sampledResources > 0 ? round(st.enrichedResources / st.sampledResources) : null,
@@ -1175,7 +1183,7 @@ function table(per: PerScenario, scenarios: ScenarioName[]): string {
     ['spans sent', 'spans_sent', ''],
     ['spans refused', 'spans_refused', ''],
     ['spans received', 'spans_received', ''],
-    ['spans lost (sent − received)', 'spans_lost', ''],
+    ['spans lost (acknowledged − received)', 'spans_lost', ''],
     ['metric points + log records/s beside (sink)', 'beside_items_per_s', ''],
     ['metric points + log records lost beside', 'beside_items_lost', ''],
     ['enriched resources (sampled)', 'enriched_fraction', ''],
@@ -1266,7 +1274,7 @@ function headlineTable(per: PerScenario, scenarios: ScenarioName[]): string {
     ['added latency p50 ms', 'added_latency_p50_ms'],
     ['added latency p99 ms', 'added_latency_p99_ms'],
     ['RSS MiB (largest VmRSS of the reps)', 'rss_mib'],
-    ['spans lost (sent − received)', 'spans_lost'],
+    ['spans lost (acknowledged − received)', 'spans_lost'],
   ];
   const labels = scenarios.map(labelOf);
   const lines = [`| routelens / otelcol (ratio) | ${labels.join(' | ')} |`, `|---|${scenarios.map(() => '---:').join('|')}|`];
