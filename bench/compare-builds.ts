@@ -30,6 +30,7 @@ import { IpcClient } from './ipc';
 import type { StartArgs } from './loadgen';
 import type { SinkStats } from './sink';
 import { scenarioByName } from './scenarios';
+import { shebangNodeFlags } from './node-flags';
 
 /** Clock ticks per second of /proc/PID/stat and /proc/stat times. */
 const CLK_TCK = ((): number => {
@@ -78,16 +79,6 @@ function tcpReady(port: number): Promise<boolean> {
     });
     s.on('error', () => resolve(false));
   });
-}
-function shebangNodeFlags(script: string): string[] {
-  const first = fs.readFileSync(script, 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!.*\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
-  return m === null
-    ? []
-    : (m[1] ?? '')
-        .trim()
-        .split(/\s+/)
-        .filter((x) => x !== '');
 }
 const kids = new Set<ChildProcess>();
 process.on('exit', () => {

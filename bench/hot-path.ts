@@ -9,12 +9,9 @@
  *   npm run bench:hot-path [-- --rounds 7 --requests 4000]
  */
 import { RouteStore } from '../src/connectors/routelatency/store';
-import { toOwnedInfo, toPodInfo } from '../src/processors/k8sattributes/kube/objects';
-import { K8sAttributesProcessor } from '../src/processors/k8sattributes/processor';
 import { TraceBatch } from '../src/pdata/trace-batch';
-import { k8sConfig, settings, TracesSink } from '../test/support/k8s';
 import { K8S_METADATA } from './configs';
-import { workloadKubeObjects } from './kube-objects';
+import { workloadEnrichment } from './kube-objects';
 import { SPANS_PER_REQUEST, buildPool, type Pool, type PooledRequest } from './workload';
 
 function option(name: string, fallback: number): number {
@@ -62,18 +59,7 @@ function main(): void {
 
 /** CPU µs per request of k8sattributes' enrich, configured as the benchmark configures it. */
 function enrichment(pool: Pool, rounds: number, requests: number): void {
-  const cfg = k8sConfig({ pod_association: [{ sources: [{ from: 'resource_attribute', name: 'k8s.pod.ip' }] }], extract: { metadata: K8S_METADATA } });
-  const processor = new K8sAttributesProcessor(settings(), cfg, new TracesSink());
-  const md = processor.metadata;
-  const objects = workloadKubeObjects();
-  for (const rs of objects.replicaSets) {
-    const info = toOwnedInfo(rs);
-    if (info !== undefined) md.replicaSetUpserted(info);
-  }
-  for (const pod of objects.pods) {
-    const info = toPodInfo(pod, md.keep.pod);
-    if (info !== undefined) md.podUpserted(info);
-  }
+  const processor = workloadEnrichment();
   const ctx = { clientAddress: '127.0.0.1' };
   let bytes = 0;
   const run = (n: number, enrich: boolean): number => {

@@ -2,7 +2,11 @@
  * The workload's Kubernetes objects (namespaces, ReplicaSets with their Deployment owner, pods), as the fake API
  * server serves them to both collectors (bench/run.ts) and as bench/hot-path.ts feeds them to the enrichment.
  */
+import { toOwnedInfo, toPodInfo } from '../src/processors/k8sattributes/kube/objects';
+import { K8sAttributesProcessor } from '../src/processors/k8sattributes/processor';
 import { makeNamespace, makePod, makeReplicaSet, type KubeObject } from '../test/support/fake-kube-api';
+import { k8sConfig, settings, TracesSink } from '../test/support/k8s';
+import { K8S_METADATA } from './configs';
 import { PODS, SERVICES } from './workload';
 
 export interface WorkloadKubeObjects {
@@ -42,4 +46,21 @@ export function workloadKubeObjects(): WorkloadKubeObjects {
     );
   }
   return { namespaces, replicaSets, pods };
+}
+
+/** A k8sattributes processor configured as the benchmark configures it, its metadata loaded with the workload's objects. */
+export function workloadEnrichment(): K8sAttributesProcessor {
+  const cfg = k8sConfig({ pod_association: [{ sources: [{ from: 'resource_attribute', name: 'k8s.pod.ip' }] }], extract: { metadata: K8S_METADATA } });
+  const processor = new K8sAttributesProcessor(settings(), cfg, new TracesSink());
+  const md = processor.metadata;
+  const objects = workloadKubeObjects();
+  for (const rs of objects.replicaSets) {
+    const info = toOwnedInfo(rs);
+    if (info !== undefined) md.replicaSetUpserted(info);
+  }
+  for (const pod of objects.pods) {
+    const info = toPodInfo(pod, md.keep.pod);
+    if (info !== undefined) md.podUpserted(info);
+  }
+  return processor;
 }

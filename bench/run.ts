@@ -76,6 +76,7 @@ import {
 } from './scenarios';
 import { acceptedSpansOf, buildTelemetrygen, startTelemetrygen, stopTelemetrygen } from './telemetrygen';
 import { PODS, SERVICES, SPANS_PER_REQUEST } from './workload';
+import { shebangNodeFlags } from './node-flags';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const RESULTS = path.join(ROOT, 'bench', 'results');
@@ -315,18 +316,6 @@ function parseArgs(argv: string[]): Options {
 }
 
 // ---- small helpers -----------------------------------------------------------------------------------------
-
-/** The node flags of a script's `#!/usr/bin/env -S node …` line. */
-function shebangNodeFlags(script: string): string[] {
-  const first = fs.readFileSync(script, 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!.*\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
-  return m === null
-    ? []
-    : (m[1] ?? '')
-        .trim()
-        .split(/\s+/)
-        .filter((f) => f !== '');
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

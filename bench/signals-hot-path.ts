@@ -15,15 +15,12 @@
  *
  *   npm run bench:signals-hot-path [-- --rounds 7 --requests 20000]
  */
-import { toOwnedInfo, toPodInfo } from '../src/processors/k8sattributes/kube/objects';
-import { K8sAttributesProcessor } from '../src/processors/k8sattributes/processor';
+import type { K8sAttributesProcessor } from '../src/processors/k8sattributes/processor';
 import { LogsBatch } from '../src/pdata/logs-batch';
 import { MetricsBatch } from '../src/pdata/metrics-batch';
 import type { OtlpBatch } from '../src/pdata/otlp-batch';
 import { RuntimeView } from '../src/runtimeview/view';
-import { k8sConfig, settings, TracesSink } from '../test/support/k8s';
-import { K8S_METADATA } from './configs';
-import { workloadKubeObjects } from './kube-objects';
+import { workloadEnrichment } from './kube-objects';
 import { buildSignalPool, type AppSignal } from './signals-workload';
 import { METRIC_POINTS_PER_REQUEST, LOG_RECORDS_PER_REQUEST } from './scenarios';
 
@@ -35,19 +32,7 @@ function option(name: string, fallback: number): number {
 }
 
 function processor(): K8sAttributesProcessor {
-  const cfg = k8sConfig({ pod_association: [{ sources: [{ from: 'resource_attribute', name: 'k8s.pod.ip' }] }], extract: { metadata: K8S_METADATA } });
-  const p = new K8sAttributesProcessor(settings(), cfg, new TracesSink());
-  const md = p.metadata;
-  const objects = workloadKubeObjects();
-  for (const rs of objects.replicaSets) {
-    const info = toOwnedInfo(rs);
-    if (info !== undefined) md.replicaSetUpserted(info);
-  }
-  for (const pod of objects.pods) {
-    const info = toPodInfo(pod, md.keep.pod);
-    if (info !== undefined) md.podUpserted(info);
-  }
-  return p;
+  return workloadEnrichment();
 }
 
 const STEPS = ['decode', 'enrich', 'encodeParts'] as const;
