@@ -540,16 +540,27 @@ export class Http2Connection {
         this.#blocked.add(s);
         return;
       }
-      const head = s.pending[0] as Buffer;
-      const part = head.length <= room ? head : head.subarray(0, room);
-      if (part === head) s.pending.shift();
-      else s.pending[0] = head.subarray(room);
-      s.pendingBytes -= part.length;
-      s.sendWindow -= part.length;
-      this.#sendWindow -= part.length;
+      // One DATA frame carries as many queued parts as fit, so a gRPC message's 5-byte prefix and its body share
+      // a frame header: the peer handles one frame, not one per part.
+      const size = Math.min(room, s.pendingBytes);
+      s.pendingBytes -= size;
+      s.sendWindow -= size;
+      this.#sendWindow -= size;
       const last = s.pendingBytes === 0 && s.pendingEnd && s.pendingTrailers === undefined;
-      this.#write(dataFrameHeader(s.id, part.length, last));
-      this.#write(part);
+      this.#write(dataFrameHeader(s.id, size, last));
+      let left = size;
+      while (left > 0) {
+        const head = s.pending[0] as Buffer;
+        if (head.length <= left) {
+          s.pending.shift();
+          this.#write(head);
+          left -= head.length;
+        } else {
+          this.#write(head.subarray(0, left));
+          s.pending[0] = head.subarray(left);
+          left = 0;
+        }
+      }
       if (last) {
         s.pendingEnd = false;
         s.localEnded = true;
