@@ -149,8 +149,20 @@ describe('k8sattributes against a real kube-apiserver and etcd', function () {
     expect(enrich(p, '10.9.9.9', { 'k8s.pod.uid': pod['metadata']['uid'] })).to.deep.equal(expected);
     expect(enrich(p, undefined, { 'k8s.pod.ip': '10.1.0.5' })).to.deep.equal({ 'k8s.pod.ip': '10.1.0.5', ...expected });
     expect(enrich(p, '10.1.0.99')).to.deep.equal({});
-    // The requests were the service account's, and each was allowed.
-    const mine = cluster.auditEvents().filter((e) => e.user.username === 'system:serviceaccount:observability:routelens');
+    // The requests were the service account's, and each was allowed. The API server writes its audit log on its own
+    // schedule (a watch's entry can come after the list that followed it), so wait for the entries, then compare.
+    const wanted = ['list pods', 'watch pods', 'list replicasets', 'list namespaces', 'get namespaces'];
+    const mineNow = (): ReturnType<typeof cluster.auditEvents> =>
+      cluster.auditEvents().filter((e) => e.user.username === 'system:serviceaccount:observability:routelens');
+    await eventually(
+      () => {
+        const seen = new Set(mineNow().map((e) => `${e.verb} ${e.objectRef?.resource}`));
+        return wanted.every((w) => seen.has(w));
+      },
+      15_000,
+      'the audit log holding every request routelens made',
+    ).catch(() => undefined);
+    const mine = mineNow();
     expect([...new Set(mine.map((e) => `${e.verb} ${e.objectRef?.resource}`))]).to.include.members([
       'list pods',
       'watch pods',
