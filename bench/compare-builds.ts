@@ -19,7 +19,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FakeKubeApi } from '../test/support/fake-kube-api';
@@ -30,20 +29,11 @@ import { IpcClient } from './ipc';
 import type { StartArgs } from './loadgen';
 import type { SinkStats } from './sink';
 import { scenarioByName } from './scenarios';
-import { shebangNodeFlags } from './node-flags';
+import { CLK_TCK, cpuBusySeconds, cpuSeconds, shebangNodeFlags, tcpReady } from './proc';
 
 /** Clock ticks per second of /proc/PID/stat and /proc/stat times. */
-const CLK_TCK = ((): number => {
-  const n = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim());
-  return Number.isInteger(n) && n > 0 ? n : 100;
-})();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Kernel-time ticks of a process (all threads). */
-function systemTicks(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]);
-}
 /** User + kernel ticks of the main thread (tid = pid). */
 function mainThreadTicks(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
@@ -61,24 +51,6 @@ function schedNs(pid: number): number {
     }
   }
   return ns;
-}
-/** Busy ticks of one CPU (/proc/stat: user, nice, system, irq, softirq, steal). */
-function busyTicks(cpu: string): number {
-  const line = fs
-    .readFileSync('/proc/stat', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`cpu${cpu} `)) as string;
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  return (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
-}
-function tcpReady(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
 }
 const kids = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -219,7 +191,14 @@ async function main(): Promise<void> {
       const samples: { t: number; ns: number; spans: number; mt: number; busy: number; s: number }[] = [];
       const sample = async (): Promise<void> => {
         const st = await sink.client.call<SinkStats>('stats');
-        samples.push({ t: (Date.now() - ls) / 1000, ns: schedNs(pid), spans: st.spans, mt: mainThreadTicks(pid), busy: busyTicks('1'), s: systemTicks(pid) });
+        samples.push({
+          t: (Date.now() - ls) / 1000,
+          ns: schedNs(pid),
+          spans: st.spans,
+          mt: mainThreadTicks(pid),
+          busy: cpuBusySeconds('1').busy,
+          s: cpuSeconds(pid, true),
+        });
       };
       await sample();
       for (const [, end] of windows) {
@@ -236,9 +215,9 @@ async function main(): Promise<void> {
         const spans = b.spans - a.spans;
         const cpu = (b.ns - a.ns) / 1e9;
         const perM = cpu / (spans / 1e6);
-        const foreign = ((b.busy - a.busy) / CLK_TCK - cpu) / (b.t - a.t);
+        const foreign = (b.busy - a.busy - cpu) / (b.t - a.t);
         per.push(perM);
-        line += ` | ${windows[w]?.[0]}-${windows[w]?.[1]}s: ${perM.toFixed(3)} s/M (${(spans / (b.t - a.t)).toFixed(0)} sp/s, main ${(((b.mt - a.mt) / CLK_TCK / (spans / 1e6)) as number).toFixed(2)}, sys ${(((b.s - a.s) / CLK_TCK / (spans / 1e6)) as number).toFixed(2)}, other ${foreign.toFixed(2)} core)`;
+        line += ` | ${windows[w]?.[0]}-${windows[w]?.[1]}s: ${perM.toFixed(3)} s/M (${(spans / (b.t - a.t)).toFixed(0)} sp/s, main ${(((b.mt - a.mt) / CLK_TCK / (spans / 1e6)) as number).toFixed(2)}, sys ${(((b.s - a.s) / (spans / 1e6)) as number).toFixed(2)}, other ${foreign.toFixed(2)} core)`;
       }
       console.log(line);
       (rows[c.name] ??= []).push(per);

@@ -56,8 +56,11 @@ const routelensReceiver = (e: CollectorEnv): string => `receivers:
         endpoint: 127.0.0.1:${e.grpcPort}
 `;
 
-const routelensExporter = (e: CollectorEnv): string => `exporters:
-  otlp/sink:
+/**
+ * The sink exporter, an entry under `exporters:`: the same settings for both collectors under each one's name for
+ * its OTLP/gRPC exporter (routelens `otlp/sink`, the Collector `otlp_grpc/sink`).
+ */
+const sinkExporter = (name: string, e: CollectorEnv): string => `  ${name}:
     endpoint: 127.0.0.1:${e.sinkPort}
     tls:
       insecure: true
@@ -69,6 +72,9 @@ const routelensExporter = (e: CollectorEnv): string => `exporters:
     retry_on_failure:
       enabled: true
 `;
+
+const routelensExporter = (e: CollectorEnv): string => `exporters:
+${sinkExporter('otlp/sink', e)}`;
 
 const routelensK8s = (e: CollectorEnv): string => `processors:
   k8sattributes:
@@ -219,20 +225,6 @@ processors:
       metadata: [${K8S_METADATA.join(', ')}]
 `;
 
-/** The Collector's sink exporter (an entry under `exporters:`), as routelens's otlp/sink. */
-const otelcolSinkExporter = (e: CollectorEnv): string => `  otlp_grpc/sink:
-    endpoint: 127.0.0.1:${e.sinkPort}
-    tls:
-      insecure: true
-    compression: none
-    sending_queue:
-      enabled: true
-      num_consumers: 32
-      queue_size: 1000
-    retry_on_failure:
-      enabled: true
-`;
-
 /** The Collector's own telemetry: warn logs, "normal" metrics on the admin port (`service:` opened). */
 const otelcolTelemetry = (e: CollectorEnv): string => `service:
   telemetry:
@@ -290,7 +282,7 @@ export function otelcolYaml(e: CollectorEnv, shape: PipelineShape = 'full'): str
       - name: http.status_code
     metrics_flush_interval: 15s
 exporters:
-${otelcolSinkExporter(e)}  prometheus:
+${sinkExporter('otlp_grpc/sink', e)}  prometheus:
     endpoint: 127.0.0.1:${e.metricsPort}
 ${otelcolTelemetry(e)}  pipelines:
 ${pipelines}
@@ -330,7 +322,7 @@ export function routelensSignalYaml(e: CollectorEnv, signal: 'metrics' | 'logs')
 
 export function otelcolSignalYaml(e: CollectorEnv, signal: 'metrics' | 'logs'): string {
   return `${otelcolReceiverAndK8s(e)}exporters:
-${otelcolSinkExporter(e)}${otelcolTelemetry(e)}  pipelines:
+${sinkExporter('otlp_grpc/sink', e)}${otelcolTelemetry(e)}  pipelines:
     ${signal}:
       receivers: [otlp]
       processors: [k8s_attributes]

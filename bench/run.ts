@@ -38,7 +38,6 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FakeKubeApi } from '../test/support/fake-kube-api';
@@ -76,17 +75,10 @@ import {
 } from './scenarios';
 import { acceptedSpansOf, buildTelemetrygen, startTelemetrygen, stopTelemetrygen } from './telemetrygen';
 import { PODS, SERVICES, SPANS_PER_REQUEST } from './workload';
-import { shebangNodeFlags } from './node-flags';
+import { cpuBusySeconds, cpuSeconds, shebangNodeFlags, tcpReady } from './proc';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const RESULTS = path.join(ROOT, 'bench', 'results');
-/** Clock ticks per second of /proc/PID/stat and /proc/stat times. */
-const CLK_TCK = ((): number => {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const n = Number(r.stdout?.trim());
-  return Number.isInteger(n) && n > 0 ? n : 100;
-})();
-
 type CollectorName = 'routelens' | 'otelcol';
 type ScenarioName = string;
 
@@ -388,13 +380,6 @@ function treeMemory(pid: number): { rss: number; hwm: number } {
   return m;
 }
 
-function cpuSeconds(pid: number, system = false): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state); utime is field 14, stime field 15.
-  return ((system ? 0 : Number(fields[11])) + Number(fields[12])) / CLK_TCK;
-}
-
 /**
  * Seconds all threads of a process spent waiting on a run queue (runnable, not running): /proc/PID/task/TID/
  * schedstat field 2. On a shared machine this is the CPU the process wanted and did not get.
@@ -417,18 +402,6 @@ function runqueueWaitSeconds(pid: number): number {
   return ns / 1e9;
 }
 
-/** Busy and steal seconds of one CPU from /proc/stat (busy = user + nice + system + irq + softirq + steal). */
-function cpuBusySeconds(cpu: string): { busy: number; steal: number } {
-  const line = fs
-    .readFileSync('/proc/stat', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`cpu${cpu} `));
-  if (line === undefined) return { busy: NaN, steal: NaN };
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
-  return { busy: (user + nice + system + irq + softirq + steal) / CLK_TCK, steal: steal / CLK_TCK };
-}
-
 /** VmRSS and VmHWM in MiB. */
 function memory(pid: number): { rss: number; hwm: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -438,16 +411,6 @@ function memory(pid: number): { rss: number; hwm: number } {
 
 function haveTaskset(): boolean {
   return spawnSync('taskset', ['-c', '0', 'true']).status === 0;
-}
-
-function tcpReady(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
 }
 
 const children = new Set<ChildProcess>();

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { RawH2Peer } from '../../test/support/h2-raw';
+import { h2Call, type H2Answer } from '../../test/support/raw-grpc';
 import { Http2Connection, type Http2Error, type ConnectionOptions, type Http2Stream, type ServerHandler } from './connection';
 import { ErrorCode, Flag, FrameType, frame, rstStreamFrame, settingsFrame, windowUpdateFrame, Setting } from './frames';
 import { encodeHeaderBlock } from './hpack';
@@ -238,33 +239,12 @@ describe('http2 connection', () => {
   it('serves node:http2 clients (Huffman-coded headers, its own SETTINGS and window updates)', async () => {
     server = new TestServer();
     const port = await server.listen();
-    const session = http2.connect(`http://127.0.0.1:${port}`);
-    try {
-      const long = 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(30);
-      const body = Buffer.alloc(300_000, 7);
-      const answer = await new Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; data: Buffer }>((resolve, reject) => {
-        const req = session.request({ ':method': 'POST', ':path': '/svc/Method', 'content-type': 'application/grpc', 'x-long': long });
-        let headers: http2.IncomingHttpHeaders = {};
-        let trailers: http2.IncomingHttpHeaders = {};
-        const chunks: Buffer[] = [];
-        req.on('response', (h) => (headers = h));
-        req.on('trailers', (t) => (trailers = t));
-        req.on('data', (c: Buffer) => chunks.push(c));
-        req.on('error', reject);
-        req.on('end', () => resolve({ headers, trailers, data: Buffer.concat(chunks) }));
-        req.end(body);
-      });
-      expect([answer.headers[':status'], answer.headers['x-n'], answer.trailers['grpc-status'], answer.data.equals(body)]).to.deep.equal([
-        200,
-        '300000',
-        '0',
-        true,
-      ]);
-      const got = server.completed[0] as Req;
-      expect(got.headers.slice(got.headers.indexOf('x-long'), got.headers.indexOf('x-long') + 2)).to.deep.equal(['x-long', long]);
-    } finally {
-      session.destroy();
-    }
+    const long = 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(30);
+    const body = Buffer.alloc(300_000, 7);
+    const answer = (await h2Call(port, body, { path: '/svc/Method', headers: { 'x-long': long } })) as H2Answer;
+    expect([answer.httpStatus, answer.headers['x-n'], answer.trailers['grpc-status'], answer.data.equals(body)]).to.deep.equal([200, '300000', '0', true]);
+    const got = server.completed[0] as Req;
+    expect(got.headers.slice(got.headers.indexOf('x-long'), got.headers.indexOf('x-long') + 2)).to.deep.equal(['x-long', long]);
   });
 
   it('calls a node:http2 server: Huffman-coded answers, its flow control, trailers-only answers', async () => {
