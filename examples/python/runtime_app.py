@@ -60,7 +60,7 @@ def create_app() -> Flask:
     @app.get("/cpu")
     def cpu():
         ms = max(0, min(request.args.get("ms", default=200, type=int), 60_000))
-        return jsonify(cpu_ms=ms, iterations=_burn_cpu(ms))
+        return jsonify(cpu_ms=ms, iterations=_burn_cpu(ms), pid=os.getpid())
 
     @app.get("/memory")
     def memory():

@@ -214,9 +214,11 @@ describe('runtime view: a real Python service (opentelemetry-instrument, system 
     try {
       // Requests go to whichever worker accepts them; each worker counts its own in its HTTP histogram.
       for (let i = 0; i < 40; i++) expect((await get(g, `/orders/${i + 1}`)).status).to.equal(200);
+      // The 40 may all land on one worker, and /healthz is not traced (OTEL_PYTHON_EXCLUDED_URLS), so each worker
+      // is made to serve a traced route that names its pid (/cpu?ms=0) until both have: each then has HTTP server metrics.
       const workerPids = new Set<number>();
-      for (let i = 0; i < 20; i++) workerPids.add((JSON.parse((await get(g, '/healthz')).body) as { pid: number }).pid);
-      expect(workerPids.size, 'both workers served requests').to.equal(2);
+      for (let i = 0; i < 400 && workerPids.size < 2; i++) workerPids.add((JSON.parse((await get(g, '/cpu?ms=0')).body) as { pid: number }).pid);
+      expect(workerPids.size, 'both workers served a traced request').to.equal(2);
       const since = Date.now();
       // The workers are the instances with HTTP server metrics (the arbiter serves no request).
       const view = new RuntimeView({ windowsMs: [60_000] });
@@ -236,7 +238,7 @@ describe('runtime view: a real Python service (opentelemetry-instrument, system 
           await view.drained();
           const body = query();
           const w = workers();
-          seen = JSON.stringify({ workers: w, marks: body.instances.map((i) => [i.instance, i.same_process_as, i.points]) });
+          seen = JSON.stringify({ workers: w, marks: (body.instances ?? []).map((i) => [i.instance, i.same_process_as, i.points]) });
           const [x, y] = w;
           const exportedSince = [...view.state.instances.values()].every((i) => [...i.streams.values()].some((st) => st.t.some((t) => t > since)));
           return body.instances.length === 3 &&
