@@ -12,7 +12,9 @@
  *   --reps N          alternating rounds (default 3; the order reverses every other round)
  *   --load S          seconds of load per run (default 60)
  *   --idle S          seconds measured idle before the load (default 5)
- *   --scenario NAME   rate10k (default), rate50k or saturation
+ *   --scenario NAME   rate10k (default), rate50k, saturation, or a metrics/logs scenario (metrics10k, logs10k, …:
+ *                     the pipeline is then otlp → k8sattributes → otlp/sink for that signal, and "spans" count its
+ *                     data points or log records)
  *   --node-args "…"   extra node flags for routelens; NAME in them becomes <build>-<rep>, e.g.
  *                     "--cpu-prof --cpu-prof-dir=/tmp/p --cpu-prof-name=NAME.cpuprofile"
  *   --keep-tmp        keep the configs and routelens logs (e.g. with --node-args --trace-gc) and print where
@@ -24,7 +26,7 @@ import * as path from 'node:path';
 import { FakeKubeApi } from '../test/support/fake-kube-api';
 import { workloadKubeObjects } from './kube-objects';
 import { freePorts } from '../test/support/free-port';
-import { ROUTELENS_PIPELINES, type CollectorEnv } from './configs';
+import { ROUTELENS_PIPELINES, routelensSignalYaml, type CollectorEnv } from './configs';
 import { IpcClient } from './ipc';
 import type { StartArgs } from './loadgen';
 import type { SinkStats } from './sink';
@@ -103,6 +105,8 @@ async function main(): Promise<void> {
     }
   }
   if (cands.length === 0) throw new Error('give at least one build: NAME=DIR');
+  const sc = scenarioByName(rate);
+  const signal = sc.signal;
   spawnSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'routelens-compare-'));
   const kube = await FakeKubeApi.start();
@@ -121,6 +125,10 @@ async function main(): Promise<void> {
   const full = ROUTELENS_PIPELINES.find((p) => p.name === 'full');
   if (full === undefined) throw new Error('no full pipeline');
   for (const c of cands) {
+    if (signal !== 'traces') {
+      c.yaml = (e: CollectorEnv) => routelensSignalYaml(e, signal);
+      continue;
+    }
     const probe: CollectorEnv = { grpcPort: 4317, sinkPort, kubeconfig, adminPort: 8888, metricsPort: 8889 };
     const bin = path.join(c.dir, 'bin', 'routelens.js');
     for (const y of [full.yaml, (e: CollectorEnv) => full.yaml(e).replace(/^\s*analysis: \{ enabled: false \}\n/m, '')]) {
@@ -135,9 +143,8 @@ async function main(): Promise<void> {
     }
     if (c.yaml === undefined) throw new Error(`${c.name}: no config validates`);
   }
-  const sc = scenarioByName(rate);
   // The harness's own compilation before the first run: generator → sink at saturation for 3 s.
-  await gen.client.call('build', { poolSize: 64, seed: 42, spansPerRequest: sc.spansPerRequest });
+  await gen.client.call('build', { poolSize: 64, seed: 42, spansPerRequest: sc.spansPerRequest, ...(signal === 'traces' ? {} : { signal }) });
   const sat = scenarioByName('saturation');
   await sink.client.call('reset');
   await gen.client.call('reset');

@@ -2,7 +2,7 @@
  * MetricsBatch: the representation of metric data in pipelines, an OtlpBatch (otlp-batch.ts) of
  * `ExportMetricsServiceRequest`s. Its items are data points of every metric type (gauge, sum, histogram,
  * exponential histogram, summary), counted as the Collector counts them. Readers that need the metrics
- * themselves (the runtime view) take the request with `retainEncoded()` and decode it on their own schedule.
+ * themselves (the runtime view) take the request with `encodeToKeep()` and decode it on their own schedule.
  */
 import type { BufferLease } from './buffer-pool';
 import { METRICS, OtlpBatch, type ResourceEntry, type SignalLayout } from './otlp-batch';

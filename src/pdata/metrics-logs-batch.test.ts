@@ -42,6 +42,7 @@ import {
   u64,
 } from '../../test/support/otlp-arbitraries';
 import { OtlpSink } from '../../test/support/otlp-sink';
+import { BufferPool, type BufferLease } from './buffer-pool';
 import { DecodeError } from './errors';
 import { LogsBatch } from './logs-batch';
 import { MetricsBatch } from './metrics-batch';
@@ -685,6 +686,55 @@ describe('MetricsBatch on hand-made requests', () => {
     );
     expect(MetricsBatch.decode(two).dataPointCount).to.equal(3);
     expect(MetricsBatch.decode(two).metricCount()).to.equal(1);
+  });
+
+  it('encodeToKeep: bytes that outlive a reused pooled buffer, copied only when they are that buffer', () => {
+    const bytes = encode({
+      resourceMetrics: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'orders' } }] },
+          scopeMetrics: [{ metrics: [{ name: 'm', gauge: { dataPoints: [{ asInt: 7 }] } }] }],
+        },
+      ],
+    });
+    const pool = new BufferPool({ poison: true });
+    const decodeLeased = (): { batch: MetricsBatch; lease: BufferLease } => {
+      const lease = pool.gather([bytes], bytes.length);
+      return { batch: MetricsBatch.decode(lease.bytes, lease), lease };
+    };
+    // Unmodified, in a pooled buffer: a copy, which the buffer's reuse (poisoned on release) leaves intact.
+    const pristine = decodeLeased();
+    const kept = pristine.batch.encodeToKeep();
+    expect(kept.buffer).to.not.equal(pristine.lease.bytes.buffer);
+    pristine.lease.release();
+    expect(Buffer.compare(kept, bytes)).to.equal(0);
+    // Modified: the encoding made once (what encode() returns), outside the pooled buffer.
+    const enriched = decodeLeased();
+    enriched.batch.addResourceAttributes(0, [['k8s.pod.name', 'orders-1']]);
+    const encoded = enriched.batch.encodeToKeep();
+    expect(encoded).to.equal(enriched.batch.encode());
+    expect(encoded.buffer).to.not.equal(enriched.lease.bytes.buffer);
+    enriched.lease.release();
+    expect(ref(encoded)).to.deep.equal(
+      ref(
+        encode({
+          resourceMetrics: [
+            {
+              resource: {
+                attributes: [
+                  { key: 'service.name', value: { stringValue: 'orders' } },
+                  { key: 'k8s.pod.name', value: { stringValue: 'orders-1' } },
+                ],
+              },
+              scopeMetrics: [{ metrics: [{ name: 'm', gauge: { dataPoints: [{ asInt: 7 }] } }] }],
+            },
+          ],
+        }),
+      ),
+    );
+    // Not pooled (an inflated body): the received bytes themselves, which nothing reuses.
+    const own = Buffer.from(bytes);
+    expect(MetricsBatch.decode(own).encodeToKeep()).to.equal(own);
   });
 });
 

@@ -123,8 +123,10 @@ const noop = (): void => undefined;
 export abstract class OtlpBatch {
   /** @internal The resource-level messages, in order. */
   protected readonly entries: ResourceEntry[];
-  /** The original request bytes when they can be forwarded unchanged. */
+  /** The original request bytes when they can be forwarded unchanged, or the encoding `encode` made. */
   #pristine: Uint8Array | undefined;
+  /** True when `#pristine` is a buffer `encode` made (nobody else's, never reused), not the received bytes. */
+  #encodedHere = false;
   /** Pooled buffers the entries point into (see retainBytes). */
   readonly #leases: readonly BufferLease[];
   /** Items of the signal in the batch: spans, data points or log records. */
@@ -204,15 +206,6 @@ export abstract class OtlpBatch {
     };
   }
 
-  /**
-   * The encoded request for a reader that keeps it beyond the pipeline call (a bounded tap decoding on its own
-   * schedule): no copy when the batch is unmodified. Call `release` once when done with `bytes`.
-   */
-  retainEncoded(): { bytes: Uint8Array; release: () => void } {
-    const release = this.retainBytes();
-    return { bytes: this.encode(), release };
-  }
-
   get resourceCount(): number {
     return this.entries.length;
   }
@@ -290,7 +283,19 @@ export abstract class OtlpBatch {
     if (this.#pristine !== undefined) return this.#pristine;
     const out = Buffer.concat(this.encodeParts());
     this.#pristine = out;
+    this.#encodedHere = true;
     return out;
+  }
+
+  /**
+   * The encoded export request as bytes a reader may keep after the pipeline call returns (never to modify them:
+   * the batch and its other readers share them). Copied only when they are the received bytes in a pooled
+   * buffer, which the receiver reuses once the pipeline returns; a modified batch's encoding is made once, and
+   * received bytes that are not pooled (an inflated body, a converted JSON one) stay valid as they are.
+   */
+  encodeToKeep(): Uint8Array {
+    const bytes = this.encode();
+    return this.#encodedHere || this.#leases.length === 0 ? bytes : Buffer.from(bytes);
   }
 
   /**

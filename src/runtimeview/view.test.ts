@@ -65,6 +65,25 @@ describe('runtimeview: RuntimeView', () => {
     expect(body.instances[0]!.k8s).to.deep.equal({ 'k8s.pod.name': 'orders-1', 'k8s.namespace.name': 'shop' });
   });
 
+  it('offerKept: the same state and answers as offer, from the bytes handed over (a Uint8Array or a Buffer)', async () => {
+    let now = T0;
+    const clock = { now: () => now };
+    const copied = new RuntimeView({ windowsMs: [MIN, 5 * MIN], clock });
+    const kept = new RuntimeView({ windowsMs: [MIN, 5 * MIN], clock });
+    for (let i = 0; i < 4; i++) {
+      const bytes = request(i, 60 * (i + 1));
+      now = T0 + i * MIN + 10;
+      expect(copied.offer(bytes)).to.equal(true);
+      expect(kept.offerKept(i % 2 === 0 ? bytes : Buffer.from(bytes))).to.equal(true);
+    }
+    await Promise.all([copied.drained(), kept.drained()]);
+    expect(kept.stats).to.deep.equal(copied.stats);
+    expect(kept.snapshot()).to.deep.equal(copied.snapshot());
+    const q = (v: RuntimeView) => v.query('/api/v1/services/orders/runtime', new URLSearchParams({ window: '5m' }), undefined, T0 + 3 * MIN + 10);
+    expect(q(kept)).to.deep.equal(q(copied));
+    expect((q(kept).body as ServiceRuntimeResponse).instances).to.have.length(1);
+  });
+
   it('drops and counts requests when its queue is full, never waiting', async () => {
     const view = new RuntimeView({ windowsMs: [MIN], maxQueueRequests: 2 });
     const results = [0, 1, 2, 3].map((i) => view.offer(request(i, 1)));

@@ -3,8 +3,9 @@
  *
  * `offer(request)` is what a pipeline calls with each ExportMetricsServiceRequest it forwards: it copies the bytes
  * into a bounded queue and returns at once (false when the queue is full: the request is dropped from the view
- * and counted, never delayed or refused). The queue is decoded one request per macrotask, after the pipeline's
- * own work. Nothing the view does changes what is forwarded.
+ * and counted, never delayed or refused). `offerKept(request)` does the same with bytes nobody changes afterwards,
+ * without the copy. The queue is decoded one request per macrotask, after the pipeline's own work. Nothing the
+ * view does changes what is forwarded.
  *
  * The state is mergeable: `snapshot()` in each worker process, `merge()` in the primary, then `query()`.
  */
@@ -64,12 +65,26 @@ export class RuntimeView {
 
   /** Queue a copy of an ExportMetricsServiceRequest for the view. Never throws, never waits. */
   offer(request: Uint8Array): boolean {
+    // The caller's buffer may be pooled and reused once the pipeline returns: keep a copy.
+    return this.#enqueue(request, true);
+  }
+
+  /**
+   * Queue an ExportMetricsServiceRequest the caller will never modify nor reuse (OtlpBatch.encodeToKeep), without
+   * copying it. Never throws, never waits.
+   */
+  offerKept(request: Uint8Array): boolean {
+    return this.#enqueue(request, false);
+  }
+
+  #enqueue(request: Uint8Array, copy: boolean): boolean {
     if (this.#queue.length >= this.#maxQueueRequests || this.stats.queuedBytes + request.length > this.#maxQueueBytes) {
       this.stats.dropped++;
       return false;
     }
-    // The caller's buffer may be pooled and reused once the pipeline returns: keep a copy.
-    this.#queue.push({ bytes: Buffer.from(request), receivedMs: this.clock.now() });
+    // The state decodes strings in place from a Buffer (decision 0017).
+    const bytes = copy ? Buffer.from(request) : Buffer.isBuffer(request) ? request : Buffer.from(request.buffer, request.byteOffset, request.byteLength);
+    this.#queue.push({ bytes, receivedMs: this.clock.now() });
     this.stats.accepted++;
     this.stats.queuedRequests++;
     this.stats.queuedBytes += request.length;

@@ -175,14 +175,14 @@ export class RouteLatencyConnector implements Component, TracesConsumer, Metrics
   }
 
   /**
-   * As an exporter of a metrics pipeline: hands a copy of the request to the runtime view's bounded queue and
+   * As an exporter of a metrics pipeline: hands the request to the runtime view's bounded queue and
    * returns at once. The view never refuses (a full queue drops the copy and counts it), so the pipeline's other
    * exporters and its answer to the client are unaffected.
    */
   consumeMetrics(batch: MetricsBatch): Promise<void> {
-    // The request as it stands after the pipeline's processors (the very bytes received when none changed it);
-    // offer() copies it before this returns.
-    this.runtime.offer(batch.encode());
+    // The request as it stands after the pipeline's processors: its encoding when a processor changed it, else
+    // the very bytes received (copied when the receiver reuses their buffer), kept by the view without a copy.
+    this.runtime.offerKept(batch.encodeToKeep());
     return Promise.resolve();
   }
 
