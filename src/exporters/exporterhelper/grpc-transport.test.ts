@@ -14,7 +14,7 @@ import { ErrorCode, Flag, FrameReader, FrameType, SETTINGS_ACK, Setting, frame, 
 import { HpackDecoder, encodeHeaderBlock } from '../../http2/hpack';
 import { encodeRpcStatus } from '../../pdata/rpc-status';
 import { TYPES, protoType } from '../../pdata/proto';
-import { freePort } from '../../../test/support/free-port';
+import { freePort, waitFor } from '../../../test/support/free-port';
 import { makeTestCerts } from '../../../test/support/test-certs';
 import type { SendResult } from './transport';
 import { GrpcTransport, grpcCodeOfHttpStatus, type GrpcTransportOptions } from './grpc-transport';
@@ -475,6 +475,30 @@ describe('otlp exporter gRPC transport on its own HTTP/2 client, seen frame by f
       const rst = raw.frames.find((f) => f.type === FrameType.RST_STREAM);
       expect(rst?.id).to.equal(1);
       expect(rst?.payload.readUInt32BE(0)).to.equal(ErrorCode.CANCEL);
+      expect(raw.sockets).to.have.length(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('one timer watches every call: a later call with an earlier deadline is cancelled first, the others are answered', async () => {
+    const held: { socket: net.Socket; id: number }[] = [];
+    raw.onCall = (socket, id) => void held.push({ socket, id });
+    const t = transport(port);
+    try {
+      // Far beyond the test's own timeout: the shorter deadline below must not wait for this one's.
+      const long = t.send(Buffer.from('a'), 600_000);
+      await waitFor(async () => (held.length === 1 ? true : undefined), { timeoutMs: 5000, intervalMs: 5, what: 'the first call' });
+      const short = t.send(Buffer.from('b'), 200);
+      const third = t.send(Buffer.from('c'), 600_000);
+      expect(statusOf(await short)).to.match(/^retryable: gRPC DEADLINE_EXCEEDED: no answer within \d+ ms/);
+      await waitFor(async () => (held.length === 3 ? true : undefined), { timeoutMs: 5000, intervalMs: 5, what: 'the third call' });
+      for (const h of [held[0], held[2]]) h?.socket.write(okAnswer(h.id));
+      expect([statusOf(await long), statusOf(await third)]).to.deep.equal(['success', 'success']);
+      const resets = raw.frames.filter((f) => f.type === FrameType.RST_STREAM);
+      expect(resets.map((f) => [f.id, f.payload.readUInt32BE(0)])).to.deep.equal([[3, ErrorCode.CANCEL]]);
+      raw.onCall = (socket, id) => void socket.write(okAnswer(id));
+      expect(statusOf(await t.send(Buffer.from('d'), 300))).to.equal('success');
       expect(raw.sockets).to.have.length(1);
     } finally {
       await t.close();

@@ -82,13 +82,20 @@ interface Channel {
   closed: Promise<void>;
 }
 
-/** A call in flight: what its answer needs. One object per call; the callbacks are shared functions. */
+/**
+ * A call in flight: what its answer needs. One object per call; the callbacks are shared functions. Calls in flight
+ * are linked in the transport's deadline list (`prev`/`next`), watched by one timer per transport.
+ */
 interface Call {
   transport: GrpcTransport;
   resolve: (r: SendResult) => void;
-  timer: NodeJS.Timeout | undefined;
+  stream: Http2Stream | undefined;
+  /** `Date.now()` after which the call is cancelled. */
+  deadline: number;
   timeoutMs: number;
   settled: boolean;
+  prev: Call | undefined;
+  next: Call | undefined;
 }
 
 /** Response DATA kept for the partial-success message: an answer is a few bytes; a server sending more is cut. */
@@ -118,6 +125,16 @@ export class GrpcTransport implements Transport {
   #closed = false;
   #authHeaders: Record<string, string> | undefined;
   #authBlock: Buffer = EMPTY;
+  /**
+   * Calls in flight, oldest first, and one timer for all their deadlines, armed for the earliest one it knew of when
+   * armed (a timer per call cost a setTimeout and a clearTimeout per export). The timer holds the process open
+   * (ref) only while a call is in flight, as a call's own timer did.
+   */
+  #first: Call | undefined;
+  #last: Call | undefined;
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  #timerAt = 0;
+  readonly #onDeadlineTimer = (): void => this.#expire();
 
   constructor(o: GrpcTransportOptions) {
     this.#o = o;
@@ -170,10 +187,10 @@ export class GrpcTransport implements Transport {
     }
     const remaining = deadline - Date.now();
     if (remaining <= 0) return fail(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded before the request was sent');
-    return this.#call(channel, parts, compressed, remaining);
+    return this.#call(channel, parts, compressed, remaining, deadline);
   }
 
-  #call(channel: Channel, parts: readonly Uint8Array[], compressed: number, timeoutMs: number): Promise<SendResult> {
+  #call(channel: Channel, parts: readonly Uint8Array[], compressed: number, timeoutMs: number, deadline: number): Promise<SendResult> {
     let length = 0;
     const frames: Buffer[] = [Buffer.allocUnsafe(5)];
     for (const p of parts) {
@@ -185,10 +202,57 @@ export class GrpcTransport implements Transport {
     prefix.writeUInt32BE(length, 1);
     const block = this.#requestBlock(timeoutMs);
     return new Promise<SendResult>((resolve) => {
-      const call: Call = { transport: this, resolve, timer: undefined, timeoutMs, settled: false };
+      const call: Call = { transport: this, resolve, stream: undefined, deadline, timeoutMs, settled: false, prev: undefined, next: undefined };
       const stream = channel.conn.request(block, frames, onAnswer, call);
-      if (!call.settled) call.timer = setTimeout(onDeadline, timeoutMs, call, stream);
+      if (!call.settled) {
+        call.stream = stream;
+        this.#watch(call);
+      }
     });
+  }
+
+  /** Add a call to the deadline list; arm the timer if it is not armed or armed later than this deadline. */
+  #watch(call: Call): void {
+    const last = this.#last;
+    call.prev = last;
+    if (last === undefined) this.#first = call;
+    else last.next = call;
+    this.#last = call;
+    const timer = this.#deadlineTimer;
+    if (timer === undefined || call.deadline < this.#timerAt) this.#arm(call.deadline);
+    else if (last === undefined) timer.ref();
+  }
+
+  /** @internal Remove a settled call from the deadline list (shared callback, see onAnswer). */
+  unwatch(call: Call): void {
+    const { prev, next } = call;
+    if (prev === undefined) this.#first = next;
+    else prev.next = next;
+    if (next === undefined) this.#last = prev;
+    else next.prev = prev;
+    call.prev = call.next = undefined;
+    // Nothing in flight: the armed timer may fire once more for nothing, but keeps no process alive.
+    if (this.#first === undefined) this.#deadlineTimer?.unref();
+  }
+
+  #arm(at: number): void {
+    if (this.#deadlineTimer !== undefined) clearTimeout(this.#deadlineTimer);
+    this.#timerAt = at;
+    this.#deadlineTimer = setTimeout(this.#onDeadlineTimer, Math.max(0, at - Date.now()));
+  }
+
+  /** The timer fired: fail and cancel every call past its deadline, re-arm for the earliest deadline left. */
+  #expire(): void {
+    this.#deadlineTimer = undefined;
+    const now = Date.now();
+    let earliest = Infinity;
+    for (let c = this.#first; c !== undefined;) {
+      const next = c.next;
+      if (c.deadline <= now) onDeadline(c);
+      else if (c.deadline < earliest) earliest = c.deadline;
+      c = next;
+    }
+    if (earliest !== Infinity) this.#arm(earliest);
   }
 
   /** The constant block, then `grpc-timeout` and the authenticator's headers. */
@@ -363,6 +427,10 @@ export class GrpcTransport implements Transport {
     const closing = [...this.#open].map(closeChannel);
     this.#channels = [];
     await Promise.all(closing);
+    if (this.#first === undefined && this.#deadlineTimer !== undefined) {
+      clearTimeout(this.#deadlineTimer);
+      this.#deadlineTimer = undefined;
+    }
   }
 }
 
@@ -370,15 +438,17 @@ export class GrpcTransport implements Transport {
 function onAnswer(err: Http2Error | undefined, stream: Http2Stream, call: Call): void {
   if (call.settled) return;
   call.settled = true;
-  if (call.timer !== undefined) clearTimeout(call.timer);
+  // A call answered within `request()` itself was never watched.
+  if (call.stream !== undefined) call.transport.unwatch(call);
   call.resolve(call.transport.outcome(err, stream));
 }
 
-function onDeadline(call: Call, stream: Http2Stream): void {
+function onDeadline(call: Call): void {
   if (call.settled) return;
   call.settled = true;
+  call.transport.unwatch(call);
   call.resolve(fail(GrpcStatus.DEADLINE_EXCEEDED, `no answer within ${call.timeoutMs} ms`));
-  stream.cancel();
+  call.stream?.cancel();
 }
 
 /**
