@@ -168,6 +168,56 @@ describe('http2 connection', () => {
     }
   });
 
+  it('sends the connection window top-up with the answer written in the same turn, or alone at its end when there is none', async () => {
+    // Half of a 16 KiB window: a 10,000-byte body (one DATA frame, one socket write, so one read) crosses it.
+    server = new TestServer({ connectionWindow: 16 * 1024 });
+    // Answered after a promise, as the receiver answers once the pipeline has taken the request: after the read.
+    server.answer = (s) => {
+      if (s.id === 1)
+        void Promise.resolve().then(() => s.respond(encodeHeaderBlock([':status', '200']), Buffer.from('ok'), encodeHeaderBlock(['grpc-status', '0'])));
+    };
+    const port = await server.listen();
+    const peer = await RawH2Peer.connect(port);
+    try {
+      await peer.waitFor((f) => f.type === FrameType.SETTINGS && (f.flags & Flag.ACK) !== 0, 'the SETTINGS ACK');
+      const conn = await waitFor(() => server.conns[0]);
+      const writes: Buffer[] = [];
+      const write = conn.socket.write.bind(conn.socket);
+      conn.socket.write = ((b: Buffer, ...rest: never[]) => {
+        writes.push(b);
+        return write(b, ...rest);
+      }) as typeof conn.socket.write;
+      const body = (id: number, end: boolean): Buffer[] => [
+        frame(FrameType.HEADERS, Flag.END_HEADERS, id, encodeHeaderBlock(REQ)),
+        frame(FrameType.DATA, end ? Flag.END_STREAM : 0, id, Buffer.alloc(10_000, id)),
+      ];
+      const topUps = (): number =>
+        peer.frames.filter((f) => f.type === FrameType.WINDOW_UPDATE && f.streamId === 0 && f.payload.readUInt32BE(0) === 10_000).length;
+      peer.send(...body(1, true));
+      await peer.waitFor((f) => f.streamId === 1 && f.type === FrameType.HEADERS && (f.flags & Flag.END_STREAM) !== 0, 'the answer');
+      await waitFor(() => (topUps() === 1 ? true : undefined));
+      const framesOf = (w: Buffer): [number, number][] => {
+        const out: [number, number][] = [];
+        for (let at = 0; at < w.length; at += 9 + w.readUIntBE(at, 3)) out.push([w[at + 3] as number, w.readUInt32BE(at + 5)]);
+        return out;
+      };
+      expect(writes.map(framesOf)).to.deep.equal([
+        [
+          [FrameType.HEADERS, 1],
+          [FrameType.DATA, 1],
+          [FrameType.HEADERS, 1],
+          [FrameType.WINDOW_UPDATE, 0],
+        ],
+      ]);
+      // The second call is not answered: its top-up still leaves, alone, at the end of the turn.
+      peer.send(...body(3, false));
+      await waitFor(() => (topUps() === 2 ? true : undefined));
+      expect(writes.slice(1).map(framesOf)).to.deep.equal([[[FrameType.WINDOW_UPDATE, 0]]]);
+    } finally {
+      peer.destroy();
+    }
+  });
+
   it('client queues requests beyond the peer’s SETTINGS_MAX_CONCURRENT_STREAMS', async () => {
     server = new TestServer({ maxConcurrentStreams: 2 });
     const release: (() => void)[] = [];

@@ -243,6 +243,9 @@ export class Http2Connection {
   #outBytes = 0;
   #reading = false;
   #flushScheduled = false;
+  #windowUpdateScheduled = false;
+  /** Connection window granted to the peer but not yet sent as a WINDOW_UPDATE. */
+  #windowUpdateOwed = 0;
   /** Receive side: what the peer may still send on the connection, and what was read since the last top-up. */
   #recvWindow = DEFAULT_WINDOW;
   #recvConsumed = 0;
@@ -509,6 +512,7 @@ export class Http2Connection {
     this.#flushScheduled = false;
     const out = this.#out;
     if (out.length === 0) return;
+    this.#takeWindowUpdate();
     const bytes = this.#outBytes;
     this.#out = [];
     this.#outBytes = 0;
@@ -522,6 +526,24 @@ export class Http2Connection {
     }
     if (this.socket.writableLength > MAX_UNREAD_OUTPUT && this.#role === Role.Server)
       this.#connectionError(ErrorCode.ENHANCE_YOUR_CALM, 'the peer does not read what it is sent');
+  }
+
+  /** Add the connection window's top-up granted since the last write, if any, to the output gathered. */
+  #takeWindowUpdate(): void {
+    const owed = this.#windowUpdateOwed;
+    if (owed === 0) return;
+    this.#windowUpdateOwed = 0;
+    const frame = windowUpdateFrame(0, owed);
+    this.#out.push(frame);
+    this.#outBytes += frame.length;
+  }
+
+  /** @internal The immediate scheduled by a read that granted a top-up: sends it unless a write took it already. */
+  sendWindowUpdate(): void {
+    this.#windowUpdateScheduled = false;
+    if (this.#dead || this.#windowUpdateOwed === 0) return;
+    this.#takeWindowUpdate();
+    this.#flush();
   }
 
   /** Prefix a header block with the table-size update the peer's settings call for, once. */
@@ -621,9 +643,16 @@ export class Http2Connection {
           `frame of ${this.#reader.oversized} bytes exceeds SETTINGS_MAX_FRAME_SIZE ${this.#reader.maxFrameSize}`,
         );
       if (this.#recvConsumed >= this.#connectionWindow / 2) {
-        this.#write(windowUpdateFrame(0, this.#recvConsumed));
+        // Granted now; the WINDOW_UPDATE leaves with the next write of this turn (a request read now is usually
+        // answered within it), else from an immediate at the end of the turn: a socket write and a wake-up of the
+        // peer fewer per top-up.
         this.#recvWindow += this.#recvConsumed;
+        this.#windowUpdateOwed += this.#recvConsumed;
         this.#recvConsumed = 0;
+        if (!this.#windowUpdateScheduled) {
+          this.#windowUpdateScheduled = true;
+          setImmediate(sendWindowUpdate, this);
+        }
       }
     } catch (err) {
       // A bug of ours or a handler's: the connection cannot be trusted any more, the process can.
@@ -1072,6 +1101,10 @@ function answerFrames(id: number, headers: Buffer, data: Buffer, trailers: Buffe
 
 function flushConnection(c: Http2Connection): void {
   c.flush();
+}
+
+function sendWindowUpdate(c: Http2Connection): void {
+  c.sendWindowUpdate();
 }
 
 /**
