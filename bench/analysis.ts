@@ -5,7 +5,7 @@
  * A virtual clock advances as a 50k spans/s load would (one request every 10.24 ms), so decision waits expire as
  * they would live. No sockets, no collector. The end-to-end figures are `npm run bench -- --scenarios why10k,why50k`.
  *
- *   npm run build && node --expose-gc dist/bench/analysis.js [--rounds 5 --requests 3000]
+ *   npm run build && node --expose-gc dist/bench/analysis.js [--rounds 5 --requests 3000] [--only off,on,tail]
  */
 import pino from 'pino';
 import { ConfigErrorList } from '../src/core/schema';
@@ -113,12 +113,13 @@ async function main(): Promise<void> {
   console.log(
     `${rounds} rounds of ${requests} requests × ${SPANS_PER_REQUEST} spans, virtual 50k spans/s${gc === undefined ? ' (run with --expose-gc for the heap figures)' : ''}`,
   );
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
   for (const setup of [
-    { name: 'routelatency, analysis off', analysis: false, tail: false },
-    { name: 'routelatency, analysis on', analysis: true, tail: false },
-    { name: 'routelatency (analysis) + tail_capture', analysis: true, tail: true },
+    { key: 'off', name: 'routelatency, analysis off', analysis: false, tail: false },
+    { key: 'on', name: 'routelatency, analysis on', analysis: true, tail: false },
+    { key: 'tail', name: 'routelatency (analysis) + tail_capture', analysis: true, tail: true },
   ]) {
-    await run(setup, rounds, requests);
+    if (only === undefined || only.split(',').includes(setup.key)) await run(setup, rounds, requests);
   }
 }
 

@@ -11,7 +11,7 @@
  */
 import { TraceAssembler, type AssemblyStats } from '../../analysis/assembly';
 import { RouteAnalysisStore, routeKeyOf } from '../../analysis/route-analysis';
-import { idKey, recordFromView, resourceInfo, type ResourceInfo } from '../../analysis/span-record';
+import { recordFromView, resourceInfo, type ResourceInfo } from '../../analysis/span-record';
 import { FingerprintCache } from '../../analysis/sql';
 import type { TraceAnalysis } from '../../analysis/trace';
 import type { SpanView } from '../../pdata/trace-batch';
@@ -109,12 +109,7 @@ export class RouteAnalyzer {
     if (resource === undefined) this.#resources[span.resourceIndex] = resource = resourceInfo(span);
     const route = entry === undefined ? '' : this.#routeKey(entry);
     const rec = recordFromView(span, resource, route, nowMs, words, mask);
-    const w0 = words[0] as number;
-    const w1 = words[1] as number;
-    const w2 = words[2] as number;
-    const w3 = words[3] as number;
-    const key = idKey(w2, w3);
-    this.assembler.add(key, w0, () => hex8(w0) + hex8(w1) + hex8(w2) + hex8(w3), rec, nowMs);
+    this.assembler.addWords(words[0] as number, words[1] as number, words[2] as number, words[3] as number, rec, nowMs);
   }
 
   stats(): AnalyzerStats {
@@ -132,8 +127,4 @@ export class RouteAnalyzer {
     const at = this.#recordAtMs ?? nowMs;
     for (const req of a.requests) this.analysis.record(req, at, nowMs);
   }
-}
-
-function hex8(w: number): string {
-  return (w >>> 0).toString(16).padStart(8, '0');
 }
