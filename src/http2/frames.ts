@@ -77,16 +77,27 @@ export const MAX_ALLOWED_FRAME_SIZE = 2 ** 24 - 1;
  * declared length (the header's type and stream id are set, so the caller can decide between a stream and a
  * connection error; this stack always treats it as a connection error).
  */
+const EMPTY = Buffer.alloc(0);
+
 export class FrameReader {
   type = 0;
   flags = 0;
   streamId = 0;
-  payload: Buffer = Buffer.alloc(0);
+  payload: Buffer = EMPTY;
   /** Length of a frame that exceeded `maxFrameSize`; 0 while none did. */
   oversized = 0;
   maxFrameSize: number;
-  #chunk: Buffer = Buffer.alloc(0);
+  /** The bytes being read from, and where the next frame starts in them. */
+  #chunk: Buffer = EMPTY;
   #offset = 0;
+  /** The rest of a pushed chunk, read once `#chunk` (a frame assembled across chunks) is done. */
+  #tail: Buffer = EMPTY;
+  /**
+   * A frame that straddles chunks, being assembled: its 9-byte header first, then (once the length is known) the
+   * whole frame. Only that frame is copied; the chunk it ends in is read in place after it.
+   */
+  #partial: Buffer | undefined = undefined;
+  #partialFill = 0;
 
   constructor(maxFrameSize = DEFAULT_MAX_FRAME_SIZE) {
     this.maxFrameSize = maxFrameSize;
@@ -94,19 +105,30 @@ export class FrameReader {
 
   /** Bytes received but not yet returned as a frame. */
   get buffered(): number {
-    return this.#chunk.length - this.#offset;
+    return this.#chunk.length - this.#offset + this.#tail.length + this.#partialFill;
   }
 
   push(chunk: Buffer): void {
+    if (this.#partial !== undefined) {
+      const rest = this.#fill(chunk);
+      if (this.#partial !== undefined) return; // still incomplete: the whole chunk went into it
+      this.#tail = rest;
+      return;
+    }
     const rest = this.#chunk.length - this.#offset;
-    if (rest === 0) this.#chunk = chunk;
-    else this.#chunk = Buffer.concat([this.#chunk.subarray(this.#offset), chunk], rest + chunk.length);
+    if (rest === 0 && this.#tail.length === 0) this.#chunk = chunk;
+    else {
+      // Bytes left unread by a caller that stopped early (the connection preface, or an error): keep them all.
+      const parts = [this.#chunk.subarray(this.#offset), this.#tail, chunk];
+      this.#chunk = Buffer.concat(parts, rest + this.#tail.length + chunk.length);
+      this.#tail = EMPTY;
+    }
     this.#offset = 0;
   }
 
   /** Remove `n` bytes from the front (the client preface); false while fewer are buffered. */
   skip(n: number): boolean {
-    if (this.buffered < n) return false;
+    if (this.#chunk.length - this.#offset < n) return false;
     this.#offset += n;
     return true;
   }
@@ -117,10 +139,19 @@ export class FrameReader {
   }
 
   next(): boolean {
-    if (this.oversized !== 0) return false;
-    const c = this.#chunk;
-    const o = this.#offset;
-    if (c.length - o < FRAME_HEADER_LENGTH) return false;
+    if (this.oversized !== 0 || this.#partial !== undefined) return false;
+    let c = this.#chunk;
+    let o = this.#offset;
+    if (c.length - o === 0 && this.#tail.length > 0) {
+      c = this.#chunk = this.#tail;
+      o = this.#offset = 0;
+      this.#tail = EMPTY;
+    }
+    const avail = c.length - o;
+    if (avail < FRAME_HEADER_LENGTH) {
+      if (avail > 0) this.#startPartial(c.subarray(o), FRAME_HEADER_LENGTH);
+      return false;
+    }
     const length = ((c[o] as number) << 16) | ((c[o + 1] as number) << 8) | (c[o + 2] as number);
     this.type = c[o + 3] as number;
     this.flags = c[o + 4] as number;
@@ -129,7 +160,10 @@ export class FrameReader {
       this.oversized = length;
       return false;
     }
-    if (c.length - o < FRAME_HEADER_LENGTH + length) return false;
+    if (avail < FRAME_HEADER_LENGTH + length) {
+      this.#startPartial(c.subarray(o), FRAME_HEADER_LENGTH + length);
+      return false;
+    }
     this.payload = c.subarray(o + FRAME_HEADER_LENGTH, o + FRAME_HEADER_LENGTH + length);
     this.#offset = o + FRAME_HEADER_LENGTH + length;
     if (this.#offset === c.length) {
@@ -138,9 +172,55 @@ export class FrameReader {
     }
     return true;
   }
-}
 
-const EMPTY = Buffer.alloc(0);
+  /** Copy the start of a frame (`size` bytes: its header, or the whole frame) that the next chunks complete. */
+  #startPartial(start: Buffer, size: number): void {
+    const p = Buffer.allocUnsafe(size);
+    start.copy(p, 0);
+    this.#partial = p;
+    this.#partialFill = start.length;
+    this.#chunk = EMPTY;
+    this.#offset = 0;
+  }
+
+  /**
+   * Add a chunk's first bytes to the frame being assembled; returns the chunk's rest. When the frame is complete it
+   * becomes `#chunk`; when only its header is, the frame's buffer replaces the header's (or the frame is oversized).
+   */
+  #fill(chunk: Buffer): Buffer {
+    let p = this.#partial as Buffer;
+    let take = Math.min(p.length - this.#partialFill, chunk.length);
+    chunk.copy(p, this.#partialFill, 0, take);
+    this.#partialFill += take;
+    if (this.#partialFill < p.length) return EMPTY;
+    if (p.length === FRAME_HEADER_LENGTH) {
+      const length = ((p[0] as number) << 16) | ((p[1] as number) << 8) | (p[2] as number);
+      if (length > 0) {
+        if (length > this.maxFrameSize) {
+          // Left for next() to report from the header, before any payload is buffered.
+          this.#partial = undefined;
+          this.#partialFill = 0;
+          this.#chunk = p;
+          this.#offset = 0;
+          return chunk.subarray(take);
+        }
+        const whole = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + length);
+        p.copy(whole, 0);
+        p = this.#partial = whole;
+        const more = Math.min(length, chunk.length - take);
+        chunk.copy(p, FRAME_HEADER_LENGTH, take, take + more);
+        this.#partialFill += more;
+        take += more;
+        if (this.#partialFill < p.length) return EMPTY;
+      }
+    }
+    this.#partial = undefined;
+    this.#partialFill = 0;
+    this.#chunk = p;
+    this.#offset = 0;
+    return chunk.subarray(take);
+  }
+}
 
 /** Write a frame header into `buf` at `at`. */
 export function writeFrameHeader(buf: Buffer, at: number, length: number, type: number, flags: number, streamId: number): void {
