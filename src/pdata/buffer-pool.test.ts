@@ -34,6 +34,7 @@ describe('BufferPool', () => {
           }
           // Every byte of every live lease still holds what its owner wrote.
           for (const l of live) expect(l.lease.bytes.every((b) => b === l.mark)).to.equal(true);
+          expect(pool.outstanding).to.equal(live.length);
         }
       }),
       { numRuns: 300 },
@@ -48,7 +49,7 @@ describe('BufferPool', () => {
     a.release();
     expect(pool.idleBytes).to.equal(128 * 1024);
     expect(new Uint8Array(whole, 0, 16).every((b) => b === 0xee)).to.equal(true);
-    const b = pool.acquire(70_000);
+    const b = pool.acquire(110_000);
     expect(b.bytes.buffer).to.equal(whole);
     expect([pool.hits, pool.misses]).to.deep.equal([1, 1]);
     const many = [pool.acquire(200_000), pool.acquire(200_000), pool.acquire(200_000)];
@@ -58,7 +59,19 @@ describe('BufferPool', () => {
     expect(pool.idleBytes).to.be.greaterThan(0);
     pool.dropIdle();
     expect(pool.idleBytes).to.equal(0);
-    expect(pool.acquire(70_000).bytes.buffer).to.not.equal(whole);
+    expect(pool.acquire(110_000).bytes.buffer).to.not.equal(whole);
+  });
+
+  it('holds a request in the smallest class of 4 KiB × 2^n or 6 KiB × 2^n that fits it', () => {
+    const pool = new BufferPool();
+    const held = (n: number): number => pool.acquire(n).bytes.buffer.byteLength;
+    expect([0, 1, 4096, 4097, 5_500, 6144, 6145, 49_000, 70_000, 100_000, 250_000, 4_000_000, 16 * 1024 * 1024].map(held)).to.deep.equal([
+      4096, 4096, 4096, 6144, 6144, 6144, 8192, 49_152, 98_304, 131_072, 262_144, 4_194_304, 16_777_216,
+    ]);
+    // A released buffer goes back to its own class.
+    const l = pool.acquire(5_500);
+    l.release();
+    expect(pool.acquire(6000).bytes.buffer).to.equal(l.bytes.buffer);
   });
 
   it('refuses a release without a matching retain, and a retain after the last release', () => {

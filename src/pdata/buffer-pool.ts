@@ -14,9 +14,23 @@
  * 0xEE, so a too-early release corrupts data visibly instead of silently.
  */
 
-/** Smallest and largest pooled size classes (powers of two); larger requests get a buffer of their own. */
-const MIN_CLASS = 16; // 64 KiB
-const MAX_CLASS = 24; // 16 MiB
+/**
+ * Pooled size classes: every power of two from 4 KiB to 16 MiB and the midpoint 1.5× above each (4, 6, 8, 12, 16,
+ * 24 KiB, …), so a buffer is at most a third larger than its request. A request waiting in an exporter's sending
+ * queue holds its buffer: with power-of-two classes from 64 KiB, a 5 KiB request held 64 KiB and a 48 KiB one
+ * 64 KiB. Larger requests get a buffer of their own.
+ */
+const CLASS_SIZES: readonly number[] = (() => {
+  const sizes: number[] = [];
+  for (let p = 12; p <= 24; p++) sizes.push(1 << p, 3 << (p - 1));
+  return sizes.filter((n) => n <= 1 << 24);
+})();
+
+/** The index of the smallest class holding `length` bytes, or -1 when none does. */
+function classOf(length: number): number {
+  for (let i = 0; i < CLASS_SIZES.length; i++) if ((CLASS_SIZES[i] as number) >= length) return i;
+  return -1;
+}
 
 export class BufferLease {
   /** The leased bytes (exactly the requested length). */
@@ -58,13 +72,15 @@ export interface BufferPoolOptions {
 }
 
 export class BufferPool {
-  readonly #free: Buffer[][] = Array.from({ length: MAX_CLASS + 1 }, () => []);
+  readonly #free: Buffer[][] = CLASS_SIZES.map(() => []);
   readonly #maxIdle: number;
   readonly #poison: boolean;
   #idleBytes = 0;
   /** Acquisitions served from the pool, and those that allocated (for tests and telemetry). */
   hits = 0;
   misses = 0;
+  /** Pooled buffers leased and not yet released by their last owner (for tests). */
+  outstanding = 0;
 
   constructor(o: BufferPoolOptions = {}) {
     this.#maxIdle = o.maxIdleBytes ?? 32 * 1024 * 1024;
@@ -73,21 +89,21 @@ export class BufferPool {
 
   /** A lease on `length` bytes (contents undefined). */
   acquire(length: number): BufferLease {
-    let cls = MIN_CLASS;
-    while (cls <= MAX_CLASS && 1 << cls < length) cls++;
-    if (cls > MAX_CLASS) {
+    const cls = classOf(length);
+    if (cls < 0) {
       this.misses++;
       return new BufferLease(Buffer.allocUnsafeSlow(length), length, undefined);
     }
     const free = this.#free[cls] as Buffer[];
     const reused = free.pop();
+    this.outstanding++;
     if (reused !== undefined) {
       this.#idleBytes -= reused.length;
       this.hits++;
       return new BufferLease(reused, length, this);
     }
     this.misses++;
-    return new BufferLease(Buffer.allocUnsafeSlow(1 << cls), length, this);
+    return new BufferLease(Buffer.allocUnsafeSlow(CLASS_SIZES[cls] as number), length, this);
   }
 
   /** A lease on the concatenation of `chunks` (`length` bytes in all): a request body received in pieces. */
@@ -114,11 +130,10 @@ export class BufferPool {
 
   /** @internal */
   put(whole: Buffer): void {
+    this.outstanding--;
     if (this.#poison) whole.fill(0xee);
     if (this.#idleBytes + whole.length > this.#maxIdle) return; // left to the garbage collector
-    let cls = MIN_CLASS;
-    while (1 << cls < whole.length) cls++;
-    (this.#free[cls] as Buffer[]).push(whole);
+    (this.#free[classOf(whole.length)] as Buffer[]).push(whole);
     this.#idleBytes += whole.length;
   }
 }

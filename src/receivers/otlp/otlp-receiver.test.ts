@@ -21,8 +21,6 @@ import { encodeGrpcMessage } from './grpc';
 
 const MAX_GRPC = 256 * 1024; // max_recv_msg_size_mib: 0.25
 const MAX_HTTP = 64 * 1024;
-/** The pool's smallest size class: every request in these tests fits in it. */
-const POOL_CLASS = 64 * 1024;
 const TOKEN = 'receiver-test-token';
 
 function config(sink: OtlpSink): string {
@@ -56,15 +54,13 @@ service:
 }
 
 interface PoolMark {
-  idle: number;
-  misses: number;
+  outstanding: number;
   leases: number;
 }
 
-/** Every buffer leased since `mark` is back in the pool (each newly allocated one adds a class to the idle bytes). */
+/** Every buffer leased since `mark` is back in the pool. */
 async function expectAllReturned(mark: PoolMark, leases: number): Promise<void> {
-  const balanced = (): boolean => requestBuffers.idleBytes === mark.idle + (requestBuffers.misses - mark.misses) * POOL_CLASS;
-  await until(balanced, 'every pooled request buffer back in the pool');
+  await until(() => requestBuffers.outstanding === mark.outstanding, 'every pooled request buffer back in the pool');
   expect(requestBuffers.hits + requestBuffers.misses - mark.leases, 'buffers leased').to.equal(leases);
 }
 
@@ -124,14 +120,10 @@ describe('otlp receiver', function () {
     await exportersIdle();
     sink.pause();
   };
-  /**
-   * Where the receivers' pooled request buffers stand, once nothing from earlier is still held. The idle ones are
-   * let go: the pool keeps at most 32 MiB idle, and a buffer that would not fit would not come back to count.
-   */
+  /** Where the receivers' pooled request buffers stand, once nothing from earlier is still held. */
   const poolMark = async (): Promise<PoolMark> => {
     await exportersIdle();
-    requestBuffers.dropIdle();
-    return { idle: requestBuffers.idleBytes, misses: requestBuffers.misses, leases: requestBuffers.hits + requestBuffers.misses };
+    return { outstanding: requestBuffers.outstanding, leases: requestBuffers.hits + requestBuffers.misses };
   };
   /** Wait until the sink has every span id of `ids`. */
   const delivered = (ids: readonly string[]): Promise<void> =>
