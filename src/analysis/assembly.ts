@@ -23,7 +23,7 @@
  * activity order: deleting a Map's first entries leaves holes that V8 skips on every later `values().next()`
  * until the table is rebuilt, which made each eviction cost about as many steps as traces were held.
  */
-import { EMPTY_RESOURCE, idKey, NO_ATTRIBUTES, SpanClass, SpanRecord, type ResourceInfo } from './span-record';
+import { EMPTY_RESOURCE, hex32, idKey, NO_ATTRIBUTES, SpanClass, SpanRecord, type ResourceInfo } from './span-record';
 import { analyzeTrace, type AnalyzerOptions, type TraceAnalysis } from './trace';
 
 export interface AssemblyOptions extends AnalyzerOptions {
@@ -368,12 +368,6 @@ class TraceColumns {
       if (v !== 0) this.#insert(v - 1, oldSlots[i] as number);
     }
   }
-}
-
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
-function hex32(w: number): string {
-  return (HEX[w >>> 24] as string) + (HEX[(w >>> 16) & 255] as string) + (HEX[(w >>> 8) & 255] as string) + (HEX[w & 255] as string);
 }
 
 export class TraceAssembler {

@@ -124,9 +124,16 @@ export function attributeKey(k: string, v: string): string {
 }
 export const EMPTY_RESOURCE: ResourceInfo = Object.freeze({ service: 'unknown_service', clock: 'unknown_service', version: '', attributes: NO_ATTRIBUTES });
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** 8 hex digits of a 32-bit word. */
+export function hex32(w: number): string {
+  return (HEX[w >>> 24] as string) + (HEX[(w >>> 16) & 255] as string) + (HEX[(w >>> 8) & 255] as string) + (HEX[w & 255] as string);
+}
+
 /** 16 hex digits of two 32-bit words. */
 export function words2hex(hi: number, lo: number): string {
-  return (hi >>> 0).toString(16).padStart(8, '0') + (lo >>> 0).toString(16).padStart(8, '0');
+  return hex32(hi) + hex32(lo);
 }
 
 /** 53-bit map key of an 8-byte id given as two words (the high word's top 11 bits folded into its low 21). */

@@ -2,7 +2,7 @@
  * Attribute lookup in encoded OTLP messages: find a `KeyValue` by comparing key bytes, read a scalar `AnyValue`
  * in place, visit every scalar one. Shared by resource attributes (every signal) and span attributes.
  */
-import { WIRE_I64, WIRE_LEN, WIRE_VARINT, bytesEqual, cursor, readDouble, readLen, readVarint32, readVarint64, skipField, utf8Interned } from './wire';
+import { WIRE_I64, WIRE_LEN, WIRE_VARINT, bytesEqual, cursor, readDouble, readLen, readVarint32, readVarint64, skipField, utf8Interned, utf8Key } from './wire';
 
 /** Scalar attribute value as read from an AnyValue (arrays, maps and bytes read as undefined). */
 export type AttrValue = string | number | boolean;
@@ -101,7 +101,7 @@ export function forEachScalarKeyValue(
       p = cursor.pos;
       if (t === ((1 << 3) | WIRE_LEN)) {
         const e = readLen(buf, p, kvEnd);
-        key = utf8Interned(buf, cursor.pos, e);
+        key = utf8Key(buf, cursor.pos, e);
         p = e;
       } else if (t === ((2 << 3) | WIRE_LEN)) {
         valueEnd = readLen(buf, p, kvEnd);

@@ -140,6 +140,8 @@ export class SpanView {
   #resource: ResourceEntry | undefined;
   #scopeStart = 0;
   #scopeEnd = 0;
+  /** The scope name once read (undefined until then): every span of a scope asks for the same one. */
+  #scopeName: string | undefined;
   #scopeSpansStart = 0;
   #scopeSpansEnd = 0;
   /**
@@ -270,6 +272,7 @@ export class SpanView {
   setScope(start: number, end: number): void {
     this.#scopeStart = start;
     this.#scopeEnd = end;
+    this.#scopeName = undefined;
   }
 
   /** @internal the content range of the ScopeSpans message holding the spans that follow. */
@@ -295,6 +298,10 @@ export class SpanView {
 
   /** Name of the span's instrumentation scope (`opentelemetry.instrumentation.sqlalchemy`), '' when absent. */
   get scopeName(): string {
+    return (this.#scopeName ??= this.#readScopeName());
+  }
+
+  #readScopeName(): string {
     const buf = this.#buf;
     let pos = this.#scopeStart;
     const end = this.#scopeEnd;

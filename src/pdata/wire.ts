@@ -297,6 +297,39 @@ export function utf8Interned(buf: Uint8Array, start: number, end: number): strin
   return fresh;
 }
 
+/** Slots of the attribute-key table (a power of two). */
+const KEY_SLOTS = 1024;
+const keyTable: string[] = new Array<string>(KEY_SLOTS).fill('');
+
+/**
+ * `utf8(buf, start, end)` for attribute keys: few distinct short ASCII strings read for every span. The slot is
+ * picked from the length and five sampled bytes rather than a hash of every byte (a pair that collides only costs
+ * a decode); the full comparison with the slot's string is what makes the answer right.
+ */
+export function utf8Key(buf: Uint8Array, start: number, end: number): string {
+  const n = end - start;
+  if (n <= 0) return '';
+  const last = end - 1;
+  const h = Math.imul(
+    n ^
+      ((buf[start] as number) << 5) ^
+      ((buf[start + (n >> 1)] as number) << 10) ^
+      ((buf[last] as number) << 15) ^
+      ((buf[last - (n > 1 ? 1 : 0)] as number) << 20),
+    0x9e3779b1,
+  );
+  const slot = (h ^ ((buf[last - (n > 2 ? 2 : 0)] as number) << 3)) >>> 22;
+  const cached = keyTable[slot] as string;
+  if (cached.length === n) {
+    let i = 0;
+    while (i < n && cached.charCodeAt(i) === buf[start + i]) i++;
+    if (i === n) return cached;
+  }
+  const fresh = utf8Interned(buf, start, end);
+  if (n <= INTERN_MAX_BYTES) keyTable[slot] = fresh;
+  return fresh;
+}
+
 export function hex(buf: Uint8Array, start: number, end: number): string {
   if (buf instanceof Buffer) return buf.toString('hex', start, end);
   return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('hex');
