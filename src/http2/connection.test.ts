@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import { RawH2Peer } from '../../test/support/h2-raw';
 import { h2Call, type H2Answer } from '../../test/support/raw-grpc';
 import { Http2Connection, type Http2Error, type ConnectionOptions, type Http2Stream, type ServerHandler } from './connection';
-import { ErrorCode, Flag, FrameType, frame, rstStreamFrame, settingsFrame, windowUpdateFrame, Setting } from './frames';
+import { ErrorCode, Flag, FrameType, frame, rstStreamFrame, settingsFrame, windowUpdateFrame, Setting, SETTINGS_ACK, headersFrames, pingFrame } from './frames';
 import { encodeHeaderBlock } from './hpack';
 
 interface Req {
@@ -475,3 +475,100 @@ async function waitFor<T>(get: () => T | undefined, timeoutMs = 5000): Promise<T
     await sleep(5);
   }
 }
+
+describe('http2 client liveness, against a hand-framed server', () => {
+  let raw: Awaited<ReturnType<typeof RawH2Peer.listen>>;
+  let conns: Http2Connection[];
+  beforeEach(async () => {
+    raw = await RawH2Peer.listen();
+    conns = [];
+  });
+  afterEach(() => {
+    for (const c of conns) c.destroy();
+    raw.close();
+  });
+  const dial = (opts: ConnectionOptions): Http2Connection => {
+    const c = Http2Connection.connect({ host: '127.0.0.1', port: raw.port }, opts);
+    conns.push(c);
+    return c;
+  };
+  const answer = (id: number): Buffer =>
+    Buffer.concat([
+      headersFrames(id, encodeHeaderBlock([':status', '200']), false, 16384),
+      frame(FrameType.DATA, 0, id, Buffer.from('ok')),
+      headersFrames(id, encodeHeaderBlock(['grpc-status', '0']), true, 16384),
+    ]);
+  const isRequestEnd = (f: { type: number; flags: number; streamId: number }): boolean =>
+    f.streamId !== 0 && (f.type === FrameType.DATA || f.type === FrameType.HEADERS) && (f.flags & Flag.END_STREAM) !== 0;
+  const isPing = (f: { type: number; flags: number }): boolean => f.type === FrameType.PING && (f.flags & Flag.ACK) === 0;
+
+  it('a server that never acknowledges our SETTINGS gets GOAWAY SETTINGS_TIMEOUT, and the open call fails', async () => {
+    const c = dial({ settingsTimeoutMs: 150 });
+    const pending = call(c, REQ, [Buffer.from('x')]);
+    const peer = await raw.next();
+    peer.send(settingsFrame([])); // its own SETTINGS, but no ACK of ours
+    await peer.waitFor(isRequestEnd, 'the request');
+    const goaway = await peer.goaway();
+    expect(goaway.code).to.equal(ErrorCode.SETTINGS_TIMEOUT);
+    expect(goaway.debug).to.match(/did not acknowledge our SETTINGS within 150 ms/);
+    const a = await pending;
+    expect(a.err?.code).to.equal(ErrorCode.SETTINGS_TIMEOUT);
+    expect(c.usable).to.equal(false);
+  });
+
+  it('a server that acknowledges our SETTINGS keeps the connection: calls before and after the timeout succeed', async () => {
+    const c = dial({ settingsTimeoutMs: 500 });
+    const first = call(c, REQ, [Buffer.from('x')]);
+    const peer = await raw.next();
+    peer.send(settingsFrame([]), SETTINGS_ACK);
+    await peer.waitFor(isRequestEnd, 'the first request');
+    peer.send(answer(1));
+    expect((await first).err).to.equal(undefined);
+    await sleep(600); // past the timeout
+    const second = call(c, REQ, [Buffer.from('y')]);
+    await peer.waitFor((f) => isRequestEnd(f) && f.streamId === 3, 'the second request');
+    peer.send(answer(3));
+    const a = await second;
+    expect(a.err).to.equal(undefined);
+    expect(a.data.toString()).to.equal('ok');
+    expect(peer.frames.some((f) => f.type === FrameType.GOAWAY)).to.equal(false);
+  });
+
+  it('keepalive: a server gone silent during a call is noticed by the PING it leaves unanswered', async () => {
+    const c = dial({ keepaliveMs: 50, keepaliveTimeoutMs: 100 });
+    const pending = call(c, REQ, [Buffer.from('x')]);
+    const peer = await raw.next();
+    peer.send(settingsFrame([]), SETTINGS_ACK);
+    await peer.waitFor(isRequestEnd, 'the request');
+    // From here on the server reads but never writes (a peer behind a silent network).
+    await peer.waitFor(isPing, 'a keepalive PING');
+    const a = await pending;
+    expect(a.err?.message).to.match(/no answer to a keepalive PING within 100 ms/);
+    expect(c.usable).to.equal(false);
+  });
+
+  it('keepalive: a server that answers PINGs keeps a slow call alive; no PINGs while no call is open', async () => {
+    // A long timeout: the PINGs are answered, so only a stall of this test's own process could make one look lost.
+    const c = dial({ keepaliveMs: 40, keepaliveTimeoutMs: 5000 });
+    const pending = call(c, REQ, [Buffer.from('x')]);
+    const peer = await raw.next();
+    peer.send(settingsFrame([]), SETTINGS_ACK);
+    await peer.waitFor(isRequestEnd, 'the request');
+    // Each PING answered, and the call only after the third: it outlives several keepalive periods.
+    let answered = 0;
+    while (answered < 3) {
+      await peer.waitFor(() => peer.frames.filter(isPing).length > answered, `PING ${answered + 1}`);
+      const pings = peer.frames.filter(isPing);
+      for (const p of pings.slice(answered)) peer.send(pingFrame(p.payload, true));
+      answered = pings.length;
+    }
+    peer.send(answer(1));
+    const a = await pending;
+    expect(a.err).to.equal(undefined);
+    expect(c.usable).to.equal(true);
+    const before = peer.frames.filter(isPing).length;
+    await sleep(200); // five keepalive periods without a call
+    expect(peer.frames.filter(isPing).length - before).to.be.at.most(1); // at most one already due as the call ended
+    expect(c.usable).to.equal(true);
+  });
+});

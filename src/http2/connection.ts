@@ -50,6 +50,8 @@
  *   Requests beyond the peer's SETTINGS_MAX_CONCURRENT_STREAMS wait in a queue. After a GOAWAY (or a connection
  *   error, or stream ids running out) `conn.usable` is false: open calls below the last stream id finish, the
  *   others fail unprocessed, and the owner opens a new connection. conn.close() is a graceful GOAWAY and close.
+ *   A server that does not acknowledge our SETTINGS within `settingsTimeoutMs` gets GOAWAY SETTINGS_TIMEOUT; with
+ *   `keepaliveMs`, a silent server is PINGed and the connection closed when the PING goes unanswered.
  *   `onClose(conn, err)` in the options reports the end of the connection.
  *
  * Header blocks are HPACK-encoded by the caller (hpack.ts `encodeHeaderBlock`, stateless, so constant blocks are
@@ -111,6 +113,21 @@ export interface ConnectionOptions {
   maxResponseBytes?: number;
   /** Called once when the socket has closed, with the error that ended it if one did. */
   onClose?: (conn: Http2Connection, err: Error | undefined) => void;
+  /**
+   * Client: a peer that has not acknowledged our SETTINGS this many ms after they were sent gets a connection error
+   * SETTINGS_TIMEOUT (RFC 9113 §6.5.3), so a server that accepted the TCP connection but does not speak is noticed
+   * before each call's deadline. Default 10,000; 0 turns it off.
+   */
+  settingsTimeoutMs?: number;
+  /**
+   * Client keepalive: after `keepaliveMs` without anything received while calls are open (or always, with
+   * `keepaliveWithoutCalls`), send a PING; if nothing arrives within `keepaliveTimeoutMs` after it, the connection
+   * is closed and its calls fail (a peer gone behind a silent network). Default 0: off.
+   */
+  keepaliveMs?: number;
+  /** Default 20,000 (gRPC's keepalive timeout). */
+  keepaliveTimeoutMs?: number;
+  keepaliveWithoutCalls?: boolean;
 }
 
 /** What a server connection reports per stream; one object per server, its methods take the stream. */
@@ -281,6 +298,14 @@ export class Http2Connection {
   #closeTimer: NodeJS.Timeout | undefined;
   #socketError: Error | undefined;
   #pings: ((err?: Error) => void)[] = [];
+  #settingsTimer: NodeJS.Timeout | undefined;
+  readonly #keepaliveMs: number;
+  readonly #keepaliveTimeoutMs: number;
+  readonly #keepaliveWithoutCalls: boolean;
+  #keepaliveTimer: NodeJS.Timeout | undefined;
+  /** When a keepalive PING went out (0: none waiting), and when the socket last delivered bytes (keepalive only). */
+  #keepalivePingAt = 0;
+  #lastReadAt = 0;
 
   private constructor(socket: net.Socket, role: Role, handler: ServerHandler | undefined, opts: ConnectionOptions) {
     this.socket = socket;
@@ -295,6 +320,9 @@ export class Http2Connection {
     this.#resets = new RateCounter(opts.maxResetsPerSecond ?? 200);
     this.#control = new RateCounter(opts.maxControlFramesPerSecond ?? 10_000);
     this.#onClose = opts.onClose;
+    this.#keepaliveMs = role === Role.Client ? (opts.keepaliveMs ?? 0) : 0;
+    this.#keepaliveTimeoutMs = opts.keepaliveTimeoutMs ?? 20_000;
+    this.#keepaliveWithoutCalls = opts.keepaliveWithoutCalls === true;
     this.#prefaceReceived = role === Role.Client;
     socket.setNoDelay?.(true);
     const settings: [number, number][] = [
@@ -310,6 +338,14 @@ export class Http2Connection {
     if (this.#connectionWindow > DEFAULT_WINDOW) {
       this.#write(windowUpdateFrame(0, this.#connectionWindow - DEFAULT_WINDOW));
       this.#recvWindow = this.#connectionWindow;
+    }
+    if (role === Role.Client) {
+      const settingsTimeout = opts.settingsTimeoutMs ?? 10_000;
+      if (settingsTimeout > 0) this.#settingsTimer = setTimeout(settingsTimedOut, settingsTimeout, this, settingsTimeout).unref();
+      if (this.#keepaliveMs > 0) {
+        this.#lastReadAt = Date.now();
+        this.#keepaliveTimer = setInterval(keepaliveCheck, this.#keepaliveMs, this).unref();
+      }
     }
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (err: Error) => (this.#socketError ??= err));
@@ -492,6 +528,29 @@ export class Http2Connection {
     if (this.#role === Role.Client) this.#report(s, new Http2Error(`cancelled (${errorCodeName(code)})`, code, false));
   }
 
+  /** @internal The SETTINGS acknowledgement did not come in time. */
+  settingsTimedOut(ms: number): void {
+    this.#settingsTimer = undefined;
+    this.#connectionError(ErrorCode.SETTINGS_TIMEOUT, `the peer did not acknowledge our SETTINGS within ${ms} ms`);
+  }
+
+  /** @internal Every `keepaliveMs`: PING a peer that has been silent that long; close when the last PING went unanswered. */
+  keepaliveCheck(): void {
+    if (this.#dead) return;
+    const now = Date.now();
+    if (this.#keepalivePingAt !== 0) {
+      if (this.#lastReadAt >= this.#keepalivePingAt) this.#keepalivePingAt = 0;
+      else if (now - this.#keepalivePingAt >= this.#keepaliveTimeoutMs) {
+        this.destroy(new Error(`no answer to a keepalive PING within ${this.#keepaliveTimeoutMs} ms`));
+        return;
+      } else return;
+    }
+    if (this.#active === 0 && !this.#keepaliveWithoutCalls) return;
+    if (now - this.#lastReadAt < this.#keepaliveMs) return;
+    this.#keepalivePingAt = now;
+    this.ping(() => undefined);
+  }
+
   // ---- output -------------------------------------------------------------------------------------------------
 
   #write(b: Buffer): void {
@@ -625,6 +684,7 @@ export class Http2Connection {
 
   #onData(chunk: Buffer): void {
     if (this.#dead) return;
+    if (this.#keepaliveMs > 0) this.#lastReadAt = Date.now();
     this.#reading = true;
     try {
       this.#reader.push(chunk);
@@ -917,6 +977,8 @@ export class Http2Connection {
     if (id !== 0) return this.#connectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
     if ((flags & Flag.ACK) !== 0) {
       if (payload.length !== 0) return this.#connectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
+      if (this.#settingsTimer !== undefined) clearTimeout(this.#settingsTimer);
+      this.#settingsTimer = undefined;
       return;
     }
     const settings = parseSettings(payload);
@@ -1038,6 +1100,7 @@ export class Http2Connection {
 
   /** Mark the connection dead and fail or abort everything open. */
   #terminate(err: Http2Error): void {
+    this.#stopTimers();
     if (this.#dead) return;
     this.#dead = true;
     const open = [...this.#streams.values()];
@@ -1054,6 +1117,7 @@ export class Http2Connection {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.#stopTimers();
     const err = this.#socketError;
     this.#terminate(
       new Http2Error(err === undefined ? 'the HTTP/2 connection closed' : `the HTTP/2 connection failed: ${err.message}`, ErrorCode.INTERNAL_ERROR, false),
@@ -1070,6 +1134,13 @@ export class Http2Connection {
       this.#closeTimer = setTimeout(() => this.socket.destroy(), 1000);
       this.#closeTimer.unref();
     }
+  }
+
+  #stopTimers(): void {
+    if (this.#settingsTimer !== undefined) clearTimeout(this.#settingsTimer);
+    if (this.#keepaliveTimer !== undefined) clearInterval(this.#keepaliveTimer);
+    this.#settingsTimer = undefined;
+    this.#keepaliveTimer = undefined;
   }
 
   #report(s: Http2Stream, err: Http2Error | undefined): void {
@@ -1101,6 +1172,14 @@ function answerFrames(id: number, headers: Buffer, data: Buffer, trailers: Buffe
 
 function flushConnection(c: Http2Connection): void {
   c.flush();
+}
+
+function settingsTimedOut(c: Http2Connection, ms: number): void {
+  c.settingsTimedOut(ms);
+}
+
+function keepaliveCheck(c: Http2Connection): void {
+  c.keepaliveCheck();
 }
 
 function sendWindowUpdate(c: Http2Connection): void {

@@ -20,11 +20,17 @@ export class RawH2Peer {
   #waiters: (() => void)[] = [];
   #ended = false;
 
-  private constructor(socket: net.Socket) {
+  /** A server's peer first reads the client preface (24 octets, not a frame). */
+  private constructor(socket: net.Socket, server = false) {
     this.socket = socket;
+    let preface = !server;
     socket.on('error', () => undefined);
     socket.on('data', (c: Buffer) => {
       this.#reader.push(c);
+      if (!preface) {
+        if (!this.#reader.skip(CLIENT_PREFACE.length)) return;
+        preface = true;
+      }
       while (this.#reader.next()) {
         const r = this.#reader;
         this.frames.push({ type: r.type, flags: r.flags, streamId: r.streamId, payload: Buffer.from(r.payload) });
@@ -50,6 +56,30 @@ export class RawH2Peer {
     const peer = new RawH2Peer(socket);
     if (opts.preface !== false) peer.send(CLIENT_PREFACE, settingsFrame([]));
     return peer;
+  }
+
+  /**
+   * A server whose accepted connections are RawH2Peers that send nothing of their own (the test writes the server's
+   * SETTINGS, ACKs and answers): `next()` gives the next connection accepted.
+   */
+  static async listen(): Promise<{ port: number; next(): Promise<RawH2Peer>; close(): void }> {
+    const accepted: RawH2Peer[] = [];
+    const waiting: ((p: RawH2Peer) => void)[] = [];
+    const server = net.createServer((socket) => {
+      const peer = new RawH2Peer(socket, true);
+      const w = waiting.shift();
+      if (w !== undefined) w(peer);
+      else accepted.push(peer);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (server.address() as net.AddressInfo).port,
+      next: () => {
+        const p = accepted.shift();
+        return p !== undefined ? Promise.resolve(p) : new Promise((resolve) => waiting.push(resolve));
+      },
+      close: () => server.close(),
+    };
   }
 
   send(...parts: Buffer[]): void {
