@@ -179,146 +179,157 @@ describe('loadbalancing exporter: routing by trace id', function () {
   });
 });
 
-describe('loadbalancing exporter: ring changes under load (k8s resolver)', function () {
-  this.timeout(120_000);
-  let api: FakeKubeApi;
-  let sinks: OtlpSink[];
-  let agent: RunningRoutelens | undefined;
+/** Each part sent alone, and coalesced per backend across requests (`sending_queue.batch`). */
+const sendModes = [
+  { name: '', queue: '' },
+  { name: ', parts coalesced per backend', queue: ', batch: { flush_timeout: 50ms }' },
+];
 
-  before(async () => {
-    api = await FakeKubeApi.start();
-  });
-  after(async () => {
-    await agent?.stop();
-    for (const s of sinks ?? []) await s.stop();
-    await api?.close();
-  });
+for (const mode of sendModes)
+  describe(`loadbalancing exporter: ring changes under load (k8s resolver)${mode.name}`, function () {
+    this.timeout(120_000);
+    let api: FakeKubeApi;
+    let sinks: OtlpSink[];
+    let agent: RunningRoutelens | undefined;
 
-  it('no trace is split and nothing is lost when a backend joins and another leaves; new traces reach the newcomer', async () => {
-    // Three backends on one port of three loopback addresses, as pods of a Service are.
-    let port = 0;
-    for (let attempt = 0; attempt < 10 && sinks === undefined; attempt++) {
-      port = await freePort();
-      const started: OtlpSink[] = [];
-      try {
-        for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.0.3']) {
-          const s = new OtlpSink();
-          s.grpcPort = port;
-          started.push(await s.start({ host: ip }));
+    before(async () => {
+      api = await FakeKubeApi.start();
+    });
+    after(async () => {
+      await agent?.stop();
+      for (const s of sinks ?? []) await s.stop();
+      await api?.close();
+    });
+
+    it('no trace is split and nothing is lost when a backend joins and another leaves; new traces reach the newcomer', async () => {
+      // Three backends on one port of three loopback addresses, as pods of a Service are.
+      let port = 0;
+      for (let attempt = 0; attempt < 10 && sinks === undefined; attempt++) {
+        port = await freePort();
+        const started: OtlpSink[] = [];
+        try {
+          for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.0.3']) {
+            const s = new OtlpSink();
+            s.grpcPort = port;
+            started.push(await s.start({ host: ip }));
+          }
+          sinks = started;
+        } catch {
+          for (const s of started) await s.stop();
         }
-        sinks = started;
-      } catch {
-        for (const s of started) await s.stop();
       }
-    }
-    const slice = (ips: { ip: string; ready?: boolean; serving?: boolean; terminating?: boolean }[]) =>
-      makeEndpointSlice({ name: 'gw-1', service: 'gw', namespace: 'obs', endpoints: ips, ports: [{ name: 'otlp-grpc', port }] });
-    api.add('endpointslices', slice([{ ip: '127.0.0.1' }, { ip: '127.0.0.2' }]));
-    const kubeconfig = api.writeKubeconfig();
-    agent = await startRoutelens(
-      agentYaml(`{ k8s: { service: gw.obs, ports: [${port}], auth_type: kubeConfig, kube_config_path: ${kubeconfig} } }`).replace(
-        'retry_on_failure:',
-        'routing_grace: 20s\n    retry_on_failure:',
-      ),
-    );
-    await waitFor(async () => (agent?.logs.some((l) => l.msg === 'Load balancing backends changed') ? true : undefined), {
-      timeoutMs: 10_000,
-      what: 'backends',
-    });
-
-    // Traces in progress: each trace sends one span per step, over many steps, while the ring changes twice.
-    const traces = 400;
-    const steps = 12;
-    const spans = clusterWorkload(44, { traces: traces * 2, routes: 8, clientsPerTrace: steps - 1 });
-    const firstHalf = spans.filter((_, i) => Math.floor(i / steps) < traces);
-    const secondHalf = spans.filter((_, i) => Math.floor(i / steps) >= traces);
-    const step = (list: WorkSpan[], k: number): WorkSpan[] => list.filter((_, i) => i % steps === k);
-    for (let k = 0; k < steps; k++) {
-      if (k === 4)
-        api.modify(
-          'endpointslices',
-          'obs',
-          'gw-1',
-          (o) => void (o.endpoints = slice([{ ip: '127.0.0.1' }, { ip: '127.0.0.2' }, { ip: '127.0.0.3' }]).endpoints),
-        );
-      if (k === 8)
-        api.modify(
-          'endpointslices',
-          'obs',
-          'gw-1',
-          (o) =>
-            void (o.endpoints = slice([
-              { ip: '127.0.0.1', ready: false, serving: true, terminating: true },
-              { ip: '127.0.0.2' },
-              { ip: '127.0.0.3' },
-            ]).endpoints),
-        );
-      await post(agent, step(firstHalf, k));
-      await new Promise((resolve) => setTimeout(resolve, 150));
-    }
-    // Traces that start after both changes.
-    for (let k = 0; k < steps; k++) await post(agent, step(secondHalf, k));
-    await waitFor(async () => (sinks.reduce((n, s) => n + s.spanCount(), 0) >= spans.length ? true : undefined), {
-      timeoutMs: 30_000,
-      what: 'every span delivered',
-    });
-    const { traces: where, spanIds } = whereTracesWent(sinks);
-    expect(new Set(spanIds).size).to.equal(spans.length);
-    expect(splitTraces(where)).to.deep.equal([]);
-    // New traces go to the current members only: the newcomer gets some, the terminating one none.
-    const newTraceIds = new Set(secondHalf.map((s) => s.traceId));
-    const newOn = [0, 1, 2].map((i) => [...where].filter(([t, set]) => newTraceIds.has(t) && set.has(i)).length);
-    expect(newOn[0]).to.equal(0);
-    expect(newOn[2]).to.be.greaterThan(traces / 4);
-    const metrics = await agent.metricsText();
-    expect(metrics).to.match(/otelcol_loadbalancer_num_backend_updates_total\{[^}]*\} 3/);
-  });
-});
-
-describe('loadbalancing exporter: persistent queue across kill -9 (child process)', function () {
-  this.timeout(120_000);
-  it('every acknowledged span reaches its backend after a crash and restart, no trace split', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'routelens-lb-crash-'));
-    const sinks = [await new OtlpSink().start(), await new OtlpSink().start()];
-    let child: RoutelensChild | undefined;
-    try {
-      const yaml = agentYaml(`{ static: { hostnames: [${sinks.map((s) => s.grpcEndpoint).join(', ')}] } }`, '\n    sending_queue: { storage: file_storage }')
-        .replace('extensions:\n', `extensions:\n  file_storage: { directory: ${path.join(dir, 'queue')} }\n`)
-        .replace('extensions: [routequery]', 'extensions: [file_storage, routequery]');
-      // One backend holds every request unanswered: its parts stay in flight, their requests in the queue.
-      (sinks[1] as OtlpSink).pause();
-      child = await startRoutelensChild(path.join(dir, 'agent.yaml'), yaml, { name: 'routelens-lb-1' });
-      const spans = clusterWorkload(45, { traces: 500, routes: 5, clientsPerTrace: 3 });
-      for (const req of shuffledRequests(spans, 4, 100)) {
-        const r = await postTraces(`http://127.0.0.1:${child.endpoints['otlp/http']}/v1/traces`, encodeWorkload(req));
-        expect(r.status).to.equal(200);
-      }
-      await waitFor(async () => ((sinks[1] as OtlpSink).heldCount > 0 && (sinks[0] as OtlpSink).spanCount() > 0 ? true : undefined), {
-        timeoutMs: 20_000,
-        what: 'parts delivered to one backend and held by the other',
-      });
-      await child.proc.kill9();
-      // The held requests die with the backend: only the restarted agent's queue can deliver those spans.
-      const port = (sinks[1] as OtlpSink).grpcPort;
-      await (sinks[1] as OtlpSink).stop();
-      const fresh = new OtlpSink();
-      fresh.grpcPort = port;
-      sinks[1] = await fresh.start();
-      child = await startRoutelensChild(path.join(dir, 'agent.yaml'), yaml, { name: 'routelens-lb-2' });
-      const want = new Set(spans.map((s) => s.spanId));
-      await waitFor(
-        async () => {
-          const got = new Set(sinks.flatMap((s) => s.spans().map((x) => x.spanId)));
-          return [...want].every((id) => got.has(id)) ? true : undefined;
-        },
-        { timeoutMs: 60_000, what: 'every acknowledged span delivered after the restart' },
+      const slice = (ips: { ip: string; ready?: boolean; serving?: boolean; terminating?: boolean }[]) =>
+        makeEndpointSlice({ name: 'gw-1', service: 'gw', namespace: 'obs', endpoints: ips, ports: [{ name: 'otlp-grpc', port }] });
+      api.add('endpointslices', slice([{ ip: '127.0.0.1' }, { ip: '127.0.0.2' }]));
+      const kubeconfig = api.writeKubeconfig();
+      agent = await startRoutelens(
+        agentYaml(`{ k8s: { service: gw.obs, ports: [${port}], auth_type: kubeConfig, kube_config_path: ${kubeconfig} } }`).replace(
+          'retry_on_failure:',
+          `routing_grace: 20s\n    sending_queue: { queue_size: 1000${mode.queue} }\n    retry_on_failure:`,
+        ),
       );
-      // At least once: parts delivered before the crash may come again, to the same backend.
-      expect(splitTraces(whereTracesWent(sinks).traces)).to.deep.equal([]);
-    } finally {
-      if (child?.proc.running) await child.proc.stop();
-      for (const s of sinks) await s.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+      await waitFor(async () => (agent?.logs.some((l) => l.msg === 'Load balancing backends changed') ? true : undefined), {
+        timeoutMs: 10_000,
+        what: 'backends',
+      });
+
+      // Traces in progress: each trace sends one span per step, over many steps, while the ring changes twice.
+      const traces = 400;
+      const steps = 12;
+      const spans = clusterWorkload(44, { traces: traces * 2, routes: 8, clientsPerTrace: steps - 1 });
+      const firstHalf = spans.filter((_, i) => Math.floor(i / steps) < traces);
+      const secondHalf = spans.filter((_, i) => Math.floor(i / steps) >= traces);
+      const step = (list: WorkSpan[], k: number): WorkSpan[] => list.filter((_, i) => i % steps === k);
+      for (let k = 0; k < steps; k++) {
+        if (k === 4)
+          api.modify(
+            'endpointslices',
+            'obs',
+            'gw-1',
+            (o) => void (o.endpoints = slice([{ ip: '127.0.0.1' }, { ip: '127.0.0.2' }, { ip: '127.0.0.3' }]).endpoints),
+          );
+        if (k === 8)
+          api.modify(
+            'endpointslices',
+            'obs',
+            'gw-1',
+            (o) =>
+              void (o.endpoints = slice([
+                { ip: '127.0.0.1', ready: false, serving: true, terminating: true },
+                { ip: '127.0.0.2' },
+                { ip: '127.0.0.3' },
+              ]).endpoints),
+          );
+        await post(agent, step(firstHalf, k));
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+      // Traces that start after both changes.
+      for (let k = 0; k < steps; k++) await post(agent, step(secondHalf, k));
+      await waitFor(async () => (sinks.reduce((n, s) => n + s.spanCount(), 0) >= spans.length ? true : undefined), {
+        timeoutMs: 30_000,
+        what: 'every span delivered',
+      });
+      const { traces: where, spanIds } = whereTracesWent(sinks);
+      expect(new Set(spanIds).size).to.equal(spans.length);
+      expect(splitTraces(where)).to.deep.equal([]);
+      // New traces go to the current members only: the newcomer gets some, the terminating one none.
+      const newTraceIds = new Set(secondHalf.map((s) => s.traceId));
+      const newOn = [0, 1, 2].map((i) => [...where].filter(([t, set]) => newTraceIds.has(t) && set.has(i)).length);
+      expect(newOn[0]).to.equal(0);
+      expect(newOn[2]).to.be.greaterThan(traces / 4);
+      const metrics = await agent.metricsText();
+      expect(metrics).to.match(/otelcol_loadbalancer_num_backend_updates_total\{[^}]*\} 3/);
+    });
   });
-});
+
+for (const mode of sendModes)
+  describe(`loadbalancing exporter: persistent queue across kill -9 (child process)${mode.name}`, function () {
+    this.timeout(120_000);
+    it('every acknowledged span reaches its backend after a crash and restart, no trace split', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'routelens-lb-crash-'));
+      const sinks = [await new OtlpSink().start(), await new OtlpSink().start()];
+      let child: RoutelensChild | undefined;
+      try {
+        const yaml = agentYaml(
+          `{ static: { hostnames: [${sinks.map((s) => s.grpcEndpoint).join(', ')}] } }`,
+          `\n    sending_queue: { storage: file_storage${mode.queue} }`,
+        )
+          .replace('extensions:\n', `extensions:\n  file_storage: { directory: ${path.join(dir, 'queue')} }\n`)
+          .replace('extensions: [routequery]', 'extensions: [file_storage, routequery]');
+        // One backend holds every request unanswered: its parts stay in flight, their requests in the queue.
+        (sinks[1] as OtlpSink).pause();
+        child = await startRoutelensChild(path.join(dir, 'agent.yaml'), yaml, { name: 'routelens-lb-1' });
+        const spans = clusterWorkload(45, { traces: 500, routes: 5, clientsPerTrace: 3 });
+        for (const req of shuffledRequests(spans, 4, 100)) {
+          const r = await postTraces(`http://127.0.0.1:${child.endpoints['otlp/http']}/v1/traces`, encodeWorkload(req));
+          expect(r.status).to.equal(200);
+        }
+        await waitFor(async () => ((sinks[1] as OtlpSink).heldCount > 0 && (sinks[0] as OtlpSink).spanCount() > 0 ? true : undefined), {
+          timeoutMs: 20_000,
+          what: 'parts delivered to one backend and held by the other',
+        });
+        await child.proc.kill9();
+        // The held requests die with the backend: only the restarted agent's queue can deliver those spans.
+        const port = (sinks[1] as OtlpSink).grpcPort;
+        await (sinks[1] as OtlpSink).stop();
+        const fresh = new OtlpSink();
+        fresh.grpcPort = port;
+        sinks[1] = await fresh.start();
+        child = await startRoutelensChild(path.join(dir, 'agent.yaml'), yaml, { name: 'routelens-lb-2' });
+        const want = new Set(spans.map((s) => s.spanId));
+        await waitFor(
+          async () => {
+            const got = new Set(sinks.flatMap((s) => s.spans().map((x) => x.spanId)));
+            return [...want].every((id) => got.has(id)) ? true : undefined;
+          },
+          { timeoutMs: 60_000, what: 'every acknowledged span delivered after the restart' },
+        );
+        // At least once: parts delivered before the crash may come again, to the same backend.
+        expect(splitTraces(whereTracesWent(sinks).traces)).to.deep.equal([]);
+      } finally {
+        if (child?.proc.running) await child.proc.stop();
+        for (const s of sinks) await s.stop();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });

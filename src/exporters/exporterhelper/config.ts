@@ -1,12 +1,15 @@
 /** Queue and retry settings shared by the OTLP exporters, with the Collector's exporterhelper key names. */
 import { bool, duration, num, obj, optStr, type Infer } from '../../core/schema';
 
-export const sendingQueueSchema = obj({
+/** The keys of `sending_queue`, for an exporter whose queue takes more (the loadbalancing exporter's `batch`). */
+export const sendingQueueFields = {
   enabled: bool({ default: true, doc: 'Queue requests and send them in the background; the receiver answers once queued.' }),
   num_consumers: num({ default: 10, min: 1, max: 1000, integer: true, doc: 'Concurrent senders draining the queue.' }),
   queue_size: num({ default: 1000, min: 1, integer: true, doc: 'Maximum queued requests; when full, new data is refused with a retryable status.' }),
   storage: optStr({ doc: 'Id of a storage extension (file_storage) for a persistent queue.' }),
-});
+};
+
+export const sendingQueueSchema = obj(sendingQueueFields);
 
 export const retrySchema = obj({
   enabled: bool({

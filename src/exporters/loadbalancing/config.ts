@@ -5,9 +5,9 @@
  * retries are the top-level `sending_queue` and `retry_on_failure`: routelens queues once, before routing, so a
  * request waiting in the queue or retrying goes to whichever backend owns its traces when it is sent.
  */
-import { duration, obj, oneOf, optional, type Field, type Infer } from '../../core/schema';
+import { duration, num, obj, oneOf, optional, refine, type Field, type Infer } from '../../core/schema';
 import { resolverSchema } from '../../discovery/config';
-import { retrySchema, sendingQueueSchema } from '../exporterhelper/config';
+import { retrySchema, sendingQueueFields } from '../exporterhelper/config';
 import { otlpGrpcClientFields } from '../exporterhelper/otlp-config';
 
 /** A key the Collector has under `protocol.otlp` that routelens takes at the top level instead. */
@@ -21,6 +21,37 @@ function movedToTopLevel(key: string, why: string): Field<undefined> {
     },
   };
 }
+
+/**
+ * `sending_queue.batch`, the Collector's exporterhelper batch settings (off unless the section is present, as
+ * there), applied per backend after routing: the parts of successive requests bound for one backend travel in
+ * one export call.
+ */
+const batchSchema = refine(
+  obj(
+    {
+      flush_timeout: duration({
+        default: '200ms',
+        min: '1ms',
+        doc: "A backend's parts are sent at the latest this long after the first of them was routed there.",
+      }),
+      min_size: num({ default: 8192, min: 0, integer: true, doc: "A backend's parts are sent as soon as they hold this many spans." }),
+      max_size: num({
+        default: 0,
+        min: 0,
+        integer: true,
+        doc: "Most spans in one export call: a part that would take a backend's call past it goes in the next call (a part larger on its own is sent alone). 0: no maximum.",
+      }),
+      sizer: oneOf(['items'] as const, { default: 'items', doc: 'What min_size and max_size count: `items` (spans).' }),
+    },
+    {
+      doc: 'Coalesce the parts bound for one backend across requests into one export call. Off unless present (`batch: {}` takes the defaults). A request leaves the queue once every call carrying its parts is delivered.',
+    },
+  ),
+  (b, path, issues) => {
+    if (b.max_size > 0 && b.max_size < b.min_size) issues.add(`${path}.max_size`, `must be 0 or at least min_size (${b.min_size})`);
+  },
+);
 
 const queueWhy = 'routelens queues once, before routing, so that queued and retried data goes to the current owner of its traces';
 
@@ -43,7 +74,7 @@ export const loadBalancingConfigSchema = obj({
     }),
   }),
   timeout: optional(duration({ doc: 'Deadline of one send to a backend. Default `protocol.otlp.timeout` (5s).' })),
-  sending_queue: sendingQueueSchema,
+  sending_queue: obj({ ...sendingQueueFields, batch: optional(batchSchema) }),
   retry_on_failure: retrySchema,
   routing_grace: duration({
     default: '30s',
@@ -51,4 +82,5 @@ export const loadBalancingConfigSchema = obj({
     doc: 'After the backends change, traces this exporter saw before the change keep going to their old backend for this long (so a trace in progress is not split); new traces go to the new owner at once. routelens only.',
   }),
 });
+export type BatchConfig = Infer<typeof batchSchema>;
 export type LoadBalancingConfig = Infer<typeof loadBalancingConfigSchema>;

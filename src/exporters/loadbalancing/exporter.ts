@@ -31,6 +31,7 @@ import { RateLimitedLog } from '../../telemetry/rate-limited-log';
 import { GrpcTransport } from '../exporterhelper/grpc-transport';
 import { MemoryQueueStore, retryWait } from '../exporterhelper/queued-sender';
 import type { LoadBalancingConfig } from './config';
+import { Coalescer } from './coalescer';
 import { hashBytes, hashString } from './ring';
 import { TraceRouter } from './router';
 
@@ -59,6 +60,12 @@ class Backend {
     this.active--;
     this.#waiters.shift()?.();
   }
+}
+
+/** A part waiting to be coalesced with others for its backend, and when its request was first tried. */
+interface Piece {
+  batch: TraceBatch;
+  startedMs: number;
 }
 
 /** A part's retry state: when its request was first tried, and the next back-off. */
@@ -131,6 +138,8 @@ export class LoadBalancingExporter implements Component, TracesConsumer {
   readonly #workers: Promise<void>[] = [];
   readonly #inFlight = new Set<Promise<void>>();
   readonly #now: () => number;
+  /** Parts bound for one backend sent together (`sending_queue.batch`); undefined: each part alone. */
+  readonly #coalescer: Coalescer<Piece> | undefined;
   #store: QueueStore = new MemoryQueueStore();
   #resolver: Resolver | undefined;
   #stopping = false;
@@ -145,6 +154,13 @@ export class LoadBalancingExporter implements Component, TracesConsumer {
     this.#now = opts.now ?? Date.now;
     this.#auth = new ClientAuthBinding(config.protocol.otlp.auth?.authenticator, `exporters.${settings.id}.protocol.otlp.auth.authenticator`);
     this.#router = new TraceRouter(config.routing_grace, this.#now());
+    const batch = config.sending_queue.batch;
+    if (batch !== undefined)
+      this.#coalescer = new Coalescer<Piece>(
+        { flushTimeoutMs: batch.flush_timeout, minSize: batch.min_size, maxSize: batch.max_size },
+        (p) => p.batch.spanCount,
+        (endpoint, pieces) => this.#sendCoalesced(endpoint, pieces),
+      );
     // Every part waiting for a retry listens for the shutdown deadline.
     setMaxListeners(0, this.#abort.signal);
     const resolverKind = config.resolver.k8s !== undefined ? 'k8s' : config.resolver.dns !== undefined ? 'dns' : 'static';
@@ -361,8 +377,24 @@ export class LoadBalancingExporter implements Component, TracesConsumer {
     } else {
       parts = batch.partitionBySpan((ref: TraceIdRef) => slot(pick(hashBytes(ref.buf, ref.at, ref.len))));
     }
-    const results = await Promise.all(parts.map((p, i) => (p === undefined ? true : this.#send(endpoints[i] as string, p, attempt))));
+    // A first attempt may share its backend's call with other requests' parts; a retry goes alone, at once.
+    const coalescer = retry ? undefined : this.#coalescer;
+    const results = await Promise.all(
+      parts.map((p, i) => {
+        if (p === undefined) return true;
+        const endpoint = endpoints[i] as string;
+        return coalescer === undefined ? this.#send(endpoint, p, attempt) : coalescer.add(endpoint, { batch: p, startedMs: attempt.startedMs });
+      }),
+    );
     return results.every((ok) => ok);
+  }
+
+  /** One call carrying the coalesced parts of several requests; its retries count from the oldest request's start. */
+  #sendCoalesced(endpoint: string, pieces: readonly Piece[]): Promise<boolean> {
+    let startedMs = Infinity;
+    for (const p of pieces) startedMs = Math.min(startedMs, p.startedMs);
+    const batch = TraceBatch.concat(pieces.map((p) => p.batch));
+    return this.#send(endpoint, batch, { startedMs, intervalMs: this.#config.retry_on_failure.initial_interval, attempts: 0 });
   }
 
   async #send(endpoint: string, part: TraceBatch, attempt: Attempt): Promise<boolean> {
@@ -437,6 +469,8 @@ export class LoadBalancingExporter implements Component, TracesConsumer {
 
   async #stop(): Promise<void> {
     this.#stopping = true;
+    // What waits to be coalesced goes now, and what the drain takes from the queue goes at once.
+    this.#coalescer?.drain();
     this.#wake.splice(0).forEach((w) => w());
     await Promise.all(this.#workers);
     while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
