@@ -15,6 +15,8 @@
  *   --rate N                 spans/s offered to the agent (default 10000)
  *   --reps N --warmup S --measure S
  *   --queries N              cluster queries measured (default 200, --quick 50)
+ *   --batch both|routelens   \`sending_queue.batch: {}\` (the Collector's defaults: 200ms, 8192 spans) on both agents'
+ *                            backend sends, or on routelens's alone
  *   --no-pin                 do not pin the agent to CPU 1 (the harness otherwise runs on CPU 0)
  *   --profile DIR            run the routelens agent under `node --cpu-prof` into DIR (its figures then include the profiler)
  *
@@ -28,6 +30,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePorts } from '../test/support/free-port';
 import { IpcClient } from './ipc';
+import { shebangNodeFlags } from './proc';
 import type { StartArgs } from './loadgen';
 import type { SinkStats } from './sink';
 import { SPANS_PER_REQUEST } from './workload';
@@ -49,6 +52,7 @@ interface Options {
   queries: number;
   pin: boolean;
   profileDir: string | undefined;
+  batch: 'both' | 'routelens' | undefined;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -68,6 +72,7 @@ function parseOptions(argv: readonly string[]): Options {
     measureS: num('--measure', quick ? 10 : 30),
     queries: num('--queries', quick ? 50 : 200),
     profileDir: argv.includes('--profile') ? path.resolve(argv[argv.indexOf('--profile') + 1] as string) : undefined,
+    batch: argv.includes('--batch') ? (argv[argv.indexOf('--batch') + 1] as 'both' | 'routelens') : undefined,
     pin: !argv.includes('--no-pin') && os.availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0,
   };
 }
@@ -240,7 +245,9 @@ service:
 `,
     );
     procs.push(
-      spawnChild(undefined, process.execPath, [routelensBin, 'run', '--config', cfg, '--workers', '1'], { logFile: path.join(tmp, `replica-${i}.log`) }),
+      spawnChild(undefined, process.execPath, [...shebangNodeFlags(routelensBin), routelensBin, 'run', '--config', cfg, '--workers', '1'], {
+        logFile: path.join(tmp, `replica-${i}.log`),
+      }),
     );
   }
   try {
@@ -325,7 +332,8 @@ function buildOtelcol(): string {
   return r.stdout.trim().split('\n').pop() ?? '';
 }
 
-function agentConfig(collector: 'routelens' | 'otelcol', grpcPort: number, adminPort: number, sinks: readonly string[]): string {
+function agentConfig(collector: 'routelens' | 'otelcol', grpcPort: number, adminPort: number, sinks: readonly string[], batch: Options['batch']): string {
+  const queueBatch = batch === 'both' || (batch === 'routelens' && collector === 'routelens') ? ', batch: {}' : '';
   const lb = `    routing_key: traceID
     resolver:
       static: { hostnames: [${sinks.join(', ')}] }
@@ -341,7 +349,7 @@ function agentConfig(collector: 'routelens' | 'otelcol', grpcPort: number, admin
       grpc: { endpoint: 127.0.0.1:${grpcPort} }
 exporters:
   loadbalancing:
-${lb}    sending_queue: { num_consumers: 32, queue_size: 1000 }
+${lb}    sending_queue: { num_consumers: 32, queue_size: 1000${queueBatch} }
 extensions:
   routequery: { endpoint: 127.0.0.1:${adminPort} }
 service:
@@ -356,7 +364,7 @@ service:
       grpc: { endpoint: 127.0.0.1:${grpcPort} }
 exporters:
   loadbalancing:
-${lb}        sending_queue: { num_consumers: 32, queue_size: 1000 }
+${lb}        sending_queue: { num_consumers: 32, queue_size: 1000${queueBatch} }
 service:
   telemetry:
     metrics:
@@ -380,14 +388,23 @@ async function loadBalancing(o: Options, tmp: string): Promise<LbRun[]> {
     for (const collector of ['routelens', 'otelcol'] as const) {
       const [grpcPort, adminPort] = (await freePorts(2)) as [number, number];
       const cfg = path.join(tmp, `agent-${collector}.yaml`);
-      fs.writeFileSync(cfg, agentConfig(collector, grpcPort, adminPort, sinkEndpoints));
+      fs.writeFileSync(cfg, agentConfig(collector, grpcPort, adminPort, sinkEndpoints, o.batch));
       const logFile = path.join(tmp, `agent-${collector}-${rep}.log`);
       const child =
         collector === 'routelens'
           ? spawnChild(
               agentCpu,
               process.execPath,
-              [...(o.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`]), routelensBin, 'run', '--config', cfg, '--workers', '1'],
+              [
+                ...shebangNodeFlags(routelensBin),
+                ...(o.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`]),
+                routelensBin,
+                'run',
+                '--config',
+                cfg,
+                '--workers',
+                '1',
+              ],
               { logFile },
             )
           : spawnChild(agentCpu, otelcolBin, ['--config', cfg], { logFile, env: { ...process.env, GOMAXPROCS: '1' } });
@@ -449,7 +466,8 @@ function commitOf(): string {
  */
 function resultsName(o: Options): string {
   const rate = o.only === 'query' ? '' : `-rate${Math.round(o.rate / 1000)}k`;
-  return `${commitOf()}-cluster${o.only === undefined ? '' : `-${o.only}`}${rate}${o.quick ? '-quick' : ''}-${new Date().toISOString().slice(0, 10)}.json`;
+  const batch = o.only === 'query' || o.batch === undefined ? '' : `-batch-${o.batch}`;
+  return `${commitOf()}-cluster${o.only === undefined ? '' : `-${o.only}`}${rate}${batch}${o.quick ? '-quick' : ''}-${new Date().toISOString().slice(0, 10)}.json`;
 }
 
 // ---- main --------------------------------------------------------------------------------------------------
