@@ -4,7 +4,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { RawH2Peer } from '../../test/support/h2-raw';
 import { h2Call, type H2Answer } from '../../test/support/raw-grpc';
-import { Http2Connection, type Http2Error, type ConnectionOptions, type Http2Stream, type ServerHandler } from './connection';
+import { Http2Connection, RateCounter, type Http2Error, type ConnectionOptions, type Http2Stream, type ServerHandler } from './connection';
 import { ErrorCode, Flag, FrameType, frame, rstStreamFrame, settingsFrame, windowUpdateFrame, Setting, SETTINGS_ACK, headersFrames, pingFrame } from './frames';
 import { encodeHeaderBlock } from './hpack';
 
@@ -234,7 +234,9 @@ describe('http2 connection', () => {
     await new Promise<void>((resolve) => client.ping(() => resolve())); // settings exchanged
     const all = Promise.all(Array.from({ length: 7 }, (_, i) => call(client, REQ, [Buffer.from(`r${i}`)])));
     for (let released = 0; released < 7;) {
-      await sleep(20);
+      // Answer only once the server holds as many calls as the limit lets in (or all that are left), so each round
+      // fills the limit whatever the scheduling: a call beyond it would show in `most`.
+      await waitFor(() => (release.length >= Math.min(2, 7 - released) ? true : undefined), 30_000);
       for (const r of release.splice(0)) {
         r();
         released++;
@@ -463,6 +465,33 @@ describe('http2 connection', () => {
       const a = await call(client, REQ, [Buffer.from('ok')]);
       expect([a.err, a.data.toString()]).to.deep.equal([undefined, 'ok']);
     });
+  });
+});
+
+describe('RateCounter (flood limits over a sliding second)', () => {
+  it('catches a burst of 1.2 × the limit that straddles a second boundary', () => {
+    const c = new RateCounter(10_000);
+    const hits = [...Array.from({ length: 6000 }, () => c.hit(1_000_999)), ...Array.from({ length: 6000 }, () => c.hit(1_001_000))];
+    expect(hits.indexOf(true)).to.equal(10_000);
+  });
+
+  it('more than the limit within 0.9 s is always caught, no more than the limit within 1 s never is (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20 }), fc.array(fc.integer({ min: 0, max: 400 }), { minLength: 1, maxLength: 300 }), (limit, gaps) => {
+        const c = new RateCounter(limit);
+        const times: number[] = [];
+        let t = 1_700_000_000_000;
+        for (const gap of gaps) {
+          t += gap;
+          times.push(t);
+          const over = c.hit(t);
+          const within = (ms: number): number => times.filter((x) => x > t - ms).length;
+          if (within(900) > limit) expect(over, `at ${t}: ${within(900)} hits within 0.9 s`).to.equal(true);
+          if (within(1000) <= limit) expect(over, `at ${t}: ${within(1000)} hits within 1 s`).to.equal(false);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 

@@ -22,10 +22,10 @@
  *    (ENHANCE_YOUR_CALM); decoded lists above `maxHeaderListSize` get a 431 answer on that stream only;
  *  - DATA beyond the window granted: FLOW_CONTROL_ERROR;
  *  - streams beyond `maxConcurrentStreams`: RST_STREAM REFUSED_STREAM;
- *  - rapid reset (CVE-2023-44487): more than `maxResetsPerSecond` streams reset by the peer or refused, in a
- *    second: GOAWAY ENHANCE_YOUR_CALM;
+ *  - rapid reset (CVE-2023-44487): more than `maxResetsPerSecond` streams reset by the peer or refused within a
+ *    second (sliding, see RateCounter): GOAWAY ENHANCE_YOUR_CALM;
  *  - SETTINGS, PING, PRIORITY, empty DATA and WINDOW_UPDATE floods: more than `maxControlFramesPerSecond` of them
- *    in a second, or more than `MAX_UNREAD_OUTPUT` bytes owed to a peer that does not read: ENHANCE_YOUR_CALM;
+ *    within a second, or more than `MAX_UNREAD_OUTPUT` bytes owed to a peer that does not read: ENHANCE_YOUR_CALM;
  *  - a request body is bounded by its owner (the server handler answers and the stream's rest is discarded).
  *
  * Server use:
@@ -219,18 +219,40 @@ export class Http2Stream {
   }
 }
 
-/** Frames counted per second against a limit. */
-class RateCounter {
-  #second = 0;
+/**
+ * Frames counted against a limit per second, over a sliding second: ten 100 ms slots, so more than `limit` hits
+ * within any 0.9 s are always caught and no more than `limit` within 1 s never are. (A window reset on each
+ * calendar second missed a burst of up to twice the limit that straddled a second boundary.)
+ */
+export class RateCounter {
+  static readonly SLOT_MS = 100;
+  static readonly SLOTS = 10;
+  readonly #slots = new Array<number>(RateCounter.SLOTS).fill(0);
+  /** The slot (time / SLOT_MS) of the latest hit. */
+  #slot = -Infinity;
+  /** Hits in the slots kept. */
   #count = 0;
   constructor(readonly limit: number) {}
-  /** Count one; true when the limit is exceeded within the current second. */
+  /** Count one at `now` (ms); true when more than `limit` hits fall in the last second. */
   hit(now: number): boolean {
-    const s = Math.floor(now / 1000);
-    if (s !== this.#second) {
-      this.#second = s;
-      this.#count = 0;
+    const slot = Math.floor(now / RateCounter.SLOT_MS);
+    if (slot !== this.#slot) {
+      const n = RateCounter.SLOTS;
+      if (slot < this.#slot || slot - this.#slot >= n) {
+        // a second or more since the last hit (or the clock went back): nothing kept counts
+        this.#slots.fill(0);
+        this.#count = 0;
+      } else {
+        for (let k = this.#slot + 1; k <= slot; k++) {
+          const i = k % n;
+          this.#count -= this.#slots[i] as number;
+          this.#slots[i] = 0;
+        }
+      }
+      this.#slot = slot;
     }
+    const i = slot % RateCounter.SLOTS;
+    this.#slots[i] = (this.#slots[i] as number) + 1;
     return ++this.#count > this.limit;
   }
 }
