@@ -583,8 +583,8 @@ service:
       { exportLogDir: exportLog },
     );
     try {
-      const get = async (p: string): Promise<{ status: number; body: string }> => {
-        const res = await fetch(`${python.baseUrl}${p}`);
+      const get = async (p: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> => {
+        const res = await fetch(`${python.baseUrl}${p}`, { headers });
         return { status: res.status, body: await res.text() };
       };
       const pid = (JSON.parse((await get('/healthz')).body) as { pid: number }).pid;
@@ -594,7 +594,15 @@ service:
         timeoutMs: 30_000,
         what: 'two metrics exports',
       });
-      for (let i = 1; i <= 60; i++) expect((await get(`/orders/${i}`)).status).to.equal(200);
+      // Each order comes with its trace id, so the sampler's choice is known: traceidratio keeps a trace when the
+      // low 64 bits of its id are below a quarter of 2^64, here every fourth order (15 of 60). The spans expected are
+      // then a number, not whatever the exporter has sent so far.
+      const SAMPLED_ORDERS = 15;
+      for (let i = 1; i <= 60; i++) {
+        const traceId = `${i.toString(16).padStart(16, '0')}${i % 4 === 0 ? '1' : 'c'}${i.toString(16).padStart(15, '0')}`;
+        const traceparent = `00-${traceId}-${i.toString(16).padStart(16, '0')}-01`;
+        expect((await get(`/orders/${i}`, { traceparent })).status).to.equal(200);
+      }
       for (let i = 0; i < 5; i++) expect((await get('/error')).status).to.equal(500);
       for (let i = 0; i < 2; i++) expect((await get('/gc')).status).to.equal(200);
       expect((await get('/memory?mb=32')).status).to.equal(200);
@@ -625,7 +633,7 @@ service:
         }
         return n;
       };
-      // Once the metrics counted every request and the sampled spans are in.
+      // Once the metrics counted every request and the sampled spans (as the app's exporter sent them) are in.
       let seen = '';
       await waitFor(
         async () => {
@@ -637,7 +645,8 @@ service:
           seen = JSON.stringify({ orders, error, others, sampled: sampled() });
           // Every request sent counted: an export may fall between two of them.
           return orders?.metric?.requests === 60 &&
-            (orders.spans?.count ?? 0) === sampled() &&
+            orders.spans?.count === SAMPLED_ORDERS &&
+            sampled() === SAMPLED_ORDERS &&
             error?.metric?.errors_5xx === 5 &&
             others['/gc'] === 2 &&
             others['/memory'] === 1 &&
@@ -700,7 +709,7 @@ service:
       // Every request counted by the metrics, a quarter of them by the spans: the gap the panel flags.
       const orders = body.routes.find((r) => r.route === ORDERS);
       expect(orders?.metric?.requests).to.equal(60);
-      expect(orders?.spans?.count).to.equal(sampled()).and.be.within(1, 40);
+      expect(orders?.spans?.count).to.equal(SAMPLED_ORDERS).and.equal(sampled());
       expect(orders?.diverges).to.equal(true);
       const flagged = await page.$$eval('#runtime table[data-part="runtime-routes"] tbody tr', (trs) =>
         trs.filter((tr) => tr.querySelector('.badge') !== null).map((tr) => tr.querySelector('td')?.textContent),
