@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import pino from 'pino';
 import { ConfigErrorList } from '../core/schema';
 import { FakeKubeApi, makeEndpointSlice } from '../../test/support/fake-kube-api';
+import { waitFor } from '../../test/support/free-port';
 import { resolverSchema, type ResolverConfig } from './config';
 import { createResolver, toSliceInfo, type Membership, type Resolver } from './resolver';
 
@@ -90,12 +91,14 @@ describe('discovery: static and dns resolvers', () => {
     expect(r.membership().ready).to.deep.equal(['10.0.0.1:8888', '10.0.0.2:8888']);
     answer = ['10.0.0.1', 'fd00::3'];
     expect((await nextChange(r)).ready).to.deep.equal(['10.0.0.1:8888', '[fd00::3]:8888']);
+    // A failed lookup and one past its timeout each count as a failed resolution and keep the last answer.
     answer = 'fail';
     const failedAt = outcomes.length;
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await waitFor(async () => (outcomes.slice(failedAt).includes(false) ? true : undefined), { timeoutMs: 10_000, what: 'a failed lookup' });
+    expect(r.membership().ready).to.deep.equal(['10.0.0.1:8888', '[fd00::3]:8888']);
     answer = 'hang';
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    expect(outcomes.slice(failedAt)).to.include(false);
+    const hungAt = outcomes.length;
+    await waitFor(async () => (outcomes.slice(hungAt).includes(false) ? true : undefined), { timeoutMs: 10_000, what: 'a lookup timing out' });
     expect(r.membership().ready).to.deep.equal(['10.0.0.1:8888', '[fd00::3]:8888']);
     answer = ['10.0.0.1'];
     expect((await nextChange(r)).ready).to.deep.equal(['10.0.0.1:8888']);

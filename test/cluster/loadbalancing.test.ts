@@ -245,6 +245,12 @@ for (const mode of sendModes)
       const firstHalf = spans.filter((_, i) => Math.floor(i / steps) < traces);
       const secondHalf = spans.filter((_, i) => Math.floor(i / steps) >= traces);
       const step = (list: WorkSpan[], k: number): WorkSpan[] => list.filter((_, i) => i % steps === k);
+      /** Until the agent has taken `n` rings in all (the first one included). */
+      const rings = (n: number): Promise<true> =>
+        waitFor(async () => ((agent?.logs.filter((l) => l.msg === 'Load balancing backends changed').length ?? 0) >= n ? true : undefined), {
+          timeoutMs: 30_000,
+          what: `ring ${n}`,
+        });
       for (let k = 0; k < steps; k++) {
         if (k === 4)
           api.modify(
@@ -265,8 +271,10 @@ for (const mode of sendModes)
                 { ip: '127.0.0.3' },
               ]).endpoints),
           );
+        // Each change is in the agent's ring before the next step is sent, however slow the machine.
+        if (k === 4) await rings(2);
+        if (k === 8) await rings(3);
         await post(agent, step(firstHalf, k));
-        await new Promise((resolve) => setTimeout(resolve, 150));
       }
       // Traces that start after both changes.
       for (let k = 0; k < steps; k++) await post(agent, step(secondHalf, k));

@@ -204,8 +204,8 @@ describe('k8sattributes informers against a fake API server', function () {
     api.add('namespaces', makeNamespace({ name: 'x' }));
     api.add('namespaces', makeNamespace({ name: 'y' }));
     const rv = api.resourceVersion;
+    // The stream ends cleanly after the bookmark, so the informer reads the bookmark before the end.
     api.bookmark('pods');
-    await sleep(200);
     api.cutWatches('pods', 'end');
     await eventually(() => api.count({ kind: 'pods', verb: 'watch' }) >= 2, 5000, 'rewatch');
     const resumed = api.requests.filter((r) => r.kind === 'pods' && r.verb === 'watch').pop();
@@ -331,11 +331,11 @@ describe('k8sattributes informers against a fake API server', function () {
     await api.waitFor(() => api.activeWatches('pods') === 1, 5000, 'watch open');
     const watch = api.requests.find((r) => r.kind === 'pods' && r.verb === 'watch');
     expect(watch?.query['fieldSelector']).to.equal('spec.nodeName=n1');
-    // A pod scheduled on the node later arrives through the watch.
-    api.addPod(makePod({ name: 'later', namespace: 'a', uid: '5', ip: '10.8.0.5', node: 'n1', labels: { tier: 'web' } }));
+    // A pod scheduled on the node later arrives through the watch; one on another node, created just before it,
+    // does not (events arrive in order, so once the later pod is in, the other one had its chance).
     api.addPod(makePod({ name: 'later-other', namespace: 'a', uid: '6', ip: '10.8.0.6', node: 'n2', labels: { tier: 'web' } }));
+    api.addPod(makePod({ name: 'later', namespace: 'a', uid: '5', ip: '10.8.0.5', node: 'n1', labels: { tier: 'web' } }));
     await eventually(() => p.metadata.pods.byUid('5') !== undefined, 5000, 'later');
-    await sleep(100);
     expect(p.metadata.pods.byUid('6')).to.equal(undefined);
   });
 
