@@ -218,3 +218,43 @@ export function decodeMetricsRequest(body: Uint8Array): DecodedMetricsRequest[] 
   }
   return out;
 }
+
+/** A point of a sum (counter) as an SDK exported it: the time in ms from its nanoseconds, the value. */
+export interface SumPoint {
+  timeMs: number;
+  value: number;
+}
+
+/**
+ * The points of the sum `name` whose attributes include `match` (values compared as strings, whatever their type:
+ * `generation: '2'` matches an int 2) in these ExportMetricsServiceRequests, in time order.
+ */
+export function sumPoints(bodies: readonly Uint8Array[], name: string, match: Record<string, string> = {}): SumPoint[] {
+  const T = protoType(TYPES.exportMetricsRequest);
+  type Value = { stringValue?: string; intValue?: string; doubleValue?: number; boolValue?: boolean };
+  const text = (v: Value): string => String(v.stringValue ?? v.intValue ?? v.doubleValue ?? v.boolValue ?? '');
+  const out: SumPoint[] = [];
+  for (const body of bodies) {
+    const obj = T.toObject(T.decode(body), { longs: String }) as {
+      resourceMetrics?: {
+        scopeMetrics?: {
+          metrics?: {
+            name: string;
+            sum?: { dataPoints?: { timeUnixNano: string; asInt?: string; asDouble?: number; attributes?: { key: string; value: Value }[] }[] };
+          }[];
+        }[];
+      }[];
+    };
+    for (const rm of obj.resourceMetrics ?? [])
+      for (const sm of rm.scopeMetrics ?? [])
+        for (const m of sm.metrics ?? []) {
+          if (m.name !== name) continue;
+          for (const dp of m.sum?.dataPoints ?? []) {
+            const a = new Map((dp.attributes ?? []).map((kv) => [kv.key, text(kv.value)]));
+            if (!Object.entries(match).every(([k, v]) => a.get(k) === v)) continue;
+            out.push({ timeMs: Number(BigInt(dp.timeUnixNano)) / 1e6, value: Number(dp.asInt ?? dp.asDouble ?? 0) });
+          }
+        }
+  }
+  return out.sort((x, y) => x.timeMs - y.timeMs);
+}
