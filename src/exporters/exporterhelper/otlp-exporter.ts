@@ -54,6 +54,12 @@ export class OtlpExporter extends AnySignalConsumer implements Component {
   }
 }
 
+/**
+ * Requests already waiting in the queue when a sender takes one go with it as one call, up to this many bytes:
+ * well under the 4 MiB a gRPC server (the Collector's otlp receiver among them) accepts by default.
+ */
+export const MERGE_MAX_BYTES = 1 << 20;
+
 /** An OTLP exporter of `signal` over `transport`, behind a bounded sending queue with retries. */
 export function queuedOtlpExporter(
   settings: CreateSettings,
@@ -71,6 +77,7 @@ export function queuedOtlpExporter(
     retry: config.retry_on_failure,
     logger: settings.logger,
     telemetry: settings.telemetry,
+    merge: { maxBytes: MERGE_MAX_BYTES },
   });
   return new OtlpExporter(settings, sender, config.sending_queue.storage, auth);
 }

@@ -9,8 +9,10 @@ import { capturedLogger } from '../../../test/support/captured-logs';
 import { deferred, stateOf, type Deferred } from '../../../test/support/deferred';
 import { FakeTimers, settle } from '../../../test/support/fake-timers';
 import { PipelineError } from '../../core/errors';
-import type { Body, QueueItem, QueueStore } from '../../core/storage';
+import { bodyBytes, type Body, type QueueItem, type QueueStore } from '../../core/storage';
 import { Telemetry } from '../../core/telemetry';
+import { TYPES, protoType } from '../../pdata/proto';
+import { spanIds, traceRequest } from '../../../test/support/trace-requests';
 import type { RetryConfig, SendingQueueConfig } from './config';
 import { MemoryQueueStore, QueuedSender } from './queued-sender';
 import type { SendResult, Transport } from './transport';
@@ -546,3 +548,104 @@ class RecordingPersistentStore implements QueueStore {
   }
   async close(): Promise<void> {}
 }
+
+describe('QueuedSender joining the requests waiting in a memory queue (merge)', () => {
+  /** A transport that keeps every body it is sent, joined, and holds each send until the test answers it. */
+  class HoldingTransport implements Transport {
+    readonly bodies: Buffer[] = [];
+    readonly holds: Deferred<SendResult>[] = [];
+    async send(body: Body): Promise<SendResult> {
+      this.bodies.push(bodyBytes(body));
+      const d = deferred<SendResult>();
+      this.holds.push(d);
+      return d.promise;
+    }
+    async close(): Promise<void> {}
+  }
+
+  function mergingSender(maxBytes: number) {
+    const telemetry = new Telemetry();
+    const transport = new HoldingTransport();
+    const sender = new QueuedSender({
+      id: ID,
+      unit: 'spans',
+      transport,
+      timeoutMs: 5000,
+      queue: { enabled: true, num_consumers: 1, queue_size: 100, storage: undefined },
+      retry: { enabled: true, initial_interval: 1000, max_interval: 8000, max_elapsed_time: 300_000, multiplier: 2, randomization_factor: 0 },
+      logger: capturedLogger().logger,
+      telemetry,
+      clock: new FakeTimers({ autoAdvance: true }),
+      merge: { maxBytes },
+    });
+    const sent = (): number => telemetry.counterValue('otelcol_exporter_sent_spans', { exporter: ID });
+    return { sender, transport, sent };
+  }
+
+  it('sends the requests waiting behind the one it takes as one request, up to maxBytes; their bytes are released after delivery, once each', async () => {
+    const released: number[] = [];
+    const item = (id: number, spans: number, parts: Uint8Array[]): QueueItem => {
+      released[id] = 0;
+      return { body: parts, items: spans, release: () => (released[id] = (released[id] ?? 0) + 1) };
+    };
+    const a = item(0, 1, [traceRequest(spanIds(0, 1))]);
+    // b arrives as two parts (as a re-encoded resource and the received bytes would), c as one buffer.
+    const bBytes = traceRequest(spanIds(1, 2), { service: 'b' });
+    const b = item(1, 2, [bBytes.subarray(0, 7), bBytes.subarray(7)]);
+    const cBytes = traceRequest(spanIds(2, 3), { service: 'c' });
+    const c: QueueItem = { ...item(2, 3, []), body: cBytes };
+    const d = item(3, 4, [traceRequest(spanIds(3, 4), { service: 'd', padBytes: 2000 })]);
+    const { sender, transport, sent } = mergingSender(bBytes.length + cBytes.length + 10);
+    sender.start();
+    await sender.submit(a);
+    await settle();
+    expect(transport.bodies).to.have.length(1); // a is in flight; b, c and d wait behind it
+    for (const x of [b, c, d]) await sender.submit(x);
+    await settle();
+    expect(transport.bodies).to.have.length(1);
+    transport.holds[0]?.resolve({ status: 'success' });
+    await settle();
+    // b and c fit within maxBytes together; d does not fit beside them and goes alone next.
+    expect(transport.bodies).to.have.length(2);
+    expect(transport.bodies[1]?.equals(Buffer.concat([bBytes, cBytes]))).to.equal(true);
+    expect(released).to.deep.equal([1, 0, 0, 0]);
+    transport.holds[1]?.resolve({ status: 'success' });
+    await settle();
+    expect(released).to.deep.equal([1, 1, 1, 0]);
+    expect(sent()).to.equal(6);
+    expect(transport.bodies).to.have.length(3);
+    transport.holds[2]?.resolve({ status: 'success' });
+    await settle();
+    expect(released).to.deep.equal([1, 1, 1, 1]);
+    expect(sent()).to.equal(10);
+    // The joined body is one export request: the resources of b, then those of c, span for span.
+    const joined = protoType(TYPES.exportTraceRequest).toObject(protoType(TYPES.exportTraceRequest).decode(transport.bodies[1] as Buffer), { longs: String });
+    const one = (bytes: Uint8Array): unknown[] =>
+      (protoType(TYPES.exportTraceRequest).toObject(protoType(TYPES.exportTraceRequest).decode(bytes), { longs: String }) as { resourceSpans: unknown[] })
+        .resourceSpans;
+    expect((joined as { resourceSpans: unknown[] }).resourceSpans).to.deep.equal([...one(bBytes), ...one(cBytes)]);
+    await sender.shutdown();
+  });
+
+  it('a joined request that fails is retried whole and, dropped for good, counted whole and released once each', async () => {
+    const released: number[] = [];
+    const { sender, transport, sent } = mergingSender(1 << 20);
+    sender.start();
+    await sender.submit(request(0, 1, released));
+    await settle();
+    await sender.submit(request(1, 2, released));
+    await sender.submit(request(2, 3, released));
+    transport.holds[0]?.resolve({ status: 'success' });
+    await settle();
+    expect(transport.bodies.map((x) => [...x])).to.deep.equal([[0], [1, 2]]);
+    transport.holds[1]?.resolve(retryable());
+    await settle();
+    expect(transport.bodies.map((x) => [...x])).to.deep.equal([[0], [1, 2], [1, 2]]);
+    expect(released).to.deep.equal([1, 0, 0]);
+    transport.holds[2]?.resolve(failure());
+    await settle();
+    expect(released).to.deep.equal([1, 1, 1]);
+    expect(sent()).to.equal(1);
+    await sender.shutdown();
+  });
+});

@@ -9,7 +9,7 @@ import { StopOnce } from '../../core/component';
 import { PipelineError } from '../../core/errors';
 import type { Counter, Telemetry } from '../../core/telemetry';
 import type { RetryConfig, SendingQueueConfig } from './config';
-import type { QueueItem, QueueStore } from '../../core/storage';
+import { bodyLength, type QueueItem, type QueueStore } from '../../core/storage';
 import type { SendResult, Transport } from './transport';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log';
 import { sleep } from '../../core/sleep';
@@ -32,6 +32,10 @@ export class MemoryQueueStore implements QueueStore {
   }
   async ack(): Promise<void> {}
   async nack(): Promise<void> {}
+  /** The next item `take` would return, left in the queue. */
+  peek(): QueueItem | undefined {
+    return this.#head < this.#items.length ? this.#items[this.#head] : undefined;
+  }
   get size(): number {
     return this.#items.length - this.#head;
   }
@@ -56,6 +60,12 @@ export interface QueuedSenderOptions {
   store?: QueueStore;
   /** Time as the sender sees it (back-off waits, max_elapsed_time): the real one unless a test passes its own. */
   clock?: SenderClock;
+  /**
+   * Bodies are protobuf export requests (one repeated field), so that several requests joined are one request: a
+   * sender then takes the requests already waiting in a memory queue along with the one it takes, up to `maxBytes`
+   * in all, and sends them as one call. Nothing waits for more to arrive.
+   */
+  merge?: { maxBytes: number };
 }
 
 export interface SenderClock {
@@ -199,12 +209,14 @@ export class QueuedSender {
   async #worker(): Promise<void> {
     for (;;) {
       if (this.#abort.signal.aborted) return;
-      const item = this.#store.take();
+      let item = this.#store.take();
       if (item === undefined) {
         if (this.#stopping) return;
         await new Promise<void>((resolve) => this.#wake.push(resolve));
         continue;
       }
+      if (this.#o.merge !== undefined && this.#store instanceof MemoryQueueStore && this.#store.size > 0)
+        item = mergeWaiting(item, this.#store, this.#o.merge.maxBytes);
       let delivered: boolean;
       try {
         delivered = await this.#deliver(item);
@@ -262,6 +274,39 @@ export class QueuedSender {
       interval = Math.min(r.max_interval, interval * r.multiplier);
     }
   }
+}
+
+/**
+ * `first` and the items waiting behind it in `store`, joined into one while their bodies stay within `maxBytes` in
+ * all (`first` alone may be larger): protobuf messages of one type joined byte for byte are one message whose
+ * repeated fields hold both lists in order, so the joined body is one export request. Its release releases them all.
+ */
+export function mergeWaiting(first: QueueItem, store: MemoryQueueStore, maxBytes: number): QueueItem {
+  let bytes = bodyLength(first.body);
+  let next = store.peek();
+  if (next === undefined || bytes + bodyLength(next.body) > maxBytes) return first;
+  const body: Uint8Array[] = [];
+  const releases: (() => void)[] = [];
+  let items = 0;
+  const add = (item: QueueItem): void => {
+    if (item.body instanceof Uint8Array) body.push(item.body);
+    else body.push(...item.body);
+    if (item.release !== undefined) releases.push(item.release);
+    items += item.items;
+  };
+  add(first);
+  while (next !== undefined && bytes + bodyLength(next.body) <= maxBytes) {
+    bytes += bodyLength(next.body);
+    add(store.take() as QueueItem);
+    next = store.peek();
+  }
+  return {
+    body,
+    items,
+    release: () => {
+      for (const r of releases) r();
+    },
+  };
 }
 
 /**
