@@ -268,6 +268,12 @@ async function startOnce(launch: Launch, env: Record<string, string>, opts: Requ
 
   const deadline = Date.now() + opts.readyTimeoutMs;
   for (;;) {
+    // Another process took the port between our probe and the app's bind. The app may not exit then (its SDK's
+    // threads keep it alive): stop it, and let startWithRetry start it again on another port.
+    if (!exited && /address already in use|errno 98/i.test(out)) {
+      await stop();
+      throw Object.assign(new Error(`${launch.name}: port ${port} taken before it bound:\n${out.slice(-8000)}`), { output: out });
+    }
     if (exited) {
       const how = spawnError ? `failed to spawn: ${spawnError.message}` : `exited with ${child.exitCode ?? child.signalCode}`;
       throw Object.assign(new Error(`${launch.name} ${how} before /healthz answered:\n${out.slice(-8000)}`), {
